@@ -1,0 +1,1 @@
+//! batch-couch: a uds3-batch backend (filled in by its own issue).

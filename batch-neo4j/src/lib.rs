@@ -1,0 +1,1 @@
+//! batch-neo4j: a uds3-batch backend (filled in by its own issue).
