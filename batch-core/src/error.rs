@@ -1,4 +1,7 @@
-//! Errors of configuration and of batch writes.
+//! Errors: configuration errors, the classification every sink error
+//! carries, and the error a failed item comes back with.
+
+use std::sync::Arc;
 
 /// A configuration value that cannot be used. Each variant names the
 /// variable (or setting), the value seen and what is allowed.
@@ -48,4 +51,119 @@ pub enum ConfigError {
     /// Two settings that contradict each other.
     #[error("invalid settings: {0}")]
     Inconsistent(String),
+}
+
+/// How a sink error should be handled: the one question batch-core asks of
+/// every backend error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Worth retrying as is: lost connection, timeout, deadlock, 5xx.
+    Transient,
+    /// Retrying the same request gives the same answer: bad data,
+    /// constraint violation, authentication, 4xx.
+    Permanent,
+    /// The request was too large for the server (e.g. HTTP 413): split the
+    /// batch and try the halves; not a failure of any item by itself.
+    TooLarge,
+}
+
+/// The classification a sink's error type provides (Vector's `is_retriable`).
+pub trait SinkError: std::error::Error + Send + Sync + 'static {
+    /// Whether this error is transient, permanent, or asks for a smaller request.
+    fn class(&self) -> ErrorClass;
+
+    /// `true` when retrying the same request may succeed.
+    fn is_retriable(&self) -> bool {
+        self.class() == ErrorClass::Transient
+    }
+}
+
+/// Why an item was not written. Comes back with the item itself in a
+/// [`FailedItem`](crate::FailedItem).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError<E> {
+    /// The sink refused the item or the request that carried it. Shared
+    /// between the items of one failed request, hence the `Arc`.
+    #[error(transparent)]
+    Sink(Arc<E>),
+    /// The sink panicked while writing; the batcher no longer trusts it and
+    /// fails every later item with this error too.
+    #[error("the sink panicked: {0}")]
+    SinkPanicked(Arc<str>),
+    /// The sink answered with a wrong number of per-item outcomes (a bug in
+    /// the sink): nothing is claimed as written.
+    #[error("the sink returned {got} outcomes for {expected} items")]
+    OutcomeCount {
+        /// Items sent.
+        expected: usize,
+        /// Outcomes received.
+        got: usize,
+    },
+    /// The batcher was closed before the item was added.
+    #[error("the batcher is closed")]
+    Closed,
+    /// The pending-item bound was reached and the policy is to reject.
+    #[error("the batcher is full: {pending} items pending, limit {limit}")]
+    Full {
+        /// Items pending when the item was refused.
+        pending: usize,
+        /// The configured bound.
+        limit: usize,
+    },
+    /// The item alone is larger than one request may be.
+    #[error("item of {size} bytes exceeds the limit of {limit} bytes per request")]
+    TooLarge {
+        /// The item's encoded size.
+        size: usize,
+        /// The per-request limit.
+        limit: usize,
+    },
+    /// The item was refused before it reached the server (bad id, bad
+    /// vector dimension, bad relationship type, ...).
+    #[error("invalid item: {0}")]
+    Invalid(String),
+}
+
+impl<E> Clone for BatchError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Sink(e) => Self::Sink(Arc::clone(e)),
+            Self::SinkPanicked(m) => Self::SinkPanicked(Arc::clone(m)),
+            Self::OutcomeCount { expected, got } => Self::OutcomeCount {
+                expected: *expected,
+                got: *got,
+            },
+            Self::Closed => Self::Closed,
+            Self::Full { pending, limit } => Self::Full {
+                pending: *pending,
+                limit: *limit,
+            },
+            Self::TooLarge { size, limit } => Self::TooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            Self::Invalid(m) => Self::Invalid(m.clone()),
+        }
+    }
+}
+
+impl<E: SinkError> BatchError<E> {
+    /// `true` when adding the same item again later may succeed: a transient
+    /// sink error or a full batcher.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Sink(e) => e.is_retriable(),
+            Self::Full { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The sink's own error, if this is one.
+    pub fn sink_error(&self) -> Option<&E> {
+        match self {
+            Self::Sink(e) => Some(e),
+            _ => None,
+        }
+    }
 }

@@ -1,7 +1,66 @@
 //! batch-core: the batching engine every uds3-batch backend shares.
-#![doc = "(work in progress)"]
+//!
+//! A backend implements [`Sink`]; callers use a [`Batcher`] around it.
+//! The batcher buffers items, writes them in batches from a flusher thread
+//! of its own, retries transient errors with backoff, isolates bad items
+//! with a [`Fallback`], and hands every item that could not be written back
+//! to the caller as a [`FailedItem`]. Nothing is dropped silently.
+//!
+//! ```
+//! use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
+//! use std::time::Duration;
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("print failed")]
+//! struct PrintError;
+//! impl SinkError for PrintError {
+//!     fn class(&self) -> ErrorClass { ErrorClass::Transient }
+//! }
+//!
+//! /// A sink that collects batch sizes.
+//! struct Collect(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
+//! impl Sink for Collect {
+//!     type Item = String;
+//!     type Error = PrintError;
+//!     fn write_batch(&mut self, items: &[String]) -> Result<Vec<ItemOutcome<PrintError>>, PrintError> {
+//!         self.0.lock().unwrap().push(items.len());
+//!         Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+//!     }
+//! }
+//!
+//! let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+//! let settings = BatcherSettings::builder().name("demo").batch_size(100).build()?;
+//! let batcher = Batcher::new(Collect(sizes.clone()), settings)?;
+//! for i in 0..250 {
+//!     batcher.add(format!("item {i}")).map_err(|f| f.error)?;
+//! }
+//! let report = batcher.close(Duration::from_secs(5));
+//! assert!(report.is_complete());
+//! assert_eq!(report.written, 250);
+//! assert_eq!(*sizes.lock().unwrap(), vec![100, 100, 50]);
+//! assert_eq!(batcher.stats().total_batches, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod batcher;
 pub mod env;
-pub mod error;
+mod error;
+mod flusher;
+mod report;
+mod retry;
+mod settings;
+mod sink;
+mod state;
+mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use error::ConfigError;
+pub use batcher::Batcher;
+pub use env::BackendEnv;
+pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
+pub use report::{FailedItem, FlushReport};
+pub use retry::RetryPolicy;
+pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, WhenFull};
+pub use sink::{ItemOutcome, Sink, SinkLimits};
+pub use state::FailureHandler;
+pub use stats::Stats;

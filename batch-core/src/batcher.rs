@@ -1,0 +1,337 @@
+//! `Batcher`: the thread-safe buffer callers add items to.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+
+use crate::error::BatchError;
+use crate::flusher::{Flusher, Msg};
+use crate::report::{FailedItem, FlushReport};
+use crate::retry::Jitter;
+use crate::settings::{BatcherSettings, WhenFull};
+use crate::sink::Sink;
+use crate::state::{FailureHandler, Shared, State};
+use crate::stats::Stats;
+
+type Item<S> = <S as Sink>::Item;
+type Error<S> = <S as Sink>::Error;
+
+/// Buffers items and writes them to a [`Sink`] in batches, on a flusher
+/// thread of its own.
+///
+/// `Batcher` is `Send + Sync`: share it as `Arc<Batcher<S>>` between any
+/// number of threads. `add` only takes a short lock; a full buffer is
+/// swapped out and written by the flusher while other threads keep adding.
+///
+/// # Where every item ends up
+/// Each item accepted by [`add`](Self::add) is, exactly once, written
+/// (`total_added`), found already present (`total_conflicts`), or failed
+/// (`total_failed`). Failed items come back with their errors:
+/// - in the [`FlushReport`] of the next [`flush`](Self::flush) or
+///   [`close`](Self::close), whether they failed in that flush or in an
+///   automatic one inside `add`; or
+/// - to the failure handler given to [`with_failure_handler`](Self::with_failure_handler),
+///   if any, as soon as they fail.
+///
+/// An item `add` cannot accept (closed, full with [`WhenFull::Reject`], too
+/// large) is returned at once in the `Err`.
+///
+/// # Drop
+/// Dropping the batcher closes it with the settings' `close_timeout`: it
+/// flushes, waits at most that long, never panics, and logs (at error
+/// level) what it could not hand back to anyone.
+#[must_use = "a batcher writes nothing until it is used; call add() and close()"]
+pub struct Batcher<S: Sink> {
+    shared: Arc<Shared<Item<S>, Error<S>>>,
+    tx: Sender<Msg<Item<S>>>,
+    settings: BatcherSettings,
+    batch_size: usize,
+    max_bytes: Option<usize>,
+    _sink: PhantomData<fn() -> S>,
+}
+
+impl<S: Sink> std::fmt::Debug for Batcher<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("name", &self.settings.name)
+            .field("batch_size", &self.batch_size)
+            .field("max_bytes", &self.max_bytes)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<S: Sink> Batcher<S> {
+    /// Starts a batcher that writes to `sink`. Fails only if the flusher
+    /// thread cannot be spawned.
+    pub fn new(sink: S, settings: BatcherSettings) -> std::io::Result<Self> {
+        Self::start(sink, settings, None)
+    }
+
+    /// Like [`new`](Self::new), but every failed item goes to `handler`
+    /// (called on the flusher thread) instead of the next report.
+    pub fn with_failure_handler(
+        sink: S,
+        settings: BatcherSettings,
+        handler: impl Fn(FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        Self::start(sink, settings, Some(Box::new(handler)))
+    }
+
+    fn start(
+        sink: S,
+        settings: BatcherSettings,
+        handler: Option<FailureHandler<Item<S>, Error<S>>>,
+    ) -> std::io::Result<Self> {
+        let limits = sink.limits();
+        let batch_size = limits
+            .max_items
+            .map_or(settings.batch_size, |m| m.min(settings.batch_size))
+            .get();
+        let max_bytes = match (settings.max_batch_bytes, limits.max_bytes) {
+            (Some(a), Some(b)) => Some(a.min(b).get()),
+            (a, b) => a.or(b).map(|n| n.get()),
+        };
+        let shared = Arc::new(Shared::new(settings.name.clone(), batch_size, handler));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let flusher = Flusher {
+            sink,
+            shared: Arc::clone(&shared),
+            retry: settings.retry,
+            fallback: settings.fallback,
+            linger: settings.linger,
+            batch_capacity: batch_size,
+            broken: None,
+            jitter: Jitter::new(),
+        };
+        std::thread::Builder::new()
+            .name(format!("batch-{}", settings.name))
+            .spawn(move || flusher.run(rx))?;
+        tracing::debug!(batcher = %settings.name, batch_size, ?max_bytes, "batcher started");
+        Ok(Self {
+            shared,
+            tx,
+            settings,
+            batch_size,
+            max_bytes,
+            _sink: PhantomData,
+        })
+    }
+
+    /// The settings this batcher runs with.
+    pub fn settings(&self) -> &BatcherSettings {
+        &self.settings
+    }
+
+    /// Items per batch: the settings' batch size capped by the sink's limit.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Adds an item; writes a batch when it is full (by count or bytes).
+    ///
+    /// Returns the item with an error if it cannot be accepted: the batcher
+    /// is closed, it is full and the policy is [`WhenFull::Reject`], or the
+    /// item alone is over the byte limit.
+    pub fn add(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
+        let size = match self.max_bytes {
+            Some(limit) => {
+                let size = S::encoded_size(&item);
+                if size > limit {
+                    return Err(FailedItem {
+                        item,
+                        error: BatchError::TooLarge { size, limit },
+                    });
+                }
+                size
+            }
+            None => 0,
+        };
+        let mut st = self.shared.lock();
+        loop {
+            if st.closed {
+                return Err(FailedItem {
+                    item,
+                    error: BatchError::Closed,
+                });
+            }
+            let pending = st.buf.len() + st.in_flight;
+            if pending < self.settings.max_pending.get() {
+                break;
+            }
+            match self.settings.when_full {
+                WhenFull::Reject => {
+                    return Err(FailedItem {
+                        item,
+                        error: BatchError::Full {
+                            pending,
+                            limit: self.settings.max_pending.get(),
+                        },
+                    });
+                }
+                WhenFull::Block => {
+                    st = self
+                        .shared
+                        .room
+                        .wait(st)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+        if let Some(limit) = self.max_bytes
+            && !st.buf.is_empty()
+            && st.buf_bytes + size > limit
+        {
+            self.ship(&mut st);
+        }
+        if st.buf.is_empty()
+            && let Some(linger) = self.settings.linger
+        {
+            let now = Instant::now();
+            st.first_at = Some(now);
+            let _ = self.tx.send(Msg::Linger(now + linger));
+        }
+        st.buf.push(item);
+        st.buf_bytes += size;
+        st.stats.total_received += 1;
+        if st.buf.len() >= self.batch_size || self.max_bytes.is_some_and(|l| st.buf_bytes >= l) {
+            self.ship(&mut st);
+        }
+        Ok(())
+    }
+
+    /// Sends the buffer to the flusher. Called under the lock, so batches
+    /// reach the flusher in the order they were filled; the channel is
+    /// unbounded, so the send never blocks (the pending bound limits it).
+    fn ship(&self, st: &mut State<Item<S>>) {
+        let batch = st.take_batch(self.batch_size);
+        if let Err(returned) = self.tx.send(Msg::Batch(batch)) {
+            // The flusher is gone (only after close): hand the items back.
+            if let Msg::Batch(items) = returned.0 {
+                st.in_flight -= items.len();
+                st.stats.total_failed += items.len() as u64;
+                self.shared
+                    .lock_failures()
+                    .extend(items.into_iter().map(|item| FailedItem {
+                        item,
+                        error: BatchError::Closed,
+                    }));
+            }
+        }
+    }
+
+    /// Writes everything buffered and waits until every item added before
+    /// the call is resolved. Returns what was resolved since the previous
+    /// report, failed items included.
+    pub fn flush(&self) -> FlushReport<Item<S>, Error<S>> {
+        self.flush_within(None, false)
+    }
+
+    /// Like [`flush`](Self::flush), but waits at most `timeout`; items
+    /// still unresolved then are counted in the report's `pending`.
+    pub fn flush_timeout(&self, timeout: Duration) -> FlushReport<Item<S>, Error<S>> {
+        self.flush_within(Some(timeout), false)
+    }
+
+    /// Flushes, stops the flusher thread, and refuses further items. Waits
+    /// at most `timeout`: a hanging sink cannot hold the caller longer.
+    /// Items the sink still holds then are counted in `pending` and keep
+    /// being written in the background; their failures can only be logged.
+    pub fn close(&self, timeout: Duration) -> FlushReport<Item<S>, Error<S>> {
+        self.flush_within(Some(timeout), true)
+    }
+
+    fn flush_within(
+        &self,
+        timeout: Option<Duration>,
+        close: bool,
+    ) -> FlushReport<Item<S>, Error<S>> {
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        {
+            let mut st = self.shared.lock();
+            if !st.buf.is_empty() {
+                self.ship(&mut st);
+            }
+            let msg = if close {
+                st.closed = true;
+                Msg::Close(reply_tx)
+            } else {
+                Msg::Barrier(reply_tx)
+            };
+            // An error means the flusher is gone; the reply channel then
+            // disconnects at once.
+            let _ = self.tx.send(msg);
+        }
+        if close {
+            self.shared.room.notify_all();
+        }
+        let answered = match timeout {
+            Some(t) => !matches!(reply_rx.recv_timeout(t), Err(RecvTimeoutError::Timeout)),
+            None => {
+                let _ = reply_rx.recv();
+                true
+            }
+        };
+        if !answered {
+            tracing::warn!(batcher = %self.settings.name, ?timeout, "flush timed out; items are still in flight");
+        }
+        self.report()
+    }
+
+    fn report(&self) -> FlushReport<Item<S>, Error<S>> {
+        let failed = std::mem::take(&mut *self.shared.lock_failures());
+        let mut st = self.shared.lock();
+        let (written, conflicts) = (st.stats.total_added, st.stats.total_conflicts);
+        let report = FlushReport {
+            written: written - st.reported.0,
+            conflicts: conflicts - st.reported.1,
+            failed,
+            pending: st.buf.len() + st.in_flight,
+        };
+        st.reported = (written, conflicts);
+        report
+    }
+
+    /// A consistent snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().snapshot()
+    }
+
+    /// Items buffered and not yet sent (UDS3 v2.2's `pending`).
+    pub fn pending(&self) -> usize {
+        self.shared.lock().buf.len()
+    }
+
+    /// `true` once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+}
+
+impl<S: Sink> Drop for Batcher<S> {
+    fn drop(&mut self) {
+        let report = if self.is_closed() {
+            self.report()
+        } else {
+            self.close(self.settings.close_timeout)
+        };
+        self.shared.abandoned.store(true, Ordering::Release);
+        // Failures that raced with the flag above still sit in the queue.
+        let mut failed = report.failed;
+        failed.append(&mut self.shared.lock_failures());
+        for item in &failed {
+            tracing::error!(batcher = %self.settings.name, error = %item.error, "batcher dropped with an uncollected failed item");
+        }
+        if report.pending > 0 {
+            tracing::error!(
+                batcher = %self.settings.name,
+                pending = report.pending,
+                timeout = ?self.settings.close_timeout,
+                "batcher dropped before its sink finished; the flusher keeps trying in the background"
+            );
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! What comes back to the caller: failed items with their errors, and the
+//! counts of a flush.
+
+use crate::error::BatchError;
+
+/// An item that was not written, handed back with the reason. Nothing is
+/// dropped silently: every item a caller adds is written, counted as a
+/// conflict, or comes back as one of these.
+#[derive(Debug)]
+pub struct FailedItem<T, E> {
+    /// The item, unchanged, so the caller can retry, log or dead-letter it.
+    pub item: T,
+    /// Why it was not written.
+    pub error: BatchError<E>,
+}
+
+/// The result of [`Batcher::flush`](crate::Batcher::flush) or
+/// [`Batcher::close`](crate::Batcher::close): what was resolved since the
+/// previous report.
+#[derive(Debug)]
+#[must_use = "failed items are handed back here; dropping the report drops them"]
+pub struct FlushReport<T, E> {
+    /// Items written since the previous report.
+    pub written: u64,
+    /// Items found already present (idempotent conflicts) since the previous report.
+    pub conflicts: u64,
+    /// Items that failed since the previous report, from this flush or from
+    /// automatic flushes inside `add` (unless a failure handler took them).
+    pub failed: Vec<FailedItem<T, E>>,
+    /// Items still buffered or in flight when the report was made: added by
+    /// other threads meanwhile, or, after a `close` that timed out, still
+    /// held by a hanging sink.
+    pub pending: usize,
+}
+
+impl<T, E> FlushReport<T, E> {
+    /// `true` when nothing failed and nothing is left pending.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.pending == 0
+    }
+}

@@ -1,0 +1,193 @@
+//! `BatcherSettings`: the knobs of a batcher, with non-zero limits, built
+//! from defaults or ENV and overridden with a builder.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use crate::env::BackendEnv;
+use crate::error::ConfigError;
+use crate::retry::RetryPolicy;
+
+/// What `add` does when the pending-item bound is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Wait until the flusher has made room (backpressure). The default.
+    #[default]
+    Block,
+    /// Return the item at once with [`BatchError::Full`](crate::BatchError::Full).
+    Reject,
+}
+
+/// What to do with a batch that failed for good (a permanent error, or a
+/// request the sink refused as a whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fallback {
+    /// Split the batch in halves and write each, recursively, down to single
+    /// items: k bad items among n cost O(k log n) requests. The default.
+    #[default]
+    Bisect,
+    /// Write every item of the failed batch on its own (UDS3 v2.2's behaviour).
+    PerItem,
+    /// No fallback: every item of the batch comes back with the batch's error.
+    None,
+}
+
+/// Settings of a [`Batcher`](crate::Batcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatcherSettings {
+    /// A name for logs and the flusher thread (e.g. `"chroma"`).
+    pub name: String,
+    /// Flush when this many items are buffered.
+    pub batch_size: NonZeroUsize,
+    /// Flush before the buffered items' encoded size would pass this.
+    pub max_batch_bytes: Option<NonZeroUsize>,
+    /// Flush this long after the first item of a batch was added, even if
+    /// the batch is not full. Off by default, like UDS3 v2.2.
+    pub linger: Option<Duration>,
+    /// Most items buffered or in flight at once; at least `batch_size`.
+    pub max_pending: NonZeroUsize,
+    /// What `add` does at `max_pending`.
+    pub when_full: WhenFull,
+    /// Retry of transient whole-batch errors.
+    pub retry: RetryPolicy,
+    /// What to do with a batch that failed for good.
+    pub fallback: Fallback,
+    /// How long `Drop` waits for the last flush before giving up.
+    pub close_timeout: Duration,
+}
+
+impl Default for BatcherSettings {
+    fn default() -> Self {
+        Self::with_batch_size(NonZeroUsize::new(100).unwrap_or(NonZeroUsize::MIN))
+    }
+}
+
+impl BatcherSettings {
+    fn with_batch_size(batch_size: NonZeroUsize) -> Self {
+        Self {
+            name: "batch".to_owned(),
+            batch_size,
+            max_batch_bytes: None,
+            linger: None,
+            max_pending: batch_size
+                .saturating_mul(NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN)),
+            when_full: WhenFull::Block,
+            retry: RetryPolicy::default(),
+            fallback: Fallback::Bisect,
+            close_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A builder starting from the defaults (batch size 100).
+    pub fn builder() -> BatcherSettingsBuilder {
+        let settings = Self::default();
+        BatcherSettingsBuilder {
+            batch_size: settings.batch_size.get(),
+            max_pending: None,
+            settings,
+        }
+    }
+
+    /// A builder starting from a backend's ENV batch size (e.g.
+    /// `CHROMA_BATCH_INSERT_SIZE`); a bad value is an error naming the variable.
+    pub fn from_env(env: &BackendEnv) -> Result<BatcherSettingsBuilder, ConfigError> {
+        Ok(Self::builder().batch_size(env.batch_size()?.get()))
+    }
+}
+
+/// Builds [`BatcherSettings`]; [`build`](Self::build) checks them.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BatcherSettingsBuilder {
+    settings: BatcherSettings,
+    /// Kept raw until `build`, so that 0 is reported there.
+    batch_size: usize,
+    max_pending: Option<usize>,
+}
+
+impl BatcherSettingsBuilder {
+    /// Name for logs and the flusher thread.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.settings.name = name.into();
+        self
+    }
+
+    /// Items per batch (at least 1; 0 is reported by `build`).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Bytes per batch, as counted by the sink's `encoded_size`.
+    pub fn max_batch_bytes(mut self, bytes: NonZeroUsize) -> Self {
+        self.settings.max_batch_bytes = Some(bytes);
+        self
+    }
+
+    /// Flush a batch this long after its first item, full or not.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.settings.linger = Some(linger);
+        self
+    }
+
+    /// Bound on items buffered or in flight (default: 4 batches; at least
+    /// the batch size).
+    pub fn max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = Some(max_pending);
+        self
+    }
+
+    /// What `add` does at the bound.
+    pub fn when_full(mut self, when_full: WhenFull) -> Self {
+        self.settings.when_full = when_full;
+        self
+    }
+
+    /// Retry policy for transient errors.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.settings.retry = retry;
+        self
+    }
+
+    /// Fallback for batches that failed for good.
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.settings.fallback = fallback;
+        self
+    }
+
+    /// How long `Drop` waits for the final flush.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.close_timeout = timeout;
+        self
+    }
+
+    /// Checks and returns the settings.
+    pub fn build(mut self) -> Result<BatcherSettings, ConfigError> {
+        let s = &mut self.settings;
+        s.batch_size = NonZeroUsize::new(self.batch_size).ok_or(ConfigError::OutOfRange {
+            var: "batch_size",
+            value: "0".to_owned(),
+            min: 1,
+            max: usize::MAX,
+        })?;
+        let max_pending = self
+            .max_pending
+            .unwrap_or_else(|| s.batch_size.get().saturating_mul(4));
+        s.max_pending = NonZeroUsize::new(max_pending)
+            .filter(|m| *m >= s.batch_size)
+            .ok_or_else(|| ConfigError::OutOfRange {
+                var: "max_pending",
+                value: max_pending.to_string(),
+                min: s.batch_size.get(),
+                max: usize::MAX,
+            })?;
+        if s.linger == Some(Duration::ZERO) {
+            return Err(ConfigError::Inconsistent(
+                "linger must be longer than zero (leave it unset to turn it off)".to_owned(),
+            ));
+        }
+        s.retry.check()?;
+        Ok(self.settings)
+    }
+}

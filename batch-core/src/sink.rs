@@ -1,0 +1,72 @@
+//! The `Sink` trait: what a backend implements to be batched.
+
+use std::num::NonZeroUsize;
+
+use crate::error::SinkError;
+
+/// What happened to one item of a batch write.
+#[derive(Debug)]
+pub enum ItemOutcome<E> {
+    /// The item was written.
+    Written,
+    /// The item was already there (an idempotent conflict): counted in
+    /// `total_conflicts`, not retried, not a failure.
+    Conflict,
+    /// The item was refused; the other items of the batch are unaffected.
+    /// It goes back to the caller with this error, unretried.
+    Failed(E),
+}
+
+/// The hard limits of one request to the backend. The batcher never builds
+/// a batch above them, whatever its own settings say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkLimits {
+    /// Most items one request may carry (e.g. Chroma's `max_batch_size`).
+    pub max_items: Option<NonZeroUsize>,
+    /// Most bytes one request may carry, as counted by
+    /// [`Sink::encoded_size`] (e.g. Chroma's 40 MiB, CouchDB's 8 MB per doc).
+    pub max_bytes: Option<NonZeroUsize>,
+}
+
+/// A backend that writes batches of items.
+///
+/// The sink lives on the batcher's flusher thread and is only ever called
+/// from there, so it needs `Send` but not `Sync`: a database connection can
+/// be owned as is.
+///
+/// # Contract
+/// - `Ok(outcomes)`: one outcome per item, in the order of `items`.
+/// - `Err(e)`: the request failed as a whole and **none** of the items was
+///   written (the transaction rolled back, or the server refused the
+///   request). The batcher retries transient errors, splits on
+///   [`ErrorClass::TooLarge`](crate::ErrorClass::TooLarge), and runs its
+///   fallback on permanent ones. A sink that may have written some items
+///   before failing must answer per item instead, so that nothing written
+///   is sent again.
+/// - A call with exactly one item is the single-item write of the
+///   fallback; a sink with a cheaper single-item path may take it there.
+pub trait Sink: Send + 'static {
+    /// The item type callers add.
+    type Item: Send + 'static;
+    /// The sink's error type, classified for retry.
+    type Error: SinkError;
+
+    /// Writes `items` in one request (or one transaction).
+    fn write_batch(
+        &mut self,
+        items: &[Self::Item],
+    ) -> Result<Vec<ItemOutcome<Self::Error>>, Self::Error>;
+
+    /// The backend's hard limits per request. Asked once, when the batcher
+    /// is built.
+    fn limits(&self) -> SinkLimits {
+        SinkLimits::default()
+    }
+
+    /// An item's size on the wire in bytes, for byte limits. Called on the
+    /// adding thread (hence no `self`), only when a byte limit is set; an
+    /// estimate is fine as long as it is not smaller than the truth.
+    fn encoded_size(_item: &Self::Item) -> usize {
+        0
+    }
+}

@@ -1,0 +1,90 @@
+//! The state shared by the adding threads and the flusher thread.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use crate::report::FailedItem;
+use crate::stats::Stats;
+
+/// Called with every failed item, on the flusher thread, when set.
+pub type FailureHandler<T, E> = Box<dyn Fn(FailedItem<T, E>) + Send + Sync>;
+
+/// Everything behind the one buffer lock. The lock is held only to push,
+/// swap a full buffer out, or update counters: never during I/O.
+pub(crate) struct State<T> {
+    pub(crate) buf: Vec<T>,
+    pub(crate) buf_bytes: usize,
+    /// When the first item of the current buffer was added (linger only).
+    pub(crate) first_at: Option<Instant>,
+    /// Items swapped out of the buffer and not yet resolved.
+    pub(crate) in_flight: usize,
+    pub(crate) closed: bool,
+    pub(crate) stats: Stats,
+    /// Written and conflicts already told in a report.
+    pub(crate) reported: (u64, u64),
+}
+
+impl<T> State<T> {
+    /// Takes the buffered items out as one batch, now counted in flight.
+    pub(crate) fn take_batch(&mut self, capacity: usize) -> Vec<T> {
+        let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
+        self.in_flight += batch.len();
+        self.buf_bytes = 0;
+        self.first_at = None;
+        batch
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            pending: self.buf.len() as u64,
+            in_flight: self.in_flight as u64,
+            ..self.stats
+        }
+    }
+}
+
+pub(crate) struct Shared<T, E> {
+    pub(crate) state: Mutex<State<T>>,
+    /// Signalled when items leave `in_flight` or the batcher closes.
+    pub(crate) room: Condvar,
+    pub(crate) failures: Mutex<Vec<FailedItem<T, E>>>,
+    pub(crate) handler: Option<FailureHandler<T, E>>,
+    /// Set when the `Batcher` is gone: failures can then only be logged.
+    pub(crate) abandoned: std::sync::atomic::AtomicBool,
+    pub(crate) name: String,
+}
+
+impl<T, E> Shared<T, E> {
+    pub(crate) fn new(
+        name: String,
+        capacity: usize,
+        handler: Option<FailureHandler<T, E>>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(State {
+                buf: Vec::with_capacity(capacity),
+                buf_bytes: 0,
+                first_at: None,
+                in_flight: 0,
+                closed: false,
+                stats: Stats::default(),
+                reported: (0, 0),
+            }),
+            room: Condvar::new(),
+            failures: Mutex::new(Vec::new()),
+            handler,
+            abandoned: std::sync::atomic::AtomicBool::new(false),
+            name,
+        }
+    }
+
+    /// Locks the state; a poisoned lock is taken over, since every update
+    /// under it is a plain field write that cannot be left half done.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn lock_failures(&self) -> MutexGuard<'_, Vec<FailedItem<T, E>>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,55 @@
+//! `Stats`: counters with UDS3 v2.2's meanings, and its `get_stats()` map.
+
+use std::collections::BTreeMap;
+
+/// A consistent snapshot of a batcher's counters.
+///
+/// At any moment `total_added + total_conflicts + total_failed + pending +
+/// in_flight == total_received`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Items written (UDS3 v2.2's `total_added`; only what the server
+    /// confirmed, not what was handed to `add`).
+    pub total_added: u64,
+    /// Batches taken from the buffer and sent (UDS3 v2.2's `total_batches`).
+    pub total_batches: u64,
+    /// Batches that failed for good and went to the fallback
+    /// (UDS3 v2.2's `total_fallbacks`).
+    pub total_fallbacks: u64,
+    /// Items found already present: idempotent successes (`total_conflicts`).
+    pub total_conflicts: u64,
+    /// Items handed back to the caller with an error.
+    pub total_failed: u64,
+    /// Retries of transient whole-batch errors.
+    pub total_retries: u64,
+    /// Requests made to the sink (batch writes, retries, fallback writes).
+    pub total_requests: u64,
+    /// Items accepted by `add`.
+    pub total_received: u64,
+    /// Items buffered, not yet sent (UDS3 v2.2's `pending`).
+    pub pending: u64,
+    /// Items sent to the sink or queued for it, not yet resolved.
+    pub in_flight: u64,
+}
+
+impl Stats {
+    /// UDS3 v2.2's `get_stats()` dictionary. `written_key` is the name the
+    /// Python class used for written items: `"total_added"` for Chroma,
+    /// PostgreSQL and CouchDB, `"total_created"` for Neo4j. The extra
+    /// counters of this library follow under their own names.
+    pub fn to_uds3_map(&self, written_key: &'static str) -> BTreeMap<&'static str, u64> {
+        BTreeMap::from([
+            (written_key, self.total_added),
+            ("total_batches", self.total_batches),
+            ("total_fallbacks", self.total_fallbacks),
+            ("total_conflicts", self.total_conflicts),
+            ("total_failed", self.total_failed),
+            ("total_retries", self.total_retries),
+            ("total_requests", self.total_requests),
+            ("total_received", self.total_received),
+            ("pending", self.pending),
+            ("in_flight", self.in_flight),
+        ])
+    }
+}

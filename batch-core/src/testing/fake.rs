@@ -1,0 +1,220 @@
+//! `FakeSink`: a scripted, seeded in-memory sink for batch-core's own unit
+//! and property tests. Backends are tested against real servers instead.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::error::{ErrorClass, SinkError};
+use crate::sink::{ItemOutcome, Sink, SinkLimits};
+
+/// An item of the fake sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeItem {
+    /// Unique id.
+    pub id: u64,
+    /// The adding thread, for order checks.
+    pub thread: u32,
+    /// A bad item: refused by the sink (how depends on [`BadItems`]).
+    pub bad: bool,
+    /// Reported as already present.
+    pub conflict: bool,
+    /// Encoded size in bytes.
+    pub size: usize,
+}
+
+impl FakeItem {
+    /// A good item of 1 byte.
+    pub fn new(id: u64) -> Self {
+        Self {
+            id,
+            thread: 0,
+            bad: false,
+            conflict: false,
+            size: 1,
+        }
+    }
+
+    /// This item, made bad.
+    pub fn bad(mut self) -> Self {
+        self.bad = true;
+        self
+    }
+}
+
+/// The fake sink's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fake {class:?} error: {message}")]
+pub struct FakeError {
+    /// How the batcher should treat it.
+    pub class: ErrorClass,
+    /// What happened.
+    pub message: String,
+}
+
+impl SinkError for FakeError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+/// How the fake sink treats bad items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadItems {
+    /// A batch with a bad item fails as a whole, permanently (like a
+    /// database transaction).
+    #[default]
+    FailBatch,
+    /// Only the bad item fails; the rest are written (like `_bulk_docs`).
+    FailItem,
+}
+
+/// The behaviour of a [`FakeSink`].
+#[derive(Debug, Clone, Default)]
+pub struct FakeScript {
+    /// Seed of the random choices below.
+    pub seed: u64,
+    /// Percent of requests that fail as a whole with a transient error.
+    pub transient_pct: u8,
+    /// Percent of requests that fail as a whole with a permanent error,
+    /// even without a bad item.
+    pub permanent_pct: u8,
+    /// Each request sleeps a random time up to this.
+    pub max_sleep: Duration,
+    /// How bad items are refused.
+    pub bad_items: BadItems,
+    /// The sink's hard limits.
+    pub limits: SinkLimits,
+    /// Every request sleeps this long (a hanging server).
+    pub hang: Option<Duration>,
+    /// Panic when a batch contains this id.
+    pub panic_on: Option<u64>,
+    /// The first N requests fail with a transient error.
+    pub fail_first: u32,
+}
+
+/// What the fake sink did, shared with the test.
+#[derive(Debug, Default, Clone)]
+pub struct FakeRecord {
+    /// Ids of every request, in order.
+    pub requests: Vec<Vec<u64>>,
+    /// Bytes of every request.
+    pub request_bytes: Vec<usize>,
+    /// Written items in write order.
+    pub written: Vec<FakeItem>,
+    /// Items reported as conflicts.
+    pub conflicts: Vec<u64>,
+}
+
+/// A sink that writes into a [`FakeRecord`].
+#[derive(Debug)]
+pub struct FakeSink {
+    script: FakeScript,
+    record: Arc<Mutex<FakeRecord>>,
+    rng: u64,
+    stored: HashSet<u64>,
+}
+
+impl FakeSink {
+    /// A sink following `script`, and the record it writes.
+    pub fn new(script: FakeScript) -> (Self, Arc<Mutex<FakeRecord>>) {
+        let record = Arc::new(Mutex::new(FakeRecord::default()));
+        let sink = Self {
+            rng: script.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            script,
+            record: Arc::clone(&record),
+            stored: HashSet::new(),
+        };
+        (sink, record)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn roll(&mut self, pct: u8) -> bool {
+        pct > 0 && self.next() % 100 < u64::from(pct)
+    }
+
+    fn random_sleep(&mut self) -> Duration {
+        let max = self.script.max_sleep.as_micros() as u64;
+        if max == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.next() % (max + 1))
+    }
+}
+
+fn err(class: ErrorClass, message: &str) -> FakeError {
+    FakeError {
+        class,
+        message: message.to_owned(),
+    }
+}
+
+impl Sink for FakeSink {
+    type Item = FakeItem;
+    type Error = FakeError;
+
+    fn write_batch(
+        &mut self,
+        items: &[FakeItem],
+    ) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
+        {
+            let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+            rec.requests.push(items.iter().map(|i| i.id).collect());
+            rec.request_bytes.push(items.iter().map(|i| i.size).sum());
+        }
+        if let Some(hang) = self.script.hang {
+            std::thread::sleep(hang);
+        }
+        let sleep = self.random_sleep();
+        if !sleep.is_zero() {
+            std::thread::sleep(sleep);
+        }
+        if let Some(id) = self.script.panic_on
+            && items.iter().any(|i| i.id == id)
+        {
+            panic!("fake sink panics on item {id}");
+        }
+        if self.script.fail_first > 0 {
+            self.script.fail_first -= 1;
+            return Err(err(ErrorClass::Transient, "scripted outage"));
+        }
+        if self.roll(self.script.transient_pct) {
+            return Err(err(ErrorClass::Transient, "random transient failure"));
+        }
+        if self.roll(self.script.permanent_pct) {
+            return Err(err(ErrorClass::Permanent, "random permanent failure"));
+        }
+        if self.script.bad_items == BadItems::FailBatch && items.iter().any(|i| i.bad) {
+            return Err(err(ErrorClass::Permanent, "batch contains a bad item"));
+        }
+        let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(items
+            .iter()
+            .map(|item| {
+                if item.bad {
+                    ItemOutcome::Failed(err(ErrorClass::Permanent, "bad item"))
+                } else if item.conflict || !self.stored.insert(item.id) {
+                    rec.conflicts.push(item.id);
+                    ItemOutcome::Conflict
+                } else {
+                    rec.written.push(item.clone());
+                    ItemOutcome::Written
+                }
+            })
+            .collect())
+    }
+
+    fn limits(&self) -> SinkLimits {
+        self.script.limits
+    }
+
+    fn encoded_size(item: &FakeItem) -> usize {
+        item.size
+    }
+}
