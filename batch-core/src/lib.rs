@@ -46,6 +46,8 @@ mod batcher;
 pub mod env;
 mod error;
 mod flusher;
+#[cfg(feature = "http")]
+pub mod http;
 mod report;
 mod retry;
 mod settings;

@@ -1,0 +1,304 @@
+//! Shared HTTP plumbing of the HTTP sinks (Chroma, CouchDB), feature `http`:
+//! one agent set-up, one request path that reads error bodies (JSON or not),
+//! and one mapping from status codes and transport errors to [`ErrorClass`].
+
+use std::time::Duration;
+
+use crate::error::{ErrorClass, SinkError};
+
+/// An HTTP request that failed as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The server answered with a non-success status.
+    #[error("HTTP {status} from {url}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The request URL (no credentials).
+        url: String,
+        /// The response body as text (JSON or not), cut to 2 KiB.
+        body: String,
+    },
+    /// No answer: refused connection, reset, timeout.
+    #[error("HTTP request to {url} failed: {source}")]
+    Transport {
+        /// The request URL (no credentials).
+        url: String,
+        /// The transport error.
+        #[source]
+        source: ureq::Error,
+    },
+    /// A success answer whose body could not be read as expected.
+    #[error("unexpected response from {url}: {message}")]
+    Decode {
+        /// The request URL (no credentials).
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl HttpError {
+    /// The status code, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl SinkError for HttpError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Status { status, .. } => class_of_status(*status),
+            Self::Transport { source, .. } => class_of_transport(source),
+            Self::Decode { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// 413 asks for a smaller request; 408, 425, 429 and 5xx are transient;
+/// every other status (400, 401, 403, 404, 415, 422, ...) is permanent.
+pub fn class_of_status(status: u16) -> ErrorClass {
+    match status {
+        413 => ErrorClass::TooLarge,
+        408 | 425 | 429 | 500..=599 => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// Connection and timeout problems are transient; a bad URL or a local
+/// encoding problem is permanent.
+pub fn class_of_transport(error: &ureq::Error) -> ErrorClass {
+    match error {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Protocol(_)
+        | ureq::Error::BodyStalled => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// A base URL and an `Authorization` header value, taken apart from a URL
+/// that may carry `user:password@` (sent as HTTP basic auth).
+#[derive(Clone)]
+pub struct Endpoint {
+    base: String,
+    authorization: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base", &self.base)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint at `url` (`http://[user:password@]host:port[/prefix]`)
+    /// with a per-request timeout.
+    pub fn new(url: &str, timeout: Duration) -> Self {
+        let (base, authorization) = split_credentials(url.trim_end_matches('/'));
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build();
+        Self {
+            base,
+            authorization,
+            agent: config.into(),
+        }
+    }
+
+    /// Replaces the `Authorization` header value (e.g. `Bearer ...`).
+    pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
+        self.authorization = Some(value.into());
+        self
+    }
+
+    /// The base URL, without credentials.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; a JSON body when `body` is given. Returns the status
+    /// and body text of any answer the server gave (non-success included),
+    /// or a transport error.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), HttpError> {
+        let url = self.url(path);
+        let transport = |source| HttpError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Accept", "application/json");
+        let builder = match &self.authorization {
+            Some(auth) => builder.header("Authorization", auth),
+            None => builder,
+        };
+        let response = match body {
+            Some(bytes) => {
+                let request = builder
+                    .header("Content-Type", "application/json")
+                    .body(bytes)
+                    .map_err(|e| HttpError::Decode {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    })?;
+                self.agent.run(request)
+            }
+            None => {
+                let request = builder.body(()).map_err(|e| HttpError::Decode {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+                self.agent.run(request)
+            }
+        };
+        let mut response = response.map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .map_err(transport)?;
+        Ok((status, text))
+    }
+
+    /// Like [`request`](Self::request), but a non-2xx status is an
+    /// [`HttpError::Status`].
+    pub fn request_ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), HttpError> {
+        let (status, text) = self.request(method, path, body)?;
+        if (200..300).contains(&status) {
+            Ok((status, text))
+        } else {
+            Err(HttpError::Status {
+                status,
+                url: self.url(path),
+                body: truncate(text, 2048),
+            })
+        }
+    }
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// Splits `scheme://user:pass@host/...` into the URL without credentials
+/// and a basic `Authorization` value.
+fn split_credentials(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let auth = format!("Basic {}", base64(userinfo.as_bytes()));
+            (format!("{scheme}://{host}{path}"), Some(auth))
+        }
+        None => (url.to_owned(), None),
+    }
+}
+
+/// Standard base64 with padding (for basic auth; tiny, so no dependency).
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(class_of_status(413), ErrorClass::TooLarge);
+        for s in [408, 429, 500, 502, 503] {
+            assert_eq!(class_of_status(s), ErrorClass::Transient, "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 415, 422] {
+            assert_eq!(class_of_status(s), ErrorClass::Permanent, "{s}");
+        }
+    }
+
+    #[test]
+    fn credentials_become_basic_auth() {
+        let (base, auth) = split_credentials("http://admin:secret@127.0.0.1:5984/prefix");
+        assert_eq!(base, "http://127.0.0.1:5984/prefix");
+        assert_eq!(auth.as_deref(), Some("Basic YWRtaW46c2VjcmV0"));
+        let (base, auth) = split_credentials("http://127.0.0.1:5984");
+        assert_eq!(base, "http://127.0.0.1:5984");
+        assert_eq!(auth, None);
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn refused_connection_is_transient() {
+        // Port 9 (discard) on loopback: nothing listens there in CI.
+        let endpoint = Endpoint::new("http://127.0.0.1:9", Duration::from_secs(2));
+        let err = endpoint.request("GET", "/", None).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+    }
+}
