@@ -1,0 +1,278 @@
+//! `CouchDatabase`: one CouchDB database reached over HTTP (batch-core's
+//! shared ureq [`Endpoint`]), with the few requests the batch inserter and
+//! its callers need.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use batch_core::http::{Endpoint, HttpError};
+use serde_json::Value;
+
+use crate::doc::CouchDoc;
+use crate::error::CouchError;
+
+/// Per-request timeout unless one is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A CouchDB database: server URL (with optional `user:password@`, sent as
+/// basic auth) and database name. Cheap to clone; clones share one HTTP
+/// agent and one request counter.
+#[derive(Debug, Clone)]
+pub struct CouchDatabase {
+    endpoint: Endpoint,
+    name: String,
+    /// `/` + the name, percent-encoded for a path segment.
+    path: String,
+    requests: Arc<AtomicU64>,
+}
+
+impl CouchDatabase {
+    /// A database `name` on the server at `server_url`
+    /// (`http://[user:password@]host:port[/prefix]`), with a 30 s timeout
+    /// per request. Sends nothing; see [`create_if_missing`](Self::create_if_missing).
+    pub fn new(server_url: &str, name: &str) -> Result<Self, CouchError> {
+        Self::with_timeout(server_url, name, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`new`](Self::new) with another per-request timeout.
+    pub fn with_timeout(
+        server_url: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Self, CouchError> {
+        check_name(name)?;
+        Ok(Self {
+            endpoint: Endpoint::new(server_url, timeout),
+            name: name.to_owned(),
+            path: format!("/{}", encode_segment(name)),
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server URL, without credentials.
+    pub fn server_url(&self) -> &str {
+        self.endpoint.base()
+    }
+
+    /// HTTP requests sent through this handle and its clones (each
+    /// `_bulk_docs`, `_all_docs` and every other call counts once).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), HttpError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.endpoint.request(method, path, body)
+    }
+
+    fn request_ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<String, HttpError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.endpoint
+            .request_ok(method, path, body)
+            .map(|(_, text)| text)
+    }
+
+    fn status_error(&self, status: u16, path: &str, body: String) -> CouchError {
+        HttpError::Status {
+            status,
+            url: self.endpoint.url(path),
+            body: body.chars().take(2048).collect(),
+        }
+        .into()
+    }
+
+    /// Creates the database unless it exists (`PUT /{db}`; 412 means it
+    /// exists). Returns `true` if it was created by this call.
+    pub fn create_if_missing(&self) -> Result<bool, CouchError> {
+        let (status, body) = self.request("PUT", &self.path, None)?;
+        match status {
+            200..=299 => Ok(true),
+            412 => Ok(false),
+            _ => Err(self.status_error(status, &self.path, body)),
+        }
+    }
+
+    /// Deletes the database. Returns `false` if it did not exist.
+    pub fn delete(&self) -> Result<bool, CouchError> {
+        let (status, body) = self.request("DELETE", &self.path, None)?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error(status, &self.path, body)),
+        }
+    }
+
+    /// The database's `doc_count` (documents not deleted, design documents
+    /// included, local documents not).
+    pub fn doc_count(&self) -> Result<u64, CouchError> {
+        let body = self.request_ok("GET", &self.path, None)?;
+        let info: Value = serde_json::from_str(&body).map_err(|e| self.decode_error(&e))?;
+        info.get("doc_count")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| self.decode_error(&"no doc_count in the database info"))
+    }
+
+    /// The stored document with this id, or `None` if there is none.
+    pub fn get(&self, id: &str) -> Result<Option<Value>, CouchError> {
+        let path = self.doc_path(id);
+        let (status, body) = self.request("GET", &path, None)?;
+        match status {
+            200..=299 => serde_json::from_str(&body)
+                .map(Some)
+                .map_err(|e| self.decode_error(&e)),
+            404 => Ok(None),
+            _ => Err(self.status_error(status, &path, body)),
+        }
+    }
+
+    /// Writes one document with its own `PUT /{db}/{id}`, no batching (the
+    /// unbatched path UDS3 v2.2 falls back to; here for comparison and
+    /// one-off writes). Returns the new revision; a conflict is
+    /// [`CouchError::Conflict`].
+    pub fn put(&self, doc: &CouchDoc) -> Result<String, CouchError> {
+        let path = self.doc_path(doc.id());
+        let (status, body) = self.request("PUT", &path, Some(doc.encoded()))?;
+        match status {
+            200..=299 => {
+                let answer: Value =
+                    serde_json::from_str(&body).map_err(|e| self.decode_error(&e))?;
+                Ok(answer
+                    .get("rev")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned())
+            }
+            409 => Err(CouchError::Conflict {
+                id: doc.id().to_owned(),
+            }),
+            _ => Err(self.status_error(status, &path, body)),
+        }
+    }
+
+    /// `POST /{db}/_bulk_docs` with the given encoded documents; returns
+    /// the body of a 2xx answer.
+    pub(crate) fn bulk_docs<'a>(
+        &self,
+        docs: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<String, HttpError> {
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(b"{\"docs\":[");
+        for (i, doc) in docs.enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(doc);
+        }
+        body.extend_from_slice(b"]}");
+        self.request_ok("POST", &format!("{}/_bulk_docs", self.path), Some(&body))
+    }
+
+    /// The current revision of each id that exists (deleted ones
+    /// included, since a write over a deletion needs its revision too), with
+    /// one `POST /{db}/_all_docs` request.
+    pub(crate) fn current_revs(&self, ids: &[&str]) -> Result<HashMap<String, String>, HttpError> {
+        let path = format!("{}/_all_docs", self.path);
+        let body = serde_json::json!({ "keys": ids }).to_string();
+        let text = self.request_ok("POST", &path, Some(body.as_bytes()))?;
+        let answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
+            url: self.endpoint.url(&path),
+            message: e.to_string(),
+        })?;
+        let rows = answer.get("rows").and_then(Value::as_array);
+        Ok(rows
+            .into_iter()
+            .flatten()
+            .filter_map(|row| {
+                let id = row.get("key")?.as_str()?;
+                let rev = row.get("value")?.get("rev")?.as_str()?;
+                Some((id.to_owned(), rev.to_owned()))
+            })
+            .collect())
+    }
+
+    fn doc_path(&self, id: &str) -> String {
+        let (prefix, rest) = ["_design/", "_local/"]
+            .into_iter()
+            .find_map(|p| id.strip_prefix(p).map(|rest| (p, rest)))
+            .unwrap_or(("", id));
+        format!("{}/{prefix}{}", self.path, encode_segment(rest))
+    }
+
+    fn decode_error(&self, error: &dyn std::fmt::Display) -> CouchError {
+        HttpError::Decode {
+            url: self.endpoint.url(&self.path),
+            message: error.to_string(),
+        }
+        .into()
+    }
+}
+
+/// CouchDB's rule: `^[a-z][a-z0-9_$()+/-]*$`, at most 238 characters.
+fn check_name(name: &str) -> Result<(), CouchError> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-/".contains(c));
+    if first_ok && rest_ok && name.len() <= 238 {
+        Ok(())
+    } else {
+        Err(CouchError::InvalidDatabaseName(name.to_owned()))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, so that a
+/// database name with `/` or a document id with `?`, `#` or `/` stays one
+/// path segment.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_follow_couchdb_rules() {
+        for ok in ["a", "uds3_docs", "a1$()+-/b"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "A", "1abc", "_users", "a b", "a?b", &"a".repeat(239)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("a/b"), "a%2Fb");
+        assert_eq!(encode_segment("x y?#"), "x%20y%3F%23");
+        assert_eq!(encode_segment("ü"), "%C3%BC");
+        let db = CouchDatabase::new("http://127.0.0.1:1", "a/b").unwrap();
+        assert_eq!(db.doc_path("_design/x y"), "/a%2Fb/_design/x%20y");
+        assert_eq!(db.doc_path("k/1"), "/a%2Fb/k%2F1");
+    }
+}

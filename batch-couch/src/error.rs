@@ -1,0 +1,93 @@
+//! `CouchError`: everything that can go wrong talking to CouchDB, each
+//! variant classified as transient or permanent for batch-core.
+
+use std::sync::Arc;
+
+use batch_core::http::HttpError;
+use batch_core::{ConfigError, ErrorClass, SinkError};
+
+/// An error of the CouchDB backend.
+///
+/// Whole-request failures are [`Http`](Self::Http); the per-document
+/// answers of `_bulk_docs` are [`Rejected`](Self::Rejected) and
+/// [`Conflict`](Self::Conflict), and only ever concern the one document
+/// they come back with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CouchError {
+    /// An HTTP request failed as a whole (status, transport or decoding).
+    /// Shared (`Arc`) when one failed request concerns several documents.
+    #[error(transparent)]
+    Http(Arc<HttpError>),
+    /// The server refused this one document (`forbidden`, `unauthorized`,
+    /// `bad_request`, ...). Resending it unchanged gives the same answer.
+    #[error("document {id:?} was refused: {error}: {reason}")]
+    Rejected {
+        /// The document id.
+        id: String,
+        /// CouchDB's error name, e.g. `forbidden`.
+        error: String,
+        /// CouchDB's explanation (wording differs between servers).
+        reason: String,
+    },
+    /// The document conflicts with the stored one and the conflict policy
+    /// says so is a failure ([`ConflictPolicy::Fail`](crate::ConflictPolicy::Fail),
+    /// or [`ConflictPolicy::Overwrite`](crate::ConflictPolicy::Overwrite)
+    /// lost the race against other writers on every attempt).
+    #[error("document {id:?} conflicts with the stored revision")]
+    Conflict {
+        /// The document id.
+        id: String,
+    },
+    /// The server's answer to `_bulk_docs` named no result for this
+    /// document, or could not be read: it may or may not be stored. Adding
+    /// it again (same id) is safe: at worst it comes back as a conflict.
+    #[error("no usable result for document {id:?}: {detail}")]
+    NoResult {
+        /// The document id.
+        id: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+    /// The database name breaks CouchDB's naming rules.
+    #[error(
+        "invalid database name {0:?}: must start with a-z and contain only a-z, 0-9 and _$()+-/"
+    )]
+    InvalidDatabaseName(String),
+    /// The batcher settings are invalid (e.g. a bad `COUCHDB_BATCH_INSERT_SIZE`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The batcher's flusher thread could not be started.
+    #[error("cannot start the flusher thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+impl From<HttpError> for CouchError {
+    fn from(error: HttpError) -> Self {
+        Self::Http(Arc::new(error))
+    }
+}
+
+impl CouchError {
+    /// The HTTP status of a whole-request failure, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Http(e) => e.status(),
+            _ => None,
+        }
+    }
+}
+
+impl SinkError for CouchError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Http(e) => e.class(),
+            Self::NoResult { .. } => ErrorClass::Transient,
+            Self::Rejected { .. }
+            | Self::Conflict { .. }
+            | Self::InvalidDatabaseName(_)
+            | Self::Config(_)
+            | Self::Spawn(_) => ErrorClass::Permanent,
+        }
+    }
+}
