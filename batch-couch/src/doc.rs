@@ -176,16 +176,57 @@ fn check_members(members: &Map<String, Value>) -> Result<(), String> {
             ));
         }
         let ok = match key.as_str() {
-            "_rev" => value.is_string(),
+            "_rev" => value.as_str().is_some_and(is_rev),
             "_deleted" => value.is_boolean(),
-            "_attachments" | "_revisions" => value.is_object(),
+            "_revisions" => value.is_object(),
+            "_attachments" => {
+                check_attachments(value)?;
+                true
+            }
             _ => true,
         };
         if !ok {
-            return Err(format!(
-                "member {key:?} has the wrong type: {}",
-                kind(value)
-            ));
+            return Err(format!("member {key:?} is not valid: {value}"));
+        }
+    }
+    Ok(())
+}
+
+/// `N-xxxx`: a generation number and a hash.
+fn is_rev(rev: &str) -> bool {
+    rev.split_once('-').is_some_and(|(n, hash)| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && !hash.is_empty()
+            && hash.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Inline attachment data must be base64: pouchdb-server answers bad data
+/// with a 500 for the whole request, which would be retried as transient.
+fn check_attachments(value: &Value) -> Result<(), String> {
+    let Some(attachments) = value.as_object() else {
+        return Err(format!(
+            "_attachments must be an object, not {}",
+            kind(value)
+        ));
+    };
+    for (name, attachment) in attachments {
+        let data = match attachment.get("data") {
+            None if attachment.is_object() => continue,
+            Some(Value::String(data)) => data,
+            _ => {
+                return Err(format!(
+                    "attachment {name:?} is not an object with base64 data"
+                ));
+            }
+        };
+        let base64 = data.len() % 4 == 0
+            && data
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+        if !base64 {
+            return Err(format!("attachment {name:?} data is not base64"));
         }
     }
     Ok(())
@@ -263,11 +304,24 @@ mod tests {
             (json!({"_id": 7}), None),
             (json!({"_rev": 7}), Some("x")),
             (json!({"_private": 1}), Some("x")),
+            (json!({"_rev": "garbage"}), Some("x")),
+            (json!({"_deleted": "yes"}), Some("x")),
+            (json!({"_attachments": {"a": {"data": "!!!"}}}), Some("x")),
+            (json!({"_attachments": []}), Some("x")),
         ] {
             let refused = CouchDoc::new(value.clone(), id.map(String::from), LIMIT).unwrap_err();
             assert_eq!(refused.doc.doc(), &value);
             assert!(!refused.reason.is_empty());
         }
+    }
+
+    #[test]
+    fn attachments_with_base64_or_stubs_pass() {
+        let doc = json!({"_attachments": {
+            "a.txt": {"content_type": "text/plain", "data": "aGVsbG8="},
+            "b.txt": {"stub": true}
+        }});
+        assert!(CouchDoc::new(doc, Some("x".into()), LIMIT).is_ok());
     }
 
     #[test]
