@@ -1,0 +1,375 @@
+//! `_bulk_docs` against the real server: requests per batch, conflicts,
+//! per-document failures, overwrite, duplicates, validation, counters.
+
+mod common;
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use batch_core::{BatchError, BatcherSettings, ErrorClass, SinkError};
+use batch_couch::{
+    ConflictPolicy, CouchDBBatchInserter, CouchDatabase, CouchDoc, CouchError, CouchOptions,
+    DEFAULT_MAX_DOC_BYTES,
+};
+use common::{doc, fresh_db, new_db};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn inserter(db: &CouchDatabase, batch_size: usize, policy: ConflictPolicy) -> CouchDBBatchInserter {
+    let settings = BatcherSettings::builder()
+        .name("couchdb-test")
+        .batch_size(batch_size)
+        .build()
+        .unwrap();
+    let options = CouchOptions::default().conflict_policy(policy);
+    CouchDBBatchInserter::with_options(db.clone(), settings, options).unwrap()
+}
+
+/// Writes `n` documents with ids `d0..` and checks they all landed.
+fn seed(db: &CouchDatabase, n: usize) {
+    let ins = inserter(db, 100, ConflictPolicy::Skip);
+    for i in 0..n {
+        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(report.written, n as u64);
+}
+
+fn stored(db: &CouchDatabase, id: &str) -> Value {
+    db.get(id)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{id} not stored"))
+}
+
+#[test]
+fn writes_250_docs_in_3_requests_and_reads_them_back() {
+    let db = fresh_db("250");
+    let before = db.requests_sent();
+    let ins = CouchDBBatchInserter::new(db.clone(), 100).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        // Every third document brings its own `_id`, the others get one.
+        let (value, id) = match i % 3 {
+            0 => (json!({"_id": format!("own-{i}"), "n": i}), None),
+            1 => (json!({"n": i}), Some(format!("given-{i}"))),
+            _ => (json!({"n": i}), None),
+        };
+        ins.add(value, id.as_deref()).unwrap();
+        ids.push(id);
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(report.written, 250);
+
+    let stats = ins.stats();
+    assert_eq!(stats.total_added, 250);
+    assert_eq!(stats.total_batches, 3);
+    assert_eq!(stats.total_requests, 3);
+    assert_eq!(stats.total_fallbacks, 0);
+    assert_eq!(db.requests_sent() - before, 3, "one HTTP request per batch");
+    assert_eq!(db.doc_count().unwrap(), 250);
+    assert_eq!(stored(&db, "own-0")["n"], 0);
+    assert_eq!(stored(&db, "given-1")["n"], 1);
+    assert_eq!(ins.get_stats()["total_added"], 250);
+}
+
+#[test]
+fn re_adding_existing_docs_counts_conflicts_without_fallback() {
+    let db = fresh_db("conflicts");
+    seed(&db, 100);
+    let ins = CouchDBBatchInserter::new(db.clone(), 100).unwrap();
+    for i in 0..100 {
+        ins.add(json!({"changed": true}), Some(&format!("d{i}")))
+            .unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(report.written, 0);
+    assert_eq!(report.conflicts, 100);
+    let stats = ins.get_stats();
+    assert_eq!(stats["total_conflicts"], 100);
+    assert_eq!(stats["total_fallbacks"], 0);
+    assert_eq!(stats["total_failed"], 0);
+    assert_eq!(stats["total_requests"], 1);
+    assert_eq!(
+        stored(&db, "d7").get("changed"),
+        None,
+        "kept the stored doc"
+    );
+    assert_eq!(db.doc_count().unwrap(), 100);
+}
+
+#[test]
+fn one_refused_doc_is_handed_back_and_the_rest_written() {
+    let db = fresh_db("refused");
+    let validator = CouchDoc::new(
+        json!({"validate_doc_update":
+            "function(newDoc) { if (newDoc.reject) { throw({forbidden: 'rejected'}); } }"}),
+        Some("_design/validate".into()),
+        DEFAULT_MAX_DOC_BYTES,
+    )
+    .unwrap();
+    db.put(&validator).unwrap();
+
+    let ins = CouchDBBatchInserter::new(db.clone(), 50).unwrap();
+    for i in 0..50 {
+        let mut value = doc(i);
+        if i == 17 {
+            value["reject"] = json!(true);
+        }
+        ins.add(value, Some(&format!("d{i}"))).unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert_eq!(report.written, 49);
+    assert_eq!(report.failed.len(), 1);
+    let failed = &report.failed[0];
+    assert_eq!(failed.item.id(), "d17");
+    assert_eq!(failed.item.doc()["reject"], json!(true));
+    assert!(
+        failed.item.doc().get("_id").is_none(),
+        "caller's doc untouched"
+    );
+    match failed.error.sink_error() {
+        Some(CouchError::Rejected { id, .. }) => assert_eq!(id, "d17"),
+        other => panic!("expected a per-document rejection, got {other:?}"),
+    }
+    assert_eq!(
+        failed.error.sink_error().unwrap().class(),
+        ErrorClass::Permanent
+    );
+
+    let stats = ins.stats();
+    assert_eq!(stats.total_requests, 1, "accepted docs are never resent");
+    assert_eq!(stats.total_fallbacks, 0);
+    assert_eq!(stats.total_failed, 1);
+    assert!(db.get("d17").unwrap().is_none());
+    // 49 documents and the design document.
+    assert_eq!(db.doc_count().unwrap(), 50);
+}
+
+#[test]
+fn overwrite_policy_updates_revisions() {
+    let db = fresh_db("overwrite");
+    seed(&db, 20);
+    let before = db.requests_sent();
+    let ins = inserter(&db, 100, ConflictPolicy::Overwrite);
+    for i in 0..20 {
+        ins.add(json!({"n": i, "version": 2}), Some(&format!("d{i}")))
+            .unwrap();
+    }
+    // Two new ones in the same batch are plain writes.
+    ins.add(json!({"version": 1}), Some("new-1")).unwrap();
+    ins.add(json!({"version": 1}), Some("new-2")).unwrap();
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(report.written, 22);
+    assert_eq!(report.conflicts, 0);
+    // _bulk_docs, _all_docs for the 20 conflicting ids, _bulk_docs again.
+    assert_eq!(db.requests_sent() - before, 3);
+    for i in 0..20 {
+        let stored = stored(&db, &format!("d{i}"));
+        assert_eq!(stored["version"], 2);
+        assert!(
+            stored["_rev"].as_str().unwrap().starts_with("2-"),
+            "{stored}"
+        );
+    }
+    assert!(
+        stored(&db, "new-1")["_rev"]
+            .as_str()
+            .unwrap()
+            .starts_with("1-")
+    );
+    assert_eq!(db.doc_count().unwrap(), 22);
+}
+
+#[test]
+fn fail_policy_hands_conflicts_back() {
+    let db = fresh_db("failpolicy");
+    seed(&db, 10);
+    let ins = inserter(&db, 100, ConflictPolicy::Fail);
+    for i in 5..15 {
+        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert_eq!(report.written, 5);
+    assert_eq!(report.conflicts, 0);
+    let mut failed: Vec<&str> = report.failed.iter().map(|f| f.item.id()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["d5", "d6", "d7", "d8", "d9"]);
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| matches!(f.error.sink_error(), Some(CouchError::Conflict { .. })))
+    );
+    assert_eq!(ins.stats().total_fallbacks, 0);
+    assert_eq!(db.doc_count().unwrap(), 15);
+}
+
+#[test]
+fn duplicate_ids_in_one_batch_behave_like_separate_batches() {
+    // Skip: the first occurrence is stored, the later ones are conflicts.
+    let db = fresh_db("dupskip");
+    let ins = inserter(&db, 10, ConflictPolicy::Skip);
+    ins.add(json!({"v": 1}), Some("a")).unwrap();
+    ins.add(json!({"v": 1}), Some("b")).unwrap();
+    ins.add(json!({"v": 2}), Some("a")).unwrap();
+    ins.add(json!({"v": 3}), Some("a")).unwrap();
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!((report.written, report.conflicts), (2, 2));
+    assert_eq!(stored(&db, "a")["v"], 1);
+
+    // Overwrite: the last occurrence wins.
+    let db = fresh_db("dupoverwrite");
+    let ins = inserter(&db, 10, ConflictPolicy::Overwrite);
+    ins.add(json!({"v": 1}), Some("a")).unwrap();
+    ins.add(json!({"v": 2}), Some("a")).unwrap();
+    ins.add(json!({"v": 3}), Some("a")).unwrap();
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!((report.written, report.conflicts), (3, 0));
+    let a = stored(&db, "a");
+    assert_eq!(a["v"], 3);
+    assert!(a["_rev"].as_str().unwrap().starts_with("3-"));
+    assert_eq!(db.doc_count().unwrap(), 1);
+}
+
+#[test]
+fn bad_documents_are_refused_before_sending() {
+    let db = fresh_db("invalid");
+    let before = db.requests_sent();
+    let settings = BatcherSettings::builder().batch_size(10).build().unwrap();
+    let options = CouchOptions::default().max_doc_bytes(1000);
+    let ins = CouchDBBatchInserter::with_options(db.clone(), settings, options).unwrap();
+    let cases = [
+        (json!([1, 2, 3]), None),
+        (json!("text"), None),
+        (json!({"a": 1}), Some("")),
+        (json!({"a": 1}), Some("_reserved")),
+        (json!({"_id": 42}), None),
+        (json!({"_secret": 1}), Some("x")),
+        (json!({"text": "x".repeat(2000)}), Some("big")),
+    ];
+    for (value, id) in cases {
+        let failed = ins.add(value.clone(), id).unwrap_err();
+        assert!(
+            matches!(failed.error, BatchError::Invalid(_)),
+            "{}",
+            failed.error
+        );
+        assert_eq!(failed.item.doc(), &value, "handed back unchanged");
+    }
+    ins.add(json!({"fine": true}), Some("ok")).unwrap();
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(report.written, 1);
+    assert_eq!(
+        db.requests_sent() - before,
+        1,
+        "only the valid doc was sent"
+    );
+    assert_eq!(db.doc_count().unwrap(), 1);
+}
+
+#[test]
+fn missing_database_fails_every_doc_once_without_fallback() {
+    let db = new_db("missing");
+    let ins = CouchDBBatchInserter::new(db.clone(), 20).unwrap();
+    for i in 0..20 {
+        ins.add(doc(i), None).unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert_eq!(report.written, 0);
+    assert_eq!(report.failed.len(), 20);
+    for failed in &report.failed {
+        let error = failed.error.sink_error().unwrap();
+        assert_eq!(error.status(), Some(404), "{error}");
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+    let stats = ins.stats();
+    assert_eq!(stats.total_requests, 1);
+    assert_eq!(stats.total_fallbacks, 0);
+    // Handed-back documents keep their assigned id: adding them again
+    // after creating the database stores each exactly once.
+    assert!(db.create_if_missing().unwrap());
+    let again = CouchDBBatchInserter::new(db.clone(), 20).unwrap();
+    for failed in report.failed {
+        again.add_doc(failed.item.clone()).unwrap();
+        again.add_doc(failed.item).unwrap();
+    }
+    let report = again.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!((report.written, report.conflicts), (20, 20));
+    assert_eq!(db.doc_count().unwrap(), 20);
+}
+
+#[test]
+fn byte_limit_splits_batches_before_sending() {
+    let db = fresh_db("bytes");
+    let before = db.requests_sent();
+    let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
+    let options = CouchOptions::default().max_request_bytes(NonZeroUsize::new(10_000).unwrap());
+    let ins = CouchDBBatchInserter::with_options(db.clone(), settings, options).unwrap();
+    for i in 0..40 {
+        ins.add(json!({"text": "y".repeat(900)}), Some(&format!("d{i}")))
+            .unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(report.written, 40);
+    assert!(
+        db.requests_sent() - before >= 4,
+        "at most ~10 docs of 900 B per 10 kB request"
+    );
+    assert_eq!(db.doc_count().unwrap(), 40);
+}
+
+#[test]
+fn stats_equal_the_database_doc_count() {
+    let db = fresh_db("stats");
+    seed(&db, 30);
+    let ins = CouchDBBatchInserter::new(db.clone(), 25).unwrap();
+    // 30 conflicts with the seed, 70 new, 5 duplicates of new ones, 2 refused.
+    for i in 0..100 {
+        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+    }
+    for i in 50..55 {
+        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+    }
+    assert!(ins.add(json!(null), None).is_err());
+    assert!(ins.add(json!({}), Some("_x")).is_err());
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    let stats = ins.stats();
+    assert_eq!(stats.total_added, 70);
+    assert_eq!(stats.total_conflicts, 35);
+    assert_eq!(stats.total_received, 105);
+    assert_eq!(stats.total_added + 30, db.doc_count().unwrap());
+}
+
+#[test]
+fn concurrent_adders_lose_nothing() {
+    let db = fresh_db("threads");
+    let ins = std::sync::Arc::new(CouchDBBatchInserter::new(db.clone(), 50).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let ins = std::sync::Arc::clone(&ins);
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    ins.add(doc(i), Some(&format!("t{t}-{i}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(ins.stats().total_added, 600);
+    assert_eq!(db.doc_count().unwrap(), 600);
+}

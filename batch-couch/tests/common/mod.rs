@@ -1,0 +1,41 @@
+//! Shared set-up of the integration tests: a fresh database per test on
+//! the server `cargo xtask services up couch` runs.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use batch_core::testing::services::{Service, require};
+use batch_couch::CouchDatabase;
+use serde_json::{Value, json};
+
+/// A database name no other test (or run) uses.
+pub fn unique_name(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t_{label}_{}_{nanos}_{n}", std::process::id())
+}
+
+/// A handle to a database that does not exist yet (fails with the
+/// `cargo xtask services up` message when the server is away).
+pub fn new_db(label: &str) -> CouchDatabase {
+    let url = require(Service::Couch);
+    CouchDatabase::new(&url, &unique_name(label)).unwrap()
+}
+
+/// A new, empty database.
+pub fn fresh_db(label: &str) -> CouchDatabase {
+    let db = new_db(label);
+    assert!(db.create_if_missing().unwrap());
+    db
+}
+
+/// A small document.
+pub fn doc(i: usize) -> Value {
+    json!({"type": "test", "n": i, "text": format!("document {i}")})
+}
