@@ -21,16 +21,16 @@ fn inserter(db: &CouchDatabase, batch_size: usize, policy: ConflictPolicy) -> Co
         .name("couchdb-test")
         .batch_size(batch_size)
         .build()
-        .unwrap();
+        .expect("valid settings");
     let options = CouchOptions::default().conflict_policy(policy);
-    CouchDBBatchInserter::with_options(db.clone(), settings, options).unwrap()
+    CouchDBBatchInserter::with_options(db.clone(), settings, options).expect("start the inserter")
 }
 
 /// Writes `n` documents with ids `d0..` and checks they all landed.
 fn seed(db: &CouchDatabase, n: usize) {
     let ins = inserter(db, 100, ConflictPolicy::Skip);
     for i in 0..n {
-        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+        ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
     }
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
@@ -39,7 +39,7 @@ fn seed(db: &CouchDatabase, n: usize) {
 
 fn stored(db: &CouchDatabase, id: &str) -> Value {
     db.get(id)
-        .unwrap()
+        .expect("read the doc")
         .unwrap_or_else(|| panic!("{id} not stored"))
 }
 

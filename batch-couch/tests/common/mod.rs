@@ -15,7 +15,7 @@ pub fn unique_name(label: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap()
+        .expect("clock after 1970")
         .as_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("t_{label}_{}_{nanos}_{n}", std::process::id())
@@ -25,13 +25,13 @@ pub fn unique_name(label: &str) -> String {
 /// `cargo xtask services up` message when the server is away).
 pub fn new_db(label: &str) -> CouchDatabase {
     let url = require(Service::Couch);
-    CouchDatabase::new(&url, &unique_name(label)).unwrap()
+    CouchDatabase::new(&url, &unique_name(label)).expect("valid database name")
 }
 
 /// A new, empty database.
 pub fn fresh_db(label: &str) -> CouchDatabase {
     let db = new_db(label);
-    assert!(db.create_if_missing().unwrap());
+    assert!(db.create_if_missing().expect("create the test database"));
     db
 }
 
