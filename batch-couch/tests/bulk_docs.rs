@@ -373,3 +373,24 @@ fn concurrent_adders_lose_nothing() {
     assert_eq!(ins.stats().total_added, 600);
     assert_eq!(db.doc_count().unwrap(), 600);
 }
+
+#[test]
+fn credentials_are_sent_and_refused_ones_fail_every_doc_without_fallback() {
+    let db = fresh_db("auth");
+    let url = db
+        .server_url()
+        .replacen("://", "://nobody:wrong-password@", 1);
+    let with_bad_auth = CouchDatabase::new(&url, db.name()).expect("valid name");
+    let ins = CouchDBBatchInserter::new(with_bad_auth, 10).expect("start the inserter");
+    for i in 0..10 {
+        ins.add(doc(i), None).expect("valid doc");
+    }
+    let report = ins.close(TIMEOUT);
+    assert_eq!(report.failed.len(), 10);
+    let error = report.failed[0].error.sink_error().expect("a sink error");
+    assert_eq!(error.status(), Some(401), "{error}");
+    assert!(!error.is_retriable());
+    let stats = ins.stats();
+    assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
+    assert_eq!(db.doc_count().expect("doc_count"), 0);
+}
