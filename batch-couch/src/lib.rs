@@ -53,7 +53,19 @@
 //! - Whole-request errors: 5xx, timeouts, refused connections are
 //!   transient (retried with backoff); 400, 401, 403, 415 permanent; 413
 //!   splits the batch. Error bodies need not be JSON (pouchdb-server
-//!   answers some 500s with HTML).
+//!   answers some 500s with HTML). 401, 403 and 404 (bad credentials, no
+//!   permission, no database) fail each document of the batch once,
+//!   without a fallback that would only repeat the refusal.
+//!
+//! # Known limits
+//! - A request that times out or loses its connection after the server
+//!   stored the documents is retried (it cannot be told apart from one
+//!   that never arrived); the retry then finds them stored and counts them
+//!   in `total_conflicts`, not `total_added`. Nothing is lost or doubled,
+//!   since ids are fixed before the first try.
+//! - [`ConflictPolicy::Overwrite`] cannot overwrite `_local/` documents
+//!   (`_all_docs` does not list them); they come back as
+//!   [`CouchError::Conflict`] after the last attempt.
 //!
 //! # Why ureq and not couch_rs
 //! The design named `couch_rs`. Measured against the test server, it is
