@@ -56,6 +56,7 @@ pub enum ConfigError {
 /// How a sink error should be handled: the one question batch-core asks of
 /// every backend error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Worth retrying as is: lost connection, timeout, deadlock, 5xx.
     Transient,
@@ -65,6 +66,10 @@ pub enum ErrorClass {
     /// The request was too large for the server (e.g. HTTP 413): split the
     /// batch and try the halves; not a failure of any item by itself.
     TooLarge,
+    /// Permanent, and caused by no item: bad credentials, a missing table,
+    /// database or collection. Every item of the batch comes back with the
+    /// error at once; a fallback would only repeat the refusal 2n times.
+    Fatal,
 }
 
 /// The classification a sink's error type provides (Vector's `is_retriable`).

@@ -203,7 +203,8 @@ impl<S: Sink> Flusher<S> {
                     }
                     // Retries are exhausted: the server is away, not the
                     // items bad. Splitting would only multiply the waiting.
-                    ErrorClass::Transient => error,
+                    // Fatal: no item is at fault, so no fallback either.
+                    ErrorClass::Transient | ErrorClass::Fatal => error,
                     ErrorClass::Permanent | ErrorClass::TooLarge if items.len() > 1 => {
                         if self.fallback != Fallback::None {
                             tracing::warn!(

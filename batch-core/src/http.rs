@@ -60,11 +60,14 @@ impl SinkError for HttpError {
 }
 
 /// 413 asks for a smaller request; 408, 425, 429 and 5xx are transient;
-/// every other status (400, 401, 403, 404, 415, 422, ...) is permanent.
+/// 401, 403, 404 and 407 are fatal (no item is at fault: credentials, a
+/// missing database or collection); every other status (400, 409, 415,
+/// 422, ...) is permanent and blamed on the items.
 pub fn class_of_status(status: u16) -> ErrorClass {
     match status {
         413 => ErrorClass::TooLarge,
         408 | 425 | 429 | 500..=599 => ErrorClass::Transient,
+        401 | 403 | 404 | 407 => ErrorClass::Fatal,
         _ => ErrorClass::Permanent,
     }
 }
@@ -270,8 +273,11 @@ mod tests {
         for s in [408, 429, 500, 502, 503] {
             assert_eq!(class_of_status(s), ErrorClass::Transient, "{s}");
         }
-        for s in [400, 401, 403, 404, 409, 415, 422] {
+        for s in [400, 409, 415, 422] {
             assert_eq!(class_of_status(s), ErrorClass::Permanent, "{s}");
+        }
+        for s in [401, 403, 404, 407] {
+            assert_eq!(class_of_status(s), ErrorClass::Fatal, "{s}");
         }
     }
 

@@ -14,6 +14,26 @@ pub struct FailedItem<T, E> {
     pub error: BatchError<E>,
 }
 
+impl<T, E: std::error::Error> std::fmt::Display for FailedItem<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "item not written: {}", self.error)
+    }
+}
+
+/// So that `add(item)?` works in functions returning `Box<dyn Error>`.
+impl<T: std::fmt::Debug, E: std::error::Error + 'static> std::error::Error for FailedItem<T, E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<T, E> FailedItem<T, E> {
+    /// The error alone, dropping the item.
+    pub fn into_error(self) -> BatchError<E> {
+        self.error
+    }
+}
+
 /// The result of [`Batcher::flush`](crate::Batcher::flush) or
 /// [`Batcher::close`](crate::Batcher::close): what was resolved since the
 /// previous report.

@@ -545,3 +545,35 @@ fn settings_refuse_zero_and_inconsistent_values() {
         .unwrap_err();
     assert!(err.to_string().contains("max_pending"), "{err}");
 }
+
+/// Refuses every request as if the credentials were wrong.
+struct Unauthorized;
+
+impl Sink for Unauthorized {
+    type Item = u32;
+    type Error = FakeError;
+    fn write_batch(&mut self, _: &[u32]) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
+        Err(FakeError {
+            class: ErrorClass::Fatal,
+            message: "401".into(),
+        })
+    }
+}
+
+#[test]
+fn fatal_errors_hand_the_batch_back_without_fallback() {
+    let settings = BatcherSettings::builder()
+        .batch_size(8)
+        .build()
+        .expect("settings");
+    let b = Batcher::new(Unauthorized, settings).expect("spawn");
+    for i in 0..8 {
+        b.add(i).map_err(|f| f.error).expect("add");
+    }
+    let report = b.flush();
+    assert_eq!(report.failed.len(), 8);
+    let stats = b.stats();
+    assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
+    let as_error: &dyn std::error::Error = &report.failed[0];
+    assert!(as_error.to_string().contains("401"), "{as_error}");
+}

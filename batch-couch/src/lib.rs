@@ -54,8 +54,8 @@
 //!   transient (retried with backoff); 400, 401, 403, 415 permanent; 413
 //!   splits the batch. Error bodies need not be JSON (pouchdb-server
 //!   answers some 500s with HTML). 401, 403 and 404 (bad credentials, no
-//!   permission, no database) fail each document of the batch once,
-//!   without a fallback that would only repeat the refusal.
+//!   permission, no database) are fatal: each document of the batch is
+//!   handed back once, without a fallback that would only repeat the refusal.
 //!
 //! # Known limits
 //! - A request that times out or loses its connection after the server

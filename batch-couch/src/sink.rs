@@ -35,8 +35,9 @@ type Outcome = ItemOutcome<CouchError>;
 /// A failure of the first request of a batch is returned as `Err` (nothing
 /// was written): batch-core retries it if transient, or bisects it if
 /// permanent. 401, 403 and 404 (no permission, no database) are not the
-/// documents' fault, so they are answered per document without a
-/// fallback that would only repeat the same refusal. A failure of a later
+/// documents' fault: batch-core's `ErrorClass::Fatal` hands every document
+/// back once, without a fallback that would only repeat the same refusal.
+/// A failure of a later
 /// request (a duplicate round, an overwrite) fails only the documents of
 /// that request, since earlier ones were written.
 #[derive(Debug)]
@@ -168,8 +169,7 @@ impl Sink for CouchSink {
             let Err(error) = self.write_round(items, round, &mut outcomes) else {
                 continue;
             };
-            let not_the_docs = matches!(error.status(), Some(401 | 403 | 404));
-            if r == 0 && !not_the_docs {
+            if r == 0 {
                 return Err(error.into());
             }
             let error = Arc::new(error);

@@ -288,7 +288,7 @@ fn missing_database_fails_every_doc_once_without_fallback() {
     for failed in &report.failed {
         let error = failed.error.sink_error().unwrap();
         assert_eq!(error.status(), Some(404), "{error}");
-        assert_eq!(error.class(), ErrorClass::Permanent);
+        assert_eq!(error.class(), ErrorClass::Fatal);
     }
     let stats = ins.stats();
     assert_eq!(stats.total_requests, 1);
