@@ -1,0 +1,108 @@
+//! `cargo xtask bench` runs this: per-item against batched writes on the
+//! four real servers, the servers' raw bulk paths as the ceiling, and
+//! shared use from 4 threads. Writes `target/bench/results.{json,md}` and
+//! `target/bench/throughput.svg`.
+//!
+//! Usage: `bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
+//! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
+
+mod corpus;
+mod couch;
+mod output;
+mod runner;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use batch_core::testing::services::Endpoints;
+use runner::Backend;
+
+struct Args {
+    quick: bool,
+    only: Option<Vec<String>>,
+    out: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        quick: false,
+        only: None,
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--only" => {
+                let list = it.next().ok_or("--only needs a list")?;
+                args.only = Some(list.split(',').map(str::to_owned).collect());
+            }
+            "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a folder")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or("?".to_owned(), |kb| format!("{} GiB", kb / 1024 / 1024));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "Machine: {cores} cores, {mem} memory, Linux; all servers on loopback (127.0.0.1) on the same machine \
+         (UDS3 v2.2's figures were measured against remote servers). Load average at the end: {}.",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    )
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let endpoints = match Endpoints::try_from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(couch::Couch::new(endpoints.couchdb_url.clone()))];
+    if let Some(only) = &args.only {
+        backends.retain(|b| only.iter().any(|o| o == b.name()));
+    }
+    let rounds = if args.quick { 1 } else { 3 };
+    let total: usize = backends.iter().map(|b| runner::modes(b.as_ref()).len() * rounds).sum();
+    let bar = runner::progress(total as u64);
+    let mut records = Vec::new();
+    for backend in &mut backends {
+        match runner::bench(backend.as_mut(), rounds, args.quick, &bar) {
+            Ok(r) => records.extend(r),
+            Err(e) => {
+                bar.abandon();
+                eprintln!("bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let machine = machine();
+    print!("{}", output::table(&records));
+    println!("{machine}");
+    if let Err(e) = output::write_all(&args.out, &records, &machine) {
+        eprintln!("bench: cannot write results to {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("results: {}/results.{{json,md}}, {}/throughput.svg", args.out.display(), args.out.display());
+    ExitCode::SUCCESS
+}
