@@ -17,7 +17,9 @@ pub enum OnConflict {
     /// `ON CONFLICT (key) DO UPDATE SET` every non-key column not listed in
     /// [`TableSpec::keep_on_update`]. Within one batch the last row of a key
     /// wins, as sequential execution would give. A row identical to the
-    /// stored one is not rewritten and counts as a conflict. The default.
+    /// stored one is not rewritten and counts as a conflict (if the last row
+    /// of a repeated key equals the stored row, all rows of that key count
+    /// as conflicts: the final state is the sequential one). The default.
     #[default]
     Update,
     /// `ON CONFLICT (key) DO NOTHING`: an existing key counts as a conflict.
@@ -41,7 +43,9 @@ impl TableSpec {
     /// (which must have a unique index or constraint on the server).
     ///
     /// Fails on an invalid identifier, a duplicate column, an empty column
-    /// list or key, or a key column not among `columns`.
+    /// list or key, or a key column not among `columns`. Rows whose key
+    /// holds a NULL are handed back as invalid without a round trip (NULL
+    /// never conflicts, so "last one wins" could not be honoured).
     pub fn new<C, K>(table: TableName, columns: C, conflict_key: K) -> Result<Self, PostgresError>
     where
         C: IntoIterator,
