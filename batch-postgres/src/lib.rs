@@ -1,1 +1,80 @@
-//! batch-postgres: a uds3-batch backend (filled in by its own issue).
+//! batch-postgres: UDS3's `PostgreSQLBatchInserter` on batch-core, writing
+//! each batch as **one statement and one commit** instead of one statement
+//! per row.
+//!
+//! - [`PostgreSQLBatchInserter`]: UDS3 v2.2's documents inserter
+//!   (`INSERT ... ON CONFLICT (document_id) DO UPDATE SET` every column
+//!   but `created_at`), with [`ensure_schema`](PostgreSQLBatchInserter::ensure_schema).
+//! - [`TableBatchInserter`]: the same for any table: a [`TableSpec`]
+//!   (validated, always-quoted table, columns, conflict key) and rows
+//!   implementing [`Row`] (or ad-hoc [`DynRow`]s of `ToSql` values).
+//!
+//! # How a batch is written
+//! By default ([`WriteMethod::Unnest`]) every column travels as one array
+//! parameter: `WITH src AS (SELECT * FROM UNNEST($1::text[], ...) WITH
+//! ORDINALITY) ... INSERT ... ON CONFLICT ... RETURNING`, one round trip.
+//! Rows repeating a key within a batch do not fail it: the row sequential
+//! execution would leave behind wins (the last for updates; all of them are
+//! reported written, the earlier ones as written-then-overwritten). Rows
+//! identical to the stored ones are not rewritten and count as conflicts,
+//! so re-running the same input changes nothing.
+//!
+//! # Failures
+//! A failed statement rolls back as a whole, and batch-core's bisect
+//! fallback isolates the bad rows: each comes back in the
+//! [`FlushReport`](batch_core::FlushReport) with a [`PostgresError::Server`]
+//! carrying its SQLSTATE and message, while every good row is written.
+//! Lost connections, serialization failures, deadlocks, shutdowns and
+//! `too_many_connections` are transient: retried with backoff, reconnecting
+//! lazily.
+//!
+//! # Quick Start
+//! ```no_run
+//! use batch_postgres::{Connector, PostgreSQLBatchInserter};
+//! use std::time::Duration;
+//!
+//! let connector = Connector::from_url("postgres://postgres@127.0.0.1:55432/postgres")?;
+//! let inserter = PostgreSQLBatchInserter::new(connector, 100)?;
+//! inserter.ensure_schema()?;
+//! for i in 0..250 {
+//!     // document_id, file_path, classification, content_length,
+//!     // legal_terms_count, created_at, quality_score, processing_status
+//!     inserter
+//!         .add(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7, None, Some(0.9), None)
+//!         .map_err(|f| f.error)?;
+//! }
+//! let report = inserter.close(Duration::from_secs(30));
+//! for failed in &report.failed {
+//!     eprintln!("{} not written: {}", failed.item.document_id, failed.error);
+//! }
+//! println!("{:?}", inserter.get_stats()); // {"total_added": 250, "total_batches": 3, ...}
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod column_array;
+mod connector;
+mod documents;
+mod error;
+mod ident;
+mod inserter;
+mod row;
+mod sink;
+mod spec;
+mod statements;
+mod table_inserter;
+
+pub use connector::Connector;
+pub use documents::{
+    DEFAULT_PROCESSING_STATUS, DOCUMENT_COLUMNS, DocumentRow, create_documents_table,
+    documents_spec,
+};
+pub use error::{PostgresError, ServerError};
+pub use ident::{Ident, TableName};
+pub use inserter::{DEFAULT_TABLE, PostgreSQLBatchInserter};
+pub use row::{DynRow, Row};
+pub use sink::{TableSink, WriteMethod};
+pub use spec::{OnConflict, TableSpec};
+pub use table_inserter::TableBatchInserter;
+
+/// Re-exported so rows can be built without a direct `postgres` dependency.
+pub use postgres;

@@ -1,0 +1,160 @@
+//! `PostgreSQLBatchInserter`: UDS3 v2.2's documents inserter, the
+//! `documents` preset of the generic table inserter.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use batch_core::{BatcherSettings, FailedItem, FlushReport, Stats};
+
+use crate::connector::Connector;
+use crate::documents::{DocumentRow, create_documents_table, documents_spec};
+use crate::error::PostgresError;
+use crate::ident::TableName;
+use crate::sink::{TableSink, WriteMethod};
+use crate::table_inserter::TableBatchInserter;
+
+/// The table UDS3 v2.2 writes to.
+pub const DEFAULT_TABLE: &str = "documents";
+
+/// Batches documents into UDS3's `documents` table: `INSERT ... ON CONFLICT
+/// (document_id) DO UPDATE SET` every column except `created_at`, one
+/// statement and one commit per batch.
+#[must_use = "documents are written in batches; call flush() or close() to see failures"]
+#[derive(Debug)]
+pub struct PostgreSQLBatchInserter {
+    inner: TableBatchInserter<DocumentRow>,
+    connector: Connector,
+    table: TableName,
+}
+
+impl PostgreSQLBatchInserter {
+    /// UDS3's `PostgreSQLBatchInserter(backend, batch_size)`: table
+    /// `documents`, batches of `batch_size`. Connects at once.
+    pub fn new(connector: Connector, batch_size: usize) -> Result<Self, PostgresError> {
+        let settings = BatcherSettings::builder()
+            .name("postgres")
+            .batch_size(batch_size)
+            .build()?;
+        Self::with_settings(connector, settings)
+    }
+
+    /// Batch size from `POSTGRES_BATCH_INSERT_SIZE` (default 100, 1-1000);
+    /// a bad value is an error naming the variable. Whether to batch at all
+    /// is `batch_core::env::should_use_postgres_batch_insert()`.
+    pub fn from_env(connector: Connector) -> Result<Self, PostgresError> {
+        let settings = BatcherSettings::from_env(&batch_core::env::POSTGRES)?
+            .name("postgres")
+            .build()?;
+        Self::with_settings(connector, settings)
+    }
+
+    /// Table `documents` with full control over batching.
+    pub fn with_settings(
+        connector: Connector,
+        settings: BatcherSettings,
+    ) -> Result<Self, PostgresError> {
+        Self::with_table(connector, TableName::new(DEFAULT_TABLE)?, settings)
+    }
+
+    /// Another table with the documents layout.
+    pub fn with_table(
+        connector: Connector,
+        table: TableName,
+        settings: BatcherSettings,
+    ) -> Result<Self, PostgresError> {
+        Self::with_method(connector, table, WriteMethod::default(), settings)
+    }
+
+    /// Another table and write method (for benchmarks and comparisons).
+    pub fn with_method(
+        connector: Connector,
+        table: TableName,
+        method: WriteMethod,
+        settings: BatcherSettings,
+    ) -> Result<Self, PostgresError> {
+        let sink =
+            TableSink::new(connector.clone(), documents_spec(table.clone())?).with_method(method);
+        Ok(Self {
+            inner: TableBatchInserter::from_sink(sink, settings)?,
+            connector,
+            table,
+        })
+    }
+
+    /// Creates the documents table if it does not exist (own short
+    /// connection; the batch connection prepares lazily, so this may run
+    /// after construction and before the first flush).
+    pub fn ensure_schema(&self) -> Result<(), PostgresError> {
+        let mut client = self.connector.connect()?;
+        client
+            .batch_execute(&create_documents_table(&self.table))
+            .map_err(|e| PostgresError::from_driver(e, false))
+    }
+
+    /// The target table.
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// UDS3's `add(document_id, file_path, classification, content_length,
+    /// legal_terms_count, created_at=None, quality_score=None,
+    /// processing_status=None)`: `created_at` defaults to now and
+    /// `processing_status` to `completed`. Invalid values come back at once.
+    // Mirrors UDS3 v2.2's signature (see add_row); the Err hands the row back by design.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    pub fn add(
+        &self,
+        document_id: impl Into<String>,
+        file_path: impl Into<String>,
+        classification: impl Into<String>,
+        content_length: i64,
+        legal_terms_count: i64,
+        created_at: Option<SystemTime>,
+        quality_score: Option<f64>,
+        processing_status: Option<&str>,
+    ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
+        let mut row = DocumentRow::new(
+            document_id,
+            file_path,
+            classification,
+            content_length,
+            legal_terms_count,
+        );
+        if let Some(at) = created_at {
+            row.created_at = at;
+        }
+        row.quality_score = quality_score;
+        if let Some(status) = processing_status {
+            row.processing_status = status.to_owned();
+        }
+        self.add_row(row)
+    }
+
+    /// Adds a prepared [`DocumentRow`].
+    #[allow(clippy::result_large_err)] // the Err hands the row back by design
+    pub fn add_row(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
+        self.inner.add(row)
+    }
+
+    /// Writes everything buffered and waits; failed rows come back with
+    /// their SQLSTATE and message.
+    pub fn flush(&self) -> FlushReport<DocumentRow, PostgresError> {
+        self.inner.flush()
+    }
+
+    /// Flushes and stops, waiting at most `timeout`.
+    pub fn close(&self, timeout: Duration) -> FlushReport<DocumentRow, PostgresError> {
+        self.inner.close(timeout)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// UDS3 v2.2's `get_stats()` map (`total_added`, `total_batches`,
+    /// `total_fallbacks`, `pending`, plus batch-core's extra counters).
+    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.get_stats()
+    }
+}

@@ -1,0 +1,33 @@
+//! `Row`: what the table inserter writes. Any type that can lend its column
+//! values as `ToSql` in the spec's column order.
+
+use postgres::types::ToSql;
+
+/// One row for a [`TableSpec`](crate::TableSpec): its values in the spec's
+/// column order.
+///
+/// Implement it for your own structs (no allocation needed beyond the
+/// returned `Vec` of references), or use [`DynRow`] for ad-hoc rows.
+pub trait Row: Send + 'static {
+    /// The row's values, one per column of the spec, in order.
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)>;
+
+    /// Checks the row before it is buffered; an `Err(reason)` hands the row
+    /// back to the caller at once, without a round trip. The default
+    /// accepts everything (the server still checks types and constraints).
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// An ad-hoc row of boxed values, e.g.
+/// `vec![Box::new("id-1".to_owned()), Box::new(42_i64)]`.
+pub type DynRow = Vec<Box<dyn ToSql + Send + Sync>>;
+
+impl Row for DynRow {
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.iter()
+            .map(|value| &**value as &(dyn ToSql + Sync))
+            .collect()
+    }
+}

@@ -1,0 +1,201 @@
+//! The generic table inserter against the real server: composite keys,
+//! DO NOTHING, typed errors, CHECK constraints, for every write method.
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::BatcherSettings;
+use batch_postgres::{DynRow, OnConflict, Row, TableBatchInserter, TableName, TableSpec};
+use common::{METHODS, client, connector, count, drop_table, table};
+use postgres::types::ToSql;
+
+fn settings(batch_size: usize) -> BatcherSettings {
+    BatcherSettings::builder()
+        .batch_size(batch_size)
+        .build()
+        .expect("settings")
+}
+
+fn create(t: &TableName) {
+    client()
+        .batch_execute(&format!(
+            "CREATE TABLE {} (tenant TEXT NOT NULL, seq BIGINT NOT NULL, \"Weird \"\"col\" TEXT, \
+             amount INTEGER CHECK (amount >= 0), PRIMARY KEY (tenant, seq))",
+            t.quoted()
+        ))
+        .expect("create");
+}
+
+fn spec(t: &TableName) -> TableSpec {
+    TableSpec::new(
+        t.clone(),
+        ["tenant", "seq", "Weird \"col", "amount"],
+        ["tenant", "seq"],
+    )
+    .expect("spec")
+}
+
+fn row(tenant: &str, seq: i64, text: Option<&str>, amount: i32) -> DynRow {
+    vec![
+        Box::new(tenant.to_owned()),
+        Box::new(seq),
+        Box::new(text.map(str::to_owned)),
+        Box::new(amount),
+    ]
+}
+
+fn read(t: &TableName) -> Vec<(String, i64, Option<String>, i32)> {
+    client()
+        .query(
+            &format!("SELECT * FROM {} ORDER BY tenant, seq", t.quoted()),
+            &[],
+        )
+        .expect("read")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+#[test]
+fn composite_key_upsert_with_nulls_and_quoted_columns() {
+    for method in METHODS {
+        let t = table("gen_upsert");
+        create(&t);
+        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(4))
+            .expect("inserter");
+        for seq in 0..6 {
+            ins.add(row("a", seq, (seq % 2 == 0).then_some("x"), 1))
+                .expect("add");
+        }
+        ins.add(row("b", 0, None, 2)).expect("add");
+        ins.add(row("a", 1, Some("updated"), 9)).expect("add");
+        let report = ins.flush();
+        assert!(report.is_complete(), "{method:?}: {report:?}");
+        assert_eq!(report.written, 8);
+        let rows = read(&t);
+        assert_eq!(rows.len(), 7);
+        assert_eq!(
+            rows[1],
+            ("a".into(), 1, Some("updated".into()), 9),
+            "{method:?}"
+        );
+        assert_eq!(rows[0], ("a".into(), 0, Some("x".into()), 1));
+        assert_eq!(rows[6], ("b".into(), 0, None, 2));
+        drop_table(&mut client(), &t);
+    }
+}
+
+#[test]
+fn do_nothing_counts_existing_and_repeated_keys_as_conflicts() {
+    for method in METHODS {
+        let t = table("gen_nothing");
+        create(&t);
+        let spec = spec(&t).on_conflict(OnConflict::DoNothing);
+        let ins = TableBatchInserter::with_method(connector(), spec, method, settings(10))
+            .expect("inserter");
+        ins.add(row("a", 1, Some("first"), 1)).expect("add");
+        assert_eq!(ins.flush().written, 1);
+        ins.add(row("a", 1, Some("again"), 2)).expect("add"); // exists
+        ins.add(row("a", 2, Some("kept"), 3)).expect("add");
+        ins.add(row("a", 2, Some("dropped"), 4)).expect("add"); // repeated in batch
+        let report = ins.flush();
+        assert!(report.is_complete());
+        assert_eq!((report.written, report.conflicts), (1, 2), "{method:?}");
+        let rows = read(&t);
+        assert_eq!(rows[0].2.as_deref(), Some("first"));
+        assert_eq!(
+            rows[1].2.as_deref(),
+            Some("kept"),
+            "first row of a key wins with DO NOTHING"
+        );
+        drop_table(&mut client(), &t);
+    }
+}
+
+#[test]
+fn constraint_and_type_errors_isolate_the_bad_rows() {
+    for method in METHODS {
+        let t = table("gen_bad");
+        create(&t);
+        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(30))
+            .expect("inserter");
+        for seq in 0..30 {
+            let r = match seq {
+                // CHECK violation on the server.
+                7 => row("a", seq, None, -5),
+                // Wrong Rust type for an INTEGER column: refused when encoding.
+                19 => vec![
+                    Box::new("a".to_owned()) as Box<dyn ToSql + Send + Sync>,
+                    Box::new(seq),
+                    Box::new(None::<String>),
+                    Box::new("not a number".to_owned()),
+                ],
+                // Wrong type in the key: refused without a round trip.
+                23 => vec![
+                    Box::new("a".to_owned()) as Box<dyn ToSql + Send + Sync>,
+                    Box::new("23".to_owned()),
+                    Box::new(None::<String>),
+                    Box::new(1_i32),
+                ],
+                _ => row("a", seq, None, 1),
+            };
+            ins.add(r).expect("add");
+        }
+        // A row with too few values is refused at the sink, per item.
+        ins.add(vec![Box::new("a".to_owned())]).expect("add");
+        let report = ins.flush();
+        assert_eq!(report.written, 27, "{method:?}");
+        assert_eq!(report.failed.len(), 4, "{method:?}: {:?}", report.failed);
+        let check = report
+            .failed
+            .iter()
+            .find_map(|f| f.error.sink_error().and_then(|e| e.sqlstate()))
+            .expect("one server error");
+        assert_eq!(check, "23514");
+        assert_eq!(count(&mut client(), &t), 27);
+        drop_table(&mut client(), &t);
+    }
+}
+
+/// A user struct as a row: no boxing.
+#[derive(Debug)]
+struct Reading {
+    sensor: String,
+    at: i64,
+    value: f64,
+}
+
+impl Row for Reading {
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![&self.sensor, &self.at, &self.value]
+    }
+}
+
+#[test]
+fn user_struct_rows_and_get_stats_match_the_table() {
+    let t = table("gen_struct");
+    client()
+        .batch_execute(&format!(
+            "CREATE TABLE {} (sensor TEXT, at BIGINT, value DOUBLE PRECISION, UNIQUE (sensor, at))",
+            t.quoted()
+        ))
+        .expect("create");
+    let spec =
+        TableSpec::new(t.clone(), ["sensor", "at", "value"], ["sensor", "at"]).expect("spec");
+    let ins = TableBatchInserter::new(connector(), spec, 64).expect("inserter");
+    for i in 0..500 {
+        ins.add(Reading {
+            sensor: format!("s{}", i % 7),
+            at: i,
+            value: i as f64 / 3.0,
+        })
+        .expect("add");
+    }
+    let report = ins.close(Duration::from_secs(30));
+    assert!(report.is_complete());
+    let stats = ins.get_stats();
+    assert_eq!(stats["total_added"] as i64, count(&mut client(), &t));
+    assert_eq!(stats["total_added"], 500);
+    drop_table(&mut client(), &t);
+}

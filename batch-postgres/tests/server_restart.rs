@@ -1,0 +1,72 @@
+//! The server restarted mid-stream loses nothing. Own test binary: it
+//! restarts the shared PostgreSQL of `cargo xtask services`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use batch_core::BatcherSettings;
+use batch_core::testing::services::{Service, restart};
+use batch_postgres::PostgreSQLBatchInserter;
+use common::{client, connector, count, drop_table, table, url};
+
+#[test]
+fn restart_mid_stream_loses_nothing() {
+    url();
+    let t = table("docs_restart");
+    let settings = BatcherSettings::builder()
+        .name("pg-restart")
+        .batch_size(50)
+        .build()
+        .expect("settings");
+    let ins = Arc::new(
+        PostgreSQLBatchInserter::with_table(connector(), t.clone(), settings).expect("inserter"),
+    );
+    ins.ensure_schema().expect("schema");
+    let restarted = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (ins, restarted) = (Arc::clone(&ins), Arc::clone(&restarted));
+        std::thread::spawn(move || {
+            let mut added = 0_u64;
+            let mut after = 0;
+            // Keep adding until the restart is over, then 1000 more.
+            while after < 1000 {
+                ins.add(format!("r{added}"), "/p", "c", 1, 1, None, None, None)
+                    .expect("add");
+                added += 1;
+                if restarted.load(Ordering::Acquire) {
+                    after += 1;
+                }
+                if added % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            added
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    restart(Service::Postgres);
+    restarted.store(true, Ordering::Release);
+    let added = writer.join().expect("writer");
+    let report = ins.close(Duration::from_secs(90));
+    assert!(
+        report.is_complete(),
+        "failed: {:?}",
+        report
+            .failed
+            .iter()
+            .map(|f| f.error.to_string())
+            .collect::<Vec<_>>()
+    );
+    let stats = ins.stats();
+    let rows = count(&mut client(), &t);
+    eprintln!("added {added}, stats {stats:?}, rows {rows}");
+    assert_eq!(rows as u64, added, "every row is in the table");
+    // A batch whose commit was lost with the connection is retried and its
+    // rows then count as conflicts (already there), never twice.
+    assert_eq!(stats.total_added + stats.total_conflicts, added);
+    assert_eq!(stats.total_failed, 0);
+    drop_table(&mut client(), &t);
+}
