@@ -11,10 +11,13 @@ use common::{fresh_collection, meta, vector};
 fn write_and_check(encoding: EmbeddingEncoding) {
     let collection = fresh_collection("insert");
     let sink = ChromaSink::new(collection.clone(), WriteMode::Add)
-        .unwrap()
+        .expect("chroma")
         .with_encoding(encoding);
-    let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
-    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
+    let settings = BatcherSettings::builder()
+        .batch_size(100)
+        .build()
+        .expect("chroma");
+    let inserter = ChromaBatchInserter::with_sink(sink, settings).expect("chroma");
     for i in 0..250 {
         inserter
             .add_with_document(
@@ -23,7 +26,7 @@ fn write_and_check(encoding: EmbeddingEncoding) {
                 meta(i),
                 format!("text {i}"),
             )
-            .unwrap();
+            .expect("chroma");
     }
     let report = inserter.flush();
     assert!(report.is_complete(), "{report:?}");
@@ -35,18 +38,18 @@ fn write_and_check(encoding: EmbeddingEncoding) {
     assert_eq!(stats.total_added, 250);
     assert_eq!(stats.total_fallbacks, 0);
     // Stats equal what the server holds.
-    assert_eq!(collection.count().unwrap(), stats.total_added);
+    assert_eq!(collection.count().expect("chroma"), stats.total_added);
     assert_eq!(inserter.get_stats()["total_added"], 250);
     assert_eq!(inserter.get_stats()["pending"], 0);
 
     let sample = [0usize, 1, 99, 100, 101, 199, 200, 249];
     let ids: Vec<String> = sample.iter().map(|i| format!("chunk-{i}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let got = collection.get(&id_refs).unwrap();
+    let got = collection.get(&id_refs).expect("chroma");
     assert_eq!(got.ids, ids);
-    let embeddings = got.embeddings.unwrap();
-    let metadatas = got.metadatas.unwrap();
-    let documents = got.documents.unwrap();
+    let embeddings = got.embeddings.expect("chroma");
+    let metadatas = got.metadatas.expect("chroma");
+    let documents = got.documents.expect("chroma");
     for (k, &i) in sample.iter().enumerate() {
         let want = vector(i, 384);
         // f32-exact: compare bits.

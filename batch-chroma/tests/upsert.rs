@@ -7,9 +7,12 @@ use batch_core::BatcherSettings;
 use common::{fresh_collection, meta, vector};
 
 fn inserter(collection: &batch_chroma::Collection, mode: WriteMode) -> ChromaBatchInserter {
-    let sink = ChromaSink::new(collection.clone(), mode).unwrap();
-    let settings = BatcherSettings::builder().batch_size(50).build().unwrap();
-    ChromaBatchInserter::with_sink(sink, settings).unwrap()
+    let sink = ChromaSink::new(collection.clone(), mode).expect("chroma");
+    let settings = BatcherSettings::builder()
+        .batch_size(50)
+        .build()
+        .expect("chroma");
+    ChromaBatchInserter::with_sink(sink, settings).expect("chroma")
 }
 
 #[test]
