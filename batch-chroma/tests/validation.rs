@@ -61,7 +61,6 @@ fn the_sink_refuses_bad_records_per_item_without_a_request() {
             ItemOutcome::Conflict => "conflict",
             ItemOutcome::Failed(ChromaError::Invalid(_)) => "invalid",
             ItemOutcome::Failed(_) => "other",
-            _ => "unknown",
         })
         .collect();
     assert_eq!(
