@@ -5,19 +5,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
+use batch_core::testing::services::{self, Service};
 
-/// The client for the test server; fails with the "services up" hint if
-/// it does not answer.
+/// The client for the test server (`UDS3_CHROMA_URL`); fails with the
+/// `cargo xtask services up` hint if it does not answer.
 pub fn client() -> ChromaClient {
-    let url = std::env::var("UDS3_CHROMA_URL").unwrap_or_else(|_| "http://127.0.0.1:58000".into());
-    let client = ChromaClient::new(&url);
-    if let Err(e) = client.heartbeat() {
-        panic!(
-            "Chroma is not reachable at {url} ({e}); run `cargo xtask services up chroma` \
-             (with UDS3_SERVICES_DIR set) or set UDS3_CHROMA_URL"
-        );
-    }
-    client
+    let url = services::require(Service::Chroma);
+    ChromaClient::new(&url)
 }
 
 /// A new, empty `l2` collection named `{prefix}-{unique}`.
