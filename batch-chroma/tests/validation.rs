@@ -161,3 +161,36 @@ fn a_deleted_collection_hands_every_record_back_as_permanent() {
     }
     assert_eq!(inserter.stats().total_retries, 0);
 }
+
+#[test]
+fn a_server_side_400_is_bisected_and_handed_back_per_record() {
+    // Opened before any record exists: the client cannot know the
+    // dimension another writer fixes meanwhile, so the server refuses.
+    let stale = fresh_collection("server400");
+    let first = ChromaBatchInserter::new(stale.clone(), 10).unwrap();
+    first.add("two", vec![1.0, 2.0], meta(0)).unwrap();
+    assert_eq!(first.flush().written, 1);
+    let second = ChromaBatchInserter::new(stale.clone(), 10).unwrap();
+    for i in 0..4 {
+        second
+            .add(format!("three{i}"), vec![1.0, 2.0, 3.0], meta(i))
+            .unwrap();
+    }
+    let report = second.flush();
+    assert_eq!((report.written, report.failed.len()), (0, 4), "{report:?}");
+    for f in &report.failed {
+        let e = f.error.sink_error().expect("a sink error");
+        assert!(
+            matches!(e, ChromaError::Http(h) if h.status() == Some(400)),
+            "{e}"
+        );
+        assert!(e.to_string().contains("dimension of 2"), "{e}");
+    }
+    let stats = second.stats();
+    assert_eq!(
+        (stats.total_fallbacks, stats.total_retries),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stale.count().unwrap(), 1);
+}
