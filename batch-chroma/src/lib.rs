@@ -1,1 +1,74 @@
-//! batch-chroma: a uds3-batch backend (filled in by its own issue).
+//! batch-chroma: UDS3 v2.2's `ChromaBatchInserter` over Chroma's HTTP API v2.
+//!
+//! Records (id, f32 embedding, scalar metadata, optional document) are
+//! buffered by a batch-core [`Batcher`](batch_core::Batcher) and written to
+//! `/api/v2/tenants/{t}/databases/{db}/collections/{uuid}/add` (or
+//! `/upsert`) in batches, with embeddings sent as base64 little-endian f32
+//! when the server supports it.
+//!
+//! What this crate adds to what the server checks:
+//! - Bad records are refused before any round trip, with a clear error:
+//!   empty id, empty or wrong-dimension embedding (the dimension comes from
+//!   the collection, or from the first record), NaN or infinity, metadata
+//!   keys Chroma reserves (`chroma:...` is silently dropped by the server),
+//!   non-finite metadata floats. [`MetadataValue`] cannot hold null or
+//!   nested values.
+//! - Requests are capped at the server's `max_batch_size` (read once from
+//!   `pre-flight-checks`) and under its 40 MiB body limit.
+//! - In `/add` mode an id that already exists is counted as a conflict, not
+//!   as written (the server ignores it silently); duplicate ids in one
+//!   batch are resolved as [`WriteMode`] documents and counted as conflicts.
+//! - 400/422 let batch-core bisect to the bad record, 404 is permanent, 413
+//!   splits the request, 5xx/timeouts/refused connections are retried.
+//!
+//! # Quick Start
+//! ```no_run
+//! use batch_chroma::{ChromaBatchInserter, ChromaClient, metadata};
+//! use std::time::Duration;
+//!
+//! let client = ChromaClient::new("http://127.0.0.1:58000");
+//! let collection =
+//!     client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
+//! let inserter = ChromaBatchInserter::new(collection, 100)?;
+//! for i in 0..250 {
+//!     let vector = vec![i as f32; 384];
+//!     inserter
+//!         .add(format!("chunk-{i}"), vector, metadata([("chunk_index", i.into())]))
+//!         .map_err(|f| f.error)?;
+//! }
+//! let report = inserter.close(Duration::from_secs(30));
+//! assert!(report.is_complete(), "failed: {:?}", report.failed);
+//! println!("{:?}", inserter.get_stats()); // {"total_added": 250, "total_batches": 3, ...}
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Known server behaviour
+//! - Collections with `hnsw:space = cosine` return normalized-then-scaled
+//!   vectors from `get` (not bit-exact); `l2` and `ip` return them exactly.
+//! - `get_or_create` keeps an existing collection's metadata.
+//! - A request that times out may still have been applied; a record whose
+//!   retries all time out comes back failed even if the server kept it.
+
+mod body;
+mod client;
+mod collection;
+mod error;
+mod inserter;
+mod metadata;
+mod record;
+mod sink;
+mod validate;
+mod write_mode;
+
+pub use body::EmbeddingEncoding;
+pub use client::{ChromaClient, ChromaClientBuilder, DEFAULT_TIMEOUT, PreFlight};
+pub use collection::{Collection, GetResult};
+pub use error::ChromaError;
+pub use inserter::{ChromaBatchInserter, FailedRecord};
+pub use metadata::{Metadata, MetadataValue, metadata, metadata_from_json};
+pub use record::ChromaRecord;
+pub use sink::{ChromaSink, MAX_BODY_BYTES};
+pub use validate::RecordValidator;
+pub use write_mode::WriteMode;
+
+pub use batch_core::env::{get_chroma_batch_size, should_use_chroma_batch_insert};

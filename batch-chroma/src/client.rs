@@ -1,0 +1,234 @@
+//! `ChromaClient`: the base URL, tenant, database and auth header of one
+//! Chroma server, and the few calls the inserter needs around its writes.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use batch_core::http::Endpoint;
+use serde::Deserialize;
+
+use crate::collection::Collection;
+use crate::error::ChromaError;
+use crate::metadata::Metadata;
+
+/// Per-request timeout unless set otherwise: long enough for a request of
+/// `max_batch_size` records, short enough that a hung server is retried.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `GET /api/v2/pre-flight-checks` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct PreFlight {
+    /// Most records one request may carry (the server does not enforce it).
+    pub max_batch_size: usize,
+    /// Whether embeddings may be sent as base64 of little-endian f32.
+    #[serde(default)]
+    pub supports_base64_encoding: bool,
+}
+
+/// A connection to one Chroma database: cheap to clone, shared by the
+/// collections it opens.
+#[derive(Debug, Clone)]
+pub struct ChromaClient {
+    pub(crate) endpoint: Endpoint,
+    tenant: String,
+    database: String,
+    pre_flight: Arc<OnceLock<PreFlight>>,
+}
+
+impl ChromaClient {
+    /// A client for `url` (`http://host:port`, optionally with
+    /// `user:password@` for basic auth) on `default_tenant` /
+    /// `default_database`. No request is made yet.
+    pub fn new(url: &str) -> Self {
+        let endpoint = Endpoint::new(url, DEFAULT_TIMEOUT);
+        Self {
+            endpoint,
+            tenant: "default_tenant".to_owned(),
+            database: "default_database".to_owned(),
+            pre_flight: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// A builder to set tenant, database, auth header and timeout.
+    pub fn builder(url: &str) -> ChromaClientBuilder {
+        ChromaClientBuilder {
+            url: url.to_owned(),
+            tenant: "default_tenant".to_owned(),
+            database: "default_database".to_owned(),
+            authorization: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The base URL (without credentials).
+    pub fn base_url(&self) -> &str {
+        self.endpoint.base()
+    }
+
+    /// `GET /api/v2/heartbeat`: `Ok` if the server answers.
+    pub fn heartbeat(&self) -> Result<(), ChromaError> {
+        self.endpoint.request_ok("GET", "/api/v2/heartbeat", None)?;
+        Ok(())
+    }
+
+    /// The server's limits, read once per client (and its clones).
+    pub fn pre_flight(&self) -> Result<PreFlight, ChromaError> {
+        if let Some(p) = self.pre_flight.get() {
+            return Ok(*p);
+        }
+        let path = "/api/v2/pre-flight-checks";
+        let (_, body) = self.endpoint.request_ok("GET", path, None)?;
+        let parsed: PreFlight = self.decode(path, &body)?;
+        Ok(*self.pre_flight.get_or_init(|| parsed))
+    }
+
+    /// Gets the collection `name`, creating it with `metadata` (e.g.
+    /// `hnsw:space`) if it does not exist. The metadata of an existing
+    /// collection is left as it is (Chroma's `get_or_create`).
+    pub fn get_or_create_collection(
+        &self,
+        name: &str,
+        metadata: &Metadata,
+    ) -> Result<Collection, ChromaError> {
+        #[derive(serde::Serialize)]
+        struct Create<'a> {
+            name: &'a str,
+            get_or_create: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metadata: Option<&'a Metadata>,
+        }
+        check_name("collection name", name)?;
+        let body = serde_json::to_vec(&Create {
+            name,
+            get_or_create: true,
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        })
+        .map_err(|e| ChromaError::Invalid(format!("collection metadata: {e}")))?;
+        let path = self.collections_path();
+        let (_, text) = self.endpoint.request_ok("POST", &path, Some(&body))?;
+        let info: CollectionInfo = self.decode(&path, &text)?;
+        Ok(Collection::new(self.clone(), info))
+    }
+
+    /// Deletes the collection `name` (404 if it does not exist).
+    pub fn delete_collection(&self, name: &str) -> Result<(), ChromaError> {
+        check_name("collection name", name)?;
+        let path = format!("{}/{}", self.collections_path(), name);
+        self.endpoint.request_ok("DELETE", &path, None)?;
+        Ok(())
+    }
+
+    /// `/api/v2/tenants/{t}/databases/{db}/collections`.
+    pub(crate) fn collections_path(&self) -> String {
+        format!(
+            "/api/v2/tenants/{}/databases/{}/collections",
+            self.tenant, self.database
+        )
+    }
+
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &str,
+    ) -> Result<T, ChromaError> {
+        serde_json::from_str(body).map_err(|e| ChromaError::Response {
+            url: self.endpoint.url(path),
+            message: format!("{e} in {:.200}", body),
+        })
+    }
+}
+
+/// What Chroma answers about a collection (the fields used here).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CollectionInfo {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) dimension: Option<usize>,
+    #[serde(default)]
+    pub(crate) metadata: Option<serde_json::Value>,
+}
+
+/// Builds a [`ChromaClient`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ChromaClientBuilder {
+    url: String,
+    tenant: String,
+    database: String,
+    authorization: Option<String>,
+    timeout: Duration,
+}
+
+impl ChromaClientBuilder {
+    /// The tenant (default `default_tenant`).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+
+    /// The database (default `default_database`).
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// The `Authorization` header value sent with every request (e.g.
+    /// `Bearer <token>`); replaces basic auth from the URL.
+    pub fn authorization(mut self, value: impl Into<String>) -> Self {
+        self.authorization = Some(value.into());
+        self
+    }
+
+    /// Per-request timeout (default [`DEFAULT_TIMEOUT`]); a timeout is a
+    /// transient error, retried by the batcher.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The client. No request is made yet; a tenant or database name that
+    /// is not a plain path segment is refused.
+    pub fn build(self) -> Result<ChromaClient, ChromaError> {
+        check_name("tenant", &self.tenant)?;
+        check_name("database", &self.database)?;
+        let endpoint = Endpoint::new(&self.url, self.timeout);
+        let endpoint = match self.authorization {
+            Some(auth) => endpoint.with_authorization(auth),
+            None => endpoint,
+        };
+        Ok(ChromaClient {
+            endpoint,
+            tenant: self.tenant,
+            database: self.database,
+            pre_flight: Arc::new(OnceLock::new()),
+        })
+    }
+}
+
+/// Names go into URL paths, so only Chroma's own name characters
+/// (`[A-Za-z0-9._-]`) are let through.
+fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ChromaError::Invalid(format!(
+            "{what} {name:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
+        )))
+    }
+}

@@ -1,0 +1,140 @@
+//! `ChromaBatchInserter`: UDS3 v2.2's class of that name, on a batch-core
+//! `Batcher`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use batch_core::{Batcher, BatcherSettings, FailedItem, FlushReport, Stats};
+
+use crate::collection::Collection;
+use crate::error::ChromaError;
+use crate::metadata::Metadata;
+use crate::record::ChromaRecord;
+use crate::sink::ChromaSink;
+use crate::validate::RecordValidator;
+use crate::write_mode::WriteMode;
+
+/// A record handed back with the reason it was not written.
+pub type FailedRecord = FailedItem<ChromaRecord, ChromaError>;
+
+/// Buffers vectors and writes them to one Chroma collection in batches.
+///
+/// `add` refuses invalid records at once (empty id, wrong dimension, NaN,
+/// reserved metadata keys); everything else ends up written, counted as a
+/// conflict (an id that was already there in [`WriteMode::Add`]), or handed
+/// back in a [`FlushReport`]. Dropping the inserter flushes it.
+#[must_use = "records are only written by flush(), close() or drop"]
+#[derive(Debug)]
+pub struct ChromaBatchInserter {
+    batcher: Batcher<ChromaSink>,
+    validator: RecordValidator,
+}
+
+impl ChromaBatchInserter {
+    /// UDS3's `ChromaBatchInserter(chromadb, batch_size)`: `/add` mode,
+    /// `batch_size` records per request (capped by the server's
+    /// `max_batch_size`).
+    pub fn new(collection: Collection, batch_size: usize) -> Result<Self, ChromaError> {
+        let settings = BatcherSettings::builder()
+            .name("chroma")
+            .batch_size(batch_size)
+            .build()?;
+        Self::with_settings(collection, settings)
+    }
+
+    /// `/add` mode with `CHROMA_BATCH_INSERT_SIZE` from the environment
+    /// (default 100, 1-1000; a bad value is an error naming the variable).
+    /// Whether to batch at all is the caller's
+    /// [`should_use_chroma_batch_insert`](batch_core::env::should_use_chroma_batch_insert).
+    pub fn from_env(collection: Collection) -> Result<Self, ChromaError> {
+        let settings = BatcherSettings::from_env(&batch_core::env::CHROMA)?
+            .name("chroma")
+            .build()?;
+        Self::with_settings(collection, settings)
+    }
+
+    /// `/add` mode with full batcher settings.
+    pub fn with_settings(
+        collection: Collection,
+        settings: BatcherSettings,
+    ) -> Result<Self, ChromaError> {
+        Self::with_sink(ChromaSink::new(collection, WriteMode::Add)?, settings)
+    }
+
+    /// Any write mode, encoding or request cap: build the [`ChromaSink`]
+    /// yourself.
+    pub fn with_sink(sink: ChromaSink, settings: BatcherSettings) -> Result<Self, ChromaError> {
+        let validator = sink.validator().clone();
+        let batcher = Batcher::new(sink, settings)?;
+        Ok(Self { batcher, validator })
+    }
+
+    /// UDS3's `add(chunk_id, vector, metadata)`: buffers one record and
+    /// writes a batch when it is full. An invalid record comes back at once.
+    pub fn add(
+        &self,
+        chunk_id: impl Into<String>,
+        vector: Vec<f32>,
+        metadata: Metadata,
+    ) -> Result<(), FailedRecord> {
+        self.add_record(ChromaRecord::new(chunk_id, vector, metadata))
+    }
+
+    /// Like [`add`](Self::add), with a document text.
+    pub fn add_with_document(
+        &self,
+        chunk_id: impl Into<String>,
+        vector: Vec<f32>,
+        metadata: Metadata,
+        document: impl Into<String>,
+    ) -> Result<(), FailedRecord> {
+        self.add_record(ChromaRecord::new(chunk_id, vector, metadata).with_document(document))
+    }
+
+    /// Buffers a ready record.
+    pub fn add_record(&self, record: ChromaRecord) -> Result<(), FailedRecord> {
+        if let Err(e) = self.validator.check(&record) {
+            let message = match e {
+                ChromaError::Invalid(m) => m,
+                other => other.to_string(),
+            };
+            return Err(FailedItem {
+                item: record,
+                error: batch_core::BatchError::Invalid(message),
+            });
+        }
+        self.batcher.add(record)
+    }
+
+    /// Writes everything buffered and waits; returns what was resolved
+    /// since the previous report, failed records included.
+    pub fn flush(&self) -> FlushReport<ChromaRecord, ChromaError> {
+        self.batcher.flush()
+    }
+
+    /// Flushes, refuses further records, waits at most `timeout`.
+    pub fn close(&self, timeout: Duration) -> FlushReport<ChromaRecord, ChromaError> {
+        self.batcher.close(timeout)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.batcher.stats()
+    }
+
+    /// UDS3's `get_stats()`: `total_added`, `total_batches`,
+    /// `total_fallbacks`, `pending`, and this library's extra counters.
+    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
+        self.stats().to_uds3_map("total_added")
+    }
+
+    /// The embedding dimension records must have, once known.
+    pub fn dimension(&self) -> Option<usize> {
+        self.validator.dimension()
+    }
+
+    /// The underlying batcher.
+    pub fn batcher(&self) -> &Batcher<ChromaSink> {
+        &self.batcher
+    }
+}

@@ -1,0 +1,53 @@
+//! Shared set-up of the tests: the real Chroma server from `UDS3_CHROMA_URL`
+//! and a fresh collection per test.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
+use batch_core::testing::services::{self, Service};
+
+/// The client for the test server (`UDS3_CHROMA_URL`); fails with the
+/// `cargo xtask services up` hint if it does not answer.
+pub fn client() -> ChromaClient {
+    let url = services::require(Service::Chroma);
+    ChromaClient::new(&url)
+}
+
+/// A new, empty `l2` collection named `{prefix}-{unique}`.
+pub fn fresh_collection(prefix: &str) -> Collection {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    client()
+        .get_or_create_collection(&name, &metadata([("hnsw:space", "l2".into())]))
+        .expect("create collection")
+}
+
+/// A deterministic vector of `dim` floats with unrepresentable-in-decimal
+/// values (to catch any lossy float round trip).
+pub fn vector(seed: usize, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|j| {
+            let x = (seed * 7919 + j * 104_729) as f32;
+            (x * 0.000_123_456_7).sin() / 3.0
+        })
+        .collect()
+}
+
+/// Metadata of record `i`.
+pub fn meta(i: usize) -> Metadata {
+    metadata([
+        ("doc_id", format!("doc-{}", i / 10).into()),
+        ("chunk_index", (i as i64).into()),
+        ("score", (i as f64 / 7.0).into()),
+        ("even", (i % 2 == 0).into()),
+    ])
+}

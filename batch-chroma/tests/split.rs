@@ -1,0 +1,53 @@
+//! Requests never carry more than the server's `max_batch_size`.
+
+mod common;
+
+use std::num::NonZeroUsize;
+
+use batch_chroma::{ChromaBatchInserter, ChromaSink, WriteMode};
+use batch_core::{BatcherSettings, Sink};
+use common::{client, fresh_collection, meta};
+
+#[test]
+fn a_batch_size_above_max_batch_size_is_capped() {
+    let max = client().pre_flight().unwrap().max_batch_size;
+    let collection = fresh_collection("cap");
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Upsert).unwrap();
+    assert_eq!(sink.limits().max_items.map(NonZeroUsize::get), Some(max));
+    let settings = BatcherSettings::builder()
+        .batch_size(max + 500)
+        .build()
+        .unwrap();
+    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
+    assert_eq!(inserter.batcher().batch_size(), max);
+    let n = max + 500;
+    for i in 0..n {
+        inserter
+            .add(format!("c{i}"), vec![i as f32, 1.0], meta(i))
+            .unwrap();
+    }
+    let report = inserter.flush();
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    let stats = inserter.stats();
+    assert_eq!((stats.total_batches, stats.total_requests), (2, 2));
+    assert_eq!(collection.count().unwrap(), n as u64);
+}
+
+#[test]
+fn a_smaller_request_cap_splits_batches() {
+    let collection = fresh_collection("smallcap");
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Add)
+        .unwrap()
+        .with_max_batch_size(NonZeroUsize::new(10).unwrap());
+    let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
+    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
+    for i in 0..25 {
+        inserter
+            .add(format!("s{i}"), vec![1.0, i as f32], meta(i))
+            .unwrap();
+    }
+    let report = inserter.flush();
+    assert_eq!(report.written, 25);
+    assert_eq!(inserter.stats().total_batches, 3);
+    assert_eq!(collection.count().unwrap(), 25);
+}

@@ -1,0 +1,196 @@
+//! Bad records are refused before any round trip; duplicates and existing
+//! ids are counted honestly.
+
+mod common;
+
+use std::time::Duration;
+
+use batch_chroma::{
+    ChromaBatchInserter, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
+};
+use batch_core::{BatchError, BatcherSettings, ItemOutcome, Sink};
+use common::{fresh_collection, meta, vector};
+
+#[test]
+fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
+    let collection = fresh_collection("wrongdim");
+    let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
+    let mut refused = Vec::new();
+    for i in 0..10 {
+        let dim = if i == 4 { 383 } else { 384 };
+        if let Err(failed) = inserter.add(format!("w{i}"), vector(i, dim), meta(i)) {
+            refused.push(failed);
+        }
+    }
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].item.id, "w4");
+    let BatchError::Invalid(msg) = &refused[0].error else {
+        panic!("{:?}", refused[0].error)
+    };
+    assert!(
+        msg.contains("383 dimensions") && msg.contains("384"),
+        "{msg}"
+    );
+    let report = inserter.flush();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 9);
+    let stats = inserter.stats();
+    // One request for the nine, none for the refused one, no fallback.
+    assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
+    assert_eq!(collection.count().unwrap(), 9);
+}
+
+#[test]
+fn the_sink_refuses_bad_records_per_item_without_a_request() {
+    // Callers that use the sink directly get per-item failures.
+    let collection = fresh_collection("sinkcheck");
+    let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    let records = vec![
+        ChromaRecord::new("ok1", vec![1.0, 2.0], meta(1)),
+        ChromaRecord::new("", vec![1.0, 2.0], meta(2)),
+        ChromaRecord::new("nan", vec![f32::NAN, 2.0], meta(3)),
+        ChromaRecord::new("dim", vec![1.0, 2.0, 3.0], meta(4)),
+        ChromaRecord::new("key", vec![1.0, 2.0], metadata([("chroma:x", 1.into())])),
+        ChromaRecord::new("ok2", vec![3.0, 4.0], meta(5)),
+    ];
+    let outcomes = sink.write_batch(&records).unwrap();
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            ItemOutcome::Written => "written",
+            ItemOutcome::Conflict => "conflict",
+            ItemOutcome::Failed(ChromaError::Invalid(_)) => "invalid",
+            ItemOutcome::Failed(_) => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "written", "invalid", "invalid", "invalid", "invalid", "written"
+        ]
+    );
+    assert_eq!(collection.count().unwrap(), 2);
+}
+
+#[test]
+fn non_finite_values_and_reserved_keys_are_refused_by_add() {
+    let collection = fresh_collection("nonfinite");
+    let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
+    let bad = [
+        ("", vector(0, 4), meta(0)),
+        ("nan", vec![0.0, f32::NAN, 0.0, 0.0], meta(0)),
+        ("inf", vec![0.0, f32::NEG_INFINITY, 0.0, 0.0], meta(0)),
+        ("hash", vector(0, 4), metadata([("#doc", "x".into())])),
+        ("fnan", vector(0, 4), metadata([("f", f64::NAN.into())])),
+    ];
+    for (id, v, m) in bad {
+        let failed = inserter.add(id, v, m).unwrap_err();
+        assert!(
+            matches!(failed.error, BatchError::Invalid(_)),
+            "{id}: {:?}",
+            failed.error
+        );
+    }
+    inserter.add("fine", vector(0, 4), meta(0)).unwrap();
+    let report = inserter.close(Duration::from_secs(10));
+    assert!(report.is_complete());
+    assert_eq!(inserter.stats().total_received, 1);
+    assert_eq!(collection.count().unwrap(), 1);
+}
+
+#[test]
+fn add_keeps_the_first_duplicate_and_counts_existing_ids_as_conflicts() {
+    let collection = fresh_collection("dupadd");
+    let inserter = ChromaBatchInserter::new(collection.clone(), 100).unwrap();
+    inserter.add("a", vec![1.0, 1.0], meta(1)).unwrap();
+    inserter.add("b", vec![2.0, 2.0], meta(2)).unwrap();
+    inserter.add("a", vec![9.0, 9.0], meta(9)).unwrap();
+    let report = inserter.flush();
+    assert_eq!((report.written, report.conflicts), (2, 1), "{report:?}");
+    // A later batch with an id already on the server: a conflict, not a write.
+    inserter.add("b", vec![7.0, 7.0], meta(7)).unwrap();
+    inserter.add("c", vec![3.0, 3.0], meta(3)).unwrap();
+    let report = inserter.flush();
+    assert_eq!((report.written, report.conflicts), (1, 1), "{report:?}");
+    let stats = inserter.stats();
+    assert_eq!(stats.total_added, collection.count().unwrap());
+    assert_eq!(stats.total_conflicts, 2);
+    let got = collection.get(&["a", "b"]).unwrap();
+    assert_eq!(
+        got.embeddings.unwrap(),
+        vec![vec![1.0, 1.0], vec![2.0, 2.0]]
+    );
+}
+
+#[test]
+fn upsert_keeps_the_last_duplicate() {
+    let collection = fresh_collection("dupupsert");
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Upsert).unwrap();
+    let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
+    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
+    inserter.add("a", vec![1.0, 1.0], meta(1)).unwrap();
+    inserter.add("a", vec![9.0, 9.0], meta(9)).unwrap();
+    let report = inserter.flush();
+    assert_eq!((report.written, report.conflicts), (1, 1), "{report:?}");
+    let got = collection.get(&["a"]).unwrap();
+    assert_eq!(got.embeddings.unwrap(), vec![vec![9.0, 9.0]]);
+    assert_eq!(got.metadatas.unwrap(), vec![Some(meta(9))]);
+}
+
+#[test]
+fn a_deleted_collection_hands_every_record_back_as_permanent() {
+    let collection = fresh_collection("gone");
+    let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
+    inserter.add("x0", vec![1.0], meta(0)).unwrap();
+    assert_eq!(inserter.flush().written, 1);
+    collection
+        .client()
+        .delete_collection(collection.name())
+        .unwrap();
+    for i in 1..4 {
+        inserter.add(format!("x{i}"), vec![1.0], meta(i)).unwrap();
+    }
+    let report = inserter.flush();
+    assert_eq!(report.failed.len(), 3, "{report:?}");
+    for f in &report.failed {
+        let e = f.error.sink_error().expect("a sink error");
+        assert!(
+            matches!(e, ChromaError::Http(h) if h.status() == Some(404)),
+            "{e}"
+        );
+    }
+    assert_eq!(inserter.stats().total_retries, 0);
+}
+
+#[test]
+fn a_server_side_400_is_bisected_and_handed_back_per_record() {
+    // Opened before any record exists: the client cannot know the
+    // dimension another writer fixes meanwhile, so the server refuses.
+    let stale = fresh_collection("server400");
+    let first = ChromaBatchInserter::new(stale.clone(), 10).unwrap();
+    first.add("two", vec![1.0, 2.0], meta(0)).unwrap();
+    assert_eq!(first.flush().written, 1);
+    let second = ChromaBatchInserter::new(stale.clone(), 10).unwrap();
+    for i in 0..4 {
+        second
+            .add(format!("three{i}"), vec![1.0, 2.0, 3.0], meta(i))
+            .unwrap();
+    }
+    let report = second.flush();
+    assert_eq!((report.written, report.failed.len()), (0, 4), "{report:?}");
+    for f in &report.failed {
+        let e = f.error.sink_error().expect("a sink error");
+        assert!(
+            matches!(e, ChromaError::Http(h) if h.status() == Some(400)),
+            "{e}"
+        );
+        assert!(e.to_string().contains("dimension of 2"), "{e}");
+    }
+    let stats = second.stats();
+    assert_eq!(
+        (stats.total_fallbacks, stats.total_retries),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stale.count().unwrap(), 1);
+}
