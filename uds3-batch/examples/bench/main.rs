@@ -6,9 +6,11 @@
 //! Usage: `bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
+mod chroma;
 mod corpus;
 mod couch;
 mod output;
+mod postgres;
 mod runner;
 
 use std::path::PathBuf;
@@ -77,7 +79,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(couch::Couch::new(endpoints.couchdb_url.clone()))];
+    let mut backends: Vec<Box<dyn Backend>> = vec![
+        Box::new(chroma::Chroma::new(endpoints.chroma_url.clone())),
+        Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
+        Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
+    ];
     if let Some(only) = &args.only {
         backends.retain(|b| only.iter().any(|o| o == b.name()));
     }

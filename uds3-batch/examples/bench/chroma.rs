@@ -1,0 +1,131 @@
+//! Chroma: the library's batched adds against one `add` request of all
+//! vectors (base64 little-endian f32, the fastest form measured).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
+
+use crate::corpus;
+use crate::runner::{Backend, Mode, Run};
+
+const DIM: usize = 384;
+
+pub struct Chroma {
+    url: String,
+    client: ChromaClient,
+    run_no: u64,
+}
+
+impl Chroma {
+    pub fn new(url: String) -> Self {
+        let client = ChromaClient::new(&url);
+        Self { url, client, run_no: 0 }
+    }
+}
+
+fn chunk_metadata(i: u64) -> Metadata {
+    metadata([
+        ("doc_id", MetadataValue::from(format!("doc-{}", i / 20))),
+        ("chunk_index", MetadataValue::from((i % 20) as i64)),
+        ("court", MetadataValue::from(["BGH", "BVerwG", "BAG", "BFH"][(i % 4) as usize])),
+        ("year", MetadataValue::from(1990 + (i % 35) as i64)),
+    ])
+}
+
+impl Backend for Chroma {
+    fn name(&self) -> &'static str {
+        "chroma"
+    }
+
+    fn claimed(&self) -> &'static str {
+        "~80x"
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        vec![10, 100, 1000]
+    }
+
+    fn items(&self, mode: Mode, quick: bool) -> usize {
+        match (mode, quick) {
+            (Mode::PerItem, true) => 60,
+            (Mode::PerItem, false) => 150,
+            (_, true) => 2000,
+            (_, false) => 5000,
+        }
+    }
+
+    fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
+        self.run_no += 1;
+        let name = format!("bench-{}-{}", std::process::id(), self.run_no);
+        let space = metadata([("hnsw:space", MetadataValue::from("l2"))]);
+        let collection = self.client.get_or_create_collection(&name, &space).map_err(|e| e.to_string())?;
+        let records: Vec<(String, Vec<f32>, Metadata)> = (0..items as u64)
+            .map(|i| (format!("chunk-{i:08}"), corpus::embedding(i, DIM), chunk_metadata(i)))
+            .collect();
+        let run = match mode {
+            Mode::Raw => {
+                let mut embeddings = Vec::with_capacity(items);
+                for (_, v, _) in &records {
+                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    embeddings.push(batch_core::http::base64(&bytes));
+                }
+                let body = serde_json::json!({
+                    "ids": records.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+                    "embeddings": embeddings,
+                    "metadatas": records.iter().map(|r| &r.2).collect::<Vec<_>>(),
+                });
+                let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+                let url = format!(
+                    "{}/api/v2/tenants/default_tenant/databases/default_database/collections/{}/add",
+                    self.url.trim_end_matches('/'),
+                    collection.id()
+                );
+                let started = Instant::now();
+                let mut response = ureq::post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(&bytes[..])
+                    .map_err(|e| e.to_string())?;
+                let _ = response.body_mut().read_to_string();
+                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+            }
+            _ => {
+                let inserter = Arc::new(ChromaBatchInserter::new(collection.clone(), mode.batch_size()).map_err(|e| e.to_string())?);
+                let threads = mode.threads();
+                let records = Arc::new(records);
+                let started = Instant::now();
+                std::thread::scope(|scope| -> Result<(), String> {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let inserter = Arc::clone(&inserter);
+                            let records = Arc::clone(&records);
+                            scope.spawn(move || -> Result<(), String> {
+                                for (id, v, m) in records.iter().skip(t).step_by(threads) {
+                                    inserter.add(id.clone(), v.clone(), m.clone()).map_err(|f| f.error.to_string())?;
+                                }
+                                Ok(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                    }
+                    Ok(())
+                })?;
+                let report = inserter.close(Duration::from_secs(600));
+                let seconds = started.elapsed().as_secs_f64();
+                if !report.is_complete() {
+                    return Err(format!("{} records failed, {} pending", report.failed.len(), report.pending));
+                }
+                let stats = inserter.stats();
+                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+            }
+        };
+        let count = collection.count().map_err(|e| e.to_string())?;
+        let _ = self.client.delete_collection(&name);
+        if count != items as u64 {
+            return Err(format!("{count} of {items} records in the collection"));
+        }
+        Ok(run)
+    }
+}

@@ -1,0 +1,165 @@
+//! PostgreSQL: the library's one-statement upserts against `COPY` of the
+//! same rows.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use batch_core::BatcherSettings;
+use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
+
+use crate::runner::{Backend, Mode, Run};
+
+pub struct Postgres {
+    url: String,
+    run_no: u64,
+}
+
+impl Postgres {
+    pub fn new(url: String) -> Self {
+        Self { url, run_no: 0 }
+    }
+}
+
+fn rows(items: usize) -> Vec<DocumentRow> {
+    (0..items as u64)
+        .map(|i| {
+            DocumentRow::new(
+                format!("doc-{i:08}"),
+                format!("/corpus/{}/urteil-{i}.txt", 1990 + i % 35),
+                ["judgment", "statute", "decree", "contract"][(i % 4) as usize],
+                (1000 + i * 7 % 5000) as i64,
+                (i % 40) as i64,
+            )
+            .created_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i))
+            .quality_score((i % 100) as f64 / 100.0)
+        })
+        .collect()
+}
+
+impl Backend for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn claimed(&self) -> &'static str {
+        "50-100x"
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        vec![10, 100, 1000]
+    }
+
+    fn items(&self, mode: Mode, quick: bool) -> usize {
+        match (mode, quick) {
+            (Mode::PerItem, true) => 500,
+            (Mode::PerItem, false) => 1000,
+            (_, true) => 10_000,
+            (_, false) => 20_000,
+        }
+    }
+
+    fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
+        self.run_no += 1;
+        let name = format!("bench_documents_{}_{}", std::process::id(), self.run_no);
+        let connector = Connector::from_url(&self.url).map_err(|e| e.to_string())?;
+        let mut client = connector.connect().map_err(|e| e.to_string())?;
+        let table = TableName::new(name.clone()).map_err(|e| e.to_string())?;
+        client
+            .batch_execute(&batch_postgres::create_documents_table(&table))
+            .map_err(|e| e.to_string())?;
+        let rows = rows(items);
+        let run = match mode {
+            Mode::Raw => {
+                let mut text = String::with_capacity(items * 120);
+                for r in &rows {
+                    let created = r.created_at.duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?;
+                    text.push_str(&format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                        r.document_id,
+                        r.file_path,
+                        r.classification,
+                        r.content_length,
+                        r.legal_terms_count,
+                        to_timestamp(created.as_secs()),
+                        r.quality_score.map_or("\\N".to_owned(), |q| q.to_string()),
+                        r.processing_status,
+                    ));
+                }
+                let started = Instant::now();
+                let mut writer = client
+                    .copy_in(&format!(
+                        "COPY {} (document_id, file_path, classification, content_length, legal_terms_count, created_at, quality_score, processing_status) FROM STDIN",
+                        table.quoted()
+                    ))
+                    .map_err(|e| e.to_string())?;
+                writer.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                writer.finish().map_err(|e| e.to_string())?;
+                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+            }
+            _ => {
+                let settings = BatcherSettings::builder()
+                    .name("bench-postgres")
+                    .batch_size(mode.batch_size())
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let inserter = Arc::new(PostgreSQLBatchInserter::with_table(connector, table.clone(), settings).map_err(|e| e.to_string())?);
+                let threads = mode.threads();
+                let rows = Arc::new(rows);
+                let started = Instant::now();
+                std::thread::scope(|scope| -> Result<(), String> {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let inserter = Arc::clone(&inserter);
+                            let rows = Arc::clone(&rows);
+                            scope.spawn(move || -> Result<(), String> {
+                                for row in rows.iter().skip(t).step_by(threads) {
+                                    inserter.add_row(row.clone()).map_err(|f| f.error.to_string())?;
+                                }
+                                Ok(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                    }
+                    Ok(())
+                })?;
+                let report = inserter.close(Duration::from_secs(300));
+                let seconds = started.elapsed().as_secs_f64();
+                if !report.is_complete() {
+                    return Err(format!("{} rows failed, {} pending", report.failed.len(), report.pending));
+                }
+                let stats = inserter.stats();
+                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+            }
+        };
+        let count: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {}", table.quoted()), &[])
+            .map_err(|e| e.to_string())?
+            .get(0);
+        client
+            .batch_execute(&format!("DROP TABLE {}", table.quoted()))
+            .map_err(|e| e.to_string())?;
+        if count != items as i64 {
+            return Err(format!("{count} of {items} rows in the table"));
+        }
+        Ok(run)
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS+00` for seconds since the epoch (civil-from-days).
+fn to_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+00", rem / 3600, rem % 3600 / 60, rem % 60)
+}
