@@ -206,14 +206,16 @@ fn statement(cypher: String, rows: Vec<Value>) -> Statement {
     }
 }
 
-/// Sets a marker on create and removes it in the same query: the only way
+/// Sets a marker on create and clears it in the same query: the only way
 /// Cypher tells a created element from a matched one, so that a re-sent
-/// row counts as a conflict, not as a second creation.
+/// row counts as a conflict, not as a second creation. Cleared with
+/// `SET x = null`, not `REMOVE`: on ArcadeDB 26.10 a `REMOVE` after `WITH`
+/// left the marker stored on MERGE-created elements.
 fn created_flag(var: &str) -> String {
     format!(
         "ON CREATE SET {var}.`{CREATED_MARKER}` = true \
          WITH row, {var}, {var}.`{CREATED_MARKER}` IS NOT NULL AS created \
-         REMOVE {var}.`{CREATED_MARKER}` \
+         SET {var}.`{CREATED_MARKER}` = null \
          SET {var} += row.props \
          RETURN row.i AS i, created"
     )

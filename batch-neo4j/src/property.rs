@@ -73,6 +73,18 @@ impl PropertyValue {
     }
 }
 
+/// A value read back from the server, if it is one a property can hold.
+pub(crate) fn from_bolt(value: &Value) -> Option<PropertyValue> {
+    Some(match value {
+        Value::Boolean(b) => PropertyValue::Bool(*b),
+        Value::Integer(i) => PropertyValue::Int(*i),
+        Value::Float(f) => PropertyValue::Float(*f),
+        Value::String(s) => PropertyValue::String(s.clone()),
+        Value::List(items) => PropertyValue::List(items.iter().filter_map(from_bolt).collect()),
+        _ => return None,
+    })
+}
+
 pub(crate) fn properties_to_bolt(props: &Properties) -> Value {
     Value::Map(
         props

@@ -12,6 +12,7 @@ use crate::error::Neo4jError;
 use crate::item::GraphItem;
 use crate::name::Name;
 use crate::plan::BatchPlan;
+use crate::property::{Properties, PropertyValue, from_bolt};
 
 /// Writes batches of [`GraphItem`]s in one explicit transaction: one
 /// `UNWIND` statement per node label (upserts first) and one per
@@ -56,6 +57,30 @@ impl Neo4jSink {
 
     pub(crate) fn counters(&self) -> Arc<QueryCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// Runs one Cypher statement in an auto-commit transaction and returns
+    /// its records, each value as a [`PropertyValue`] (`None` for null and
+    /// for values a property cannot hold, such as nodes). For checks and
+    /// administration: the text is sent as is, so never build it from
+    /// untrusted input; pass values as `params`.
+    pub fn run_cypher(
+        &mut self,
+        cypher: &str,
+        params: &Properties,
+    ) -> Result<Vec<Vec<Option<PropertyValue>>>, Neo4jError> {
+        let statement = Statement {
+            cypher: cypher.to_owned(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_bolt()))
+                .collect(),
+        };
+        let records = self.session.run(&statement)?;
+        Ok(records
+            .iter()
+            .map(|r| r.fields().iter().map(from_bolt).collect())
+            .collect())
     }
 
     /// Creates a uniqueness constraint on `id` for each label, `IF NOT
