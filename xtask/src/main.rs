@@ -1,46 +1,27 @@
-//! `cargo xtask`: project automation (test, services, bench).
+//! `cargo xtask`: project automation (test, services).
 
-use std::process::{Command, ExitCode};
+mod services;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+  test              services up, fmt --check, clippy -D warnings, tests, services check;
+                    then stops the services it started
+  services ...      install, start, stop and check the test servers (`cargo xtask services help`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("test") => run_all(&[
-            &["fmt", "--all", "--check"],
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--all-features",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            &["test", "--workspace", "--all-features"],
-        ]),
+        Some("test") => test::run(),
+        Some("services") => services::main(&args[1..]),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         _ => {
-            eprintln!("usage: cargo xtask test");
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
-}
-
-/// Runs each cargo command in turn; stops at the first failure.
-fn run_all(steps: &[&[&str]]) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for step in steps {
-        eprintln!("xtask: cargo {}", step.join(" "));
-        match Command::new(&cargo).args(*step).status() {
-            Ok(status) if status.success() => {}
-            Ok(status) => {
-                eprintln!("xtask: cargo {} failed ({status})", step.join(" "));
-                return ExitCode::FAILURE;
-            }
-            Err(err) => {
-                eprintln!("xtask: cannot run cargo: {err}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    ExitCode::SUCCESS
 }

@@ -1,0 +1,533 @@
+//! Where the test servers are, and how a test reaches, stops and starts them.
+//!
+//! This module is the one place that holds the defaults shared by
+//! `cargo xtask services` (which installs and runs the servers) and the backend
+//! tests (which talk to them). Every address comes from an environment variable
+//! and falls back to a default on a non-standard loopback port, so a real local
+//! server never clashes:
+//!
+//! | variable | default |
+//! | --- | --- |
+//! | `UDS3_POSTGRES_URL` | `postgres://postgres@127.0.0.1:55432/postgres` |
+//! | `UDS3_CHROMA_URL` | `http://127.0.0.1:58000` |
+//! | `UDS3_NEO4J_URI` | `bolt://127.0.0.1:57687` |
+//! | `UDS3_NEO4J_USER` | `root` |
+//! | `UDS3_NEO4J_PASSWORD` | `uds3-batch-dev` |
+//! | `UDS3_COUCHDB_URL` | `http://127.0.0.1:55984` |
+//! | `UDS3_ARCADEDB_HTTP_PORT` | `52480` |
+//!
+//! A test that needs a server calls [`require`], which fails the test with a
+//! message naming `cargo xtask services up` when the server cannot be reached:
+//! such a test never passes silently. [`stop`], [`start`] and [`restart`] run
+//! `cargo xtask services stop|start|restart NAME` for tests that check that a
+//! server restart loses nothing.
+//!
+//! std only: no dependency is added to batch-core for this.
+
+use std::fmt;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Environment variable with the PostgreSQL URL.
+pub const POSTGRES_URL_VAR: &str = "UDS3_POSTGRES_URL";
+/// Environment variable with the Chroma base URL.
+pub const CHROMA_URL_VAR: &str = "UDS3_CHROMA_URL";
+/// Environment variable with the Bolt URI (Neo4j, or ArcadeDB's Bolt plugin).
+pub const NEO4J_URI_VAR: &str = "UDS3_NEO4J_URI";
+/// Environment variable with the Bolt user.
+pub const NEO4J_USER_VAR: &str = "UDS3_NEO4J_USER";
+/// Environment variable with the Bolt password.
+pub const NEO4J_PASSWORD_VAR: &str = "UDS3_NEO4J_PASSWORD";
+/// Environment variable with the CouchDB base URL (may carry `user:pass@`).
+pub const COUCHDB_URL_VAR: &str = "UDS3_COUCHDB_URL";
+/// Environment variable with ArcadeDB's HTTP port (used for its readiness check).
+pub const ARCADEDB_HTTP_PORT_VAR: &str = "UDS3_ARCADEDB_HTTP_PORT";
+/// Environment variable with the folder that holds all services' state.
+pub const SERVICES_DIR_VAR: &str = "UDS3_SERVICES_DIR";
+/// Environment variable with the path of the xtask binary that [`stop`],
+/// [`start`] and [`restart`] run (`cargo xtask test` sets it).
+pub const XTASK_VAR: &str = "UDS3_XTASK";
+
+/// Default of [`POSTGRES_URL_VAR`]: trust authentication on loopback.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:55432/postgres";
+/// Default of [`CHROMA_URL_VAR`].
+pub const DEFAULT_CHROMA_URL: &str = "http://127.0.0.1:58000";
+/// Default of [`NEO4J_URI_VAR`].
+pub const DEFAULT_NEO4J_URI: &str = "bolt://127.0.0.1:57687";
+/// Default of [`NEO4J_USER_VAR`] (ArcadeDB's root user).
+pub const DEFAULT_NEO4J_USER: &str = "root";
+/// Default of [`NEO4J_PASSWORD_VAR`] (ArcadeDB wants at least 8 characters).
+pub const DEFAULT_NEO4J_PASSWORD: &str = "uds3-batch-dev";
+/// Default of [`COUCHDB_URL_VAR`].
+pub const DEFAULT_COUCHDB_URL: &str = "http://127.0.0.1:55984";
+/// Default of [`ARCADEDB_HTTP_PORT_VAR`].
+pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 52480;
+/// The graph database that the local ArcadeDB serves over Bolt (its default
+/// database, so sessions that name none land there too).
+pub const NEO4J_DATABASE: &str = "neo4j";
+
+/// How long [`require`] waits for a TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One of the four servers the backends are tested against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// PostgreSQL (`postgres`).
+    Postgres,
+    /// Chroma (`chroma`).
+    Chroma,
+    /// A Bolt + Cypher server: ArcadeDB locally, or a real Neo4j (`neo4j`).
+    Neo4j,
+    /// A CouchDB HTTP API: pouchdb-server locally, or Apache CouchDB (`couch`).
+    Couch,
+}
+
+impl Service {
+    /// All services, in the order they are listed and started.
+    pub const ALL: [Service; 4] = [
+        Service::Postgres,
+        Service::Chroma,
+        Service::Neo4j,
+        Service::Couch,
+    ];
+
+    /// The name used on the command line (`postgres`, `chroma`, `neo4j`, `couch`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Postgres => "postgres",
+            Service::Chroma => "chroma",
+            Service::Neo4j => "neo4j",
+            Service::Couch => "couch",
+        }
+    }
+
+    /// The service with this command-line name, if any.
+    pub fn from_name(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The environment variable that holds this service's URL.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Service::Postgres => POSTGRES_URL_VAR,
+            Service::Chroma => CHROMA_URL_VAR,
+            Service::Neo4j => NEO4J_URI_VAR,
+            Service::Couch => COUCHDB_URL_VAR,
+        }
+    }
+
+    /// The port used when the URL names none (the protocol's usual port).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Service::Postgres => 5432,
+            Service::Chroma => 8000,
+            Service::Neo4j => 7687,
+            Service::Couch => 5984,
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The addresses and credentials of all four servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:55432/postgres`.
+    pub postgres_url: String,
+    /// Chroma base URL, e.g. `http://127.0.0.1:58000`.
+    pub chroma_url: String,
+    /// Bolt URI, e.g. `bolt://127.0.0.1:57687`.
+    pub neo4j_uri: String,
+    /// Bolt user.
+    pub neo4j_user: String,
+    /// Bolt password.
+    pub neo4j_password: String,
+    /// CouchDB base URL, e.g. `http://127.0.0.1:55984`; `user:pass@` in it
+    /// means basic authentication.
+    pub couchdb_url: String,
+    /// ArcadeDB's HTTP port (only used by the local ArcadeDB).
+    pub arcadedb_http_port: u16,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            postgres_url: DEFAULT_POSTGRES_URL.to_owned(),
+            chroma_url: DEFAULT_CHROMA_URL.to_owned(),
+            neo4j_uri: DEFAULT_NEO4J_URI.to_owned(),
+            neo4j_user: DEFAULT_NEO4J_USER.to_owned(),
+            neo4j_password: DEFAULT_NEO4J_PASSWORD.to_owned(),
+            couchdb_url: DEFAULT_COUCHDB_URL.to_owned(),
+            arcadedb_http_port: DEFAULT_ARCADEDB_HTTP_PORT,
+        }
+    }
+}
+
+impl Endpoints {
+    /// Reads every variable, using the default for each one unset or empty.
+    ///
+    /// # Panics
+    /// If [`ARCADEDB_HTTP_PORT_VAR`] is set but is not a port number.
+    pub fn from_env() -> Endpoints {
+        match Endpoints::try_from_env() {
+            Ok(endpoints) => endpoints,
+            Err(msg) => panic!("{msg}"),
+        }
+    }
+
+    /// Like [`Endpoints::from_env`], but returns an error message instead of
+    /// panicking on a malformed value.
+    pub fn try_from_env() -> Result<Endpoints, String> {
+        let d = Endpoints::default();
+        let port =
+            match var(ARCADEDB_HTTP_PORT_VAR) {
+                None => d.arcadedb_http_port,
+                Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    format!("{ARCADEDB_HTTP_PORT_VAR}={v:?} is not a port number")
+                })?,
+            };
+        Ok(Endpoints {
+            postgres_url: var(POSTGRES_URL_VAR).unwrap_or(d.postgres_url),
+            chroma_url: var(CHROMA_URL_VAR).unwrap_or(d.chroma_url),
+            neo4j_uri: var(NEO4J_URI_VAR).unwrap_or(d.neo4j_uri),
+            neo4j_user: var(NEO4J_USER_VAR).unwrap_or(d.neo4j_user),
+            neo4j_password: var(NEO4J_PASSWORD_VAR).unwrap_or(d.neo4j_password),
+            couchdb_url: var(COUCHDB_URL_VAR).unwrap_or(d.couchdb_url),
+            arcadedb_http_port: port,
+        })
+    }
+
+    /// The URL of one service.
+    pub fn url(&self, service: Service) -> &str {
+        match service {
+            Service::Postgres => &self.postgres_url,
+            Service::Chroma => &self.chroma_url,
+            Service::Neo4j => &self.neo4j_uri,
+            Service::Couch => &self.couchdb_url,
+        }
+    }
+
+    /// The parsed URL of one service.
+    pub fn parts(&self, service: Service) -> Result<UrlParts, String> {
+        UrlParts::parse(self.url(service))
+            .map_err(|e| format!("{}={:?}: {e}", service.env_var(), self.url(service)))
+    }
+
+    /// Host and port of one service (the protocol's usual port if the URL names none).
+    pub fn host_port(&self, service: Service) -> Result<(String, u16), String> {
+        let parts = self.parts(service)?;
+        let port = parts.port.unwrap_or(service.default_port());
+        Ok((parts.host, port))
+    }
+
+    /// Every variable with its value, in the order `cargo xtask services env` prints them.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (POSTGRES_URL_VAR, self.postgres_url.clone()),
+            (CHROMA_URL_VAR, self.chroma_url.clone()),
+            (NEO4J_URI_VAR, self.neo4j_uri.clone()),
+            (NEO4J_USER_VAR, self.neo4j_user.clone()),
+            (NEO4J_PASSWORD_VAR, self.neo4j_password.clone()),
+            (COUCHDB_URL_VAR, self.couchdb_url.clone()),
+            (ARCADEDB_HTTP_PORT_VAR, self.arcadedb_http_port.to_string()),
+        ]
+    }
+}
+
+/// The parts of a `scheme://[user[:password]@]host[:port][/path]` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// The scheme, e.g. `http`, `bolt`, `postgres`.
+    pub scheme: String,
+    /// The user, percent-decoded, if the URL has one.
+    pub user: Option<String>,
+    /// The password, percent-decoded, if the URL has one.
+    pub password: Option<String>,
+    /// The host, without brackets for an IPv6 address.
+    pub host: String,
+    /// The port, if the URL names one.
+    pub port: Option<u16>,
+    /// Everything from the first `/` after the authority (may be empty).
+    pub path: String,
+}
+
+impl UrlParts {
+    /// Splits a URL into its parts.
+    pub fn parse(url: &str) -> Result<UrlParts, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| "expected scheme://host[:port]".to_owned())?;
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(info) => match info.split_once(':') {
+                Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
+                None => (Some(percent_decode(info)), None),
+            },
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| "unclosed [ in host".to_owned())?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host".to_owned());
+        }
+        let port = match port {
+            None | Some("") => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?),
+        };
+        Ok(UrlParts {
+            scheme: scheme.to_owned(),
+            user,
+            password,
+            host: host.to_owned(),
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Whether the host is this machine's loopback (`127.x.x.x`, `localhost`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self.host == "::1"
+            || self
+                .host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// Whether a TCP connection to the service opens within about two seconds.
+pub fn reachable(service: Service) -> bool {
+    Endpoints::try_from_env()
+        .and_then(|e| e.host_port(service))
+        .is_ok_and(|(host, port)| tcp_reachable(&host, port, CONNECT_TIMEOUT))
+}
+
+/// Whether a TCP connection to `host:port` opens within `timeout`.
+pub fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> bool {
+    let Ok(addrs) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    addrs
+        .into_iter()
+        .any(|addr| TcpStream::connect_timeout(&addr, timeout).is_ok())
+}
+
+/// Returns the service's URL if a TCP connection to it opens within about two
+/// seconds.
+///
+/// # Panics
+/// If it cannot be reached, with a message that names the environment variable
+/// and says to start the servers with `cargo xtask services up`: a test that
+/// needs a server never passes without one.
+pub fn require(service: Service) -> String {
+    let endpoints = Endpoints::from_env();
+    let url = endpoints.url(service).to_owned();
+    let var_name = service.env_var();
+    let source = if var(var_name).is_some() {
+        format!("from {var_name}")
+    } else {
+        format!("the default; set {var_name} to change it")
+    };
+    match endpoints.host_port(service) {
+        Ok((host, port)) if tcp_reachable(&host, port, CONNECT_TIMEOUT) => url,
+        Ok(_) => panic!(
+            "the {service} server at {url} ({source}) is not reachable: \
+             start it with `cargo xtask services up` \
+             (or point {var_name} at a running server)"
+        ),
+        Err(e) => {
+            panic!("{e}: fix {var_name}, then start the server with `cargo xtask services up`")
+        }
+    }
+}
+
+/// Stops the local server of `service` (`cargo xtask services stop NAME`).
+///
+/// # Panics
+/// If the xtask command fails.
+pub fn stop(service: Service) {
+    run_xtask(&["services", "stop", service.name()]);
+}
+
+/// Starts the local server of `service` and returns once it is ready
+/// (`cargo xtask services start NAME`).
+///
+/// # Panics
+/// If the xtask command fails or the server does not get ready.
+pub fn start(service: Service) {
+    run_xtask(&["services", "start", service.name()]);
+}
+
+/// Stops, then starts the local server of `service`; returns once it is ready
+/// (`cargo xtask services restart NAME`).
+///
+/// # Panics
+/// If the xtask command fails or the server does not get ready.
+pub fn restart(service: Service) {
+    run_xtask(&["services", "restart", service.name()]);
+}
+
+/// Runs the xtask binary with `args`.
+///
+/// The binary is `$UDS3_XTASK` if set, else `target/debug/xtask` of this
+/// workspace if built, else `cargo run -q -p xtask --`.
+///
+/// # Panics
+/// If the command cannot be run or exits non-zero; the message holds its output.
+pub fn run_xtask(args: &[&str]) {
+    let mut cmd = xtask_command();
+    cmd.args(args);
+    let shown = format!("{cmd:?}");
+    let output = match cmd.output() {
+        Ok(output) => output,
+        Err(e) => panic!("cannot run {shown}: {e}"),
+    };
+    if !output.status.success() {
+        panic!(
+            "{shown} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The command that runs xtask (see [`run_xtask`]).
+fn xtask_command() -> Command {
+    if let Some(xtask) = std::env::var_os(XTASK_VAR).filter(|v| !v.is_empty()) {
+        return Command::new(xtask);
+    }
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let built = target.join("debug").join("xtask");
+    if built.is_file() {
+        return Command::new(built);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["run", "-q", "-p", "xtask", "--"])
+        .current_dir(root);
+    cmd
+}
+
+/// The workspace root: the parent of the running test crate's manifest folder,
+/// else the parent of batch-core's.
+fn workspace_root() -> PathBuf {
+    let is_root = |p: &Path| p.join("xtask").join("Cargo.toml").is_file();
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let dir = PathBuf::from(dir);
+        for candidate in [dir.as_path(), dir.parent().unwrap_or(&dir)] {
+            if is_root(candidate) {
+                return candidate.to_path_buf();
+            }
+        }
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The value of an environment variable, `None` if unset or empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Decodes `%XX` escapes (anything malformed is kept as is).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let e = Endpoints::default();
+        assert_eq!(
+            e.host_port(Service::Postgres),
+            Ok(("127.0.0.1".to_owned(), 55432))
+        );
+        assert_eq!(
+            e.host_port(Service::Chroma),
+            Ok(("127.0.0.1".to_owned(), 58000))
+        );
+        assert_eq!(
+            e.host_port(Service::Neo4j),
+            Ok(("127.0.0.1".to_owned(), 57687))
+        );
+        assert_eq!(
+            e.host_port(Service::Couch),
+            Ok(("127.0.0.1".to_owned(), 55984))
+        );
+        let pg = e.parts(Service::Postgres).expect("default parses");
+        assert_eq!(pg.user.as_deref(), Some("postgres"));
+        assert_eq!(pg.path, "/postgres");
+        assert!(pg.is_loopback());
+    }
+
+    #[test]
+    fn url_parts() {
+        let u = UrlParts::parse("http://ad%40min:p%3Ass@[::1]:5984/db?x=1").expect("parses");
+        assert_eq!(u.scheme, "http");
+        assert_eq!(u.user.as_deref(), Some("ad@min"));
+        assert_eq!(u.password.as_deref(), Some("p:ss"));
+        assert_eq!(u.host, "::1");
+        assert_eq!(u.port, Some(5984));
+        assert_eq!(u.path, "/db?x=1");
+        assert!(u.is_loopback());
+        let u = UrlParts::parse("neo4j://graph.example").expect("parses");
+        assert_eq!(u.port, None);
+        assert!(!u.is_loopback());
+        assert!(UrlParts::parse("127.0.0.1:80").is_err());
+        assert!(UrlParts::parse("http://h:99999").is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in Service::ALL {
+            assert_eq!(Service::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Service::from_name("arcadedb"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! Runs each backend's modes in interleaved rounds and turns the samples
+//! into records: medians, speedups over per-item, fractions of raw.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One measured write of `items` items.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub items: usize,
+    pub seconds: f64,
+    pub requests: u64,
+}
+
+/// What a benchmark mode writes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The library at batch size 1: one request per item.
+    PerItem,
+    /// The library at a batch size.
+    Batched(usize),
+    /// The library at a batch size, with several threads sharing one batcher.
+    Shared { batch_size: usize, threads: usize },
+    /// The server's own bulk path without the library.
+    Raw,
+}
+
+impl Mode {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Mode::PerItem => "per-item",
+            Mode::Batched(_) => "batched",
+            Mode::Shared { .. } => "shared",
+            Mode::Raw => "raw",
+        }
+    }
+
+    pub fn batch_size(&self) -> usize {
+        match self {
+            Mode::PerItem => 1,
+            Mode::Batched(n) | Mode::Shared { batch_size: n, .. } => *n,
+            Mode::Raw => 0,
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        match self {
+            Mode::Shared { threads, .. } => *threads,
+            _ => 1,
+        }
+    }
+}
+
+/// A backend under benchmark. Every call sets up a fresh target (table,
+/// collection, database, labels) untimed, writes, checks on the server
+/// that every item arrived, and returns the timed part.
+pub trait Backend {
+    fn name(&self) -> &'static str;
+    /// UDS3 v2.2's claimed speedup, as text.
+    fn claimed(&self) -> &'static str;
+    fn batch_sizes(&self) -> Vec<usize>;
+    /// Items written per run of `mode`.
+    fn items(&self, mode: Mode, quick: bool) -> usize;
+    fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String>;
+}
+
+/// A result line: also the shape of `results.json` records.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Record {
+    pub backend: String,
+    pub mode: String,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub items: usize,
+    pub seconds: f64,
+    pub items_per_s: f64,
+    pub requests: u64,
+    pub speedup: Option<f64>,
+    pub fraction_of_raw: Option<f64>,
+    pub claimed_speedup: String,
+    pub rounds: usize,
+}
+
+pub fn modes(backend: &dyn Backend) -> Vec<Mode> {
+    let mut modes = vec![Mode::PerItem];
+    modes.extend(backend.batch_sizes().into_iter().map(Mode::Batched));
+    modes.push(Mode::Raw);
+    modes.push(Mode::Shared {
+        batch_size: 100,
+        threads: 1,
+    });
+    modes.push(Mode::Shared {
+        batch_size: 100,
+        threads: 4,
+    });
+    modes
+}
+
+/// Runs `rounds` rounds of every mode, the order rotated each round so
+/// that slow drifts of a shared machine hit every mode alike.
+pub fn bench(backend: &mut dyn Backend, rounds: usize, quick: bool, bar: &ProgressBar) -> Result<Vec<Record>, String> {
+    let modes = modes(backend);
+    let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
+    for round in 0..rounds {
+        for k in 0..modes.len() {
+            let i = (k + round) % modes.len();
+            let mode = modes[i];
+            let items = backend.items(mode, quick);
+            bar.set_message(format!("{} {} b={} t={}", backend.name(), mode.label(), mode.batch_size(), mode.threads()));
+            let started = Instant::now();
+            let run = backend
+                .run(mode, items)
+                .map_err(|e| format!("{} {:?}: {e}", backend.name(), mode))?;
+            if run.items != items {
+                return Err(format!("{} {:?}: wrote {} of {items} items", backend.name(), mode, run.items));
+            }
+            let _ = started;
+            samples[i].push(run);
+            bar.inc(1);
+        }
+    }
+    let rate = |runs: &[Run]| median(runs.iter().map(|r| r.items as f64 / r.seconds).collect());
+    let per_item = modes.iter().position(|m| *m == Mode::PerItem).map(|i| rate(&samples[i]));
+    let raw = modes.iter().position(|m| *m == Mode::Raw).map(|i| rate(&samples[i]));
+    Ok(modes
+        .iter()
+        .zip(&samples)
+        .map(|(mode, runs)| {
+            let items_per_s = rate(runs);
+            let items: usize = runs.iter().map(|r| r.items).sum();
+            let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+            let requests: u64 = runs.iter().map(|r| r.requests).sum();
+            Record {
+                backend: backend.name().to_owned(),
+                mode: mode.label().to_owned(),
+                batch_size: mode.batch_size(),
+                threads: mode.threads(),
+                items,
+                seconds,
+                items_per_s,
+                requests,
+                speedup: per_item.map(|p| items_per_s / p),
+                fraction_of_raw: raw.map(|r| items_per_s / r),
+                claimed_speedup: backend.claimed().to_owned(),
+                rounds: runs.len(),
+            }
+        })
+        .collect())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+pub fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,178 @@
+//! Tiny HTTP helpers over `ureq` for readiness and smoke checks.
+
+use std::time::Duration;
+
+use batch_core::testing::services::UrlParts;
+
+/// A base URL split into the part ureq gets and optional basic-auth credentials.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// `scheme://host:port[/path]` without credentials or trailing slash.
+    pub url: String,
+    /// `user`, `password` from the URL, if any.
+    pub auth: Option<(String, String)>,
+}
+
+impl Base {
+    /// Splits `url` (which may carry `user:pass@`).
+    pub fn parse(url: &str) -> Result<Base, String> {
+        let p = UrlParts::parse(url)?;
+        let host = if p.host.contains(':') {
+            format!("[{}]", p.host)
+        } else {
+            p.host.clone()
+        };
+        let port = p.port.map(|p| format!(":{p}")).unwrap_or_default();
+        Ok(Base {
+            url: format!(
+                "{}://{host}{port}{}",
+                p.scheme,
+                p.path.trim_end_matches('/')
+            ),
+            auth: p.user.map(|u| (u, p.password.unwrap_or_default())),
+        })
+    }
+
+    /// `url` with `path` appended.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+/// An agent that reports every status as a response (not an error).
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The `Authorization` header value for basic auth.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+}
+
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A request method.
+#[derive(Debug, Clone, Copy)]
+pub enum Method {
+    /// GET
+    Get,
+    /// DELETE
+    Delete,
+    /// POST with a JSON body
+    Post,
+    /// PUT with a JSON body
+    Put,
+}
+
+/// Sends one request; returns the status and the body text.
+pub fn request(
+    agent: &ureq::Agent,
+    method: Method,
+    url: &str,
+    auth: Option<&(String, String)>,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, String), String> {
+    let header = auth.map(|(u, p)| basic_auth(u, p));
+    let result = match method {
+        Method::Get | Method::Delete => {
+            let mut req = match method {
+                Method::Get => agent.get(url),
+                _ => agent.delete(url),
+            };
+            if let Some(h) = &header {
+                req = req.header("Authorization", h);
+            }
+            req.call()
+        }
+        Method::Post | Method::Put => {
+            let mut req = match method {
+                Method::Post => agent.post(url),
+                _ => agent.put(url),
+            };
+            if let Some(h) = &header {
+                req = req.header("Authorization", h);
+            }
+            match body {
+                Some(body) => req.send_json(body),
+                None => req.send_empty(),
+            }
+        }
+    };
+    let mut resp = result.map_err(|e| format!("{method:?} {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{method:?} {url}: reading body: {e}"))?;
+    Ok((status, text))
+}
+
+/// Sends one request and parses a JSON answer with one of the `ok` statuses.
+pub fn json(
+    agent: &ureq::Agent,
+    method: Method,
+    url: &str,
+    auth: Option<&(String, String)>,
+    body: Option<&serde_json::Value>,
+    ok: &[u16],
+) -> Result<serde_json::Value, String> {
+    let (status, text) = request(agent, method, url, auth, body)?;
+    if !ok.contains(&status) {
+        return Err(format!(
+            "{method:?} {url}: HTTP {status}: {}",
+            snippet(&text)
+        ));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{method:?} {url}: not JSON ({e}): {}", snippet(&text)))
+}
+
+fn snippet(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn base_strips_credentials() {
+        let b = Base::parse("http://a:b@127.0.0.1:5984/").expect("parses");
+        assert_eq!(b.url, "http://127.0.0.1:5984");
+        assert_eq!(b.auth, Some(("a".into(), "b".into())));
+        assert_eq!(b.at("/_up"), "http://127.0.0.1:5984/_up");
+    }
+}

@@ -1,0 +1,636 @@
+//! `cargo xtask services`: installs, starts, stops and checks the four real
+//! servers the backends are tested against.
+//!
+//! All state (downloads, installs, data, logs, pid files) lives in one folder:
+//! `$UDS3_SERVICES_DIR`, else `<workspace>/.services` (git-ignored). Addresses
+//! come from the same `UDS3_*` variables the tests read
+//! (`batch_core::testing::services`); `up` derives the ports from them. Every
+//! server binds to 127.0.0.1 only.
+
+pub mod arcadedb;
+pub mod bolt;
+pub mod chroma;
+pub mod http;
+pub mod postgres;
+pub mod pouchdb;
+pub mod process;
+pub mod wheel;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use batch_core::testing::services::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
+
+use process::{StateLock, running_pid};
+
+/// Environment variable: seconds `up`/`start` wait for a server to get ready.
+pub const TIMEOUT_VAR: &str = "UDS3_SERVICES_TIMEOUT";
+const DEFAULT_TIMEOUT_SECS: u64 = 180;
+/// How long a server gets to stop after its stop signal before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Lines of a server's log shown when it fails.
+const LOG_TAIL: usize = 40;
+
+const USAGE: &str = "usage: cargo xtask services <command>
+  up [NAME..]      install (once) and start servers, wait until ready (all if no NAME)
+  down [NAME..]    stop servers that `up` started (by recorded pid)
+  status           each server: state, pid, URL
+  logs [NAME]      tail of the servers' logs
+  check            one write and one read on each server through its own protocol
+  start NAME..     start (like up) and wait until ready
+  stop NAME..      stop (like down)
+  restart NAME..   stop, then start and wait until ready
+  env              print `export UDS3_...=...` lines
+NAME: postgres, chroma, neo4j (ArcadeDB), couch (pouchdb-server)";
+
+/// Where the state is and which addresses the servers use.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The state folder (absolute).
+    pub dir: PathBuf,
+    /// Addresses and credentials, from the `UDS3_*` variables.
+    pub endpoints: Endpoints,
+    /// How long to wait for a server to get ready.
+    pub timeout: Duration,
+}
+
+impl Ctx {
+    /// Reads the environment; creates the state folder.
+    pub fn from_env() -> Result<Ctx, String> {
+        let dir = match std::env::var_os(SERVICES_DIR_VAR).filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => workspace_root().join(".services"),
+        };
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+        let timeout = match std::env::var(TIMEOUT_VAR).ok().filter(|v| !v.is_empty()) {
+            None => DEFAULT_TIMEOUT_SECS,
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{TIMEOUT_VAR}={v:?} is not a number of seconds"))?,
+        };
+        Ok(Ctx {
+            dir,
+            endpoints: Endpoints::try_from_env()?,
+            timeout: Duration::from_secs(timeout),
+        })
+    }
+
+    /// The folder of one service (install, data, log, pid file).
+    pub fn svc_dir(&self, s: Service) -> PathBuf {
+        self.dir.join(s.name())
+    }
+
+    /// The server's log.
+    pub fn log(&self, s: Service) -> PathBuf {
+        self.svc_dir(s).join(format!("{}.log", s.name()))
+    }
+
+    /// The log of install steps (downloads, unpacking, initdb, npm).
+    pub fn install_log(&self, s: Service) -> PathBuf {
+        self.svc_dir(s).join("install.log")
+    }
+
+    /// The pid file.
+    pub fn pid_file(&self, s: Service) -> PathBuf {
+        self.svc_dir(s).join("pid")
+    }
+
+    /// The download cache.
+    pub fn cache(&self) -> PathBuf {
+        self.dir.join("cache")
+    }
+
+    /// Text found in the command line of the service's server process.
+    fn marker(&self, s: Service) -> String {
+        self.svc_dir(s).display().to_string()
+    }
+
+    /// The pid of the service's server if `up` started it and it is alive.
+    pub fn running(&self, s: Service) -> Option<u32> {
+        running_pid(&self.pid_file(s), &self.marker(s))
+    }
+
+    fn lock(&self) -> Result<StateLock, String> {
+        StateLock::acquire(&self.dir.join(".lock"))
+    }
+}
+
+/// The workspace root (the parent of xtask's folder).
+pub fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+/// What `up` did for one service.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Started now, ready after `secs` seconds.
+    Started {
+        /// Server pid.
+        pid: u32,
+        /// Seconds from spawn (after install) to ready.
+        secs: f64,
+    },
+    /// Was already running (started by an earlier `up`) and is ready.
+    AlreadyRunning {
+        /// Server pid.
+        pid: u32,
+    },
+    /// A server that xtask does not manage answers at the URL.
+    External,
+}
+
+fn install(ctx: &Ctx, s: Service) -> Result<(), String> {
+    match s {
+        Service::Postgres => postgres::install(ctx),
+        Service::Chroma => chroma::install(ctx),
+        Service::Neo4j => arcadedb::install(ctx),
+        Service::Couch => pouchdb::install(ctx),
+    }
+}
+
+fn command(ctx: &Ctx, s: Service) -> Result<Command, String> {
+    match s {
+        Service::Postgres => postgres::command(ctx),
+        Service::Chroma => chroma::command(ctx),
+        Service::Neo4j => arcadedb::command(ctx),
+        Service::Couch => pouchdb::command(ctx),
+    }
+}
+
+fn ready(ctx: &Ctx, s: Service) -> Result<(), String> {
+    match s {
+        Service::Postgres => postgres::ready(ctx),
+        Service::Chroma => chroma::ready(ctx),
+        Service::Neo4j => arcadedb::ready(ctx),
+        Service::Couch => pouchdb::ready(ctx),
+    }
+}
+
+/// Readiness of a server xtask did not start (no ArcadeDB HTTP port, etc.).
+fn probe_external(ctx: &Ctx, s: Service) -> Result<(), String> {
+    match s {
+        Service::Postgres => postgres::probe_external(ctx),
+        Service::Chroma => chroma::ready(ctx),
+        Service::Neo4j => arcadedb::probe_external(ctx),
+        Service::Couch => pouchdb::ready(ctx),
+    }
+}
+
+fn after_start(ctx: &Ctx, s: Service) -> Result<(), String> {
+    match s {
+        Service::Postgres => postgres::after_start(ctx),
+        Service::Couch => pouchdb::after_start(ctx),
+        Service::Chroma | Service::Neo4j => Ok(()),
+    }
+}
+
+fn check(ctx: &Ctx, s: Service, token: &str) -> Result<String, String> {
+    match s {
+        Service::Postgres => postgres::check(ctx, token),
+        Service::Chroma => chroma::check(ctx, token),
+        Service::Neo4j => arcadedb::check(ctx, token),
+        Service::Couch => pouchdb::check(ctx, token),
+    }
+}
+
+/// The signal that stops a server cleanly, and whether it goes to the whole
+/// process group. PostgreSQL: SIGINT to the postmaster only ("fast" shutdown;
+/// its backends would take SIGINT as "cancel query").
+fn stop_signal(s: Service) -> (&'static str, bool) {
+    match s {
+        Service::Postgres => ("INT", false),
+        _ => ("TERM", true),
+    }
+}
+
+/// A label for messages: which server implements the service here.
+fn label(s: Service) -> &'static str {
+    match s {
+        Service::Postgres => "postgres (PostgreSQL)",
+        Service::Chroma => "chroma (Chroma)",
+        Service::Neo4j => "neo4j (ArcadeDB, Bolt)",
+        Service::Couch => "couch (pouchdb-server)",
+    }
+}
+
+/// Installs (once) and starts one service, and waits until it is ready.
+pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
+    let parts = ctx.endpoints.parts(s)?;
+    if !parts.is_loopback() {
+        probe_external(ctx, s).map_err(|e| {
+            format!(
+                "{} points at {} (not this machine), which does not answer: {e}",
+                s.env_var(),
+                parts.host
+            )
+        })?;
+        return Ok(Outcome::External);
+    }
+    let svc = ctx.svc_dir(s);
+    fs::create_dir_all(&svc).map_err(|e| format!("cannot create {}: {e}", svc.display()))?;
+    if let Some(pid) = ctx.running(s) {
+        wait_ready(ctx, s, None)?;
+        return Ok(Outcome::AlreadyRunning { pid });
+    }
+    let (host, port) = ctx.endpoints.host_port(s)?;
+    if tcp_reachable(&host, port, Duration::from_millis(500)) {
+        return match probe_external(ctx, s) {
+            Ok(()) => Ok(Outcome::External),
+            Err(e) => Err(format!(
+                "port {port} is taken by a process `up` did not start, which does not answer as {}: {e}",
+                label(s)
+            )),
+        };
+    }
+    install(ctx, s)?;
+    let log = ctx.log(s);
+    let _ = fs::remove_file(ctx.pid_file(s));
+    rotate(&log);
+    let cmd = command(ctx, s)?;
+    let started = Instant::now();
+    let mut child = process::spawn_detached(cmd, &log)?;
+    let pid = child.id();
+    process::write_pid(&ctx.pid_file(s), pid)?;
+    if let Err(e) = wait_ready(ctx, s, Some(&mut child)) {
+        let (sig, group) = stop_signal(s);
+        process::terminate(pid, sig, group, Duration::from_secs(10));
+        let _ = fs::remove_file(ctx.pid_file(s));
+        return Err(e);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    after_start(ctx, s)?;
+    Ok(Outcome::Started { pid, secs })
+}
+
+/// Polls readiness until the timeout; fails early if `child` exits.
+fn wait_ready(
+    ctx: &Ctx,
+    s: Service,
+    mut child: Option<&mut std::process::Child>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let log = ctx.log(s);
+    loop {
+        let last = match ready(ctx, s) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let exited = child
+            .as_deref_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            return Err(format!(
+                "{} exited during start-up ({status}); last {LOG_TAIL} lines of {}:\n{}",
+                label(s),
+                log.display(),
+                process::tail(&log, LOG_TAIL)
+            ));
+        }
+        if start.elapsed() > ctx.timeout {
+            return Err(format!(
+                "{} not ready after {} s (set {TIMEOUT_VAR} to wait longer); last check: {last}\nlast {LOG_TAIL} lines of {}:\n{}",
+                label(s),
+                ctx.timeout.as_secs(),
+                log.display(),
+                process::tail(&log, LOG_TAIL)
+            ));
+        }
+        sleep(Duration::from_millis(250));
+    }
+}
+
+/// Keeps one previous log (`NAME.log.1`) when the log passes 8 MiB.
+fn rotate(log: &Path) {
+    if fs::metadata(log).is_ok_and(|m| m.len() > 8 * 1024 * 1024) {
+        let _ = fs::rename(log, log.with_extension("log.1"));
+    }
+}
+
+/// Stops one service if `up` started it; returns what happened.
+pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String, String> {
+    let pid_file = ctx.pid_file(s);
+    let Some(pid) = ctx.running(s) else {
+        let _ = fs::remove_file(&pid_file);
+        return Ok("not running".into());
+    };
+    let (sig, group) = stop_signal(s);
+    let note = process::terminate(pid, sig, group, STOP_GRACE);
+    if process::is_alive(pid) {
+        return Err(format!("pid {pid}: {note}"));
+    }
+    let _ = fs::remove_file(&pid_file);
+    Ok(format!("pid {pid} {note}"))
+}
+
+/// Starts the services in parallel; one result per service, in order.
+pub fn up(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<Outcome, String>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = services
+            .iter()
+            .map(|&s| (s, scope.spawn(move || up_one(ctx, s))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(s, h)| {
+                let result = h
+                    .join()
+                    .unwrap_or_else(|_| Err(format!("{s}: start-up thread panicked")));
+                (s, result)
+            })
+            .collect()
+    })
+}
+
+/// Stops the services in parallel; one result per service, in order.
+pub fn down(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<String, String>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = services
+            .iter()
+            .map(|&s| (s, scope.spawn(move || stop_one(ctx, s))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(s, h)| {
+                let result = h
+                    .join()
+                    .unwrap_or_else(|_| Err(format!("{s}: stop thread panicked")));
+                (s, result)
+            })
+            .collect()
+    })
+}
+
+/// `up` with its report; false if any service failed.
+pub fn up_report(ctx: &Ctx, services: &[Service]) -> (bool, Vec<(Service, Outcome)>) {
+    let start = Instant::now();
+    let _lock = match ctx.lock() {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("services: {e}");
+            return (false, Vec::new());
+        }
+    };
+    let mut ok = true;
+    let mut outcomes = Vec::new();
+    for (s, result) in up(ctx, services) {
+        let url = ctx.endpoints.url(s);
+        match result {
+            Ok(outcome) => {
+                let what = match outcome {
+                    Outcome::Started { pid, secs } => {
+                        format!("started, pid {pid}, ready after {secs:.1} s")
+                    }
+                    Outcome::AlreadyRunning { pid } => format!("already running, pid {pid}"),
+                    Outcome::External => {
+                        "answered by a server `up` did not start; left alone".into()
+                    }
+                };
+                eprintln!("services: {:<8} {url}  {what}", s.name());
+                outcomes.push((s, outcome));
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("services: FAILED {}: {e}", label(s));
+            }
+        }
+    }
+    eprintln!(
+        "services: up {} in {:.1} s",
+        if ok { "done" } else { "FAILED" },
+        start.elapsed().as_secs_f64()
+    );
+    (ok, outcomes)
+}
+
+/// `down` with its report; false if any service failed to stop.
+pub fn down_report(ctx: &Ctx, services: &[Service]) -> bool {
+    let _lock = match ctx.lock() {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("services: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for (s, result) in down(ctx, services) {
+        match result {
+            Ok(note) => eprintln!("services: {:<8} {note}", s.name()),
+            Err(e) => {
+                ok = false;
+                eprintln!("services: FAILED to stop {}: {e}", label(s));
+            }
+        }
+    }
+    ok
+}
+
+fn status(ctx: &Ctx) -> bool {
+    println!("{:<9}{:<9}{:<9}URL", "SERVICE", "STATE", "PID");
+    for s in Service::ALL {
+        let pid = ctx.running(s);
+        let reachable = ctx
+            .endpoints
+            .host_port(s)
+            .is_ok_and(|(h, p)| tcp_reachable(&h, p, Duration::from_secs(1)));
+        let state = match (pid, reachable) {
+            (Some(_), true) => "up",
+            (Some(_), false) => "starting",
+            (None, true) => "external",
+            (None, false) => "down",
+        };
+        let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let mut url = mask_password(ctx.endpoints.url(s));
+        if s == Service::Neo4j {
+            url.push_str(&format!(
+                " (user {}; ArcadeDB HTTP 127.0.0.1:{})",
+                ctx.endpoints.neo4j_user, ctx.endpoints.arcadedb_http_port
+            ));
+        }
+        println!("{:<9}{state:<9}{pid:<9}{url}", s.name());
+    }
+    println!("state folder: {}", ctx.dir.display());
+    true
+}
+
+fn mask_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(at)) if at > a => {
+            let userinfo = &url[a + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..a + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn logs(ctx: &Ctx, services: &[Service]) -> bool {
+    for &s in services {
+        for log in [ctx.install_log(s), ctx.log(s)] {
+            if log.is_file() {
+                println!("==> {} <==", log.display());
+                println!("{}", process::tail(&log, 100));
+            }
+        }
+    }
+    true
+}
+
+/// `check`: one write and one read on each server; false if any fails.
+pub fn check_all(ctx: &Ctx) -> bool {
+    let token = format!(
+        "t{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = Service::ALL
+            .iter()
+            .map(|&s| {
+                let token = &token;
+                (s, scope.spawn(move || check(ctx, s, token)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err("check panicked".into()))))
+            .collect()
+    });
+    let mut ok = true;
+    for (s, result) in results {
+        let url = mask_password(ctx.endpoints.url(s));
+        match result {
+            Ok(what) => println!("check: ok     {:<8} {url}: {what}", s.name()),
+            Err(e) => {
+                ok = false;
+                println!(
+                    "check: FAILED {:<8} {url}: {e} (is it up? `cargo xtask services up`)",
+                    s.name()
+                );
+            }
+        }
+    }
+    ok
+}
+
+fn env(ctx: &Ctx) -> bool {
+    for (name, value) in ctx.endpoints.vars() {
+        println!("export {name}={}", shell_quote(&value));
+    }
+    println!(
+        "export {SERVICES_DIR_VAR}={}",
+        shell_quote(&ctx.dir.display().to_string())
+    );
+    true
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn parse_names(names: &[String], default_all: bool) -> Result<Vec<Service>, String> {
+    if names.is_empty() {
+        return if default_all {
+            Ok(Service::ALL.to_vec())
+        } else {
+            Err("name a service: postgres, chroma, neo4j or couch".into())
+        };
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let s = Service::from_name(name).ok_or_else(|| {
+            format!("unknown service {name:?}: use postgres, chroma, neo4j or couch")
+        })?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `cargo xtask services ARGS`.
+pub fn main(args: &[String]) -> ExitCode {
+    let Some((cmd, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let names = |default_all| parse_names(rest, default_all);
+    let ctx = match Ctx::from_env() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("services: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cmd.as_str() {
+        "up" => names(true).map(|ss| up_report(&ctx, &ss).0),
+        "start" => names(false).map(|ss| up_report(&ctx, &ss).0),
+        "down" => names(true).map(|ss| down_report(&ctx, &ss)),
+        "stop" => names(false).map(|ss| down_report(&ctx, &ss)),
+        "restart" => names(false).map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
+        "status" => Ok(status(&ctx)),
+        "logs" => names(true).map(|ss| logs(&ctx, &ss)),
+        "check" => Ok(check_all(&ctx)),
+        "env" => Ok(env(&ctx)),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("services: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(mask_password("http://a:b@h:1/x"), "http://a:***@h:1/x");
+        assert_eq!(mask_password("http://h:1"), "http://h:1");
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn quotes_for_shell() {
+        assert_eq!(shell_quote("http://127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_names(&[], true), Ok(Service::ALL.to_vec()));
+        assert!(parse_names(&[], false).is_err());
+        assert_eq!(
+            parse_names(&["neo4j".into(), "neo4j".into()], false),
+            Ok(vec![Service::Neo4j])
+        );
+        assert!(parse_names(&["mongo".into()], false).is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! PostgreSQL: Debian's server binaries, a private cluster in the state folder.
+//!
+//! initdb and the server refuse to run as root, so when xtask runs as root
+//! both run as the `postgres` system user (`Command::uid`/`gid`, like
+//! `runuser -u postgres`) on a data folder that user owns; every folder above
+//! it gets the others' search bit (`o+x`) if it lacks it. The server listens
+//! on 127.0.0.1 only, with trust authentication and no Unix socket.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use batch_core::testing::services::{Service, UrlParts};
+
+use super::Ctx;
+use super::process::{euid, run_logged, user_ids};
+
+const SERVICE: Service = Service::Postgres;
+
+/// Server binaries of Debian's PostgreSQL, 15 preferred, else the newest.
+fn bin_dir() -> Option<PathBuf> {
+    let preferred = PathBuf::from("/usr/lib/postgresql/15/bin");
+    if preferred.join("postgres").is_file() {
+        return Some(preferred);
+    }
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// The `psql` to use for checks: Debian's next to the server, else from PATH.
+fn psql() -> PathBuf {
+    bin_dir()
+        .map(|b| b.join("psql"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("psql"))
+}
+
+/// Uid and gid to run the server as: the `postgres` user when we are root.
+fn run_as() -> Result<Option<(u32, u32)>, String> {
+    if euid() != Some(0) {
+        return Ok(None);
+    }
+    user_ids("postgres")
+        .map(|(uid, gid, _)| Some((uid, gid)))
+        .ok_or_else(|| {
+            "running as root but there is no `postgres` user (apt-get install -y postgresql)".into()
+        })
+}
+
+/// Installs Debian's PostgreSQL if missing, and creates the cluster once.
+pub fn install(ctx: &Ctx) -> Result<(), String> {
+    let log = ctx.install_log(SERVICE);
+    let bin = match bin_dir() {
+        Some(bin) => bin,
+        None => {
+            if euid() != Some(0) {
+                return Err("PostgreSQL server binaries are missing: run `apt-get install -y postgresql` as root".into());
+            }
+            eprintln!("[postgres] installing Debian's postgresql (apt-get)");
+            let apt = |args: &[&str]| {
+                let mut cmd = Command::new("apt-get");
+                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+                cmd
+            };
+            if run_logged(
+                apt(&["install", "-y", "postgresql"]),
+                &log,
+                "apt-get install",
+            )
+            .is_err()
+            {
+                run_logged(apt(&["update"]), &log, "apt-get update")?;
+                run_logged(
+                    apt(&["install", "-y", "postgresql"]),
+                    &log,
+                    "apt-get install",
+                )?;
+            }
+            bin_dir().ok_or("apt-get installed postgresql but no server binaries were found")?
+        }
+    };
+    let svc = ctx.svc_dir(SERVICE);
+    let data = svc.join("data");
+    let owner = run_as()?;
+    if owner.is_some() {
+        make_traversable(&svc)?;
+    }
+    if data.join("PG_VERSION").is_file() {
+        return Ok(());
+    }
+    if data.exists() {
+        // A half-made cluster from an interrupted initdb.
+        fs::remove_dir_all(&data).map_err(|e| format!("cannot remove {}: {e}", data.display()))?;
+    }
+    fs::create_dir(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot chmod {}: {e}", data.display()))?;
+    let user = user_of(ctx)?;
+    let mut cmd = Command::new(bin.join("initdb"));
+    cmd.arg("-D")
+        .arg(&data)
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            &user,
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ])
+        .current_dir(&data);
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {} to postgres: {e}", data.display()))?;
+        cmd.uid(uid).gid(gid);
+    }
+    eprintln!("[postgres] initdb {}", data.display());
+    run_logged(cmd, &log, "initdb")
+}
+
+/// Gives every folder from `/` down to `dir` the others' search bit, so the
+/// `postgres` user can reach its data folder.
+fn make_traversable(dir: &Path) -> Result<(), String> {
+    for folder in dir.ancestors() {
+        let meta = fs::metadata(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o001 == 0 {
+            eprintln!(
+                "[postgres] chmod o+x {} (so the postgres user can reach its data folder)",
+                folder.display()
+            );
+            fs::set_permissions(folder, fs::Permissions::from_mode(mode | 0o001))
+                .map_err(|e| format!("cannot chmod o+x {}: {e}", folder.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn user_of(ctx: &Ctx) -> Result<String, String> {
+    Ok(ctx
+        .endpoints
+        .parts(SERVICE)?
+        .user
+        .unwrap_or_else(|| "postgres".into()))
+}
+
+/// The server command: `postgres` in the foreground, on 127.0.0.1:PORT.
+pub fn command(ctx: &Ctx) -> Result<Command, String> {
+    let bin = bin_dir().ok_or("PostgreSQL server binaries not found")?;
+    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+    let data = ctx.svc_dir(SERVICE).join("data");
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", "unix_socket_directories="])
+        .current_dir(&data);
+    if let Some((uid, gid)) = run_as()? {
+        cmd.uid(uid).gid(gid);
+    }
+    Ok(cmd)
+}
+
+/// A psql command on the server of the URL, on database `dbname` (the URL's if None).
+fn psql_cmd(ctx: &Ctx, dbname: Option<&str>) -> Result<Command, String> {
+    let p: UrlParts = ctx.endpoints.parts(SERVICE)?;
+    let port = p.port.unwrap_or(SERVICE.default_port());
+    let db = dbname.map(str::to_owned).unwrap_or_else(|| db_of(&p));
+    let mut cmd = Command::new(psql());
+    cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", &p.host, "-p", &port.to_string()])
+        .args(["-U", p.user.as_deref().unwrap_or("postgres")])
+        .args(["-d", &db])
+        .env("PGCONNECT_TIMEOUT", "3");
+    if let Some(pw) = &p.password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    Ok(cmd)
+}
+
+/// The database named by the URL's path (`postgres` if none).
+fn db_of(p: &UrlParts) -> String {
+    let path = p.path.split(['?', '#']).next().unwrap_or("");
+    let db = path.trim_start_matches('/');
+    if db.is_empty() {
+        "postgres".into()
+    } else {
+        db.into()
+    }
+}
+
+fn run_psql(mut cmd: Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Ready when `SELECT 1` answers on the maintenance database.
+pub fn ready(ctx: &Ctx) -> Result<(), String> {
+    let mut cmd = psql_cmd(ctx, Some("postgres"))?;
+    cmd.args(["-c", "SELECT 1"]);
+    match run_psql(cmd)?.as_str() {
+        "1" => Ok(()),
+        other => Err(format!("SELECT 1 answered {other:?}")),
+    }
+}
+
+/// Ready check of a server xtask did not start: `SELECT 1` on the URL's database.
+pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
+    let mut cmd = psql_cmd(ctx, None)?;
+    cmd.args(["-c", "SELECT 1"]);
+    run_psql(cmd).map(|_| ())
+}
+
+/// Creates the URL's database if it is not `postgres` and does not exist yet.
+pub fn after_start(ctx: &Ctx) -> Result<(), String> {
+    let db = db_of(&ctx.endpoints.parts(SERVICE)?);
+    if db == "postgres" {
+        return Ok(());
+    }
+    let literal = db.replace('\'', "''");
+    let mut cmd = psql_cmd(ctx, Some("postgres"))?;
+    cmd.args([
+        "-c",
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{literal}'"),
+    ]);
+    if run_psql(cmd)? == "1" {
+        return Ok(());
+    }
+    let mut cmd = psql_cmd(ctx, Some("postgres"))?;
+    cmd.args([
+        "-c",
+        &format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")),
+    ]);
+    run_psql(cmd).map(|_| ())
+}
+
+/// Smoke check: upsert one row into `uds3_smoke`, then read it back.
+pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
+    let mut cmd = psql_cmd(ctx, None)?;
+    cmd.args([
+        "-c",
+        "CREATE TABLE IF NOT EXISTS uds3_smoke (k text PRIMARY KEY, v text NOT NULL)",
+        "-c",
+        &format!(
+            "INSERT INTO uds3_smoke (k, v) VALUES ('smoke', '{token}') \
+             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ),
+        "-c",
+        "SELECT v FROM uds3_smoke WHERE k = 'smoke'",
+    ]);
+    let got = run_psql(cmd)?;
+    if got == token {
+        Ok("upserted and read back a row in table uds3_smoke".into())
+    } else {
+        Err(format!("wrote {token:?}, read {got:?}"))
+    }
+}

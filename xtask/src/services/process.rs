@@ -1,0 +1,215 @@
+//! Processes: detached spawning, pid files, liveness, stopping, log tails, the state lock.
+//!
+//! std only. Signals are sent with the `kill` command (the crate forbids unsafe
+//! code, so no libc), and liveness is read from `/proc`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Spawns `cmd` detached: own process group, stdin closed, stdout and stderr
+/// appended to `log`.
+pub fn spawn_detached(mut cmd: Command, log: &Path) -> Result<Child, String> {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    cmd.spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))
+}
+
+/// Runs `cmd` to completion with its output appended to `log`; on failure the
+/// error holds the tail of `log`.
+pub fn run_logged(mut cmd: Command, log: &Path, what: &str) -> Result<(), String> {
+    let mut out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    // Best effort: the log line only helps a reader.
+    let _ = writeln!(out, "\n$ {cmd:?}");
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot run {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({status}); tail of {}:\n{}",
+            log.display(),
+            tail(log, 30)
+        ))
+    }
+}
+
+/// Reads the pid recorded in `pid_file`.
+pub fn read_pid(pid_file: &Path) -> Option<u32> {
+    fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
+/// Records `pid` in `pid_file`.
+pub fn write_pid(pid_file: &Path, pid: u32) -> Result<(), String> {
+    fs::write(pid_file, format!("{pid}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))
+}
+
+/// Whether `pid` is a live process (not a zombie).
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x") | None)
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn cmdline(pid: u32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The pid recorded in `pid_file` if that process is alive and its command
+/// line contains `marker` (which guards against a recycled pid).
+pub fn running_pid(pid_file: &Path, marker: &str) -> Option<u32> {
+    let pid = read_pid(pid_file)?;
+    (is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains(marker))).then_some(pid)
+}
+
+/// Sends `signal` (e.g. `TERM`) to `pid`, or to its whole process group.
+pub fn signal(pid: u32, signal: &str, group: bool) -> bool {
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    Command::new("kill")
+        .args(["-s", signal, "--", &target])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Waits until `pid` is gone; false if it is still alive after `timeout`.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while is_alive(pid) {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Stops `pid`: `signal` (to the group if `group`), then after `grace` SIGKILL
+/// to the group. Returns a note on how it went.
+pub fn terminate(pid: u32, signal_name: &str, group: bool, grace: Duration) -> String {
+    signal(pid, signal_name, group);
+    if wait_gone(pid, grace) {
+        // Children of a group leader that outlived it get the same signal.
+        if group {
+            signal(pid, signal_name, true);
+        }
+        return format!("stopped (SIG{signal_name})");
+    }
+    signal(pid, "KILL", true);
+    signal(pid, "KILL", false);
+    if wait_gone(pid, Duration::from_secs(5)) {
+        format!(
+            "killed (no exit {}s after SIG{signal_name})",
+            grace.as_secs()
+        )
+    } else {
+        format!("pid {pid} survived SIGKILL")
+    }
+}
+
+/// The last `lines` lines of a text file (empty if unreadable).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    // Read at most the last 256 KiB: enough for any tail we print.
+    let start = len.saturating_sub(256 * 1024);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The effective user id of this process.
+pub fn euid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Uid, gid and home of a system user, from /etc/passwd.
+pub fn user_ids(name: &str) -> Option<(u32, u32, PathBuf)> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[0] == name)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, PathBuf::from(f[5]))))?
+    })
+}
+
+/// An exclusive lock on the state folder, held until dropped.
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Takes the lock at `path`, waiting (and saying so) while another xtask holds it.
+    pub fn acquire(path: &Path) -> Result<StateLock, String> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open lock {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "services: waiting for another `cargo xtask services` ({})",
+                    path.display()
+                );
+                file.lock()
+                    .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+        }
+        Ok(StateLock { _file: file })
+    }
+}
