@@ -112,13 +112,10 @@ impl BoltSession {
         self.settle(result)
     }
 
-    /// RUN metadata naming the database, for Bolt 4+ only.
+    /// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
     fn db_metadata(&mut self) -> Result<Option<Metadata>, Neo4jError> {
         let version = self.connected()?.version();
-        Ok(match &self.config.database {
-            Some(db) if version & 0xff >= 4 => Some(Metadata::from_iter([("db", db.as_str())])),
-            _ => None,
-        })
+        Ok(db_metadata(&self.config, version))
     }
 
     /// The open connection, connecting first if there is none.
@@ -154,6 +151,14 @@ impl BoltSession {
         };
         let addr = self.config.addr.clone();
         match error {
+            Step::Server { code, message } if connection_is_spent(&code) => {
+                tracing::debug!(%addr, %code, "connection no longer usable; dropping it");
+                self.client = None;
+                Err(Neo4jError::Connection {
+                    addr,
+                    message: format!("{code}: {message}"),
+                })
+            }
             Step::Server { code, message } => {
                 let reset_ok = match self.client.as_mut() {
                     Some(client) => matches!(
@@ -178,6 +183,18 @@ impl BoltSession {
             }
         }
     }
+}
+
+/// Failures that are about the connection, not the request: a server
+/// shutting down revokes the session ("Neo.ClientError.Security.Unauthorized:
+/// The credentials of this connection are no longer valid"), after which
+/// ArcadeDB answers every request on it with `Neo.ClientError.Request.Invalid`
+/// ("BEGIN not expected in state: AUTHENTICATION") even after a RESET. Such
+/// a connection is dropped and the error is a (transient) connection error:
+/// reconnecting either works or fails at HELLO, where a wrong password is a
+/// permanent `Unauthorized`.
+fn connection_is_spent(code: &str) -> bool {
+    code.starts_with("Neo.ClientError.Security.") || code.starts_with("Neo.ClientError.Request.")
 }
 
 /// tokio forbids blocking on a runtime from inside another one (it would
@@ -211,12 +228,40 @@ async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
         ("credentials", config.password.as_str()),
     ]);
     match client.hello(hello).await {
-        Ok(Message::Success(_)) => Ok(client),
-        Ok(Message::Failure(f)) => Err(server_error(f.metadata())),
-        Ok(other) => Err(Neo4jError::Protocol(format!(
-            "unexpected answer to HELLO: {other:?}"
+        Ok(Message::Success(_)) => {}
+        Ok(Message::Failure(f)) => return Err(server_error(f.metadata())),
+        Ok(other) => {
+            return Err(Neo4jError::Protocol(format!(
+                "unexpected answer to HELLO: {other:?}"
+            )));
+        }
+        Err(e) => return Err(lost(&e)),
+    }
+    // A restarting server accepts Bolt connections (and even HELLO) before
+    // it can serve the database: ArcadeDB then answers BEGIN with "not
+    // expected in state: AUTHENTICATION" or DatabaseNotFound. Probe with
+    // RETURN 1 and report a server that cannot answer yet as a (transient)
+    // connection error, so batch-core waits and retries.
+    let probe = Statement {
+        cypher: "RETURN 1".to_owned(),
+        params: HashMap::new(),
+    };
+    let db = db_metadata(config, client.version());
+    match run_and_pull(&mut client, &probe, db).await {
+        Ok(_) => Ok(client),
+        Err(Step::Server { code, message }) => Err(lost(&format!(
+            "server not ready for database {:?}: {code}: {message}",
+            config.database.as_deref().unwrap_or("(default)")
         ))),
-        Err(e) => Err(lost(&e)),
+        Err(Step::Lost(m) | Step::Protocol(m)) => Err(lost(&m)),
+    }
+}
+
+/// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
+fn db_metadata(config: &Neo4jConfig, version: u32) -> Option<Metadata> {
+    match &config.database {
+        Some(db) if version & 0xff >= 4 => Some(Metadata::from_iter([("db", db.as_str())])),
+        _ => None,
     }
 }
 
