@@ -81,14 +81,14 @@ impl Neo4jBatchCreator {
         K: Into<String>,
         V: Into<PropertyValue>,
     {
-        self.add(GraphItem::Relationship(RelationshipItem {
+        self.add(GraphItem::Relationship(Box::new(RelationshipItem {
             from_label: self.graph.from_label.to_string(),
             from_id: from_id.into(),
             to_label: self.graph.to_label.to_string(),
             to_id: to_id.into(),
             rel_type: rel_type.into(),
             properties: collect(properties),
-        }))
+        })))
     }
 
     /// Like [`add_relationship`](Self::add_relationship) between nodes of
@@ -104,14 +104,14 @@ impl Neo4jBatchCreator {
         K: Into<String>,
         V: Into<PropertyValue>,
     {
-        self.add(GraphItem::Relationship(RelationshipItem {
+        self.add(GraphItem::Relationship(Box::new(RelationshipItem {
             from_label: from_label.to_owned(),
             from_id: from_id.to_owned(),
             to_label: to_label.to_owned(),
             to_id: to_id.to_owned(),
             rel_type: rel_type.to_owned(),
             properties: collect(properties),
-        }))
+        })))
     }
 
     /// Adds a node upsert: `MERGE (n:Label {id}) SET n += properties`.
@@ -127,11 +127,11 @@ impl Neo4jBatchCreator {
         K: Into<String>,
         V: Into<PropertyValue>,
     {
-        self.add(GraphItem::Node(NodeItem {
+        self.add(GraphItem::Node(Box::new(NodeItem {
             label: label.to_owned(),
             id: id.into(),
             properties: collect(properties),
-        }))
+        })))
     }
 
     /// Adds any item, checked first (names, ids, property values).

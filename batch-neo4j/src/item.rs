@@ -42,10 +42,11 @@ pub struct NodeItem {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum GraphItem {
-    /// A relationship to merge.
-    Relationship(RelationshipItem),
+    /// A relationship to merge (boxed: items travel by value through
+    /// `add` and its error).
+    Relationship(Box<RelationshipItem>),
     /// A node to upsert.
-    Node(NodeItem),
+    Node(Box<NodeItem>),
 }
 
 /// Where an item goes: the label, or the type and labels, that its

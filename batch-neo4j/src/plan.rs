@@ -11,7 +11,7 @@ use bolt_client::bolt_proto::message::Record;
 use crate::config::MergeAnchor;
 use crate::connection::Statement;
 use crate::error::Neo4jError;
-use crate::item::{CREATED_MARKER, GraphItem, GroupKey, NodeItem, RelationshipItem, check_item};
+use crate::item::{CREATED_MARKER, GraphItem, GroupKey, check_item};
 use crate::name::Name;
 use crate::property::{Properties, properties_to_bolt};
 
@@ -40,7 +40,7 @@ enum Slot {
 }
 
 impl BatchPlan {
-    pub(crate) fn build(items: &[GraphItem], anchor: MergeAnchor) -> Self {
+    pub(crate) fn build(items: &[GraphItem], anchor: MergeAnchor, apoc: bool) -> Self {
         let mut slots = Vec::with_capacity(items.len());
         let mut invalid = HashMap::new();
         let mut merged: HashMap<usize, Properties> = HashMap::new();
@@ -108,7 +108,7 @@ impl BatchPlan {
                         rel_type,
                         from_label,
                         to_label,
-                    } => relationship_cypher(rel_type, from_label, to_label, anchor),
+                    } => relationship_cypher(rel_type, from_label, to_label, anchor, apoc),
                 };
                 statement(cypher, rows)
             })
@@ -171,22 +171,16 @@ fn item_properties(item: &GraphItem) -> &Properties {
 
 fn missing(item: &GraphItem) -> Neo4jError {
     match item {
-        GraphItem::Relationship(RelationshipItem {
-            from_label,
-            from_id,
-            to_label,
-            to_id,
-            rel_type,
-            ..
-        }) => Neo4jError::EndpointNotFound {
-            rel_type: rel_type.to_string(),
-            from_label: from_label.to_string(),
-            from_id: from_id.clone(),
-            to_label: to_label.to_string(),
-            to_id: to_id.clone(),
+        GraphItem::Relationship(r) => Neo4jError::EndpointNotFound {
+            rel_type: r.rel_type.clone(),
+            from_label: r.from_label.clone(),
+            from_id: r.from_id.clone(),
+            to_label: r.to_label.clone(),
+            to_id: r.to_id.clone(),
         },
-        GraphItem::Node(NodeItem { label, id, .. }) => Neo4jError::Protocol(format!(
-            "the server returned no row for the upsert of ({label} {{id: {id:?}}})"
+        GraphItem::Node(n) => Neo4jError::Protocol(format!(
+            "the server returned no row for the upsert of ({} {{id: {:?}}})",
+            n.label, n.id
         )),
     }
 }
@@ -234,18 +228,30 @@ pub(crate) fn relationship_cypher(
     from_label: &Name,
     to_label: &Name,
     anchor: MergeAnchor,
+    apoc: bool,
 ) -> String {
+    let matches = format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{id: row.from}}) \
+         MATCH (b:{} {{id: row.to}}) ",
+        from_label.quoted(),
+        to_label.quoted(),
+    );
+    if apoc {
+        // The type is a validated identifier, so quoting it as a string
+        // literal is safe. The marker goes in through onCreateProps.
+        return format!(
+            "{matches}CALL apoc.merge.relationship(a, '{rel_type}', {{}}, {{`{CREATED_MARKER}`: true}}, b, {{}}) \
+             YIELD rel WITH row, rel AS r \
+             WITH row, r, r.`{CREATED_MARKER}` IS NOT NULL AS created \
+             SET r.`{CREATED_MARKER}` = null \
+             SET r += row.props \
+             RETURN row.i AS i, created"
+        );
+    }
     let pattern = match anchor {
         MergeAnchor::EndNode => format!("(b)<-[r:{}]-(a)", rel_type.quoted()),
         MergeAnchor::StartNode => format!("(a)-[r:{}]->(b)", rel_type.quoted()),
     };
-    format!(
-        "UNWIND $rows AS row \
-         MATCH (a:{} {{id: row.from}}) \
-         MATCH (b:{} {{id: row.to}}) \
-         MERGE {pattern} {}",
-        from_label.quoted(),
-        to_label.quoted(),
-        created_flag("r")
-    )
+    format!("{matches}MERGE {pattern} {}", created_flag("r"))
 }

@@ -26,6 +26,10 @@ use crate::property::{Properties, PropertyValue, from_bolt};
 pub struct Neo4jSink {
     session: BoltSession,
     anchor: MergeAnchor,
+    /// `None` until probed (only when the config asks to try APOC), then
+    /// whether `apoc.merge.relationship` exists on the server.
+    apoc: Option<bool>,
+    try_apoc: bool,
     counters: Arc<QueryCounters>,
 }
 
@@ -42,10 +46,12 @@ impl Neo4jSink {
     /// Connects and authenticates. Fails with
     /// [`Neo4jError::InsideAsyncRuntime`] when called from a tokio runtime.
     pub fn connect(config: Neo4jConfig) -> Result<Self, Neo4jError> {
-        let anchor = config.anchor;
+        let (anchor, try_apoc) = (config.anchor, config.try_apoc);
         Ok(Self {
             session: BoltSession::open(config)?,
             anchor,
+            apoc: None,
+            try_apoc,
             counters: Arc::default(),
         })
     }
@@ -102,6 +108,45 @@ impl Neo4jSink {
     }
 }
 
+impl Neo4jSink {
+    /// Whether this batch goes through APOC: probed once, on the first
+    /// batch with a relationship, when the config asks to try it. UDS3 v2.2
+    /// tried APOC on every batch and fell back after each failure.
+    fn use_apoc(&mut self, items: &[GraphItem]) -> Result<bool, Neo4jError> {
+        if !self.try_apoc {
+            return Ok(false);
+        }
+        if let Some(known) = self.apoc {
+            return Ok(known);
+        }
+        if !items
+            .iter()
+            .any(|i| matches!(i, GraphItem::Relationship(_)))
+        {
+            return Ok(false);
+        }
+        // Null nodes make the call fail inside the procedure if it exists;
+        // an unknown procedure fails before (Neo4j: ProcedureNotFound,
+        // ArcadeDB: UnknownError "Unknown procedure/function").
+        let probe = Statement {
+            cypher:
+                "CALL apoc.merge.relationship(null, 'X', {}, {}, null, {}) YIELD rel RETURN rel"
+                    .to_owned(),
+            params: HashMap::new(),
+        };
+        let exists = match self.session.run(&probe) {
+            Ok(_) => true,
+            Err(Neo4jError::Server { code, message }) => {
+                !(code.contains("ProcedureNotFound") || message.contains("Unknown procedure"))
+            }
+            Err(other) => return Err(other),
+        };
+        tracing::info!(apoc = exists, "apoc.merge.relationship probed");
+        self.apoc = Some(exists);
+        Ok(exists)
+    }
+}
+
 impl Sink for Neo4jSink {
     type Item = GraphItem;
     type Error = Neo4jError;
@@ -110,7 +155,8 @@ impl Sink for Neo4jSink {
         &mut self,
         items: &[GraphItem],
     ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
-        let plan = BatchPlan::build(items, self.anchor);
+        let apoc = self.use_apoc(items)?;
+        let plan = BatchPlan::build(items, self.anchor, apoc);
         if plan.is_empty() {
             return Ok(plan.outcomes(items, &[]));
         }
@@ -128,7 +174,8 @@ impl Sink for Neo4jSink {
             tracing::info!(
                 relationships = plan.relationships,
                 created,
-                "Neo4j Batch Create (Manual): {} relationships",
+                "Neo4j Batch Create ({}): {} relationships",
+                if apoc { "APOC" } else { "Manual" },
                 plan.relationships
             );
         }

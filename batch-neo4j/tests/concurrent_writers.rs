@@ -1,5 +1,6 @@
 //! Two writers on the same nodes at once: conflicts between their
 //! transactions (`Neo.TransientError.*`) are retried, nothing is lost.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
@@ -94,14 +95,14 @@ fn the_conflict_error_the_server_sends_is_a_transient_one() {
                 for round in 0..20 {
                     let items: Vec<_> = (0..100)
                         .map(|i| {
-                            GraphItem::Relationship(RelationshipItem {
+                            GraphItem::Relationship(Box::new(RelationshipItem {
                                 from_label: doc.clone(),
                                 from_id: "doc_0".into(),
                                 to_label: chunk.clone(),
                                 to_id: format!("chunk_{}", w * 2000 + round * 100 + i),
                                 rel_type: "HAS_CHUNK".into(),
                                 properties: Default::default(),
-                            })
+                            }))
                         })
                         .collect();
                     if let Err(e) = sink.write_batch(&items) {

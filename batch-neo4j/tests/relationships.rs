@@ -1,5 +1,6 @@
 //! Relationships against the real Bolt server: grouping, idempotence,
 //! missing endpoints, injection, per-row truth, stats.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
@@ -314,4 +315,35 @@ fn creating_inside_an_async_runtime_is_a_clear_error() {
         .unwrap_err();
     assert!(matches!(err, Neo4jError::InsideAsyncRuntime), "{err}");
     assert!(err.to_string().contains("spawn_blocking"));
+}
+
+#[test]
+fn the_apoc_path_is_probed_once_and_counts_like_the_manual_one() {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    make_nodes(&doc, &chunk, 2, 40);
+    let graph = config().labels(&doc, &chunk).unwrap().try_apoc(true);
+    for (round, expected) in [(0, (40, 0)), (1, (0, 40))] {
+        let creator = Neo4jBatchCreator::new(graph.clone(), 20).unwrap();
+        add_rels(&creator, 40, 2);
+        let report = creator.close(Duration::from_secs(60));
+        assert!(report.is_complete(), "round {round}: {:?}", report.failed);
+        assert_eq!(
+            (report.written, report.conflicts),
+            expected,
+            "round {round}"
+        );
+    }
+    let mut admin = admin();
+    let n = count(
+        &mut admin,
+        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
+    );
+    assert_eq!(n, 40);
+    let markers = count(
+        &mut admin,
+        &format!(
+            "MATCH (:{doc})-[r]->(:{chunk}) WHERE r._uds3_batch_created IS NOT NULL RETURN count(r)"
+        ),
+    );
+    assert_eq!(markers, 0);
 }

@@ -1,5 +1,6 @@
 //! The server restarted mid-stream loses nothing (own binary: it stops the
 //! shared test server for a few seconds).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
