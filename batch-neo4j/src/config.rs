@@ -95,8 +95,9 @@ impl Neo4jConfig {
     /// Whether to merge relationships with `apoc.merge.relationship` when
     /// the server has it (probed once per sink, remembered; the grouped
     /// `MERGE` runs otherwise). Off by default: on ArcadeDB 26.10 the APOC
-    /// path measured 1.1-2.2k rows/s against 2.4-3.5k rows/s for the
-    /// grouped MERGE (`cargo bench -p batch-neo4j --bench unwind`).
+    /// path measured 0.7-3.4k rows/s against 2.4-13k rows/s for the
+    /// grouped MERGE anchored on the end node, in the same runs of
+    /// `cargo bench -p batch-neo4j --bench unwind` (1-4x slower each time).
     pub fn try_apoc(mut self, try_apoc: bool) -> Self {
         self.try_apoc = try_apoc;
         self
