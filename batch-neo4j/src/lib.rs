@@ -1,1 +1,59 @@
-//! batch-neo4j: a uds3-batch backend (filled in by its own issue).
+//! batch-neo4j: UDS3 v2.2's `Neo4jBatchCreator` on batch-core, over Bolt.
+//!
+//! Relationships are merged in batches: one `UNWIND $rows AS row` query per
+//! relationship type per batch, all in one explicit transaction, matching
+//! both endpoints by label and `id`. Each query returns the rows it merged,
+//! so a relationship whose endpoint does not exist comes back to the caller
+//! with [`Neo4jError::EndpointNotFound`] instead of vanishing, and one that
+//! already exists counts as a conflict, not a creation. Relationship types
+//! and labels are checked against `^[A-Za-z_][A-Za-z0-9_]*$` before they go
+//! anywhere near the query text. Transient errors (`Neo.TransientError.*`,
+//! lost connections) are retried by batch-core; other errors isolate the
+//! bad rows by bisection.
+//!
+//! The driver is `bolt-client` (Bolt 4.4/4.0/3.0); the sink owns a small
+//! tokio runtime and blocks on it from batch-core's flusher thread. Create
+//! it outside any async runtime (e.g. in `spawn_blocking`): inside one it
+//! refuses with [`Neo4jError::InsideAsyncRuntime`].
+//!
+//! # Quick Start
+//! ```no_run
+//! use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
+//!
+//! let graph = Neo4jConfig::new("bolt://127.0.0.1:7687", "neo4j", "password")?
+//!     .labels("Document", "Chunk")?;
+//! let creator = Neo4jBatchCreator::new(graph, 1000)?;
+//! creator.ensure_indexes()?;
+//! creator.upsert_node("Document", "doc_1", [("title", "Report")]).map_err(|f| f.error)?;
+//! for i in 0..3 {
+//!     creator.upsert_node("Chunk", format!("chunk_1_{i}"), [("order", i)]).map_err(|f| f.error)?;
+//!     creator
+//!         .add_relationship("doc_1", format!("chunk_1_{i}"), "HAS_CHUNK", [("order", i)])
+//!         .map_err(|f| f.error)?;
+//! }
+//! let report = creator.flush();
+//! for failed in &report.failed {
+//!     eprintln!("not written: {:?}: {}", failed.item, failed.error);
+//! }
+//! println!("{:?}", creator.get_stats()); // {"total_created": 7, ...}
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod connection;
+mod counters;
+mod creator;
+mod error;
+mod item;
+mod name;
+mod plan;
+mod property;
+mod sink;
+
+pub use config::{MergeAnchor, Neo4jConfig};
+pub use counters::QueryStats;
+pub use creator::{FailedGraphItem, Neo4jBatchCreator};
+pub use error::Neo4jError;
+pub use item::{GraphItem, NodeItem, RelationshipItem};
+pub use property::{Properties, PropertyValue};
+pub use sink::Neo4jSink;

@@ -1,0 +1,334 @@
+//! `BoltSession`: one Bolt connection, its runtime, and reconnection.
+//!
+//! bolt-client is low-level (RUN/PULL messages, no pool, async only). This
+//! module is the only place that knows it: it connects and authenticates,
+//! runs statements in one explicit transaction, resets the connection after
+//! a server failure, and drops it after a lost connection so that the next
+//! call reconnects. It owns a current-thread tokio runtime and blocks on it,
+//! so callers stay synchronous (the sink runs on batch-core's flusher thread).
+
+use std::collections::HashMap;
+
+use bolt_client::bolt_proto::message::Record;
+use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
+use bolt_client::bolt_proto::{Message, Value};
+use bolt_client::error::CommunicationError;
+use bolt_client::{Client, Metadata, Params};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+use crate::config::Neo4jConfig;
+use crate::error::Neo4jError;
+
+type BoltClient = Client<Compat<BufStream<TcpStream>>>;
+
+/// One Cypher statement with its parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    /// The query text (labels and types in it are validated `Name`s).
+    pub cypher: String,
+    /// Named parameters.
+    pub params: HashMap<String, Value>,
+}
+
+/// Why one exchange failed, before it is turned into a `Neo4jError`.
+enum Step {
+    /// A FAILURE message: the connection is usable after a RESET.
+    Server { code: String, message: String },
+    /// I/O or framing failed: the connection is gone.
+    Lost(String),
+    /// The client or server state machine was violated: do not reuse.
+    Protocol(String),
+}
+
+impl From<CommunicationError> for Step {
+    fn from(e: CommunicationError) -> Self {
+        match e {
+            CommunicationError::IoError(_) | CommunicationError::ProtocolError(_) => {
+                Self::Lost(e.to_string())
+            }
+            other => Self::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// A Bolt connection to one database, reopened on demand.
+pub(crate) struct BoltSession {
+    runtime: tokio::runtime::Runtime,
+    config: Neo4jConfig,
+    client: Option<BoltClient>,
+}
+
+impl std::fmt::Debug for BoltSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoltSession")
+            .field("addr", &self.config.addr)
+            .field("connected", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl BoltSession {
+    /// Starts the runtime and connects (so that a wrong address or password
+    /// fails here, not at the first flush).
+    pub(crate) fn open(config: Neo4jConfig) -> Result<Self, Neo4jError> {
+        refuse_async_context()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
+        let mut session = Self {
+            runtime,
+            config,
+            client: None,
+        };
+        session.connected()?;
+        Ok(session)
+    }
+
+    /// Runs `statements` in one explicit transaction and returns each
+    /// statement's records. On any error the transaction is rolled back
+    /// (RESET, or the connection is dropped) and nothing was committed,
+    /// except when the connection is lost during COMMIT: then the outcome
+    /// is unknown and the error is a (transient) `Connection` error.
+    pub(crate) fn run_in_transaction(
+        &mut self,
+        statements: &[Statement],
+    ) -> Result<Vec<Vec<Record>>, Neo4jError> {
+        refuse_async_context()?;
+        let db = self.db_metadata()?;
+        let (runtime, client) = self.parts()?;
+        let result = runtime.block_on(transaction(client, db, statements));
+        self.settle(result)
+    }
+
+    /// Runs one statement in an auto-commit transaction.
+    pub(crate) fn run(&mut self, statement: &Statement) -> Result<Vec<Record>, Neo4jError> {
+        refuse_async_context()?;
+        let db = self.db_metadata()?;
+        let (runtime, client) = self.parts()?;
+        let result = runtime.block_on(auto_commit(client, db, statement));
+        self.settle(result)
+    }
+
+    /// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
+    fn db_metadata(&mut self) -> Result<Option<Metadata>, Neo4jError> {
+        let version = self.connected()?.version();
+        Ok(db_metadata(&self.config, version))
+    }
+
+    /// The open connection, connecting first if there is none.
+    fn connected(&mut self) -> Result<&mut BoltClient, Neo4jError> {
+        if self.client.is_none() {
+            let client = self.runtime.block_on(connect(&self.config))?;
+            tracing::debug!(addr = %self.config.addr, version = client.version(), "Bolt connection opened");
+            self.client = Some(client);
+        }
+        self.client.as_mut().ok_or_else(|| Neo4jError::Connection {
+            addr: self.config.addr.clone(),
+            message: "not connected".to_owned(),
+        })
+    }
+
+    /// The runtime and the open connection, borrowed together.
+    fn parts(&mut self) -> Result<(&tokio::runtime::Runtime, &mut BoltClient), Neo4jError> {
+        self.connected()?;
+        let addr = &self.config.addr;
+        let client = self.client.as_mut().ok_or_else(|| Neo4jError::Connection {
+            addr: addr.clone(),
+            message: "not connected".to_owned(),
+        })?;
+        Ok((&self.runtime, client))
+    }
+
+    /// Turns a step error into a `Neo4jError`, leaving the connection
+    /// clean (RESET after a FAILURE) or dropping it.
+    fn settle<T>(&mut self, result: Result<T, Step>) -> Result<T, Neo4jError> {
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(step) => step,
+        };
+        let addr = self.config.addr.clone();
+        match error {
+            Step::Server { code, message } if connection_is_spent(&code) => {
+                tracing::debug!(%addr, %code, "connection no longer usable; dropping it");
+                self.client = None;
+                Err(Neo4jError::Connection {
+                    addr,
+                    message: format!("{code}: {message}"),
+                })
+            }
+            Step::Server { code, message } => {
+                let reset_ok = match self.client.as_mut() {
+                    Some(client) => matches!(
+                        self.runtime.block_on(client.reset()),
+                        Ok(Message::Success(_))
+                    ),
+                    None => false,
+                };
+                if !reset_ok {
+                    tracing::debug!(%addr, "RESET failed; dropping the connection");
+                    self.client = None;
+                }
+                Err(Neo4jError::Server { code, message })
+            }
+            Step::Lost(message) => {
+                self.client = None;
+                Err(Neo4jError::Connection { addr, message })
+            }
+            Step::Protocol(message) => {
+                self.client = None;
+                Err(Neo4jError::Protocol(message))
+            }
+        }
+    }
+}
+
+/// Failures that are about the connection, not the request: a server
+/// shutting down revokes the session ("Neo.ClientError.Security.Unauthorized:
+/// The credentials of this connection are no longer valid"), after which
+/// ArcadeDB answers every request on it with `Neo.ClientError.Request.Invalid`
+/// ("BEGIN not expected in state: AUTHENTICATION") even after a RESET. Such
+/// a connection is dropped and the error is a (transient) connection error:
+/// reconnecting either works or fails at HELLO, where a wrong password is a
+/// permanent `Unauthorized`.
+fn connection_is_spent(code: &str) -> bool {
+    code.starts_with("Neo.ClientError.Security.") || code.starts_with("Neo.ClientError.Request.")
+}
+
+/// tokio forbids blocking on a runtime from inside another one (it would
+/// panic deep inside tokio); refuse with a clear error instead.
+fn refuse_async_context() -> Result<(), Neo4jError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Neo4jError::InsideAsyncRuntime);
+    }
+    Ok(())
+}
+
+async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
+    let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
+        addr: config.addr.clone(),
+        message: e.to_string(),
+    };
+    let stream = TcpStream::connect(&config.addr)
+        .await
+        .map_err(|e| lost(&e))?;
+    stream.set_nodelay(true).map_err(|e| lost(&e))?;
+    let mut client = Client::new(BufStream::new(stream).compat(), &[V4_4, V4_0, V3_0, 0])
+        .await
+        .map_err(|e| lost(&e))?;
+    let hello = Metadata::from_iter([
+        (
+            "user_agent",
+            concat!("uds3-batch/", env!("CARGO_PKG_VERSION")),
+        ),
+        ("scheme", "basic"),
+        ("principal", config.user.as_str()),
+        ("credentials", config.password.as_str()),
+    ]);
+    match client.hello(hello).await {
+        Ok(Message::Success(_)) => {}
+        Ok(Message::Failure(f)) => return Err(server_error(f.metadata())),
+        Ok(other) => {
+            return Err(Neo4jError::Protocol(format!(
+                "unexpected answer to HELLO: {other:?}"
+            )));
+        }
+        Err(e) => return Err(lost(&e)),
+    }
+    // A restarting server accepts Bolt connections (and even HELLO) before
+    // it can serve the database: ArcadeDB then answers BEGIN with "not
+    // expected in state: AUTHENTICATION" or DatabaseNotFound. Probe with
+    // RETURN 1 and report a server that cannot answer yet as a (transient)
+    // connection error, so batch-core waits and retries.
+    let probe = Statement {
+        cypher: "RETURN 1".to_owned(),
+        params: HashMap::new(),
+    };
+    let db = db_metadata(config, client.version());
+    match run_and_pull(&mut client, &probe, db).await {
+        Ok(_) => Ok(client),
+        Err(Step::Server { code, message }) => Err(lost(&format!(
+            "server not ready for database {:?}: {code}: {message}",
+            config.database.as_deref().unwrap_or("(default)")
+        ))),
+        Err(Step::Lost(m) | Step::Protocol(m)) => Err(lost(&m)),
+    }
+}
+
+/// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
+fn db_metadata(config: &Neo4jConfig, version: u32) -> Option<Metadata> {
+    match &config.database {
+        Some(db) if version & 0xff >= 4 => Some(Metadata::from_iter([("db", db.as_str())])),
+        _ => None,
+    }
+}
+
+fn server_error(metadata: &HashMap<String, Value>) -> Neo4jError {
+    let (code, message) = failure_fields(metadata);
+    Neo4jError::Server { code, message }
+}
+
+fn failure_fields(metadata: &HashMap<String, Value>) -> (String, String) {
+    let text = |key: &str| match metadata.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    (text("code"), text("message"))
+}
+
+/// A SUCCESS is fine; a FAILURE carries the server's code; anything else
+/// (IGNORED, ...) means the state machine is off.
+fn expect_success(answer: Message, what: &str) -> Result<(), Step> {
+    match answer {
+        Message::Success(_) => Ok(()),
+        Message::Failure(f) => {
+            let (code, message) = failure_fields(f.metadata());
+            Err(Step::Server { code, message })
+        }
+        other => Err(Step::Protocol(format!(
+            "unexpected answer to {what}: {other:?}"
+        ))),
+    }
+}
+
+async fn run_and_pull(
+    client: &mut BoltClient,
+    statement: &Statement,
+    metadata: Option<Metadata>,
+) -> Result<Vec<Record>, Step> {
+    let params = Params::from_iter(statement.params.clone());
+    let answer = client
+        .run(statement.cypher.as_str(), Some(params), metadata)
+        .await?;
+    expect_success(answer, "RUN")?;
+    let (records, summary) = client
+        .pull(Some(Metadata::from_iter([("n", -1_i64)])))
+        .await?;
+    expect_success(summary, "PULL")?;
+    Ok(records)
+}
+
+async fn transaction(
+    client: &mut BoltClient,
+    db: Option<Metadata>,
+    statements: &[Statement],
+) -> Result<Vec<Vec<Record>>, Step> {
+    expect_success(client.begin(db).await?, "BEGIN")?;
+    let mut results = Vec::with_capacity(statements.len());
+    for statement in statements {
+        results.push(run_and_pull(client, statement, None).await?);
+    }
+    expect_success(client.commit().await?, "COMMIT")?;
+    Ok(results)
+}
+
+async fn auto_commit(
+    client: &mut BoltClient,
+    db: Option<Metadata>,
+    statement: &Statement,
+) -> Result<Vec<Record>, Step> {
+    run_and_pull(client, statement, db).await
+}

@@ -1,0 +1,129 @@
+//! `Neo4jError`: every way a Bolt write can fail, classified for batch-core.
+
+use batch_core::{ConfigError, ErrorClass, SinkError};
+
+/// An error of the Neo4j backend. [`SinkError::class`] tells batch-core
+/// whether to retry it (lost connection, `Neo.TransientError.*`) or to
+/// isolate the bad rows (everything else).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Neo4jError {
+    /// The connection could not be opened or was lost mid-request. The
+    /// transaction did not commit (or its commit was not confirmed: a retry
+    /// then finds the rows already there and counts them as conflicts).
+    #[error("connection to {addr} failed: {message}")]
+    Connection {
+        /// `host:port` of the server.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered with a FAILURE message.
+    #[error("server error {code}: {message}")]
+    Server {
+        /// The Neo4j status code, e.g. `Neo.TransientError.Transaction.DeadlockDetected`.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server answered something the Bolt state machine did not expect.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A relationship whose start or end node does not exist: nothing was
+    /// created for it. The other rows of its batch are unaffected.
+    #[error(
+        "endpoint not found: no ({from_label} {{id: {from_id:?}}}) or no ({to_label} {{id: {to_id:?}}}) for relationship {rel_type}"
+    )]
+    EndpointNotFound {
+        /// The relationship type.
+        rel_type: String,
+        /// Label of the start node.
+        from_label: String,
+        /// Id of the start node.
+        from_id: String,
+        /// Label of the end node.
+        to_label: String,
+        /// Id of the end node.
+        to_id: String,
+    },
+    /// The item was refused before any round trip: a relationship type or
+    /// label that is not an identifier, an empty id, a reserved property
+    /// key, a property value Neo4j cannot store.
+    #[error("invalid item: {0}")]
+    Invalid(String),
+    /// The sink was built inside a tokio runtime. It owns a runtime of its
+    /// own and blocks on it, which tokio forbids inside another runtime.
+    #[error(
+        "batch-neo4j cannot be created or used from inside an async (tokio) runtime: it blocks on a runtime of its own; create it outside, e.g. in tokio::task::spawn_blocking"
+    )]
+    InsideAsyncRuntime,
+    /// A configuration value that cannot be used (URI, labels, ENV).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Neo4jError {
+    /// The Neo4j status code, for server errors.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Server { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for Neo4jError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e.to_string())
+    }
+}
+
+/// Status codes that mean "try again" although they are not
+/// `Neo.TransientError.*`: a database that does not exist yet is what a
+/// server answers in the seconds after a (re)start, before the database is
+/// open. Retries are bounded by batch-core's retry policy, so a database
+/// that really does not exist still ends as a failure.
+const RETRYABLE_CODES: &[&str] = &["Neo.ClientError.Database.DatabaseNotFound"];
+
+impl SinkError for Neo4jError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Connection { .. } => ErrorClass::Transient,
+            Self::Server { code, .. }
+                if code.starts_with("Neo.TransientError.")
+                    || RETRYABLE_CODES.contains(&code.as_str()) =>
+            {
+                ErrorClass::Transient
+            }
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str) -> Neo4jError {
+        Neo4jError::Server {
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn transient_codes_are_retried_and_others_are_not() {
+        assert!(server("Neo.TransientError.Transaction.DeadlockDetected").is_retriable());
+        assert!(server("Neo.ClientError.Database.DatabaseNotFound").is_retriable());
+        assert!(!server("Neo.ClientError.Statement.SyntaxError").is_retriable());
+        assert!(!server("Neo.DatabaseError.General.UnknownError").is_retriable());
+        assert!(
+            Neo4jError::Connection {
+                addr: "x".into(),
+                message: "reset".into()
+            }
+            .is_retriable()
+        );
+        assert!(!Neo4jError::Protocol("?".into()).is_retriable());
+    }
+}

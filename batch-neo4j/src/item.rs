@@ -1,0 +1,96 @@
+//! The items a `Neo4jBatchCreator` buffers: relationships and node upserts.
+
+use crate::name::Name;
+use crate::property::Properties;
+
+/// Property keys the sink reserves: `id` is a node's identity (changing it
+/// through `SET n += props` would move the node), and the marker tells a
+/// created element from an existing one inside the write query.
+pub(crate) const CREATED_MARKER: &str = "_uds3_batch_created";
+
+/// One relationship to merge between two existing nodes, found by label and id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationshipItem {
+    /// Label of the start node.
+    pub from_label: String,
+    /// `id` property of the start node.
+    pub from_id: String,
+    /// Label of the end node.
+    pub to_label: String,
+    /// `id` property of the end node.
+    pub to_id: String,
+    /// The relationship type.
+    pub rel_type: String,
+    /// Properties set on the relationship (`SET r += props`).
+    pub properties: Properties,
+}
+
+/// One node to create or update: `MERGE (n:Label {id}) SET n += props`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeItem {
+    /// The node's label.
+    pub label: String,
+    /// The node's `id` property.
+    pub id: String,
+    /// Properties set on the node (`SET n += props`); `id` is not allowed.
+    pub properties: Properties,
+}
+
+/// What one `add` hands to the batcher. Nodes and relationships share one
+/// batcher so that a node added before a relationship is written no later
+/// than that relationship (in the same transaction at the latest).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum GraphItem {
+    /// A relationship to merge (boxed: items travel by value through
+    /// `add` and its error).
+    Relationship(Box<RelationshipItem>),
+    /// A node to upsert.
+    Node(Box<NodeItem>),
+}
+
+/// Where an item goes: the label, or the type and labels, that its
+/// statement is built for. Validated, so safe to paste into Cypher.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum GroupKey {
+    /// Nodes with this label.
+    Node(Name),
+    /// Relationships of this type between these labels.
+    Relationship {
+        /// The type.
+        rel_type: Name,
+        /// Label of the start nodes.
+        from_label: Name,
+        /// Label of the end nodes.
+        to_label: Name,
+    },
+}
+
+/// Checks names, ids and property values of an item: what `add` refuses
+/// before it is buffered, and what the sink refuses before a round trip.
+pub(crate) fn check_item(item: &GraphItem) -> Result<GroupKey, String> {
+    let key = match item {
+        GraphItem::Relationship(r) => GroupKey::Relationship {
+            rel_type: Name::parse(&r.rel_type, "relationship type")?,
+            from_label: Name::parse(&r.from_label, "label")?,
+            to_label: Name::parse(&r.to_label, "label")?,
+        },
+        GraphItem::Node(n) => GroupKey::Node(Name::parse(&n.label, "label")?),
+    };
+    let (ids, props, is_node): (&[&str], &Properties, bool) = match item {
+        GraphItem::Relationship(r) => (&[&r.from_id, &r.to_id], &r.properties, false),
+        GraphItem::Node(n) => (&[&n.id], &n.properties, true),
+    };
+    if ids.iter().any(|id| id.is_empty()) {
+        return Err("node ids must not be empty".to_owned());
+    }
+    for (key, value) in props {
+        if key == CREATED_MARKER || (is_node && key == "id") {
+            return Err(format!(
+                "property key {key:?} is reserved (a node's id is set by the id argument)"
+            ));
+        }
+        value.check(key)?;
+    }
+    Ok(key)
+}

@@ -1,0 +1,257 @@
+//! `BatchPlan`: one batch of items turned into one statement per label and
+//! per relationship type, and the server's answer turned back into one
+//! outcome per item.
+
+use std::collections::{BTreeMap, HashMap};
+
+use batch_core::ItemOutcome;
+use bolt_client::bolt_proto::Value;
+use bolt_client::bolt_proto::message::Record;
+
+use crate::config::MergeAnchor;
+use crate::connection::Statement;
+use crate::error::Neo4jError;
+use crate::item::{CREATED_MARKER, GraphItem, GroupKey, check_item};
+use crate::name::Name;
+use crate::property::{Properties, properties_to_bolt};
+
+/// Statements for one batch and what is needed to read their answers.
+#[derive(Debug)]
+pub(crate) struct BatchPlan {
+    /// Node statements first, so relationships in the same batch find their nodes.
+    pub statements: Vec<Statement>,
+    /// Where each item of the batch went.
+    slots: Vec<Slot>,
+    /// Why refused items were refused.
+    invalid: HashMap<usize, String>,
+    /// Relationships in the batch.
+    pub relationships: usize,
+}
+
+/// What a batch item is in the plan.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Refused before any round trip (bad name, id or property).
+    Invalid,
+    /// Carried by the row of item `first` (itself, or the first item of
+    /// the batch with the same identity: duplicates are merged into one
+    /// row, their properties applied in order).
+    Row { first: usize },
+}
+
+impl BatchPlan {
+    pub(crate) fn build(items: &[GraphItem], anchor: MergeAnchor, apoc: bool) -> Self {
+        let mut slots = Vec::with_capacity(items.len());
+        let mut invalid = HashMap::new();
+        let mut merged: HashMap<usize, Properties> = HashMap::new();
+        let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+        let mut seen: HashMap<(GroupKey, &str, &str), usize> = HashMap::new();
+        let mut relationships = 0;
+
+        for (i, item) in items.iter().enumerate() {
+            let key = match check_item(item) {
+                Ok(key) => key,
+                Err(message) => {
+                    invalid.insert(i, message);
+                    slots.push(Slot::Invalid);
+                    continue;
+                }
+            };
+            let (a, b) = match item {
+                GraphItem::Node(n) => (n.id.as_str(), ""),
+                GraphItem::Relationship(r) => {
+                    relationships += 1;
+                    (r.from_id.as_str(), r.to_id.as_str())
+                }
+            };
+            let first = *seen.entry((key.clone(), a, b)).or_insert(i);
+            if first == i {
+                groups.entry(key).or_default().push(i);
+            } else {
+                let target = merged
+                    .entry(first)
+                    .or_insert_with(|| item_properties(&items[first]).clone());
+                target.extend(
+                    item_properties(item)
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+            slots.push(Slot::Row { first });
+        }
+
+        let props_of =
+            |i: usize| properties_to_bolt(merged.get(&i).unwrap_or(item_properties(&items[i])));
+        // BTreeMap order puts every Node group before every Relationship group.
+        let statements = groups
+            .into_iter()
+            .map(|(key, indexes)| {
+                let rows = indexes
+                    .iter()
+                    .map(|&i| match &items[i] {
+                        GraphItem::Node(n) => row([
+                            ("i", index_value(i)),
+                            ("id", Value::String(n.id.clone())),
+                            ("props", props_of(i)),
+                        ]),
+                        GraphItem::Relationship(r) => row([
+                            ("i", index_value(i)),
+                            ("from", Value::String(r.from_id.clone())),
+                            ("to", Value::String(r.to_id.clone())),
+                            ("props", props_of(i)),
+                        ]),
+                    })
+                    .collect();
+                let cypher = match &key {
+                    GroupKey::Node(label) => node_cypher(label),
+                    GroupKey::Relationship {
+                        rel_type,
+                        from_label,
+                        to_label,
+                    } => relationship_cypher(rel_type, from_label, to_label, anchor, apoc),
+                };
+                statement(cypher, rows)
+            })
+            .collect();
+        Self {
+            statements,
+            slots,
+            invalid,
+            relationships,
+        }
+    }
+
+    /// `true` when no item needs a round trip (all were refused).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// One outcome per item from the records of every statement. Each
+    /// record is `(i, created)`; a row without a record matched no endpoint.
+    pub(crate) fn outcomes(
+        &self,
+        items: &[GraphItem],
+        results: &[Vec<Record>],
+    ) -> Vec<ItemOutcome<Neo4jError>> {
+        let mut created: HashMap<usize, bool> = HashMap::new();
+        for record in results.iter().flatten() {
+            if let [Value::Integer(i), created_flag] = record.fields() {
+                let Ok(i) = usize::try_from(*i) else { continue };
+                let now = matches!(created_flag, Value::Boolean(true));
+                *created.entry(i).or_insert(false) |= now;
+            }
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let first = match self.slots[i] {
+                    Slot::Row { first } => first,
+                    Slot::Invalid => {
+                        let message = self.invalid.get(&i).cloned().unwrap_or_default();
+                        return ItemOutcome::Failed(Neo4jError::Invalid(message));
+                    }
+                };
+                match created.get(&first) {
+                    Some(true) if first == i => ItemOutcome::Written,
+                    Some(_) => ItemOutcome::Conflict,
+                    None => ItemOutcome::Failed(missing(item)),
+                }
+            })
+            .collect()
+    }
+}
+
+fn item_properties(item: &GraphItem) -> &Properties {
+    match item {
+        GraphItem::Node(n) => &n.properties,
+        GraphItem::Relationship(r) => &r.properties,
+    }
+}
+
+fn missing(item: &GraphItem) -> Neo4jError {
+    match item {
+        GraphItem::Relationship(r) => Neo4jError::EndpointNotFound {
+            rel_type: r.rel_type.clone(),
+            from_label: r.from_label.clone(),
+            from_id: r.from_id.clone(),
+            to_label: r.to_label.clone(),
+            to_id: r.to_id.clone(),
+        },
+        GraphItem::Node(n) => Neo4jError::Protocol(format!(
+            "the server returned no row for the upsert of ({} {{id: {:?}}})",
+            n.label, n.id
+        )),
+    }
+}
+
+fn index_value(i: usize) -> Value {
+    Value::Integer(i64::try_from(i).unwrap_or(i64::MAX))
+}
+
+fn row<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Map(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+fn statement(cypher: String, rows: Vec<Value>) -> Statement {
+    Statement {
+        cypher,
+        params: HashMap::from([("rows".to_owned(), Value::List(rows))]),
+    }
+}
+
+/// Sets a marker on create and clears it in the same query: the only way
+/// Cypher tells a created element from a matched one, so that a re-sent
+/// row counts as a conflict, not as a second creation. Cleared with
+/// `SET x = null`, not `REMOVE`: on ArcadeDB 26.10 a `REMOVE` after `WITH`
+/// left the marker stored on MERGE-created elements.
+fn created_flag(var: &str) -> String {
+    format!(
+        "ON CREATE SET {var}.`{CREATED_MARKER}` = true \
+         WITH row, {var}, {var}.`{CREATED_MARKER}` IS NOT NULL AS created \
+         SET {var}.`{CREATED_MARKER}` = null \
+         SET {var} += row.props \
+         RETURN row.i AS i, created"
+    )
+}
+
+pub(crate) fn node_cypher(label: &Name) -> String {
+    format!(
+        "UNWIND $rows AS row MERGE (n:{} {{id: row.id}}) {}",
+        label.quoted(),
+        created_flag("n")
+    )
+}
+
+pub(crate) fn relationship_cypher(
+    rel_type: &Name,
+    from_label: &Name,
+    to_label: &Name,
+    anchor: MergeAnchor,
+    apoc: bool,
+) -> String {
+    let matches = format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{id: row.from}}) \
+         MATCH (b:{} {{id: row.to}}) ",
+        from_label.quoted(),
+        to_label.quoted(),
+    );
+    if apoc {
+        // The type is a validated identifier, so quoting it as a string
+        // literal is safe. The marker goes in through onCreateProps.
+        return format!(
+            "{matches}CALL apoc.merge.relationship(a, '{rel_type}', {{}}, {{`{CREATED_MARKER}`: true}}, b, {{}}) \
+             YIELD rel WITH row, rel AS r \
+             WITH row, r, r.`{CREATED_MARKER}` IS NOT NULL AS created \
+             SET r.`{CREATED_MARKER}` = null \
+             SET r += row.props \
+             RETURN row.i AS i, created"
+        );
+    }
+    let pattern = match anchor {
+        MergeAnchor::EndNode => format!("(b)<-[r:{}]-(a)", rel_type.quoted()),
+        MergeAnchor::StartNode => format!("(a)-[r:{}]->(b)", rel_type.quoted()),
+    };
+    format!("{matches}MERGE {pattern} {}", created_flag("r"))
+}

@@ -1,0 +1,184 @@
+//! `Neo4jSink`: batch-core's `Sink` for a Bolt server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use batch_core::{ItemOutcome, Sink};
+
+use crate::config::{MergeAnchor, Neo4jConfig};
+use crate::connection::{BoltSession, Statement};
+use crate::counters::{QueryCounters, QueryStats};
+use crate::error::Neo4jError;
+use crate::item::GraphItem;
+use crate::name::Name;
+use crate::plan::BatchPlan;
+use crate::property::{Properties, PropertyValue, from_bolt};
+
+/// Writes batches of [`GraphItem`]s in one explicit transaction: one
+/// `UNWIND` statement per node label (upserts first) and one per
+/// relationship type, each returning the rows it merged.
+///
+/// Outcomes per item: `Written` when the node or relationship was created,
+/// `Conflict` when it already existed (its properties are still updated;
+/// re-sending creates no duplicate), `Failed(EndpointNotFound)` for a
+/// relationship whose start or end node does not exist. A failed
+/// transaction is rolled back and returned as `Err` (nothing written).
+pub struct Neo4jSink {
+    session: BoltSession,
+    anchor: MergeAnchor,
+    /// `None` until probed (only when the config asks to try APOC), then
+    /// whether `apoc.merge.relationship` exists on the server.
+    apoc: Option<bool>,
+    try_apoc: bool,
+    counters: Arc<QueryCounters>,
+}
+
+impl std::fmt::Debug for Neo4jSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neo4jSink")
+            .field("session", &self.session)
+            .field("anchor", &self.anchor)
+            .finish()
+    }
+}
+
+impl Neo4jSink {
+    /// Connects and authenticates. Fails with
+    /// [`Neo4jError::InsideAsyncRuntime`] when called from a tokio runtime.
+    pub fn connect(config: Neo4jConfig) -> Result<Self, Neo4jError> {
+        let (anchor, try_apoc) = (config.anchor, config.try_apoc);
+        Ok(Self {
+            session: BoltSession::open(config)?,
+            anchor,
+            apoc: None,
+            try_apoc,
+            counters: Arc::default(),
+        })
+    }
+
+    /// Round trips made so far.
+    pub fn query_stats(&self) -> QueryStats {
+        self.counters.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> Arc<QueryCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Runs one Cypher statement in an auto-commit transaction and returns
+    /// its records, each value as a [`PropertyValue`] (`None` for null and
+    /// for values a property cannot hold, such as nodes). For checks and
+    /// administration: the text is sent as is, so never build it from
+    /// untrusted input; pass values as `params`.
+    pub fn run_cypher(
+        &mut self,
+        cypher: &str,
+        params: &Properties,
+    ) -> Result<Vec<Vec<Option<PropertyValue>>>, Neo4jError> {
+        let statement = Statement {
+            cypher: cypher.to_owned(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_bolt()))
+                .collect(),
+        };
+        let records = self.session.run(&statement)?;
+        Ok(records
+            .iter()
+            .map(|r| r.fields().iter().map(from_bolt).collect())
+            .collect())
+    }
+
+    /// Creates a uniqueness constraint on `id` for each label, `IF NOT
+    /// EXISTS` (it also gives MERGE and MATCH their index).
+    pub fn ensure_indexes(&mut self, labels: &[&str]) -> Result<(), Neo4jError> {
+        for label in labels {
+            let label = Name::parse(label, "label").map_err(Neo4jError::Invalid)?;
+            let cypher = format!(
+                "CREATE CONSTRAINT `uds3_{label}_id` IF NOT EXISTS FOR (n:{}) REQUIRE n.id IS UNIQUE",
+                label.quoted()
+            );
+            self.session.run(&Statement {
+                cypher,
+                params: HashMap::new(),
+            })?;
+            tracing::debug!(%label, "id constraint ensured");
+        }
+        Ok(())
+    }
+}
+
+impl Neo4jSink {
+    /// Whether this batch goes through APOC: probed once, on the first
+    /// batch with a relationship, when the config asks to try it. UDS3 v2.2
+    /// tried APOC on every batch and fell back after each failure.
+    fn use_apoc(&mut self, items: &[GraphItem]) -> Result<bool, Neo4jError> {
+        if !self.try_apoc {
+            return Ok(false);
+        }
+        if let Some(known) = self.apoc {
+            return Ok(known);
+        }
+        if !items
+            .iter()
+            .any(|i| matches!(i, GraphItem::Relationship(_)))
+        {
+            return Ok(false);
+        }
+        // Null nodes make the call fail inside the procedure if it exists;
+        // an unknown procedure fails before (Neo4j: ProcedureNotFound,
+        // ArcadeDB: UnknownError "Unknown procedure/function").
+        let probe = Statement {
+            cypher:
+                "CALL apoc.merge.relationship(null, 'X', {}, {}, null, {}) YIELD rel RETURN rel"
+                    .to_owned(),
+            params: HashMap::new(),
+        };
+        let exists = match self.session.run(&probe) {
+            Ok(_) => true,
+            Err(Neo4jError::Server { code, message }) => {
+                !(code.contains("ProcedureNotFound") || message.contains("Unknown procedure"))
+            }
+            Err(other) => return Err(other),
+        };
+        tracing::info!(apoc = exists, "apoc.merge.relationship probed");
+        self.apoc = Some(exists);
+        Ok(exists)
+    }
+}
+
+impl Sink for Neo4jSink {
+    type Item = GraphItem;
+    type Error = Neo4jError;
+
+    fn write_batch(
+        &mut self,
+        items: &[GraphItem],
+    ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
+        let apoc = self.use_apoc(items)?;
+        let plan = BatchPlan::build(items, self.anchor, apoc);
+        if plan.is_empty() {
+            return Ok(plan.outcomes(items, &[]));
+        }
+        self.counters.record(plan.statements.len());
+        let results = self.session.run_in_transaction(&plan.statements)?;
+        let outcomes = plan.outcomes(items, &results);
+        if plan.relationships > 0 {
+            let created = outcomes
+                .iter()
+                .zip(items)
+                .filter(|(o, i)| {
+                    matches!(o, ItemOutcome::Written) && matches!(i, GraphItem::Relationship(_))
+                })
+                .count();
+            tracing::info!(
+                relationships = plan.relationships,
+                created,
+                "Neo4j Batch Create ({}): {} relationships",
+                if apoc { "APOC" } else { "Manual" },
+                plan.relationships
+            );
+        }
+        Ok(outcomes)
+    }
+}

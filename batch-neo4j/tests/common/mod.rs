@@ -1,0 +1,55 @@
+//! Shared helpers of the integration tests: server config, unique names, counts.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use batch_core::testing::services::{self, Service};
+use batch_neo4j::{Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+
+/// The test server from `UDS3_NEO4J_URI`, `UDS3_NEO4J_USER`,
+/// `UDS3_NEO4J_PASSWORD` (batch-core's shared defaults); fails the test with
+/// the "run `cargo xtask services up`" message when it is not reachable.
+pub fn config() -> Neo4jConfig {
+    let uri = services::require(Service::Neo4j);
+    let endpoints = services::Endpoints::from_env();
+    Neo4jConfig::new(&uri, endpoints.neo4j_user, endpoints.neo4j_password)
+        .expect("valid test URI")
+        .database(Some(services::NEO4J_DATABASE.to_owned()))
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A connection for setup and checks.
+pub fn admin() -> Neo4jSink {
+    Neo4jSink::connect(config())
+        .expect("the Neo4j test server must be running: run `cargo xtask services up neo4j`")
+}
+
+/// The first column of the first row of `cypher`, as an integer.
+pub fn count(sink: &mut Neo4jSink, cypher: &str) -> i64 {
+    let rows = sink.run_cypher(cypher, &Properties::new()).expect(cypher);
+    match rows.first().and_then(|r| r.first()) {
+        Some(Some(PropertyValue::Int(n))) => *n,
+        other => panic!("{cypher} returned {other:?}"),
+    }
+}
+
+/// Relationships of `rel_type` between the two labels.
+pub fn count_rels(sink: &mut Neo4jSink, from: &str, rel_type: &str, to: &str) -> i64 {
+    count(
+        sink,
+        &format!("MATCH (:{from})-[r:{rel_type}]->(:{to}) RETURN count(r)"),
+    )
+}

@@ -1,0 +1,71 @@
+//! The server restarted mid-stream loses nothing (own binary: it stops the
+//! shared test server for a few seconds).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::testing::services::{self, Service};
+use batch_neo4j::Neo4jBatchCreator;
+use common::{admin, config, count, unique};
+
+#[test]
+fn a_server_restart_mid_stream_loses_nothing() {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    let graph = config().labels(&doc, &chunk).unwrap();
+    let total = 3000;
+    let mut admin = admin();
+    admin
+        .run_cypher(
+            &format!(
+                "UNWIND range(0, {}) AS c CREATE (:{chunk} {{id: 'chunk_' + toString(c)}})",
+                total - 1
+            ),
+            &Default::default(),
+        )
+        .unwrap();
+    admin
+        .run_cypher(
+            &format!("CREATE (:{doc} {{id: 'doc_0'}})"),
+            &Default::default(),
+        )
+        .unwrap();
+    drop(admin);
+
+    let creator = Neo4jBatchCreator::new(graph, 100).unwrap();
+    let mut restarter = None;
+    for i in 0..total {
+        if i == total / 3 {
+            restarter = Some(std::thread::spawn(|| services::restart(Service::Neo4j)));
+        }
+        creator
+            .add_relationship(
+                "doc_0",
+                format!("chunk_{i}"),
+                "HAS_CHUNK",
+                [("order", i as i64)],
+            )
+            .unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    restarter
+        .expect("restart started")
+        .join()
+        .expect("restart finished");
+    let report = creator.close(Duration::from_secs(120));
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let stats = creator.stats();
+    eprintln!("after restart: {stats:?}");
+    // A batch whose COMMIT answer was lost may have committed: its retry
+    // then finds the rows and counts them as conflicts, never twice.
+    assert_eq!(report.written + report.conflicts, total as u64);
+    let mut admin = common::admin();
+    let n = count(
+        &mut admin,
+        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
+    );
+    assert_eq!(n, total as i64);
+}
