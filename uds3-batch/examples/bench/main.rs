@@ -9,6 +9,7 @@
 mod chroma;
 mod corpus;
 mod couch;
+mod neo4j;
 mod output;
 mod postgres;
 mod runner;
@@ -84,6 +85,13 @@ fn main() -> ExitCode {
         Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
         Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
     ];
+    match neo4j::Neo4j::new(&endpoints.neo4j_uri, &endpoints.neo4j_user, &endpoints.neo4j_password) {
+        Ok(n) => backends.insert(1, Box::new(n)),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(only) = &args.only {
         backends.retain(|b| only.iter().any(|o| o == b.name()));
     }

@@ -1,0 +1,174 @@
+//! Neo4j (Bolt): the library's grouped `UNWIND ... MERGE` batches against
+//! one plain `UNWIND` of all rows, on nodes created before the clock starts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+
+use crate::runner::{Backend, Mode, Run};
+
+const DOC: &str = "BenchDoc";
+const CHUNK: &str = "BenchChunk";
+const CHUNKS_PER_DOC: usize = 20;
+
+pub struct Neo4j {
+    config: Neo4jConfig,
+    admin: Option<Neo4jSink>,
+    nodes: usize,
+}
+
+impl Neo4j {
+    pub fn new(uri: &str, user: &str, password: &str) -> Result<Self, String> {
+        let config = Neo4jConfig::new(uri, user, password)
+            .and_then(|c| c.labels(DOC, CHUNK))
+            .map_err(|e| e.to_string())?;
+        Ok(Self { config, admin: None, nodes: 0 })
+    }
+
+    fn admin(&mut self) -> Result<&mut Neo4jSink, String> {
+        if self.admin.is_none() {
+            let mut sink = Neo4jSink::connect(self.config.clone()).map_err(|e| e.to_string())?;
+            sink.ensure_indexes(&[DOC, CHUNK]).map_err(|e| e.to_string())?;
+            self.admin = Some(sink);
+        }
+        self.admin.as_mut().ok_or_else(|| "no admin connection".to_owned())
+    }
+
+    fn cypher(&mut self, cypher: &str, params: Properties) -> Result<Vec<Vec<Option<PropertyValue>>>, String> {
+        self.admin()?.run_cypher(cypher, &params).map_err(|e| e.to_string())
+    }
+
+    /// Creates the chunk and document nodes the relationships need (once,
+    /// untimed), and removes the relationships of the previous run.
+    fn prepare(&mut self, items: usize) -> Result<(), String> {
+        if self.nodes < items {
+            let ids = |prefix: &str, range: std::ops::Range<usize>| -> PropertyValue {
+                PropertyValue::List(range.map(|i| PropertyValue::from(format!("{prefix}-{i:08}"))).collect())
+            };
+            let docs = items.div_ceil(CHUNKS_PER_DOC);
+            let from_doc = self.nodes.div_ceil(CHUNKS_PER_DOC);
+            self.cypher(
+                &format!("UNWIND $ids AS id MERGE (:{CHUNK} {{id: id}})"),
+                Properties::from([("ids".to_owned(), ids("chunk", self.nodes..items))]),
+            )?;
+            self.cypher(
+                &format!("UNWIND $ids AS id MERGE (:{DOC} {{id: id}})"),
+                Properties::from([("ids".to_owned(), ids("doc", from_doc..docs))]),
+            )?;
+            self.nodes = items;
+        }
+        self.cypher(&format!("MATCH (:{DOC})-[r]->(:{CHUNK}) DELETE r"), Properties::new())?;
+        Ok(())
+    }
+
+    fn count(&mut self) -> Result<u64, String> {
+        let rows = self.cypher(&format!("MATCH (:{DOC})-[r:HAS_CHUNK]->(:{CHUNK}) RETURN count(r)"), Properties::new())?;
+        match rows.first().and_then(|r| r.first()) {
+            Some(Some(PropertyValue::Int(n))) => Ok(*n as u64),
+            other => Err(format!("unexpected count answer {other:?}")),
+        }
+    }
+}
+
+fn rel(i: usize) -> (String, String, i64) {
+    (format!("doc-{:08}", i / CHUNKS_PER_DOC), format!("chunk-{i:08}"), (i % CHUNKS_PER_DOC) as i64)
+}
+
+impl Backend for Neo4j {
+    fn name(&self) -> &'static str {
+        "neo4j"
+    }
+
+    fn claimed(&self) -> &'static str {
+        "~100x"
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        vec![10, 100, 1000, 5000]
+    }
+
+    fn items(&self, mode: Mode, quick: bool) -> usize {
+        match (mode, quick) {
+            (Mode::PerItem, true) => 300,
+            (Mode::PerItem, false) => 600,
+            (_, true) => 5000,
+            (_, false) => 10_000,
+        }
+    }
+
+    fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
+        self.prepare(items)?;
+        let run = match mode {
+            Mode::Raw => {
+                let (mut from, mut to, mut order) = (Vec::new(), Vec::new(), Vec::new());
+                for i in 0..items {
+                    let (f, t, o) = rel(i);
+                    from.push(PropertyValue::from(f));
+                    to.push(PropertyValue::from(t));
+                    order.push(PropertyValue::from(o));
+                }
+                let params = Properties::from([
+                    ("from".to_owned(), PropertyValue::List(from)),
+                    ("to".to_owned(), PropertyValue::List(to)),
+                    ("order".to_owned(), PropertyValue::List(order)),
+                ]);
+                let cypher = format!(
+                    "UNWIND range(0, size($from) - 1) AS i \
+                     MATCH (a:{DOC} {{id: $from[i]}}) MATCH (b:{CHUNK} {{id: $to[i]}}) \
+                     MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = $order[i]"
+                );
+                let started = Instant::now();
+                self.cypher(&cypher, params)?;
+                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+            }
+            _ => {
+                let settings = batch_core::BatcherSettings::builder()
+                    .name("bench-neo4j")
+                    .batch_size(mode.batch_size())
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let creator = Arc::new(Neo4jBatchCreator::with_settings(self.config.clone(), settings).map_err(|e| e.to_string())?);
+                let threads = mode.threads();
+                let started = Instant::now();
+                std::thread::scope(|scope| -> Result<(), String> {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let creator = Arc::clone(&creator);
+                            scope.spawn(move || -> Result<(), String> {
+                                for i in (t..items).step_by(threads) {
+                                    let (from, to, order) = rel(i);
+                                    creator
+                                        .add_relationship(from, to, "HAS_CHUNK", [("order", order)])
+                                        .map_err(|f| f.error.to_string())?;
+                                }
+                                Ok(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                    }
+                    Ok(())
+                })?;
+                let report = creator.close(Duration::from_secs(600));
+                let seconds = started.elapsed().as_secs_f64();
+                if !report.is_complete() {
+                    return Err(format!(
+                        "{} relationships failed ({}), {} pending",
+                        report.failed.len(),
+                        report.failed.first().map_or(String::new(), |f| f.error.to_string()),
+                        report.pending
+                    ));
+                }
+                let stats = creator.stats();
+                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+            }
+        };
+        let count = self.count()?;
+        if count != items as u64 {
+            return Err(format!("{count} of {items} relationships in the graph"));
+        }
+        Ok(run)
+    }
+}
