@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::{NEO4J_DATABASE, Service};
+use batch_core::testing::services::{NEO4J_DATABASE, Service, tcp_reachable};
 
 use super::bolt::{Bolt, Value};
 use super::http::{self, Method};
@@ -72,6 +72,11 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     let (_, bolt_port) = ctx.endpoints.host_port(SERVICE)?;
     let http_port = ctx.endpoints.arcadedb_http_port;
     let pkg = install_dir(ctx).join("arcadedb_embedded");
+    if tcp_reachable("127.0.0.1", http_port, Duration::from_millis(500)) {
+        return Err(format!(
+            "ArcadeDB's HTTP port {http_port} (UDS3_ARCADEDB_HTTP_PORT) is taken by another process"
+        ));
+    }
     let run = ctx.svc_dir(SERVICE).join("run");
     std::fs::create_dir_all(&run).map_err(|e| format!("cannot create {}: {e}", run.display()))?;
     reset_root_password_if_changed(ctx, &run)?;

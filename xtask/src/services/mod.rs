@@ -320,6 +320,14 @@ fn wait_ready(
         if is_fatal(&last) {
             return Err(format!("{}: {last}", label(s)));
         }
+        if child.is_some() && fatal_in_log(s, &log) {
+            return Err(format!(
+                "{} failed to start; last {LOG_TAIL} lines of {}:\n{}",
+                label(s),
+                log.display(),
+                process::tail(&log, LOG_TAIL)
+            ));
+        }
         let exited = child
             .as_deref_mut()
             .and_then(|c| c.try_wait().ok().flatten());
@@ -349,6 +357,16 @@ fn is_fatal(error: &str) -> bool {
     error.contains("Neo.ClientError.Security")
         || error.contains("HTTP 401")
         || error.contains("password authentication failed")
+}
+
+/// Whether the server's log shows a start-up failure although the process
+/// lives on (ArcadeDB's JVM keeps running after its main thread died, e.g.
+/// when its HTTP port is taken).
+fn fatal_in_log(s: Service, log: &Path) -> bool {
+    match s {
+        Service::Neo4j => process::tail(log, 30).contains("Exception in thread \"main\""),
+        _ => false,
+    }
 }
 
 /// Keeps one previous log (`NAME.log.1`) when the log passes 8 MiB.
