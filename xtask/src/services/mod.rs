@@ -253,6 +253,11 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
         wait_ready(ctx, s, None)?;
         return Ok(Outcome::AlreadyRunning { pid });
     }
+    // A server just killed may still be exiting (or be an unreaped zombie):
+    // let it go before looking at its port.
+    if let Some(old) = process::read_pid(&ctx.pid_file(s)) {
+        process::wait_vanished(old, Duration::from_secs(10));
+    }
     let (host, port) = ctx.endpoints.host_port(s)?;
     if tcp_reachable(&host, port, Duration::from_millis(500)) {
         return match probe_external(ctx, s) {

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use batch_core::testing::services::{Service, UrlParts};
 
@@ -176,9 +176,10 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     Ok(cmd)
 }
 
-/// A postmaster that just died (e.g. SIGKILL) can linger as a zombie for a
-/// moment; PostgreSQL then takes its `postmaster.pid` for a live server and
-/// refuses to start. Waits (at most 10 s) until that pid is really gone.
+/// A postmaster that was just killed (SIGKILL) can still be exiting, or linger
+/// as a zombie for a moment; PostgreSQL then takes its `postmaster.pid` for a
+/// live server and refuses to start. Waits (at most 10 s) until that pid is
+/// really gone, unless it is a live postmaster on this data folder.
 fn wait_for_dead_postmaster(data: &Path) {
     let Some(pid) = fs::read_to_string(data.join("postmaster.pid"))
         .ok()
@@ -186,13 +187,11 @@ fn wait_for_dead_postmaster(data: &Path) {
     else {
         return;
     };
-    if process::is_alive(pid) {
+    let data_dir = data.display().to_string();
+    if process::is_alive(pid) && process::cmdline(pid).is_some_and(|c| c.contains(&data_dir)) {
         return; // a live server: PostgreSQL reports it, with its log
     }
-    let start = Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    process::wait_vanished(pid, Duration::from_secs(10));
 }
 
 /// A psql command on the server of the URL, on database `dbname` (the URL's if None).
