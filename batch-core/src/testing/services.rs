@@ -342,7 +342,14 @@ pub fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> bool {
 /// and says to start the servers with `cargo xtask services up`: a test that
 /// needs a server never passes without one.
 pub fn require(service: Service) -> String {
-    let endpoints = Endpoints::from_env();
+    require_at(&Endpoints::from_env(), service)
+}
+
+/// Like [`require`], with the addresses given rather than read from the environment.
+///
+/// # Panics
+/// If the service cannot be reached; see [`require`].
+pub fn require_at(endpoints: &Endpoints, service: Service) -> String {
     let url = endpoints.url(service).to_owned();
     let var_name = service.env_var();
     let source = if var(var_name).is_some() {
@@ -521,6 +528,35 @@ mod tests {
         assert!(!u.is_loopback());
         assert!(UrlParts::parse("127.0.0.1:80").is_err());
         assert!(UrlParts::parse("http://h:99999").is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "start it with `cargo xtask services up`")]
+    fn require_fails_loudly_without_a_server() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let endpoints = Endpoints {
+            couchdb_url: format!("http://127.0.0.1:{port}"),
+            ..Endpoints::default()
+        };
+        require_at(&endpoints, Service::Couch);
+    }
+
+    #[test]
+    fn require_returns_the_url_of_a_listening_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let endpoints = Endpoints {
+            chroma_url: format!("http://127.0.0.1:{port}"),
+            ..Endpoints::default()
+        };
+        assert_eq!(
+            require_at(&endpoints, Service::Chroma),
+            format!("http://127.0.0.1:{port}")
+        );
     }
 
     #[test]

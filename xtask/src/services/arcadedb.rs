@@ -8,11 +8,13 @@
 //! Bolt accepts connections 1-2 s before the database exists, so readiness is
 //! HTTP `GET /api/v1/ready` = 204 first, then `RETURN 1` over Bolt.
 
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::{NEO4J_DATABASE, Service};
+use batch_core::testing::services::{NEO4J_DATABASE, Service, tcp_reachable};
 
 use super::bolt::{Bolt, Value};
 use super::http::{self, Method};
@@ -70,8 +72,14 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     let (_, bolt_port) = ctx.endpoints.host_port(SERVICE)?;
     let http_port = ctx.endpoints.arcadedb_http_port;
     let pkg = install_dir(ctx).join("arcadedb_embedded");
+    if tcp_reachable("127.0.0.1", http_port, Duration::from_millis(500)) {
+        return Err(format!(
+            "ArcadeDB's HTTP port {http_port} (UDS3_ARCADEDB_HTTP_PORT) is taken by another process"
+        ));
+    }
     let run = ctx.svc_dir(SERVICE).join("run");
     std::fs::create_dir_all(&run).map_err(|e| format!("cannot create {}: {e}", run.display()))?;
+    reset_root_password_if_changed(ctx, &run)?;
     let mut cmd = Command::new(pkg.join("jre/bin/java"));
     cmd.args([
         "-Xms64m",
@@ -106,6 +114,29 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     .arg("com.arcadedb.server.ArcadeDBServer")
     .current_dir(&run);
     Ok(cmd)
+}
+
+/// ArcadeDB takes `server.rootPassword` only when it creates
+/// `config/server-users.jsonl` (first start) and keeps the stored hash after
+/// that. So xtask remembers the password it started with, and when
+/// `UDS3_NEO4J_PASSWORD` changes it removes the users file: the next start
+/// creates root with the new password. Databases are kept.
+fn reset_root_password_if_changed(ctx: &Ctx, run: &Path) -> Result<(), String> {
+    let users = run.join("config").join("server-users.jsonl");
+    let remembered = ctx.svc_dir(SERVICE).join("root-password");
+    let password = &ctx.endpoints.neo4j_password;
+    let same = fs::read_to_string(&remembered).is_ok_and(|p| p == *password);
+    if !same && users.exists() {
+        eprintln!("[neo4j] UDS3_NEO4J_PASSWORD changed: resetting ArcadeDB's root password");
+        fs::remove_file(&users).map_err(|e| format!("cannot remove {}: {e}", users.display()))?;
+    }
+    if !same {
+        fs::write(&remembered, password)
+            .map_err(|e| format!("cannot write {}: {e}", remembered.display()))?;
+        fs::set_permissions(&remembered, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot chmod {}: {e}", remembered.display()))?;
+    }
+    Ok(())
 }
 
 /// Ready when HTTP `/api/v1/ready` answers 204 and Bolt answers `RETURN 1`.

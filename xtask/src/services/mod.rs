@@ -101,6 +101,11 @@ impl Ctx {
         self.svc_dir(s).join("pid")
     }
 
+    /// Where `up` records the settings a running server was started with.
+    pub fn url_file(&self, s: Service) -> PathBuf {
+        self.svc_dir(s).join("serving")
+    }
+
     /// The download cache.
     pub fn cache(&self) -> PathBuf {
         self.dir.join("cache")
@@ -236,8 +241,22 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     let svc = ctx.svc_dir(s);
     fs::create_dir_all(&svc).map_err(|e| format!("cannot create {}: {e}", svc.display()))?;
     if let Some(pid) = ctx.running(s) {
+        if !same_settings(ctx, s) {
+            let recorded = fs::read_to_string(ctx.url_file(s)).unwrap_or_default();
+            return Err(format!(
+                "pid {pid} serves {} with other settings ({}); \
+                 run `cargo xtask services restart {s}` to apply the new ones",
+                label(s),
+                recorded.trim()
+            ));
+        }
         wait_ready(ctx, s, None)?;
         return Ok(Outcome::AlreadyRunning { pid });
+    }
+    // A server just killed may still be exiting (or be an unreaped zombie):
+    // let it go before looking at its port.
+    if let Some(old) = process::read_pid(&ctx.pid_file(s)) {
+        process::wait_vanished(old, Duration::from_secs(10));
     }
     let (host, port) = ctx.endpoints.host_port(s)?;
     if tcp_reachable(&host, port, Duration::from_millis(500)) {
@@ -258,6 +277,8 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     let mut child = process::spawn_detached(cmd, &log)?;
     let pid = child.id();
     process::write_pid(&ctx.pid_file(s), pid)?;
+    fs::write(ctx.url_file(s), serve_key(ctx, s))
+        .map_err(|e| format!("cannot write {}: {e}", ctx.url_file(s).display()))?;
     if let Err(e) = wait_ready(ctx, s, Some(&mut child)) {
         let (sig, group) = stop_signal(s);
         process::terminate(pid, sig, group, Duration::from_secs(10));
@@ -267,6 +288,25 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     let secs = started.elapsed().as_secs_f64();
     after_start(ctx, s)?;
     Ok(Outcome::Started { pid, secs })
+}
+
+/// The settings a server is started with (URL; for ArcadeDB also its HTTP
+/// port), as recorded next to its pid.
+fn serve_key(ctx: &Ctx, s: Service) -> String {
+    let url = mask_password(ctx.endpoints.url(s));
+    match s {
+        Service::Neo4j => format!("{url} http:{}\n", ctx.endpoints.arcadedb_http_port),
+        _ => format!("{url}\n"),
+    }
+}
+
+/// Whether the running server was started with the current settings (true
+/// if it was started before xtask recorded them).
+fn same_settings(ctx: &Ctx, s: Service) -> bool {
+    match fs::read_to_string(ctx.url_file(s)) {
+        Ok(recorded) => recorded == serve_key(ctx, s),
+        Err(_) => true,
+    }
 }
 
 /// Polls readiness until the timeout; fails early if `child` exits.
@@ -282,6 +322,17 @@ fn wait_ready(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
+        if is_fatal(&last) {
+            return Err(format!("{}: {last}", label(s)));
+        }
+        if child.is_some() && fatal_in_log(s, &log) {
+            return Err(format!(
+                "{} failed to start; last {LOG_TAIL} lines of {}:\n{}",
+                label(s),
+                log.display(),
+                process::tail(&log, LOG_TAIL)
+            ));
+        }
         let exited = child
             .as_deref_mut()
             .and_then(|c| c.try_wait().ok().flatten());
@@ -303,6 +354,23 @@ fn wait_ready(
             ));
         }
         sleep(Duration::from_millis(250));
+    }
+}
+
+/// Whether a readiness error will not go away by waiting (wrong credentials).
+fn is_fatal(error: &str) -> bool {
+    error.contains("Neo.ClientError.Security")
+        || error.contains("HTTP 401")
+        || error.contains("password authentication failed")
+}
+
+/// Whether the server's log shows a start-up failure although the process
+/// lives on (ArcadeDB's JVM keeps running after its main thread died, e.g.
+/// when its HTTP port is taken).
+fn fatal_in_log(s: Service, log: &Path) -> bool {
+    match s {
+        Service::Neo4j => process::tail(log, 30).contains("Exception in thread \"main\""),
+        _ => false,
     }
 }
 
@@ -565,6 +633,27 @@ fn parse_names(names: &[String], default_all: bool) -> Result<Vec<Service>, Stri
     Ok(out)
 }
 
+/// Refuses to `stop`/`restart` a service answered by a server `up` did not
+/// start: a test that restarts a server must not pass without a restart.
+fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Service>, String> {
+    for &s in services {
+        let ours = ctx.running(s).is_some() && same_settings(ctx, s);
+        let foreign = !ours
+            && ctx
+                .endpoints
+                .host_port(s)
+                .is_ok_and(|(h, p)| tcp_reachable(&h, p, Duration::from_secs(1)));
+        if foreign {
+            return Err(format!(
+                "cannot {what} {s}: {} is served by a process `cargo xtask services up` did not start (state folder {})",
+                mask_password(ctx.endpoints.url(s)),
+                ctx.dir.display()
+            ));
+        }
+    }
+    Ok(services.to_vec())
+}
+
 /// Runs `cargo xtask services ARGS`.
 pub fn main(args: &[String]) -> ExitCode {
     let Some((cmd, rest)) = args.split_first() else {
@@ -583,8 +672,12 @@ pub fn main(args: &[String]) -> ExitCode {
         "up" => names(true).map(|ss| up_report(&ctx, &ss).0),
         "start" => names(false).map(|ss| up_report(&ctx, &ss).0),
         "down" => names(true).map(|ss| down_report(&ctx, &ss)),
-        "stop" => names(false).map(|ss| down_report(&ctx, &ss)),
-        "restart" => names(false).map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
+        "stop" => names(false)
+            .and_then(|ss| managed_only(&ctx, &ss, "stop"))
+            .map(|ss| down_report(&ctx, &ss)),
+        "restart" => names(false)
+            .and_then(|ss| managed_only(&ctx, &ss, "restart"))
+            .map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
         "status" => Ok(status(&ctx)),
         "logs" => names(true).map(|ss| logs(&ctx, &ss)),
         "check" => Ok(check_all(&ctx)),

@@ -11,11 +11,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use batch_core::testing::services::{Service, UrlParts};
 
 use super::Ctx;
-use super::process::{euid, run_logged, user_ids};
+use super::process::{self, euid, run_logged, user_ids};
 
 const SERVICE: Service = Service::Postgres;
 
@@ -161,6 +162,7 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     let bin = bin_dir().ok_or("PostgreSQL server binaries not found")?;
     let (_, port) = ctx.endpoints.host_port(SERVICE)?;
     let data = ctx.svc_dir(SERVICE).join("data");
+    wait_for_dead_postmaster(&data);
     let mut cmd = Command::new(bin.join("postgres"));
     cmd.arg("-D")
         .arg(&data)
@@ -172,6 +174,24 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
         cmd.uid(uid).gid(gid);
     }
     Ok(cmd)
+}
+
+/// A postmaster that was just killed (SIGKILL) can still be exiting, or linger
+/// as a zombie for a moment; PostgreSQL then takes its `postmaster.pid` for a
+/// live server and refuses to start. Waits (at most 10 s) until that pid is
+/// really gone, unless it is a live postmaster on this data folder.
+fn wait_for_dead_postmaster(data: &Path) {
+    let Some(pid) = fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let data_dir = data.display().to_string();
+    if process::is_alive(pid) && process::cmdline(pid).is_some_and(|c| c.contains(&data_dir)) {
+        return; // a live server: PostgreSQL reports it, with its log
+    }
+    process::wait_vanished(pid, Duration::from_secs(10));
 }
 
 /// A psql command on the server of the URL, on database `dbname` (the URL's if None).

@@ -125,6 +125,18 @@ pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     true
 }
 
+/// Waits until `/proc/PID` is gone (exited and reaped); false after `timeout`.
+pub fn wait_vanished(pid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    true
+}
+
 /// Stops `pid`: `signal` (to the group if `group`), then after `grace` SIGKILL
 /// to the group. Returns a note on how it went.
 pub fn terminate(pid: u32, signal_name: &str, group: bool, grace: Duration) -> String {

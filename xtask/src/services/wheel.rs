@@ -26,7 +26,8 @@ pub fn fetch(
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Download into a private folder first, so a partial file is never taken
     // for a cached wheel.
-    let tmp = dir.join(format!(".download-{}", std::process::id()));
+    // Unique per process and wheel: `up` fetches several wheels in parallel.
+    let tmp = dir.join(format!(".download-{}-{prefix}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let mut cmd = Command::new(python());
     cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
@@ -62,7 +63,11 @@ pub fn unpack(wheel: &Path, patterns: &[&str], dest: &Path, log: &Path) -> Resul
     }
     let parent = dest.parent().ok_or("no parent folder")?;
     fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let tmp = parent.join(format!(".unpack-{}", std::process::id()));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".unpack-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     // unzip keeps the executable bits (the bundled JRE needs them).
     let mut cmd = Command::new("unzip");
