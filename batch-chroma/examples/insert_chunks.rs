@@ -5,7 +5,7 @@
 //! cargo xtask services up chroma
 //! cargo run -p batch-chroma --example insert_chunks
 //! ```
-//! The server is `UDS3_CHROMA_URL` (default `http://127.0.0.1:58000`).
+//! The server is `UDS3_CHROMA_URL` (default `http://127.0.0.1:28000`).
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use batch_chroma::{ChromaBatchInserter, ChromaClient, metadata};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url =
-        std::env::var("UDS3_CHROMA_URL").unwrap_or_else(|_| "http://127.0.0.1:58000".to_owned());
+        std::env::var("UDS3_CHROMA_URL").unwrap_or_else(|_| "http://127.0.0.1:28000".to_owned());
     let client = ChromaClient::new(&url);
     let collection = client.get_or_create_collection(
         "example-chunks",

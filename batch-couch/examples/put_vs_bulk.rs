@@ -6,7 +6,7 @@
 //! cargo run --release -p batch-couch --example put_vs_bulk
 //! ```
 //! Reads the server URL from `UDS3_COUCHDB_URL` (default
-//! `http://127.0.0.1:55984`). Each run writes to fresh databases and
+//! `http://127.0.0.1:25984`). Each run writes to fresh databases and
 //! deletes them afterwards.
 
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ fn bulk(url: &str, n: usize, batch_size: usize) -> Result<f64, Box<dyn std::erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("UDS3_COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:55984".into());
+    let url = std::env::var("UDS3_COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:25984".into());
     println!("server {url}");
     println!(
         "{:>6} {:>14} {:>24}",

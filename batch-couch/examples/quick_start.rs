@@ -5,7 +5,7 @@
 //! cargo run -p batch-couch --example quick_start
 //! ```
 //! Reads the server URL from `UDS3_COUCHDB_URL` (default
-//! `http://127.0.0.1:55984`; put `user:password@` in it for a CouchDB with
+//! `http://127.0.0.1:25984`; put `user:password@` in it for a CouchDB with
 //! authentication).
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("UDS3_COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:55984".into());
+    let url = std::env::var("UDS3_COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:25984".into());
     let db = CouchDatabase::new(&url, "uds3_quick_start")?;
     db.create_if_missing()?;
 

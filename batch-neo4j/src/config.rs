@@ -142,8 +142,8 @@ mod tests {
     #[test]
     fn uris_become_host_port() {
         assert_eq!(
-            parse_uri("bolt://127.0.0.1:57687").unwrap(),
-            "127.0.0.1:57687"
+            parse_uri("bolt://127.0.0.1:27687").unwrap(),
+            "127.0.0.1:27687"
         );
         assert_eq!(parse_uri("neo4j://db").unwrap(), "db:7687");
         assert_eq!(parse_uri("localhost:1").unwrap(), "localhost:1");

@@ -58,9 +58,13 @@ fn relationships_2500_across_3_types_take_one_query_per_type_per_batch() {
     assert!(report.is_complete(), "{:?}", report.failed);
     assert_eq!(report.written, 2500);
 
-    // 3 batches (1000, 1000, 500), each holding all 3 types: 9 UNWIND queries.
+    // 3 batches (1000, 1000, 500), each holding all 3 types: 9 UNWIND
+    // queries, plus one transaction per retry (other tests of this binary
+    // write to the same server and may cause a transient deadlock).
     let q = creator.query_stats();
-    assert_eq!((q.transactions, q.queries), (3, 9));
+    let retries = creator.stats().total_retries;
+    assert_eq!(q.transactions, 3 + retries, "{q:?}");
+    assert!(q.queries >= 9 && q.queries <= 3 * q.transactions, "{q:?}");
     let stats = creator.get_stats();
     assert_eq!(stats["total_created"], 2500);
     assert_eq!(stats["total_batches"], 3);

@@ -11,7 +11,7 @@ use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("UDS3_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned());
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:25432/postgres".to_owned());
     let connector = Connector::from_url(&url)?;
     let table = TableName::new("uds3_example_documents")?;
     let settings = BatcherSettings::builder()

@@ -33,7 +33,7 @@
 //! use batch_postgres::{Connector, PostgreSQLBatchInserter};
 //! use std::time::Duration;
 //!
-//! let connector = Connector::from_url("postgres://postgres@127.0.0.1:55432/postgres")?;
+//! let connector = Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?;
 //! let inserter = PostgreSQLBatchInserter::new(connector, 100)?;
 //! inserter.ensure_schema()?;
 //! for i in 0..250 {

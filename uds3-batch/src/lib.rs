@@ -1,12 +1,121 @@
-//! uds3-batch: fast, lossless bulk writes to four databases (facade crate).
+//! uds3-batch: fast, lossless bulk writes to ChromaDB, Neo4j, PostgreSQL
+//! and CouchDB, the Rust successor of UDS3 v2.2's batch operations.
 //!
-//! Re-exports [`batch_core`] and, behind features, the backend crates.
+//! This facade re-exports [`batch_core`] (the engine: [`Batcher`],
+//! [`BatcherSettings`], [`Stats`], the ENV helpers) and, behind one
+//! feature each, the backends:
+//!
+//! | feature | module | UDS3 v2.2 class |
+//! |---|---|---|
+//! | `chroma` | [`chroma`](crate::chroma) (batch-chroma) | `ChromaBatchInserter` |
+//! | `neo4j` | [`neo4j`](crate::neo4j) (batch-neo4j) | `Neo4jBatchCreator` |
+//! | `postgres` | [`postgres`](crate::postgres) (batch-postgres) | `PostgreSQLBatchInserter` |
+//! | `couch` | [`couch`](crate::couch) (batch-couch) | `CouchDBBatchInserter` |
+//! | `full` | all four | |
+//!
+//! A program that needs one backend can also depend on its crate alone.
+//!
+//! Every item added ends up written, counted as a conflict (already
+//! present), or handed back with its error in the [`FlushReport`] of the
+//! next `flush()` / `close()`: nothing is dropped silently. `Drop` flushes
+//! (UDS3 v2.2's context manager) and never waits longer than the settings'
+//! close timeout.
+//!
+//! # ENV configuration (UDS3 v2.2's variables, read when asked)
+//! ```
+//! // ENABLE_CHROMA_BATCH_INSERT (false), CHROMA_BATCH_INSERT_SIZE (100, 1-1000), ...
+//! match uds3_batch::should_use_chroma_batch_insert() {
+//!     Ok(true) => println!("batch size {}", uds3_batch::get_chroma_batch_size().unwrap_or(100)),
+//!     Ok(false) => println!("per-item writes"),
+//!     Err(bad) => eprintln!("{bad}"), // names the variable, the value and the allowed range
+//! }
+//! ```
+//!
+//! # Quick Start: ChromaDB (feature `chroma`)
+//! ```no_run
+//! # #[cfg(feature = "chroma")] {
+//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, metadata};
+//!
+//! let client = ChromaClient::new("http://127.0.0.1:28000");
+//! let collection = client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
+//! let inserter = ChromaBatchInserter::new(collection, 100)?;
+//! for i in 0..250 {
+//!     inserter.add(format!("chunk-{i}"), vec![0.5; 384], metadata([("chunk_index", i.into())]))?;
+//! }
+//! let report = inserter.close(std::time::Duration::from_secs(30));
+//! assert!(report.is_complete());
+//! println!("{:?}", inserter.get_stats()); // {"total_added": 250, "total_batches": 3, ...}
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Quick Start: Neo4j (feature `neo4j`)
+//! ```no_run
+//! # #[cfg(feature = "neo4j")] {
+//! use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig};
+//!
+//! let graph = Neo4jConfig::new("bolt://127.0.0.1:27687", "root", "uds3-batch-dev")?.labels("Document", "Chunk")?;
+//! let creator = Neo4jBatchCreator::new(graph, 1000)?;
+//! creator.ensure_indexes()?;
+//! creator.upsert_node("Document", "doc_1", [("title", "Urteil")])?;
+//! creator.upsert_node("Chunk", "chunk_1_0", [("index", 0)])?;
+//! creator.add_relationship("doc_1", "chunk_1_0", "HAS_CHUNK", [("order", 0)])?;
+//! let report = creator.flush();
+//! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 3, ...}
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Quick Start: PostgreSQL (feature `postgres`)
+//! ```no_run
+//! # #[cfg(feature = "postgres")] {
+//! use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter};
+//!
+//! let inserter = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?, 100)?;
+//! inserter.ensure_schema()?;
+//! for i in 0..250 {
+//!     inserter.add(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7, None, Some(0.9), None)?;
+//! }
+//! let report = inserter.close(std::time::Duration::from_secs(30));
+//! for failed in &report.failed {
+//!     eprintln!("{} not written: {}", failed.item.document_id, failed.error); // with its SQLSTATE
+//! }
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Quick Start: CouchDB (feature `couch`)
+//! ```no_run
+//! # #[cfg(feature = "couch")] {
+//! use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
+//!
+//! let db = CouchDatabase::new("http://127.0.0.1:25984", "articles")?;
+//! db.create_if_missing()?;
+//! let inserter = CouchDBBatchInserter::new(db, 100)?;
+//! for i in 0..250 {
+//!     inserter.add(serde_json::json!({"title": "UDS3", "n": i}), Some(&format!("article-{i}")))?;
+//! }
+//! let report = inserter.close(std::time::Duration::from_secs(30));
+//! println!("{} failed; {:?}", report.failed.len(), inserter.get_stats()); // total_conflicts too
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Examples
+//! - `examples/ingest.rs`: the UDS3 pipeline end to end (PostgreSQL rows,
+//!   CouchDB documents, Chroma vectors, graph nodes and relationships) on a
+//!   generated corpus, four batchers shared by worker threads.
+//! - `examples/bench`: what `cargo xtask bench` runs.
 
 pub use batch_core;
 pub use batch_core::env::{
     get_chroma_batch_size, get_couchdb_batch_size, get_neo4j_batch_size, get_postgres_batch_size,
     should_use_chroma_batch_insert, should_use_couchdb_batch_insert, should_use_neo4j_batching,
     should_use_postgres_batch_insert,
+};
+pub use batch_core::{
+    BatchError, Batcher, BatcherSettings, ConfigError, ErrorClass, FailedItem, Fallback,
+    FlushReport, RetryPolicy, Sink, SinkError, Stats, WhenFull,
 };
 
 /// The ChromaDB backend (feature `chroma`).

@@ -8,13 +8,13 @@
 //!
 //! | variable | default |
 //! | --- | --- |
-//! | `UDS3_POSTGRES_URL` | `postgres://postgres@127.0.0.1:55432/postgres` |
-//! | `UDS3_CHROMA_URL` | `http://127.0.0.1:58000` |
-//! | `UDS3_NEO4J_URI` | `bolt://127.0.0.1:57687` |
+//! | `UDS3_POSTGRES_URL` | `postgres://postgres@127.0.0.1:25432/postgres` |
+//! | `UDS3_CHROMA_URL` | `http://127.0.0.1:28000` |
+//! | `UDS3_NEO4J_URI` | `bolt://127.0.0.1:27687` |
 //! | `UDS3_NEO4J_USER` | `root` |
 //! | `UDS3_NEO4J_PASSWORD` | `uds3-batch-dev` |
-//! | `UDS3_COUCHDB_URL` | `http://127.0.0.1:55984` |
-//! | `UDS3_ARCADEDB_HTTP_PORT` | `52480` |
+//! | `UDS3_COUCHDB_URL` | `http://127.0.0.1:25984` |
+//! | `UDS3_ARCADEDB_HTTP_PORT` | `22480` |
 //!
 //! A test that needs a server calls [`require`], which fails the test with a
 //! message naming `cargo xtask services up` when the server cannot be reached:
@@ -50,20 +50,23 @@ pub const SERVICES_DIR_VAR: &str = "UDS3_SERVICES_DIR";
 /// [`start`] and [`restart`] run (`cargo xtask test` sets it).
 pub const XTASK_VAR: &str = "UDS3_XTASK";
 
+// The default ports lie below Linux's ephemeral range (32768-60999), so an
+// outgoing connection in TIME-WAIT can never hold one when a server starts.
+
 /// Default of [`POSTGRES_URL_VAR`]: trust authentication on loopback.
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:55432/postgres";
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:25432/postgres";
 /// Default of [`CHROMA_URL_VAR`].
-pub const DEFAULT_CHROMA_URL: &str = "http://127.0.0.1:58000";
+pub const DEFAULT_CHROMA_URL: &str = "http://127.0.0.1:28000";
 /// Default of [`NEO4J_URI_VAR`].
-pub const DEFAULT_NEO4J_URI: &str = "bolt://127.0.0.1:57687";
+pub const DEFAULT_NEO4J_URI: &str = "bolt://127.0.0.1:27687";
 /// Default of [`NEO4J_USER_VAR`] (ArcadeDB's root user).
 pub const DEFAULT_NEO4J_USER: &str = "root";
 /// Default of [`NEO4J_PASSWORD_VAR`] (ArcadeDB wants at least 8 characters).
 pub const DEFAULT_NEO4J_PASSWORD: &str = "uds3-batch-dev";
 /// Default of [`COUCHDB_URL_VAR`].
-pub const DEFAULT_COUCHDB_URL: &str = "http://127.0.0.1:55984";
+pub const DEFAULT_COUCHDB_URL: &str = "http://127.0.0.1:25984";
 /// Default of [`ARCADEDB_HTTP_PORT_VAR`].
-pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 52480;
+pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 22480;
 /// The graph database that the local ArcadeDB serves over Bolt (its default
 /// database, so sessions that name none land there too).
 pub const NEO4J_DATABASE: &str = "neo4j";
@@ -138,17 +141,17 @@ impl fmt::Display for Service {
 /// The addresses and credentials of all four servers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:55432/postgres`.
+    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:25432/postgres`.
     pub postgres_url: String,
-    /// Chroma base URL, e.g. `http://127.0.0.1:58000`.
+    /// Chroma base URL, e.g. `http://127.0.0.1:28000`.
     pub chroma_url: String,
-    /// Bolt URI, e.g. `bolt://127.0.0.1:57687`.
+    /// Bolt URI, e.g. `bolt://127.0.0.1:27687`.
     pub neo4j_uri: String,
     /// Bolt user.
     pub neo4j_user: String,
     /// Bolt password.
     pub neo4j_password: String,
-    /// CouchDB base URL, e.g. `http://127.0.0.1:55984`; `user:pass@` in it
+    /// CouchDB base URL, e.g. `http://127.0.0.1:25984`; `user:pass@` in it
     /// means basic authentication.
     pub couchdb_url: String,
     /// ArcadeDB's HTTP port (only used by the local ArcadeDB).
@@ -493,19 +496,19 @@ mod tests {
         let e = Endpoints::default();
         assert_eq!(
             e.host_port(Service::Postgres),
-            Ok(("127.0.0.1".to_owned(), 55432))
+            Ok(("127.0.0.1".to_owned(), 25432))
         );
         assert_eq!(
             e.host_port(Service::Chroma),
-            Ok(("127.0.0.1".to_owned(), 58000))
+            Ok(("127.0.0.1".to_owned(), 28000))
         );
         assert_eq!(
             e.host_port(Service::Neo4j),
-            Ok(("127.0.0.1".to_owned(), 57687))
+            Ok(("127.0.0.1".to_owned(), 27687))
         );
         assert_eq!(
             e.host_port(Service::Couch),
-            Ok(("127.0.0.1".to_owned(), 55984))
+            Ok(("127.0.0.1".to_owned(), 25984))
         );
         let pg = e.parts(Service::Postgres).expect("default parses");
         assert_eq!(pg.user.as_deref(), Some("postgres"));

@@ -20,7 +20,11 @@ pub struct Chroma {
 impl Chroma {
     pub fn new(url: String) -> Self {
         let client = ChromaClient::new(&url);
-        Self { url, client, run_no: 0 }
+        Self {
+            url,
+            client,
+            run_no: 0,
+        }
     }
 }
 
@@ -28,7 +32,10 @@ fn chunk_metadata(i: u64) -> Metadata {
     metadata([
         ("doc_id", MetadataValue::from(format!("doc-{}", i / 20))),
         ("chunk_index", MetadataValue::from((i % 20) as i64)),
-        ("court", MetadataValue::from(["BGH", "BVerwG", "BAG", "BFH"][(i % 4) as usize])),
+        (
+            "court",
+            MetadataValue::from(["BGH", "BVerwG", "BAG", "BFH"][(i % 4) as usize]),
+        ),
         ("year", MetadataValue::from(1990 + (i % 35) as i64)),
     ])
 }
@@ -59,9 +66,18 @@ impl Backend for Chroma {
         self.run_no += 1;
         let name = format!("bench-{}-{}", std::process::id(), self.run_no);
         let space = metadata([("hnsw:space", MetadataValue::from("l2"))]);
-        let collection = self.client.get_or_create_collection(&name, &space).map_err(|e| e.to_string())?;
+        let collection = self
+            .client
+            .get_or_create_collection(&name, &space)
+            .map_err(|e| e.to_string())?;
         let records: Vec<(String, Vec<f32>, Metadata)> = (0..items as u64)
-            .map(|i| (format!("chunk-{i:08}"), corpus::embedding(i, DIM), chunk_metadata(i)))
+            .map(|i| {
+                (
+                    format!("chunk-{i:08}"),
+                    corpus::embedding(i, DIM),
+                    chunk_metadata(i),
+                )
+            })
             .collect();
         let run = match mode {
             Mode::Raw => {
@@ -87,10 +103,17 @@ impl Backend for Chroma {
                     .send(&bytes[..])
                     .map_err(|e| e.to_string())?;
                 let _ = response.body_mut().read_to_string();
-                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+                Run {
+                    items,
+                    seconds: started.elapsed().as_secs_f64(),
+                    requests: 1,
+                }
             }
             _ => {
-                let inserter = Arc::new(ChromaBatchInserter::new(collection.clone(), mode.batch_size()).map_err(|e| e.to_string())?);
+                let inserter = Arc::new(
+                    ChromaBatchInserter::new(collection.clone(), mode.batch_size())
+                        .map_err(|e| e.to_string())?,
+                );
                 let threads = mode.threads();
                 let records = Arc::new(records);
                 let started = Instant::now();
@@ -101,24 +124,35 @@ impl Backend for Chroma {
                             let records = Arc::clone(&records);
                             scope.spawn(move || -> Result<(), String> {
                                 for (id, v, m) in records.iter().skip(t).step_by(threads) {
-                                    inserter.add(id.clone(), v.clone(), m.clone()).map_err(|f| f.error.to_string())?;
+                                    inserter
+                                        .add(id.clone(), v.clone(), m.clone())
+                                        .map_err(|f| f.error.to_string())?;
                                 }
                                 Ok(())
                             })
                         })
                         .collect();
                     for h in handles {
-                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                        h.join()
+                            .map_err(|_| "adding thread panicked".to_owned())??;
                     }
                     Ok(())
                 })?;
                 let report = inserter.close(Duration::from_secs(600));
                 let seconds = started.elapsed().as_secs_f64();
                 if !report.is_complete() {
-                    return Err(format!("{} records failed, {} pending", report.failed.len(), report.pending));
+                    return Err(format!(
+                        "{} records failed, {} pending",
+                        report.failed.len(),
+                        report.pending
+                    ));
                 }
                 let stats = inserter.stats();
-                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+                Run {
+                    items: stats.total_added as usize,
+                    seconds,
+                    requests: stats.total_requests,
+                }
             }
         };
         let count = collection.count().map_err(|e| e.to_string())?;

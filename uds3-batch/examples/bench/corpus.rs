@@ -3,9 +3,29 @@
 
 /// Words for generated text.
 const WORDS: &[&str] = &[
-    "Vertrag", "Klausel", "Haftung", "Gericht", "Urteil", "Berufung", "Kläger", "Beklagte", "Frist",
-    "Schadensersatz", "Verordnung", "Paragraph", "Absatz", "Satz", "Anspruch", "Verjährung",
-    "Zuständigkeit", "Verwaltung", "Bescheid", "Widerspruch", "Revision", "Beschluss", "Norm",
+    "Vertrag",
+    "Klausel",
+    "Haftung",
+    "Gericht",
+    "Urteil",
+    "Berufung",
+    "Kläger",
+    "Beklagte",
+    "Frist",
+    "Schadensersatz",
+    "Verordnung",
+    "Paragraph",
+    "Absatz",
+    "Satz",
+    "Anspruch",
+    "Verjährung",
+    "Zuständigkeit",
+    "Verwaltung",
+    "Bescheid",
+    "Widerspruch",
+    "Revision",
+    "Beschluss",
+    "Norm",
 ];
 
 /// A small deterministic generator (xorshift), seeded per item.
@@ -45,7 +65,12 @@ pub fn text(seed: u64, words: usize) -> String {
 pub fn embedding(seed: u64, dim: usize) -> Vec<f32> {
     let mut rng = Rng::new(seed ^ 0xE5B3_D00D);
     let mut v: Vec<f32> = (0..dim).map(|_| rng.unit() * 2.0 - 1.0).collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
     v.iter_mut().for_each(|x| *x /= norm);
     v
 }

@@ -65,7 +65,11 @@ impl Backend for Couch {
                     }).collect::<Vec<_>>()
                 });
                 let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-                let url = format!("{}/{}/_bulk_docs", self.url.trim_end_matches('/'), db.name());
+                let url = format!(
+                    "{}/{}/_bulk_docs",
+                    self.url.trim_end_matches('/'),
+                    db.name()
+                );
                 let started = Instant::now();
                 let mut response = ureq::post(&url)
                     .header("Content-Type", "application/json")
@@ -81,10 +85,17 @@ impl Backend for Couch {
                 if text.contains("\"error\"") {
                     return Err("raw _bulk_docs reported per-document errors".into());
                 }
-                Run { items, seconds, requests: 1 }
+                Run {
+                    items,
+                    seconds,
+                    requests: 1,
+                }
             }
             _ => {
-                let inserter = Arc::new(CouchDBBatchInserter::new(db.clone(), mode.batch_size()).map_err(|e| e.to_string())?);
+                let inserter = Arc::new(
+                    CouchDBBatchInserter::new(db.clone(), mode.batch_size())
+                        .map_err(|e| e.to_string())?,
+                );
                 let threads = mode.threads();
                 let docs = Arc::new(docs);
                 let started = Instant::now();
@@ -95,24 +106,35 @@ impl Backend for Couch {
                             let docs = Arc::clone(&docs);
                             scope.spawn(move || -> Result<(), String> {
                                 for (id, doc) in docs.iter().skip(t).step_by(threads) {
-                                    inserter.add(doc.clone(), Some(id)).map_err(|f| f.to_string())?;
+                                    inserter
+                                        .add(doc.clone(), Some(id))
+                                        .map_err(|f| f.to_string())?;
                                 }
                                 Ok(())
                             })
                         })
                         .collect();
                     for h in handles {
-                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                        h.join()
+                            .map_err(|_| "adding thread panicked".to_owned())??;
                     }
                     Ok(())
                 })?;
                 let report = inserter.close(Duration::from_secs(300));
                 let seconds = started.elapsed().as_secs_f64();
                 if !report.is_complete() {
-                    return Err(format!("{} docs failed, {} pending", report.failed.len(), report.pending));
+                    return Err(format!(
+                        "{} docs failed, {} pending",
+                        report.failed.len(),
+                        report.pending
+                    ));
                 }
                 let stats = inserter.stats();
-                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+                Run {
+                    items: stats.total_added as usize,
+                    seconds,
+                    requests: stats.total_requests,
+                }
             }
         };
         let stored = db.doc_count().map_err(|e| e.to_string())?;

@@ -52,16 +52,21 @@ fn machine() -> String {
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            m.lines().find(|l| l.starts_with("MemTotal")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or("?".to_owned(), |kb| format!("{} GiB", kb / 1024 / 1024));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "Machine: {cores} cores, {mem} memory, Linux; all servers on loopback (127.0.0.1) on the same machine \
          (UDS3 v2.2's figures were measured against remote servers). Load average at the end: {}.",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -85,7 +90,11 @@ fn main() -> ExitCode {
         Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
         Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
     ];
-    match neo4j::Neo4j::new(&endpoints.neo4j_uri, &endpoints.neo4j_user, &endpoints.neo4j_password) {
+    match neo4j::Neo4j::new(
+        &endpoints.neo4j_uri,
+        &endpoints.neo4j_user,
+        &endpoints.neo4j_password,
+    ) {
         Ok(n) => backends.insert(1, Box::new(n)),
         Err(e) => {
             eprintln!("bench: {e}");
@@ -96,7 +105,10 @@ fn main() -> ExitCode {
         backends.retain(|b| only.iter().any(|o| o == b.name()));
     }
     let rounds = if args.quick { 1 } else { 3 };
-    let total: usize = backends.iter().map(|b| runner::modes(b.as_ref()).len() * rounds).sum();
+    let total: usize = backends
+        .iter()
+        .map(|b| runner::modes(b.as_ref()).len() * rounds)
+        .sum();
     let bar = runner::progress(total as u64);
     let mut records = Vec::new();
     for backend in &mut backends {
@@ -117,6 +129,10 @@ fn main() -> ExitCode {
         eprintln!("bench: cannot write results to {}: {e}", args.out.display());
         return ExitCode::FAILURE;
     }
-    println!("results: {}/results.{{json,md}}, {}/throughput.svg", args.out.display(), args.out.display());
+    println!(
+        "results: {}/results.{{json,md}}, {}/throughput.svg",
+        args.out.display(),
+        args.out.display()
+    );
     ExitCode::SUCCESS
 }

@@ -23,20 +23,33 @@ impl Neo4j {
         let config = Neo4jConfig::new(uri, user, password)
             .and_then(|c| c.labels(DOC, CHUNK))
             .map_err(|e| e.to_string())?;
-        Ok(Self { config, admin: None, nodes: 0 })
+        Ok(Self {
+            config,
+            admin: None,
+            nodes: 0,
+        })
     }
 
     fn admin(&mut self) -> Result<&mut Neo4jSink, String> {
         if self.admin.is_none() {
             let mut sink = Neo4jSink::connect(self.config.clone()).map_err(|e| e.to_string())?;
-            sink.ensure_indexes(&[DOC, CHUNK]).map_err(|e| e.to_string())?;
+            sink.ensure_indexes(&[DOC, CHUNK])
+                .map_err(|e| e.to_string())?;
             self.admin = Some(sink);
         }
-        self.admin.as_mut().ok_or_else(|| "no admin connection".to_owned())
+        self.admin
+            .as_mut()
+            .ok_or_else(|| "no admin connection".to_owned())
     }
 
-    fn cypher(&mut self, cypher: &str, params: Properties) -> Result<Vec<Vec<Option<PropertyValue>>>, String> {
-        self.admin()?.run_cypher(cypher, &params).map_err(|e| e.to_string())
+    fn cypher(
+        &mut self,
+        cypher: &str,
+        params: Properties,
+    ) -> Result<Vec<Vec<Option<PropertyValue>>>, String> {
+        self.admin()?
+            .run_cypher(cypher, &params)
+            .map_err(|e| e.to_string())
     }
 
     /// Creates the chunk and document nodes the relationships need (once,
@@ -44,7 +57,11 @@ impl Neo4j {
     fn prepare(&mut self, items: usize) -> Result<(), String> {
         if self.nodes < items {
             let ids = |prefix: &str, range: std::ops::Range<usize>| -> PropertyValue {
-                PropertyValue::List(range.map(|i| PropertyValue::from(format!("{prefix}-{i:08}"))).collect())
+                PropertyValue::List(
+                    range
+                        .map(|i| PropertyValue::from(format!("{prefix}-{i:08}")))
+                        .collect(),
+                )
             };
             let docs = items.div_ceil(CHUNKS_PER_DOC);
             let from_doc = self.nodes.div_ceil(CHUNKS_PER_DOC);
@@ -58,12 +75,18 @@ impl Neo4j {
             )?;
             self.nodes = items;
         }
-        self.cypher(&format!("MATCH (:{DOC})-[r]->(:{CHUNK}) DELETE r"), Properties::new())?;
+        self.cypher(
+            &format!("MATCH (:{DOC})-[r]->(:{CHUNK}) DELETE r"),
+            Properties::new(),
+        )?;
         Ok(())
     }
 
     fn count(&mut self) -> Result<u64, String> {
-        let rows = self.cypher(&format!("MATCH (:{DOC})-[r:HAS_CHUNK]->(:{CHUNK}) RETURN count(r)"), Properties::new())?;
+        let rows = self.cypher(
+            &format!("MATCH (:{DOC})-[r:HAS_CHUNK]->(:{CHUNK}) RETURN count(r)"),
+            Properties::new(),
+        )?;
         match rows.first().and_then(|r| r.first()) {
             Some(Some(PropertyValue::Int(n))) => Ok(*n as u64),
             other => Err(format!("unexpected count answer {other:?}")),
@@ -72,7 +95,11 @@ impl Neo4j {
 }
 
 fn rel(i: usize) -> (String, String, i64) {
-    (format!("doc-{:08}", i / CHUNKS_PER_DOC), format!("chunk-{i:08}"), (i % CHUNKS_PER_DOC) as i64)
+    (
+        format!("doc-{:08}", i / CHUNKS_PER_DOC),
+        format!("chunk-{i:08}"),
+        (i % CHUNKS_PER_DOC) as i64,
+    )
 }
 
 impl Backend for Neo4j {
@@ -101,26 +128,32 @@ impl Backend for Neo4j {
         self.prepare(items)?;
         let run = match mode {
             Mode::Raw => {
-                let (mut from, mut to, mut order) = (Vec::new(), Vec::new(), Vec::new());
-                for i in 0..items {
-                    let (f, t, o) = rel(i);
-                    from.push(PropertyValue::from(f));
-                    to.push(PropertyValue::from(t));
-                    order.push(PropertyValue::from(o));
-                }
-                let params = Properties::from([
-                    ("from".to_owned(), PropertyValue::List(from)),
-                    ("to".to_owned(), PropertyValue::List(to)),
-                    ("order".to_owned(), PropertyValue::List(order)),
-                ]);
+                let rows: Vec<Properties> = (0..items)
+                    .map(|i| {
+                        let (from, to, order) = rel(i);
+                        Properties::from([
+                            ("from".to_owned(), PropertyValue::from(from)),
+                            ("to".to_owned(), PropertyValue::from(to)),
+                            ("order".to_owned(), PropertyValue::from(order)),
+                        ])
+                    })
+                    .collect();
+                // The same MERGE as the library, anchored the same way,
+                // without its per-row created flag and returned indexes.
                 let cypher = format!(
-                    "UNWIND range(0, size($from) - 1) AS i \
-                     MATCH (a:{DOC} {{id: $from[i]}}) MATCH (b:{CHUNK} {{id: $to[i]}}) \
-                     MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = $order[i]"
+                    "UNWIND $rows AS row \
+                     MATCH (a:{DOC} {{id: row.from}}) MATCH (b:{CHUNK} {{id: row.to}}) \
+                     MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
                 );
                 let started = Instant::now();
-                self.cypher(&cypher, params)?;
-                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+                self.admin()?
+                    .run_cypher_rows(&cypher, &rows)
+                    .map_err(|e| e.to_string())?;
+                Run {
+                    items,
+                    seconds: started.elapsed().as_secs_f64(),
+                    requests: 1,
+                }
             }
             _ => {
                 let settings = batch_core::BatcherSettings::builder()
@@ -128,7 +161,10 @@ impl Backend for Neo4j {
                     .batch_size(mode.batch_size())
                     .build()
                     .map_err(|e| e.to_string())?;
-                let creator = Arc::new(Neo4jBatchCreator::with_settings(self.config.clone(), settings).map_err(|e| e.to_string())?);
+                let creator = Arc::new(
+                    Neo4jBatchCreator::with_settings(self.config.clone(), settings)
+                        .map_err(|e| e.to_string())?,
+                );
                 let threads = mode.threads();
                 let started = Instant::now();
                 std::thread::scope(|scope| -> Result<(), String> {
@@ -147,7 +183,8 @@ impl Backend for Neo4j {
                         })
                         .collect();
                     for h in handles {
-                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                        h.join()
+                            .map_err(|_| "adding thread panicked".to_owned())??;
                     }
                     Ok(())
                 })?;
@@ -157,12 +194,19 @@ impl Backend for Neo4j {
                     return Err(format!(
                         "{} relationships failed ({}), {} pending",
                         report.failed.len(),
-                        report.failed.first().map_or(String::new(), |f| f.error.to_string()),
+                        report
+                            .failed
+                            .first()
+                            .map_or(String::new(), |f| f.error.to_string()),
                         report.pending
                     ));
                 }
                 let stats = creator.stats();
-                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+                Run {
+                    items: stats.total_added as usize,
+                    seconds,
+                    requests: stats.total_requests,
+                }
             }
         };
         let count = self.count()?;

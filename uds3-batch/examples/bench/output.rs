@@ -11,7 +11,17 @@ pub fn table(records: &[Record]) -> String {
     let _ = writeln!(
         out,
         "{:<9} {:<9} {:>6} {:>3} {:>7} {:>8} {:>10} {:>8} {:>9} {:>8} {:>9}",
-        "backend", "mode", "batch", "thr", "items", "seconds", "items/s", "requests", "speedup", "of raw", "claimed"
+        "backend",
+        "mode",
+        "batch",
+        "thr",
+        "items",
+        "seconds",
+        "items/s",
+        "requests",
+        "speedup",
+        "of raw",
+        "claimed"
     );
     for r in records {
         let _ = writeln!(
@@ -19,14 +29,19 @@ pub fn table(records: &[Record]) -> String {
             "{:<9} {:<9} {:>6} {:>3} {:>7} {:>8.2} {:>10.0} {:>8} {:>9} {:>8} {:>9}",
             r.backend,
             r.mode,
-            if r.batch_size == 0 { "all".to_owned() } else { r.batch_size.to_string() },
+            if r.batch_size == 0 {
+                "all".to_owned()
+            } else {
+                r.batch_size.to_string()
+            },
             r.threads,
             r.items,
             r.seconds,
             r.items_per_s,
             r.requests,
             r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
-            r.fraction_of_raw.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+            r.fraction_of_raw
+                .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
             r.claimed_speedup,
         );
     }
@@ -44,18 +59,31 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
             "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
             r.backend,
             r.mode,
-            if r.batch_size == 0 { "all".to_owned() } else { r.batch_size.to_string() },
+            if r.batch_size == 0 {
+                "all".to_owned()
+            } else {
+                r.batch_size.to_string()
+            },
             r.threads,
             r.items,
             r.seconds,
             r.items_per_s,
             r.requests,
             r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
-            r.fraction_of_raw.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+            r.fraction_of_raw
+                .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
             r.claimed_speedup,
         );
     }
     out
+}
+
+/// One backend's line in the chart: (batch size, items/s) points and its
+/// raw bulk rate.
+struct Series<'a> {
+    name: &'a str,
+    points: Vec<(f64, f64)>,
+    raw: Option<f64>,
 }
 
 /// Log-log chart of items/s against batch size, one line per backend,
@@ -68,7 +96,7 @@ pub fn svg(records: &[Record]) -> String {
     const T: f64 = 30.0;
     const B: f64 = 50.0;
     const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-    let lines: Vec<(&str, Vec<(f64, f64)>, Option<f64>)> = {
+    let lines: Vec<Series<'_>> = {
         let mut names: Vec<&str> = records.iter().map(|r| r.backend.as_str()).collect();
         names.dedup();
         names
@@ -79,22 +107,37 @@ pub fn svg(records: &[Record]) -> String {
                     .filter(|r| r.backend == name && (r.mode == "per-item" || r.mode == "batched"))
                     .map(|r| (r.batch_size as f64, r.items_per_s))
                     .collect();
-                let raw = records.iter().find(|r| r.backend == name && r.mode == "raw").map(|r| r.items_per_s);
-                (name, points, raw)
+                let raw = records
+                    .iter()
+                    .find(|r| r.backend == name && r.mode == "raw")
+                    .map(|r| r.items_per_s);
+                Series { name, points, raw }
             })
             .collect()
     };
     let ys: Vec<f64> = lines
         .iter()
-        .flat_map(|(_, p, raw)| p.iter().map(|(_, y)| *y).chain(*raw))
+        .flat_map(|l| l.points.iter().map(|(_, y)| *y).chain(l.raw))
         .filter(|y| *y > 0.0)
         .collect();
     let (ymin, ymax) = (
         ys.iter().copied().fold(f64::INFINITY, f64::min).max(1.0),
         ys.iter().copied().fold(1.0, f64::max),
     );
-    let (ly0, ly1) = (ymin.log10().floor(), ymax.log10().ceil().max(ymin.log10().floor() + 1.0));
-    let (lx0, lx1) = (0.0, 4.0_f64.max(records.iter().map(|r| (r.batch_size.max(1) as f64).log10()).fold(0.0, f64::max).ceil()));
+    let (ly0, ly1) = (
+        ymin.log10().floor(),
+        ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
+    );
+    let (lx0, lx1) = (
+        0.0,
+        4.0_f64.max(
+            records
+                .iter()
+                .map(|r| (r.batch_size.max(1) as f64).log10())
+                .fold(0.0, f64::max)
+                .ceil(),
+        ),
+    );
     let x = |v: f64| L + (v.max(1.0).log10() - lx0) / (lx1 - lx0) * (W - L - R);
     let y = |v: f64| H - B - (v.max(1.0).log10() - ly0) / (ly1 - ly0) * (H - T - B);
     let mut s = format!(
@@ -106,26 +149,74 @@ pub fn svg(records: &[Record]) -> String {
     );
     for e in (lx0 as i32)..=(lx1 as i32) {
         let xv = x(10f64.powi(e));
-        let _ = writeln!(s, r##"<line x1="{xv}" y1="{T}" x2="{xv}" y2="{}" stroke="#ddd"/><text x="{xv}" y="{}" text-anchor="middle">{}</text>"##, H - B, H - B + 16.0, 10u64.pow(e as u32));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xv}" y1="{T}" x2="{xv}" y2="{}" stroke="#ddd"/><text x="{xv}" y="{}" text-anchor="middle">{}</text>"##,
+            H - B,
+            H - B + 16.0,
+            10u64.pow(e as u32)
+        );
     }
     for e in (ly0 as i32)..=(ly1 as i32) {
         let yv = y(10f64.powi(e));
-        let _ = writeln!(s, r##"<line x1="{L}" y1="{yv}" x2="{}" y2="{yv}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##, W - R, L - 6.0, yv + 4.0, 10u64.pow(e as u32));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" y1="{yv}" x2="{}" y2="{yv}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            W - R,
+            L - 6.0,
+            yv + 4.0,
+            10u64.pow(e as u32)
+        );
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">batch size (items per request)</text>"#, (W - R + L) / 2.0, H - 10.0);
-    let _ = writeln!(s, r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">items/s</text>"#, H / 2.0, H / 2.0);
-    for (i, (name, points, raw)) in lines.iter().enumerate() {
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">batch size (items per request)</text>"#,
+        (W - R + L) / 2.0,
+        H - 10.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">items/s</text>"#,
+        H / 2.0,
+        H / 2.0
+    );
+    for (i, Series { name, points, raw }) in lines.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = points.iter().map(|(bx, by)| format!("{:.1},{:.1}", x(*bx), y(*by))).collect();
-        let _ = writeln!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, path.join(" "));
+        let path: Vec<String> = points
+            .iter()
+            .map(|(bx, by)| format!("{:.1},{:.1}", x(*bx), y(*by)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            path.join(" ")
+        );
         for (bx, by) in points {
-            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, x(*bx), y(*by));
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                x(*bx),
+                y(*by)
+            );
         }
         if let Some(r) = raw {
-            let _ = writeln!(s, r#"<line x1="{L}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="{color}" stroke-dasharray="5,4"/>"#, y(*r), W - R, y(*r));
+            let _ = writeln!(
+                s,
+                r#"<line x1="{L}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="{color}" stroke-dasharray="5,4"/>"#,
+                y(*r),
+                W - R,
+                y(*r)
+            );
         }
         let ly = T + 20.0 + i as f64 * 20.0;
-        let _ = writeln!(s, r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"#, W - R + 10.0, W - R + 30.0, W - R + 36.0, ly + 4.0);
+        let _ = writeln!(
+            s,
+            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"#,
+            W - R + 10.0,
+            W - R + 30.0,
+            W - R + 36.0,
+            ly + 4.0
+        );
     }
     s.push_str("</svg>\n");
     s

@@ -73,7 +73,10 @@ impl Backend for Postgres {
             Mode::Raw => {
                 let mut text = String::with_capacity(items * 120);
                 for r in &rows {
-                    let created = r.created_at.duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?;
+                    let created = r
+                        .created_at
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_err(|e| e.to_string())?;
                     text.push_str(&format!(
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                         r.document_id,
@@ -93,9 +96,15 @@ impl Backend for Postgres {
                         table.quoted()
                     ))
                     .map_err(|e| e.to_string())?;
-                writer.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                writer
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())?;
                 writer.finish().map_err(|e| e.to_string())?;
-                Run { items, seconds: started.elapsed().as_secs_f64(), requests: 1 }
+                Run {
+                    items,
+                    seconds: started.elapsed().as_secs_f64(),
+                    requests: 1,
+                }
             }
             _ => {
                 let settings = BatcherSettings::builder()
@@ -103,7 +112,10 @@ impl Backend for Postgres {
                     .batch_size(mode.batch_size())
                     .build()
                     .map_err(|e| e.to_string())?;
-                let inserter = Arc::new(PostgreSQLBatchInserter::with_table(connector, table.clone(), settings).map_err(|e| e.to_string())?);
+                let inserter = Arc::new(
+                    PostgreSQLBatchInserter::with_table(connector, table.clone(), settings)
+                        .map_err(|e| e.to_string())?,
+                );
                 let threads = mode.threads();
                 let rows = Arc::new(rows);
                 let started = Instant::now();
@@ -114,24 +126,35 @@ impl Backend for Postgres {
                             let rows = Arc::clone(&rows);
                             scope.spawn(move || -> Result<(), String> {
                                 for row in rows.iter().skip(t).step_by(threads) {
-                                    inserter.add_row(row.clone()).map_err(|f| f.error.to_string())?;
+                                    inserter
+                                        .add_row(row.clone())
+                                        .map_err(|f| f.error.to_string())?;
                                 }
                                 Ok(())
                             })
                         })
                         .collect();
                     for h in handles {
-                        h.join().map_err(|_| "adding thread panicked".to_owned())??;
+                        h.join()
+                            .map_err(|_| "adding thread panicked".to_owned())??;
                     }
                     Ok(())
                 })?;
                 let report = inserter.close(Duration::from_secs(300));
                 let seconds = started.elapsed().as_secs_f64();
                 if !report.is_complete() {
-                    return Err(format!("{} rows failed, {} pending", report.failed.len(), report.pending));
+                    return Err(format!(
+                        "{} rows failed, {} pending",
+                        report.failed.len(),
+                        report.pending
+                    ));
                 }
                 let stats = inserter.stats();
-                Run { items: stats.total_added as usize, seconds, requests: stats.total_requests }
+                Run {
+                    items: stats.total_added as usize,
+                    seconds,
+                    requests: stats.total_requests,
+                }
             }
         };
         let count: i64 = client
@@ -161,5 +184,10 @@ fn to_timestamp(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+00", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

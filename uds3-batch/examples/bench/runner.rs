@@ -99,7 +99,12 @@ pub fn modes(backend: &dyn Backend) -> Vec<Mode> {
 
 /// Runs `rounds` rounds of every mode, the order rotated each round so
 /// that slow drifts of a shared machine hit every mode alike.
-pub fn bench(backend: &mut dyn Backend, rounds: usize, quick: bool, bar: &ProgressBar) -> Result<Vec<Record>, String> {
+pub fn bench(
+    backend: &mut dyn Backend,
+    rounds: usize,
+    quick: bool,
+    bar: &ProgressBar,
+) -> Result<Vec<Record>, String> {
     let modes = modes(backend);
     let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
@@ -107,13 +112,24 @@ pub fn bench(backend: &mut dyn Backend, rounds: usize, quick: bool, bar: &Progre
             let i = (k + round) % modes.len();
             let mode = modes[i];
             let items = backend.items(mode, quick);
-            bar.set_message(format!("{} {} b={} t={}", backend.name(), mode.label(), mode.batch_size(), mode.threads()));
+            bar.set_message(format!(
+                "{} {} b={} t={}",
+                backend.name(),
+                mode.label(),
+                mode.batch_size(),
+                mode.threads()
+            ));
             let started = Instant::now();
             let run = backend
                 .run(mode, items)
                 .map_err(|e| format!("{} {:?}: {e}", backend.name(), mode))?;
             if run.items != items {
-                return Err(format!("{} {:?}: wrote {} of {items} items", backend.name(), mode, run.items));
+                return Err(format!(
+                    "{} {:?}: wrote {} of {items} items",
+                    backend.name(),
+                    mode,
+                    run.items
+                ));
             }
             let _ = started;
             samples[i].push(run);
@@ -121,8 +137,14 @@ pub fn bench(backend: &mut dyn Backend, rounds: usize, quick: bool, bar: &Progre
         }
     }
     let rate = |runs: &[Run]| median(runs.iter().map(|r| r.items as f64 / r.seconds).collect());
-    let per_item = modes.iter().position(|m| *m == Mode::PerItem).map(|i| rate(&samples[i]));
-    let raw = modes.iter().position(|m| *m == Mode::Raw).map(|i| rate(&samples[i]));
+    let per_item = modes
+        .iter()
+        .position(|m| *m == Mode::PerItem)
+        .map(|i| rate(&samples[i]));
+    let raw = modes
+        .iter()
+        .position(|m| *m == Mode::Raw)
+        .map(|i| rate(&samples[i]));
     Ok(modes
         .iter()
         .zip(&samples)
