@@ -27,23 +27,11 @@ use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter, TableName};
 use uds3_batch::{BatcherSettings, Stats};
 
 const DIM: usize = 384;
-const WORDS: &[&str] = &[
-    "Vertrag",
-    "Klausel",
-    "Haftung",
-    "Gericht",
-    "Urteil",
-    "Berufung",
-    "Frist",
-    "Anspruch",
-    "Verjährung",
-    "Bescheid",
-    "Widerspruch",
-    "Revision",
-    "Beschluss",
-    "Norm",
-    "Absatz",
-];
+
+/// The generated corpus the benchmark uses too.
+#[path = "bench/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
 
 struct Stores {
     postgres: PostgreSQLBatchInserter,
@@ -52,32 +40,8 @@ struct Stores {
     graph: Neo4jBatchCreator,
 }
 
-/// A deterministic pseudo random number for `seed`.
-fn mix(seed: u64) -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 29)
-}
-
 fn chunk_text(doc: u64, chunk: u64) -> String {
-    (0..40)
-        .map(|w| WORDS[(mix(doc * 1000 + chunk * 50 + w) % WORDS.len() as u64) as usize])
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn embedding(seed: u64) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIM as u64)
-        .map(|i| (mix(seed * 7919 + i) % 20_000) as f32 / 10_000.0 - 1.0)
-        .collect();
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    v.into_iter().map(|x| x / norm).collect()
+    corpus::text(doc * 1000 + chunk, 40)
 }
 
 /// Everything one document brings to the four stores.
@@ -98,7 +62,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         length as i64,
         terms as i64,
         None,
-        Some((mix(doc) % 100) as f64 / 100.0),
+        Some((corpus::Rng::new(doc).next() % 100) as f64 / 100.0),
         None,
     )?;
     stores.couch.add(
@@ -112,7 +76,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         let chunk_id = format!("{doc_id}-chunk-{c:03}");
         stores.chroma.add_with_document(
             chunk_id.clone(),
-            embedding(doc * 1000 + c as u64),
+            corpus::embedding(doc * 1000 + c as u64, DIM),
             metadata([
                 ("doc_id", MetadataValue::from(doc_id.as_str())),
                 ("chunk_index", MetadataValue::from(c as i64)),

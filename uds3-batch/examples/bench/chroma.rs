@@ -1,13 +1,12 @@
 //! Chroma: the library's batched adds against one `add` request of all
 //! vectors (base64 little-endian f32, the fastest form measured).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
 
 use crate::corpus;
-use crate::runner::{Backend, Mode, Run};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
 const DIM: usize = 384;
 
@@ -110,49 +109,18 @@ impl Backend for Chroma {
                 }
             }
             _ => {
-                let inserter = Arc::new(
-                    ChromaBatchInserter::new(collection.clone(), mode.batch_size())
-                        .map_err(|e| e.to_string())?,
-                );
-                let threads = mode.threads();
-                let records = Arc::new(records);
-                let started = Instant::now();
-                std::thread::scope(|scope| -> Result<(), String> {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let inserter = Arc::clone(&inserter);
-                            let records = Arc::clone(&records);
-                            scope.spawn(move || -> Result<(), String> {
-                                for (id, v, m) in records.iter().skip(t).step_by(threads) {
-                                    inserter
-                                        .add(id.clone(), v.clone(), m.clone())
-                                        .map_err(|f| f.error.to_string())?;
-                                }
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join()
-                            .map_err(|_| "adding thread panicked".to_owned())??;
-                    }
-                    Ok(())
-                })?;
-                let report = inserter.close(Duration::from_secs(600));
-                let seconds = started.elapsed().as_secs_f64();
-                if !report.is_complete() {
-                    return Err(format!(
-                        "{} records failed, {} pending",
-                        report.failed.len(),
-                        report.pending
-                    ));
-                }
-                let stats = inserter.stats();
-                Run {
-                    items: stats.total_added as usize,
-                    seconds,
-                    requests: stats.total_requests,
-                }
+                let inserter = ChromaBatchInserter::new(collection.clone(), mode.batch_size())
+                    .map_err(|e| e.to_string())?;
+                drive(
+                    &records,
+                    mode.threads(),
+                    |(id, v, m)| {
+                        inserter
+                            .add(id.clone(), v.clone(), m.clone())
+                            .map_err(|f| f.to_string())
+                    },
+                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                )?
             }
         };
         let count = collection.count().map_err(|e| e.to_string())?;

@@ -1,13 +1,12 @@
 //! CouchDB: the library's `_bulk_docs` batches against one plain
 //! `_bulk_docs` of all documents.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 
 use crate::corpus;
-use crate::runner::{Backend, Mode, Run};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
 pub struct Couch {
     url: String,
@@ -92,49 +91,18 @@ impl Backend for Couch {
                 }
             }
             _ => {
-                let inserter = Arc::new(
-                    CouchDBBatchInserter::new(db.clone(), mode.batch_size())
-                        .map_err(|e| e.to_string())?,
-                );
-                let threads = mode.threads();
-                let docs = Arc::new(docs);
-                let started = Instant::now();
-                std::thread::scope(|scope| -> Result<(), String> {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let inserter = Arc::clone(&inserter);
-                            let docs = Arc::clone(&docs);
-                            scope.spawn(move || -> Result<(), String> {
-                                for (id, doc) in docs.iter().skip(t).step_by(threads) {
-                                    inserter
-                                        .add(doc.clone(), Some(id))
-                                        .map_err(|f| f.to_string())?;
-                                }
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join()
-                            .map_err(|_| "adding thread panicked".to_owned())??;
-                    }
-                    Ok(())
-                })?;
-                let report = inserter.close(Duration::from_secs(300));
-                let seconds = started.elapsed().as_secs_f64();
-                if !report.is_complete() {
-                    return Err(format!(
-                        "{} docs failed, {} pending",
-                        report.failed.len(),
-                        report.pending
-                    ));
-                }
-                let stats = inserter.stats();
-                Run {
-                    items: stats.total_added as usize,
-                    seconds,
-                    requests: stats.total_requests,
-                }
+                let inserter = CouchDBBatchInserter::new(db.clone(), mode.batch_size())
+                    .map_err(|e| e.to_string())?;
+                drive(
+                    &docs,
+                    mode.threads(),
+                    |(id, doc)| {
+                        inserter
+                            .add(doc.clone(), Some(id))
+                            .map_err(|f| f.to_string())
+                    },
+                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                )?
             }
         };
         let stored = db.doc_count().map_err(|e| e.to_string())?;

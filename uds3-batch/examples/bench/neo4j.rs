@@ -1,12 +1,11 @@
 //! Neo4j (Bolt): the library's grouped `UNWIND ... MERGE` batches against
 //! one plain `UNWIND` of all rows, on nodes created before the clock starts.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 
-use crate::runner::{Backend, Mode, Run};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -161,52 +160,20 @@ impl Backend for Neo4j {
                     .batch_size(mode.batch_size())
                     .build()
                     .map_err(|e| e.to_string())?;
-                let creator = Arc::new(
-                    Neo4jBatchCreator::with_settings(self.config.clone(), settings)
-                        .map_err(|e| e.to_string())?,
-                );
-                let threads = mode.threads();
-                let started = Instant::now();
-                std::thread::scope(|scope| -> Result<(), String> {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let creator = Arc::clone(&creator);
-                            scope.spawn(move || -> Result<(), String> {
-                                for i in (t..items).step_by(threads) {
-                                    let (from, to, order) = rel(i);
-                                    creator
-                                        .add_relationship(from, to, "HAS_CHUNK", [("order", order)])
-                                        .map_err(|f| f.error.to_string())?;
-                                }
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join()
-                            .map_err(|_| "adding thread panicked".to_owned())??;
-                    }
-                    Ok(())
-                })?;
-                let report = creator.close(Duration::from_secs(600));
-                let seconds = started.elapsed().as_secs_f64();
-                if !report.is_complete() {
-                    return Err(format!(
-                        "{} relationships failed ({}), {} pending",
-                        report.failed.len(),
-                        report
-                            .failed
-                            .first()
-                            .map_or(String::new(), |f| f.error.to_string()),
-                        report.pending
-                    ));
-                }
-                let stats = creator.stats();
-                Run {
-                    items: stats.total_added as usize,
-                    seconds,
-                    requests: stats.total_requests,
-                }
+                let creator = Neo4jBatchCreator::with_settings(self.config.clone(), settings)
+                    .map_err(|e| e.to_string())?;
+                let rows: Vec<usize> = (0..items).collect();
+                drive(
+                    &rows,
+                    mode.threads(),
+                    |&i| {
+                        let (from, to, order) = rel(i);
+                        creator
+                            .add_relationship(from, to, "HAS_CHUNK", [("order", order)])
+                            .map_err(|f| f.to_string())
+                    },
+                    || (creator.close(CLOSE_TIMEOUT), creator.stats()),
+                )?
             }
         };
         let count = self.count()?;

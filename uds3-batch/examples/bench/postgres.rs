@@ -2,13 +2,12 @@
 //! same rows.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use batch_core::BatcherSettings;
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 
-use crate::runner::{Backend, Mode, Run};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
 pub struct Postgres {
     url: String,
@@ -112,49 +111,15 @@ impl Backend for Postgres {
                     .batch_size(mode.batch_size())
                     .build()
                     .map_err(|e| e.to_string())?;
-                let inserter = Arc::new(
+                let inserter =
                     PostgreSQLBatchInserter::with_table(connector, table.clone(), settings)
-                        .map_err(|e| e.to_string())?,
-                );
-                let threads = mode.threads();
-                let rows = Arc::new(rows);
-                let started = Instant::now();
-                std::thread::scope(|scope| -> Result<(), String> {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let inserter = Arc::clone(&inserter);
-                            let rows = Arc::clone(&rows);
-                            scope.spawn(move || -> Result<(), String> {
-                                for row in rows.iter().skip(t).step_by(threads) {
-                                    inserter
-                                        .add_row(row.clone())
-                                        .map_err(|f| f.error.to_string())?;
-                                }
-                                Ok(())
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join()
-                            .map_err(|_| "adding thread panicked".to_owned())??;
-                    }
-                    Ok(())
-                })?;
-                let report = inserter.close(Duration::from_secs(300));
-                let seconds = started.elapsed().as_secs_f64();
-                if !report.is_complete() {
-                    return Err(format!(
-                        "{} rows failed, {} pending",
-                        report.failed.len(),
-                        report.pending
-                    ));
-                }
-                let stats = inserter.stats();
-                Run {
-                    items: stats.total_added as usize,
-                    seconds,
-                    requests: stats.total_requests,
-                }
+                        .map_err(|e| e.to_string())?;
+                drive(
+                    &rows,
+                    mode.threads(),
+                    |row| inserter.add_row(row.clone()).map_err(|f| f.to_string()),
+                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                )?
             }
         };
         let count: i64 = client

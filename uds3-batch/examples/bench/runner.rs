@@ -189,3 +189,45 @@ pub fn progress(total: u64) -> ProgressBar {
     );
     bar
 }
+
+/// Times one library run: `threads` threads share one inserter (thread
+/// `t` adds every `t`-th item of `data` through `add`), then `close`
+/// flushes it; its report must be complete, and its stats give the run.
+pub fn drive<D: Sync, T, E: std::fmt::Display>(
+    data: &[D],
+    threads: usize,
+    add: impl Fn(&D) -> Result<(), String> + Sync,
+    close: impl FnOnce() -> (batch_core::FlushReport<T, E>, batch_core::Stats),
+) -> Result<Run, String> {
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<(), String> {
+        let add = &add;
+        let workers: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || data.iter().skip(t).step_by(threads).try_for_each(add)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().map_err(|_| "adding thread panicked".to_owned())?)
+    })?;
+    let (report, stats) = close();
+    let seconds = started.elapsed().as_secs_f64();
+    if !report.is_complete() {
+        return Err(format!(
+            "{} items failed (first: {}), {} pending",
+            report.failed.len(),
+            report
+                .failed
+                .first()
+                .map_or(String::new(), |f| f.error.to_string()),
+            report.pending
+        ));
+    }
+    Ok(Run {
+        items: stats.total_added as usize,
+        seconds,
+        requests: stats.total_requests,
+    })
+}
+
+/// How long a benchmark run's final flush may take.
+pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
