@@ -19,6 +19,9 @@ pub enum MergeAnchor {
     StartNode,
 }
 
+/// Default of [`Neo4jConfig::timeout`].
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Connection and query settings of a `Neo4jBatchCreator`.
 #[derive(Clone)]
 pub struct Neo4jConfig {
@@ -30,6 +33,7 @@ pub struct Neo4jConfig {
     pub(crate) to_label: Name,
     pub(crate) anchor: MergeAnchor,
     pub(crate) try_apoc: bool,
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Neo4jConfig {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for Neo4jConfig {
             .field("to_label", &self.to_label)
             .field("anchor", &self.anchor)
             .field("try_apoc", &self.try_apoc)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -67,6 +72,7 @@ impl Neo4jConfig {
             to_label: Name::parse("Chunk", "label").map_err(Neo4jError::Config)?,
             anchor: MergeAnchor::default(),
             try_apoc: false,
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
@@ -100,6 +106,15 @@ impl Neo4jConfig {
     /// `cargo bench -p batch-neo4j --bench unwind` (1-4x slower each time).
     pub fn try_apoc(mut self, try_apoc: bool) -> Self {
         self.try_apoc = try_apoc;
+        self
+    }
+
+    /// How long one connect, transaction or statement may wait for the
+    /// server (default 60 s). A server that stops answering without
+    /// closing the socket then counts as a lost connection (transient,
+    /// retried) instead of blocking the flusher forever.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 

@@ -76,6 +76,7 @@ impl BoltSession {
         refuse_async_context()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
         let mut session = Self {
@@ -98,8 +99,9 @@ impl BoltSession {
     ) -> Result<Vec<Vec<Record>>, Neo4jError> {
         refuse_async_context()?;
         let db = self.db_metadata()?;
+        let timeout = self.config.timeout;
         let (runtime, client) = self.parts()?;
-        let result = runtime.block_on(transaction(client, db, statements));
+        let result = runtime.block_on(bounded(timeout, transaction(client, db, statements)));
         self.settle(result)
     }
 
@@ -107,8 +109,9 @@ impl BoltSession {
     pub(crate) fn run(&mut self, statement: &Statement) -> Result<Vec<Record>, Neo4jError> {
         refuse_async_context()?;
         let db = self.db_metadata()?;
+        let timeout = self.config.timeout;
         let (runtime, client) = self.parts()?;
-        let result = runtime.block_on(auto_commit(client, db, statement));
+        let result = runtime.block_on(bounded(timeout, auto_commit(client, db, statement)));
         self.settle(result)
     }
 
@@ -121,7 +124,14 @@ impl BoltSession {
     /// The open connection, connecting first if there is none.
     fn connected(&mut self) -> Result<&mut BoltClient, Neo4jError> {
         if self.client.is_none() {
-            let client = self.runtime.block_on(connect(&self.config))?;
+            let timeout = self.config.timeout;
+            let client = self
+                .runtime
+                .block_on(async { tokio::time::timeout(timeout, connect(&self.config)).await })
+                .map_err(|_| Neo4jError::Connection {
+                    addr: self.config.addr.clone(),
+                    message: format!("no answer within {timeout:?} while connecting"),
+                })??;
             tracing::debug!(addr = %self.config.addr, version = client.version(), "Bolt connection opened");
             self.client = Some(client);
         }
@@ -183,6 +193,17 @@ impl BoltSession {
             }
         }
     }
+}
+
+/// `step`, or a lost connection if the server does not finish it within
+/// `timeout` (the connection is then dropped: its state is unknown).
+async fn bounded<T>(
+    timeout: std::time::Duration,
+    step: impl std::future::Future<Output = Result<T, Step>>,
+) -> Result<T, Step> {
+    tokio::time::timeout(timeout, step)
+        .await
+        .unwrap_or_else(|_| Err(Step::Lost(format!("no answer within {timeout:?}"))))
 }
 
 /// Failures that are about the connection, not the request: a server

@@ -50,7 +50,7 @@ mod plan;
 mod property;
 mod sink;
 
-pub use config::{MergeAnchor, Neo4jConfig};
+pub use config::{DEFAULT_TIMEOUT, MergeAnchor, Neo4jConfig};
 pub use counters::QueryStats;
 pub use creator::{FailedGraphItem, Neo4jBatchCreator};
 pub use error::Neo4jError;
