@@ -577,3 +577,10 @@ fn fatal_errors_hand_the_batch_back_without_fallback() {
     let as_error: &dyn std::error::Error = &report.failed[0];
     assert!(as_error.to_string().contains("401"), "{as_error}");
 }
+
+#[test]
+fn batcher_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Batcher<FakeSink>>();
+    shareable::<Arc<Batcher<FakeSink>>>();
+}
