@@ -6,44 +6,52 @@ use std::path::Path;
 
 use crate::runner::Record;
 
+/// A record as the 11 text cells both tables show.
+fn cells(r: &Record) -> [String; 11] {
+    [
+        r.backend.clone(),
+        r.mode.clone(),
+        if r.batch_size == 0 {
+            "all".to_owned()
+        } else {
+            r.batch_size.to_string()
+        },
+        r.threads.to_string(),
+        r.items.to_string(),
+        format!("{:.2}", r.seconds),
+        format!("{:.0}", r.items_per_s),
+        r.requests.to_string(),
+        r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
+        r.fraction_of_raw
+            .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+        r.claimed_speedup.clone(),
+    ]
+}
+
+/// Column widths of the terminal table; text columns are left-aligned.
+const WIDTHS: [usize; 11] = [9, 9, 6, 3, 7, 8, 10, 8, 9, 8, 9];
+
 pub fn table(records: &[Record]) -> String {
+    let header = [
+        "backend", "mode", "batch", "thr", "items", "seconds", "items/s", "requests", "speedup",
+        "of raw", "claimed",
+    ]
+    .map(str::to_owned);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<9} {:<9} {:>6} {:>3} {:>7} {:>8} {:>10} {:>8} {:>9} {:>8} {:>9}",
-        "backend",
-        "mode",
-        "batch",
-        "thr",
-        "items",
-        "seconds",
-        "items/s",
-        "requests",
-        "speedup",
-        "of raw",
-        "claimed"
-    );
-    for r in records {
-        let _ = writeln!(
-            out,
-            "{:<9} {:<9} {:>6} {:>3} {:>7} {:>8.2} {:>10.0} {:>8} {:>9} {:>8} {:>9}",
-            r.backend,
-            r.mode,
-            if r.batch_size == 0 {
-                "all".to_owned()
-            } else {
-                r.batch_size.to_string()
-            },
-            r.threads,
-            r.items,
-            r.seconds,
-            r.items_per_s,
-            r.requests,
-            r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
-            r.fraction_of_raw
-                .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
-            r.claimed_speedup,
-        );
+    for row in std::iter::once(header).chain(records.iter().map(cells)) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(WIDTHS)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i < 2 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", line.join(" "));
     }
     out
 }
@@ -54,26 +62,7 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
     out.push_str("| backend | mode | batch | threads | items | seconds | items/s | requests | speedup vs per-item | of raw | UDS3 v2.2 claim |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in records {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
-            r.backend,
-            r.mode,
-            if r.batch_size == 0 {
-                "all".to_owned()
-            } else {
-                r.batch_size.to_string()
-            },
-            r.threads,
-            r.items,
-            r.seconds,
-            r.items_per_s,
-            r.requests,
-            r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
-            r.fraction_of_raw
-                .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
-            r.claimed_speedup,
-        );
+        let _ = writeln!(out, "| {} |", cells(r).join(" | "));
     }
     out
 }
