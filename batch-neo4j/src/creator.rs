@@ -81,14 +81,12 @@ impl Neo4jBatchCreator {
         K: Into<String>,
         V: Into<PropertyValue>,
     {
-        self.add(GraphItem::Relationship(Box::new(RelationshipItem {
-            from_label: self.graph.from_label.to_string(),
-            from_id: from_id.into(),
-            to_label: self.graph.to_label.to_string(),
-            to_id: to_id.into(),
-            rel_type: rel_type.into(),
-            properties: collect(properties),
-        })))
+        self.add_between(
+            (self.graph.from_label.to_string(), from_id.into()),
+            (self.graph.to_label.to_string(), to_id.into()),
+            rel_type.into(),
+            properties,
+        )
     }
 
     /// Like [`add_relationship`](Self::add_relationship) between nodes of
@@ -104,12 +102,32 @@ impl Neo4jBatchCreator {
         K: Into<String>,
         V: Into<PropertyValue>,
     {
+        self.add_between(
+            (from_label.to_owned(), from_id.to_owned()),
+            (to_label.to_owned(), to_id.to_owned()),
+            rel_type.to_owned(),
+            properties,
+        )
+    }
+
+    /// The relationship item both `add_relationship` forms build.
+    fn add_between<K, V>(
+        &self,
+        (from_label, from_id): (String, String),
+        (to_label, to_id): (String, String),
+        rel_type: String,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), FailedGraphItem>
+    where
+        K: Into<String>,
+        V: Into<PropertyValue>,
+    {
         self.add(GraphItem::Relationship(Box::new(RelationshipItem {
-            from_label: from_label.to_owned(),
-            from_id: from_id.to_owned(),
-            to_label: to_label.to_owned(),
-            to_id: to_id.to_owned(),
-            rel_type: rel_type.to_owned(),
+            from_label,
+            from_id,
+            to_label,
+            to_id,
+            rel_type,
             properties: collect(properties),
         })))
     }

@@ -397,42 +397,39 @@ pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String, String> {
     Ok(format!("pid {pid} {note}"))
 }
 
-/// Starts the services in parallel; one result per service, in order.
-pub fn up(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<Outcome, String>)> {
+/// Runs `action` for every service in parallel; one result per service,
+/// in order. `what` names the action if its thread panics.
+fn in_parallel<T: Send>(
+    ctx: &Ctx,
+    services: &[Service],
+    what: &str,
+    action: fn(&Ctx, Service) -> Result<T, String>,
+) -> Vec<(Service, Result<T, String>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = services
             .iter()
-            .map(|&s| (s, scope.spawn(move || up_one(ctx, s))))
+            .map(|&s| (s, scope.spawn(move || action(ctx, s))))
             .collect();
         handles
             .into_iter()
             .map(|(s, h)| {
                 let result = h
                     .join()
-                    .unwrap_or_else(|_| Err(format!("{s}: start-up thread panicked")));
+                    .unwrap_or_else(|_| Err(format!("{s}: {what} thread panicked")));
                 (s, result)
             })
             .collect()
     })
 }
 
+/// Starts the services in parallel; one result per service, in order.
+pub fn up(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<Outcome, String>)> {
+    in_parallel(ctx, services, "start-up", up_one)
+}
+
 /// Stops the services in parallel; one result per service, in order.
 pub fn down(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<String, String>)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = services
-            .iter()
-            .map(|&s| (s, scope.spawn(move || stop_one(ctx, s))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(s, h)| {
-                let result = h
-                    .join()
-                    .unwrap_or_else(|_| Err(format!("{s}: stop thread panicked")));
-                (s, result)
-            })
-            .collect()
-    })
+    in_parallel(ctx, services, "stop", stop_one)
 }
 
 /// `up` with its report; false if any service failed.
