@@ -12,7 +12,7 @@ use crate::flusher::{Flusher, Msg};
 use crate::report::{FailedItem, FlushReport};
 use crate::retry::Jitter;
 use crate::settings::{BatcherSettings, WhenFull};
-use crate::sink::Sink;
+use crate::sink::{ItemCheck, Sink};
 use crate::state::{FailureHandler, Shared, State};
 use crate::stats::Stats;
 
@@ -50,6 +50,8 @@ pub struct Batcher<S: Sink> {
     settings: BatcherSettings,
     batch_size: usize,
     max_bytes: Option<usize>,
+    /// The sink's add-time check, run before an item is buffered.
+    check: Option<ItemCheck<Item<S>>>,
     _sink: PhantomData<fn() -> S>,
 }
 
@@ -78,7 +80,17 @@ impl<S: Sink> Batcher<S> {
         settings: BatcherSettings,
         handler: impl Fn(FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
-        Self::start(sink, settings, Some(Box::new(handler)))
+        Self::start(sink, settings, Some(Arc::new(handler)))
+    }
+
+    /// Sends every item that fails from now on to `handler` (called on the
+    /// flusher thread) instead of the next report; replaces a handler set
+    /// before. Failed items already queued stay in the next report.
+    pub fn set_failure_handler(
+        &self,
+        handler: impl Fn(FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
+    ) {
+        self.shared.set_handler(Arc::new(handler));
     }
 
     fn start(
@@ -87,6 +99,7 @@ impl<S: Sink> Batcher<S> {
         handler: Option<FailureHandler<Item<S>, Error<S>>>,
     ) -> std::io::Result<Self> {
         let limits = sink.limits();
+        let check = sink.item_check();
         let batch_size = limits
             .max_items
             .map_or(settings.batch_size, |m| m.min(settings.batch_size))
@@ -117,6 +130,7 @@ impl<S: Sink> Batcher<S> {
             settings,
             batch_size,
             max_bytes,
+            check,
             _sink: PhantomData,
         })
     }
@@ -133,10 +147,20 @@ impl<S: Sink> Batcher<S> {
 
     /// Adds an item; writes a batch when it is full (by count or bytes).
     ///
-    /// Returns the item with an error if it cannot be accepted: the batcher
-    /// is closed, it is full and the policy is [`WhenFull::Reject`], or the
-    /// item alone is over the byte limit.
+    /// Returns the item with an error if it cannot be accepted: it fails
+    /// the sink's [`item_check`](Sink::item_check)
+    /// ([`BatchError::Invalid`]), the batcher is closed, it is full and the
+    /// policy is [`WhenFull::Reject`], or the item alone is over the byte
+    /// limit.
     pub fn add(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
+        if let Some(check) = &self.check
+            && let Err(reason) = check(&item)
+        {
+            return Err(FailedItem {
+                item,
+                error: BatchError::Invalid(reason),
+            });
+        }
         let size = match self.max_bytes {
             Some(limit) => {
                 let size = S::encoded_size(&item);
@@ -298,6 +322,14 @@ impl<S: Sink> Batcher<S> {
     /// A consistent snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.lock().snapshot()
+    }
+
+    /// UDS3 v2.2's `get_stats()` dictionary: written items under the sink's
+    /// [`WRITTEN_KEY`](Sink::WRITTEN_KEY) (`total_added`, or Neo4j's
+    /// `total_created`), `total_batches`, `total_fallbacks`, `pending`, and
+    /// this library's extra counters under their own names.
+    pub fn get_stats(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.stats().to_uds3_map(S::WRITTEN_KEY)
     }
 
     /// Items buffered and not yet sent (UDS3 v2.2's `pending`).

@@ -8,10 +8,14 @@
 use std::num::NonZeroUsize;
 
 use crate::error::ConfigError;
+use crate::settings::BatcherSettings;
 
 /// The two ENV variables of one backend: an on/off switch and a batch size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackendEnv {
+    /// The backend's name, used as the batcher's name in logs and for its
+    /// flusher thread (e.g. `"chroma"`).
+    pub name: &'static str,
     /// Name of the boolean switch, e.g. `ENABLE_CHROMA_BATCH_INSERT`.
     pub enable_var: &'static str,
     /// Name of the batch size variable, e.g. `CHROMA_BATCH_INSERT_SIZE`.
@@ -24,6 +28,7 @@ pub struct BackendEnv {
 
 /// ChromaDB: `ENABLE_CHROMA_BATCH_INSERT` (false), `CHROMA_BATCH_INSERT_SIZE` (100, 1-1000).
 pub const CHROMA: BackendEnv = BackendEnv {
+    name: "chroma",
     enable_var: "ENABLE_CHROMA_BATCH_INSERT",
     size_var: "CHROMA_BATCH_INSERT_SIZE",
     default_size: 100,
@@ -32,6 +37,7 @@ pub const CHROMA: BackendEnv = BackendEnv {
 
 /// Neo4j: `ENABLE_NEO4J_BATCHING` (false), `NEO4J_BATCH_SIZE` (1000, 1-10000).
 pub const NEO4J: BackendEnv = BackendEnv {
+    name: "neo4j",
     enable_var: "ENABLE_NEO4J_BATCHING",
     size_var: "NEO4J_BATCH_SIZE",
     default_size: 1000,
@@ -40,6 +46,7 @@ pub const NEO4J: BackendEnv = BackendEnv {
 
 /// PostgreSQL: `ENABLE_POSTGRES_BATCH_INSERT` (false), `POSTGRES_BATCH_INSERT_SIZE` (100, 1-1000).
 pub const POSTGRES: BackendEnv = BackendEnv {
+    name: "postgres",
     enable_var: "ENABLE_POSTGRES_BATCH_INSERT",
     size_var: "POSTGRES_BATCH_INSERT_SIZE",
     default_size: 100,
@@ -48,6 +55,7 @@ pub const POSTGRES: BackendEnv = BackendEnv {
 
 /// CouchDB: `ENABLE_COUCHDB_BATCH_INSERT` (false), `COUCHDB_BATCH_INSERT_SIZE` (100, 1-1000).
 pub const COUCHDB: BackendEnv = BackendEnv {
+    name: "couchdb",
     enable_var: "ENABLE_COUCHDB_BATCH_INSERT",
     size_var: "COUCHDB_BATCH_INSERT_SIZE",
     default_size: 100,
@@ -63,6 +71,26 @@ impl BackendEnv {
     /// The batch size (unset means the default).
     pub fn batch_size(&self) -> Result<NonZeroUsize, ConfigError> {
         self.batch_size_from(|name| std::env::var_os(name))
+    }
+
+    /// Batcher settings named after the backend, with the batch size from
+    /// the environment ([`batch_size`](Self::batch_size)) and every other
+    /// setting at its default: what each inserter's `from_env` uses.
+    pub fn settings(&self) -> Result<BatcherSettings, ConfigError> {
+        BatcherSettings::from_env(self)?.build()
+    }
+
+    /// Batcher settings named after the backend with `batch_size` items
+    /// per batch (0 is an error) and every other setting at its default:
+    /// what each inserter's `new(target, batch_size)` uses.
+    pub fn settings_with_batch_size(
+        &self,
+        batch_size: usize,
+    ) -> Result<BatcherSettings, ConfigError> {
+        BatcherSettings::builder()
+            .name(self.name)
+            .batch_size(batch_size)
+            .build()
     }
 
     /// [`enabled`](Self::enabled) with a custom variable lookup (for tests and embedding).

@@ -151,7 +151,7 @@ impl<S: Sink> Flusher<S> {
         if failed.is_empty() {
             return;
         }
-        if let Some(handler) = &self.shared.handler {
+        if let Some(handler) = self.shared.handler() {
             for item in failed {
                 handler(item);
             }
@@ -205,7 +205,7 @@ impl<S: Sink> Flusher<S> {
                     // items bad. Splitting would only multiply the waiting.
                     // Fatal: no item is at fault, so no fallback either.
                     ErrorClass::Transient | ErrorClass::Fatal => error,
-                    ErrorClass::Permanent | ErrorClass::TooLarge if items.len() > 1 => {
+                    ErrorClass::Permanent if items.len() > 1 => {
                         if self.fallback != Fallback::None {
                             tracing::warn!(
                                 batcher = %self.shared.name,

@@ -63,6 +63,6 @@ pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
 pub use report::{FailedItem, FlushReport};
 pub use retry::RetryPolicy;
 pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, WhenFull};
-pub use sink::{ItemOutcome, Sink, SinkLimits};
+pub use sink::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 pub use state::FailureHandler;
 pub use stats::Stats;

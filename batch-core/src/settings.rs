@@ -89,10 +89,13 @@ impl BatcherSettings {
         }
     }
 
-    /// A builder starting from a backend's ENV batch size (e.g.
-    /// `CHROMA_BATCH_INSERT_SIZE`); a bad value is an error naming the variable.
+    /// A builder named after a backend, starting from its ENV batch size
+    /// (e.g. `CHROMA_BATCH_INSERT_SIZE`); a bad value is an error naming the
+    /// variable.
     pub fn from_env(env: &BackendEnv) -> Result<BatcherSettingsBuilder, ConfigError> {
-        Ok(Self::builder().batch_size(env.batch_size()?.get()))
+        Ok(Self::builder()
+            .name(env.name)
+            .batch_size(env.batch_size()?.get()))
     }
 }
 

@@ -1,8 +1,14 @@
 //! The `Sink` trait: what a backend implements to be batched.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use crate::error::SinkError;
+
+/// An add-time check of one item, run on the adding thread before the item
+/// is buffered (see [`Sink::item_check`]). `Err` carries the reason, which
+/// comes back to the caller as [`BatchError::Invalid`](crate::BatchError::Invalid).
+pub type ItemCheck<T> = Arc<dyn Fn(&T) -> Result<(), String> + Send + Sync>;
 
 /// What happened to one item of a batch write.
 #[derive(Debug)]
@@ -51,6 +57,11 @@ pub trait Sink: Send + 'static {
     /// The sink's error type, classified for retry.
     type Error: SinkError;
 
+    /// The key of written items in UDS3 v2.2's `get_stats()` map
+    /// ([`Batcher::get_stats`](crate::Batcher::get_stats)): `"total_added"`
+    /// for most backends, `"total_created"` for Neo4j.
+    const WRITTEN_KEY: &'static str = "total_added";
+
     /// Writes `items` in one request (or one transaction).
     fn write_batch(
         &mut self,
@@ -68,5 +79,16 @@ pub trait Sink: Send + 'static {
     /// estimate is fine as long as it is not smaller than the truth.
     fn encoded_size(_item: &Self::Item) -> usize {
         0
+    }
+
+    /// The check every item must pass before it is buffered: asked once,
+    /// when the batcher is built, and then run by
+    /// [`Batcher::add`](crate::Batcher::add) on the adding thread, so a bad
+    /// item comes back at once, unsent, with one error shape for every
+    /// backend. Items reaching [`write_batch`](Self::write_batch) have
+    /// passed it, so the sink need not check them again. `None` (the
+    /// default): every item is accepted.
+    fn item_check(&self) -> Option<ItemCheck<Self::Item>> {
+        None
     }
 }

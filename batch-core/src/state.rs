@@ -1,13 +1,13 @@
 //! The state shared by the adding threads and the flusher thread.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::report::FailedItem;
 use crate::stats::Stats;
 
 /// Called with every failed item, on the flusher thread, when set.
-pub type FailureHandler<T, E> = Box<dyn Fn(FailedItem<T, E>) + Send + Sync>;
+pub type FailureHandler<T, E> = Arc<dyn Fn(FailedItem<T, E>) + Send + Sync>;
 
 /// Everything behind the one buffer lock. The lock is held only to push,
 /// swap a full buffer out, or update counters: never during I/O.
@@ -48,7 +48,8 @@ pub(crate) struct Shared<T, E> {
     /// Signalled when items leave `in_flight` or the batcher closes.
     pub(crate) room: Condvar,
     pub(crate) failures: Mutex<Vec<FailedItem<T, E>>>,
-    pub(crate) handler: Option<FailureHandler<T, E>>,
+    /// Set at start or later by `Batcher::set_failure_handler`.
+    pub(crate) handler: RwLock<Option<FailureHandler<T, E>>>,
     /// Set when the `Batcher` is gone: failures can then only be logged.
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
     pub(crate) name: String,
@@ -72,7 +73,7 @@ impl<T, E> Shared<T, E> {
             }),
             room: Condvar::new(),
             failures: Mutex::new(Vec::new()),
-            handler,
+            handler: RwLock::new(handler),
             abandoned: std::sync::atomic::AtomicBool::new(false),
             name,
         }
@@ -82,6 +83,19 @@ impl<T, E> Shared<T, E> {
     /// under it is a plain field write that cannot be left half done.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The failure handler, if one is set (cloned, so no lock is held
+    /// while it runs).
+    pub(crate) fn handler(&self) -> Option<FailureHandler<T, E>> {
+        self.handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_handler(&self, handler: FailureHandler<T, E>) {
+        *self.handler.write().unwrap_or_else(PoisonError::into_inner) = Some(handler);
     }
 
     pub(crate) fn lock_failures(&self) -> MutexGuard<'_, Vec<FailedItem<T, E>>> {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use batch_core::testing::fake::{BadItems, FakeError, FakeItem, FakeRecord, FakeScript, FakeSink};
+use batch_core::testing::fake::{
+    BadItems, FakeError, FakeItem, FakeRecord, FakeScript, FakeSink, Hang,
+};
 use batch_core::{
     BatchError, Batcher, BatcherSettings, BatcherSettingsBuilder, ErrorClass, Fallback,
     ItemOutcome, RetryPolicy, Sink, SinkLimits, WhenFull,
@@ -201,7 +203,7 @@ fn fallback_none_hands_whole_batch_back() {
 }
 
 #[test]
-fn fallback_on_error() {
+fn transient_errors_are_retried_then_the_batch_succeeds() {
     // Transient errors are retried with backoff; the batch then succeeds.
     let script = FakeScript {
         fail_first: 2,
@@ -250,15 +252,17 @@ fn drop_with_hanging_sink_returns_within_close_timeout() {
     let settings = BatcherSettings::builder()
         .batch_size(10)
         .close_timeout(Duration::from_millis(200));
+    let (hang, _release) = Hang::new();
     let script = FakeScript {
-        hang: Some(Duration::from_secs(120)),
+        hang: Some(hang),
         ..FakeScript::default()
     };
     let (b, rec) = batcher_with(settings, script);
     add(&b, FakeItem::new(1));
     let started = Instant::now();
     drop(b);
-    // Generous bound: the property is "does not wait for the 120 s sink".
+    // Generous bound: the property is "does not wait for the sink, which
+    // hangs until this test ends".
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "drop took {:?}",
@@ -273,8 +277,9 @@ fn drop_with_hanging_sink_returns_within_close_timeout() {
 
 #[test]
 fn close_with_hanging_sink_reports_pending() {
+    let (hang, _release) = Hang::new();
     let script = FakeScript {
-        hang: Some(Duration::from_secs(120)),
+        hang: Some(hang),
         ..FakeScript::default()
     };
     let (b, _) = batcher(10, script);
@@ -428,16 +433,24 @@ fn reject_when_full_returns_the_item() {
         .batch_size(1)
         .max_pending(1)
         .when_full(WhenFull::Reject);
+    let (hang, release) = Hang::new();
     let script = FakeScript {
-        hang: Some(Duration::from_millis(300)),
+        hang: Some(hang),
         ..FakeScript::default()
     };
-    let (b, _) = batcher_with(settings, script);
+    let (b, rec) = batcher_with(settings, script);
     add(&b, FakeItem::new(1));
     let refused = b.add(FakeItem::new(2)).expect_err("the batcher is full");
     assert_eq!(refused.item.id, 2);
     assert!(matches!(refused.error, BatchError::Full { limit: 1, .. }));
     assert!(refused.error.is_retriable());
+    drop(release);
+    let report = b.flush();
+    assert_eq!(
+        report.written, 1,
+        "the first item is written once the sink answers"
+    );
+    assert_eq!(record(&rec).requests, vec![vec![1]]);
 }
 
 #[test]
@@ -583,4 +596,86 @@ fn batcher_is_send_and_sync() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Batcher<FakeSink>>();
     shareable::<Arc<Batcher<FakeSink>>>();
+}
+
+#[test]
+fn item_check_refuses_bad_items_at_add_without_a_request() {
+    let script = FakeScript {
+        check_at_add: true,
+        ..FakeScript::default()
+    };
+    let (b, rec) = batcher(10, script);
+    let refused = b.add(FakeItem::new(7).bad()).expect_err("refused at add");
+    assert_eq!(refused.item.id, 7, "the item comes back unchanged");
+    match &refused.error {
+        BatchError::Invalid(reason) => assert!(reason.contains("fake item 7"), "{reason}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    add(&b, FakeItem::new(8));
+    let report = b.flush();
+    assert_eq!(report.written, 1);
+    assert!(
+        report.failed.is_empty(),
+        "the refused item is not in the report"
+    );
+    assert_eq!(
+        record(&rec).requests,
+        vec![vec![8]],
+        "only the good item was sent"
+    );
+    let stats = b.stats();
+    assert_eq!(stats.total_received, 1, "a refused item was never accepted");
+    assert_eq!(stats.total_failed, 0);
+}
+
+/// A sink whose written counter has Neo4j's UDS3 name.
+struct CreatedSink;
+impl Sink for CreatedSink {
+    type Item = u64;
+    type Error = FakeError;
+    const WRITTEN_KEY: &'static str = "total_created";
+    fn write_batch(&mut self, items: &[u64]) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
+        Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+    }
+}
+
+#[test]
+fn get_stats_names_written_items_after_the_sink() {
+    let (b, _) = batcher(10, FakeScript::default());
+    add(&b, FakeItem::new(1));
+    let _ = b.flush();
+    let map = b.get_stats();
+    assert_eq!(map.get("total_added"), Some(&1));
+    assert_eq!(map.get("total_batches"), Some(&1));
+
+    let settings = BatcherSettings::builder().build().expect("settings");
+    let created = Batcher::new(CreatedSink, settings).expect("batcher");
+    created.add(5).expect("add");
+    let _ = created.flush();
+    let map = created.get_stats();
+    assert_eq!(map.get("total_created"), Some(&1));
+    assert_eq!(map.get("total_added"), None);
+}
+
+#[test]
+fn a_failure_handler_set_later_takes_failures_from_then_on() {
+    let script = FakeScript {
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    };
+    let (b, _) = batcher(2, script);
+    add(&b, FakeItem::new(1).bad());
+    add(&b, FakeItem::new(2));
+    // Failed before the handler was set: stays in the next report.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink_seen = Arc::clone(&seen);
+    let first = b.flush();
+    assert_eq!(first.failed.len(), 1);
+    b.set_failure_handler(move |failed| sink_seen.lock().expect("lock").push(failed.item.id));
+    add(&b, FakeItem::new(3).bad());
+    add(&b, FakeItem::new(4));
+    let second = b.flush();
+    assert!(second.failed.is_empty(), "the handler took it");
+    assert_eq!(second.written, 1);
+    assert_eq!(*seen.lock().expect("lock"), vec![3]);
 }

@@ -125,3 +125,22 @@ fn process_helpers_read_the_environment_when_called() {
         .expect("run child");
     assert!(status.success(), "the child process checks failed");
 }
+
+#[test]
+fn backend_settings_are_named_after_the_backend() {
+    let cases = [
+        (&env::CHROMA, "chroma"),
+        (&env::NEO4J, "neo4j"),
+        (&env::POSTGRES, "postgres"),
+        (&env::COUCHDB, "couchdb"),
+    ];
+    for (backend, name) in cases {
+        let settings = backend.settings_with_batch_size(7).expect("valid");
+        assert_eq!(settings.name, name);
+        assert_eq!(settings.batch_size.get(), 7);
+        let zero = backend
+            .settings_with_batch_size(0)
+            .expect_err("0 is refused");
+        assert!(zero.to_string().contains("batch_size"), "{zero}");
+    }
+}

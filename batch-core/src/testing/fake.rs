@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::error::{ErrorClass, SinkError};
-use crate::sink::{ItemOutcome, Sink, SinkLimits};
+use crate::sink::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 
 /// An item of the fake sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,32 @@ pub enum BadItems {
     FailItem,
 }
 
+/// Makes every request of a [`FakeSink`] block, like a server that
+/// accepted the request and never answers, until the paired [`Release`] is
+/// dropped: the test holds the `Release`, so the flusher thread ends with
+/// the test instead of sleeping on after it.
+#[derive(Debug, Clone)]
+pub struct Hang(crossbeam_channel::Receiver<()>);
+
+/// Ends a [`Hang`] when dropped.
+#[derive(Debug)]
+pub struct Release {
+    _tx: crossbeam_channel::Sender<()>,
+}
+
+impl Hang {
+    /// A hang and the handle that ends it.
+    pub fn new() -> (Hang, Release) {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        (Hang(rx), Release { _tx: tx })
+    }
+
+    fn wait(&self) {
+        // Nothing is ever sent: this returns when the Release is dropped.
+        let _ = self.0.recv();
+    }
+}
+
 /// The behaviour of a [`FakeSink`].
 #[derive(Debug, Clone, Default)]
 pub struct FakeScript {
@@ -85,12 +111,16 @@ pub struct FakeScript {
     pub bad_items: BadItems,
     /// The sink's hard limits.
     pub limits: SinkLimits,
-    /// Every request sleeps this long (a hanging server).
-    pub hang: Option<Duration>,
+    /// Every request blocks until the paired [`Release`] is dropped (a
+    /// hanging server).
+    pub hang: Option<Hang>,
     /// Panic when a batch contains this id.
     pub panic_on: Option<u64>,
     /// The first N requests fail with a transient error.
     pub fail_first: u32,
+    /// Refuse bad items at add time, through [`Sink::item_check`], instead
+    /// of in the request.
+    pub check_at_add: bool,
 }
 
 /// What the fake sink did, shared with the test.
@@ -168,8 +198,8 @@ impl Sink for FakeSink {
             rec.requests.push(items.iter().map(|i| i.id).collect());
             rec.request_bytes.push(items.iter().map(|i| i.size).sum());
         }
-        if let Some(hang) = self.script.hang {
-            std::thread::sleep(hang);
+        if let Some(hang) = &self.script.hang {
+            hang.wait();
         }
         let sleep = self.random_sleep();
         if !sleep.is_zero() {
@@ -216,5 +246,18 @@ impl Sink for FakeSink {
 
     fn encoded_size(item: &FakeItem) -> usize {
         item.size
+    }
+
+    fn item_check(&self) -> Option<ItemCheck<FakeItem>> {
+        if !self.script.check_at_add {
+            return None;
+        }
+        Some(Arc::new(|item: &FakeItem| {
+            if item.bad {
+                Err(format!("fake item {} is bad", item.id))
+            } else {
+                Ok(())
+            }
+        }))
     }
 }
