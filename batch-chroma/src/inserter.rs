@@ -1,10 +1,10 @@
-//! `ChromaBatchInserter`: UDS3 v2.2's class of that name, on a batch-core
-//! `Batcher`.
+//! `ChromaBatchInserter`: UDS3 v2.2's class of that name, a batch-core
+//! `Batcher` over a [`ChromaSink`] with UDS3's constructors and `add`.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::ops::Deref;
 
-use batch_core::{Batcher, BatcherSettings, FailedItem, FlushReport, Stats};
+use batch_core::env::CHROMA;
+use batch_core::{Batcher, BatcherSettings, FailedItem};
 
 use crate::collection::Collection;
 use crate::error::ChromaError;
@@ -22,7 +22,12 @@ pub type FailedRecord = FailedItem<ChromaRecord, ChromaError>;
 /// `add` refuses invalid records at once (empty id, wrong dimension, NaN,
 /// reserved metadata keys); everything else ends up written, counted as a
 /// conflict (an id that was already there in [`WriteMode::Add`]), or handed
-/// back in a [`FlushReport`]. Dropping the inserter flushes it.
+/// back in a [`FlushReport`](batch_core::FlushReport). Dropping the
+/// inserter flushes it.
+///
+/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+/// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
+/// [`Batcher`] it dereferences to.
 #[must_use = "records are only written by flush(), close() or drop"]
 #[derive(Debug)]
 pub struct ChromaBatchInserter {
@@ -30,16 +35,20 @@ pub struct ChromaBatchInserter {
     validator: RecordValidator,
 }
 
+impl Deref for ChromaBatchInserter {
+    type Target = Batcher<ChromaSink>;
+
+    fn deref(&self) -> &Batcher<ChromaSink> {
+        &self.batcher
+    }
+}
+
 impl ChromaBatchInserter {
     /// UDS3's `ChromaBatchInserter(chromadb, batch_size)`: `/add` mode,
     /// `batch_size` records per request (capped by the server's
     /// `max_batch_size`).
     pub fn new(collection: Collection, batch_size: usize) -> Result<Self, ChromaError> {
-        let settings = BatcherSettings::builder()
-            .name("chroma")
-            .batch_size(batch_size)
-            .build()?;
-        Self::with_settings(collection, settings)
+        Self::with_settings(collection, CHROMA.settings_with_batch_size(batch_size)?)
     }
 
     /// `/add` mode with `CHROMA_BATCH_INSERT_SIZE` from the environment
@@ -47,10 +56,7 @@ impl ChromaBatchInserter {
     /// Whether to batch at all is the caller's
     /// [`should_use_chroma_batch_insert`](batch_core::env::should_use_chroma_batch_insert).
     pub fn from_env(collection: Collection) -> Result<Self, ChromaError> {
-        let settings = BatcherSettings::from_env(&batch_core::env::CHROMA)?
-            .name("chroma")
-            .build()?;
-        Self::with_settings(collection, settings)
+        Self::with_settings(collection, CHROMA.settings()?)
     }
 
     /// `/add` mode with full batcher settings.
@@ -77,7 +83,8 @@ impl ChromaBatchInserter {
         vector: Vec<f32>,
         metadata: Metadata,
     ) -> Result<(), FailedRecord> {
-        self.add_record(ChromaRecord::new(chunk_id, vector, metadata))
+        self.batcher
+            .add(ChromaRecord::new(chunk_id, vector, metadata))
     }
 
     /// Like [`add`](Self::add), with a document text.
@@ -88,53 +95,17 @@ impl ChromaBatchInserter {
         metadata: Metadata,
         document: impl Into<String>,
     ) -> Result<(), FailedRecord> {
-        self.add_record(ChromaRecord::new(chunk_id, vector, metadata).with_document(document))
+        self.batcher
+            .add(ChromaRecord::new(chunk_id, vector, metadata).with_document(document))
     }
 
-    /// Buffers a ready record.
+    /// Buffers a ready record (e.g. one handed back earlier).
     pub fn add_record(&self, record: ChromaRecord) -> Result<(), FailedRecord> {
-        if let Err(e) = self.validator.check(&record) {
-            let message = match e {
-                ChromaError::Invalid(m) => m,
-                other => other.to_string(),
-            };
-            return Err(FailedItem {
-                item: record,
-                error: batch_core::BatchError::Invalid(message),
-            });
-        }
         self.batcher.add(record)
-    }
-
-    /// Writes everything buffered and waits; returns what was resolved
-    /// since the previous report, failed records included.
-    pub fn flush(&self) -> FlushReport<ChromaRecord, ChromaError> {
-        self.batcher.flush()
-    }
-
-    /// Flushes, refuses further records, waits at most `timeout`.
-    pub fn close(&self, timeout: Duration) -> FlushReport<ChromaRecord, ChromaError> {
-        self.batcher.close(timeout)
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> Stats {
-        self.batcher.stats()
-    }
-
-    /// UDS3's `get_stats()`: `total_added`, `total_batches`,
-    /// `total_fallbacks`, `pending`, and this library's extra counters.
-    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
-        self.stats().to_uds3_map("total_added")
     }
 
     /// The embedding dimension records must have, once known.
     pub fn dimension(&self) -> Option<usize> {
         self.validator.dimension()
-    }
-
-    /// The underlying batcher.
-    pub fn batcher(&self) -> &Batcher<ChromaSink> {
-        &self.batcher
     }
 }

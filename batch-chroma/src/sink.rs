@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 
-use batch_core::{ItemOutcome, Sink, SinkError, SinkLimits};
+use batch_core::{ItemCheck, ItemOutcome, Sink, SinkError, SinkLimits};
 
 use crate::body::{self, EmbeddingEncoding};
 use crate::collection::Collection;
@@ -21,8 +21,9 @@ const ENVELOPE_BYTES: usize = 4096;
 
 /// Writes batches of [`ChromaRecord`]s to one collection.
 ///
-/// Per batch: each record is validated (refused ones fail without a round
-/// trip), duplicate ids are resolved as the [`WriteMode`] says, in
+/// Records are validated when they are added (the batcher runs the sink's
+/// [`item_check`](Sink::item_check), so a bad record never reaches a
+/// batch). Per batch, duplicate ids are resolved as the [`WriteMode`] says, in
 /// [`WriteMode::Add`] the ids that already exist are asked for and counted
 /// as conflicts, and the rest goes out in one request.
 #[derive(Debug)]
@@ -99,8 +100,8 @@ impl ChromaSink {
         &self.validator
     }
 
-    /// Rows to send, after validation and duplicate resolution; the other
-    /// rows get their outcome here.
+    /// Rows to send, after duplicate resolution; the other rows get their
+    /// outcome here.
     fn select(
         &self,
         items: &[ChromaRecord],
@@ -108,10 +109,6 @@ impl ChromaSink {
     ) -> Vec<usize> {
         let mut chosen: HashMap<&str, usize> = HashMap::with_capacity(items.len());
         for (i, record) in items.iter().enumerate() {
-            if let Err(e) = self.validator.check(record) {
-                outcomes[i] = Some(ItemOutcome::Failed(e));
-                continue;
-            }
             match chosen.entry(record.id.as_str()) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert(i);
@@ -201,5 +198,15 @@ impl Sink for ChromaSink {
 
     fn encoded_size(item: &ChromaRecord) -> usize {
         body::upper_bound(item)
+    }
+
+    fn item_check(&self) -> Option<ItemCheck<ChromaRecord>> {
+        let validator = self.validator.clone();
+        Some(std::sync::Arc::new(move |record: &ChromaRecord| {
+            validator.check(record).map_err(|e| match e {
+                ChromaError::Invalid(message) => message,
+                other => other.to_string(),
+            })
+        }))
     }
 }

@@ -19,7 +19,7 @@ fn a_batch_size_above_max_batch_size_is_capped() {
         .build()
         .unwrap();
     let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
-    assert_eq!(inserter.batcher().batch_size(), max);
+    assert_eq!(inserter.batch_size(), max);
     let n = max + 500;
     for i in 0..n {
         inserter

@@ -8,7 +8,7 @@ use std::time::Duration;
 use batch_chroma::{
     ChromaBatchInserter, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
 };
-use batch_core::{BatchError, BatcherSettings, ItemOutcome, Sink};
+use batch_core::{BatchError, BatcherSettings, Sink};
 use common::{fresh_collection, meta, vector};
 
 #[test]
@@ -41,11 +41,12 @@ fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
 }
 
 #[test]
-fn the_sink_refuses_bad_records_per_item_without_a_request() {
-    // Callers that use the sink directly get per-item failures.
+fn the_sinks_item_check_names_each_bad_record() {
+    // The check the batcher runs at add time, asked of the sink directly.
     let collection = fresh_collection("sinkcheck");
-    let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
-    let records = vec![
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    let check = sink.item_check().expect("the Chroma sink checks records");
+    let records = [
         ChromaRecord::new("ok1", vec![1.0, 2.0], meta(1)),
         ChromaRecord::new("", vec![1.0, 2.0], meta(2)),
         ChromaRecord::new("nan", vec![f32::NAN, 2.0], meta(3)),
@@ -53,23 +54,18 @@ fn the_sink_refuses_bad_records_per_item_without_a_request() {
         ChromaRecord::new("key", vec![1.0, 2.0], metadata([("chroma:x", 1.into())])),
         ChromaRecord::new("ok2", vec![3.0, 4.0], meta(5)),
     ];
-    let outcomes = sink.write_batch(&records).unwrap();
-    let kinds: Vec<&str> = outcomes
-        .iter()
-        .map(|o| match o {
-            ItemOutcome::Written => "written",
-            ItemOutcome::Conflict => "conflict",
-            ItemOutcome::Failed(ChromaError::Invalid(_)) => "invalid",
-            ItemOutcome::Failed(_) => "other",
-        })
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "written", "invalid", "invalid", "invalid", "invalid", "written"
-        ]
-    );
-    assert_eq!(collection.count().unwrap(), 2);
+    let verdicts: Vec<Result<(), String>> = records.iter().map(|r| check(r)).collect();
+    assert!(verdicts[0].is_ok() && verdicts[5].is_ok(), "{verdicts:?}");
+    for (i, needle) in [
+        (1, "id is empty"),
+        (2, "\"nan\""),
+        (3, "\"dim\""),
+        (4, "\"key\""),
+    ] {
+        let reason = verdicts[i].as_ref().expect_err("refused");
+        assert!(reason.contains(needle), "record {i}: {reason}");
+    }
+    assert_eq!(collection.count().unwrap(), 0, "checking sends nothing");
 }
 
 #[test]

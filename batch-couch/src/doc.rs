@@ -106,6 +106,22 @@ impl CouchDoc {
         (self.doc, self.id)
     }
 
+    /// The add-time check of a prepared document (the sink's
+    /// `item_check`): a document refused earlier (it has no encoding) or
+    /// one over `max_doc_bytes` is refused again, with the reason.
+    pub(crate) fn check(&self, max_doc_bytes: usize) -> Result<(), String> {
+        if !self.encoded.is_empty() && self.encoded.len() <= max_doc_bytes {
+            return Ok(());
+        }
+        match CouchDoc::new(self.doc.clone(), Some(self.id.clone()), max_doc_bytes) {
+            Err(refused) => Err(refused.reason),
+            Ok(_) => Err(format!(
+                "document {:?} was refused when it was prepared; prepare it again with CouchDoc::new",
+                self.id
+            )),
+        }
+    }
+
     /// The request encoding: `{"_id":...,...}`.
     pub(crate) fn encoded(&self) -> &[u8] {
         &self.encoded

@@ -1,11 +1,10 @@
-//! `CouchDBBatchInserter`: UDS3 v2.2's class of that name, on batch-core.
+//! `CouchDBBatchInserter`: UDS3 v2.2's class of that name, a batch-core
+//! `Batcher` over a [`CouchSink`] with UDS3's constructors and `add`.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::ops::Deref;
 
-use batch_core::{
-    BatchError, Batcher, BatcherSettings, FailedItem, FlushReport, Stats, env::COUCHDB,
-};
+use batch_core::env::COUCHDB;
+use batch_core::{BatchError, Batcher, BatcherSettings, FailedItem};
 use serde_json::Value;
 
 use crate::database::CouchDatabase;
@@ -25,10 +24,13 @@ pub type FailedDoc = FailedItem<CouchDoc, CouchError>;
 /// conflict (`total_conflicts`, an idempotent success under the default
 /// [`ConflictPolicy::Skip`](crate::ConflictPolicy::Skip)), or handed back
 /// as a [`FailedDoc`], from `add` itself or in the report of the next
-/// [`flush`](Self::flush) / [`close`](Self::close). Dropping the inserter
-/// flushes it (batch-core's `Drop`, bounded by the settings' `close_timeout`).
+/// `flush` / `close`. Dropping the inserter flushes it (batch-core's
+/// `Drop`, bounded by the settings' `close_timeout`).
 ///
-/// Thread-safe: share it as `Arc<CouchDBBatchInserter>`.
+/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+/// `stats`, `get_stats`, `pending`, `set_failure_handler`, ...) comes from
+/// the [`Batcher`] it dereferences to. Thread-safe: share it as
+/// `Arc<CouchDBBatchInserter>`.
 #[must_use = "an inserter writes nothing until documents are added and it is flushed"]
 #[derive(Debug)]
 pub struct CouchDBBatchInserter {
@@ -37,12 +39,19 @@ pub struct CouchDBBatchInserter {
     max_doc_bytes: usize,
 }
 
+impl Deref for CouchDBBatchInserter {
+    type Target = Batcher<CouchSink>;
+
+    fn deref(&self) -> &Batcher<CouchSink> {
+        &self.batcher
+    }
+}
+
 impl CouchDBBatchInserter {
     /// UDS3 v2.2's `CouchDBBatchInserter(backend, batch_size)`: batches of
     /// `batch_size` documents, default options.
     pub fn new(database: CouchDatabase, batch_size: usize) -> Result<Self, CouchError> {
-        let settings = settings_builder().batch_size(batch_size).build()?;
-        Self::with_options(database, settings, CouchOptions::default())
+        Self::with_settings(database, COUCHDB.settings_with_batch_size(batch_size)?)
     }
 
     /// The batch size from `COUCHDB_BATCH_INSERT_SIZE` (default 100,
@@ -50,10 +59,7 @@ impl CouchDBBatchInserter {
     /// batch at all is the caller's
     /// [`should_use_couchdb_batch_insert`](crate::should_use_couchdb_batch_insert).
     pub fn from_env(database: CouchDatabase) -> Result<Self, CouchError> {
-        let settings = BatcherSettings::from_env(&COUCHDB)?
-            .name("couchdb")
-            .build()?;
-        Self::with_options(database, settings, CouchOptions::default())
+        Self::with_settings(database, COUCHDB.settings()?)
     }
 
     /// With full batcher settings and default CouchDB options.
@@ -90,7 +96,7 @@ impl CouchDBBatchInserter {
     /// never sent.
     pub fn add(&self, doc: Value, doc_id: Option<&str>) -> Result<(), FailedDoc> {
         match CouchDoc::new(doc, doc_id.map(str::to_owned), self.max_doc_bytes) {
-            Ok(doc) => self.add_doc(doc),
+            Ok(doc) => self.batcher.add(doc),
             Err(refused) => Err(FailedItem {
                 item: refused.doc,
                 error: BatchError::Invalid(refused.reason),
@@ -104,40 +110,8 @@ impl CouchDBBatchInserter {
         self.batcher.add(doc)
     }
 
-    /// Writes everything buffered and waits for it. Returns what was
-    /// written, conflicted and handed back since the previous report.
-    pub fn flush(&self) -> FlushReport<CouchDoc, CouchError> {
-        self.batcher.flush()
-    }
-
-    /// Flushes and refuses further documents, waiting at most `timeout`.
-    pub fn close(&self, timeout: Duration) -> FlushReport<CouchDoc, CouchError> {
-        self.batcher.close(timeout)
-    }
-
-    /// A consistent snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.batcher.stats()
-    }
-
-    /// UDS3 v2.2's `get_stats()`: `total_added`, `total_batches`,
-    /// `total_fallbacks`, `total_conflicts`, `pending`, and this library's
-    /// extra counters.
-    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
-        self.batcher.stats().to_uds3_map("total_added")
-    }
-
-    /// Documents buffered and not yet sent.
-    pub fn pending(&self) -> usize {
-        self.batcher.pending()
-    }
-
     /// The database written to (e.g. for [`CouchDatabase::requests_sent`]).
     pub fn database(&self) -> &CouchDatabase {
         &self.database
     }
-}
-
-fn settings_builder() -> batch_core::BatcherSettingsBuilder {
-    BatcherSettings::builder().name("couchdb")
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use batch_core::http::HttpError;
-use batch_core::{ItemOutcome, Sink, SinkLimits};
+use batch_core::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 
 use crate::bulk_result::{self, DocResult};
 use crate::conflict::ConflictPolicy;
@@ -202,6 +202,14 @@ impl Sink for CouchSink {
     /// The encoded document plus its separating comma.
     fn encoded_size(item: &CouchDoc) -> usize {
         item.encoded().len() + 1
+    }
+
+    /// A prepared document must still be valid under this sink's
+    /// `max_doc_bytes` (a document refused earlier and added again through
+    /// `add_doc` is refused again, not sent empty).
+    fn item_check(&self) -> Option<ItemCheck<CouchDoc>> {
+        let max_doc_bytes = self.options.max_doc_bytes;
+        Some(Arc::new(move |doc: &CouchDoc| doc.check(max_doc_bytes)))
     }
 }
 

@@ -394,3 +394,73 @@ fn credentials_are_sent_and_refused_ones_fail_every_doc_without_fallback() {
     assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
     assert_eq!(db.doc_count().expect("doc_count"), 0);
 }
+
+#[test]
+fn a_refused_document_added_again_is_refused_again_not_sent_empty() {
+    let db = fresh_db("readd");
+    let ins = inserter(&db, 10, ConflictPolicy::Skip);
+    let refused = ins
+        .add(json!({"_bad": 1}), Some("readd-1"))
+        .expect_err("unknown _ member");
+    let before = db.requests_sent();
+    let again = ins.add_doc(refused.item).expect_err("still invalid");
+    match &again.error {
+        BatchError::Invalid(reason) => assert!(reason.contains("_bad"), "{reason}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(again.item.id(), "readd-1", "handed back with its id");
+    // A prepared document over this inserter's own size limit is refused too.
+    let big = CouchDoc::new(
+        json!({"pad": "x".repeat(200)}),
+        Some("big".into()),
+        DEFAULT_MAX_DOC_BYTES,
+    )
+    .expect("valid under the default limit");
+    let small = CouchDBBatchInserter::with_options(
+        db.clone(),
+        BatcherSettings::builder().build().expect("settings"),
+        CouchOptions::default().max_doc_bytes(100),
+    )
+    .expect("inserter");
+    let over = small.add_doc(big).expect_err("over 100 bytes");
+    assert!(
+        matches!(over.error, BatchError::Invalid(_)),
+        "{:?}",
+        over.error
+    );
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete());
+    assert_eq!(report.written, 0);
+    assert_eq!(db.requests_sent(), before, "nothing was sent");
+    assert_eq!(db.doc_count().expect("count"), 0);
+}
+
+#[test]
+fn the_inserter_has_the_batchers_failure_handler_and_flush_timeout() {
+    let db = fresh_db("handler");
+    seed(&db, 3);
+    let ins = inserter(&db, 10, ConflictPolicy::Fail);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collect = std::sync::Arc::clone(&seen);
+    ins.set_failure_handler(move |failed| {
+        collect
+            .lock()
+            .expect("lock")
+            .push(failed.item.id().to_owned());
+    });
+    for i in 0..4 {
+        ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
+    }
+    let report = ins.flush_timeout(TIMEOUT);
+    assert!(report.is_complete(), "the handler took the failures");
+    assert_eq!(report.written, 1, "d3 is new");
+    let mut seen = seen.lock().expect("lock").clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["d0", "d1", "d2"],
+        "conflicts under Fail went to the handler"
+    );
+    assert_eq!(ins.get_stats()["total_failed"], 3);
+    assert_eq!(db.doc_count().expect("count"), 4);
+}

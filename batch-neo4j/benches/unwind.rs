@@ -66,7 +66,7 @@ fn run_anchored(name: &str, n: usize, batch_size: usize, apoc: bool, anchor: Mer
                 format!("doc_{}", i % 10),
                 format!("chunk_{i}"),
                 "HAS_CHUNK",
-                [("order", i as i64)],
+                [("order", (i as i64).into())],
             )
             .expect("valid");
     }

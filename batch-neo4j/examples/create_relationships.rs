@@ -26,22 +26,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .upsert_node(
                 "ExampleDocument",
                 doc_id.clone(),
-                [("title", format!("Document {d}"))],
+                [("title", format!("Document {d}").into())],
             )
             .map_err(|f| f.error)?;
         for c in 0..500 {
             let chunk_id = format!("chunk_{d}_{c}");
             creator
-                .upsert_node("ExampleChunk", chunk_id.clone(), [("order", c)])
+                .upsert_node("ExampleChunk", chunk_id.clone(), [("order", c.into())])
                 .map_err(|f| f.error)?;
             creator
-                .add_relationship(doc_id.clone(), chunk_id, "HAS_CHUNK", [("order", c)])
+                .add_relationship(doc_id.clone(), chunk_id, "HAS_CHUNK", [("order", c.into())])
                 .map_err(|f| f.error)?;
         }
     }
     // A relationship to a chunk that does not exist comes back, not lost.
     creator
-        .add_relationship("doc_0", "chunk_missing", "HAS_CHUNK", [("order", -1)])
+        .add_relationship(
+            "doc_0",
+            "chunk_missing",
+            "HAS_CHUNK",
+            [("order", (-1).into())],
+        )
         .map_err(|f| f.error)?;
 
     let report = creator.close(Duration::from_secs(60));

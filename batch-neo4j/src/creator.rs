@@ -1,15 +1,17 @@
-//! `Neo4jBatchCreator`: UDS3 v2.2's class of that name on batch-core.
+//! `Neo4jBatchCreator`: UDS3 v2.2's class of that name, a batch-core
+//! `Batcher` over a [`Neo4jSink`] with UDS3's constructors and domain-named
+//! `add` methods.
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
-use batch_core::{BatchError, Batcher, BatcherSettings, FailedItem, FlushReport, Stats};
+use batch_core::env::NEO4J;
+use batch_core::{Batcher, BatcherSettings, FailedItem};
 
 use crate::config::Neo4jConfig;
 use crate::counters::{QueryCounters, QueryStats};
 use crate::error::Neo4jError;
-use crate::item::{GraphItem, NodeItem, RelationshipItem, check_item};
+use crate::item::{GraphItem, NodeItem, RelationshipItem};
 use crate::property::{Properties, PropertyValue};
 use crate::sink::Neo4jSink;
 
@@ -21,8 +23,16 @@ pub type FailedGraphItem = FailedItem<GraphItem, Neo4jError>;
 ///
 /// Every added item ends up written (`total_created`), already present
 /// (`total_conflicts`: re-running creates no duplicates), or handed back in
-/// a [`FlushReport`] with its error (e.g. a relationship whose endpoint does
-/// not exist). Dropping the creator flushes it.
+/// a [`FlushReport`](batch_core::FlushReport) with its error (e.g. a
+/// relationship whose endpoint does not exist). Dropping the creator
+/// flushes it.
+///
+/// Properties are `(key, value)` pairs with values converted by
+/// `.into()`, as in `[("order", 3.into())]`; `[]` means none.
+///
+/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+/// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
+/// [`Batcher`] it dereferences to.
 #[must_use = "a creator writes nothing until it is used; call add_relationship() and flush()"]
 #[derive(Debug)]
 pub struct Neo4jBatchCreator {
@@ -31,23 +41,24 @@ pub struct Neo4jBatchCreator {
     counters: Arc<QueryCounters>,
 }
 
+impl Deref for Neo4jBatchCreator {
+    type Target = Batcher<Neo4jSink>;
+
+    fn deref(&self) -> &Batcher<Neo4jSink> {
+        &self.batcher
+    }
+}
+
 impl Neo4jBatchCreator {
     /// Connects to `graph` and buffers `batch_size` items per batch.
     pub fn new(graph: Neo4jConfig, batch_size: usize) -> Result<Self, Neo4jError> {
-        let settings = BatcherSettings::builder()
-            .name("neo4j")
-            .batch_size(batch_size)
-            .build()?;
-        Self::with_settings(graph, settings)
+        Self::with_settings(graph, NEO4J.settings_with_batch_size(batch_size)?)
     }
 
     /// Batch size from `NEO4J_BATCH_SIZE` (default 1000, 1-10000); whether
     /// to batch at all is [`batch_core::env::should_use_neo4j_batching`].
     pub fn from_env(graph: Neo4jConfig) -> Result<Self, Neo4jError> {
-        let settings = BatcherSettings::from_env(&batch_core::env::NEO4J)?
-            .name("neo4j")
-            .build()?;
-        Self::with_settings(graph, settings)
+        Self::with_settings(graph, NEO4J.settings()?)
     }
 
     /// Connects to `graph` with full control over batching, retry and fallback.
@@ -70,17 +81,13 @@ impl Neo4jBatchCreator {
     /// with the configured start and end labels, found by their `id`.
     /// `rel_type` must match `^[A-Za-z_][A-Za-z0-9_]*$`; a bad type, empty
     /// id or property Neo4j cannot store comes back at once, unsent.
-    pub fn add_relationship<K, V>(
+    pub fn add_relationship<'k>(
         &self,
         from_id: impl Into<String>,
         to_id: impl Into<String>,
         rel_type: impl Into<String>,
-        properties: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<(), FailedGraphItem>
-    where
-        K: Into<String>,
-        V: Into<PropertyValue>,
-    {
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> Result<(), FailedGraphItem> {
         self.add_between(
             (self.graph.from_label.to_string(), from_id.into()),
             (self.graph.to_label.to_string(), to_id.into()),
@@ -91,17 +98,13 @@ impl Neo4jBatchCreator {
 
     /// Like [`add_relationship`](Self::add_relationship) between nodes of
     /// other labels than the configured ones.
-    pub fn add_relationship_between<K, V>(
+    pub fn add_relationship_between<'k>(
         &self,
         (from_label, from_id): (&str, &str),
         (to_label, to_id): (&str, &str),
         rel_type: &str,
-        properties: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<(), FailedGraphItem>
-    where
-        K: Into<String>,
-        V: Into<PropertyValue>,
-    {
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> Result<(), FailedGraphItem> {
         self.add_between(
             (from_label.to_owned(), from_id.to_owned()),
             (to_label.to_owned(), to_id.to_owned()),
@@ -111,89 +114,43 @@ impl Neo4jBatchCreator {
     }
 
     /// The relationship item both `add_relationship` forms build.
-    fn add_between<K, V>(
+    fn add_between<'k>(
         &self,
         (from_label, from_id): (String, String),
         (to_label, to_id): (String, String),
         rel_type: String,
-        properties: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<(), FailedGraphItem>
-    where
-        K: Into<String>,
-        V: Into<PropertyValue>,
-    {
-        self.add(GraphItem::Relationship(Box::new(RelationshipItem {
-            from_label,
-            from_id,
-            to_label,
-            to_id,
-            rel_type,
-            properties: collect(properties),
-        })))
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> Result<(), FailedGraphItem> {
+        self.batcher
+            .add(GraphItem::Relationship(Box::new(RelationshipItem {
+                from_label,
+                from_id,
+                to_label,
+                to_id,
+                rel_type,
+                properties: collect(properties),
+            })))
     }
 
     /// Adds a node upsert: `MERGE (n:Label {id}) SET n += properties`.
     /// Add nodes before the relationships that need them: items are
     /// written in order, nodes first within a batch.
-    pub fn upsert_node<K, V>(
+    pub fn upsert_node<'k>(
         &self,
         label: &str,
         id: impl Into<String>,
-        properties: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<(), FailedGraphItem>
-    where
-        K: Into<String>,
-        V: Into<PropertyValue>,
-    {
-        self.add(GraphItem::Node(Box::new(NodeItem {
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> Result<(), FailedGraphItem> {
+        self.batcher.add(GraphItem::Node(Box::new(NodeItem {
             label: label.to_owned(),
             id: id.into(),
             properties: collect(properties),
         })))
     }
 
-    /// Adds any item, checked first (names, ids, property values).
-    pub fn add(&self, item: GraphItem) -> Result<(), FailedGraphItem> {
-        if let Err(message) = check_item(&item) {
-            return Err(FailedItem {
-                item,
-                error: BatchError::Invalid(message),
-            });
-        }
-        self.batcher.add(item)
-    }
-
-    /// Writes everything buffered and waits for it; failed items come back
-    /// in the report.
-    pub fn flush(&self) -> FlushReport<GraphItem, Neo4jError> {
-        self.batcher.flush()
-    }
-
-    /// Flushes and stops, waiting at most `timeout`.
-    pub fn close(&self, timeout: Duration) -> FlushReport<GraphItem, Neo4jError> {
-        self.batcher.close(timeout)
-    }
-
-    /// batch-core's counters (`total_added` counts created nodes and
-    /// relationships).
-    pub fn stats(&self) -> Stats {
-        self.batcher.stats()
-    }
-
-    /// UDS3 v2.2's `get_stats()`: `total_created`, `total_batches`,
-    /// `total_fallbacks`, `pending`, and this library's extra counters.
-    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
-        self.stats().to_uds3_map("total_created")
-    }
-
     /// Transactions and UNWIND queries sent so far.
     pub fn query_stats(&self) -> QueryStats {
         self.counters.snapshot()
-    }
-
-    /// The underlying batcher.
-    pub fn batcher(&self) -> &Batcher<Neo4jSink> {
-        &self.batcher
     }
 
     /// Creates the `id` uniqueness constraint (with its index) for the
@@ -209,11 +166,9 @@ impl Neo4jBatchCreator {
     }
 }
 
-fn collect<K: Into<String>, V: Into<PropertyValue>>(
-    properties: impl IntoIterator<Item = (K, V)>,
-) -> Properties {
+fn collect<'k>(properties: impl IntoIterator<Item = (&'k str, PropertyValue)>) -> Properties {
     properties
         .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
+        .map(|(k, v)| (k.to_owned(), v))
         .collect()
 }

@@ -66,17 +66,25 @@ pub(crate) enum GroupKey {
     },
 }
 
-/// Checks names, ids and property values of an item: what `add` refuses
-/// before it is buffered, and what the sink refuses before a round trip.
-pub(crate) fn check_item(item: &GraphItem) -> Result<GroupKey, String> {
-    let key = match item {
+/// The statement group of an item. Fails on a label or type that is not
+/// safe to paste into Cypher: the plan's last guard, since items reach the
+/// sink only after [`check_item`].
+pub(crate) fn group_key(item: &GraphItem) -> Result<GroupKey, String> {
+    Ok(match item {
         GraphItem::Relationship(r) => GroupKey::Relationship {
             rel_type: Name::parse(&r.rel_type, "relationship type")?,
             from_label: Name::parse(&r.from_label, "label")?,
             to_label: Name::parse(&r.to_label, "label")?,
         },
         GraphItem::Node(n) => GroupKey::Node(Name::parse(&n.label, "label")?),
-    };
+    })
+}
+
+/// Checks names, ids and property values of an item: the sink's
+/// `item_check`, which the batcher runs in `add`, so a bad item comes back
+/// at once and never reaches a round trip.
+pub(crate) fn check_item(item: &GraphItem) -> Result<(), String> {
+    group_key(item)?;
     let (ids, props, is_node): (&[&str], &Properties, bool) = match item {
         GraphItem::Relationship(r) => (&[&r.from_id, &r.to_id], &r.properties, false),
         GraphItem::Node(n) => (&[&n.id], &n.properties, true),
@@ -92,5 +100,5 @@ pub(crate) fn check_item(item: &GraphItem) -> Result<GroupKey, String> {
         }
         value.check(key)?;
     }
-    Ok(key)
+    Ok(())
 }

@@ -24,11 +24,11 @@
 //!     .labels("Document", "Chunk")?;
 //! let creator = Neo4jBatchCreator::new(graph, 1000)?;
 //! creator.ensure_indexes()?;
-//! creator.upsert_node("Document", "doc_1", [("title", "Report")]).map_err(|f| f.error)?;
+//! creator.upsert_node("Document", "doc_1", [("title", "Report".into())]).map_err(|f| f.error)?;
 //! for i in 0..3 {
-//!     creator.upsert_node("Chunk", format!("chunk_1_{i}"), [("order", i)]).map_err(|f| f.error)?;
+//!     creator.upsert_node("Chunk", format!("chunk_1_{i}"), [("order", i.into())]).map_err(|f| f.error)?;
 //!     creator
-//!         .add_relationship("doc_1", format!("chunk_1_{i}"), "HAS_CHUNK", [("order", i)])
+//!         .add_relationship("doc_1", format!("chunk_1_{i}"), "HAS_CHUNK", [("order", i.into())])
 //!         .map_err(|f| f.error)?;
 //! }
 //! let report = creator.flush();

@@ -11,7 +11,7 @@ use bolt_client::bolt_proto::message::Record;
 use crate::config::MergeAnchor;
 use crate::connection::Statement;
 use crate::error::Neo4jError;
-use crate::item::{CREATED_MARKER, GraphItem, GroupKey, check_item};
+use crate::item::{CREATED_MARKER, GraphItem, GroupKey, group_key};
 use crate::name::Name;
 use crate::property::{Properties, properties_to_bolt};
 
@@ -49,7 +49,7 @@ impl BatchPlan {
         let mut relationships = 0;
 
         for (i, item) in items.iter().enumerate() {
-            let key = match check_item(item) {
+            let key = match group_key(item) {
                 Ok(key) => key,
                 Err(message) => {
                     invalid.insert(i, message);

@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use batch_core::{ItemOutcome, Sink};
+use batch_core::{ItemCheck, ItemOutcome, Sink};
 use bolt_client::bolt_proto::Value;
 
 use crate::config::{MergeAnchor, Neo4jConfig};
 use crate::connection::{BoltSession, Statement};
 use crate::counters::{QueryCounters, QueryStats};
 use crate::error::Neo4jError;
-use crate::item::GraphItem;
+use crate::item::{GraphItem, check_item};
 use crate::name::Name;
 use crate::plan::BatchPlan;
 use crate::property::{Properties, PropertyValue, from_bolt, properties_to_bolt};
@@ -174,6 +174,12 @@ impl Neo4jSink {
 impl Sink for Neo4jSink {
     type Item = GraphItem;
     type Error = Neo4jError;
+    /// UDS3 v2.2's `Neo4jBatchCreator` called written items `total_created`.
+    const WRITTEN_KEY: &'static str = "total_created";
+
+    fn item_check(&self) -> Option<ItemCheck<GraphItem>> {
+        Some(Arc::new(check_item))
+    }
 
     fn write_batch(
         &mut self,

@@ -21,12 +21,12 @@ fn concurrent_writers_on_the_same_nodes_are_retried_and_lose_nothing() {
         nodes.ensure_indexes().unwrap();
         for d in 0..3 {
             nodes
-                .upsert_node(&doc, format!("doc_{d}"), [("d", d)])
+                .upsert_node(&doc, format!("doc_{d}"), [("d", d.into())])
                 .unwrap();
         }
         for c in 0..2 * per_writer {
             nodes
-                .upsert_node(&chunk, format!("chunk_{c}"), [("c", c)])
+                .upsert_node(&chunk, format!("chunk_{c}"), [("c", c.into())])
                 .unwrap();
         }
         assert!(nodes.close(Duration::from_secs(60)).is_complete());
@@ -44,7 +44,7 @@ fn concurrent_writers_on_the_same_nodes_are_retried_and_lose_nothing() {
                             format!("doc_{}", i % 3),
                             format!("chunk_{c}"),
                             "HAS_CHUNK",
-                            [("w", w as i64)],
+                            [("w", (w as i64).into())],
                         )
                         .unwrap();
                 }

@@ -18,12 +18,16 @@ fn make_nodes(doc: &str, chunk: &str, docs: usize, chunks: usize) {
     nodes.ensure_indexes().unwrap();
     for d in 0..docs {
         nodes
-            .upsert_node(doc, format!("doc_{d}"), [("title", format!("Doc {d}"))])
+            .upsert_node(
+                doc,
+                format!("doc_{d}"),
+                [("title", format!("Doc {d}").into())],
+            )
             .unwrap();
     }
     for c in 0..chunks {
         nodes
-            .upsert_node(chunk, format!("chunk_{c}"), [("order", c as i64)])
+            .upsert_node(chunk, format!("chunk_{c}"), [("order", (c as i64).into())])
             .unwrap();
     }
     let report = nodes.close(Duration::from_secs(60));
@@ -128,9 +132,10 @@ fn rerunning_creates_no_duplicates_and_counts_conflicts() {
 
     let again = Neo4jBatchCreator::new(graph, 100).unwrap();
     add_rels(&again, 300, 10);
-    // The same relationship twice within one batch is one row: one conflict.
+    // The same relationship twice within one batch is one row: one
+    // conflict. `[]`: no properties.
     again
-        .add_relationship("doc_0", "chunk_0", "HAS_CHUNK", [("order", 0)])
+        .add_relationship("doc_0", "chunk_0", "HAS_CHUNK", [])
         .unwrap();
     let report = again.close(Duration::from_secs(60));
     assert!(report.is_complete(), "{:?}", report.failed);
@@ -154,7 +159,12 @@ fn a_row_with_a_missing_endpoint_is_handed_back_and_the_others_written() {
     for i in 0..10 {
         // chunk_9 does not exist.
         creator
-            .add_relationship("doc_0", format!("chunk_{i}"), "HAS_CHUNK", [("order", i)])
+            .add_relationship(
+                "doc_0",
+                format!("chunk_{i}"),
+                "HAS_CHUNK",
+                [("order", i.into())],
+            )
             .unwrap();
     }
     let report = creator.flush();
@@ -188,7 +198,7 @@ fn injection_in_rel_type_or_label_is_refused_before_any_round_trip() {
         "",
     ] {
         let failed = creator
-            .add_relationship("a", "b", bad, [("k", 1)])
+            .add_relationship("a", "b", bad, [("k", 1.into())])
             .unwrap_err();
         assert!(
             matches!(&failed.error, BatchError::Invalid(m) if m.contains("relationship type")),
@@ -201,14 +211,16 @@ fn injection_in_rel_type_or_label_is_refused_before_any_round_trip() {
             ("Doc`) DETACH DELETE a //", "a"),
             ("Chunk", "b"),
             "T",
-            [("k", 1)],
+            [("k", 1.into())],
         )
         .unwrap_err();
     assert!(matches!(&failed.error, BatchError::Invalid(m) if m.contains("label")));
-    let failed = creator.upsert_node("Doc", "", [("k", 1)]).unwrap_err();
+    let failed = creator
+        .upsert_node("Doc", "", [("k", 1.into())])
+        .unwrap_err();
     assert!(matches!(&failed.error, BatchError::Invalid(_)));
     let failed = creator
-        .upsert_node("Doc", "x", [("id", "other")])
+        .upsert_node("Doc", "x", [("id", "other".into())])
         .unwrap_err();
     assert!(matches!(&failed.error, BatchError::Invalid(m) if m.contains("reserved")));
     let mixed = PropertyValue::List(vec![1.into(), "a".into()]);
@@ -231,14 +243,14 @@ fn node_upserts_count_created_and_existing_nodes_and_update_properties() {
     creator.ensure_indexes_for(&[&label]).unwrap(); // IF NOT EXISTS
     for i in 0..5 {
         creator
-            .upsert_node(&label, format!("n{i}"), [("v", 1)])
+            .upsert_node(&label, format!("n{i}"), [("v", 1.into())])
             .unwrap();
     }
     let report = creator.flush();
     assert_eq!((report.written, report.conflicts), (5, 0));
     for i in 0..5 {
         creator
-            .upsert_node(&label, format!("n{i}"), [("v", 2), ("w", 3)])
+            .upsert_node(&label, format!("n{i}"), [("v", 2.into()), ("w", 3.into())])
             .unwrap();
     }
     let report = creator.flush();
@@ -291,7 +303,7 @@ fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
             format!("u{i}@example.org")
         };
         creator
-            .upsert_node(&label, format!("u{i}"), [("email", email)])
+            .upsert_node(&label, format!("u{i}"), [("email", email.into())])
             .unwrap();
     }
     let report = creator.flush();

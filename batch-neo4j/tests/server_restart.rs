@@ -44,7 +44,7 @@ fn a_server_restart_mid_stream_loses_nothing() {
                 "doc_0",
                 format!("chunk_{i}"),
                 "HAS_CHUNK",
-                [("order", i as i64)],
+                [("order", (i as i64).into())],
             )
             .unwrap();
         if i % 100 == 0 {

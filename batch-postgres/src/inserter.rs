@@ -1,10 +1,11 @@
 //! `PostgreSQLBatchInserter`: UDS3 v2.2's documents inserter, the
 //! `documents` preset of the generic table inserter.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::ops::Deref;
+use std::time::SystemTime;
 
-use batch_core::{BatcherSettings, FailedItem, FlushReport, Stats};
+use batch_core::env::POSTGRES;
+use batch_core::{BatcherSettings, FailedItem};
 
 use crate::connector::Connector;
 use crate::documents::{DocumentRow, create_documents_table, documents_spec};
@@ -19,6 +20,11 @@ pub const DEFAULT_TABLE: &str = "documents";
 /// Batches documents into UDS3's `documents` table: `INSERT ... ON CONFLICT
 /// (document_id) DO UPDATE SET` every column except `created_at`, one
 /// statement and one commit per batch.
+///
+/// `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
+/// `set_failure_handler`, ... come from the
+/// [`Batcher`](batch_core::Batcher) it dereferences to (through
+/// [`TableBatchInserter`]).
 #[must_use = "documents are written in batches; call flush() or close() to see failures"]
 #[derive(Debug)]
 pub struct PostgreSQLBatchInserter {
@@ -27,25 +33,26 @@ pub struct PostgreSQLBatchInserter {
     table: TableName,
 }
 
+impl Deref for PostgreSQLBatchInserter {
+    type Target = TableBatchInserter<DocumentRow>;
+
+    fn deref(&self) -> &TableBatchInserter<DocumentRow> {
+        &self.inner
+    }
+}
+
 impl PostgreSQLBatchInserter {
     /// UDS3's `PostgreSQLBatchInserter(backend, batch_size)`: table
     /// `documents`, batches of `batch_size`. Connects at once.
     pub fn new(connector: Connector, batch_size: usize) -> Result<Self, PostgresError> {
-        let settings = BatcherSettings::builder()
-            .name("postgres")
-            .batch_size(batch_size)
-            .build()?;
-        Self::with_settings(connector, settings)
+        Self::with_settings(connector, POSTGRES.settings_with_batch_size(batch_size)?)
     }
 
     /// Batch size from `POSTGRES_BATCH_INSERT_SIZE` (default 100, 1-1000);
     /// a bad value is an error naming the variable. Whether to batch at all
     /// is `batch_core::env::should_use_postgres_batch_insert()`.
     pub fn from_env(connector: Connector) -> Result<Self, PostgresError> {
-        let settings = BatcherSettings::from_env(&batch_core::env::POSTGRES)?
-            .name("postgres")
-            .build()?;
-        Self::with_settings(connector, settings)
+        Self::with_settings(connector, POSTGRES.settings()?)
     }
 
     /// Table `documents` with full control over batching.
@@ -134,27 +141,5 @@ impl PostgreSQLBatchInserter {
     #[allow(clippy::result_large_err)] // the Err hands the row back by design
     pub fn add_row(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
         self.inner.add(row)
-    }
-
-    /// Writes everything buffered and waits; failed rows come back with
-    /// their SQLSTATE and message.
-    pub fn flush(&self) -> FlushReport<DocumentRow, PostgresError> {
-        self.inner.flush()
-    }
-
-    /// Flushes and stops, waiting at most `timeout`.
-    pub fn close(&self, timeout: Duration) -> FlushReport<DocumentRow, PostgresError> {
-        self.inner.close(timeout)
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.inner.stats()
-    }
-
-    /// UDS3 v2.2's `get_stats()` map (`total_added`, `total_batches`,
-    /// `total_fallbacks`, `pending`, plus batch-core's extra counters).
-    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
-        self.inner.get_stats()
     }
 }

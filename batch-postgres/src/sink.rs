@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use batch_core::{ItemOutcome, Sink};
+use batch_core::{ItemCheck, ItemOutcome, Sink};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, Statement};
@@ -150,23 +150,22 @@ impl<R: Row> TableSink<R> {
         result.map_err(|e| PostgresError::from_driver(e, closed))
     }
 
-    /// Checks rows without a round trip: column count, the row's own
-    /// validation, and non-NULL, well-typed conflict keys.
+    /// Checks what only the server's column types tell, without a round
+    /// trip: non-NULL, well-typed conflict keys. (The row's own validation
+    /// and its column count were checked in `add`, by `item_check`.)
     fn preflight(&self, row: &R, types: &[Type]) -> Result<(), PostgresError> {
-        row.validate().map_err(PostgresError::Invalid)?;
         let values = row.values();
-        if values.len() != self.spec.columns.len() {
-            return Err(PostgresError::Invalid(format!(
-                "row has {} values for {} columns",
-                values.len(),
-                self.spec.columns.len()
-            )));
-        }
         let mut scratch = bytes::BytesMut::new();
         for &k in &self.spec.key {
             scratch.clear();
             let column = &self.spec.columns[k];
-            match values[k].to_sql_checked(&types[k], &mut scratch) {
+            let (Some(value), Some(ty)) = (values.get(k), types.get(k)) else {
+                return Err(PostgresError::Invalid(format!(
+                    "row has {} values, no value for conflict key column {column}",
+                    values.len()
+                )));
+            };
+            match value.to_sql_checked(ty, &mut scratch) {
                 Ok(IsNull::No) => {}
                 Ok(IsNull::Yes) => {
                     return Err(PostgresError::Invalid(format!(
@@ -320,6 +319,20 @@ fn write_per_row<R: Row>(
 impl<R: Row> Sink for TableSink<R> {
     type Item = R;
     type Error = PostgresError;
+
+    /// The row's own [`Row::validate`] and its column count.
+    fn item_check(&self) -> Option<ItemCheck<R>> {
+        let columns = self.spec.columns.len();
+        Some(Arc::new(move |row: &R| {
+            row.validate()?;
+            let values = row.values().len();
+            if values == columns {
+                Ok(())
+            } else {
+                Err(format!("row has {values} values for {columns} columns"))
+            }
+        }))
+    }
 
     fn write_batch(
         &mut self,

@@ -1,11 +1,11 @@
-//! `TableBatchInserter`: the generic wrapper, batching rows into any table.
-//! The `documents` preset ([`PostgreSQLBatchInserter`](crate::PostgreSQLBatchInserter))
-//! is built on it.
+//! `TableBatchInserter`: a batch-core `Batcher` over a [`TableSink`],
+//! batching rows into any table. The `documents` preset
+//! ([`PostgreSQLBatchInserter`](crate::PostgreSQLBatchInserter)) is built on it.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::ops::Deref;
 
-use batch_core::{BatchError, Batcher, BatcherSettings, FailedItem, FlushReport, Stats};
+use batch_core::env::POSTGRES;
+use batch_core::{Batcher, BatcherSettings};
 
 use crate::connector::Connector;
 use crate::error::PostgresError;
@@ -15,10 +15,24 @@ use crate::spec::TableSpec;
 
 /// Batches rows of type `R` into the table of a [`TableSpec`], one statement
 /// and one commit per batch, on a flusher thread of its own.
+///
+/// `add(row)`, `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
+/// `set_failure_handler`, ... come from the [`Batcher`] it dereferences
+/// to. A row refused by its [`Row::validate`] (or with the wrong number of
+/// values) comes back from `add` at once with
+/// [`BatchError::Invalid`](batch_core::BatchError::Invalid).
 #[must_use = "rows are written in batches; call flush() or close() to see failures"]
 #[derive(Debug)]
 pub struct TableBatchInserter<R: Row> {
     batcher: Batcher<TableSink<R>>,
+}
+
+impl<R: Row> Deref for TableBatchInserter<R> {
+    type Target = Batcher<TableSink<R>>;
+
+    fn deref(&self) -> &Batcher<TableSink<R>> {
+        &self.batcher
+    }
 }
 
 impl<R: Row> TableBatchInserter<R> {
@@ -29,11 +43,11 @@ impl<R: Row> TableBatchInserter<R> {
         spec: TableSpec,
         batch_size: usize,
     ) -> Result<Self, PostgresError> {
-        let settings = BatcherSettings::builder()
-            .name("postgres")
-            .batch_size(batch_size)
-            .build()?;
-        Self::with_settings(connector, spec, settings)
+        Self::with_settings(
+            connector,
+            spec,
+            POSTGRES.settings_with_batch_size(batch_size)?,
+        )
     }
 
     /// Full control over batching (retry, fallback, linger, ...).
@@ -45,17 +59,8 @@ impl<R: Row> TableBatchInserter<R> {
         Self::from_sink(TableSink::new(connector, spec), settings)
     }
 
-    /// Around a sink configured by hand (e.g. another [`WriteMethod`]).
-    pub fn from_sink(
-        mut sink: TableSink<R>,
-        settings: BatcherSettings,
-    ) -> Result<Self, PostgresError> {
-        sink.connect()?;
-        let batcher = Batcher::new(sink, settings).map_err(PostgresError::Spawn)?;
-        Ok(Self { batcher })
-    }
-
-    /// Like [`new`](Self::new), with `method` instead of the default.
+    /// Like [`with_settings`](Self::with_settings), with `method` instead
+    /// of the default.
     pub fn with_method(
         connector: Connector,
         spec: TableSpec,
@@ -68,42 +73,13 @@ impl<R: Row> TableBatchInserter<R> {
         )
     }
 
-    /// Adds a row; writes a batch when it is full. A row refused by its
-    /// [`Row::validate`] comes back at once with [`BatchError::Invalid`].
-    pub fn add(&self, row: R) -> Result<(), FailedItem<R, PostgresError>> {
-        if let Err(reason) = row.validate() {
-            return Err(FailedItem {
-                item: row,
-                error: BatchError::Invalid(reason),
-            });
-        }
-        self.batcher.add(row)
-    }
-
-    /// Writes everything buffered and waits; failed rows come back here
-    /// with their SQLSTATE and message.
-    pub fn flush(&self) -> FlushReport<R, PostgresError> {
-        self.batcher.flush()
-    }
-
-    /// Flushes and stops, waiting at most `timeout`.
-    pub fn close(&self, timeout: Duration) -> FlushReport<R, PostgresError> {
-        self.batcher.close(timeout)
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.batcher.stats()
-    }
-
-    /// UDS3 v2.2's `get_stats()`: `total_added`, `total_batches`,
-    /// `total_fallbacks`, `pending`, and batch-core's extra counters.
-    pub fn get_stats(&self) -> BTreeMap<&'static str, u64> {
-        self.stats().to_uds3_map("total_added")
-    }
-
-    /// The underlying batcher, for what this wrapper does not forward.
-    pub fn batcher(&self) -> &Batcher<TableSink<R>> {
-        &self.batcher
+    /// Around a sink configured by hand (e.g. another [`WriteMethod`]).
+    pub fn from_sink(
+        mut sink: TableSink<R>,
+        settings: BatcherSettings,
+    ) -> Result<Self, PostgresError> {
+        sink.connect()?;
+        let batcher = Batcher::new(sink, settings).map_err(PostgresError::Spawn)?;
+        Ok(Self { batcher })
     }
 }

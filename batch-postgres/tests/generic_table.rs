@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::BatcherSettings;
+use batch_core::{BatchError, BatcherSettings};
 use batch_postgres::{DynRow, OnConflict, Row, TableBatchInserter, TableName, TableSpec};
 use common::{METHODS, client, connector, count, drop_table, table};
 use postgres::types::ToSql;
@@ -142,11 +142,19 @@ fn constraint_and_type_errors_isolate_the_bad_rows() {
             };
             ins.add(r).expect("add");
         }
-        // A row with too few values is refused at the sink, per item.
-        ins.add(vec![Box::new("a".to_owned())]).expect("add");
+        // A row with too few values is refused at once, unsent.
+        let short = ins
+            .add(vec![Box::new("a".to_owned())])
+            .expect_err("1 value for 4 columns");
+        match &short.error {
+            BatchError::Invalid(reason) => {
+                assert!(reason.contains("1 values for 4 columns"), "{reason}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
         let report = ins.flush();
         assert_eq!(report.written, 27, "{method:?}");
-        assert_eq!(report.failed.len(), 4, "{method:?}: {:?}", report.failed);
+        assert_eq!(report.failed.len(), 3, "{method:?}: {:?}", report.failed);
         let check = report
             .failed
             .iter()

@@ -71,7 +71,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
     )?;
     stores
         .graph
-        .upsert_node("Document", doc_id.clone(), [("court", court)])?;
+        .upsert_node("Document", doc_id.clone(), [("court", court.into())])?;
     for (c, text) in texts.iter().enumerate() {
         let chunk_id = format!("{doc_id}-chunk-{c:03}");
         stores.chroma.add_with_document(
@@ -86,12 +86,12 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         )?;
         stores
             .graph
-            .upsert_node("Chunk", chunk_id.clone(), [("index", c as i64)])?;
+            .upsert_node("Chunk", chunk_id.clone(), [("index", (c as i64).into())])?;
         stores.graph.add_relationship(
             doc_id.clone(),
             chunk_id.clone(),
             "HAS_CHUNK",
-            [("order", c as i64)],
+            [("order", (c as i64).into())],
         )?;
         if c > 0 {
             let previous = format!("{doc_id}-chunk-{:03}", c - 1);
@@ -99,7 +99,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
                 ("Chunk", previous.as_str()),
                 ("Chunk", chunk_id.as_str()),
                 "NEXT_CHUNK",
-                std::iter::empty::<(String, i64)>(),
+                [],
             )?;
         }
     }

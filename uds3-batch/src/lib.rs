@@ -57,9 +57,9 @@
 //! let graph = Neo4jConfig::new("bolt://127.0.0.1:27687", "root", "uds3-batch-dev")?.labels("Document", "Chunk")?;
 //! let creator = Neo4jBatchCreator::new(graph, 1000)?;
 //! creator.ensure_indexes()?;
-//! creator.upsert_node("Document", "doc_1", [("title", "Urteil")])?;
-//! creator.upsert_node("Chunk", "chunk_1_0", [("index", 0)])?;
-//! creator.add_relationship("doc_1", "chunk_1_0", "HAS_CHUNK", [("order", 0)])?;
+//! creator.upsert_node("Document", "doc_1", [("title", "Urteil".into())])?;
+//! creator.upsert_node("Chunk", "chunk_1_0", [("index", 0.into())])?;
+//! creator.add_relationship("doc_1", "chunk_1_0", "HAS_CHUNK", [("order", 0.into())])?;
 //! let report = creator.flush();
 //! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 3, ...}
 //! # }

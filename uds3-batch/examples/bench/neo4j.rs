@@ -169,7 +169,7 @@ impl Backend for Neo4j {
                     |&i| {
                         let (from, to, order) = rel(i);
                         creator
-                            .add_relationship(from, to, "HAS_CHUNK", [("order", order)])
+                            .add_relationship(from, to, "HAS_CHUNK", [("order", order.into())])
                             .map_err(|f| f.to_string())
                     },
                     || (creator.close(CLOSE_TIMEOUT), creator.stats()),
