@@ -1,8 +1,6 @@
 //! `ChromaBatchInserter`: UDS3 v2.2's class of that name, a batch-core
 //! `Batcher` over a [`ChromaSink`] with UDS3's constructors and `add`.
 
-use std::ops::Deref;
-
 use batch_core::env::CHROMA;
 use batch_core::{Batcher, BatcherSettings, FailedItem};
 
@@ -17,56 +15,31 @@ use crate::write_mode::WriteMode;
 /// A record handed back with the reason it was not written.
 pub type FailedRecord = FailedItem<ChromaRecord, ChromaError>;
 
-/// Buffers vectors and writes them to one Chroma collection in batches.
-///
-/// `add` refuses invalid records at once (empty id, wrong dimension, NaN,
-/// reserved metadata keys); everything else ends up written, counted as a
-/// conflict (an id that was already there in [`WriteMode::Add`]), or handed
-/// back in a [`FlushReport`](batch_core::FlushReport). Dropping the
-/// inserter flushes it.
-///
-/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
-/// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
-/// [`Batcher`] it dereferences to.
-#[must_use = "records are only written by flush(), close() or drop"]
-#[derive(Debug)]
-pub struct ChromaBatchInserter {
-    batcher: Batcher<ChromaSink>,
-    validator: RecordValidator,
-}
-
-impl Deref for ChromaBatchInserter {
-    type Target = Batcher<ChromaSink>;
-
-    fn deref(&self) -> &Batcher<ChromaSink> {
-        &self.batcher
+batch_core::inserter! {
+    /// Buffers vectors and writes them to one Chroma collection in batches.
+    ///
+    /// `add` refuses invalid records at once (empty id, wrong dimension, NaN,
+    /// reserved metadata keys); everything else ends up written, counted as a
+    /// conflict (an id that was already there in [`WriteMode::Add`]), or handed
+    /// back in a [`FlushReport`](batch_core::FlushReport). Dropping the
+    /// inserter flushes it.
+    ///
+    /// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+    /// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
+    /// [`Batcher`] it dereferences to.
+    #[must_use = "records are only written by flush(), close() or drop"]
+    #[derive(Debug)]
+    pub struct ChromaBatchInserter(Batcher<ChromaSink>) {
+        validator: RecordValidator,
+    }
+    env(CHROMA);
+    /// `/add` mode with full batcher settings.
+    fn with_settings(collection: Collection, settings) -> Result<Self, ChromaError> {
+        Self::with_sink(ChromaSink::new(collection, WriteMode::Add)?, settings)
     }
 }
 
 impl ChromaBatchInserter {
-    /// UDS3's `ChromaBatchInserter(chromadb, batch_size)`: `/add` mode,
-    /// `batch_size` records per request (capped by the server's
-    /// `max_batch_size`).
-    pub fn new(collection: Collection, batch_size: usize) -> Result<Self, ChromaError> {
-        Self::with_settings(collection, CHROMA.settings_with_batch_size(batch_size)?)
-    }
-
-    /// `/add` mode with `CHROMA_BATCH_INSERT_SIZE` from the environment
-    /// (default 100, 1-1000; a bad value is an error naming the variable).
-    /// Whether to batch at all is the caller's
-    /// [`should_use_chroma_batch_insert`](batch_core::env::should_use_chroma_batch_insert).
-    pub fn from_env(collection: Collection) -> Result<Self, ChromaError> {
-        Self::with_settings(collection, CHROMA.settings()?)
-    }
-
-    /// `/add` mode with full batcher settings.
-    pub fn with_settings(
-        collection: Collection,
-        settings: BatcherSettings,
-    ) -> Result<Self, ChromaError> {
-        Self::with_sink(ChromaSink::new(collection, WriteMode::Add)?, settings)
-    }
-
     /// Any write mode, encoding or request cap: build the [`ChromaSink`]
     /// yourself.
     pub fn with_sink(sink: ChromaSink, settings: BatcherSettings) -> Result<Self, ChromaError> {

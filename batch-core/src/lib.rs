@@ -48,6 +48,7 @@ mod error;
 mod flusher;
 #[cfg(feature = "http")]
 pub mod http;
+mod inserter;
 mod report;
 mod retry;
 mod settings;

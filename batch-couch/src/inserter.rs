@@ -1,8 +1,6 @@
 //! `CouchDBBatchInserter`: UDS3 v2.2's class of that name, a batch-core
 //! `Batcher` over a [`CouchSink`] with UDS3's constructors and `add`.
 
-use std::ops::Deref;
-
 use batch_core::env::COUCHDB;
 use batch_core::{BatchError, Batcher, BatcherSettings, FailedItem};
 use serde_json::Value;
@@ -16,60 +14,36 @@ use crate::sink::CouchSink;
 /// A document handed back to the caller, with the reason.
 pub type FailedDoc = FailedItem<CouchDoc, CouchError>;
 
-/// Buffers documents and writes them with one `_bulk_docs` request per
-/// batch, from a flusher thread of its own (UDS3 v2.2's
-/// `CouchDBBatchInserter`).
-///
-/// Every added document ends up written (`total_added`), counted as a
-/// conflict (`total_conflicts`, an idempotent success under the default
-/// [`ConflictPolicy::Skip`](crate::ConflictPolicy::Skip)), or handed back
-/// as a [`FailedDoc`], from `add` itself or in the report of the next
-/// `flush` / `close`. Dropping the inserter flushes it (batch-core's
-/// `Drop`, bounded by the settings' `close_timeout`).
-///
-/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
-/// `stats`, `get_stats`, `pending`, `set_failure_handler`, ...) comes from
-/// the [`Batcher`] it dereferences to. Thread-safe: share it as
-/// `Arc<CouchDBBatchInserter>`.
-#[must_use = "an inserter writes nothing until documents are added and it is flushed"]
-#[derive(Debug)]
-pub struct CouchDBBatchInserter {
-    batcher: Batcher<CouchSink>,
-    database: CouchDatabase,
-    max_doc_bytes: usize,
-}
-
-impl Deref for CouchDBBatchInserter {
-    type Target = Batcher<CouchSink>;
-
-    fn deref(&self) -> &Batcher<CouchSink> {
-        &self.batcher
+batch_core::inserter! {
+    /// Buffers documents and writes them with one `_bulk_docs` request per
+    /// batch, from a flusher thread of its own (UDS3 v2.2's
+    /// `CouchDBBatchInserter`).
+    ///
+    /// Every added document ends up written (`total_added`), counted as a
+    /// conflict (`total_conflicts`, an idempotent success under the default
+    /// [`ConflictPolicy::Skip`](crate::ConflictPolicy::Skip)), or handed back
+    /// as a [`FailedDoc`], from `add` itself or in the report of the next
+    /// `flush` / `close`. Dropping the inserter flushes it (batch-core's
+    /// `Drop`, bounded by the settings' `close_timeout`).
+    ///
+    /// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+    /// `stats`, `get_stats`, `pending`, `set_failure_handler`, ...) comes from
+    /// the [`Batcher`] it dereferences to. Thread-safe: share it as
+    /// `Arc<CouchDBBatchInserter>`.
+    #[must_use = "an inserter writes nothing until documents are added and it is flushed"]
+    #[derive(Debug)]
+    pub struct CouchDBBatchInserter(Batcher<CouchSink>) {
+        database: CouchDatabase,
+        max_doc_bytes: usize,
+    }
+    env(COUCHDB);
+    /// With full batcher settings and default CouchDB options.
+    fn with_settings(database: CouchDatabase, settings) -> Result<Self, CouchError> {
+        Self::with_options(database, settings, CouchOptions::default())
     }
 }
 
 impl CouchDBBatchInserter {
-    /// UDS3 v2.2's `CouchDBBatchInserter(backend, batch_size)`: batches of
-    /// `batch_size` documents, default options.
-    pub fn new(database: CouchDatabase, batch_size: usize) -> Result<Self, CouchError> {
-        Self::with_settings(database, COUCHDB.settings_with_batch_size(batch_size)?)
-    }
-
-    /// The batch size from `COUCHDB_BATCH_INSERT_SIZE` (default 100,
-    /// 1-1000; a bad value is an error naming the variable). Whether to
-    /// batch at all is the caller's
-    /// [`should_use_couchdb_batch_insert`](crate::should_use_couchdb_batch_insert).
-    pub fn from_env(database: CouchDatabase) -> Result<Self, CouchError> {
-        Self::with_settings(database, COUCHDB.settings()?)
-    }
-
-    /// With full batcher settings and default CouchDB options.
-    pub fn with_settings(
-        database: CouchDatabase,
-        settings: BatcherSettings,
-    ) -> Result<Self, CouchError> {
-        Self::with_options(database, settings, CouchOptions::default())
-    }
-
     /// With full batcher settings and CouchDB options (conflict policy,
     /// size limits).
     pub fn with_options(

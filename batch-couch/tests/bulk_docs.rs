@@ -17,10 +17,8 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn inserter(db: &CouchDatabase, batch_size: usize, policy: ConflictPolicy) -> CouchDBBatchInserter {
-    let settings = BatcherSettings::builder()
-        .name("couchdb-test")
-        .batch_size(batch_size)
-        .build()
+    let settings = batch_core::env::COUCHDB
+        .settings_with_batch_size(batch_size)
         .expect("valid settings");
     let options = CouchOptions::default().conflict_policy(policy);
     CouchDBBatchInserter::with_options(db.clone(), settings, options).expect("start the inserter")

@@ -2,11 +2,10 @@
 //! `Batcher` over a [`Neo4jSink`] with UDS3's constructors and domain-named
 //! `add` methods.
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use batch_core::env::NEO4J;
-use batch_core::{Batcher, BatcherSettings, FailedItem};
+use batch_core::{Batcher, FailedItem};
 
 use crate::config::Neo4jConfig;
 use crate::counters::{QueryCounters, QueryStats};
@@ -18,54 +17,31 @@ use crate::sink::Neo4jSink;
 /// An item handed back by the creator, with its error.
 pub type FailedGraphItem = FailedItem<GraphItem, Neo4jError>;
 
-/// Buffers relationships (and node upserts) and merges them in batches:
-/// one `UNWIND` query per relationship type per batch, in one transaction.
-///
-/// Every added item ends up written (`total_created`), already present
-/// (`total_conflicts`: re-running creates no duplicates), or handed back in
-/// a [`FlushReport`](batch_core::FlushReport) with its error (e.g. a
-/// relationship whose endpoint does not exist). Dropping the creator
-/// flushes it.
-///
-/// Properties are `(key, value)` pairs with values converted by
-/// `.into()`, as in `[("order", 3.into())]`; `[]` means none.
-///
-/// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
-/// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
-/// [`Batcher`] it dereferences to.
-#[must_use = "a creator writes nothing until it is used; call add_relationship() and flush()"]
-#[derive(Debug)]
-pub struct Neo4jBatchCreator {
-    batcher: Batcher<Neo4jSink>,
-    graph: Neo4jConfig,
-    counters: Arc<QueryCounters>,
-}
-
-impl Deref for Neo4jBatchCreator {
-    type Target = Batcher<Neo4jSink>;
-
-    fn deref(&self) -> &Batcher<Neo4jSink> {
-        &self.batcher
-    }
-}
-
-impl Neo4jBatchCreator {
-    /// Connects to `graph` and buffers `batch_size` items per batch.
-    pub fn new(graph: Neo4jConfig, batch_size: usize) -> Result<Self, Neo4jError> {
-        Self::with_settings(graph, NEO4J.settings_with_batch_size(batch_size)?)
-    }
-
-    /// Batch size from `NEO4J_BATCH_SIZE` (default 1000, 1-10000); whether
-    /// to batch at all is [`batch_core::env::should_use_neo4j_batching`].
-    pub fn from_env(graph: Neo4jConfig) -> Result<Self, Neo4jError> {
-        Self::with_settings(graph, NEO4J.settings()?)
-    }
-
-    /// Connects to `graph` with full control over batching, retry and fallback.
-    pub fn with_settings(
+batch_core::inserter! {
+    /// Buffers relationships (and node upserts) and merges them in batches:
+    /// one `UNWIND` query per relationship type per batch, in one transaction.
+    ///
+    /// Every added item ends up written (`total_created`), already present
+    /// (`total_conflicts`: re-running creates no duplicates), or handed back in
+    /// a [`FlushReport`](batch_core::FlushReport) with its error (e.g. a
+    /// relationship whose endpoint does not exist). Dropping the creator
+    /// flushes it.
+    ///
+    /// Properties are `(key, value)` pairs with values converted by
+    /// `.into()`, as in `[("order", 3.into())]`; `[]` means none.
+    ///
+    /// Everything else a batcher does (`flush`, `flush_timeout`, `close`,
+    /// `stats`, `get_stats`, `set_failure_handler`, ...) comes from the
+    /// [`Batcher`] it dereferences to.
+    #[must_use = "a creator writes nothing until it is used; call add_relationship() and flush()"]
+    #[derive(Debug)]
+    pub struct Neo4jBatchCreator(Batcher<Neo4jSink>) {
         graph: Neo4jConfig,
-        settings: BatcherSettings,
-    ) -> Result<Self, Neo4jError> {
+        counters: Arc<QueryCounters>,
+    }
+    env(NEO4J);
+    /// Connects to `graph` with full control over batching, retry and fallback.
+    fn with_settings(graph: Neo4jConfig, settings) -> Result<Self, Neo4jError> {
         let sink = Neo4jSink::connect(graph.clone())?;
         let counters = sink.counters();
         let batcher = Batcher::new(sink, settings)
@@ -76,7 +52,9 @@ impl Neo4jBatchCreator {
             counters,
         })
     }
+}
 
+impl Neo4jBatchCreator {
     /// Adds a relationship `(from)-[rel_type]->(to)` between nodes labelled
     /// with the configured start and end labels, found by their `id`.
     /// `rel_type` must match `^[A-Za-z_][A-Za-z0-9_]*$`; a bad type, empty

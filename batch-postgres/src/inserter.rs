@@ -1,7 +1,6 @@
 //! `PostgreSQLBatchInserter`: UDS3 v2.2's documents inserter, the
 //! `documents` preset of the generic table inserter.
 
-use std::ops::Deref;
 use std::time::SystemTime;
 
 use batch_core::env::POSTGRES;
@@ -17,52 +16,29 @@ use crate::table_inserter::TableBatchInserter;
 /// The table UDS3 v2.2 writes to.
 pub const DEFAULT_TABLE: &str = "documents";
 
-/// Batches documents into UDS3's `documents` table: `INSERT ... ON CONFLICT
-/// (document_id) DO UPDATE SET` every column except `created_at`, one
-/// statement and one commit per batch.
-///
-/// `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
-/// `set_failure_handler`, ... come from the
-/// [`Batcher`](batch_core::Batcher) it dereferences to (through
-/// [`TableBatchInserter`]).
-#[must_use = "documents are written in batches; call flush() or close() to see failures"]
-#[derive(Debug)]
-pub struct PostgreSQLBatchInserter {
-    inner: TableBatchInserter<DocumentRow>,
-    connector: Connector,
-    table: TableName,
-}
-
-impl Deref for PostgreSQLBatchInserter {
-    type Target = TableBatchInserter<DocumentRow>;
-
-    fn deref(&self) -> &TableBatchInserter<DocumentRow> {
-        &self.inner
+batch_core::inserter! {
+    /// Batches documents into UDS3's `documents` table: `INSERT ... ON CONFLICT
+    /// (document_id) DO UPDATE SET` every column except `created_at`, one
+    /// statement and one commit per batch.
+    ///
+    /// `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
+    /// `set_failure_handler`, ... come from the
+    /// [`Batcher`](batch_core::Batcher) it dereferences to (through
+    /// [`TableBatchInserter`]).
+    #[must_use = "documents are written in batches; call flush() or close() to see failures"]
+    #[derive(Debug)]
+    pub struct PostgreSQLBatchInserter(TableBatchInserter<DocumentRow>) {
+        connector: Connector,
+        table: TableName,
+    }
+    env(POSTGRES);
+    /// Table `documents` with full control over batching.
+    fn with_settings(connector: Connector, settings) -> Result<Self, PostgresError> {
+        Self::with_table(connector, TableName::new(DEFAULT_TABLE)?, settings)
     }
 }
 
 impl PostgreSQLBatchInserter {
-    /// UDS3's `PostgreSQLBatchInserter(backend, batch_size)`: table
-    /// `documents`, batches of `batch_size`. Connects at once.
-    pub fn new(connector: Connector, batch_size: usize) -> Result<Self, PostgresError> {
-        Self::with_settings(connector, POSTGRES.settings_with_batch_size(batch_size)?)
-    }
-
-    /// Batch size from `POSTGRES_BATCH_INSERT_SIZE` (default 100, 1-1000);
-    /// a bad value is an error naming the variable. Whether to batch at all
-    /// is `batch_core::env::should_use_postgres_batch_insert()`.
-    pub fn from_env(connector: Connector) -> Result<Self, PostgresError> {
-        Self::with_settings(connector, POSTGRES.settings()?)
-    }
-
-    /// Table `documents` with full control over batching.
-    pub fn with_settings(
-        connector: Connector,
-        settings: BatcherSettings,
-    ) -> Result<Self, PostgresError> {
-        Self::with_table(connector, TableName::new(DEFAULT_TABLE)?, settings)
-    }
-
     /// Another table with the documents layout.
     pub fn with_table(
         connector: Connector,
@@ -82,7 +58,7 @@ impl PostgreSQLBatchInserter {
         let sink =
             TableSink::new(connector.clone(), documents_spec(table.clone())?).with_method(method);
         Ok(Self {
-            inner: TableBatchInserter::from_sink(sink, settings)?,
+            batcher: TableBatchInserter::from_sink(sink, settings)?,
             connector,
             table,
         })
@@ -140,6 +116,6 @@ impl PostgreSQLBatchInserter {
     /// Adds a prepared [`DocumentRow`].
     #[allow(clippy::result_large_err)] // the Err hands the row back by design
     pub fn add_row(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
-        self.inner.add(row)
+        self.batcher.add(row)
     }
 }

@@ -2,8 +2,6 @@
 //! batching rows into any table. The `documents` preset
 //! ([`PostgreSQLBatchInserter`](crate::PostgreSQLBatchInserter)) is built on it.
 
-use std::ops::Deref;
-
 use batch_core::env::POSTGRES;
 use batch_core::{Batcher, BatcherSettings};
 
@@ -13,26 +11,18 @@ use crate::row::Row;
 use crate::sink::{TableSink, WriteMethod};
 use crate::spec::TableSpec;
 
-/// Batches rows of type `R` into the table of a [`TableSpec`], one statement
-/// and one commit per batch, on a flusher thread of its own.
-///
-/// `add(row)`, `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
-/// `set_failure_handler`, ... come from the [`Batcher`] it dereferences
-/// to. A row refused by its [`Row::validate`] (or with the wrong number of
-/// values) comes back from `add` at once with
-/// [`BatchError::Invalid`](batch_core::BatchError::Invalid).
-#[must_use = "rows are written in batches; call flush() or close() to see failures"]
-#[derive(Debug)]
-pub struct TableBatchInserter<R: Row> {
-    batcher: Batcher<TableSink<R>>,
-}
-
-impl<R: Row> Deref for TableBatchInserter<R> {
-    type Target = Batcher<TableSink<R>>;
-
-    fn deref(&self) -> &Batcher<TableSink<R>> {
-        &self.batcher
-    }
+batch_core::inserter! {
+    /// Batches rows of type `R` into the table of a [`TableSpec`], one statement
+    /// and one commit per batch, on a flusher thread of its own.
+    ///
+    /// `add(row)`, `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
+    /// `set_failure_handler`, ... come from the [`Batcher`] it dereferences
+    /// to. A row refused by its [`Row::validate`] (or with the wrong number of
+    /// values) comes back from `add` at once with
+    /// [`BatchError::Invalid`](batch_core::BatchError::Invalid).
+    #[must_use = "rows are written in batches; call flush() or close() to see failures"]
+    #[derive(Debug)]
+    pub struct TableBatchInserter<R: Row>(Batcher<TableSink<R>>) {}
 }
 
 impl<R: Row> TableBatchInserter<R> {

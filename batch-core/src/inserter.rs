@@ -1,0 +1,110 @@
+//! `inserter!`: declares a backend's inserter type, a newtype over
+//! `Batcher<Sink>` that dereferences to it.
+//!
+//! Why a macro: a backend crate cannot add inherent methods to batch-core's
+//! `Batcher`, and UDS3 v2.2's names (`ChromaBatchInserter::add(id, vector,
+//! metadata)`, `CouchDBBatchInserter::add(doc, doc_id)`, ...) need a type of
+//! their own. The newtype, its `Deref` and the two UDS3 constructors are the
+//! same for every backend, so they are written once, here; every method of
+//! the batcher (`flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
+//! `set_failure_handler`, and whatever batch-core adds later) is the
+//! inserter's too, with no per-backend copy.
+
+/// Declares a backend inserter: the struct (a `batcher` field plus the
+/// given fields), `Deref<Target = Batcher<Sink>>`, and, with `env(ENV);`
+/// and the backend's `fn with_settings(target: Target, settings) ->
+/// Result<Self, Error> { ... }`, the three UDS3 v2.2 constructors:
+/// `with_settings`, `new(target, batch_size)` and `from_env(target)`.
+///
+/// ```
+/// use batch_core::{Batcher, ConfigError, ErrorClass, ItemOutcome, Sink, SinkError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("never fails")]
+/// pub struct NoError;
+/// impl SinkError for NoError {
+///     fn class(&self) -> ErrorClass { ErrorClass::Permanent }
+/// }
+///
+/// /// A sink that accepts everything.
+/// pub struct Accept;
+/// impl Sink for Accept {
+///     type Item = u32;
+///     type Error = NoError;
+///     fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<NoError>>, NoError> {
+///         Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+///     }
+/// }
+///
+/// batch_core::inserter! {
+///     /// Writes numbers.
+///     #[derive(Debug)]
+///     pub struct NumberInserter(Batcher<Accept>) {}
+///     env(batch_core::env::CHROMA);
+///     /// The full constructor, which `new` and `from_env` call.
+///     fn with_settings(_target: (), settings) -> Result<Self, ConfigError> {
+///         let batcher = Batcher::new(Accept, settings).expect("a thread");
+///         Ok(Self { batcher })
+///     }
+/// }
+///
+/// let inserter = NumberInserter::new((), 10)?;
+/// inserter.add(7).map_err(|f| f.error)?; // Batcher::add, through Deref
+/// assert_eq!(inserter.flush().written, 1);
+/// assert_eq!(inserter.settings().name, "chroma");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[macro_export]
+macro_rules! inserter {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident $(<$g:ident : $bound:path>)? ($batcher:ty) {
+            $( $(#[$fattr:meta])* $field:ident : $fty:ty ),* $(,)?
+        }
+        $(
+            env($env:path);
+            $(#[$wattr:meta])*
+            fn with_settings($t:ident : $target:ty, $s:ident) -> Result<Self, $err:ty> $body:block
+        )?
+    ) => {
+        $(#[$attr])*
+        $vis struct $name $(<$g: $bound>)? {
+            batcher: $batcher,
+            $( $(#[$fattr])* $field: $fty, )*
+        }
+
+        impl $(<$g: $bound>)? ::std::ops::Deref for $name $(<$g>)? {
+            type Target = $batcher;
+
+            fn deref(&self) -> &$batcher {
+                &self.batcher
+            }
+        }
+
+        $(
+        impl $name {
+            $(#[$wattr])*
+            pub fn with_settings(
+                $t: $target,
+                $s: $crate::BatcherSettings,
+            ) -> Result<Self, $err> $body
+
+            #[doc = concat!(
+                "UDS3 v2.2's `", stringify!($name), "(backend, batch_size)`: `batch_size` ",
+                "items per batch (at least 1), every other setting at its default."
+            )]
+            pub fn new(target: $target, batch_size: usize) -> Result<Self, $err> {
+                Self::with_settings(target, $env.settings_with_batch_size(batch_size)?)
+            }
+
+            #[doc = concat!(
+                "The batch size from the environment (`", stringify!($env), "`: a bad value ",
+                "is an error naming the variable), every other setting at its default."
+            )]
+            pub fn from_env(target: $target) -> Result<Self, $err> {
+                Self::with_settings(target, $env.settings()?)
+            }
+        }
+        )?
+    };
+}
