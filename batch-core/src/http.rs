@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::error::{ErrorClass, SinkError};
 
 /// An HTTP request that failed as a whole.
@@ -234,33 +237,11 @@ fn split_credentials(url: &str) -> (String, Option<String>) {
     let (authority, path) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let auth = format!("Basic {}", base64(userinfo.as_bytes()));
+            let auth = format!("Basic {}", STANDARD.encode(userinfo.as_bytes()));
             (format!("{scheme}://{host}{path}"), Some(auth))
         }
         None => (url.to_owned(), None),
     }
-}
-
-/// Standard base64 with padding (for basic auth; tiny, so no dependency).
-pub fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -292,12 +273,15 @@ mod tests {
     }
 
     #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn credentials_become_a_basic_auth_header() {
+        let (url, auth) = split_credentials("http://user:p%40ss@127.0.0.1:5984/db");
+        assert_eq!(url, "http://127.0.0.1:5984/db");
+        // The userinfo is sent as written in the URL, base64-encoded.
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwJTQwc3M="));
+        assert_eq!(
+            split_credentials("http://h:1/x"),
+            ("http://h:1/x".to_owned(), None)
+        );
     }
 
     #[test]

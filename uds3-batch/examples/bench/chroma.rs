@@ -83,7 +83,10 @@ impl Backend for Chroma {
                 let mut embeddings = Vec::with_capacity(items);
                 for (_, v, _) in &records {
                     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    embeddings.push(batch_core::http::base64(&bytes));
+                    embeddings.push(base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &bytes,
+                    ));
                 }
                 let body = serde_json::json!({
                     "ids": records.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),

@@ -52,7 +52,10 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 pub fn basic_auth(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        batch_core::http::base64(format!("{user}:{password}").as_bytes())
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{user}:{password}")
+        )
     )
 }
 
