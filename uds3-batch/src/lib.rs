@@ -7,10 +7,10 @@
 //!
 //! | feature | module | UDS3 v2.2 class |
 //! |---|---|---|
-//! | `chroma` | [`chroma`](crate::chroma) (batch-chroma) | `ChromaBatchInserter` |
-//! | `neo4j` | [`neo4j`](crate::neo4j) (batch-neo4j) | `Neo4jBatchCreator` |
-//! | `postgres` | [`postgres`](crate::postgres) (batch-postgres) | `PostgreSQLBatchInserter` |
-//! | `couch` | [`couch`](crate::couch) (batch-couch) | `CouchDBBatchInserter` |
+//! | `chroma` | [`chroma`] (batch-chroma) | `ChromaBatchInserter` |
+//! | `neo4j` | [`neo4j`] (batch-neo4j) | `Neo4jBatchCreator` |
+//! | `postgres` | [`postgres`] (batch-postgres) | `PostgreSQLBatchInserter` |
+//! | `couch` | [`couch`] (batch-couch) | `CouchDBBatchInserter` |
 //! | `full` | all four | |
 //!
 //! A program that needs one backend can also depend on its crate alone.
@@ -120,13 +120,17 @@ pub use batch_core::{
 
 /// The ChromaDB backend (feature `chroma`).
 #[cfg(feature = "chroma")]
+#[doc(inline)]
 pub use batch_chroma as chroma;
 /// The CouchDB backend (feature `couch`).
 #[cfg(feature = "couch")]
+#[doc(inline)]
 pub use batch_couch as couch;
 /// The Neo4j backend (feature `neo4j`).
 #[cfg(feature = "neo4j")]
+#[doc(inline)]
 pub use batch_neo4j as neo4j;
 /// The PostgreSQL backend (feature `postgres`).
 #[cfg(feature = "postgres")]
+#[doc(inline)]
 pub use batch_postgres as postgres;
