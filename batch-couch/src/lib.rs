@@ -8,8 +8,8 @@
 //!
 //! # Quick Start
 //! ```no_run
+//! use batch_couch::serde_json::json; // re-exported: no serde_json dependency needed
 //! use batch_couch::{CouchDatabase, CouchDBBatchInserter};
-//! use serde_json::json;
 //! use std::time::Duration;
 //!
 //! // Credentials in the URL are sent as HTTP basic auth.
@@ -101,3 +101,7 @@ pub use error::CouchError;
 pub use inserter::{CouchDBBatchInserter, FailedDoc};
 pub use options::{CouchOptions, DEFAULT_MAX_REQUEST_BYTES};
 pub use sink::CouchSink;
+
+/// Re-exported so documents can be built (`serde_json::json!`) without a
+/// direct `serde_json` dependency.
+pub use serde_json;

@@ -87,13 +87,14 @@
 //! # Quick Start: CouchDB (feature `couch`)
 //! ```no_run
 //! # #[cfg(feature = "couch")] {
+//! use uds3_batch::couch::serde_json::json; // re-exported: no serde_json dependency needed
 //! use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
 //!
 //! let db = CouchDatabase::new("http://127.0.0.1:25984", "articles")?;
 //! db.create_if_missing()?;
 //! let inserter = CouchDBBatchInserter::new(db, 100)?;
 //! for i in 0..250 {
-//!     inserter.add(serde_json::json!({"title": "UDS3", "n": i}), Some(&format!("article-{i}")))?;
+//!     inserter.add(json!({"title": "UDS3", "n": i}), Some(&format!("article-{i}")))?;
 //! }
 //! let report = inserter.close(std::time::Duration::from_secs(30));
 //! println!("{} failed; {:?}", report.failed.len(), inserter.get_stats()); // total_conflicts too
