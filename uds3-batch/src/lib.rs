@@ -119,6 +119,12 @@ pub use batch_core::{
     FlushReport, RetryPolicy, Sink, SinkError, Stats, WhenFull,
 };
 
+// The README's Rust blocks, compiled (not run) as doc tests of this crate;
+// README.md here is a symlink to the workspace README.
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The ChromaDB backend (feature `chroma`).
 #[cfg(feature = "chroma")]
 #[doc(inline)]
