@@ -104,4 +104,7 @@ pub use sink::CouchSink;
 
 /// Re-exported so documents can be built (`serde_json::json!`) without a
 /// direct `serde_json` dependency.
+// A link to its own docs, not a copy. Where uds3-batch inlines this crate,
+// rustdoc 1.95 ignores this and copies it anyway (rust-lang/rust#131180).
+#[doc(no_inline)]
 pub use serde_json;
