@@ -8,8 +8,8 @@
 //!
 //! # Quick Start
 //! ```no_run
+//! use batch_couch::serde_json::json; // re-exported: no serde_json dependency needed
 //! use batch_couch::{CouchDatabase, CouchDBBatchInserter};
-//! use serde_json::json;
 //! use std::time::Duration;
 //!
 //! // Credentials in the URL are sent as HTTP basic auth.
@@ -101,3 +101,10 @@ pub use error::CouchError;
 pub use inserter::{CouchDBBatchInserter, FailedDoc};
 pub use options::{CouchOptions, DEFAULT_MAX_REQUEST_BYTES};
 pub use sink::CouchSink;
+
+/// Re-exported so documents can be built (`serde_json::json!`) without a
+/// direct `serde_json` dependency.
+// A link to its own docs, not a copy. Where uds3-batch inlines this crate,
+// rustdoc 1.95 ignores this and copies it anyway (rust-lang/rust#131180).
+#[doc(no_inline)]
+pub use serde_json;

@@ -77,4 +77,7 @@ pub use spec::{OnConflict, TableSpec};
 pub use table_inserter::TableBatchInserter;
 
 /// Re-exported so rows can be built without a direct `postgres` dependency.
+// A link to its own docs, not a copy. Where uds3-batch inlines this crate,
+// rustdoc 1.95 ignores this and copies it anyway (rust-lang/rust#131180).
+#[doc(no_inline)]
 pub use postgres;

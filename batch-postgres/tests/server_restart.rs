@@ -39,7 +39,7 @@ fn restart_mid_stream_loses_nothing() {
                 if restarted.load(Ordering::Acquire) {
                     after += 1;
                 }
-                if added % 50 == 0 {
+                if added.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }

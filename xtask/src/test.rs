@@ -20,7 +20,26 @@ const STEPS: &[&[&str]] = &[
         "-D",
         "warnings",
     ],
+    // Any rustdoc warning (a broken intra-doc link, ...) fails the run.
+    &[
+        "doc",
+        "--workspace",
+        "--all-features",
+        "--no-deps",
+        "--config",
+        r#"build.rustdocflags=["-D", "warnings"]"#,
+    ],
     &["test", "--workspace", "--all-features"],
+    // Each published crate packages, and builds from its .crate alone
+    // (unpublished path dependencies come from a local overlay). Not the
+    // dirty-tree check: that is for `cargo publish`.
+    &[
+        "package",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--allow-dirty",
+    ],
 ];
 
 /// Runs the suite; see the module doc.

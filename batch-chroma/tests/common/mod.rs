@@ -48,6 +48,6 @@ pub fn meta(i: usize) -> Metadata {
         ("doc_id", format!("doc-{}", i / 10).into()),
         ("chunk_index", (i as i64).into()),
         ("score", (i as f64 / 7.0).into()),
-        ("even", (i % 2 == 0).into()),
+        ("even", i.is_multiple_of(2).into()),
     ])
 }
