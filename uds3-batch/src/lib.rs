@@ -60,8 +60,9 @@
 //! creator.upsert_node("Document", "doc_1", [("title", "Urteil".into())])?;
 //! creator.upsert_node("Chunk", "chunk_1_0", [("index", 0.into())])?;
 //! creator.add_relationship("doc_1", "chunk_1_0", "HAS_CHUNK", [("order", 0.into())])?;
+//! creator.add_relationship("doc_1", "chunk_1_0", "MENTIONS", [])?; // no properties
 //! let report = creator.flush();
-//! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 3, ...}
+//! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 4, ...}
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
