@@ -8,7 +8,6 @@
 //! server binds to 127.0.0.1 only.
 
 pub mod arcadedb;
-pub mod bolt;
 pub mod chroma;
 pub mod http;
 pub mod postgres;
