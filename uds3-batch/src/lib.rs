@@ -105,7 +105,6 @@
 //! - `examples/ingest.rs`: the UDS3 pipeline end to end (PostgreSQL rows,
 //!   CouchDB documents, Chroma vectors, graph nodes and relationships) on a
 //!   generated corpus, four batchers shared by worker threads.
-//! - `examples/bench`: what `cargo xtask bench` runs.
 
 pub use batch_core;
 pub use batch_core::env::{

@@ -61,7 +61,7 @@ impl Ctx {
     pub fn from_env() -> Result<Ctx, String> {
         let dir = match std::env::var_os(SERVICES_DIR_VAR).filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
-            None => workspace_root().join(".services"),
+            None => xtask::workspace_root().join(".services"),
         };
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = dir
@@ -123,12 +123,6 @@ impl Ctx {
     fn lock(&self) -> Result<StateLock, String> {
         StateLock::acquire(&self.dir.join(".lock"))
     }
-}
-
-/// The workspace root (the parent of xtask's folder).
-pub fn workspace_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 /// What `up` did for one service.

@@ -1,9 +1,10 @@
 //! `cargo xtask bench` runs this: per-item against batched writes on the
 //! four real servers, the servers' raw bulk paths as the ceiling, and
-//! shared use from 4 threads. Writes `target/bench/results.{json,md}` and
-//! `target/bench/throughput.svg`.
+//! shared use from 4 threads. Writes `results.{json,md}` and
+//! `throughput.svg` to `$CARGO_TARGET_DIR/bench/` if that variable is
+//! set, else to `<workspace>/target/bench/`.
 //!
-//! Usage: `bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
+//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
@@ -30,7 +31,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         quick: false,
         only: None,
-        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
+        out: default_out(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,6 +46,15 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// `$CARGO_TARGET_DIR/bench` if that variable is set, else the
+/// workspace's `target/bench`.
+fn default_out() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(target) => PathBuf::from(target).join("bench"),
+        None => xtask::workspace_root().join("target").join("bench"),
+    }
 }
 
 fn machine() -> String {
@@ -90,11 +100,7 @@ fn main() -> ExitCode {
         Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
         Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
     ];
-    match neo4j::Neo4j::new(
-        &endpoints.neo4j_uri,
-        &endpoints.neo4j_user,
-        &endpoints.neo4j_password,
-    ) {
+    match neo4j::Neo4j::new(&endpoints) {
         Ok(n) => backends.insert(1, Box::new(n)),
         Err(e) => {
             eprintln!("bench: {e}");
