@@ -1,8 +1,13 @@
 //! Project automation for the uds3-batch workspace; never published.
 //!
-//! The library holds what more than one target needs: [`bolt`], the Bolt
-//! connection of the `xtask` binary's readiness and smoke checks and of
-//! the benchmark's raw Neo4j path, and [`workspace_root`].
+//! The library holds what more than one target needs:
+//! - [`test_servers`]: where the test servers are, and how a test reaches,
+//!   stops and starts them. The backends' tests and benches use it; they
+//!   take `xtask = { path = "../xtask", default-features = false }` as a
+//!   dev-dependency, which builds nothing but this module (std only).
+//! - [`bolt`] (feature `cli`): the Bolt connection of the `xtask` binary's
+//!   readiness and smoke checks and of the benchmark's raw Neo4j path.
+//! - [`workspace_root`].
 //!
 //! Targets: the `xtask` binary (`cargo xtask ...`) needs the feature `cli`
 //! (on by default); `uds3-bench`, which `cargo xtask bench` runs, needs
@@ -10,6 +15,7 @@
 
 #[cfg(feature = "cli")]
 pub mod bolt;
+pub mod test_servers;
 
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::{NEO4J_DATABASE, Service, tcp_reachable};
+use xtask::test_servers::{NEO4J_DATABASE, Service, tcp_reachable};
 
 use xtask::bolt::{Bolt, Value};
 

@@ -4,7 +4,7 @@
 //! All state (downloads, installs, data, logs, pid files) lives in one folder:
 //! `$UDS3_SERVICES_DIR`, else `<workspace>/.services` (git-ignored). Addresses
 //! come from the same `UDS3_*` variables the tests read
-//! (`batch_core::testing::services`); `up` derives the ports from them. Every
+//! (`xtask::test_servers`); `up` derives the ports from them. Every
 //! server binds to 127.0.0.1 only.
 
 pub mod arcadedb;
@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use batch_core::testing::services::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
+use xtask::test_servers::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
 
 use process::{StateLock, running_pid};
 

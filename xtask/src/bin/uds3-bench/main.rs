@@ -18,8 +18,8 @@ mod runner;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use batch_core::testing::services::Endpoints;
 use runner::Backend;
+use xtask::test_servers::Endpoints;
 
 struct Args {
     quick: bool,

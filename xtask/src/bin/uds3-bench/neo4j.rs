@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use batch_core::testing::services::{Endpoints, NEO4J_DATABASE, Service};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use xtask::bolt::{Bolt, Value};
+use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
