@@ -7,12 +7,17 @@
 //!   dev-dependency, which builds nothing but this module (std only).
 //! - [`bolt`] (feature `cli`): the Bolt connection of the `xtask` binary's
 //!   readiness and smoke checks and of the benchmark's raw Neo4j path.
+//! - [`bench_args`] (feature `cli`): the command line of `cargo xtask
+//!   bench`, which the `xtask` binary checks before it starts anything and
+//!   `uds3-bench` parses again.
 //! - [`workspace_root`].
 //!
 //! Targets: the `xtask` binary (`cargo xtask ...`) needs the feature `cli`
 //! (on by default); `uds3-bench`, which `cargo xtask bench` runs, needs
 //! the feature `bench`, which brings in every backend.
 
+#[cfg(feature = "cli")]
+pub mod bench_args;
 #[cfg(feature = "cli")]
 pub mod bolt;
 pub mod test_servers;

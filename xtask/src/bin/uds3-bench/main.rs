@@ -15,47 +15,11 @@ mod output;
 mod postgres;
 mod runner;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use runner::Backend;
+use xtask::bench_args::{BenchArgs, HELP, Parsed};
 use xtask::test_servers::Endpoints;
-
-struct Args {
-    quick: bool,
-    only: Option<Vec<String>>,
-    out: PathBuf,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        quick: false,
-        only: None,
-        out: default_out(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--quick" => args.quick = true,
-            "--only" => {
-                let list = it.next().ok_or("--only needs a list")?;
-                args.only = Some(list.split(',').map(str::to_owned).collect());
-            }
-            "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a folder")?),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(args)
-}
-
-/// `$CARGO_TARGET_DIR/bench` if that variable is set, else the
-/// workspace's `target/bench`.
-fn default_out() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-        Some(target) => PathBuf::from(target).join("bench"),
-        None => xtask::workspace_root().join("target").join("bench"),
-    }
-}
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -81,13 +45,19 @@ fn machine() -> String {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match BenchArgs::parse(&args) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("bench: {e}");
+            eprintln!("bench: {e} (see --help)");
             return ExitCode::from(2);
         }
     };
+    let out = args.out_dir();
     let endpoints = match Endpoints::try_from_env() {
         Ok(e) => e,
         Err(e) => {
@@ -131,14 +101,14 @@ fn main() -> ExitCode {
     let machine = machine();
     print!("{}", output::table(&records));
     println!("{machine}");
-    if let Err(e) = output::write_all(&args.out, &records, &machine) {
-        eprintln!("bench: cannot write results to {}: {e}", args.out.display());
+    if let Err(e) = output::write_all(&out, &records, &machine) {
+        eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;
     }
     println!(
         "results: {}/results.{{json,md}}, {}/throughput.svg",
-        args.out.display(),
-        args.out.display()
+        out.display(),
+        out.display()
     );
     ExitCode::SUCCESS
 }
