@@ -120,18 +120,11 @@ fn chunk_text(doc: u64, chunk: u64) -> String {
         .join(" ")
 }
 
-/// A unit-length pseudo embedding.
+/// A pseudo embedding: `DIM` values in [-1, 1).
 fn embedding(seed: u64) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIM as u64)
+    (0..DIM as u64)
         .map(|j| (mix(seed * DIM as u64 + j) >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
-        .collect();
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    v.into_iter().map(|x| x / norm).collect()
+        .collect()
 }
 
 struct Stores {
