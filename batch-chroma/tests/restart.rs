@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaSink, WriteMode};
-use batch_core::testing::services::{self, Service};
 use batch_core::{BatcherSettings, RetryPolicy};
 use common::{fresh_collection, meta, vector};
+use xtask::test_servers::{self, Service};
 
 fn streams_through_a_restart(mode: WriteMode) {
     let collection = fresh_collection("restart");
     // A short timeout so a request to the stopped server fails fast.
-    let client = ChromaClient::builder(&services::require(Service::Chroma))
+    let client = ChromaClient::builder(&test_servers::require(Service::Chroma))
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
@@ -45,9 +45,9 @@ fn streams_through_a_restart(mode: WriteMode) {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    services::stop(Service::Chroma);
+    test_servers::stop(Service::Chroma);
     std::thread::sleep(Duration::from_secs(2));
-    services::start(Service::Chroma);
+    test_servers::start(Service::Chroma);
     writer.join().expect("writer");
 
     let report = inserter.flush();

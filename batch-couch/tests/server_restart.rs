@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::testing::services::{Service, start, stop};
 use batch_couch::CouchDBBatchInserter;
 use common::{doc, fresh_db};
+use xtask::test_servers::{Service, start, stop};
 
 #[test]
 fn server_stopped_mid_stream_then_restarted_loses_nothing() {

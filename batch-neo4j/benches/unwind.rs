@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use batch_core::testing::services::{self, Service};
 use batch_neo4j::{MergeAnchor, Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties};
+use xtask::test_servers::{self, Service};
 
 fn config() -> Neo4jConfig {
-    let uri = services::require(Service::Neo4j);
-    let e = services::Endpoints::from_env();
+    let uri = test_servers::require(Service::Neo4j);
+    let e = test_servers::Endpoints::from_env();
     Neo4jConfig::new(&uri, e.neo4j_user, e.neo4j_password).expect("valid URI")
 }
 

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use batch_core::{ItemCheck, ItemOutcome, Sink};
-use bolt_client::bolt_proto::Value;
 
 use crate::config::{MergeAnchor, Neo4jConfig};
 use crate::connection::{BoltSession, Statement};
@@ -13,7 +12,7 @@ use crate::error::Neo4jError;
 use crate::item::{GraphItem, check_item};
 use crate::name::Name;
 use crate::plan::BatchPlan;
-use crate::property::{Properties, PropertyValue, from_bolt, properties_to_bolt};
+use crate::property::{Properties, PropertyValue, from_bolt};
 
 /// Writes batches of [`GraphItem`]s in one explicit transaction: one
 /// `UNWIND` statement per node label (upserts first) and one per
@@ -82,22 +81,6 @@ impl Neo4jSink {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_bolt()))
                 .collect(),
-        };
-        self.run_statement(&statement)
-    }
-
-    /// Like [`run_cypher`](Self::run_cypher), with `$rows` bound to a list
-    /// of maps: the shape of a plain `UNWIND $rows AS row ...` bulk write
-    /// (what `cargo xtask bench` measures as the server's raw path).
-    pub fn run_cypher_rows(
-        &mut self,
-        cypher: &str,
-        rows: &[Properties],
-    ) -> Result<Vec<Vec<Option<PropertyValue>>>, Neo4jError> {
-        let rows = Value::List(rows.iter().map(properties_to_bolt).collect());
-        let statement = Statement {
-            cypher: cypher.to_owned(),
-            params: HashMap::from([("rows".to_owned(), rows)]),
         };
         self.run_statement(&statement)
     }

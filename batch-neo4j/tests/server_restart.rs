@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::testing::services::{self, Service};
 use batch_neo4j::Neo4jBatchCreator;
 use common::{admin, config, count, unique};
+use xtask::test_servers::{self, Service};
 
 #[test]
 fn a_server_restart_mid_stream_loses_nothing() {
@@ -37,7 +37,7 @@ fn a_server_restart_mid_stream_loses_nothing() {
     let mut restarter = None;
     for i in 0..total {
         if i == total / 3 {
-            restarter = Some(std::thread::spawn(|| services::restart(Service::Neo4j)));
+            restarter = Some(std::thread::spawn(|| test_servers::restart(Service::Neo4j)));
         }
         creator
             .add_relationship(

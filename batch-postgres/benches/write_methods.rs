@@ -8,13 +8,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use batch_core::testing::services::{Service, require};
 use batch_core::{ItemOutcome, Sink};
 use batch_postgres::{
     Connector, DocumentRow, TableName, TableSink, WriteMethod, create_documents_table,
     documents_spec,
 };
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use xtask::test_servers::{Service, require};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 

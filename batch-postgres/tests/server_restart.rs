@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_core::testing::services::{Service, restart};
 use batch_postgres::PostgreSQLBatchInserter;
 use common::{client, connector, count, drop_table, table, url};
+use xtask::test_servers::{Service, restart};
 
 #[test]
 fn restart_mid_stream_loses_nothing() {

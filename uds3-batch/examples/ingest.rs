@@ -16,10 +16,10 @@
 //! cargo run --release -p uds3-batch --features full --example ingest -- --docs 500 --threads 4
 //! ```
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use batch_core::testing::services::Endpoints;
 use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, MetadataValue, metadata};
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig};
@@ -28,20 +28,110 @@ use uds3_batch::{BatcherSettings, Stats};
 
 const DIM: usize = 384;
 
-/// The generated corpus the benchmark uses too.
-#[path = "bench/corpus.rs"]
-#[allow(dead_code)]
-mod corpus;
+const USAGE: &str = "\
+usage: ingest [--docs N] [--chunks N] [--threads N]
+
+Writes a generated corpus to all four stores and prints what each one took.
+  --docs N      documents to write (default 200)
+  --chunks N    chunks per document (default 8)
+  --threads N   worker threads sharing the four batchers (default 4)
+  -h, --help    print this help and exit
+
+Servers (unset or empty means the default):
+  UDS3_POSTGRES_URL     postgres://postgres@127.0.0.1:25432/postgres
+  UDS3_CHROMA_URL       http://127.0.0.1:28000
+  UDS3_NEO4J_URI        bolt://127.0.0.1:27687
+  UDS3_NEO4J_USER       root
+  UDS3_NEO4J_PASSWORD   uds3-batch-dev
+  UDS3_COUCHDB_URL      http://127.0.0.1:25984
+`cargo xtask services up` starts local servers at these defaults.";
+
+/// The value of `name`, or `default` if it is unset or empty.
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// What the command line asks for.
+struct Options {
+    docs: u64,
+    chunks: u64,
+    threads: u64,
+}
+
+/// Parses the command line: `Ok(None)` for `--help`, `Err` for anything
+/// it does not know.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        docs: 200,
+        chunks: 8,
+        threads: 4,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--docs" => &mut options.docs,
+            "--chunks" => &mut options.chunks,
+            "--threads" => &mut options.threads,
+            other => return Err(format!("unknown argument {other:?}")),
+        };
+        *value = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{arg} needs a whole number"))?;
+    }
+    options.threads = options.threads.max(1);
+    Ok(Some(options))
+}
+
+/// A deterministic 64-bit mix (splitmix64's finaliser): the corpus's only
+/// source of variety, so every run writes the same data.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const WORDS: [&str; 12] = [
+    "Urteil",
+    "Vertrag",
+    "Haftung",
+    "Frist",
+    "Anspruch",
+    "Gericht",
+    "Klausel",
+    "Bescheid",
+    "Revision",
+    "Norm",
+    "Absatz",
+    "Beschluss",
+];
+
+/// 40 words of legal-sounding text.
+fn chunk_text(doc: u64, chunk: u64) -> String {
+    let seed = (doc * 1000 + chunk) << 8;
+    (0..40)
+        .map(|w| WORDS[(mix(seed | w) % WORDS.len() as u64) as usize])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A pseudo embedding: `DIM` values in [-1, 1).
+fn embedding(seed: u64) -> Vec<f32> {
+    (0..DIM as u64)
+        .map(|j| (mix(seed * DIM as u64 + j) >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+        .collect()
+}
 
 struct Stores {
     postgres: PostgreSQLBatchInserter,
     couch: CouchDBBatchInserter,
     chroma: ChromaBatchInserter,
     graph: Neo4jBatchCreator,
-}
-
-fn chunk_text(doc: u64, chunk: u64) -> String {
-    corpus::text(doc * 1000 + chunk, 40)
 }
 
 /// Everything one document brings to the four stores.
@@ -62,7 +152,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         length as i64,
         terms as i64,
         None,
-        Some((corpus::Rng::new(doc).next() % 100) as f64 / 100.0),
+        Some((mix(doc) % 100) as f64 / 100.0),
         None,
     )?;
     stores.couch.add(
@@ -76,7 +166,7 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         let chunk_id = format!("{doc_id}-chunk-{c:03}");
         stores.chroma.add_with_document(
             chunk_id.clone(),
-            corpus::embedding(doc * 1000 + c as u64, DIM),
+            embedding(doc * 1000 + c as u64),
             metadata([
                 ("doc_id", MetadataValue::from(doc_id.as_str())),
                 ("chunk_index", MetadataValue::from(c as i64)),
@@ -106,17 +196,6 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
     Ok(())
 }
 
-fn arg(name: &str, default: u64) -> Result<u64, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{name} needs a whole number")),
-        None => Ok(default),
-    }
-}
-
 fn summary(store: &str, stats: Stats, failed: usize) {
     println!(
         "{store:<10} written {:>6}  conflicts {:>6}  failed {:>3}  batches {:>4}  requests {:>4}  retries {:>3}",
@@ -129,11 +208,42 @@ fn summary(store: &str, stats: Stats, failed: usize) {
     );
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let docs = arg("--docs", 200)?;
-    let chunks = arg("--chunks", 8)?;
-    let threads = arg("--threads", 4)?.max(1);
-    let ep = Endpoints::try_from_env()?;
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("ingest: {e} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let Options {
+        docs,
+        chunks,
+        threads,
+    } = options;
+    let postgres_url = env_or(
+        "UDS3_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:25432/postgres",
+    );
+    let chroma_url = env_or("UDS3_CHROMA_URL", "http://127.0.0.1:28000");
+    let neo4j_uri = env_or("UDS3_NEO4J_URI", "bolt://127.0.0.1:27687");
+    let neo4j_user = env_or("UDS3_NEO4J_USER", "root");
+    let neo4j_password = env_or("UDS3_NEO4J_PASSWORD", "uds3-batch-dev");
+    let couchdb_url = env_or("UDS3_COUCHDB_URL", "http://127.0.0.1:25984");
 
     let settings = |name: &str, size: usize| {
         BatcherSettings::builder()
@@ -142,26 +252,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()
     };
     let postgres = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&ep.postgres_url)?,
+        Connector::from_url(&postgres_url)?,
         TableName::new("uds3_ingest_documents")?,
         settings("postgres", 100)?,
     )?;
     postgres.ensure_schema()?;
-    let couch_db = CouchDatabase::new(&ep.couchdb_url, "uds3_ingest")?;
+    let couch_db = CouchDatabase::new(&couchdb_url, "uds3_ingest")?;
     couch_db.create_if_missing()?;
     let couch = CouchDBBatchInserter::new(couch_db, 100)?;
-    let collection = ChromaClient::new(&ep.chroma_url).get_or_create_collection(
+    let collection = ChromaClient::new(&chroma_url).get_or_create_collection(
         "uds3-ingest",
         &metadata([("hnsw:space", MetadataValue::from("l2"))]),
     )?;
     let chroma = ChromaBatchInserter::new(collection, 100)?;
     let graph = Neo4jBatchCreator::with_settings(
-        Neo4jConfig::new(
-            &ep.neo4j_uri,
-            ep.neo4j_user.as_str(),
-            ep.neo4j_password.as_str(),
-        )?
-        .labels("Document", "Chunk")?,
+        Neo4jConfig::new(&neo4j_uri, neo4j_user.as_str(), neo4j_password.as_str())?
+            .labels("Document", "Chunk")?,
         settings("neo4j", 1000)?,
     )?;
     graph.ensure_indexes()?;

@@ -107,7 +107,6 @@
 //! - `examples/ingest.rs`: the UDS3 pipeline end to end (PostgreSQL rows,
 //!   CouchDB documents, Chroma vectors, graph nodes and relationships) on a
 //!   generated corpus, four batchers shared by worker threads.
-//! - `examples/bench`: what `cargo xtask bench` runs.
 
 // The feature table above links every backend module; without a backend's
 // feature its link has no target. `cargo xtask test` checks the links with

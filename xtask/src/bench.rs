@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick] [--only LIST]`: the main job. Starts the
-//! services, runs the benchmark (`uds3-batch/examples/bench`, release
-//! build) against them, and stops what it started. Results land in
+//! services, runs the benchmark (the `uds3-bench` binary of this crate,
+//! feature `bench`, release build) against them, and stops what it
+//! started. Results land in `$CARGO_TARGET_DIR/bench/`, else
 //! `target/bench/` (`results.json`, `results.md`, `throughput.svg`).
 
 use std::process::ExitCode;
@@ -15,11 +16,11 @@ pub fn run(args: &[String]) -> ExitCode {
             "--release",
             "--quiet",
             "--package",
-            "uds3-batch",
-            "--example",
-            "bench",
+            "xtask",
             "--features",
-            "full",
+            "bench",
+            "--bin",
+            "uds3-bench",
             "--",
         ];
         cmd.extend(args.iter().map(String::as_str));

@@ -6,7 +6,7 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use batch_core::testing::services::{SERVICES_DIR_VAR, Service, XTASK_VAR};
+use xtask::test_servers::{SERVICES_DIR_VAR, Service, XTASK_VAR};
 
 use crate::services::{self, Ctx, Outcome};
 

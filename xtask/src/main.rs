@@ -7,27 +7,101 @@ mod test;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <command>
-  test              services up, fmt --check, clippy -D warnings, tests, services check;
-                    then stops the services it started
-  bench [--quick] [--only chroma,neo4j,postgres,couchdb]
-                    services up, per-item vs batched vs raw on the real servers;
-                    results in target/bench/ (json, md, svg); stops what it started
-  services ...      install, start, stop and check the test servers (`cargo xtask services help`)";
+use xtask::bench_args::{self, BenchArgs, Parsed};
+
+/// The help of `cargo xtask`, without the variables.
+const HELP: &str = "\
+usage: cargo xtask <command> [flags]
+       cargo xtask help [command]
+
+commands:
+  test       what CI runs: starts the test servers, then fmt --check, clippy
+             -D warnings, every test against the servers, and `services check`;
+             stops the servers it started (`cargo xtask test --help`)
+  bench      benchmarks per-item against batched writes on the four servers;
+             results in $CARGO_TARGET_DIR/bench/, else target/bench/
+             (`cargo xtask bench --help`)
+  services   installs, starts, stops and checks the test servers
+             (`cargo xtask services --help`)
+  help       prints this help, or a command's (also -h, --help)";
+
+/// The help of `cargo xtask test`, without the variables.
+const TEST_HELP: &str = "\
+usage: cargo xtask test
+
+The whole suite, as CI runs it. Starts the test servers that are not running
+yet (like `cargo xtask services up`), then runs, stopping at the first step
+that fails:
+  cargo fmt --all --check
+  cargo clippy --workspace --all-targets --all-features -- -D warnings
+  cargo test --workspace --all-features
+  cargo xtask services check
+and stops the servers it started, also when a step failed; servers that were
+already running stay up. Exits non-zero if anything failed.
+Takes no flags but -h, --help.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("test") => test::run(),
-        Some("bench") => bench::run(&args[1..]),
-        Some("services") => services::main(&args[1..]),
-        Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("xtask: name a command (see `cargo xtask --help`)");
+        return ExitCode::from(2);
+    };
+    let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    match command.as_str() {
+        "help" | "-h" | "--help" => match rest {
+            [] => print_help(HELP),
+            [topic] => help_for(topic),
+            [_, extra, ..] => usage_error(None, &format!("help takes one command, got {extra:?}")),
+        },
+        "test" if wants_help => print_help(TEST_HELP),
+        "test" => match rest.first() {
+            None => test::run(),
+            Some(arg) => usage_error(Some("test"), &unexpected(Some("test"), arg)),
+        },
+        "bench" => match BenchArgs::parse(rest) {
+            Ok(Parsed::Help) => print_help(bench_args::HELP),
+            Ok(Parsed::Run(_)) => bench::run(rest),
+            Err(e) => usage_error(Some("bench"), &e),
+        },
+        "services" => services::main(rest),
+        other => usage_error(None, &unexpected(None, other)),
     }
+}
+
+/// `cargo xtask help TOPIC`.
+fn help_for(topic: &str) -> ExitCode {
+    match topic {
+        "test" => print_help(TEST_HELP),
+        "bench" => print_help(bench_args::HELP),
+        "services" => services::main(&["--help".to_owned()]),
+        "help" => print_help(HELP),
+        other => usage_error(None, &format!("no help for {other:?}: not a command")),
+    }
+}
+
+/// Prints `text` and the `UDS3_*` variables; success.
+fn print_help(text: &str) -> ExitCode {
+    println!("{text}\n\n{}", services::variables_help());
+    ExitCode::SUCCESS
+}
+
+/// The error for an argument that no command takes: a flag, or (after
+/// `command`, if any) a word.
+fn unexpected(command: Option<&str>, arg: &str) -> String {
+    match command {
+        _ if arg.starts_with('-') => format!("unknown flag {arg:?}"),
+        None => format!("unknown command {arg:?}"),
+        Some(command) => format!("{command} takes no arguments, got {arg:?}"),
+    }
+}
+
+/// Reports a command-line error of `command` (if any); exit code 2.
+fn usage_error(command: Option<&str>, message: &str) -> ExitCode {
+    match command {
+        Some(command) => {
+            eprintln!("xtask {command}: {message} (see `cargo xtask {command} --help`)")
+        }
+        None => eprintln!("xtask: {message} (see `cargo xtask --help`)"),
+    }
+    ExitCode::from(2)
 }

@@ -5,12 +5,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
-use batch_core::testing::services::{self, Service};
+use xtask::test_servers::{self, Service};
 
 /// The client for the test server (`UDS3_CHROMA_URL`); fails with the
 /// `cargo xtask services up` hint if it does not answer.
 pub fn client() -> ChromaClient {
-    let url = services::require(Service::Chroma);
+    let url = test_servers::require(Service::Chroma);
     ChromaClient::new(&url)
 }
 

@@ -1,4 +1,3 @@
 //! Test support for code built on batch-core (feature `testing`).
 
 pub mod fake;
-pub mod services;

@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use batch_core::testing::services::{Service, require};
 use batch_couch::CouchDatabase;
 use serde_json::{Value, json};
+use xtask::test_servers::{Service, require};
 
 /// A database name no other test (or run) uses.
 pub fn unique_name(label: &str) -> String {

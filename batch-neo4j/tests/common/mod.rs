@@ -3,18 +3,18 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use batch_core::testing::services::{self, Service};
 use batch_neo4j::{Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+use xtask::test_servers::{self, Service};
 
 /// The test server from `UDS3_NEO4J_URI`, `UDS3_NEO4J_USER`,
 /// `UDS3_NEO4J_PASSWORD` (batch-core's shared defaults); fails the test with
 /// the "run `cargo xtask services up`" message when it is not reachable.
 pub fn config() -> Neo4jConfig {
-    let uri = services::require(Service::Neo4j);
-    let endpoints = services::Endpoints::from_env();
+    let uri = test_servers::require(Service::Neo4j);
+    let endpoints = test_servers::Endpoints::from_env();
     Neo4jConfig::new(&uri, endpoints.neo4j_user, endpoints.neo4j_password)
         .expect("valid test URI")
-        .database(Some(services::NEO4J_DATABASE.to_owned()))
+        .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
 }
 
 /// A name no other test (or earlier run) uses.

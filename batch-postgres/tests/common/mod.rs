@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use batch_core::testing::services::{Service, require};
 use batch_postgres::{Connector, TableName, WriteMethod};
 use postgres::{Client, NoTls};
+use xtask::test_servers::{Service, require};
 
 /// Every write method, for tests that must hold for all of them.
 pub const METHODS: [WriteMethod; 3] = [WriteMethod::Unnest, WriteMethod::Copy, WriteMethod::PerRow];

@@ -8,15 +8,17 @@
 //! Bolt accepts connections 1-2 s before the database exists, so readiness is
 //! HTTP `GET /api/v1/ready` = 204 first, then `RETURN 1` over Bolt.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::{NEO4J_DATABASE, Service, tcp_reachable};
+use xtask::test_servers::{NEO4J_DATABASE, Service, tcp_reachable};
 
-use super::bolt::{Bolt, Value};
+use xtask::bolt::{Bolt, Value};
+
 use super::http::{self, Method};
 use super::{Ctx, wheel};
 
@@ -167,10 +169,10 @@ fn connect(ctx: &Ctx) -> Result<Bolt, String> {
 /// Ready check that also suits a real Neo4j: `RETURN 1` over Bolt.
 pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
     let mut bolt = connect(ctx)?;
-    let rows = bolt.query("RETURN 1 AS one", Vec::new())?;
+    let rows = bolt.query("RETURN 1 AS one", HashMap::new())?;
     bolt.close();
     match rows.as_slice() {
-        [row] if row.first() == Some(&Value::Int(1)) => Ok(()),
+        [row] if row.first() == Some(&Value::Integer(1)) => Ok(()),
         _ => Err(format!("RETURN 1 answered {rows:?}")),
     }
 }
@@ -178,18 +180,18 @@ pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
 /// Smoke check: MERGE one node over Bolt, then read it back.
 pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     let mut bolt = connect(ctx)?;
-    let params = vec![("token".to_owned(), Value::String(token.to_owned()))];
+    let params = HashMap::from([("token".to_owned(), Value::from(token))]);
     bolt.query(
         "MERGE (n:Uds3Smoke {key: 'smoke'}) SET n.token = $token",
         params,
     )?;
     let rows = bolt.query(
         "MATCH (n:Uds3Smoke {key: 'smoke'}) RETURN n.token AS token",
-        Vec::new(),
+        HashMap::new(),
     )?;
     bolt.close();
     match rows.as_slice() {
-        [row] if row.first().and_then(Value::as_str) == Some(token) => {
+        [row] if row.first() == Some(&Value::from(token)) => {
             Ok("merged and read back a node (:Uds3Smoke) over Bolt".into())
         }
         _ => Err(format!("wrote token {token:?}, read {rows:?}")),

@@ -7,8 +7,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::Service;
 use serde_json::json;
+use xtask::test_servers::Service;
 
 use super::http::{self, Base, Method};
 use super::{Ctx, wheel};

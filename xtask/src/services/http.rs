@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use batch_core::testing::services::UrlParts;
+use xtask::test_servers::UrlParts;
 
 /// A base URL split into the part ureq gets and optional basic-auth credentials.
 #[derive(Debug, Clone)]

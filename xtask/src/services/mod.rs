@@ -4,11 +4,10 @@
 //! All state (downloads, installs, data, logs, pid files) lives in one folder:
 //! `$UDS3_SERVICES_DIR`, else `<workspace>/.services` (git-ignored). Addresses
 //! come from the same `UDS3_*` variables the tests read
-//! (`batch_core::testing::services`); `up` derives the ports from them. Every
+//! (`xtask::test_servers`); `up` derives the ports from them. Every
 //! server binds to 127.0.0.1 only.
 
 pub mod arcadedb;
-pub mod bolt;
 pub mod chroma;
 pub mod http;
 pub mod postgres;
@@ -22,7 +21,7 @@ use std::process::{Command, ExitCode};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use batch_core::testing::services::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
+use xtask::test_servers::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
 
 use process::{StateLock, running_pid};
 
@@ -34,17 +33,72 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// Lines of a server's log shown when it fails.
 const LOG_TAIL: usize = 40;
 
-const USAGE: &str = "usage: cargo xtask services <command>
+/// The help of `cargo xtask services`, without the variables.
+const HELP: &str = "\
+usage: cargo xtask services <command> [NAME..]
+
+Installs, runs and checks the four servers the backends are tested against,
+on this machine, bound to 127.0.0.1. All state (downloads, installs, data,
+logs, pid files) lives in $UDS3_SERVICES_DIR.
+
+commands:
   up [NAME..]      install (once) and start servers, wait until ready (all if no NAME)
-  down [NAME..]    stop servers that `up` started (by recorded pid)
+  down [NAME..]    stop servers that `up` started (by recorded pid; all if no NAME)
   status           each server: state, pid, URL
-  logs [NAME]      tail of the servers' logs
+  logs [NAME..]    tail of the servers' install and server logs (all if no NAME)
   check            one write and one read on each server through its own protocol
   start NAME..     start (like up) and wait until ready
-  stop NAME..      stop (like down)
+  stop NAME..      stop (like down); refuses a server `up` did not start
   restart NAME..   stop, then start and wait until ready
-  env              print `export UDS3_...=...` lines
+  env              print `export UDS3_...=...` lines: eval \"$(cargo xtask services env)\"
+  help             print this help (also -h, --help after any command)
 NAME: postgres, chroma, neo4j (ArcadeDB), couch (pouchdb-server)";
+
+/// The `UDS3_*` variables with their defaults, as help text.
+pub fn variables_help() -> String {
+    let mut lines = vec![
+        "The servers' addresses come from these variables (unset or empty means".to_owned(),
+        "the default); `up` takes its ports from them:".to_owned(),
+    ];
+    let mut vars = Endpoints::default().vars();
+    let dir = xtask::workspace_root().join(".services");
+    vars.push((SERVICES_DIR_VAR, dir.display().to_string()));
+    vars.push((
+        TIMEOUT_VAR,
+        format!("{DEFAULT_TIMEOUT_SECS} (seconds to wait until ready)"),
+    ));
+    lines.extend(
+        vars.iter()
+            .map(|(name, value)| format!("  {name:<24} {value}")),
+    );
+    lines.join("\n")
+}
+
+/// The command and its services, checked before anything runs or is
+/// written; `None` asks for the help.
+fn parse(args: &[String]) -> Result<Option<(&str, Vec<Service>)>, String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(None);
+    }
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err("name a command".into());
+    };
+    if let Some(flag) = rest.iter().find(|a| a.starts_with('-')) {
+        return Err(format!("unknown flag {flag:?}"));
+    }
+    let services = match cmd.as_str() {
+        "help" => return Ok(None),
+        "up" | "down" | "logs" => parse_names(rest, true)?,
+        "start" | "stop" | "restart" => parse_names(rest, false)?,
+        "status" | "check" | "env" => match rest.first() {
+            None => Vec::new(),
+            Some(extra) => return Err(format!("{cmd} takes no arguments, got {extra:?}")),
+        },
+        flag if flag.starts_with('-') => return Err(format!("unknown flag {flag:?}")),
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok(Some((cmd.as_str(), services)))
+}
 
 /// Where the state is and which addresses the servers use.
 #[derive(Debug, Clone)]
@@ -62,7 +116,7 @@ impl Ctx {
     pub fn from_env() -> Result<Ctx, String> {
         let dir = match std::env::var_os(SERVICES_DIR_VAR).filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
-            None => workspace_root().join(".services"),
+            None => xtask::workspace_root().join(".services"),
         };
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = dir
@@ -124,12 +178,6 @@ impl Ctx {
     fn lock(&self) -> Result<StateLock, String> {
         StateLock::acquire(&self.dir.join(".lock"))
     }
-}
-
-/// The workspace root (the parent of xtask's folder).
-pub fn workspace_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 /// What `up` did for one service.
@@ -653,11 +701,17 @@ fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Servi
 
 /// Runs `cargo xtask services ARGS`.
 pub fn main(args: &[String]) -> ExitCode {
-    let Some((cmd, rest)) = args.split_first() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    let (cmd, services) = match parse(args) {
+        Ok(Some(request)) => request,
+        Ok(None) => {
+            println!("{HELP}\n\n{}", variables_help());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("services: {e} (see `cargo xtask services --help`)");
+            return ExitCode::from(2);
+        }
     };
-    let names = |default_all| parse_names(rest, default_all);
     let ctx = match Ctx::from_env() {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -665,25 +719,17 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cmd.as_str() {
-        "up" => names(true).map(|ss| up_report(&ctx, &ss).0),
-        "start" => names(false).map(|ss| up_report(&ctx, &ss).0),
-        "down" => names(true).map(|ss| down_report(&ctx, &ss)),
-        "stop" => names(false)
-            .and_then(|ss| managed_only(&ctx, &ss, "stop"))
-            .map(|ss| down_report(&ctx, &ss)),
-        "restart" => names(false)
-            .and_then(|ss| managed_only(&ctx, &ss, "restart"))
+    let result = match cmd {
+        "up" | "start" => Ok(up_report(&ctx, &services).0),
+        "down" => Ok(down_report(&ctx, &services)),
+        "stop" => managed_only(&ctx, &services, "stop").map(|ss| down_report(&ctx, &ss)),
+        "restart" => managed_only(&ctx, &services, "restart")
             .map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
         "status" => Ok(status(&ctx)),
-        "logs" => names(true).map(|ss| logs(&ctx, &ss)),
+        "logs" => Ok(logs(&ctx, &services)),
         "check" => Ok(check_all(&ctx)),
         "env" => Ok(env(&ctx)),
-        "help" | "-h" | "--help" => {
-            println!("{USAGE}");
-            Ok(true)
-        }
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+        other => Err(format!("unknown command {other:?}")),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -722,5 +768,38 @@ mod tests {
             Ok(vec![Service::Neo4j])
         );
         assert!(parse_names(&["mongo".into()], false).is_err());
+    }
+
+    #[test]
+    fn command_line() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        for help in [
+            &["help"][..],
+            &["--help"],
+            &["-h"],
+            &["up", "neo4j", "--help"],
+        ] {
+            assert_eq!(parse(&args(help)), Ok(None), "{help:?}");
+        }
+        assert_eq!(
+            parse(&args(&["restart", "neo4j"])),
+            Ok(Some(("restart", vec![Service::Neo4j])))
+        );
+        assert_eq!(parse(&args(&["check"])), Ok(Some(("check", Vec::new()))));
+        for (bad, named) in [
+            (&[][..], "command"),
+            (&["up", "--bogus"][..], "--bogus"),
+            (&["--bogus"][..], "--bogus"),
+            (&["bogus"][..], "bogus"),
+            (&["status", "postgres"][..], "postgres"),
+            (&["stop"][..], "name a service"),
+            (&["up", "mongo"][..], "mongo"),
+        ] {
+            let err = parse(&args(bad)).expect_err("an error");
+            assert!(
+                err.contains(named),
+                "{bad:?}: {err:?} does not name {named}"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::{Service, UrlParts};
+use xtask::test_servers::{Service, UrlParts};
 
 use super::Ctx;
 use super::process::{self, euid, run_logged, user_ids};

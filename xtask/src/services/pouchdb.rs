@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use batch_core::testing::services::Service;
 use serde_json::json;
+use xtask::test_servers::Service;
 
 use super::Ctx;
 use super::http::{self, Base, Method};

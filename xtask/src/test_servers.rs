@@ -2,7 +2,8 @@
 //!
 //! This module is the one place that holds the defaults shared by
 //! `cargo xtask services` (which installs and runs the servers) and the backend
-//! tests (which talk to them). Every address comes from an environment variable
+//! tests and benches (which talk to them; they take xtask as a dev-dependency
+//! without default features). Every address comes from an environment variable
 //! and falls back to a default on a non-standard loopback port, so a real local
 //! server never clashes:
 //!
@@ -22,11 +23,11 @@
 //! `cargo xtask services stop|start|restart NAME` for tests that check that a
 //! server restart loses nothing.
 //!
-//! std only: no dependency is added to batch-core for this.
+//! std only: it needs none of xtask's features.
 
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -429,7 +430,7 @@ fn xtask_command() -> Command {
     if let Some(xtask) = std::env::var_os(XTASK_VAR).filter(|v| !v.is_empty()) {
         return Command::new(xtask);
     }
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -442,22 +443,6 @@ fn xtask_command() -> Command {
     cmd.args(["run", "-q", "-p", "xtask", "--"])
         .current_dir(root);
     cmd
-}
-
-/// The workspace root: the parent of the running test crate's manifest folder,
-/// else the parent of batch-core's.
-fn workspace_root() -> PathBuf {
-    let is_root = |p: &Path| p.join("xtask").join("Cargo.toml").is_file();
-    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
-        let dir = PathBuf::from(dir);
-        for candidate in [dir.as_path(), dir.parent().unwrap_or(&dir)] {
-            if is_root(candidate) {
-                return candidate.to_path_buf();
-            }
-        }
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
 }
 
 /// The value of an environment variable, `None` if unset or empty.

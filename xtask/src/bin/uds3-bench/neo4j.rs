@@ -1,9 +1,13 @@
 //! Neo4j (Bolt): the library's grouped `UNWIND ... MERGE` batches against
 //! one plain `UNWIND` of all rows, on nodes created before the clock starts.
+//! The raw path goes over a Bolt connection of its own, not the library.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+use xtask::bolt::{Bolt, Value};
+use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
 
@@ -13,20 +17,46 @@ const CHUNKS_PER_DOC: usize = 20;
 
 pub struct Neo4j {
     config: Neo4jConfig,
+    endpoints: Endpoints,
     admin: Option<Neo4jSink>,
+    raw: Option<Bolt>,
     nodes: usize,
 }
 
 impl Neo4j {
-    pub fn new(uri: &str, user: &str, password: &str) -> Result<Self, String> {
-        let config = Neo4jConfig::new(uri, user, password)
-            .and_then(|c| c.labels(DOC, CHUNK))
-            .map_err(|e| e.to_string())?;
+    pub fn new(endpoints: &Endpoints) -> Result<Self, String> {
+        let config = Neo4jConfig::new(
+            &endpoints.neo4j_uri,
+            endpoints.neo4j_user.as_str(),
+            endpoints.neo4j_password.as_str(),
+        )
+        .and_then(|c| c.labels(DOC, CHUNK))
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             config,
+            endpoints: endpoints.clone(),
             admin: None,
+            raw: None,
             nodes: 0,
         })
+    }
+
+    /// The raw path's own connection, to the library's default database.
+    fn raw(&mut self) -> Result<&mut Bolt, String> {
+        if self.raw.is_none() {
+            let (host, port) = self.endpoints.host_port(Service::Neo4j)?;
+            let bolt = Bolt::connect(
+                &host,
+                port,
+                &self.endpoints.neo4j_user,
+                &self.endpoints.neo4j_password,
+                CLOSE_TIMEOUT,
+            )?;
+            self.raw = Some(bolt.database(NEO4J_DATABASE));
+        }
+        self.raw
+            .as_mut()
+            .ok_or_else(|| "no raw connection".to_owned())
     }
 
     fn admin(&mut self) -> Result<&mut Neo4jSink, String> {
@@ -127,16 +157,17 @@ impl Backend for Neo4j {
         self.prepare(items)?;
         let run = match mode {
             Mode::Raw => {
-                let rows: Vec<Properties> = (0..items)
+                let rows: Vec<Value> = (0..items)
                     .map(|i| {
                         let (from, to, order) = rel(i);
-                        Properties::from([
-                            ("from".to_owned(), PropertyValue::from(from)),
-                            ("to".to_owned(), PropertyValue::from(to)),
-                            ("order".to_owned(), PropertyValue::from(order)),
-                        ])
+                        Value::from(HashMap::from([
+                            ("from", Value::from(from)),
+                            ("to", Value::from(to)),
+                            ("order", Value::from(order)),
+                        ]))
                     })
                     .collect();
+                let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
                 // The same MERGE as the library, anchored the same way,
                 // without its per-row created flag and returned indexes.
                 let cypher = format!(
@@ -145,9 +176,7 @@ impl Backend for Neo4j {
                      MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
                 );
                 let started = Instant::now();
-                self.admin()?
-                    .run_cypher_rows(&cypher, &rows)
-                    .map_err(|e| e.to_string())?;
+                self.raw()?.query(&cypher, params)?;
                 Run {
                     items,
                     seconds: started.elapsed().as_secs_f64(),

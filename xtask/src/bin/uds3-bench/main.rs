@@ -1,9 +1,10 @@
 //! `cargo xtask bench` runs this: per-item against batched writes on the
 //! four real servers, the servers' raw bulk paths as the ceiling, and
-//! shared use from 4 threads. Writes `target/bench/results.{json,md}` and
-//! `target/bench/throughput.svg`.
+//! shared use from 4 threads. Writes `results.{json,md}` and
+//! `throughput.svg` to `$CARGO_TARGET_DIR/bench/` if that variable is
+//! set, else to `<workspace>/target/bench/`.
 //!
-//! Usage: `bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
+//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
@@ -14,38 +15,11 @@ mod output;
 mod postgres;
 mod runner;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use batch_core::testing::services::Endpoints;
 use runner::Backend;
-
-struct Args {
-    quick: bool,
-    only: Option<Vec<String>>,
-    out: PathBuf,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        quick: false,
-        only: None,
-        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench"),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--quick" => args.quick = true,
-            "--only" => {
-                let list = it.next().ok_or("--only needs a list")?;
-                args.only = Some(list.split(',').map(str::to_owned).collect());
-            }
-            "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a folder")?),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(args)
-}
+use xtask::bench_args::{BenchArgs, HELP, Parsed};
+use xtask::test_servers::Endpoints;
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -71,13 +45,19 @@ fn machine() -> String {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match BenchArgs::parse(&args) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("bench: {e}");
+            eprintln!("bench: {e} (see --help)");
             return ExitCode::from(2);
         }
     };
+    let out = args.out_dir();
     let endpoints = match Endpoints::try_from_env() {
         Ok(e) => e,
         Err(e) => {
@@ -90,11 +70,7 @@ fn main() -> ExitCode {
         Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
         Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
     ];
-    match neo4j::Neo4j::new(
-        &endpoints.neo4j_uri,
-        &endpoints.neo4j_user,
-        &endpoints.neo4j_password,
-    ) {
+    match neo4j::Neo4j::new(&endpoints) {
         Ok(n) => backends.insert(1, Box::new(n)),
         Err(e) => {
             eprintln!("bench: {e}");
@@ -125,14 +101,14 @@ fn main() -> ExitCode {
     let machine = machine();
     print!("{}", output::table(&records));
     println!("{machine}");
-    if let Err(e) = output::write_all(&args.out, &records, &machine) {
-        eprintln!("bench: cannot write results to {}: {e}", args.out.display());
+    if let Err(e) = output::write_all(&out, &records, &machine) {
+        eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;
     }
     println!(
         "results: {}/results.{{json,md}}, {}/throughput.svg",
-        args.out.display(),
-        args.out.display()
+        out.display(),
+        out.display()
     );
     ExitCode::SUCCESS
 }

@@ -1,0 +1,142 @@
+//! The command line of `cargo xtask bench`, parsed by the `xtask` binary
+//! before it starts anything and again by `uds3-bench`, which it runs.
+
+use std::path::PathBuf;
+
+/// The backends `--only` can name, in the order they run.
+pub const BACKENDS: [&str; 4] = ["chroma", "neo4j", "postgres", "couchdb"];
+
+/// The help of `cargo xtask bench`.
+pub const HELP: &str = "\
+usage: cargo xtask bench [--quick] [--only LIST] [--out DIR]
+
+Benchmarks the library on the four real servers: per-item writes (batch
+size 1) against batched ones, the server's own bulk path without the
+library (raw) as the ceiling, and one batcher shared by 1 and 4 threads.
+Every run checks on the server that every item arrived.
+
+Starts the test servers that are not running yet (like `cargo xtask
+services up`), builds and runs the benchmark (`cargo run --release -p xtask
+--features bench --bin uds3-bench`), then stops the servers it started.
+
+  --quick       1 round with fewer items instead of 3 interleaved rounds
+                (faster, noisier)
+  --only LIST   only these backends, comma-separated: chroma,neo4j,postgres,couchdb
+  --out DIR     write the results to DIR instead
+  -h, --help    print this help
+
+Output: a table on the terminal, and results.json, results.md and
+throughput.svg in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
+in <workspace>/target/bench/.";
+
+/// What `cargo xtask bench` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// `-h` or `--help`: print [`HELP`], run nothing.
+    Help,
+    /// Run the benchmark.
+    Run(BenchArgs),
+}
+
+/// The benchmark's options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BenchArgs {
+    /// One round with fewer items.
+    pub quick: bool,
+    /// Only these backends (names from [`BACKENDS`]); all if `None`.
+    pub only: Option<Vec<String>>,
+    /// Where the results go, if not the default ([`default_out`]).
+    pub out: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    /// Parses the arguments after `bench`; any unknown flag, or an unknown
+    /// backend in `--only`, is an error naming it.
+    pub fn parse(args: &[String]) -> Result<Parsed, String> {
+        if args.iter().any(|a| a == "-h" || a == "--help") {
+            return Ok(Parsed::Help);
+        }
+        let mut parsed = BenchArgs::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => parsed.quick = true,
+                "--only" => {
+                    let list = it
+                        .next()
+                        .ok_or("--only needs a list, e.g. postgres,neo4j")?;
+                    let names: Vec<String> = list.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = names.iter().find(|n| !BACKENDS.contains(&n.as_str())) {
+                        return Err(format!(
+                            "unknown backend {bad:?} in --only: use {}",
+                            BACKENDS.join(",")
+                        ));
+                    }
+                    parsed.only = Some(names);
+                }
+                "--out" => {
+                    let dir = it.next().ok_or("--out needs a folder")?;
+                    parsed.out = Some(PathBuf::from(dir));
+                }
+                other if other.starts_with('-') => {
+                    return Err(format!("unknown flag {other:?}"));
+                }
+                other => return Err(format!("unexpected argument {other:?}")),
+            }
+        }
+        Ok(Parsed::Run(parsed))
+    }
+
+    /// The folder the results go to.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(default_out)
+    }
+}
+
+/// `$CARGO_TARGET_DIR/bench` if that variable is set, else the
+/// workspace's `target/bench`.
+pub fn default_out() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(target) => PathBuf::from(target).join("bench"),
+        None => crate::workspace_root().join("target").join("bench"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        BenchArgs::parse(&args)
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(parse(&[]), Ok(Parsed::Run(BenchArgs::default())));
+        assert_eq!(
+            parse(&["--quick", "--only", "postgres,neo4j", "--out", "/tmp/b"]),
+            Ok(Parsed::Run(BenchArgs {
+                quick: true,
+                only: Some(vec!["postgres".into(), "neo4j".into()]),
+                out: Some(PathBuf::from("/tmp/b")),
+            }))
+        );
+        assert_eq!(parse(&["--quick", "--help"]), Ok(Parsed::Help));
+        assert_eq!(parse(&["-h", "--bogus"]), Ok(Parsed::Help));
+    }
+
+    #[test]
+    fn errors_name_the_argument() {
+        for (args, named) in [
+            (&["--bogus"][..], "--bogus"),
+            (&["quick"][..], "quick"),
+            (&["--only", "postgres,mongo"][..], "mongo"),
+            (&["--only"][..], "--only"),
+            (&["--out"][..], "--out"),
+        ] {
+            let err = parse(args).expect_err("an error");
+            assert!(err.contains(named), "{err:?} does not name {named}");
+        }
+    }
+}
