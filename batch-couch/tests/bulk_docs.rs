@@ -363,12 +363,12 @@ fn concurrent_adders_lose_nothing() {
             })
         })
         .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    handles
+        .into_iter()
+        .for_each(|h| h.join().expect("adder thread"));
     let report = ins.close(TIMEOUT);
-    assert!(report.is_complete());
-    assert_eq!(ins.stats().total_added, 600);
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert_eq!((report.written, ins.stats().total_added), (600, 600));
     assert_eq!(db.doc_count().unwrap(), 600);
 }
 

@@ -72,6 +72,20 @@ pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 22480;
 /// database, so sessions that name none land there too).
 pub const NEO4J_DATABASE: &str = "neo4j";
 
+/// A name no other test, test thread or earlier run uses:
+/// `{prefix}_{pid}_{nanos}_{n}`, only ASCII letters, digits and `_` besides
+/// the prefix, so it is a valid Neo4j label, PostgreSQL identifier, CouchDB
+/// database name (with a lowercase prefix) and Chroma collection name.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}_{}_{nanos}_{n}", std::process::id())
+}
+
 /// How long [`require`] waits for a TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 

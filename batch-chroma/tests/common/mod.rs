@@ -2,8 +2,6 @@
 //! and a fresh collection per test.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
 use xtask::test_servers::{self, Service};
 
@@ -16,16 +14,7 @@ pub fn client() -> ChromaClient {
 
 /// A new, empty `l2` collection named `{prefix}-{unique}`.
 pub fn fresh_collection(prefix: &str) -> Collection {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
+    let name = test_servers::unique_name(prefix);
     client()
         .get_or_create_collection(&name, &metadata([("hnsw:space", "l2".into())]))
         .expect("create collection")

@@ -3,29 +3,15 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use batch_couch::CouchDatabase;
 use serde_json::{Value, json};
-use xtask::test_servers::{Service, require};
-
-/// A database name no other test (or run) uses.
-pub fn unique_name(label: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("t_{label}_{}_{nanos}_{n}", std::process::id())
-}
+use xtask::test_servers::{Service, require, unique_name};
 
 /// A handle to a database that does not exist yet (fails with the
 /// `cargo xtask services up` message when the server is away).
 pub fn new_db(label: &str) -> CouchDatabase {
     let url = require(Service::Couch);
-    CouchDatabase::new(&url, &unique_name(label)).expect("valid database name")
+    CouchDatabase::new(&url, &unique_name(&format!("t_{label}"))).expect("valid database name")
 }
 
 /// A new, empty database.

@@ -1,8 +1,6 @@
 //! Shared helpers of the integration tests: server config, unique names, counts.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use batch_neo4j::{Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use xtask::test_servers::{self, Service};
 
@@ -17,19 +15,7 @@ pub fn config() -> Neo4jConfig {
         .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
 }
 
-/// A name no other test (or earlier run) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use xtask::test_servers::unique_name as unique;
 
 /// A connection for setup and checks.
 pub fn admin() -> Neo4jSink {

@@ -2,9 +2,6 @@
 //! `cargo xtask services`, unique table names, read-back.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use batch_postgres::{Connector, TableName, WriteMethod};
 use postgres::{Client, NoTls};
 use xtask::test_servers::{Service, require};
@@ -26,19 +23,7 @@ pub fn client() -> Client {
     Client::connect(&url(), NoTls).expect("connect to the test server")
 }
 
-/// A table name unique to this test run and call.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use xtask::test_servers::unique_name as unique;
 
 pub fn table(prefix: &str) -> TableName {
     TableName::new(unique(prefix)).expect("valid name")
