@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, as CI runs it.
 //!
-//! Starts the services, runs fmt, clippy and the tests against them, runs
+//! Starts the services, runs fmt, clippy, rustdoc (warnings denied), the
+//! tests against them and `cargo package` of every published crate, runs
 //! `services check`, then stops only the services it started, also when a
 //! step failed. Exits non-zero if anything failed.
 
