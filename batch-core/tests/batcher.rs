@@ -37,6 +37,15 @@ fn record(r: &Record) -> FakeRecord {
     r.lock().expect("record lock").clone()
 }
 
+/// A batcher whose sink fails bad items one by one (like `_bulk_docs`).
+fn per_item_failures(batch_size: usize) -> FakeBatcher {
+    let script = FakeScript {
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    };
+    batcher(batch_size, script).0
+}
+
 fn add(b: &FakeBatcher, item: FakeItem) {
     if let Err(failed) = b.add(item) {
         panic!("add refused: {}", failed.error);
@@ -314,11 +323,7 @@ fn panicking_sink_fails_items_instead_of_hanging() {
 
 #[test]
 fn stats() {
-    let script = FakeScript {
-        bad_items: BadItems::FailItem,
-        ..FakeScript::default()
-    };
-    let (b, _) = batcher(4, script);
+    let b = per_item_failures(4);
     let mut conflict = FakeItem::new(9);
     conflict.conflict = true;
     for it in [
@@ -391,11 +396,7 @@ fn partial_fallback_failure() {
 
 #[test]
 fn failures_of_automatic_flushes_reach_the_next_report() {
-    let script = FakeScript {
-        bad_items: BadItems::FailItem,
-        ..FakeScript::default()
-    };
-    let (b, _) = batcher(2, script);
+    let b = per_item_failures(2);
     add(&b, FakeItem::new(1).bad());
     add(&b, FakeItem::new(2)); // automatic flush here
     let report = b.flush();
@@ -659,19 +660,15 @@ fn get_stats_names_written_items_after_the_sink() {
 
 #[test]
 fn a_failure_handler_set_later_takes_failures_from_then_on() {
-    let script = FakeScript {
-        bad_items: BadItems::FailItem,
-        ..FakeScript::default()
-    };
-    let (b, _) = batcher(2, script);
+    let b = per_item_failures(2);
     add(&b, FakeItem::new(1).bad());
     add(&b, FakeItem::new(2));
     // Failed before the handler was set: stays in the next report.
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink_seen = Arc::clone(&seen);
     let first = b.flush();
     assert_eq!(first.failed.len(), 1);
-    b.set_failure_handler(move |failed| sink_seen.lock().expect("lock").push(failed.item.id));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collect = Arc::clone(&seen);
+    b.set_failure_handler(move |failed| collect.lock().expect("lock").push(failed.item.id));
     add(&b, FakeItem::new(3).bad());
     add(&b, FakeItem::new(4));
     let second = b.flush();

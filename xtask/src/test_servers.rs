@@ -29,7 +29,8 @@ use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Environment variable with the PostgreSQL URL.
 pub const POSTGRES_URL_VAR: &str = "UDS3_POSTGRES_URL";
@@ -77,12 +78,12 @@ pub const NEO4J_DATABASE: &str = "neo4j";
 /// the prefix, so it is a valid Neo4j label, PostgreSQL identifier, CouchDB
 /// database name (with a lowercase prefix) and Chroma collection name.
 pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}_{}_{nanos}_{n}", std::process::id())
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 const DIM: usize = 384;
 
@@ -39,26 +39,17 @@ fn chunk_metadata(i: u64) -> Metadata {
     ])
 }
 
+const PROFILE: Profile = Profile {
+    name: "chroma",
+    claimed: "~80x",
+    batch_sizes: &[10, 100, 1000],
+    per_item: (60, 150),
+    batched: (2000, 5000),
+};
+
 impl Backend for Chroma {
-    fn name(&self) -> &'static str {
-        "chroma"
-    }
-
-    fn claimed(&self) -> &'static str {
-        "~80x"
-    }
-
-    fn batch_sizes(&self) -> Vec<usize> {
-        vec![10, 100, 1000]
-    }
-
-    fn items(&self, mode: Mode, quick: bool) -> usize {
-        match (mode, quick) {
-            (Mode::PerItem, true) => 60,
-            (Mode::PerItem, false) => 150,
-            (_, true) => 2000,
-            (_, false) => 5000,
-        }
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {

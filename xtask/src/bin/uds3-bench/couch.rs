@@ -6,7 +6,7 @@ use std::time::Instant;
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 pub struct Couch {
     url: String,
@@ -27,26 +27,17 @@ impl Couch {
     }
 }
 
+const PROFILE: Profile = Profile {
+    name: "couchdb",
+    claimed: "100-500x",
+    batch_sizes: &[10, 100, 1000],
+    per_item: (200, 500),
+    batched: (3000, 6000),
+};
+
 impl Backend for Couch {
-    fn name(&self) -> &'static str {
-        "couchdb"
-    }
-
-    fn claimed(&self) -> &'static str {
-        "100-500x"
-    }
-
-    fn batch_sizes(&self) -> Vec<usize> {
-        vec![10, 100, 1000]
-    }
-
-    fn items(&self, mode: Mode, quick: bool) -> usize {
-        match (mode, quick) {
-            (Mode::PerItem, true) => 200,
-            (Mode::PerItem, false) => 500,
-            (_, true) => 3000,
-            (_, false) => 6000,
-        }
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {

@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         }
     }
     if let Some(only) = &args.only {
-        backends.retain(|b| only.iter().any(|o| o == b.name()));
+        backends.retain(|b| only.iter().any(|o| o == b.profile().name));
     }
     let rounds = if args.quick { 1 } else { 3 };
     let total: usize = backends

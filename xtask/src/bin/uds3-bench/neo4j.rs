@@ -9,7 +9,7 @@ use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, Propert
 use xtask::bolt::{Bolt, Value};
 use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -131,26 +131,17 @@ fn rel(i: usize) -> (String, String, i64) {
     )
 }
 
+const PROFILE: Profile = Profile {
+    name: "neo4j",
+    claimed: "~100x",
+    batch_sizes: &[10, 100, 1000, 5000],
+    per_item: (300, 600),
+    batched: (5000, 10_000),
+};
+
 impl Backend for Neo4j {
-    fn name(&self) -> &'static str {
-        "neo4j"
-    }
-
-    fn claimed(&self) -> &'static str {
-        "~100x"
-    }
-
-    fn batch_sizes(&self) -> Vec<usize> {
-        vec![10, 100, 1000, 5000]
-    }
-
-    fn items(&self, mode: Mode, quick: bool) -> usize {
-        match (mode, quick) {
-            (Mode::PerItem, true) => 300,
-            (Mode::PerItem, false) => 600,
-            (_, true) => 5000,
-            (_, false) => 10_000,
-        }
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {

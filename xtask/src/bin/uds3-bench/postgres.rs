@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use batch_core::BatcherSettings;
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 pub struct Postgres {
     url: String,
@@ -36,26 +36,17 @@ fn rows(items: usize) -> Vec<DocumentRow> {
         .collect()
 }
 
+const PROFILE: Profile = Profile {
+    name: "postgres",
+    claimed: "50-100x",
+    batch_sizes: &[10, 100, 1000],
+    per_item: (500, 1000),
+    batched: (10_000, 20_000),
+};
+
 impl Backend for Postgres {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn claimed(&self) -> &'static str {
-        "50-100x"
-    }
-
-    fn batch_sizes(&self) -> Vec<usize> {
-        vec![10, 100, 1000]
-    }
-
-    fn items(&self, mode: Mode, quick: bool) -> usize {
-        match (mode, quick) {
-            (Mode::PerItem, true) => 500,
-            (Mode::PerItem, false) => 1000,
-            (_, true) => 10_000,
-            (_, false) => 20_000,
-        }
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {

@@ -56,13 +56,32 @@ impl Mode {
 /// collection, database, labels) untimed, writes, checks on the server
 /// that every item arrived, and returns the timed part.
 pub trait Backend {
-    fn name(&self) -> &'static str;
-    /// UDS3 v2.2's claimed speedup, as text.
-    fn claimed(&self) -> &'static str;
-    fn batch_sizes(&self) -> Vec<usize>;
-    /// Items written per run of `mode`.
-    fn items(&self, mode: Mode, quick: bool) -> usize;
+    /// What is measured: the constants of this backend's runs.
+    fn profile(&self) -> &'static Profile;
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String>;
+}
+
+/// A backend's name, UDS3 v2.2's claim, and how much each run writes.
+pub struct Profile {
+    pub name: &'static str,
+    /// UDS3 v2.2's claimed speedup, as text.
+    pub claimed: &'static str,
+    pub batch_sizes: &'static [usize],
+    /// Items per per-item run: (quick, full).
+    pub per_item: (usize, usize),
+    /// Items per run of every other mode: (quick, full).
+    pub batched: (usize, usize),
+}
+
+impl Profile {
+    /// Items written per run of `mode`.
+    pub fn items(&self, mode: Mode, quick: bool) -> usize {
+        let (quick_items, full_items) = match mode {
+            Mode::PerItem => self.per_item,
+            _ => self.batched,
+        };
+        if quick { quick_items } else { full_items }
+    }
 }
 
 /// A result line: also the shape of `results.json` records.
@@ -84,7 +103,14 @@ pub struct Record {
 
 pub fn modes(backend: &dyn Backend) -> Vec<Mode> {
     let mut modes = vec![Mode::PerItem];
-    modes.extend(backend.batch_sizes().into_iter().map(Mode::Batched));
+    modes.extend(
+        backend
+            .profile()
+            .batch_sizes
+            .iter()
+            .copied()
+            .map(Mode::Batched),
+    );
     modes.push(Mode::Raw);
     modes.push(Mode::Shared {
         batch_size: 100,
@@ -111,10 +137,10 @@ pub fn bench(
         for k in 0..modes.len() {
             let i = (k + round) % modes.len();
             let mode = modes[i];
-            let items = backend.items(mode, quick);
+            let items = backend.profile().items(mode, quick);
             bar.set_message(format!(
                 "{} {} b={} t={}",
-                backend.name(),
+                backend.profile().name,
                 mode.label(),
                 mode.batch_size(),
                 mode.threads()
@@ -122,11 +148,11 @@ pub fn bench(
             let started = Instant::now();
             let run = backend
                 .run(mode, items)
-                .map_err(|e| format!("{} {:?}: {e}", backend.name(), mode))?;
+                .map_err(|e| format!("{} {:?}: {e}", backend.profile().name, mode))?;
             if run.items != items {
                 return Err(format!(
                     "{} {:?}: wrote {} of {items} items",
-                    backend.name(),
+                    backend.profile().name,
                     mode,
                     run.items
                 ));
@@ -154,7 +180,7 @@ pub fn bench(
             let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
             let requests: u64 = runs.iter().map(|r| r.requests).sum();
             Record {
-                backend: backend.name().to_owned(),
+                backend: backend.profile().name.to_owned(),
                 mode: mode.label().to_owned(),
                 batch_size: mode.batch_size(),
                 threads: mode.threads(),
@@ -164,7 +190,7 @@ pub fn bench(
                 requests,
                 speedup: per_item.map(|p| items_per_s / p),
                 fraction_of_raw: raw.map(|r| items_per_s / r),
-                claimed_speedup: backend.claimed().to_owned(),
+                claimed_speedup: backend.profile().claimed.to_owned(),
                 rounds: runs.len(),
             }
         })
