@@ -8,7 +8,6 @@
 use std::num::NonZeroUsize;
 
 use crate::error::ConfigError;
-use crate::settings::BatcherSettings;
 
 /// The two ENV variables of one backend: an on/off switch and a batch size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,26 +70,6 @@ impl BackendEnv {
     /// The batch size (unset means the default).
     pub fn batch_size(&self) -> Result<NonZeroUsize, ConfigError> {
         self.batch_size_from(|name| std::env::var_os(name))
-    }
-
-    /// Batcher settings named after the backend, with the batch size from
-    /// the environment ([`batch_size`](Self::batch_size)) and every other
-    /// setting at its default: what each inserter's `from_env` uses.
-    pub fn settings(&self) -> Result<BatcherSettings, ConfigError> {
-        BatcherSettings::from_env(self)?.build()
-    }
-
-    /// Batcher settings named after the backend with `batch_size` items
-    /// per batch (0 is an error) and every other setting at its default:
-    /// what each inserter's `new(target, batch_size)` uses.
-    pub fn settings_with_batch_size(
-        &self,
-        batch_size: usize,
-    ) -> Result<BatcherSettings, ConfigError> {
-        BatcherSettings::builder()
-            .name(self.name)
-            .batch_size(batch_size)
-            .build()
     }
 
     /// [`enabled`](Self::enabled) with a custom variable lookup (for tests and embedding).

@@ -94,7 +94,7 @@ macro_rules! inserter {
                 "items per batch (at least 1), every other setting at its default."
             )]
             pub fn new(target: $target, batch_size: usize) -> Result<Self, $err> {
-                Self::with_settings(target, $env.settings_with_batch_size(batch_size)?)
+                Self::with_settings(target, $crate::BatcherSettings::for_backend(&$env, batch_size)?)
             }
 
             #[doc = concat!(
@@ -102,7 +102,7 @@ macro_rules! inserter {
                 "is an error naming the variable), every other setting at its default."
             )]
             pub fn from_env(target: $target) -> Result<Self, $err> {
-                Self::with_settings(target, $env.settings()?)
+                Self::with_settings(target, $crate::BatcherSettings::from_env(&$env)?.build()?)
             }
         }
         )?

@@ -97,6 +97,16 @@ impl BatcherSettings {
             .name(env.name)
             .batch_size(env.batch_size()?.get()))
     }
+
+    /// Settings named after a backend with `batch_size` items per batch (0
+    /// is an error) and every other setting at its default: what each
+    /// inserter's `new(target, batch_size)` uses.
+    pub fn for_backend(env: &BackendEnv, batch_size: usize) -> Result<Self, ConfigError> {
+        Self::builder()
+            .name(env.name)
+            .batch_size(batch_size)
+            .build()
+    }
 }
 
 /// Builds [`BatcherSettings`]; [`build`](Self::build) checks them.

@@ -3,8 +3,8 @@
 
 use std::ffi::OsString;
 
-use batch_core::ConfigError;
 use batch_core::env::{self, BackendEnv};
+use batch_core::{BatcherSettings, ConfigError};
 
 fn with(var: &'static str, value: &'static str) -> impl Fn(&str) -> Option<OsString> {
     move |name| (name == var).then(|| OsString::from(value))
@@ -135,12 +135,10 @@ fn backend_settings_are_named_after_the_backend() {
         (&env::COUCHDB, "couchdb"),
     ];
     for (backend, name) in cases {
-        let settings = backend.settings_with_batch_size(7).expect("valid");
+        let settings = BatcherSettings::for_backend(backend, 7).expect("valid");
         assert_eq!(settings.name, name);
         assert_eq!(settings.batch_size.get(), 7);
-        let zero = backend
-            .settings_with_batch_size(0)
-            .expect_err("0 is refused");
+        let zero = BatcherSettings::for_backend(backend, 0).expect_err("0 is refused");
         assert!(zero.to_string().contains("batch_size"), "{zero}");
     }
 }

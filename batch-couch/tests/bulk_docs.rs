@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn inserter(db: &CouchDatabase, batch_size: usize, policy: ConflictPolicy) -> CouchDBBatchInserter {
-    let settings = batch_core::env::COUCHDB
-        .settings_with_batch_size(batch_size)
+    let settings = BatcherSettings::for_backend(&batch_core::env::COUCHDB, batch_size)
         .expect("valid settings");
     let options = CouchOptions::default().conflict_policy(policy);
     CouchDBBatchInserter::with_options(db.clone(), settings, options).expect("start the inserter")

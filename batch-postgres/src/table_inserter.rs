@@ -36,7 +36,7 @@ impl<R: Row> TableBatchInserter<R> {
         Self::with_settings(
             connector,
             spec,
-            POSTGRES.settings_with_batch_size(batch_size)?,
+            BatcherSettings::for_backend(&POSTGRES, batch_size)?,
         )
     }
 
