@@ -2,6 +2,7 @@
 
 mod bench;
 mod harness;
+mod package_overlay;
 mod services;
 mod test;
 

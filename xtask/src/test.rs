@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use crate::harness::{cargo, with_services};
+use crate::package_overlay;
 use crate::services;
 
 const STEPS: &[&[&str]] = &[
@@ -46,6 +47,19 @@ const STEPS: &[&[&str]] = &[
 /// Runs the suite; see the module doc.
 pub fn run() -> ExitCode {
     with_services("test", |ctx| {
+        match package_overlay::forget_extracted_crates() {
+            Ok(removed) if !removed.is_empty() => {
+                eprintln!(
+                    "xtask: removed {} stale extracted copies of this workspace's crates",
+                    removed.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("xtask: cannot clear Cargo's copies of this workspace's crates: {e}");
+                return false;
+            }
+        }
         if !STEPS.iter().all(|step| cargo(ctx, step)) {
             return false;
         }
