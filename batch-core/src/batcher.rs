@@ -2,7 +2,6 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
@@ -74,21 +73,26 @@ impl<S: Sink> Batcher<S> {
     }
 
     /// Like [`new`](Self::new), but every failed item goes to `handler`
-    /// (called on the flusher thread) instead of the next report.
+    /// (called on the flusher thread) instead of the next report. The
+    /// handler sees each item by reference; once it returns, the item
+    /// counts as handed back. A handler that panics is isolated: the panic
+    /// is logged and that item goes to the next report instead.
     pub fn with_failure_handler(
         sink: S,
         settings: BatcherSettings,
-        handler: impl Fn(FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
+        handler: impl Fn(&FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         Self::start(sink, settings, Some(Arc::new(handler)))
     }
 
     /// Sends every item that fails from now on to `handler` (called on the
     /// flusher thread) instead of the next report; replaces a handler set
-    /// before. Failed items already queued stay in the next report.
+    /// before. Failed items already queued stay in the next report. As with
+    /// [`with_failure_handler`](Self::with_failure_handler), a panicking
+    /// handler is isolated and its item goes to the next report.
     pub fn set_failure_handler(
         &self,
-        handler: impl Fn(FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
+        handler: impl Fn(&FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
     ) {
         self.shared.set_handler(Arc::new(handler));
     }
@@ -153,6 +157,18 @@ impl<S: Sink> Batcher<S> {
     /// policy is [`WhenFull::Reject`], or the item alone is over the byte
     /// limit.
     pub fn add(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
+        self.accept(item).inspect_err(|refused| {
+            self.shared.lock().stats.total_refused += 1;
+            tracing::debug!(
+                batcher = %self.settings.name,
+                item = S::item_key(&refused.item).as_deref().unwrap_or("-"),
+                error = %refused.error,
+                "item refused at add"
+            );
+        })
+    }
+
+    fn accept(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
         if let Some(check) = &self.check
             && let Err(reason) = check(&item)
         {
@@ -174,36 +190,51 @@ impl<S: Sink> Batcher<S> {
             }
             None => 0,
         };
+        let limit = self.settings.max_pending.get();
         let mut st = self.shared.lock();
         loop {
+            if let Some(reason) = &st.stopped {
+                let error = BatchError::FlusherPanicked(Arc::clone(reason));
+                return Err(FailedItem { item, error });
+            }
             if st.closed {
                 return Err(FailedItem {
                     item,
                     error: BatchError::Closed,
                 });
             }
-            let pending = st.buf.len() + st.in_flight;
-            if pending < self.settings.max_pending.get() {
+            let queued = st.buf.len() + st.in_flight;
+            let uncollected = st.failed.len();
+            if queued + uncollected < limit {
                 break;
             }
-            match self.settings.when_full {
-                WhenFull::Reject => {
-                    return Err(FailedItem {
-                        item,
-                        error: BatchError::Full {
-                            pending,
-                            limit: self.settings.max_pending.get(),
-                        },
-                    });
-                }
+            if st.in_flight == 0 && !st.buf.is_empty() {
+                // Failures fill the rest of the bound: room can only come
+                // from writing what is buffered, so send it now.
+                self.ship(&mut st);
+                continue;
+            }
+            let error = match self.settings.when_full {
+                // Only the caller can collect failures: waiting for them
+                // alone would wait forever on a single adding thread.
+                _ if queued == 0 => BatchError::Uncollected {
+                    failed: uncollected,
+                    limit,
+                },
+                WhenFull::Reject => BatchError::Full {
+                    pending: queued + uncollected,
+                    limit,
+                },
                 WhenFull::Block => {
                     st = self
                         .shared
                         .room
                         .wait(st)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    continue;
                 }
-            }
+            };
+            return Err(FailedItem { item, error });
         }
         if let Some(limit) = self.max_bytes
             && !st.buf.is_empty()
@@ -216,7 +247,9 @@ impl<S: Sink> Batcher<S> {
         {
             let now = Instant::now();
             st.first_at = Some(now);
-            let _ = self.tx.send(Msg::Linger(now + linger));
+            if let Some(at) = now.checked_add(linger) {
+                let _ = self.tx.send(Msg::Linger(at));
+            }
         }
         st.buf.push(item);
         st.buf_bytes += size;
@@ -230,19 +263,21 @@ impl<S: Sink> Batcher<S> {
     /// Sends the buffer to the flusher. Called under the lock, so batches
     /// reach the flusher in the order they were filled; the channel is
     /// unbounded, so the send never blocks (the pending bound limits it).
-    fn ship(&self, st: &mut State<Item<S>>) {
+    fn ship(&self, st: &mut State<Item<S>, Error<S>>) {
         let batch = st.take_batch(self.batch_size);
         if let Err(returned) = self.tx.send(Msg::Batch(batch)) {
-            // The flusher is gone (only after close): hand the items back.
+            // The flusher is gone (only after close, or if it died): hand
+            // the items back.
             if let Msg::Batch(items) = returned.0 {
+                let error = st.stopped.as_ref().map_or(BatchError::Closed, |r| {
+                    BatchError::FlusherPanicked(Arc::clone(r))
+                });
                 st.in_flight -= items.len();
                 st.stats.total_failed += items.len() as u64;
-                self.shared
-                    .lock_failures()
-                    .extend(items.into_iter().map(|item| FailedItem {
-                        item,
-                        error: BatchError::Closed,
-                    }));
+                st.failed.extend(items.into_iter().map(|item| FailedItem {
+                    item,
+                    error: error.clone(),
+                }));
             }
         }
     }
@@ -306,16 +341,22 @@ impl<S: Sink> Batcher<S> {
     }
 
     fn report(&self) -> FlushReport<Item<S>, Error<S>> {
-        let failed = std::mem::take(&mut *self.shared.lock_failures());
-        let mut st = self.shared.lock();
-        let (written, conflicts) = (st.stats.total_added, st.stats.total_conflicts);
-        let report = FlushReport {
-            written: written - st.reported.0,
-            conflicts: conflicts - st.reported.1,
-            failed,
-            pending: st.buf.len() + st.in_flight,
+        let report = {
+            let mut st = self.shared.lock();
+            let (written, conflicts) = (st.stats.total_added, st.stats.total_conflicts);
+            let report = FlushReport {
+                written: written - st.reported.0,
+                conflicts: conflicts - st.reported.1,
+                failed: std::mem::take(&mut st.failed),
+                pending: st.buf.len() + st.in_flight,
+            };
+            st.reported = (written, conflicts);
+            report
         };
-        st.reported = (written, conflicts);
+        if !report.failed.is_empty() {
+            // Collected failures made room under `max_pending`.
+            self.shared.room.notify_all();
+        }
         report
     }
 
@@ -350,12 +391,21 @@ impl<S: Sink> Drop for Batcher<S> {
         } else {
             self.close(self.settings.close_timeout)
         };
-        self.shared.abandoned.store(true, Ordering::Release);
-        // Failures that raced with the flag above still sit in the queue.
+        // One critical section with the flusher's: every failure is either
+        // in this queue now or logged by the flusher later.
         let mut failed = report.failed;
-        failed.append(&mut self.shared.lock_failures());
+        {
+            let mut st = self.shared.lock();
+            st.abandoned = true;
+            failed.append(&mut st.failed);
+        }
         for item in &failed {
-            tracing::error!(batcher = %self.settings.name, error = %item.error, "batcher dropped with an uncollected failed item");
+            tracing::error!(
+                batcher = %self.settings.name,
+                item = S::item_key(&item.item).as_deref().unwrap_or("-"),
+                error = %item.error,
+                "batcher dropped with an uncollected failed item"
+            );
         }
         if report.pending > 0 {
             tracing::error!(

@@ -58,8 +58,16 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorClass {
-    /// Worth retrying as is: lost connection, timeout, deadlock, 5xx.
+    /// Worth retrying as is, and nothing was written: lost connection
+    /// before the request was sent, deadlock (rolled back), 5xx.
     Transient,
+    /// The request may or may not have been applied: it was sent and its
+    /// answer never came (a response timeout, a connection lost before the
+    /// commit's answer). Retried like [`Transient`](Self::Transient), but
+    /// through [`Sink::replay_batch`](crate::Sink::replay_batch), so the
+    /// sink can count the batcher's own earlier write as written instead of
+    /// as a conflict. Never split or sent to the fallback.
+    OutcomeUnknown,
     /// Retrying the same request gives the same answer: bad data,
     /// constraint violation, authentication, 4xx.
     Permanent,
@@ -77,9 +85,14 @@ pub trait SinkError: std::error::Error + Send + Sync + 'static {
     /// Whether this error is transient, permanent, or asks for a smaller request.
     fn class(&self) -> ErrorClass;
 
-    /// `true` when retrying the same request may succeed.
+    /// `true` when retrying the same request may succeed
+    /// ([`Transient`](ErrorClass::Transient) or
+    /// [`OutcomeUnknown`](ErrorClass::OutcomeUnknown)).
     fn is_retriable(&self) -> bool {
-        self.class() == ErrorClass::Transient
+        matches!(
+            self.class(),
+            ErrorClass::Transient | ErrorClass::OutcomeUnknown
+        )
     }
 }
 
@@ -128,6 +141,25 @@ pub enum BatchError<E> {
     /// vector dimension, bad relationship type, ...).
     #[error("invalid item: {0}")]
     Invalid(String),
+    /// Failed items that nobody collected fill the pending-item bound:
+    /// call [`flush`](crate::Batcher::flush) (or set a failure handler) to
+    /// take them, then add again. Waiting would not help, since only the
+    /// caller can collect them.
+    #[error(
+        "the batcher is full of uncollected failed items: {failed} failed items wait for flush() to collect them, limit {limit}"
+    )]
+    Uncollected {
+        /// Failed items waiting in the next report.
+        failed: usize,
+        /// The configured bound (`max_pending`).
+        limit: usize,
+    },
+    /// The batcher's own flusher panicked (outside the sink and the failure
+    /// handler, e.g. in a tracing subscriber) while it held the item. If
+    /// the flusher thread itself ended, the batcher accepts nothing more and
+    /// hands back every item it still held with this error.
+    #[error("the batcher's flusher panicked: {0}")]
+    FlusherPanicked(Arc<str>),
 }
 
 impl<E> Clone for BatchError<E> {
@@ -149,6 +181,11 @@ impl<E> Clone for BatchError<E> {
                 limit: *limit,
             },
             Self::Invalid(m) => Self::Invalid(m.clone()),
+            Self::Uncollected { failed, limit } => Self::Uncollected {
+                failed: *failed,
+                limit: *limit,
+            },
+            Self::FlusherPanicked(m) => Self::FlusherPanicked(Arc::clone(m)),
         }
     }
 }
@@ -159,7 +196,7 @@ impl<E: SinkError> BatchError<E> {
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Sink(e) => e.is_retriable(),
-            Self::Full { .. } => true,
+            Self::Full { .. } | Self::Uncollected { .. } => true,
             _ => false,
         }
     }

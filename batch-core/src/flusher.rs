@@ -1,9 +1,9 @@
 //! The flusher thread: owns the sink, writes batches, retries, runs the
-//! fallback, and resolves every item exactly once.
+//! fallback, and resolves every item exactly once, whatever panics.
 
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -35,14 +35,28 @@ enum Failure<E> {
     OutcomeCount { expected: usize, got: usize },
 }
 
-/// What one batch came to; applied to the shared counters in one step.
-struct Tally<T, E> {
-    written: u64,
-    conflicts: u64,
-    failed: Vec<FailedItem<T, E>>,
+/// How one item of a batch ended.
+enum Resolution<E> {
+    Written,
+    Conflict,
+    Failed(BatchError<E>),
+}
+
+/// Request counters of one batch, applied to the shared stats in one step.
+#[derive(Default)]
+struct Counters {
     requests: u64,
     retries: u64,
     fell_back: bool,
+}
+
+/// One batch being written. Its items stay in this vector, never moved,
+/// until every one is resolved: the value lives outside the code that may
+/// panic, so after any panic each item is still here to be handed back.
+struct InProgress<T, E> {
+    items: Vec<T>,
+    resolved: Vec<Option<Resolution<E>>>,
+    counters: Counters,
 }
 
 pub(crate) struct Flusher<S: Sink> {
@@ -56,13 +70,79 @@ pub(crate) struct Flusher<S: Sink> {
     pub(crate) jitter: Jitter,
 }
 
+/// Fails everything the batcher still holds if the flusher thread ends
+/// without being told to (a panic that escaped every other guard): the
+/// buffer, the batches queued for the flusher, and wakes every `add`,
+/// `flush` and `close` that waits on it.
+struct StopGuard<T, E> {
+    shared: Arc<Shared<T, E>>,
+    rx: Receiver<Msg<T>>,
+    finished: bool,
+}
+
+impl<T, E> Drop for StopGuard<T, E> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let reason: Arc<str> =
+            "the flusher thread ended unexpectedly; the batcher accepts no more items".into();
+        let error = BatchError::FlusherPanicked(Arc::clone(&reason));
+        let mut replies = Vec::new();
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.stopped = Some(Arc::clone(&reason));
+        let mut items = std::mem::take(&mut st.buf);
+        st.buf_bytes = 0;
+        st.first_at = None;
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Batch(batch) => {
+                    st.in_flight = st.in_flight.saturating_sub(batch.len());
+                    items.extend(batch);
+                }
+                Msg::Barrier(reply) | Msg::Close(reply) => replies.push(reply),
+                Msg::Linger(_) => {}
+            }
+        }
+        // Items the dead thread was writing are gone with its stack: count
+        // them as failed so the counters still add up, and say so.
+        let lost = std::mem::take(&mut st.in_flight);
+        st.stats.total_failed += (items.len() + lost) as u64;
+        let handed_back = items.len();
+        let failed = items.into_iter().map(|item| FailedItem {
+            item,
+            error: error.clone(),
+        });
+        let abandoned = st.abandoned;
+        if !abandoned {
+            st.failed.extend(failed);
+        }
+        drop(st);
+        self.shared.room.notify_all();
+        drop(replies);
+        tracing::error!(
+            batcher = %self.shared.name,
+            handed_back,
+            lost,
+            abandoned,
+            "the flusher thread ended unexpectedly; its items are handed back"
+        );
+    }
+}
+
 impl<S: Sink> Flusher<S> {
     pub(crate) fn run(mut self, rx: Receiver<Msg<S::Item>>) {
+        let mut guard = StopGuard {
+            shared: Arc::clone(&self.shared),
+            rx,
+            finished: false,
+        };
         let mut deadline: Option<Instant> = None;
         loop {
             let msg = match deadline {
-                Some(at) => rx.recv_deadline(at),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => guard.rx.recv_deadline(at),
+                None => guard.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match msg {
                 Ok(Msg::Batch(items)) => self.process(items),
@@ -71,6 +151,7 @@ impl<S: Sink> Flusher<S> {
                     let _ = reply.send(());
                 }
                 Ok(Msg::Close(reply)) => {
+                    guard.finished = true;
                     let _ = reply.send(());
                     return;
                 }
@@ -80,7 +161,10 @@ impl<S: Sink> Flusher<S> {
                         self.process(items);
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    guard.finished = true;
+                    return;
+                }
             }
         }
     }
@@ -90,7 +174,7 @@ impl<S: Sink> Flusher<S> {
     fn take_lingering(&self, deadline: &mut Option<Instant>) -> Option<Vec<S::Item>> {
         let linger = self.linger?;
         let mut st = self.shared.lock();
-        let due = st.first_at? + linger;
+        let due = st.first_at?.checked_add(linger)?;
         if due <= Instant::now() {
             tracing::debug!(batcher = %self.shared.name, items = st.buf.len(), "linger elapsed, flushing");
             Some(st.take_batch(self.batch_capacity))
@@ -100,91 +184,148 @@ impl<S: Sink> Flusher<S> {
         }
     }
 
-    /// Writes one batch taken from the buffer and resolves all its items.
+    /// Writes one batch taken from the buffer and resolves all its items;
+    /// a panic anywhere in between hands the unresolved items back.
     fn process(&mut self, items: Vec<S::Item>) {
         let count = items.len();
-        let mut tally = Tally {
-            written: 0,
-            conflicts: 0,
-            failed: Vec::new(),
-            requests: 0,
-            retries: 0,
-            fell_back: false,
+        let mut batch = InProgress {
+            resolved: (0..count).map(|_| None).collect(),
+            items,
+            counters: Counters::default(),
         };
-        self.write(items, &mut tally);
-        let failed = tally.failed.len() as u64;
-        if failed > 0 {
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            self.write(&mut batch, 0..count, false);
+        }));
+        let panic = written
+            .err()
+            .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
+        self.finish(batch, panic.as_ref());
+        if let Some(msg) = panic {
+            tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
+        }
+    }
+
+    /// Counts a batch's outcomes and hands its failed items back.
+    fn finish(&self, batch: InProgress<S::Item, S::Error>, panic: Option<&Arc<str>>) {
+        let count = batch.items.len();
+        let (mut written, mut conflicts) = (0u64, 0u64);
+        let mut failed = Vec::new();
+        for (item, resolution) in batch.items.into_iter().zip(batch.resolved) {
+            match resolution {
+                Some(Resolution::Written) => written += 1,
+                Some(Resolution::Conflict) => conflicts += 1,
+                Some(Resolution::Failed(error)) => failed.push(FailedItem { item, error }),
+                None => {
+                    let msg = panic.map_or_else(|| Arc::from("item left unresolved"), Arc::clone);
+                    failed.push(FailedItem {
+                        item,
+                        error: BatchError::FlusherPanicked(msg),
+                    });
+                }
+            }
+        }
+        let counters = batch.counters;
+        if let Some(first) = failed.first() {
             tracing::error!(
                 batcher = %self.shared.name,
-                failed,
-                first_error = %tally.failed[0].error,
+                failed = failed.len(),
+                first_item = S::item_key(&first.item).as_deref().unwrap_or("-"),
+                first_error = %first.error,
                 "items failed and are handed back to the caller"
             );
         } else {
             tracing::debug!(
                 batcher = %self.shared.name,
-                written = tally.written,
-                conflicts = tally.conflicts,
-                requests = tally.requests,
+                written,
+                conflicts,
+                requests = counters.requests,
                 "batch written"
             );
         }
-        self.deliver(tally.failed);
-        {
+        let total_failed = failed.len() as u64;
+        let failed = self.run_handler(failed);
+        let lost = {
             let mut st = self.shared.lock();
             st.in_flight -= count;
             let s = &mut st.stats;
-            s.total_added += tally.written;
-            s.total_conflicts += tally.conflicts;
-            s.total_failed += failed;
-            s.total_requests += tally.requests;
-            s.total_retries += tally.retries;
+            s.total_added += written;
+            s.total_conflicts += conflicts;
+            s.total_failed += total_failed;
+            s.total_requests += counters.requests;
+            s.total_retries += counters.retries;
             s.total_batches += 1;
-            s.total_fallbacks += u64::from(tally.fell_back);
-        }
+            s.total_fallbacks += u64::from(counters.fell_back);
+            // One critical section with Drop's: queued for the caller, or,
+            // once the batcher is gone, logged below. Never neither.
+            if st.abandoned {
+                failed
+            } else {
+                st.failed.extend(failed);
+                Vec::new()
+            }
+        };
         self.shared.room.notify_all();
-    }
-
-    /// Hands failed items to the handler, the caller's queue, or (when the
-    /// batcher is gone) the log.
-    fn deliver(&self, failed: Vec<FailedItem<S::Item, S::Error>>) {
-        if failed.is_empty() {
-            return;
-        }
-        if let Some(handler) = self.shared.handler() {
-            for item in failed {
-                handler(item);
-            }
-        } else if self.shared.abandoned.load(Ordering::Acquire) {
-            for item in &failed {
-                tracing::error!(batcher = %self.shared.name, error = %item.error, "item lost after the batcher was dropped");
-            }
-        } else {
-            self.shared.lock_failures().extend(failed);
+        for item in &lost {
+            tracing::error!(
+                batcher = %self.shared.name,
+                item = S::item_key(&item.item).as_deref().unwrap_or("-"),
+                error = %item.error,
+                "item lost after the batcher was dropped"
+            );
         }
     }
 
-    /// Writes `items`, splitting or falling back as their errors ask.
-    fn write(&mut self, items: Vec<S::Item>, tally: &mut Tally<S::Item, S::Error>) {
-        if items.is_empty() {
+    /// Hands failed items to the failure handler, if one is set. Returns
+    /// the items that still need a home: all of them without a handler,
+    /// and those whose handler call panicked.
+    fn run_handler(
+        &self,
+        failed: Vec<FailedItem<S::Item, S::Error>>,
+    ) -> Vec<FailedItem<S::Item, S::Error>> {
+        let Some(handler) = self.shared.handler().filter(|_| !failed.is_empty()) else {
+            return failed;
+        };
+        let mut kept = Vec::new();
+        for item in failed {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(&item))) {
+                tracing::error!(
+                    batcher = %self.shared.name,
+                    item = S::item_key(&item.item).as_deref().unwrap_or("-"),
+                    panic = %panic_message(panic.as_ref()),
+                    "the failure handler panicked; the item goes to the next report instead"
+                );
+                kept.push(item);
+            }
+        }
+        kept
+    }
+
+    /// Writes `batch.items[range]`, splitting or falling back as their
+    /// errors ask. `replay`: an earlier attempt of these items may have
+    /// been applied, so every further request of them is a replay.
+    fn write(
+        &mut self,
+        batch: &mut InProgress<S::Item, S::Error>,
+        range: Range<usize>,
+        mut replay: bool,
+    ) {
+        if range.is_empty() {
             return;
         }
         if let Some(msg) = &self.broken {
             let error = BatchError::SinkPanicked(Arc::clone(msg));
-            fail_all(items, &error, tally);
+            fail(batch, range, &error);
             return;
         }
-        let error = match self.attempt(&items, tally) {
+        let items = &batch.items[range.clone()];
+        let error = match self.attempt(items, &mut replay, &mut batch.counters) {
             Ok(outcomes) => {
-                for (item, outcome) in items.into_iter().zip(outcomes) {
-                    match outcome {
-                        ItemOutcome::Written => tally.written += 1,
-                        ItemOutcome::Conflict => tally.conflicts += 1,
-                        ItemOutcome::Failed(e) => tally.failed.push(FailedItem {
-                            item,
-                            error: BatchError::Sink(Arc::new(e)),
-                        }),
-                    }
+                for (slot, outcome) in batch.resolved[range].iter_mut().zip(outcomes) {
+                    *slot = Some(match outcome {
+                        ItemOutcome::Written => Resolution::Written,
+                        ItemOutcome::Conflict => Resolution::Conflict,
+                        ItemOutcome::Failed(e) => Resolution::Failed(BatchError::Sink(Arc::new(e))),
+                    });
                 }
                 return;
             }
@@ -196,62 +337,75 @@ impl<S: Sink> Flusher<S> {
                 let class = e.class();
                 let error = BatchError::Sink(Arc::new(e));
                 match class {
-                    ErrorClass::TooLarge if items.len() > 1 => {
-                        tracing::debug!(batcher = %self.shared.name, items = items.len(), "request too large, splitting");
-                        self.split(items, tally);
+                    ErrorClass::TooLarge if range.len() > 1 => {
+                        tracing::debug!(batcher = %self.shared.name, items = range.len(), "request too large, splitting");
+                        self.split(batch, range, replay);
                         return;
                     }
-                    // Retries are exhausted: the server is away, not the
-                    // items bad. Splitting would only multiply the waiting.
-                    // Fatal: no item is at fault, so no fallback either.
-                    ErrorClass::Transient | ErrorClass::Fatal => error,
-                    ErrorClass::Permanent if items.len() > 1 => {
-                        if self.fallback != Fallback::None {
-                            tracing::warn!(
-                                batcher = %self.shared.name,
-                                items = items.len(),
-                                fallback = ?self.fallback,
-                                %error,
-                                "batch failed, falling back"
-                            );
-                            tally.fell_back = true;
-                            match self.fallback {
-                                Fallback::Bisect => self.split(items, tally),
-                                _ => {
-                                    for item in items {
-                                        self.write(vec![item], tally);
-                                    }
+                    ErrorClass::Permanent if range.len() > 1 && self.fallback != Fallback::None => {
+                        tracing::warn!(
+                            batcher = %self.shared.name,
+                            items = range.len(),
+                            fallback = ?self.fallback,
+                            %error,
+                            "batch failed, falling back"
+                        );
+                        batch.counters.fell_back = true;
+                        match self.fallback {
+                            Fallback::Bisect => self.split(batch, range, replay),
+                            _ => {
+                                for i in range {
+                                    self.write(batch, i..i + 1, replay);
                                 }
                             }
-                            return;
                         }
-                        error
+                        return;
                     }
+                    // Transient or unknown: retries are exhausted; the
+                    // server is away, not the items bad, and splitting
+                    // would only multiply the waiting. Fatal: no item is at
+                    // fault, so no fallback either.
                     _ => error,
                 }
             }
         };
-        fail_all(items, &error, tally);
+        fail(batch, range, &error);
     }
 
-    fn split(&mut self, mut items: Vec<S::Item>, tally: &mut Tally<S::Item, S::Error>) {
-        let right = items.split_off(items.len() / 2);
-        self.write(items, tally);
-        self.write(right, tally);
+    fn split(
+        &mut self,
+        batch: &mut InProgress<S::Item, S::Error>,
+        range: Range<usize>,
+        replay: bool,
+    ) {
+        let mid = range.start + range.len() / 2;
+        self.write(batch, range.start..mid, replay);
+        self.write(batch, mid..range.end, replay);
     }
 
-    /// One request with retries of transient errors.
+    /// One request with retries of transient errors. After an
+    /// [`ErrorClass::OutcomeUnknown`] every retry is a replay, and
+    /// `replay` tells the caller so for any later request of these items.
     fn attempt(
         &mut self,
         items: &[S::Item],
-        tally: &mut Tally<S::Item, S::Error>,
+        replay: &mut bool,
+        counters: &mut Counters,
     ) -> Result<Vec<ItemOutcome<S::Error>>, Failure<S::Error>> {
         let started = Instant::now();
         let mut retry = 0;
         loop {
-            tally.requests += 1;
+            counters.requests += 1;
             let sink = &mut self.sink;
-            match catch_unwind(AssertUnwindSafe(|| sink.write_batch(items))) {
+            let is_replay = *replay;
+            let answer = catch_unwind(AssertUnwindSafe(|| {
+                if is_replay {
+                    sink.replay_batch(items)
+                } else {
+                    sink.write_batch(items)
+                }
+            }));
+            match answer {
                 Err(panic) => {
                     let msg: Arc<str> = panic_message(panic.as_ref()).into();
                     tracing::error!(batcher = %self.shared.name, panic = %msg, "sink panicked; failing all further items");
@@ -266,11 +420,14 @@ impl<S: Sink> Flusher<S> {
                     });
                 }
                 Ok(Err(e)) if e.is_retriable() => {
+                    if e.class() == ErrorClass::OutcomeUnknown {
+                        *replay = true;
+                    }
                     retry += 1;
                     match self.retry.backoff(retry, started, &mut self.jitter) {
                         Some(sleep) => {
-                            tracing::warn!(batcher = %self.shared.name, retry, ?sleep, error = %e, "transient error, retrying");
-                            tally.retries += 1;
+                            tracing::warn!(batcher = %self.shared.name, retry, ?sleep, replay = *replay, error = %e, "transient error, retrying");
+                            counters.retries += 1;
                             std::thread::sleep(sleep);
                         }
                         None => return Err(Failure::Sink(e)),
@@ -282,13 +439,11 @@ impl<S: Sink> Flusher<S> {
     }
 }
 
-fn fail_all<T, E>(items: Vec<T>, error: &BatchError<E>, tally: &mut Tally<T, E>) {
-    tally
-        .failed
-        .extend(items.into_iter().map(|item| FailedItem {
-            item,
-            error: error.clone(),
-        }));
+/// Resolves every item of `range` as failed with `error`.
+fn fail<T, E>(batch: &mut InProgress<T, E>, range: Range<usize>, error: &BatchError<E>) {
+    for slot in &mut batch.resolved[range] {
+        *slot = Some(Resolution::Failed(error.clone()));
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -75,16 +75,25 @@ pub fn class_of_status(status: u16) -> ErrorClass {
     }
 }
 
-/// Connection and timeout problems are transient; a bad URL or a local
-/// encoding problem is permanent.
+/// A request that never reached the server (refused connection, unknown
+/// host, connect or resolve timeout) is transient. One that may have been
+/// sent and lost its answer (a timeout after connecting, a connection
+/// reset, a broken response) is [`ErrorClass::OutcomeUnknown`]: the
+/// server may have applied it. A bad URL or a local encoding problem is
+/// permanent.
 pub fn class_of_transport(error: &ureq::Error) -> ErrorClass {
+    use ureq::Timeout;
     match error {
+        ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => ErrorClass::Transient,
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            ErrorClass::Transient
+        }
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
         | ureq::Error::Protocol(_)
-        | ureq::Error::BodyStalled => ErrorClass::Transient,
+        | ureq::Error::BodyStalled => ErrorClass::OutcomeUnknown,
         _ => ErrorClass::Permanent,
     }
 }
@@ -227,6 +236,50 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+/// Refuses a server URL that is not `http://` or `https://` with a host:
+/// backends call it when they are built, so `127.0.0.1:11000` is refused
+/// with a message that says what is missing, before any request.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "server URL {:?} has no scheme: write http://{} (or https://...)",
+            redact(url),
+            redact(url)
+        ));
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return Err(format!(
+            "server URL {:?} has scheme {scheme:?}; only http:// and https:// are supported",
+            redact(url)
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("server URL {:?} has no host", redact(url)));
+    }
+    Ok(())
+}
+
+/// `url` with any password replaced by `***`, for messages.
+fn redact(url: &str) -> String {
+    let (prefix, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    if prefix.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{prefix}://{authority}{path}")
+    }
+}
+
 /// Splits `scheme://user:pass@host/...` into the URL without credentials
 /// and a basic `Authorization` value.
 fn split_credentials(url: &str) -> (String, Option<String>) {
@@ -247,6 +300,23 @@ fn split_credentials(url: &str) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_without_scheme_or_host_are_refused_and_passwords_hidden() {
+        assert!(check_url("http://127.0.0.1:5984").is_ok());
+        assert!(check_url("https://u:p@db.example:443/prefix").is_ok());
+        let err = check_url("127.0.0.1:11000").unwrap_err();
+        assert!(
+            err.contains("no scheme") && err.contains("http://127.0.0.1:11000"),
+            "{err}"
+        );
+        let err = check_url("ftp://h:1").unwrap_err();
+        assert!(err.contains("\"ftp\""), "{err}");
+        let err = check_url("http://user:secret@:5984").unwrap_err();
+        assert!(err.contains("no host") && !err.contains("secret"), "{err}");
+        let err = check_url("user:secret@host:1").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
 
     #[test]
     fn statuses_are_classified() {

@@ -23,6 +23,13 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
 }
 
+/// Most tries of one request a policy may ask for.
+const MAX_ATTEMPTS: u32 = 1000;
+/// Longest single backoff a policy may ask for.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Longest time a policy may keep retrying one request.
+const MAX_ELAPSED: Duration = Duration::from_secs(24 * 3600);
+
 impl Default for RetryPolicy {
     /// 12 tries within 60 s, backoff from 100 ms up to 10 s: enough to ride
     /// out a server restart of a few seconds.
@@ -45,7 +52,9 @@ impl RetryPolicy {
         }
     }
 
-    /// A policy with the given bounds.
+    /// A policy with the given bounds. Refused with a [`ConfigError`]:
+    /// zero or more than 1000 attempts, a backoff above one hour, a
+    /// `max_elapsed` above a day, or `max_backoff < initial_backoff`.
     pub fn new(
         max_attempts: u32,
         initial_backoff: Duration,
@@ -63,13 +72,24 @@ impl RetryPolicy {
     }
 
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
-        if self.max_attempts == 0 {
+        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(ConfigError::OutOfRange {
                 var: "retry.max_attempts",
-                value: "0".to_owned(),
+                value: self.max_attempts.to_string(),
                 min: 1,
-                max: u32::MAX as usize,
+                max: MAX_ATTEMPTS as usize,
             });
+        }
+        for (var, value, max) in [
+            ("retry.initial_backoff", self.initial_backoff, MAX_BACKOFF),
+            ("retry.max_backoff", self.max_backoff, MAX_BACKOFF),
+            ("retry.max_elapsed", self.max_elapsed, MAX_ELAPSED),
+        ] {
+            if value > max {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{var} ({value:?}) is above its limit of {max:?}"
+                )));
+            }
         }
         if self.max_backoff < self.initial_backoff {
             return Err(ConfigError::Inconsistent(format!(
@@ -100,10 +120,11 @@ impl RetryPolicy {
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff);
         let sleep = rng.up_to(cap);
-        if started.elapsed() + sleep > self.max_elapsed {
-            return None;
+        // Checked: the fields are public, so a policy may skip `check`.
+        match started.elapsed().checked_add(sleep) {
+            Some(end) if end <= self.max_elapsed => Some(sleep),
+            _ => None,
         }
-        Some(sleep)
     }
 }
 
@@ -132,10 +153,11 @@ impl Jitter {
     /// A uniformly random duration in `0..=cap`.
     pub(crate) fn up_to(&mut self, cap: Duration) -> Duration {
         let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
-        if nanos == 0 {
-            return Duration::ZERO;
+        match nanos.checked_add(1) {
+            None => Duration::from_nanos(self.next()),
+            Some(1) => Duration::ZERO,
+            Some(range) => Duration::from_nanos(self.next() % range),
         }
-        Duration::from_nanos(self.next() % (nanos + 1))
     }
 }
 
@@ -161,6 +183,50 @@ mod tests {
             assert!(sleep <= Duration::from_millis(25));
         }
         assert_eq!(policy.backoff(4, start, &mut rng), None);
+    }
+
+    #[test]
+    fn huge_durations_neither_panic_nor_pass_the_check() {
+        let mut rng = Jitter::new();
+        // Before: `nanos + 1` overflowed for a cap of u64::MAX nanoseconds.
+        let cap = Duration::from_nanos(u64::MAX);
+        assert!(rng.up_to(cap) <= cap);
+        assert!(rng.up_to(Duration::MAX) <= Duration::MAX);
+        let absurd = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            max_elapsed: Duration::MAX,
+        };
+        // Unchecked (public fields): no panic, just bounded answers.
+        let _ = absurd.backoff(1, Instant::now(), &mut rng);
+        let _ = absurd.backoff(u32::MAX - 1, Instant::now(), &mut rng);
+        for (initial, max, elapsed, var) in [
+            (
+                Duration::MAX,
+                Duration::MAX,
+                Duration::ZERO,
+                "retry.initial_backoff",
+            ),
+            (
+                Duration::ZERO,
+                Duration::from_secs(3601),
+                Duration::ZERO,
+                "retry.max_backoff",
+            ),
+            (
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::MAX,
+                "retry.max_elapsed",
+            ),
+        ] {
+            let err = RetryPolicy::new(3, initial, max, elapsed).unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
+        let err =
+            RetryPolicy::new(u32::MAX, Duration::ZERO, Duration::ZERO, Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("retry.max_attempts"), "{err}");
     }
 
     #[test]

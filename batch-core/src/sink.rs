@@ -42,13 +42,20 @@ pub struct SinkLimits {
 ///
 /// # Contract
 /// - `Ok(outcomes)`: one outcome per item, in the order of `items`.
-/// - `Err(e)`: the request failed as a whole and **none** of the items was
-///   written (the transaction rolled back, or the server refused the
-///   request). The batcher retries transient errors, splits on
+/// - `Err(e)` of any class but
+///   [`OutcomeUnknown`](crate::ErrorClass::OutcomeUnknown): the request
+///   failed as a whole and **none** of the items was written (the
+///   transaction rolled back, or the server refused the request). The
+///   batcher retries transient errors, splits on
 ///   [`ErrorClass::TooLarge`](crate::ErrorClass::TooLarge), and runs its
-///   fallback on permanent ones. A sink that may have written some items
-///   before failing must answer per item instead, so that nothing written
-///   is sent again.
+///   fallback on permanent ones.
+/// - `Err(e)` of class [`OutcomeUnknown`](crate::ErrorClass::OutcomeUnknown):
+///   the request was sent and its answer never came, so some or all items
+///   may have been written. The batcher retries it through
+///   [`replay_batch`](Self::replay_batch), never splits it, and hands the
+///   items back with that error when its retries run out.
+/// - A sink that knows it wrote some items before failing must answer per
+///   item instead, so that nothing written is sent again.
 /// - A call with exactly one item is the single-item write of the
 ///   fallback; a sink with a cheaper single-item path may take it there.
 pub trait Sink: Send + 'static {
@@ -67,6 +74,29 @@ pub trait Sink: Send + 'static {
         &mut self,
         items: &[Self::Item],
     ) -> Result<Vec<ItemOutcome<Self::Error>>, Self::Error>;
+
+    /// Writes `items` again after an earlier attempt of the same items ended
+    /// in [`OutcomeUnknown`](crate::ErrorClass::OutcomeUnknown): that attempt
+    /// may have stored some or all of them. An item whose stored copy is
+    /// this batch's own (same content) must come back
+    /// [`Written`](ItemOutcome::Written), not [`Conflict`](ItemOutcome::Conflict),
+    /// so that the batcher's counters equal what the server holds. Only
+    /// replays pay for that check. The default writes again with
+    /// [`write_batch`](Self::write_batch), which is right for a sink whose
+    /// writes are idempotent and count a replay as written.
+    fn replay_batch(
+        &mut self,
+        items: &[Self::Item],
+    ) -> Result<Vec<ItemOutcome<Self::Error>>, Self::Error> {
+        self.write_batch(items)
+    }
+
+    /// A short name of an item for logs and messages (its id or key, never
+    /// its whole content), so a user reading that an item was lost knows
+    /// which. `None` (the default): the item is not named.
+    fn item_key(_item: &Self::Item) -> Option<String> {
+        None
+    }
 
     /// The backend's hard limits per request. Asked once, when the batcher
     /// is built.

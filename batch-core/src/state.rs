@@ -6,25 +6,38 @@ use std::time::Instant;
 use crate::report::FailedItem;
 use crate::stats::Stats;
 
-/// Called with every failed item, on the flusher thread, when set.
-pub type FailureHandler<T, E> = Arc<dyn Fn(FailedItem<T, E>) + Send + Sync>;
+/// Called with every failed item, on the flusher thread, when set. The
+/// handler sees the item by reference (like rdkafka's delivery callback):
+/// once it returns, the item counts as handed back; if it panics, the panic
+/// is logged and the item goes to the next report instead.
+pub type FailureHandler<T, E> = Arc<dyn Fn(&FailedItem<T, E>) + Send + Sync>;
 
-/// Everything behind the one buffer lock. The lock is held only to push,
-/// swap a full buffer out, or update counters: never during I/O.
-pub(crate) struct State<T> {
+/// Everything behind the one state lock. The lock is held only to push,
+/// swap a full buffer out, queue failures or update counters: never during
+/// I/O or user code.
+pub(crate) struct State<T, E> {
     pub(crate) buf: Vec<T>,
     pub(crate) buf_bytes: usize,
     /// When the first item of the current buffer was added (linger only).
     pub(crate) first_at: Option<Instant>,
     /// Items swapped out of the buffer and not yet resolved.
     pub(crate) in_flight: usize,
+    /// Failed items waiting for the next report. They count toward
+    /// `max_pending`, so failures cannot pile up without bound.
+    pub(crate) failed: Vec<FailedItem<T, E>>,
     pub(crate) closed: bool,
+    /// Set when the `Batcher` is gone: later failures can only be logged.
+    /// Under the same lock as `failed`, so a failure is either queued
+    /// before `Drop` takes the queue or logged after, never neither.
+    pub(crate) abandoned: bool,
+    /// Why the flusher thread stopped, if it stopped unexpectedly.
+    pub(crate) stopped: Option<Arc<str>>,
     pub(crate) stats: Stats,
     /// Written and conflicts already told in a report.
     pub(crate) reported: (u64, u64),
 }
 
-impl<T> State<T> {
+impl<T, E> State<T, E> {
     /// Takes the buffered items out as one batch, now counted in flight.
     pub(crate) fn take_batch(&mut self, capacity: usize) -> Vec<T> {
         let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
@@ -38,20 +51,19 @@ impl<T> State<T> {
         Stats {
             pending: self.buf.len() as u64,
             in_flight: self.in_flight as u64,
+            uncollected: self.failed.len() as u64,
             ..self.stats
         }
     }
 }
 
 pub(crate) struct Shared<T, E> {
-    pub(crate) state: Mutex<State<T>>,
-    /// Signalled when items leave `in_flight` or the batcher closes.
+    pub(crate) state: Mutex<State<T, E>>,
+    /// Signalled when items leave `in_flight`, failures are collected, or
+    /// the batcher closes.
     pub(crate) room: Condvar,
-    pub(crate) failures: Mutex<Vec<FailedItem<T, E>>>,
     /// Set at start or later by `Batcher::set_failure_handler`.
     pub(crate) handler: RwLock<Option<FailureHandler<T, E>>>,
-    /// Set when the `Batcher` is gone: failures can then only be logged.
-    pub(crate) abandoned: std::sync::atomic::AtomicBool,
     pub(crate) name: String,
 }
 
@@ -67,21 +79,22 @@ impl<T, E> Shared<T, E> {
                 buf_bytes: 0,
                 first_at: None,
                 in_flight: 0,
+                failed: Vec::new(),
                 closed: false,
+                abandoned: false,
+                stopped: None,
                 stats: Stats::default(),
                 reported: (0, 0),
             }),
             room: Condvar::new(),
-            failures: Mutex::new(Vec::new()),
             handler: RwLock::new(handler),
-            abandoned: std::sync::atomic::AtomicBool::new(false),
             name,
         }
     }
 
     /// Locks the state; a poisoned lock is taken over, since every update
     /// under it is a plain field write that cannot be left half done.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T, E>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -96,9 +109,5 @@ impl<T, E> Shared<T, E> {
 
     pub(crate) fn set_handler(&self, handler: FailureHandler<T, E>) {
         *self.handler.write().unwrap_or_else(PoisonError::into_inner) = Some(handler);
-    }
-
-    pub(crate) fn lock_failures(&self) -> MutexGuard<'_, Vec<FailedItem<T, E>>> {
-        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

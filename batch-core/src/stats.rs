@@ -4,8 +4,23 @@ use std::collections::BTreeMap;
 
 /// A consistent snapshot of a batcher's counters.
 ///
+/// | counter | counts | UDS3 v2.2 |
+/// |---|---|---|
+/// | `total_received` | items `add` accepted | - |
+/// | `total_refused` | items `add` handed straight back (invalid, too large, full, closed) | - |
+/// | `total_added` | accepted items the server confirmed as written by this batcher | `total_added` (Neo4j: `total_created`) |
+/// | `total_conflicts` | accepted items the server already held (an idempotent success, not written again), including an in-batch duplicate superseded by a later one | - |
+/// | `total_failed` | accepted items handed back with an error (report, failure handler, or the log after `Drop`) | - |
+/// | `uncollected` | of `total_failed`, those waiting for the next report | - |
+/// | `pending` | accepted items buffered, not yet sent | `pending` |
+/// | `in_flight` | accepted items sent (or queued for the flusher), not yet resolved | - |
+/// | `total_batches` | batches taken from the buffer and written | `total_batches` |
+/// | `total_fallbacks` | batches that failed as a whole and went to the fallback | `total_fallbacks` |
+/// | `total_requests` | requests made to the server (batches, retries, fallback writes) | - |
+/// | `total_retries` | retries of transient or outcome-unknown whole-batch errors | - |
+///
 /// At any moment `total_added + total_conflicts + total_failed + pending +
-/// in_flight == total_received`.
+/// in_flight == total_received`; refused items are in none of these.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -21,6 +36,8 @@ pub struct Stats {
     pub total_conflicts: u64,
     /// Items handed back to the caller with an error.
     pub total_failed: u64,
+    /// Items `add` refused and returned at once (never counted as received).
+    pub total_refused: u64,
     /// Retries of transient whole-batch errors.
     pub total_retries: u64,
     /// Requests made to the sink (batch writes, retries, fallback writes).
@@ -31,6 +48,9 @@ pub struct Stats {
     pub pending: u64,
     /// Items sent to the sink or queued for it, not yet resolved.
     pub in_flight: u64,
+    /// Failed items waiting to be collected by the next report; they count
+    /// toward `max_pending`.
+    pub uncollected: u64,
 }
 
 impl Stats {
@@ -45,11 +65,13 @@ impl Stats {
             ("total_fallbacks", self.total_fallbacks),
             ("total_conflicts", self.total_conflicts),
             ("total_failed", self.total_failed),
+            ("total_refused", self.total_refused),
             ("total_retries", self.total_retries),
             ("total_requests", self.total_requests),
             ("total_received", self.total_received),
             ("pending", self.pending),
             ("in_flight", self.in_flight),
+            ("uncollected", self.uncollected),
         ])
     }
 }

@@ -1,14 +1,27 @@
 //! Property tests of the flush and fallback invariants: random sequences of
 //! add / flush / close from several threads against a fake sink that fails
-//! whole batches (transient and permanent), fails single items, reports
-//! conflicts and sleeps.
+//! whole batches (transient, permanent, fatal, too large), loses the answer
+//! of a request it applied, answers with a wrong outcome count, panics,
+//! hangs, fails single items and reports conflicts; with a failure handler
+//! (sometimes panicking), `WhenFull::Reject`, linger and sink limits.
+//!
+//! The invariant: every accepted item ends exactly once, as written, as a
+//! conflict, or handed back (in a report, to the handler, or in the log
+//! after `Drop`, which the test reads), and the counters equal the fake's
+//! record.
+
+mod log_capture;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
-use batch_core::{BatchError, Batcher, BatcherSettings, Fallback, RetryPolicy};
+use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink, Hang};
+use batch_core::{
+    Batcher, BatcherSettings, Fallback, FlushReport, RetryPolicy, SinkLimits, WhenFull,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -19,67 +32,142 @@ enum Op {
         size: usize,
     },
     Flush,
+    FlushTimeout,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        12 => (prop::bool::weighted(0.1), prop::bool::weighted(0.1), 1usize..8)
+        14 => (prop::bool::weighted(0.1), prop::bool::weighted(0.1), 1usize..8)
             .prop_map(|(bad, conflict, size)| Op::Add { bad, conflict, size }),
         1 => Just(Op::Flush),
+        1 => Just(Op::FlushTimeout),
     ]
+}
+
+/// How failed items reach the caller.
+#[derive(Debug, Clone, Copy)]
+enum Handler {
+    /// Through reports only.
+    None,
+    /// A handler that panics on every n-th call (0: never).
+    PanicEvery(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Faults {
+    transient_pct: u8,
+    permanent_pct: u8,
+    fatal_pct: u8,
+    unknown_pct: u8,
+    wrong_count_pct: u8,
+    too_large_above: Option<usize>,
+    /// Panic on the n-th item of thread 0.
+    panic_on: Option<u64>,
+    /// Every request hangs until the batcher was closed (timed out) and
+    /// dropped: the rest is resolved in the background and only logged.
+    hang: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Case {
     threads: Vec<Vec<Op>>,
     batch_size: usize,
+    max_items: Option<usize>,
     max_bytes: Option<usize>,
+    pending_factor: usize,
+    when_full: WhenFull,
+    linger_us: Option<u64>,
     fallback: Fallback,
     bad_items: BadItems,
-    transient_pct: u8,
-    permanent_pct: u8,
+    attempts: u32,
+    handler: Handler,
+    faults: Faults,
     sleep_us: u64,
     seed: u64,
     close_from_thread: bool,
 }
 
-fn case() -> impl Strategy<Value = Case> {
+fn faults() -> impl Strategy<Value = Faults> {
     (
-        prop::collection::vec(prop::collection::vec(op(), 0..60), 1..5),
-        1usize..12,
-        prop::option::of(8usize..30),
-        prop_oneof![
-            Just(Fallback::Bisect),
-            Just(Fallback::PerItem),
-            Just(Fallback::None)
-        ],
-        prop_oneof![Just(BadItems::FailBatch), Just(BadItems::FailItem)],
-        0u8..30,
-        0u8..15,
-        0u64..300,
-        any::<u64>(),
-        any::<bool>(),
+        0u8..25,
+        0u8..12,
+        prop_oneof![6 => Just(0u8), 1 => 1u8..8],
+        prop_oneof![2 => Just(0u8), 1 => 1u8..30],
+        prop_oneof![6 => Just(0u8), 1 => 1u8..8],
+        prop::option::weighted(0.2, 1usize..6),
+        prop::option::weighted(0.08, 0u64..40),
+        prop::bool::weighted(0.05),
     )
         .prop_map(
             |(
-                threads,
-                batch_size,
-                max_bytes,
-                fallback,
-                bad_items,
                 transient_pct,
                 permanent_pct,
-                sleep_us,
-                seed,
-                close_from_thread,
+                fatal_pct,
+                unknown_pct,
+                wrong_count_pct,
+                too_large_above,
+                panic_on,
+                hang,
+            )| Faults {
+                transient_pct,
+                permanent_pct,
+                fatal_pct,
+                unknown_pct,
+                wrong_count_pct,
+                too_large_above,
+                panic_on,
+                hang,
+            },
+        )
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (
+            prop::collection::vec(prop::collection::vec(op(), 0..50), 1..5),
+            1usize..12,
+            prop::option::weighted(0.2, 1usize..8),
+            prop::option::of(8usize..30),
+            1usize..5,
+            prop_oneof![Just(WhenFull::Block), Just(WhenFull::Reject)],
+            prop::option::weighted(0.2, 100u64..3000),
+        ),
+        (
+            prop_oneof![
+                Just(Fallback::Bisect),
+                Just(Fallback::PerItem),
+                Just(Fallback::None)
+            ],
+            prop_oneof![Just(BadItems::FailBatch), Just(BadItems::FailItem)],
+            1u32..4,
+            prop_oneof![
+                3 => Just(Handler::None),
+                1 => Just(Handler::PanicEvery(0)),
+                1 => (2u64..5).prop_map(Handler::PanicEvery),
+            ],
+            faults(),
+            0u64..150,
+            any::<u64>(),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (threads, batch_size, max_items, max_bytes, pending_factor, when_full, linger_us),
+                (fallback, bad_items, attempts, handler, faults, sleep_us, seed, close_from_thread),
             )| Case {
                 threads,
                 batch_size,
+                max_items,
                 max_bytes,
+                pending_factor,
+                when_full,
+                linger_us,
                 fallback,
                 bad_items,
-                transient_pct,
-                permanent_pct,
+                attempts,
+                handler,
+                faults,
                 sleep_us,
                 seed,
                 close_from_thread,
@@ -91,34 +179,102 @@ fn case() -> impl Strategy<Value = Case> {
 #[derive(Debug, Default)]
 struct Seen {
     accepted: Vec<FakeItem>,
-    refused_at_add: Vec<u64>,
-    failed: Vec<u64>,
+    refused_at_add: u64,
+    /// Handed back in reports.
+    reported: Vec<u64>,
+    /// Taken by the failure handler.
+    handled: Vec<u64>,
     reported_written: u64,
     reported_conflicts: u64,
 }
 
+impl Seen {
+    fn take<E>(&mut self, report: &FlushReport<FakeItem, E>) {
+        self.reported_written += report.written;
+        self.reported_conflicts += report.conflicts;
+        self.reported
+            .extend(report.failed.iter().map(|f| f.item.id));
+    }
+}
+
+static CASE: AtomicU64 = AtomicU64::new(0);
+
 fn run(case: &Case) -> Result<(), TestCaseError> {
+    log_capture::install();
+    let name = format!("prop{}", CASE.fetch_add(1, Ordering::Relaxed));
+    let f = &case.faults;
+    let (hang, release) = match f.hang {
+        true => {
+            let (hang, release) = Hang::new();
+            (Some(hang), Some(release))
+        }
+        false => (None, None),
+    };
     let script = FakeScript {
         seed: case.seed,
-        transient_pct: case.transient_pct,
-        permanent_pct: case.permanent_pct,
+        transient_pct: f.transient_pct,
+        permanent_pct: f.permanent_pct,
+        fatal_pct: f.fatal_pct,
+        unknown_pct: f.unknown_pct,
+        wrong_count_pct: f.wrong_count_pct,
+        too_large_above: f.too_large_above,
+        panic_on: f.panic_on,
+        hang,
         max_sleep: Duration::from_micros(case.sleep_us),
         bad_items: case.bad_items,
+        limits: SinkLimits {
+            max_items: case.max_items.and_then(NonZeroUsize::new),
+            max_bytes: None,
+        },
         ..FakeScript::default()
     };
     let (sink, record) = FakeSink::new(script);
     let mut builder = BatcherSettings::builder()
+        .name(name.clone())
         .batch_size(case.batch_size)
+        .max_pending(case.batch_size * case.pending_factor)
+        .when_full(if f.hang {
+            WhenFull::Reject
+        } else {
+            case.when_full
+        })
         .fallback(case.fallback)
+        .close_timeout(Duration::from_millis(5))
         .retry(
-            RetryPolicy::new(3, Duration::ZERO, Duration::ZERO, Duration::from_secs(10))
-                .expect("policy"),
+            RetryPolicy::new(
+                case.attempts,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_secs(10),
+            )
+            .expect("policy"),
         );
     if let Some(bytes) = case.max_bytes {
-        builder = builder.max_batch_bytes(std::num::NonZeroUsize::new(bytes).expect("non-zero"));
+        builder = builder.max_batch_bytes(NonZeroUsize::new(bytes).expect("non-zero"));
     }
-    let batcher = Arc::new(Batcher::new(sink, builder.build().expect("settings")).expect("spawn"));
-    let seen = std::sync::Mutex::new(Seen::default());
+    if let Some(us) = case.linger_us {
+        builder = builder.linger(Duration::from_micros(us));
+    }
+    let settings = builder.build().expect("settings");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let batcher = match case.handler {
+        Handler::None => Batcher::new(sink, settings),
+        Handler::PanicEvery(n) => {
+            let seen = Arc::clone(&seen);
+            let calls = AtomicU64::new(0);
+            Batcher::with_failure_handler(sink, settings, move |failed| {
+                let call = calls.fetch_add(1, Ordering::Relaxed) + 1;
+                if n > 0 && call.is_multiple_of(n) {
+                    panic!("the test's handler panics on call {call}");
+                }
+                seen.lock().expect("seen").handled.push(failed.item.id);
+            })
+        }
+    }
+    .expect("spawn");
+    let batcher = Arc::new(batcher);
+    // A hanging sink holds every flush; the test waits on none of them.
+    let short = Duration::from_millis(2);
 
     std::thread::scope(|scope| {
         for (t, ops) in case.threads.iter().enumerate() {
@@ -141,113 +297,143 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                             };
                             match batcher.add(item.clone()) {
                                 Ok(()) => seen.lock().expect("seen").accepted.push(item),
-                                Err(refused) => {
-                                    assert!(matches!(
-                                        refused.error,
-                                        BatchError::TooLarge { .. } | BatchError::Closed
-                                    ));
-                                    seen.lock()
-                                        .expect("seen")
-                                        .refused_at_add
-                                        .push(refused.item.id);
-                                }
+                                Err(_) => seen.lock().expect("seen").refused_at_add += 1,
                             }
                         }
-                        Op::Flush => {
+                        Op::Flush if !f.hang => {
                             let report = batcher.flush();
-                            let mut s = seen.lock().expect("seen");
-                            s.reported_written += report.written;
-                            s.reported_conflicts += report.conflicts;
-                            s.failed.extend(report.failed.iter().map(|f| f.item.id));
+                            seen.lock().expect("seen").take(&report);
+                        }
+                        Op::Flush | Op::FlushTimeout => {
+                            let report = batcher.flush_timeout(short);
+                            seen.lock().expect("seen").take(&report);
                         }
                     }
                 }
                 if t == 0 && case.close_from_thread {
-                    let report = batcher.close(Duration::from_secs(60));
-                    let mut s = seen.lock().expect("seen");
-                    s.reported_written += report.written;
-                    s.reported_conflicts += report.conflicts;
-                    s.failed.extend(report.failed.iter().map(|f| f.item.id));
+                    let timeout = if f.hang {
+                        short
+                    } else {
+                        Duration::from_secs(60)
+                    };
+                    let report = batcher.close(timeout);
+                    seen.lock().expect("seen").take(&report);
                 }
             });
         }
     });
-    let report = batcher.close(Duration::from_secs(60));
-    let mut seen = seen.into_inner().expect("seen");
-    seen.reported_written += report.written;
-    seen.reported_conflicts += report.conflicts;
-    seen.failed.extend(report.failed.iter().map(|f| f.item.id));
-    prop_assert_eq!(report.pending, 0, "pending after close");
-
+    let timeout = if f.hang {
+        short
+    } else {
+        Duration::from_secs(60)
+    };
+    let report = batcher.close(timeout);
+    seen.lock().expect("seen").take(&report);
     let stats = batcher.stats();
+    if !f.hang {
+        prop_assert_eq!(report.pending, 0, "pending after close");
+    }
+    // Drop the batcher (its Drop logs what it cannot hand back), then let
+    // a hanging sink go on: what fails after that can only be logged.
+    let batcher = Arc::into_inner(batcher).expect("the last handle");
+    drop(batcher);
+    drop(release);
+    let started = Instant::now();
+    while !record.lock().expect("record").dropped {
+        prop_assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the flusher never ended"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let logged = log_capture::lost_items(&name);
+
+    let seen = std::mem::take(&mut *seen.lock().expect("seen"));
     let rec = record.lock().expect("record").clone();
     let accepted: HashSet<u64> = seen.accepted.iter().map(|i| i.id).collect();
     let written: Vec<u64> = rec.written.iter().map(|i| i.id).collect();
+    let unconfirmed: HashSet<u64> = rec.unconfirmed.iter().copied().collect();
+    let handed_back: Vec<u64> = seen
+        .reported
+        .iter()
+        .chain(&seen.handled)
+        .chain(&logged)
+        .copied()
+        .collect();
+    let handed_back_set: HashSet<u64> = handed_back.iter().copied().collect();
+
+    // A stored item whose answer was lost and never confirmed was handed
+    // back: that is the one case where an item is both stored and failed.
+    prop_assert!(
+        unconfirmed.is_subset(&handed_back_set),
+        "an unconfirmed write was neither confirmed nor handed back"
+    );
+    let confirmed: Vec<u64> = written
+        .iter()
+        .copied()
+        .filter(|id| !unconfirmed.contains(id))
+        .collect();
 
     // Every accepted item ends in exactly one outcome.
     let mut outcomes: HashMap<u64, usize> = HashMap::new();
-    for id in written.iter().chain(&rec.conflicts).chain(&seen.failed) {
+    for id in confirmed.iter().chain(&rec.conflicts).chain(&handed_back) {
         *outcomes.entry(*id).or_default() += 1;
     }
-    prop_assert!(
-        outcomes.values().all(|&n| n == 1),
-        "an item has two outcomes"
-    );
+    let doubled: Vec<_> = outcomes.iter().filter(|(_, n)| **n != 1).collect();
+    prop_assert!(doubled.is_empty(), "items with two outcomes: {:?}", doubled);
     let resolved: HashSet<u64> = outcomes.keys().copied().collect();
     prop_assert_eq!(
         &resolved,
         &accepted,
-        "resolved items differ from accepted items"
-    );
-    prop_assert_eq!(
-        written.len() + rec.conflicts.len() + seen.failed.len(),
-        seen.accepted.len()
+        "resolved items differ from accepted items (logged: {:?})",
+        logged
     );
 
-    // Stats agree with the sink's own record and with the reports.
-    prop_assert_eq!(stats.total_added, written.len() as u64);
-    prop_assert_eq!(stats.total_conflicts, rec.conflicts.len() as u64);
-    prop_assert_eq!(stats.total_failed, seen.failed.len() as u64);
-    prop_assert_eq!(stats.total_requests, rec.requests.len() as u64);
-    prop_assert_eq!(stats.total_received, seen.accepted.len() as u64);
-    prop_assert_eq!((stats.pending, stats.in_flight), (0, 0));
-    prop_assert_eq!(seen.reported_written, stats.total_added);
-    prop_assert_eq!(seen.reported_conflicts, stats.total_conflicts);
     // Bad items are never written.
     prop_assert!(rec.written.iter().all(|i| !i.bad));
-
     // No request exceeds the item or byte limit.
+    let max_items = case
+        .max_items
+        .map_or(case.batch_size, |m| m.min(case.batch_size));
     prop_assert!(
         rec.requests
             .iter()
-            .all(|r| !r.is_empty() && r.len() <= case.batch_size)
+            .all(|r| !r.is_empty() && r.len() <= max_items)
     );
     if let Some(limit) = case.max_bytes {
-        prop_assert!(
-            rec.request_bytes.iter().all(|&b| b <= limit),
-            "{:?}",
-            rec.request_bytes
-        );
+        prop_assert!(rec.request_bytes.iter().all(|&b| b <= limit));
     }
-
     // One batch in flight: each thread's items reach the sink in add order.
     let mut last: HashMap<u32, u64> = HashMap::new();
     for item in &rec.written {
         if let Some(prev) = last.insert(item.thread, item.id) {
-            prop_assert!(
-                prev < item.id,
-                "thread {} out of order: {} after {}",
-                item.thread,
-                item.id,
-                prev
-            );
+            prop_assert!(prev < item.id, "thread {} out of order", item.thread);
         }
+    }
+
+    // The counters equal the fake's record and the reports, unless a
+    // hanging sink was still working when they were read.
+    prop_assert_eq!(stats.total_received, seen.accepted.len() as u64);
+    prop_assert_eq!(stats.total_refused, seen.refused_at_add);
+    if !f.hang {
+        prop_assert_eq!(stats.total_added, confirmed.len() as u64);
+        prop_assert_eq!(stats.total_conflicts, rec.conflicts.len() as u64);
+        prop_assert_eq!(stats.total_failed, handed_back.len() as u64);
+        prop_assert_eq!(stats.total_requests, rec.requests.len() as u64);
+        prop_assert_eq!((stats.pending, stats.in_flight), (0, 0));
+        prop_assert_eq!(seen.reported_written, stats.total_added);
+        prop_assert_eq!(seen.reported_conflicts, stats.total_conflicts);
+        prop_assert!(logged.is_empty(), "nothing is left to the log");
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_item_ends_in_exactly_one_outcome(case in case()) {

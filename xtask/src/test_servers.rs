@@ -415,6 +415,45 @@ pub fn restart(service: Service) {
     run_xtask(&["services", "restart", service.name()]);
 }
 
+/// A server paused by [`pause`]; resumed when dropped, so a failing test
+/// never leaves the shared server stopped.
+#[derive(Debug)]
+#[must_use = "the server is resumed when this is dropped"]
+pub struct Paused(Service);
+
+impl Paused {
+    /// Resumes the server now.
+    pub fn resume(self) {}
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // Never panic in drop (a test may already be unwinding).
+        let mut cmd = xtask_command();
+        cmd.args(["services", "resume", self.0.name()]);
+        match cmd.output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "cannot resume {}: {}",
+                self.0.name(),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cannot resume {}: {e}", self.0.name()),
+        }
+    }
+}
+
+/// Pauses the local server of `service` (SIGSTOP of its process group,
+/// `cargo xtask services pause NAME`): its sockets stay open and nothing
+/// answers, like a hung server. It is resumed when the guard drops.
+///
+/// # Panics
+/// If the xtask command fails (e.g. the server was not started by `up`).
+pub fn pause(service: Service) -> Paused {
+    run_xtask(&["services", "pause", service.name()]);
+    Paused(service)
+}
+
 /// Runs the xtask binary with `args`.
 ///
 /// The binary is `$UDS3_XTASK` if set, else `target/debug/xtask` of this

@@ -121,6 +121,17 @@ pub struct FakeScript {
     /// Refuse bad items at add time, through [`Sink::item_check`], instead
     /// of in the request.
     pub check_at_add: bool,
+    /// Percent of requests that are applied and then answered with an
+    /// [`ErrorClass::OutcomeUnknown`] error (a response lost after the
+    /// write): the items are stored, the batcher does not know it.
+    pub unknown_pct: u8,
+    /// Percent of requests that fail as a whole with a fatal error.
+    pub fatal_pct: u8,
+    /// Requests of more items than this fail with [`ErrorClass::TooLarge`].
+    pub too_large_above: Option<usize>,
+    /// Percent of requests answered with one outcome too few (a sink bug);
+    /// nothing of such a request is stored.
+    pub wrong_count_pct: u8,
 }
 
 /// What the fake sink did, shared with the test.
@@ -134,6 +145,14 @@ pub struct FakeRecord {
     pub written: Vec<FakeItem>,
     /// Items reported as conflicts.
     pub conflicts: Vec<u64>,
+    /// Requests that were replays after an unknown outcome.
+    pub replays: usize,
+    /// Set when the sink is dropped, i.e. its flusher thread has ended.
+    pub dropped: bool,
+    /// Ids stored by a request whose answer was lost and never confirmed by
+    /// a replay (set when the sink is dropped): they are on the "server"
+    /// although the batcher may have handed them back.
+    pub unconfirmed: Vec<u64>,
 }
 
 /// A sink that writes into a [`FakeRecord`].
@@ -143,6 +162,17 @@ pub struct FakeSink {
     record: Arc<Mutex<FakeRecord>>,
     rng: u64,
     stored: HashSet<u64>,
+    /// Ids stored by a request that answered OutcomeUnknown, not yet
+    /// reported to the batcher.
+    ambiguous: HashSet<u64>,
+}
+
+impl Drop for FakeSink {
+    fn drop(&mut self) {
+        let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+        rec.dropped = true;
+        rec.unconfirmed = self.ambiguous.iter().copied().collect();
+    }
 }
 
 impl FakeSink {
@@ -154,6 +184,7 @@ impl FakeSink {
             script,
             record: Arc::clone(&record),
             stored: HashSet::new(),
+            ambiguous: HashSet::new(),
         };
         (sink, record)
     }
@@ -178,25 +209,18 @@ impl FakeSink {
     }
 }
 
-fn err(class: ErrorClass, message: &str) -> FakeError {
-    FakeError {
-        class,
-        message: message.to_owned(),
-    }
-}
-
-impl Sink for FakeSink {
-    type Item = FakeItem;
-    type Error = FakeError;
-
-    fn write_batch(
+impl FakeSink {
+    /// One request: scripted failures first, then the items are applied.
+    fn request(
         &mut self,
         items: &[FakeItem],
+        replay: bool,
     ) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
         {
             let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
             rec.requests.push(items.iter().map(|i| i.id).collect());
             rec.request_bytes.push(items.iter().map(|i| i.size).sum());
+            rec.replays += usize::from(replay);
         }
         if let Some(hang) = &self.script.hang {
             hang.wait();
@@ -214,30 +238,89 @@ impl Sink for FakeSink {
             self.script.fail_first -= 1;
             return Err(err(ErrorClass::Transient, "scripted outage"));
         }
+        if self
+            .script
+            .too_large_above
+            .is_some_and(|max| items.len() > max)
+        {
+            return Err(err(ErrorClass::TooLarge, "request too large"));
+        }
         if self.roll(self.script.transient_pct) {
             return Err(err(ErrorClass::Transient, "random transient failure"));
         }
         if self.roll(self.script.permanent_pct) {
             return Err(err(ErrorClass::Permanent, "random permanent failure"));
         }
+        if self.roll(self.script.fatal_pct) {
+            return Err(err(ErrorClass::Fatal, "random fatal failure"));
+        }
+        if self.roll(self.script.wrong_count_pct) && !items.is_empty() {
+            return Ok((1..items.len()).map(|_| ItemOutcome::Written).collect());
+        }
         if self.script.bad_items == BadItems::FailBatch && items.iter().any(|i| i.bad) {
             return Err(err(ErrorClass::Permanent, "batch contains a bad item"));
         }
+        let unknown = self.roll(self.script.unknown_pct);
         let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(items
+        let mut conflicts = Vec::new();
+        let outcomes = items
             .iter()
             .map(|item| {
                 if item.bad {
                     ItemOutcome::Failed(err(ErrorClass::Permanent, "bad item"))
+                } else if replay && !unknown && self.ambiguous.remove(&item.id) {
+                    // Stored by the lost answer's request: ours.
+                    ItemOutcome::Written
                 } else if item.conflict || !self.stored.insert(item.id) {
-                    rec.conflicts.push(item.id);
+                    conflicts.push(item.id);
                     ItemOutcome::Conflict
                 } else {
                     rec.written.push(item.clone());
+                    if unknown {
+                        self.ambiguous.insert(item.id);
+                    }
                     ItemOutcome::Written
                 }
             })
-            .collect())
+            .collect();
+        if unknown {
+            return Err(err(
+                ErrorClass::OutcomeUnknown,
+                "applied, then the answer was lost",
+            ));
+        }
+        rec.conflicts.extend(conflicts);
+        Ok(outcomes)
+    }
+}
+
+fn err(class: ErrorClass, message: &str) -> FakeError {
+    FakeError {
+        class,
+        message: message.to_owned(),
+    }
+}
+
+impl Sink for FakeSink {
+    type Item = FakeItem;
+    type Error = FakeError;
+
+    fn write_batch(
+        &mut self,
+        items: &[FakeItem],
+    ) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
+        self.request(items, false)
+    }
+
+    fn replay_batch(
+        &mut self,
+        items: &[FakeItem],
+    ) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
+        self.request(items, true)
+    }
+
+    fn item_key(item: &FakeItem) -> Option<String> {
+        Some(item.id.to_string())
     }
 
     fn limits(&self) -> SinkLimits {

@@ -50,6 +50,9 @@ commands:
   start NAME..     start (like up) and wait until ready
   stop NAME..      stop (like down); refuses a server `up` did not start
   restart NAME..   stop, then start and wait until ready
+  pause NAME..     SIGSTOP the server's whole process group (it keeps its
+                   connections open and answers nothing: a hung server)
+  resume NAME..    SIGCONT what `pause` stopped
   env              print `export UDS3_...=...` lines: eval \"$(cargo xtask services env)\"
   help             print this help (also -h, --help after any command)
 NAME: postgres, chroma, neo4j (ArcadeDB), couch (pouchdb-server)";
@@ -89,7 +92,7 @@ fn parse(args: &[String]) -> Result<Option<(&str, Vec<Service>)>, String> {
     let services = match cmd.as_str() {
         "help" => return Ok(None),
         "up" | "down" | "logs" => parse_names(rest, true)?,
-        "start" | "stop" | "restart" => parse_names(rest, false)?,
+        "start" | "stop" | "restart" | "pause" | "resume" => parse_names(rest, false)?,
         "status" | "check" | "env" => match rest.first() {
             None => Vec::new(),
             Some(extra) => return Err(format!("{cmd} takes no arguments, got {extra:?}")),
@@ -699,6 +702,25 @@ fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Servi
     Ok(services.to_vec())
 }
 
+/// Sends `signal` to the process group of each service `up` started
+/// (`pause`: STOP, `resume`: CONT); refuses a service that is not running.
+fn signal_all(ctx: &Ctx, services: &[Service], signal: &str) -> Result<bool, String> {
+    for &s in services {
+        let Some(pid) = ctx.running(s) else {
+            return Err(format!(
+                "{s} is not running (start it with `cargo xtask services up {s}`)"
+            ));
+        };
+        if !process::signal(pid, signal, true) {
+            return Err(format!(
+                "cannot send SIG{signal} to {s}'s process group {pid}"
+            ));
+        }
+        println!("{s:<8} SIG{signal} sent to process group {pid}");
+    }
+    Ok(true)
+}
+
 /// Runs `cargo xtask services ARGS`.
 pub fn main(args: &[String]) -> ExitCode {
     let (cmd, services) = match parse(args) {
@@ -725,6 +747,12 @@ pub fn main(args: &[String]) -> ExitCode {
         "stop" => managed_only(&ctx, &services, "stop").map(|ss| down_report(&ctx, &ss)),
         "restart" => managed_only(&ctx, &services, "restart")
             .map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
+        "pause" => {
+            managed_only(&ctx, &services, "pause").and_then(|ss| signal_all(&ctx, &ss, "STOP"))
+        }
+        "resume" => {
+            managed_only(&ctx, &services, "resume").and_then(|ss| signal_all(&ctx, &ss, "CONT"))
+        }
         "status" => Ok(status(&ctx)),
         "logs" => Ok(logs(&ctx, &services)),
         "check" => Ok(check_all(&ctx)),
