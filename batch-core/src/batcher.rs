@@ -33,10 +33,21 @@ type Error<S> = <S as Sink>::Error;
 ///   [`close`](Self::close), whether they failed in that flush or in an
 ///   automatic one inside `add`; or
 /// - to the failure handler given to [`with_failure_handler`](Self::with_failure_handler),
-///   if any, as soon as they fail.
+///   if any, as soon as they fail (a handler that panics is isolated: its
+///   item goes to the next report instead).
 ///
-/// An item `add` cannot accept (closed, full with [`WhenFull::Reject`], too
-/// large) is returned at once in the `Err`.
+/// Failed items waiting for a report count toward `max_pending`, so a
+/// caller who never collects them gets [`BatchError::Uncollected`] rather
+/// than unbounded memory. An item `add` cannot accept (invalid, closed,
+/// full, too large) is returned at once in the `Err` and counted in
+/// `total_refused`.
+///
+/// # Panics elsewhere
+/// The flusher survives any panic: one in the sink fails every later item
+/// with [`BatchError::SinkPanicked`]; any other one while a batch is being
+/// written hands that batch back with [`BatchError::FlusherPanicked`]; and
+/// if the flusher thread ends anyway, a guard hands back every item still
+/// queued and wakes every blocked `add`.
 ///
 /// # Drop
 /// Dropping the batcher closes it with the settings' `close_timeout`: it

@@ -1,0 +1,178 @@
+//! Panics in the flusher outside the sink and the failure handler (here: a
+//! tracing subscriber that panics on chosen log events, a realistic kind of
+//! user code the flusher runs). A panic while a batch is written hands the
+//! batch's items back and the flusher goes on; if the flusher thread itself
+//! ends, its guard hands back everything still queued and wakes every
+//! blocked `add`.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use batch_core::testing::fake::{FakeItem, FakeScript, FakeSink, Hang};
+use batch_core::{BatchError, Batcher, BatcherSettings, RetryPolicy};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// Panics on the retry warning of batchers named `survives-*` and
+/// `dies-*`, and on the "caught a panic" error of `dies-*` too.
+struct PanickingSubscriber;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    batcher: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "batcher" => self.batcher = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+impl Subscriber for PanickingSubscriber {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let retrying = f.message == "transient error, retrying";
+        let recovered = f.message.starts_with("the flusher caught a panic");
+        if (retrying && (f.batcher.starts_with("survives") || f.batcher.starts_with("dies")))
+            || (recovered && f.batcher.starts_with("dies"))
+        {
+            panic!("the test's subscriber panics on {:?}", f.message);
+        }
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::set_global_default(PanickingSubscriber).expect("one subscriber");
+    });
+}
+
+fn settings(name: &str) -> BatcherSettings {
+    BatcherSettings::builder()
+        .name(name)
+        .batch_size(5)
+        .max_pending(10)
+        .retry(
+            RetryPolicy::new(3, Duration::ZERO, Duration::ZERO, Duration::from_secs(5))
+                .expect("policy"),
+        )
+        .build()
+        .expect("settings")
+}
+
+#[test]
+fn a_panic_while_writing_hands_the_batch_back_and_the_flusher_goes_on() {
+    install();
+    let script = FakeScript {
+        fail_first: 1,
+        ..FakeScript::default()
+    };
+    let (sink, record) = FakeSink::new(script);
+    let b = Batcher::new(sink, settings("survives-1")).expect("spawn");
+    for id in 0..5 {
+        b.add(FakeItem::new(id)).expect("accepted");
+    }
+    let report = b.flush();
+    let ids: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
+    assert_eq!(ids, vec![0, 1, 2, 3, 4], "the batch comes back");
+    assert!(
+        matches!(&report.failed[0].error, BatchError::FlusherPanicked(m) if m.contains("subscriber panics")),
+        "{}",
+        report.failed[0].error
+    );
+    // The flusher lives on.
+    for id in 5..10 {
+        b.add(FakeItem::new(id)).expect("accepted");
+    }
+    let report = b.flush();
+    assert_eq!((report.written, report.failed.len()), (5, 0));
+    assert_eq!(record.lock().expect("record").written.len(), 5);
+    let stats = b.stats();
+    assert_eq!(
+        (stats.total_added, stats.total_failed, stats.in_flight),
+        (5, 5, 0)
+    );
+}
+
+#[test]
+fn a_dead_flusher_hands_everything_back_and_wakes_blocked_adders() {
+    install();
+    let (hang, release) = Hang::new();
+    let script = FakeScript {
+        hang: Some(hang),
+        fail_first: 1,
+        ..FakeScript::default()
+    };
+    let (sink, _) = FakeSink::new(script);
+    let b = std::sync::Arc::new(Batcher::new(sink, settings("dies-1")).expect("spawn"));
+    // Batch 0..5 hangs in the sink, batch 5..10 waits in the queue, and the
+    // 11th item blocks: the bound is 10.
+    for id in 0..10 {
+        b.add(FakeItem::new(id)).expect("accepted");
+    }
+    let blocked = {
+        let b = std::sync::Arc::clone(&b);
+        std::thread::spawn(move || b.add(FakeItem::new(10)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // The sink answers with a transient error; the subscriber panics on the
+    // retry warning and again on the flusher's recovery message, which ends
+    // the flusher thread.
+    drop(release);
+    let refused = blocked
+        .join()
+        .expect("the blocked add returns")
+        .expect_err("the flusher is gone");
+    assert!(
+        matches!(refused.error, BatchError::FlusherPanicked(_)),
+        "{}",
+        refused.error
+    );
+    let report = b.flush();
+    let mut ids: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..10).collect::<Vec<_>>(), "every item comes back");
+    assert_eq!(report.pending, 0);
+    let stats = b.stats();
+    assert_eq!(
+        (
+            stats.total_received,
+            stats.total_failed,
+            stats.total_refused,
+            stats.in_flight,
+            stats.pending
+        ),
+        (10, 10, 1, 0, 0)
+    );
+    let late = b.add(FakeItem::new(11)).expect_err("no flusher");
+    assert!(matches!(late.error, BatchError::FlusherPanicked(_)));
+    let _ = b.close(Duration::from_secs(1));
+}
