@@ -814,6 +814,14 @@ mod tests {
             Ok(Some(("restart", vec![Service::Neo4j])))
         );
         assert_eq!(parse(&args(&["check"])), Ok(Some(("check", Vec::new()))));
+        assert_eq!(
+            parse(&args(&["pause", "couch"])),
+            Ok(Some(("pause", vec![Service::Couch])))
+        );
+        assert_eq!(
+            parse(&args(&["resume", "couch"])),
+            Ok(Some(("resume", vec![Service::Couch])))
+        );
         for (bad, named) in [
             (&[][..], "command"),
             (&["up", "--bogus"][..], "--bogus"),
@@ -821,6 +829,7 @@ mod tests {
             (&["bogus"][..], "bogus"),
             (&["status", "postgres"][..], "postgres"),
             (&["stop"][..], "name a service"),
+            (&["pause"][..], "name a service"),
             (&["up", "mongo"][..], "mongo"),
         ] {
             let err = parse(&args(bad)).expect_err("an error");
