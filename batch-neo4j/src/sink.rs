@@ -143,7 +143,7 @@ impl Neo4jSink {
         };
         let exists = match self.session.run(&probe) {
             Ok(_) => true,
-            Err(Neo4jError::Server { code, message }) => {
+            Err(Neo4jError::Server { code, message, .. }) => {
                 !(code.contains("ProcedureNotFound") || message.contains("Unknown procedure"))
             }
             Err(other) => return Err(other),
