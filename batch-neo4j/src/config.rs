@@ -53,9 +53,9 @@ impl std::fmt::Debug for Neo4jConfig {
 }
 
 impl Neo4jConfig {
-    /// A configuration for `uri` (`bolt://host:port`, `neo4j://host:port`
-    /// used as a direct connection, or `host:port`; port 7687 by default)
-    /// with basic authentication. Defaults: database `neo4j`, start nodes
+    /// A configuration for `uri` (`bolt://host:port`, or `neo4j://host:port`
+    /// used as a direct connection; port 7687 by default) with basic
+    /// authentication. A URI without scheme is refused rather than guessed. Defaults: database `neo4j`, start nodes
     /// labelled `Document`, end nodes labelled `Chunk`, MERGE anchored on
     /// the end node. TLS schemes (`bolt+s`, `neo4j+s`, ...) are refused.
     pub fn new(
@@ -111,8 +111,9 @@ impl Neo4jConfig {
 
     /// How long one connect, transaction or statement may wait for the
     /// server (default 60 s). A server that stops answering without
-    /// closing the socket then counts as a lost connection (transient,
-    /// retried) instead of blocking the flusher forever.
+    /// closing the socket then counts as a lost connection instead of
+    /// blocking the flusher forever: transient (retried) before the COMMIT
+    /// was sent, outcome unknown (replayed) after.
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
         self
@@ -125,19 +126,24 @@ impl Neo4jConfig {
 }
 
 fn parse_uri(uri: &str) -> Result<String, Neo4jError> {
+    let shown = masked(uri);
     let rest = match uri.split_once("://") {
         Some(("bolt" | "neo4j", rest)) => rest,
         Some((scheme, _)) => {
             return Err(Neo4jError::Config(format!(
-                "URI scheme {scheme:?} is not supported (TLS is not implemented); use bolt://host:port"
+                "URI {shown:?}: scheme {scheme:?} is not supported (TLS is not implemented); use bolt://host:port"
             )));
         }
-        None => uri,
+        None => {
+            return Err(Neo4jError::Config(format!(
+                "URI {shown:?} has no scheme: write bolt://{shown}"
+            )));
+        }
     };
     let host_port = rest.split(['/', '?']).next().unwrap_or_default();
     if host_port.is_empty() || host_port.contains('@') {
         return Err(Neo4jError::Config(format!(
-            "URI {uri:?} has no host (credentials belong in Neo4jConfig::new, not the URI)"
+            "URI {shown:?} has no host (credentials belong in Neo4jConfig::new, not the URI)"
         )));
     }
     let has_port = host_port
@@ -150,9 +156,22 @@ fn parse_uri(uri: &str) -> Result<String, Neo4jError> {
     })
 }
 
+/// `uri` with any `user:password@` replaced by `***@`, for messages.
+fn masked(uri: &str) -> String {
+    let (scheme, rest) = match uri.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), uri),
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => uri.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_uri;
+    use super::{Neo4jConfig, parse_uri};
 
     #[test]
     fn uris_become_host_port() {
@@ -161,8 +180,25 @@ mod tests {
             "127.0.0.1:27687"
         );
         assert_eq!(parse_uri("neo4j://db").unwrap(), "db:7687");
-        assert_eq!(parse_uri("localhost:1").unwrap(), "localhost:1");
         assert!(parse_uri("bolt+s://x").is_err());
         assert!(parse_uri("bolt://").is_err());
+    }
+
+    #[test]
+    fn a_uri_without_scheme_is_refused_with_a_message_saying_so() {
+        let err = Neo4jConfig::new("127.0.0.1:27687", "root", "pw").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: URI \"127.0.0.1:27687\" has no scheme: write bolt://127.0.0.1:27687"
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_uri_are_never_shown() {
+        for uri in ["bolt://root:hunter22@", "root:hunter22@db:7687"] {
+            let err = Neo4jConfig::new(uri, "root", "pw").unwrap_err().to_string();
+            assert!(!err.contains("hunter22"), "{err}");
+            assert!(err.contains("***@"), "{err}");
+        }
     }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use crate::config::Neo4jConfig;
-use crate::error::Neo4jError;
+use crate::error::{FATAL_PREFIX, Neo4jError};
 
 type BoltClient = Client<Compat<BufStream<TcpStream>>>;
 
@@ -91,28 +91,77 @@ impl BoltSession {
     /// Runs `statements` in one explicit transaction and returns each
     /// statement's records. On any error the transaction is rolled back
     /// (RESET, or the connection is dropped) and nothing was committed,
-    /// except when the connection is lost during COMMIT: then the outcome
-    /// is unknown and the error is a (transient) `Connection` error.
+    /// except when the answer to the COMMIT is lost: then the outcome is
+    /// unknown and the error is [`Neo4jError::OutcomeUnknown`].
     pub(crate) fn run_in_transaction(
         &mut self,
         statements: &[Statement],
     ) -> Result<Vec<Vec<Record>>, Neo4jError> {
-        refuse_async_context()?;
-        let db = self.db_metadata()?;
-        let timeout = self.config.timeout;
-        let (runtime, client) = self.parts()?;
-        let result = runtime.block_on(bounded(timeout, transaction(client, db, statements)));
-        self.settle(result)
+        self.on_live_session(|session| {
+            let db = session.db_metadata()?;
+            let timeout = session.config.timeout;
+            let mut commit_sent = false;
+            let (runtime, client) = session.parts()?;
+            let result = runtime.block_on(bounded(
+                timeout,
+                transaction(client, db, statements, &mut commit_sent),
+            ));
+            session.settle(result, commit_sent)
+        })
     }
 
-    /// Runs one statement in an auto-commit transaction.
+    /// Runs one statement in an auto-commit transaction. A statement whose
+    /// answer is lost after it was sent may have been applied
+    /// ([`Neo4jError::OutcomeUnknown`]).
     pub(crate) fn run(&mut self, statement: &Statement) -> Result<Vec<Record>, Neo4jError> {
+        self.on_live_session(|session| {
+            let db = session.db_metadata()?;
+            let timeout = session.config.timeout;
+            let mut sent = false;
+            let (runtime, client) = session.parts()?;
+            let result = runtime.block_on(bounded(
+                timeout,
+                auto_commit(client, db, statement, &mut sent),
+            ));
+            session.settle(result, sent)
+        })
+    }
+
+    /// Runs `exchange`, and once more on a new connection when the server
+    /// refused it because the session itself is spent (see
+    /// [`connection_is_spent`]): such a FAILURE means nothing was applied,
+    /// and a restarting server revokes its sessions that way. If the new
+    /// connection is refused too, the server means it: a `Security` code
+    /// stays a server error (fatal), any other spent-session code becomes
+    /// a (transient) connection error.
+    fn on_live_session<T>(
+        &mut self,
+        mut exchange: impl FnMut(&mut Self) -> Result<T, Neo4jError>,
+    ) -> Result<T, Neo4jError> {
         refuse_async_context()?;
-        let db = self.db_metadata()?;
-        let timeout = self.config.timeout;
-        let (runtime, client) = self.parts()?;
-        let result = runtime.block_on(bounded(timeout, auto_commit(client, db, statement)));
-        self.settle(result)
+        let reused = self.client.is_some();
+        let result = match exchange(self) {
+            Err(Neo4jError::Server { code, message, .. })
+                if reused && connection_is_spent(&code) =>
+            {
+                tracing::info!(addr = %self.config.addr, %code, %message, "session refused; reconnecting once");
+                exchange(self)
+            }
+            other => other,
+        };
+        match result {
+            Err(Neo4jError::Server {
+                addr,
+                code,
+                message,
+            }) if connection_is_spent(&code) && !code.starts_with(FATAL_PREFIX) => {
+                Err(Neo4jError::Connection {
+                    addr,
+                    message: format!("{code}: {message}"),
+                })
+            }
+            other => other,
+        }
     }
 
     /// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
@@ -153,8 +202,10 @@ impl BoltSession {
     }
 
     /// Turns a step error into a `Neo4jError`, leaving the connection
-    /// clean (RESET after a FAILURE) or dropping it.
-    fn settle<T>(&mut self, result: Result<T, Step>) -> Result<T, Neo4jError> {
+    /// clean (RESET after a FAILURE) or dropping it. `sent`: the COMMIT (or
+    /// the auto-commit statement) had been sent, so a lost answer leaves
+    /// the outcome unknown.
+    fn settle<T>(&mut self, result: Result<T, Step>, sent: bool) -> Result<T, Neo4jError> {
         let error = match result {
             Ok(value) => return Ok(value),
             Err(step) => step,
@@ -164,9 +215,10 @@ impl BoltSession {
             Step::Server { code, message } if connection_is_spent(&code) => {
                 tracing::debug!(%addr, %code, "connection no longer usable; dropping it");
                 self.client = None;
-                Err(Neo4jError::Connection {
+                Err(Neo4jError::Server {
                     addr,
-                    message: format!("{code}: {message}"),
+                    code,
+                    message,
                 })
             }
             Step::Server { code, message } => {
@@ -181,7 +233,15 @@ impl BoltSession {
                     tracing::debug!(%addr, "RESET failed; dropping the connection");
                     self.client = None;
                 }
-                Err(Neo4jError::Server { code, message })
+                Err(Neo4jError::Server {
+                    addr,
+                    code,
+                    message,
+                })
+            }
+            Step::Lost(message) | Step::Protocol(message) if sent => {
+                self.client = None;
+                Err(Neo4jError::OutcomeUnknown { addr, message })
             }
             Step::Lost(message) => {
                 self.client = None;
@@ -189,7 +249,7 @@ impl BoltSession {
             }
             Step::Protocol(message) => {
                 self.client = None;
-                Err(Neo4jError::Protocol(message))
+                Err(Neo4jError::Protocol(format!("{addr}: {message}")))
             }
         }
     }
@@ -207,13 +267,14 @@ async fn bounded<T>(
 }
 
 /// Failures that are about the connection, not the request: a server
-/// shutting down revokes the session ("Neo.ClientError.Security.Unauthorized:
-/// The credentials of this connection are no longer valid"), after which
-/// ArcadeDB answers every request on it with `Neo.ClientError.Request.Invalid`
-/// ("BEGIN not expected in state: AUTHENTICATION") even after a RESET. Such
-/// a connection is dropped and the error is a (transient) connection error:
-/// reconnecting either works or fails at HELLO, where a wrong password is a
-/// permanent `Unauthorized`.
+/// shutting down, or a user dropped or given a new password, revokes the
+/// session ("Neo.ClientError.Security.Unauthorized: The credentials of
+/// this connection are no longer valid"), after which ArcadeDB answers
+/// every request on it with `Neo.ClientError.Request.Invalid` ("BEGIN not
+/// expected in state: AUTHENTICATION") even after a RESET. Such a
+/// connection is dropped and the request tried once on a new one:
+/// reconnecting either works, fails to connect (transient), or fails at
+/// HELLO, where bad credentials are a fatal `Unauthorized`.
 fn connection_is_spent(code: &str) -> bool {
     code.starts_with("Neo.ClientError.Security.") || code.starts_with("Neo.ClientError.Request.")
 }
@@ -250,10 +311,18 @@ async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
     ]);
     match client.hello(hello).await {
         Ok(Message::Success(_)) => {}
-        Ok(Message::Failure(f)) => return Err(server_error(f.metadata())),
+        Ok(Message::Failure(f)) => {
+            let (code, message) = failure_fields(f.metadata());
+            return Err(Neo4jError::Server {
+                addr: config.addr.clone(),
+                code,
+                message,
+            });
+        }
         Ok(other) => {
             return Err(Neo4jError::Protocol(format!(
-                "unexpected answer to HELLO: {other:?}"
+                "{}: unexpected answer to HELLO: {other:?}",
+                config.addr
             )));
         }
         Err(e) => return Err(lost(&e)),
@@ -268,7 +337,7 @@ async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
         params: HashMap::new(),
     };
     let db = db_metadata(config, client.version());
-    match run_and_pull(&mut client, &probe, db).await {
+    match run_and_pull(&mut client, &probe, db, &mut false).await {
         Ok(_) => Ok(client),
         Err(Step::Server { code, message }) => Err(lost(&format!(
             "server not ready for database {:?}: {code}: {message}",
@@ -284,11 +353,6 @@ fn db_metadata(config: &Neo4jConfig, version: u32) -> Option<Metadata> {
         Some(db) if version & 0xff >= 4 => Some(Metadata::from_iter([("db", db.as_str())])),
         _ => None,
     }
-}
-
-fn server_error(metadata: &HashMap<String, Value>) -> Neo4jError {
-    let (code, message) = failure_fields(metadata);
-    Neo4jError::Server { code, message }
 }
 
 fn failure_fields(metadata: &HashMap<String, Value>) -> (String, String) {
@@ -315,12 +379,15 @@ fn expect_success(answer: Message, what: &str) -> Result<(), Step> {
     }
 }
 
+/// RUN and PULL of one statement; `sent` is set once the RUN goes out.
 async fn run_and_pull(
     client: &mut BoltClient,
     statement: &Statement,
     metadata: Option<Metadata>,
+    sent: &mut bool,
 ) -> Result<Vec<Record>, Step> {
     let params = Params::from_iter(statement.params.clone());
+    *sent = true;
     let answer = client
         .run(statement.cypher.as_str(), Some(params), metadata)
         .await?;
@@ -332,16 +399,21 @@ async fn run_and_pull(
     Ok(records)
 }
 
+/// BEGIN, the statements, COMMIT. `commit_sent` is set just before the
+/// COMMIT goes out: until then a lost connection leaves an uncommitted
+/// transaction, which the server rolls back.
 async fn transaction(
     client: &mut BoltClient,
     db: Option<Metadata>,
     statements: &[Statement],
+    commit_sent: &mut bool,
 ) -> Result<Vec<Vec<Record>>, Step> {
     expect_success(client.begin(db).await?, "BEGIN")?;
     let mut results = Vec::with_capacity(statements.len());
     for statement in statements {
-        results.push(run_and_pull(client, statement, None).await?);
+        results.push(run_and_pull(client, statement, None, &mut false).await?);
     }
+    *commit_sent = true;
     expect_success(client.commit().await?, "COMMIT")?;
     Ok(results)
 }
@@ -350,6 +422,7 @@ async fn auto_commit(
     client: &mut BoltClient,
     db: Option<Metadata>,
     statement: &Statement,
+    sent: &mut bool,
 ) -> Result<Vec<Record>, Step> {
-    run_and_pull(client, statement, db).await
+    run_and_pull(client, statement, db, sent).await
 }

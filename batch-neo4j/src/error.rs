@@ -3,14 +3,16 @@
 use batch_core::{ConfigError, ErrorClass, SinkError};
 
 /// An error of the Neo4j backend. [`SinkError::class`] tells batch-core
-/// whether to retry it (lost connection, `Neo.TransientError.*`) or to
-/// isolate the bad rows (everything else).
+/// whether to retry it (lost connection, `Neo.TransientError.*`), to replay
+/// it (answer to a COMMIT lost), to fail the batch at once (security), or
+/// to isolate the bad rows (everything else). Messages name the server's
+/// `host:port`, never the password.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Neo4jError {
-    /// The connection could not be opened or was lost mid-request. The
-    /// transaction did not commit (or its commit was not confirmed: a retry
-    /// then finds the rows already there and counts them as conflicts).
+    /// The connection could not be opened, or was lost before the COMMIT
+    /// was sent: the server rolls back a transaction that never got its
+    /// COMMIT, so nothing was written.
     #[error("connection to {addr} failed: {message}")]
     Connection {
         /// `host:port` of the server.
@@ -18,9 +20,24 @@ pub enum Neo4jError {
         /// What went wrong.
         message: String,
     },
+    /// The COMMIT (or an auto-commit statement) was sent and its answer
+    /// never came (timeout, lost connection): the transaction may have been
+    /// committed. batch-core replays the batch, which counts rows the lost
+    /// attempt stored as written.
+    #[error(
+        "connection to {addr} lost after the commit was sent, so it may have been applied: {message}"
+    )]
+    OutcomeUnknown {
+        /// `host:port` of the server.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The server answered with a FAILURE message.
-    #[error("server error {code}: {message}")]
+    #[error("server {addr} answered {code}: {message}")]
     Server {
+        /// `host:port` of the server.
+        addr: String,
         /// The Neo4j status code, e.g. `Neo.TransientError.Transaction.DeadlockDetected`.
         code: String,
         /// The server's message.
@@ -85,16 +102,24 @@ impl From<ConfigError> for Neo4jError {
 /// that really does not exist still ends as a failure.
 const RETRYABLE_CODES: &[&str] = &["Neo.ClientError.Database.DatabaseNotFound"];
 
+/// Status codes no retry and no smaller batch can fix: bad credentials,
+/// missing permissions. The connection layer already reconnected once
+/// (a restarting server revokes sessions with such a code), so what is
+/// left is the server's real answer.
+pub(crate) const FATAL_PREFIX: &str = "Neo.ClientError.Security.";
+
 impl SinkError for Neo4jError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Connection { .. } => ErrorClass::Transient,
+            Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
             Self::Server { code, .. }
                 if code.starts_with("Neo.TransientError.")
                     || RETRYABLE_CODES.contains(&code.as_str()) =>
             {
                 ErrorClass::Transient
             }
+            Self::Server { code, .. } if code.starts_with(FATAL_PREFIX) => ErrorClass::Fatal,
             _ => ErrorClass::Permanent,
         }
     }
@@ -106,6 +131,7 @@ mod tests {
 
     fn server(code: &str) -> Neo4jError {
         Neo4jError::Server {
+            addr: "127.0.0.1:7687".into(),
             code: code.into(),
             message: String::new(),
         }
@@ -125,5 +151,34 @@ mod tests {
             .is_retriable()
         );
         assert!(!Neo4jError::Protocol("?".into()).is_retriable());
+    }
+
+    #[test]
+    fn security_failures_are_fatal_and_a_lost_commit_answer_is_unknown() {
+        for code in [
+            "Neo.ClientError.Security.Unauthorized",
+            "Neo.ClientError.Security.Forbidden",
+        ] {
+            assert_eq!(server(code).class(), ErrorClass::Fatal, "{code}");
+        }
+        let lost = Neo4jError::OutcomeUnknown {
+            addr: "127.0.0.1:7687".into(),
+            message: "no answer within 1s".into(),
+        };
+        assert_eq!(lost.class(), ErrorClass::OutcomeUnknown);
+        assert!(lost.to_string().contains("127.0.0.1:7687"), "{lost}");
+    }
+
+    #[test]
+    fn a_server_error_names_the_server_and_its_code() {
+        let e = Neo4jError::Server {
+            addr: "db.example:7687".into(),
+            code: "Neo.ClientError.Security.Unauthorized".into(),
+            message: "Authentication failed".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "server db.example:7687 answered Neo.ClientError.Security.Unauthorized: Authentication failed"
+        );
     }
 }

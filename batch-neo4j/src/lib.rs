@@ -8,8 +8,10 @@
 //! already exists counts as a conflict, not a creation. Relationship types
 //! and labels are checked against `^[A-Za-z_][A-Za-z0-9_]*$` before they go
 //! anywhere near the query text. Transient errors (`Neo.TransientError.*`,
-//! lost connections) are retried by batch-core; other errors isolate the
-//! bad rows by bisection.
+//! connections lost before the COMMIT) are retried by batch-core; a lost
+//! answer to a COMMIT is replayed, counting the rows that commit stored as
+//! written; security errors (bad credentials) fail the batch at once;
+//! other errors isolate the bad rows by bisection.
 //!
 //! The driver is `bolt-client` (Bolt 4.4/4.0/3.0); the sink owns a small
 //! tokio runtime and blocks on it from batch-core's flusher thread. Create

@@ -40,7 +40,14 @@ enum Slot {
 }
 
 impl BatchPlan {
-    pub(crate) fn build(items: &[GraphItem], anchor: MergeAnchor, apoc: bool) -> Self {
+    /// `replay`: the batch follows an attempt whose commit may have
+    /// succeeded (see [`created_flag`]).
+    pub(crate) fn build(
+        items: &[GraphItem],
+        anchor: MergeAnchor,
+        apoc: bool,
+        replay: bool,
+    ) -> Self {
         let mut slots = Vec::with_capacity(items.len());
         let mut invalid = HashMap::new();
         let mut merged: HashMap<usize, Properties> = HashMap::new();
@@ -103,12 +110,12 @@ impl BatchPlan {
                     })
                     .collect();
                 let cypher = match &key {
-                    GroupKey::Node(label) => node_cypher(label),
+                    GroupKey::Node(label) => node_cypher(label, replay),
                     GroupKey::Relationship {
                         rel_type,
                         from_label,
                         to_label,
-                    } => relationship_cypher(rel_type, from_label, to_label, anchor, apoc),
+                    } => relationship_cypher(rel_type, from_label, to_label, anchor, apoc, replay),
                 };
                 statement(cypher, rows)
             })
@@ -205,21 +212,41 @@ fn statement(cypher: String, rows: Vec<Value>) -> Statement {
 /// row counts as a conflict, not as a second creation. Cleared with
 /// `SET x = null`, not `REMOVE`: on ArcadeDB 26.10 a `REMOVE` after `WITH`
 /// left the marker stored on MERGE-created elements.
-fn created_flag(var: &str) -> String {
+fn created_flag(var: &str, own: Option<usize>) -> String {
     format!(
         "ON CREATE SET {var}.`{CREATED_MARKER}` = true \
-         WITH row, {var}, {var}.`{CREATED_MARKER}` IS NOT NULL AS created \
+         WITH row, {var}, {} AS created \
          SET {var}.`{CREATED_MARKER}` = null \
          SET {var} += row.props \
-         RETURN row.i AS i, created"
+         RETURN row.i AS i, created",
+        created_test(var, own)
     )
 }
 
-pub(crate) fn node_cypher(label: &Name) -> String {
+/// The `created` expression: the marker, and in a replay (`own` is then
+/// how many keys the MERGE pattern sets itself) also "holds exactly the
+/// row's properties",
+/// compared before `SET += row.props`. After a lost COMMIT answer that is
+/// the lost attempt's element: the transaction was all or nothing, and it
+/// created the element with these properties. An element that existed
+/// before with the very same properties is counted as written too; the
+/// batch-core contract accepts that ("same content").
+fn created_test(var: &str, own: Option<usize>) -> String {
+    let marker = format!("{var}.`{CREATED_MARKER}` IS NOT NULL");
+    let Some(own) = own else {
+        return marker;
+    };
+    format!(
+        "{marker} OR coalesce(size(keys({var})) = size(keys(row.props)) + {own} \
+         AND all(k IN keys(row.props) WHERE {var}[k] = row.props[k]), false)"
+    )
+}
+
+pub(crate) fn node_cypher(label: &Name, replay: bool) -> String {
     format!(
         "UNWIND $rows AS row MERGE (n:{} {{id: row.id}}) {}",
         label.quoted(),
-        created_flag("n")
+        created_flag("n", replay.then_some(1))
     )
 }
 
@@ -229,6 +256,7 @@ pub(crate) fn relationship_cypher(
     to_label: &Name,
     anchor: MergeAnchor,
     apoc: bool,
+    replay: bool,
 ) -> String {
     let matches = format!(
         "UNWIND $rows AS row \
@@ -237,21 +265,23 @@ pub(crate) fn relationship_cypher(
         from_label.quoted(),
         to_label.quoted(),
     );
+    let own = replay.then_some(0);
     if apoc {
         // The type is a validated identifier, so quoting it as a string
         // literal is safe. The marker goes in through onCreateProps.
         return format!(
             "{matches}CALL apoc.merge.relationship(a, '{rel_type}', {{}}, {{`{CREATED_MARKER}`: true}}, b, {{}}) \
              YIELD rel WITH row, rel AS r \
-             WITH row, r, r.`{CREATED_MARKER}` IS NOT NULL AS created \
+             WITH row, r, {} AS created \
              SET r.`{CREATED_MARKER}` = null \
              SET r += row.props \
-             RETURN row.i AS i, created"
+             RETURN row.i AS i, created",
+            created_test("r", own)
         );
     }
     let pattern = match anchor {
         MergeAnchor::EndNode => format!("(b)<-[r:{}]-(a)", rel_type.quoted()),
         MergeAnchor::StartNode => format!("(a)-[r:{}]->(b)", rel_type.quoted()),
     };
-    format!("{matches}MERGE {pattern} {}", created_flag("r"))
+    format!("{matches}MERGE {pattern} {}", created_flag("r", own))
 }

@@ -22,7 +22,10 @@ use crate::property::{Properties, PropertyValue, from_bolt};
 /// `Conflict` when it already existed (its properties are still updated;
 /// re-sending creates no duplicate), `Failed(EndpointNotFound)` for a
 /// relationship whose start or end node does not exist. A failed
-/// transaction is rolled back and returned as `Err` (nothing written).
+/// transaction is rolled back and returned as `Err` (nothing written),
+/// except [`Neo4jError::OutcomeUnknown`] (the COMMIT's answer was lost):
+/// its replay counts an element that holds exactly the batch's properties
+/// as written, since the lost commit most likely stored it.
 pub struct Neo4jSink {
     session: BoltSession,
     anchor: MergeAnchor,
@@ -143,7 +146,7 @@ impl Neo4jSink {
         };
         let exists = match self.session.run(&probe) {
             Ok(_) => true,
-            Err(Neo4jError::Server { code, message }) => {
+            Err(Neo4jError::Server { code, message, .. }) => {
                 !(code.contains("ProcedureNotFound") || message.contains("Unknown procedure"))
             }
             Err(other) => return Err(other),
@@ -168,8 +171,33 @@ impl Sink for Neo4jSink {
         &mut self,
         items: &[GraphItem],
     ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
+        self.write(items, false)
+    }
+
+    /// The same statements, except that an element MERGE found instead of
+    /// created counts as created when its properties are exactly the
+    /// row's: what the lost attempt would have stored. The extra
+    /// comparison is paid by replays only.
+    fn replay_batch(
+        &mut self,
+        items: &[GraphItem],
+    ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
+        self.write(items, true)
+    }
+
+    fn item_key(item: &GraphItem) -> Option<String> {
+        Some(item_key(item))
+    }
+}
+
+impl Neo4jSink {
+    fn write(
+        &mut self,
+        items: &[GraphItem],
+        replay: bool,
+    ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
         let apoc = self.use_apoc(items)?;
-        let plan = BatchPlan::build(items, self.anchor, apoc);
+        let plan = BatchPlan::build(items, self.anchor, apoc, replay);
         if plan.is_empty() {
             return Ok(plan.outcomes(items, &[]));
         }
@@ -187,11 +215,64 @@ impl Sink for Neo4jSink {
             tracing::info!(
                 relationships = plan.relationships,
                 created,
+                replay,
                 "Neo4j Batch Create ({}): {} relationships",
                 if apoc { "APOC" } else { "Manual" },
                 plan.relationships
             );
         }
         Ok(outcomes)
+    }
+}
+
+/// Longest id shown by [`item_key`]; ids are free text and may be long.
+const KEY_ID_CHARS: usize = 40;
+
+/// `("doc_1")-[HAS_CHUNK]->("chunk_3")` or `(:Chunk "chunk_3")`: enough
+/// to find the item, never its properties.
+fn item_key(item: &GraphItem) -> String {
+    fn short(id: &str) -> String {
+        match id.char_indices().nth(KEY_ID_CHARS) {
+            Some((end, _)) => format!("{:?}...", &id[..end]),
+            None => format!("{id:?}"),
+        }
+    }
+    match item {
+        GraphItem::Relationship(r) => format!(
+            "({})-[{}]->({})",
+            short(&r.from_id),
+            r.rel_type,
+            short(&r.to_id)
+        ),
+        GraphItem::Node(n) => format!("(:{} {})", n.label, short(&n.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{NodeItem, RelationshipItem};
+
+    #[test]
+    fn item_keys_name_the_endpoints_and_type_but_no_properties() {
+        let rel = GraphItem::Relationship(Box::new(RelationshipItem {
+            from_label: "Doc".into(),
+            from_id: "doc_1".into(),
+            to_label: "Chunk".into(),
+            to_id: "x".repeat(100),
+            rel_type: "HAS_CHUNK".into(),
+            properties: [("secret".to_owned(), "text".into())].into_iter().collect(),
+        }));
+        let key = <Neo4jSink as Sink>::item_key(&rel).unwrap();
+        assert_eq!(
+            key,
+            format!("(\"doc_1\")-[HAS_CHUNK]->(\"{}\"...)", "x".repeat(40))
+        );
+        let node = GraphItem::Node(Box::new(NodeItem {
+            label: "Chunk".into(),
+            id: "c\u{e9}".into(),
+            properties: Properties::new(),
+        }));
+        assert_eq!(item_key(&node), "(:Chunk \"c\u{e9}\")");
     }
 }

@@ -6,8 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::{BatchError, BatcherSettings, Fallback};
-use batch_neo4j::{GraphItem, Neo4jBatchCreator, Neo4jError, PropertyValue};
+use batch_core::{BatchError, BatcherSettings, Fallback, ItemOutcome, Sink};
+use batch_neo4j::{
+    GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, NodeItem, PropertyValue, RelationshipItem,
+};
 use common::{admin, config, count, count_rels, unique};
 
 const TYPES: [&str; 3] = ["HAS_CHUNK", "NEXT_CHUNK", "REFERS_TO"];
@@ -362,4 +364,69 @@ fn the_apoc_path_is_probed_once_and_counts_like_the_manual_one() {
         ),
     );
     assert_eq!(markers, 0);
+}
+
+fn kinds(outcomes: Vec<ItemOutcome<Neo4jError>>) -> Vec<&'static str> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            ItemOutcome::Written => "written",
+            ItemOutcome::Conflict => "conflict",
+            ItemOutcome::Failed(e) => panic!("failed: {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_replay_counts_elements_holding_exactly_its_properties_as_written() {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    make_nodes(&doc, &chunk, 1, 2);
+    for (apoc, rel_type) in [(false, "MANUAL"), (true, "VIA_APOC")] {
+        let graph = config().labels(&doc, &chunk).unwrap().try_apoc(apoc);
+        let mut sink = Neo4jSink::connect(graph).unwrap();
+        let rel = |to: &str, order: i64| {
+            GraphItem::Relationship(Box::new(RelationshipItem {
+                from_label: doc.clone(),
+                from_id: "doc_0".into(),
+                to_label: chunk.clone(),
+                to_id: to.into(),
+                rel_type: rel_type.into(),
+                properties: [("order".to_owned(), order.into())].into_iter().collect(),
+            }))
+        };
+        let items = [rel("chunk_0", 1), rel("chunk_1", 1)];
+        assert_eq!(kinds(sink.write_batch(&items).unwrap()), ["written"; 2]);
+        // What a lost commit stored is this batch's own: written.
+        assert_eq!(kinds(sink.replay_batch(&items).unwrap()), ["written"; 2]);
+        // Other content is somebody else's: a conflict, as off replays.
+        assert_eq!(
+            kinds(sink.replay_batch(&[rel("chunk_0", 2)]).unwrap()),
+            ["conflict"]
+        );
+        assert_eq!(kinds(sink.write_batch(&items).unwrap()), ["conflict"; 2]);
+    }
+    let label = unique("Node");
+    let mut sink = Neo4jSink::connect(config()).unwrap();
+    let node = |v: i64| {
+        GraphItem::Node(Box::new(NodeItem {
+            label: label.clone(),
+            id: "n0".into(),
+            properties: [("v".to_owned(), v.into())].into_iter().collect(),
+        }))
+    };
+    assert_eq!(kinds(sink.write_batch(&[node(1)]).unwrap()), ["written"]);
+    assert_eq!(kinds(sink.replay_batch(&[node(1)]).unwrap()), ["written"]);
+    assert_eq!(kinds(sink.replay_batch(&[node(2)]).unwrap()), ["conflict"]);
+    let mut admin = admin();
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut admin,
+            &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)")
+        ),
+        4
+    );
 }

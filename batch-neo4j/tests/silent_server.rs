@@ -1,13 +1,14 @@
 //! A server that accepts the TCP connection and then never answers (a hung
 //! process, a half-open network path) must not block the flusher forever:
-//! the configured timeout turns it into a transient connection error.
+//! the configured timeout turns it into a transient connection error
+//! (transient: it came before any request was sent).
 //! The "server" here is a bare TCP listener, since no Bolt server can be
 //! told to hang on request.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use batch_core::SinkError;
+use batch_core::{ErrorClass, SinkError};
 use batch_neo4j::{Neo4jConfig, Neo4jError, Neo4jSink};
 
 #[test]
@@ -32,6 +33,7 @@ fn a_server_that_never_answers_times_out_as_a_transient_error() {
     );
     assert!(matches!(err, Neo4jError::Connection { .. }), "{err}");
     assert!(err.to_string().contains("no answer within"), "{err}");
-    assert!(err.is_retriable(), "a timeout is transient: {err}");
+    // Nothing was sent yet: transient, not "outcome unknown".
+    assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     holder.join().expect("holder thread");
 }
