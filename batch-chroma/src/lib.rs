@@ -26,7 +26,7 @@
 //! use batch_chroma::{ChromaBatchInserter, ChromaClient, metadata};
 //! use std::time::Duration;
 //!
-//! let client = ChromaClient::new("http://127.0.0.1:28000");
+//! let client = ChromaClient::new("http://127.0.0.1:28000")?;
 //! let collection =
 //!     client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
 //! let inserter = ChromaBatchInserter::new(collection, 100)?;

@@ -189,6 +189,11 @@ impl Sink for ChromaSink {
             .collect())
     }
 
+    /// The record id: what a user needs to find a lost record again.
+    fn item_key(item: &ChromaRecord) -> Option<String> {
+        Some(item.id.clone())
+    }
+
     fn limits(&self) -> SinkLimits {
         SinkLimits {
             max_items: Some(self.max_batch_size),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use batch_chroma::{
-    ChromaBatchInserter, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
+    ChromaBatchInserter, ChromaClient, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
 };
 use batch_core::{BatchError, BatcherSettings, Sink};
 use common::{fresh_collection, meta, vector};
@@ -66,6 +66,8 @@ fn the_sinks_item_check_names_each_bad_record() {
         assert!(reason.contains(needle), "record {i}: {reason}");
     }
     assert_eq!(collection.count().unwrap(), 0, "checking sends nothing");
+    // Logs and messages about a record name it by its id.
+    assert_eq!(ChromaSink::item_key(&records[5]).as_deref(), Some("ok2"));
 }
 
 #[test]
@@ -189,4 +191,23 @@ fn a_server_side_400_is_bisected_and_handed_back_per_record() {
         "{stats:?}"
     );
     assert_eq!(stale.count().unwrap(), 1);
+}
+
+#[test]
+fn a_url_without_scheme_is_refused_with_a_message_that_says_so() {
+    let err = ChromaClient::builder("127.0.0.1:11000")
+        .build()
+        .expect_err("a URL without http:// is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no scheme") && msg.contains("http://127.0.0.1:11000"),
+        "{msg}"
+    );
+    let err = ChromaClient::new("127.0.0.1:11000").expect_err("new checks it too");
+    assert!(err.to_string().contains("no scheme"), "{err}");
+    let err = ChromaClient::builder("http://user:secret@:8000")
+        .build()
+        .expect_err("a URL without host is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("no host") && !msg.contains("secret"), "{msg}");
 }
