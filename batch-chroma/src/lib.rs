@@ -9,7 +9,8 @@
 //! What this crate adds to what the server checks:
 //! - Bad records are refused before any round trip, with a clear error:
 //!   empty id, empty or wrong-dimension embedding (the dimension comes from
-//!   the collection, or from the first record), NaN or infinity, metadata
+//!   the collection, or from the first batch the server accepted), NaN or
+//!   infinity, metadata
 //!   keys Chroma reserves (`chroma:...` is silently dropped by the server),
 //!   non-finite metadata floats. [`MetadataValue`] cannot hold null or
 //!   nested values.

@@ -160,6 +160,16 @@ impl Sink for ChromaSink {
             });
         }
 
+        // Records added while the dimension was unknown may not fit the one
+        // a batch accepted meanwhile: refused here, not bisected by the server.
+        rows.retain(|&i| match self.validator.check_dimension(&items[i]) {
+            Ok(()) => true,
+            Err(e) => {
+                outcomes[i] = Some(ItemOutcome::Failed(e));
+                false
+            }
+        });
+
         if !rows.is_empty() {
             let body = body::encode(items, &rows, self.encoding)
                 .map_err(|e| ChromaError::Invalid(format!("cannot serialize the request: {e}")))?;
@@ -170,6 +180,9 @@ impl Sink for ChromaSink {
                 }
                 return Err(e);
             }
+            // The server refuses a request of mixed dimensions, so all the
+            // rows it accepted share the first one's.
+            self.validator.learn(items[rows[0]].embedding.len());
             for &i in &rows {
                 if self.mode == WriteMode::Add {
                     self.maybe_written.remove(&items[i].id);
