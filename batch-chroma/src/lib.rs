@@ -47,8 +47,13 @@
 //! - Collections with `hnsw:space = cosine` return normalized-then-scaled
 //!   vectors from `get` (not bit-exact); `l2` and `ip` return them exactly.
 //! - `get_or_create` keeps an existing collection's metadata.
-//! - A request that times out may still have been applied; a record whose
-//!   retries all time out comes back failed even if the server kept it.
+//! - A request that times out may still have been applied. It is replayed:
+//!   in `/add` mode a record found stored with this batch's content (same
+//!   embedding, metadata and document) counts as written, one with other
+//!   content as a conflict. A record whose retries all time out comes back
+//!   failed even if the server kept it.
+//! - Metadata floats may be read back a unit in the last place off
+//!   (`90.28571428571429` comes back as `90.28571428571428`).
 
 mod body;
 mod client;

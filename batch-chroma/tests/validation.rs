@@ -281,3 +281,59 @@ fn a_record_checked_before_the_dimension_was_known_is_refused_per_record() {
     }
     assert_eq!(collection.count().unwrap(), 2);
 }
+
+#[test]
+fn a_replay_counts_our_own_stored_records_as_written_and_others_as_conflicts() {
+    // What the batcher does after an ambiguous add (timeout): replay the
+    // same records. The sink is driven directly so the outcome is certain.
+    // cosine collections hand back a normalized copy of the vector.
+    for space in ["l2", "cosine"] {
+        replay_counts_our_own_records(space);
+    }
+}
+
+fn replay_counts_our_own_records(space: &str) {
+    let collection = common::client()
+        .get_or_create_collection(
+            &xtask::test_servers::unique_name("replay"),
+            &metadata([("hnsw:space", space.into())]),
+        )
+        .expect("collection");
+    let ours = |i: usize| ChromaRecord::new(format!("r{i}"), vector(i, 8), meta(i));
+    for mode in [WriteMode::Add, WriteMode::Upsert] {
+        let mut sink = ChromaSink::new(collection.clone(), mode).expect("sink");
+        let prefix = format!("{mode:?}-");
+        let rec = |i: usize| {
+            let mut r = ours(i);
+            r.id = format!("{prefix}{}", r.id);
+            r
+        };
+        // r0, r1: "the lost attempt" stored them. r2: someone else's
+        // record under our id. r3: not stored yet.
+        let outcomes = sink.write_batch(&[rec(0), rec(1)]).expect("write");
+        assert!(outcomes.iter().all(|o| matches!(o, ItemOutcome::Written)));
+        let mut other = rec(2);
+        other.embedding = vector(99, 8);
+        sink.write_batch(&[other]).expect("write");
+
+        let outcomes = sink
+            .replay_batch(&[rec(0), rec(1), rec(2), rec(3)])
+            .expect("replay");
+        let got: Vec<&str> = outcomes
+            .iter()
+            .map(|o| match o {
+                ItemOutcome::Written => "written",
+                ItemOutcome::Conflict => "conflict",
+                ItemOutcome::Failed(_) => "failed",
+            })
+            .collect();
+        let want = match mode {
+            // /add leaves someone else's r2 in place.
+            WriteMode::Add => ["written", "written", "conflict", "written"],
+            // /upsert replaces it with ours.
+            WriteMode::Upsert => ["written", "written", "written", "written"],
+        };
+        assert_eq!(got, want, "{mode:?} {space}");
+    }
+    assert_eq!(collection.count().expect("count"), 8);
+}
