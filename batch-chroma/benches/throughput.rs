@@ -19,7 +19,7 @@ use batch_core::BatcherSettings;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url =
         std::env::var("UDS3_CHROMA_URL").unwrap_or_else(|_| "http://127.0.0.1:28000".to_owned());
-    let client = ChromaClient::new(&url);
+    let client = ChromaClient::new(&url)?;
     client.heartbeat()?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

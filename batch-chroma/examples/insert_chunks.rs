@@ -14,7 +14,7 @@ use batch_chroma::{ChromaBatchInserter, ChromaClient, metadata};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url =
         std::env::var("UDS3_CHROMA_URL").unwrap_or_else(|_| "http://127.0.0.1:28000".to_owned());
-    let client = ChromaClient::new(&url);
+    let client = ChromaClient::new(&url)?;
     let collection = client.get_or_create_collection(
         "example-chunks",
         &metadata([("hnsw:space", "cosine".into())]),

@@ -39,15 +39,11 @@ pub struct ChromaClient {
 impl ChromaClient {
     /// A client for `url` (`http://host:port`, optionally with
     /// `user:password@` for basic auth) on `default_tenant` /
-    /// `default_database`. No request is made yet.
-    pub fn new(url: &str) -> Self {
-        let endpoint = Endpoint::new(url, DEFAULT_TIMEOUT);
-        Self {
-            endpoint,
-            tenant: "default_tenant".to_owned(),
-            database: "default_database".to_owned(),
-            pre_flight: Arc::new(OnceLock::new()),
-        }
+    /// `default_database`. No request is made yet; a URL without
+    /// `http://`/`https://` or host is refused here, with a message that
+    /// says so, rather than at the first request.
+    pub fn new(url: &str) -> Result<Self, ChromaError> {
+        Self::builder(url).build()
     }
 
     /// A builder to set tenant, database, auth header and timeout.
@@ -191,16 +187,19 @@ impl ChromaClientBuilder {
         self
     }
 
-    /// Per-request timeout (default [`DEFAULT_TIMEOUT`]); a timeout is a
-    /// transient error, retried by the batcher.
+    /// Per-request timeout (default [`DEFAULT_TIMEOUT`]). A request that
+    /// timed out may still have been applied: the batcher retries it as
+    /// [`OutcomeUnknown`](batch_core::ErrorClass::OutcomeUnknown).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The client. No request is made yet; a tenant or database name that
-    /// is not a plain path segment is refused.
+    /// The client. No request is made yet; a URL without
+    /// `http://`/`https://` or host, and a tenant or database name that is
+    /// not a plain path segment, are refused.
     pub fn build(self) -> Result<ChromaClient, ChromaError> {
+        batch_core::http::check_url(&self.url).map_err(ChromaError::Setting)?;
         check_name("tenant", &self.tenant)?;
         check_name("database", &self.database)?;
         let endpoint = Endpoint::new(&self.url, self.timeout);
@@ -227,7 +226,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
     if ok {
         Ok(())
     } else {
-        Err(ChromaError::Invalid(format!(
+        Err(ChromaError::Setting(format!(
             "{what} {name:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
         )))
     }

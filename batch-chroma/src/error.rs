@@ -16,6 +16,11 @@ pub enum ChromaError {
     /// dimension, NaN or infinity, bad metadata key or value).
     #[error("invalid record: {0}")]
     Invalid(String),
+    /// A bad client setting, refused before any request: a server URL
+    /// without `http://` or host, a tenant, database or collection name
+    /// that is not a plain path segment.
+    #[error("{0}")]
+    Setting(String),
     /// A success answer that did not look like Chroma's.
     #[error("unexpected answer from Chroma at {url}: {message}")]
     Response {
@@ -36,6 +41,8 @@ impl SinkError for ChromaError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Http(e) => e.class(),
+            // No item is at fault, so no item should be blamed one by one.
+            Self::Setting(_) => ErrorClass::Fatal,
             Self::Invalid(_) | Self::Response { .. } | Self::Config(_) | Self::Spawn(_) => {
                 ErrorClass::Permanent
             }

@@ -18,8 +18,9 @@ pub type FailedRecord = FailedItem<ChromaRecord, ChromaError>;
 batch_core::inserter! {
     /// Buffers vectors and writes them to one Chroma collection in batches.
     ///
-    /// `add` refuses invalid records at once (empty id, wrong dimension, NaN,
-    /// reserved metadata keys); everything else ends up written, counted as a
+    /// `add` refuses invalid records at once (empty id, NaN, reserved
+    /// metadata keys, a dimension other than the collection's once the
+    /// server has told it); everything else ends up written, counted as a
     /// conflict (an id that was already there in [`WriteMode::Add`]), or handed
     /// back in a [`FlushReport`](batch_core::FlushReport). Dropping the
     /// inserter flushes it.

@@ -9,7 +9,8 @@
 //! What this crate adds to what the server checks:
 //! - Bad records are refused before any round trip, with a clear error:
 //!   empty id, empty or wrong-dimension embedding (the dimension comes from
-//!   the collection, or from the first record), NaN or infinity, metadata
+//!   the collection, or from the first batch the server accepted), NaN or
+//!   infinity, metadata
 //!   keys Chroma reserves (`chroma:...` is silently dropped by the server),
 //!   non-finite metadata floats. [`MetadataValue`] cannot hold null or
 //!   nested values.
@@ -26,7 +27,7 @@
 //! use batch_chroma::{ChromaBatchInserter, ChromaClient, metadata};
 //! use std::time::Duration;
 //!
-//! let client = ChromaClient::new("http://127.0.0.1:28000");
+//! let client = ChromaClient::new("http://127.0.0.1:28000")?;
 //! let collection =
 //!     client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
 //! let inserter = ChromaBatchInserter::new(collection, 100)?;
@@ -46,8 +47,13 @@
 //! - Collections with `hnsw:space = cosine` return normalized-then-scaled
 //!   vectors from `get` (not bit-exact); `l2` and `ip` return them exactly.
 //! - `get_or_create` keeps an existing collection's metadata.
-//! - A request that times out may still have been applied; a record whose
-//!   retries all time out comes back failed even if the server kept it.
+//! - A request that times out may still have been applied. It is replayed:
+//!   in `/add` mode a record found stored with this batch's content (same
+//!   embedding, metadata and document) counts as written, one with other
+//!   content as a conflict. A record whose retries all time out comes back
+//!   failed even if the server kept it.
+//! - Metadata floats may be read back a unit in the last place off
+//!   (`90.28571428571429` comes back as `90.28571428571428`).
 
 mod body;
 mod client;

@@ -3,11 +3,12 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 
-use batch_core::{ItemCheck, ItemOutcome, Sink, SinkError, SinkLimits};
+use batch_core::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 
 use crate::body::{self, EmbeddingEncoding};
 use crate::collection::Collection;
 use crate::error::ChromaError;
+use crate::metadata::{Metadata, MetadataValue};
 use crate::record::ChromaRecord;
 use crate::validate::RecordValidator;
 use crate::write_mode::WriteMode;
@@ -25,7 +26,9 @@ const ENVELOPE_BYTES: usize = 4096;
 /// [`item_check`](Sink::item_check), so a bad record never reaches a
 /// batch). Per batch, duplicate ids are resolved as the [`WriteMode`] says, in
 /// [`WriteMode::Add`] the ids that already exist are asked for and counted
-/// as conflicts, and the rest goes out in one request.
+/// as conflicts, and the rest goes out in one request. A replay (after a
+/// request whose answer never came) reads the existing records' content
+/// instead, so that the lost attempt's own records count as written.
 #[derive(Debug)]
 pub struct ChromaSink {
     collection: Collection,
@@ -33,10 +36,6 @@ pub struct ChromaSink {
     encoding: EmbeddingEncoding,
     max_batch_size: NonZeroUsize,
     validator: RecordValidator,
-    /// Ids of add requests that failed without a clear answer (timeout,
-    /// 5xx): they may be on the server now because of us, so finding them
-    /// there on the retry means written, not conflict.
-    maybe_written: HashSet<String>,
 }
 
 impl ChromaSink {
@@ -61,7 +60,6 @@ impl ChromaSink {
             encoding,
             max_batch_size,
             validator,
-            maybe_written: HashSet::new(),
         })
     }
 
@@ -128,30 +126,35 @@ impl ChromaSink {
     }
 }
 
-impl Sink for ChromaSink {
-    type Item = ChromaRecord;
-    type Error = ChromaError;
-
-    fn write_batch(
+impl ChromaSink {
+    /// Writes `items`; in a `replay` of `/add`, an existing record with the
+    /// same content as ours is counted as written (the lost attempt stored
+    /// it), one with other content as a conflict.
+    fn write(
         &mut self,
         items: &[ChromaRecord],
+        replay: bool,
     ) -> Result<Vec<ItemOutcome<ChromaError>>, ChromaError> {
         let mut outcomes: Vec<Option<ItemOutcome<ChromaError>>> =
             std::iter::repeat_with(|| None).take(items.len()).collect();
         let mut rows = self.select(items, &mut outcomes);
 
         if self.mode == WriteMode::Add && !rows.is_empty() {
-            let existing: HashSet<String> = self
-                .collection
-                .existing_ids(rows.iter().map(|&i| items[i].id.as_str()))?
-                .into_iter()
-                .collect();
+            let ids = rows.iter().map(|&i| items[i].id.as_str());
+            let (existing, ours) = if replay {
+                self.stored_as_ours(items, &rows)?
+            } else {
+                (
+                    self.collection.existing_ids(ids)?.into_iter().collect(),
+                    HashSet::new(),
+                )
+            };
             rows.retain(|&i| {
                 let id = &items[i].id;
                 if !existing.contains(id) {
                     return true;
                 }
-                outcomes[i] = Some(if self.maybe_written.remove(id) {
+                outcomes[i] = Some(if ours.contains(id) {
                     ItemOutcome::Written
                 } else {
                     ItemOutcome::Conflict
@@ -160,20 +163,24 @@ impl Sink for ChromaSink {
             });
         }
 
+        // Records added while the dimension was unknown may not fit the one
+        // a batch accepted meanwhile: refused here, not bisected by the server.
+        rows.retain(|&i| match self.validator.check_dimension(&items[i]) {
+            Ok(()) => true,
+            Err(e) => {
+                outcomes[i] = Some(ItemOutcome::Failed(e));
+                false
+            }
+        });
+
         if !rows.is_empty() {
             let body = body::encode(items, &rows, self.encoding)
                 .map_err(|e| ChromaError::Invalid(format!("cannot serialize the request: {e}")))?;
-            if let Err(e) = self.collection.post(self.mode.suffix(), &body) {
-                if self.mode == WriteMode::Add && e.is_retriable() {
-                    self.maybe_written
-                        .extend(rows.iter().map(|&i| items[i].id.clone()));
-                }
-                return Err(e);
-            }
+            self.collection.post(self.mode.suffix(), &body)?;
+            // The server refuses a request of mixed dimensions, so all the
+            // rows it accepted share the first one's.
+            self.validator.learn(items[rows[0]].embedding.len());
             for &i in &rows {
-                if self.mode == WriteMode::Add {
-                    self.maybe_written.remove(&items[i].id);
-                }
                 outcomes[i] = Some(ItemOutcome::Written);
             }
         }
@@ -187,6 +194,113 @@ impl Sink for ChromaSink {
                 })
             })
             .collect())
+    }
+
+    /// The ids of `rows` that exist, and those of them whose stored content
+    /// (embedding, metadata, document) is the record's own.
+    fn stored_as_ours(
+        &self,
+        items: &[ChromaRecord],
+        rows: &[usize],
+    ) -> Result<(HashSet<String>, HashSet<String>), ChromaError> {
+        let ids: Vec<&str> = rows.iter().map(|&i| items[i].id.as_str()).collect();
+        let by_id: HashMap<&str, &ChromaRecord> = rows
+            .iter()
+            .map(|&i| (items[i].id.as_str(), &items[i]))
+            .collect();
+        let got = self.collection.get(&ids)?;
+        let n = got.ids.len();
+        let short = || ChromaError::Response {
+            url: self.collection.client().base_url().to_owned(),
+            message: format!("get answered {n} ids but fewer embeddings, metadatas or documents"),
+        };
+        let embeddings = got.embeddings.filter(|v| v.len() == n).ok_or_else(short)?;
+        let metadatas = got.metadatas.filter(|v| v.len() == n).ok_or_else(short)?;
+        let documents = got.documents.filter(|v| v.len() == n).ok_or_else(short)?;
+        let mut ours = HashSet::new();
+        for (k, id) in got.ids.iter().enumerate() {
+            let Some(record) = by_id.get(id.as_str()) else {
+                continue;
+            };
+            let same_metadata = match &metadatas[k] {
+                Some(stored) => same_metadata(stored, &record.metadata),
+                None => record.metadata.is_empty(),
+            };
+            if same_metadata
+                && documents[k].as_deref() == record.document.as_deref()
+                && same_embedding(&embeddings[k], &record.embedding)
+            {
+                ours.insert(id.clone());
+            }
+        }
+        Ok((got.ids.into_iter().collect(), ours))
+    }
+}
+
+/// Whether a stored embedding is `sent`: bit for bit (`l2`, `ip`), or, for
+/// `cosine` collections, which hand back a normalized copy, the same
+/// direction to within f32 rounding.
+fn same_embedding(stored: &[f32], sent: &[f32]) -> bool {
+    if stored.len() != sent.len() {
+        return false;
+    }
+    if stored
+        .iter()
+        .zip(sent)
+        .all(|(a, b)| a.to_bits() == b.to_bits())
+    {
+        return true;
+    }
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let (n_stored, n_sent) = (norm(stored), norm(sent));
+    if n_stored == 0.0 || n_sent == 0.0 {
+        return false;
+    }
+    stored
+        .iter()
+        .zip(sent)
+        .all(|(a, b)| (f64::from(*a) / n_stored - f64::from(*b) / n_sent).abs() <= 1e-5)
+}
+
+/// Whether stored metadata is `sent`. Floats may come back a unit or two
+/// in the last place off (seen: `90.28571428571429` read back as
+/// `90.28571428571428`), so they are compared to within 1e-12 relative.
+fn same_metadata(stored: &Metadata, sent: &Metadata) -> bool {
+    stored.len() == sent.len()
+        && stored.iter().zip(sent).all(|((ks, vs), (k, v))| {
+            ks == k
+                && match (vs, v) {
+                    (MetadataValue::Float(a), MetadataValue::Float(b)) => {
+                        a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+                    }
+                    _ => vs == v,
+                }
+        })
+}
+
+impl Sink for ChromaSink {
+    type Item = ChromaRecord;
+    type Error = ChromaError;
+
+    fn write_batch(
+        &mut self,
+        items: &[ChromaRecord],
+    ) -> Result<Vec<ItemOutcome<ChromaError>>, ChromaError> {
+        self.write(items, false)
+    }
+
+    /// `/upsert` is idempotent: writing again is the replay. `/add` reads
+    /// what is stored under the ids first, see [`ChromaSink`].
+    fn replay_batch(
+        &mut self,
+        items: &[ChromaRecord],
+    ) -> Result<Vec<ItemOutcome<ChromaError>>, ChromaError> {
+        self.write(items, self.mode == WriteMode::Add)
+    }
+
+    /// The record id: what a user needs to find a lost record again.
+    fn item_key(item: &ChromaRecord) -> Option<String> {
+        Some(item.id.clone())
     }
 
     fn limits(&self) -> SinkLimits {
@@ -208,5 +322,39 @@ impl Sink for ChromaSink {
                 other => other.to_string(),
             })
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{same_embedding, same_metadata};
+    use crate::metadata::metadata;
+
+    #[test]
+    fn floats_a_few_units_in_the_last_place_off_are_the_same_metadata() {
+        let sent = metadata([("score", 90.285_714_285_714_29.into()), ("n", 1.into())]);
+        let stored = metadata([("score", 90.285_714_285_714_28.into()), ("n", 1.into())]);
+        assert!(same_metadata(&stored, &sent));
+        let other = metadata([("score", 90.2857.into()), ("n", 1.into())]);
+        assert!(!same_metadata(&other, &sent));
+        let fewer = metadata([("score", 90.285_714_285_714_29.into())]);
+        assert!(!same_metadata(&fewer, &sent));
+        let int = metadata([("score", 90.285_714_285_714_29.into()), ("n", 1.0.into())]);
+        assert!(
+            !same_metadata(&int, &sent),
+            "1 and 1.0 are different values"
+        );
+    }
+
+    #[test]
+    fn a_normalized_copy_is_the_same_embedding_and_another_vector_is_not() {
+        let sent = [3.0_f32, 4.0, 0.1];
+        assert!(same_embedding(&sent, &sent));
+        let norm = (9.0_f32 + 16.0 + 0.01).sqrt();
+        let cosine: Vec<f32> = sent.iter().map(|x| x / norm).collect();
+        assert!(same_embedding(&cosine, &sent));
+        assert!(!same_embedding(&[3.0, 4.0, 0.2], &sent));
+        assert!(!same_embedding(&[3.0, 4.0], &sent));
+        assert!(!same_embedding(&[0.0, 0.0, 0.0], &sent));
     }
 }

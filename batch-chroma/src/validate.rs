@@ -12,6 +12,11 @@ use crate::record::ChromaRecord;
 /// The record checks of one collection, shared by the inserter (which
 /// refuses bad records in `add`) and the sink (for callers that use the
 /// sink directly). Cloning shares the learned dimension.
+///
+/// The dimension is only learned from the server: the collection's own
+/// when it was opened, or that of the first batch the server accepted. A
+/// record the server refuses (for whatever reason) must not lock the
+/// collection to its dimension.
 #[derive(Debug, Clone, Default)]
 pub struct RecordValidator {
     /// The collection's dimension; 0 while unknown.
@@ -20,7 +25,8 @@ pub struct RecordValidator {
 
 impl RecordValidator {
     /// A validator for a collection of `dimension` (from the server), or
-    /// one that learns it from the first valid record when `None`.
+    /// one that learns it from the first batch the server accepts when
+    /// `None` (until then any dimension passes).
     pub fn new(dimension: Option<usize>) -> Self {
         Self {
             dimension: Arc::new(AtomicUsize::new(dimension.unwrap_or(0))),
@@ -36,8 +42,8 @@ impl RecordValidator {
     }
 
     /// Checks `record`: non-empty id, non-empty finite embedding of the
-    /// collection's dimension, metadata keys that Chroma keeps, finite
-    /// floats. The first valid record fixes an unknown dimension.
+    /// collection's dimension (once known), metadata keys that Chroma
+    /// keeps, finite floats.
     pub fn check(&self, record: &ChromaRecord) -> Result<(), ChromaError> {
         let id = &record.id;
         let invalid = |msg: String| Err(ChromaError::Invalid(format!("record {id:?}: {msg}")));
@@ -66,16 +72,30 @@ impl RecordValidator {
                 return invalid(format!("metadata {key:?} is {f}, not a finite number"));
             }
         }
-        match self
-            .dimension
-            .compare_exchange(0, len, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Ok(()),
-            Err(expected) if expected == len => Ok(()),
-            Err(expected) => invalid(format!(
-                "embedding has {len} dimensions, the collection has {expected}"
-            )),
+        self.check_dimension(record)
+    }
+
+    /// Checks only the dimension, once known: a record added while it was
+    /// unknown may meet a batch the server accepted with another one.
+    pub(crate) fn check_dimension(&self, record: &ChromaRecord) -> Result<(), ChromaError> {
+        let len = record.embedding.len();
+        match self.dimension() {
+            Some(expected) if expected != len => Err(ChromaError::Invalid(format!(
+                "record {:?}: embedding has {len} dimensions, the collection has {expected}",
+                record.id
+            ))),
+            _ => Ok(()),
         }
+    }
+
+    /// Records `dimension` as the collection's after the server accepted a
+    /// batch of it; a dimension already known is kept.
+    pub(crate) fn learn(&self, dimension: usize) {
+        // A lost race means another batch was accepted first: the server
+        // refuses any other dimension, so both are the same.
+        let _ = self
+            .dimension
+            .compare_exchange(0, dimension, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
@@ -89,11 +109,14 @@ mod tests {
     }
 
     #[test]
-    fn first_record_fixes_the_dimension() {
+    fn only_an_accepted_batch_fixes_the_dimension() {
         let v = RecordValidator::new(None);
-        assert_eq!(v.dimension(), None);
         v.check(&rec("a", vec![1.0, 2.0])).unwrap();
-        assert_eq!(v.dimension(), Some(2));
+        v.check(&rec("b", vec![1.0])).unwrap();
+        assert_eq!(v.dimension(), None, "checking learns nothing");
+        v.learn(2);
+        v.learn(3);
+        assert_eq!(v.dimension(), Some(2), "the first accepted dimension stays");
         let err = v.check(&rec("b", vec![1.0])).unwrap_err().to_string();
         assert!(
             err.contains("\"b\"") && err.contains("1 dimensions") && err.contains("has 2"),

@@ -6,15 +6,18 @@ mod common;
 use std::time::Duration;
 
 use batch_chroma::{
-    ChromaBatchInserter, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
+    ChromaBatchInserter, ChromaClient, ChromaError, ChromaRecord, ChromaSink, WriteMode, metadata,
 };
-use batch_core::{BatchError, BatcherSettings, Sink};
+use batch_core::{BatchError, BatcherSettings, ItemOutcome, Sink};
 use common::{fresh_collection, meta, vector};
 
 #[test]
 fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
     let collection = fresh_collection("wrongdim");
     let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
+    // The first accepted batch tells the dimension.
+    inserter.add("first", vector(99, 384), meta(99)).unwrap();
+    assert_eq!(inserter.flush().written, 1);
     let mut refused = Vec::new();
     for i in 0..10 {
         let dim = if i == 4 { 383 } else { 384 };
@@ -35,16 +38,20 @@ fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.written, 9);
     let stats = inserter.stats();
-    // One request for the nine, none for the refused one, no fallback.
-    assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
-    assert_eq!(collection.count().unwrap(), 9);
+    // One request for the first, one for the nine, none for the refused
+    // one, no fallback.
+    assert_eq!((stats.total_requests, stats.total_fallbacks), (2, 0));
+    assert_eq!(collection.count().unwrap(), 10);
 }
 
 #[test]
 fn the_sinks_item_check_names_each_bad_record() {
     // The check the batcher runs at add time, asked of the sink directly.
     let collection = fresh_collection("sinkcheck");
-    let sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    // One accepted write tells the sink the dimension (2).
+    sink.write_batch(&[ChromaRecord::new("seed", vec![0.0, 1.0], meta(0))])
+        .unwrap();
     let check = sink.item_check().expect("the Chroma sink checks records");
     let records = [
         ChromaRecord::new("ok1", vec![1.0, 2.0], meta(1)),
@@ -65,7 +72,9 @@ fn the_sinks_item_check_names_each_bad_record() {
         let reason = verdicts[i].as_ref().expect_err("refused");
         assert!(reason.contains(needle), "record {i}: {reason}");
     }
-    assert_eq!(collection.count().unwrap(), 0, "checking sends nothing");
+    assert_eq!(collection.count().unwrap(), 1, "checking sends nothing");
+    // Logs and messages about a record name it by its id.
+    assert_eq!(ChromaSink::item_key(&records[5]).as_deref(), Some("ok2"));
 }
 
 #[test]
@@ -189,4 +198,142 @@ fn a_server_side_400_is_bisected_and_handed_back_per_record() {
         "{stats:?}"
     );
     assert_eq!(stale.count().unwrap(), 1);
+}
+
+#[test]
+fn a_url_without_scheme_is_refused_with_a_message_that_says_so() {
+    let err = ChromaClient::builder("127.0.0.1:11000")
+        .build()
+        .expect_err("a URL without http:// is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no scheme") && msg.contains("http://127.0.0.1:11000"),
+        "{msg}"
+    );
+    let err = ChromaClient::new("127.0.0.1:11000").expect_err("new checks it too");
+    assert!(err.to_string().contains("no scheme"), "{err}");
+    let err = ChromaClient::builder("http://user:secret@:8000")
+        .build()
+        .expect_err("a URL without host is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("no host") && !msg.contains("secret"), "{msg}");
+}
+
+#[test]
+fn a_first_record_the_server_refuses_does_not_fix_the_dimension() {
+    // The probe: an empty collection, a first 5-dim record the
+    // server refuses for another reason (a `$` metadata key, which the
+    // client lets through), then nine valid 4-dim records.
+    let collection = fresh_collection("firstrefused");
+    let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
+    inserter
+        .add("bad", vector(0, 5), metadata([("$x", 1.into())]))
+        .expect("the client does not know `$` keys are refused");
+    let report = inserter.flush();
+    assert_eq!((report.written, report.failed.len()), (0, 1), "{report:?}");
+    let e = report.failed[0].error.sink_error().expect("a sink error");
+    assert!(
+        matches!(e, ChromaError::Http(h) if h.status() == Some(400)),
+        "{e}"
+    );
+    for i in 1..10 {
+        inserter
+            .add(format!("ok{i}"), vector(i, 4), meta(i))
+            .unwrap_or_else(|f| panic!("record {i} refused: {}", f.error));
+    }
+    assert_eq!(inserter.dimension(), None, "nothing was accepted yet");
+    let report = inserter.flush();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 9);
+    // The first accepted batch fixes the dimension: now 5-dim is refused.
+    assert_eq!(inserter.dimension(), Some(4));
+    let failed = inserter.add("five", vector(0, 5), meta(0)).unwrap_err();
+    assert!(matches!(failed.error, BatchError::Invalid(_)), "{failed:?}");
+    let stats = inserter.stats();
+    assert_eq!(stats.total_added, 9, "{stats:?}");
+    assert_eq!(stats.total_refused, 1, "{stats:?}");
+    assert_eq!(collection.count().unwrap(), stats.total_added);
+}
+
+#[test]
+fn a_record_checked_before_the_dimension_was_known_is_refused_per_record() {
+    // Both passed the add-time check while the dimension was unknown; the
+    // first accepted batch then fixed it at 4.
+    let collection = fresh_collection("latedim");
+    let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    sink.write_batch(&[ChromaRecord::new("four", vector(0, 4), meta(0))])
+        .unwrap();
+    let outcomes = sink
+        .write_batch(&[
+            ChromaRecord::new("five", vector(1, 5), meta(1)),
+            ChromaRecord::new("four2", vector(2, 4), meta(2)),
+        ])
+        .unwrap();
+    match &outcomes[..] {
+        [
+            ItemOutcome::Failed(ChromaError::Invalid(msg)),
+            ItemOutcome::Written,
+        ] => assert!(
+            msg.contains("\"five\"") && msg.contains("5 dimensions") && msg.contains("has 4"),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(collection.count().unwrap(), 2);
+}
+
+#[test]
+fn a_replay_counts_our_own_stored_records_as_written_and_others_as_conflicts() {
+    // What the batcher does after an ambiguous add (timeout): replay the
+    // same records. The sink is driven directly so the outcome is certain.
+    // cosine collections hand back a normalized copy of the vector.
+    for space in ["l2", "cosine"] {
+        replay_counts_our_own_records(space);
+    }
+}
+
+fn replay_counts_our_own_records(space: &str) {
+    let collection = common::client()
+        .get_or_create_collection(
+            &xtask::test_servers::unique_name("replay"),
+            &metadata([("hnsw:space", space.into())]),
+        )
+        .expect("collection");
+    let ours = |i: usize| ChromaRecord::new(format!("r{i}"), vector(i, 8), meta(i));
+    for mode in [WriteMode::Add, WriteMode::Upsert] {
+        let mut sink = ChromaSink::new(collection.clone(), mode).expect("sink");
+        let prefix = format!("{mode:?}-");
+        let rec = |i: usize| {
+            let mut r = ours(i);
+            r.id = format!("{prefix}{}", r.id);
+            r
+        };
+        // r0, r1: "the lost attempt" stored them. r2: someone else's
+        // record under our id. r3: not stored yet.
+        let outcomes = sink.write_batch(&[rec(0), rec(1)]).expect("write");
+        assert!(outcomes.iter().all(|o| matches!(o, ItemOutcome::Written)));
+        let mut other = rec(2);
+        other.embedding = vector(99, 8);
+        sink.write_batch(&[other]).expect("write");
+
+        let outcomes = sink
+            .replay_batch(&[rec(0), rec(1), rec(2), rec(3)])
+            .expect("replay");
+        let got: Vec<&str> = outcomes
+            .iter()
+            .map(|o| match o {
+                ItemOutcome::Written => "written",
+                ItemOutcome::Conflict => "conflict",
+                ItemOutcome::Failed(_) => "failed",
+            })
+            .collect();
+        let want = match mode {
+            // /add leaves someone else's r2 in place.
+            WriteMode::Add => ["written", "written", "conflict", "written"],
+            // /upsert replaces it with ours.
+            WriteMode::Upsert => ["written", "written", "written", "written"],
+        };
+        assert_eq!(got, want, "{mode:?} {space}");
+    }
+    assert_eq!(collection.count().expect("count"), 8);
 }

@@ -260,7 +260,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let couch_db = CouchDatabase::new(&couchdb_url, "uds3_ingest")?;
     couch_db.create_if_missing()?;
     let couch = CouchDBBatchInserter::new(couch_db, 100)?;
-    let collection = ChromaClient::new(&chroma_url).get_or_create_collection(
+    let collection = ChromaClient::new(&chroma_url)?.get_or_create_collection(
         "uds3-ingest",
         &metadata([("hnsw:space", MetadataValue::from("l2"))]),
     )?;

@@ -36,7 +36,7 @@
 //! # #[cfg(feature = "chroma")] {
 //! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, metadata};
 //!
-//! let client = ChromaClient::new("http://127.0.0.1:28000");
+//! let client = ChromaClient::new("http://127.0.0.1:28000")?;
 //! let collection = client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
 //! let inserter = ChromaBatchInserter::new(collection, 100)?;
 //! for i in 0..250 {

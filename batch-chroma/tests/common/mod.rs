@@ -9,7 +9,7 @@ use xtask::test_servers::{self, Service};
 /// `cargo xtask services up` hint if it does not answer.
 pub fn client() -> ChromaClient {
     let url = test_servers::require(Service::Chroma);
-    ChromaClient::new(&url)
+    ChromaClient::new(&url).expect("UDS3_CHROMA_URL")
 }
 
 /// A new, empty `l2` collection named `{prefix}-{unique}`.

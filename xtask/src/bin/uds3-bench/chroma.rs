@@ -18,7 +18,7 @@ pub struct Chroma {
 
 impl Chroma {
     pub fn new(url: String) -> Self {
-        let client = ChromaClient::new(&url);
+        let client = ChromaClient::new(&url).expect("UDS3_CHROMA_URL");
         Self {
             url,
             client,
