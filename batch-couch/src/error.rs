@@ -79,10 +79,14 @@ impl CouchError {
 }
 
 impl SinkError for CouchError {
+    /// A whole-request failure takes batch-core's class of its HTTP error:
+    /// a timeout or a connection lost after sending is
+    /// [`ErrorClass::OutcomeUnknown`], so its retry is a
+    /// [`replay`](batch_core::Sink::replay_batch).
     fn class(&self) -> ErrorClass {
         match self {
             Self::Http(e) => e.class(),
-            Self::NoResult { .. } => ErrorClass::Transient,
+            Self::NoResult { .. } => ErrorClass::OutcomeUnknown,
             Self::Rejected { .. }
             | Self::Conflict { .. }
             | Self::InvalidDatabaseName(_)
