@@ -37,11 +37,16 @@ impl CouchDatabase {
     }
 
     /// Like [`new`](Self::new) with another per-request timeout.
+    ///
+    /// A URL without `http://` or `https://` (e.g. `127.0.0.1:5984`) is
+    /// refused here with [`CouchError::InvalidUrl`], not at the first
+    /// request with a transport error.
     pub fn with_timeout(
         server_url: &str,
         name: &str,
         timeout: Duration,
     ) -> Result<Self, CouchError> {
+        batch_core::http::check_url(server_url).map_err(CouchError::InvalidUrl)?;
         check_name(name)?;
         Ok(Self {
             endpoint: Endpoint::new(server_url, timeout),

@@ -58,6 +58,8 @@
 //!   answers some 500s with HTML). 401, 403 and 404 (bad credentials, no
 //!   permission, no database) are fatal: each document of the batch is
 //!   handed back once, without a fallback that would only repeat the refusal.
+//! - A server URL without `http://` or `https://` is refused when the
+//!   [`CouchDatabase`] is built.
 //! - Replays: a `_bulk_docs` request that timed out may have been stored
 //!   after all. Its retry reads the stored bodies of the documents that
 //!   now conflict (one `_all_docs?include_docs=true` request) and counts

@@ -287,6 +287,11 @@ impl Sink for CouchSink {
         self.write(items, true)
     }
 
+    /// The document id.
+    fn item_key(item: &CouchDoc) -> Option<String> {
+        Some(item.id().to_owned())
+    }
+
     fn limits(&self) -> SinkLimits {
         SinkLimits {
             max_items: None,
