@@ -37,11 +37,16 @@ impl CouchDatabase {
     }
 
     /// Like [`new`](Self::new) with another per-request timeout.
+    ///
+    /// A URL without `http://` or `https://` (e.g. `127.0.0.1:5984`) is
+    /// refused here with [`CouchError::InvalidUrl`], not at the first
+    /// request with a transport error.
     pub fn with_timeout(
         server_url: &str,
         name: &str,
         timeout: Duration,
     ) -> Result<Self, CouchError> {
+        batch_core::http::check_url(server_url).map_err(CouchError::InvalidUrl)?;
         check_name(name)?;
         Ok(Self {
             endpoint: Endpoint::new(server_url, timeout),
@@ -188,23 +193,59 @@ impl CouchDatabase {
     /// included, since a write over a deletion needs its revision too), with
     /// one `POST /{db}/_all_docs` request.
     pub(crate) fn current_revs(&self, ids: &[&str]) -> Result<HashMap<String, String>, HttpError> {
-        let path = format!("{}/_all_docs", self.path);
-        let body = serde_json::json!({ "keys": ids }).to_string();
-        let text = self.request_ok("POST", &path, Some(body.as_bytes()))?;
-        let answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
-            url: self.endpoint.url(&path),
-            message: e.to_string(),
-        })?;
-        let rows = answer.get("rows").and_then(Value::as_array);
-        Ok(rows
+        Ok(self
+            .all_docs(ids, "")?
             .into_iter()
-            .flatten()
             .filter_map(|row| {
                 let id = row.get("key")?.as_str()?;
                 let rev = row.get("value")?.get("rev")?.as_str()?;
                 Some((id.to_owned(), rev.to_owned()))
             })
             .collect())
+    }
+
+    /// The stored body of each id that exists and is not deleted, with one
+    /// `POST /{db}/_all_docs?include_docs=true` request; with
+    /// `attachments`, inline attachment data is included (else stubs).
+    pub(crate) fn stored_docs(
+        &self,
+        ids: &[&str],
+        attachments: bool,
+    ) -> Result<HashMap<String, Value>, HttpError> {
+        let query = if attachments {
+            "?include_docs=true&attachments=true"
+        } else {
+            "?include_docs=true"
+        };
+        Ok(self
+            .all_docs(ids, query)?
+            .into_iter()
+            .filter_map(|mut row| {
+                let id = row.get("key")?.as_str()?.to_owned();
+                match row.get_mut("doc")?.take() {
+                    Value::Null => None,
+                    doc => Some((id, doc)),
+                }
+            })
+            .collect())
+    }
+
+    /// The rows of `POST /{db}/_all_docs{query}` for `ids`.
+    fn all_docs(&self, ids: &[&str], query: &str) -> Result<Vec<Value>, HttpError> {
+        let path = format!("{}/_all_docs{query}", self.path);
+        let body = serde_json::json!({ "keys": ids }).to_string();
+        let text = self.request_ok("POST", &path, Some(body.as_bytes()))?;
+        let mut answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
+            url: self.endpoint.url(&path),
+            message: e.to_string(),
+        })?;
+        match answer.get_mut("rows").map(Value::take) {
+            Some(Value::Array(rows)) => Ok(rows),
+            _ => Err(HttpError::Decode {
+                url: self.endpoint.url(&path),
+                message: "the answer has no rows".to_owned(),
+            }),
+        }
     }
 
     fn doc_path(&self, id: &str) -> String {

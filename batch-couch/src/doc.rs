@@ -74,10 +74,12 @@ impl CouchDoc {
             (None, None) => random_id(),
         };
         let Some(members) = doc.as_object() else {
-            let reason = format!("a document must be a JSON object, not {}", kind(&doc));
+            let reason = format!("document {id:?} must be a JSON object, not {}", kind(&doc));
             return Err(refuse(doc, id, reason));
         };
-        if let Err(reason) = check_id(&id).and_then(|()| check_members(members)) {
+        let checked = check_id(&id)
+            .and_then(|()| check_members(members).map_err(|e| format!("document {id:?}: {e}")));
+        if let Err(reason) = checked {
             return Err(refuse(doc, id, reason));
         }
         let encoded = encode(&id, members, None);

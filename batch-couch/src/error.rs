@@ -49,6 +49,10 @@ pub enum CouchError {
         /// What was wrong with the answer.
         detail: String,
     },
+    /// The server URL cannot be used (no `http://` or `https://` scheme, no
+    /// host); the message names the URL, password masked.
+    #[error("{0}")]
+    InvalidUrl(String),
     /// The database name breaks CouchDB's naming rules.
     #[error(
         "invalid database name {0:?}: must start with a-z and contain only a-z, 0-9 and _$()+-/"
@@ -79,12 +83,17 @@ impl CouchError {
 }
 
 impl SinkError for CouchError {
+    /// A whole-request failure takes batch-core's class of its HTTP error:
+    /// a timeout or a connection lost after sending is
+    /// [`ErrorClass::OutcomeUnknown`], so its retry is a
+    /// [`replay`](batch_core::Sink::replay_batch).
     fn class(&self) -> ErrorClass {
         match self {
             Self::Http(e) => e.class(),
-            Self::NoResult { .. } => ErrorClass::Transient,
+            Self::NoResult { .. } => ErrorClass::OutcomeUnknown,
             Self::Rejected { .. }
             | Self::Conflict { .. }
+            | Self::InvalidUrl(_)
             | Self::InvalidDatabaseName(_)
             | Self::Config(_)
             | Self::Spawn(_) => ErrorClass::Permanent,

@@ -50,22 +50,41 @@
 //!   `_` (except `_design/` and `_local/`), unknown `_` members, and
 //!   documents over [`CouchOptions::max_doc_bytes`] (8 MB, CouchDB's
 //!   `max_document_size`).
-//! - Whole-request errors: 5xx, timeouts, refused connections are
-//!   transient (retried with backoff); 400, 401, 403, 415 permanent; 413
+//! - Whole-request errors: 5xx and refused connections are transient
+//!   (retried with backoff); a timeout or a connection lost after sending
+//!   is batch-core's `OutcomeUnknown` (retried as a replay, see below);
+//!   400, 401, 403, 415 permanent; 413
 //!   splits the batch. Error bodies need not be JSON (pouchdb-server
 //!   answers some 500s with HTML). 401, 403 and 404 (bad credentials, no
 //!   permission, no database) are fatal: each document of the batch is
 //!   handed back once, without a fallback that would only repeat the refusal.
+//! - A server URL without `http://` or `https://` is refused when the
+//!   [`CouchDatabase`] is built.
+//! - Replays: a `_bulk_docs` request that timed out may have been stored
+//!   after all. Its retry reads the stored bodies of the documents that
+//!   now conflict (one `_all_docs?include_docs=true` request) and counts
+//!   those whose body is ours (ignoring `_id` and `_rev`) as written, so
+//!   `total_added` equals what the server holds and
+//!   [`ConflictPolicy::Fail`] hands back only real conflicts. Chosen over
+//!   writing client-computed revisions with `new_edits=false`: that makes
+//!   a replay a no-op, but it also turns every real conflict into a
+//!   silent conflicting revision (measured on pouchdb-server: no result
+//!   at all, and possibly a new winner), breaking every conflict policy.
+//!   The check costs one extra request per replayed batch, and only then.
 //!
 //! # Known limits
-//! - A request that times out or loses its connection after the server
-//!   stored the documents is retried (it cannot be told apart from one
-//!   that never arrived); the retry then finds them stored and counts them
-//!   in `total_conflicts`, not `total_added`. Nothing is lost or doubled,
-//!   since ids are fixed before the first try.
-//! - [`ConflictPolicy::Overwrite`] cannot overwrite `_local/` documents
-//!   (`_all_docs` does not list them); they come back as
-//!   [`CouchError::Conflict`] after the last attempt.
+//! - In a replay, a document that another writer had stored with the very
+//!   same body before our first try counts as written, not as a conflict
+//!   (the two cannot be told apart). Ids are fixed before the first try,
+//!   so nothing is doubled either way.
+//! - A timeout of a later request of a batch (a duplicate-id round, an
+//!   overwrite) hands only that request's documents back, with an error of
+//!   class `OutcomeUnknown`: they may be stored, and adding them again
+//!   with [`CouchDBBatchInserter::add_doc`] cannot store them twice.
+//! - `_all_docs` does not list `_local/` documents, so
+//!   [`ConflictPolicy::Overwrite`] cannot overwrite them (they come back as
+//!   [`CouchError::Conflict`] after the last attempt), and a replay cannot
+//!   recognise them (nor deletions) as ours: they count as conflicts.
 //!
 //! # Why ureq and not couch_rs
 //! The design named `couch_rs`. Measured against the test server, it is
@@ -91,6 +110,7 @@ mod doc_id;
 mod error;
 mod inserter;
 mod options;
+mod replay;
 mod sink;
 
 pub use batch_core::env::{get_couchdb_batch_size, should_use_couchdb_batch_insert};

@@ -16,6 +16,7 @@ use crate::database::CouchDatabase;
 use crate::doc::CouchDoc;
 use crate::error::CouchError;
 use crate::options::CouchOptions;
+use crate::replay::is_own_copy;
 
 type Outcome = ItemOutcome<CouchError>;
 
@@ -40,6 +41,12 @@ type Outcome = ItemOutcome<CouchError>;
 /// A failure of a later
 /// request (a duplicate round, an overwrite) fails only the documents of
 /// that request, since earlier ones were written.
+///
+/// # Replays
+/// A first request that timed out (batch-core's `OutcomeUnknown`) may
+/// have been stored; batch-core retries it through `replay_batch`, where a
+/// `conflict` for a document whose stored body is ours counts as written
+/// (see the crate docs for why this and not `new_edits=false`).
 #[derive(Debug)]
 pub struct CouchSink {
     db: CouchDatabase,
@@ -57,11 +64,13 @@ impl CouchSink {
         &self.db
     }
 
-    /// Sends one round (ids unique) and fills in its outcomes.
+    /// Sends one round (ids unique) and fills in its outcomes. `replay`:
+    /// an earlier request of this round may have stored its documents.
     fn write_round(
         &self,
         items: &[CouchDoc],
         round: &[usize],
+        replay: bool,
         outcomes: &mut [Option<Outcome>],
     ) -> Result<(), HttpError> {
         let answer = self.send(round.iter().map(|&i| items[i].encoded()))?;
@@ -70,22 +79,94 @@ impl CouchSink {
             let id = items[i].id();
             outcomes[i] = Some(match lookup(&answer, id) {
                 Ok(DocResult::Stored) => ItemOutcome::Written,
-                Ok(DocResult::Conflict) => match self.options.conflict_policy {
-                    ConflictPolicy::Fail => ItemOutcome::Failed(conflict(id)),
-                    ConflictPolicy::Overwrite => {
-                        conflicted.push(i);
-                        continue;
-                    }
-                    _ => ItemOutcome::Conflict,
-                },
+                Ok(DocResult::Conflict) => {
+                    conflicted.push(i);
+                    continue;
+                }
                 Ok(DocResult::Refused { error, reason }) => rejected(id, error, reason),
                 Err(e) => ItemOutcome::Failed(e),
             });
         }
-        if !conflicted.is_empty() {
-            self.overwrite(items, conflicted, outcomes);
+        if replay && !conflicted.is_empty() {
+            conflicted = self.own_copies_written(items, conflicted, outcomes);
+        }
+        match self.options.conflict_policy {
+            ConflictPolicy::Overwrite if !conflicted.is_empty() => {
+                self.overwrite(items, conflicted, outcomes);
+            }
+            ConflictPolicy::Fail => {
+                for i in conflicted {
+                    outcomes[i] = Some(ItemOutcome::Failed(conflict(items[i].id())));
+                }
+            }
+            _ => {
+                for i in conflicted {
+                    outcomes[i] = Some(ItemOutcome::Conflict);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// In a replay, resolves as written each conflicting document whose
+    /// stored body is ours (the lost request stored it), with one
+    /// `_all_docs` request; returns the others, which conflict with
+    /// someone else's copy.
+    ///
+    /// If the stored bodies cannot be read, under
+    /// [`ConflictPolicy::Fail`] the documents come back with
+    /// [`CouchError::NoResult`] (they may be ours); under the other policies
+    /// they stay conflicts (`Skip`: stored either way; `Overwrite`: ours
+    /// is written over whichever copy it is).
+    fn own_copies_written(
+        &self,
+        items: &[CouchDoc],
+        conflicted: Vec<usize>,
+        outcomes: &mut [Option<Outcome>],
+    ) -> Vec<usize> {
+        let ids: Vec<&str> = conflicted.iter().map(|&i| items[i].id()).collect();
+        let attachments = conflicted
+            .iter()
+            .any(|&i| items[i].doc().get("_attachments").is_some());
+        let stored = match self.db.stored_docs(&ids, attachments) {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(documents = ids.len(), error = %e, "replay: cannot read the stored copies of conflicting documents");
+                if self.options.conflict_policy != ConflictPolicy::Fail {
+                    return conflicted;
+                }
+                let detail = format!(
+                    "the server answered conflict after a request whose answer was lost, \
+                     and the stored copy could not be read to tell whether it is this one: {e}"
+                );
+                for i in conflicted {
+                    outcomes[i] = Some(ItemOutcome::Failed(CouchError::NoResult {
+                        id: items[i].id().to_owned(),
+                        detail: detail.clone(),
+                    }));
+                }
+                return Vec::new();
+            }
+        };
+        let before = conflicted.len();
+        let others: Vec<usize> = conflicted
+            .into_iter()
+            .filter(|&i| {
+                let own = stored
+                    .get(items[i].id())
+                    .is_some_and(|copy| is_own_copy(items[i].doc(), copy));
+                if own {
+                    outcomes[i] = Some(ItemOutcome::Written);
+                }
+                !own
+            })
+            .collect();
+        tracing::debug!(
+            own = before - others.len(),
+            foreign = others.len(),
+            "replay: conflicts checked against the stored copies"
+        );
+        others
     }
 
     /// Resends conflicting documents with their current `_rev`, as long
@@ -156,17 +237,15 @@ impl CouchSink {
         let body = self.db.bulk_docs(docs)?;
         Ok(bulk_result::parse(&body))
     }
-}
 
-impl Sink for CouchSink {
-    type Item = CouchDoc;
-    type Error = CouchError;
-
-    fn write_batch(&mut self, items: &[CouchDoc]) -> Result<Vec<Outcome>, CouchError> {
+    /// Writes a batch round by round. `replay`: an earlier request of
+    /// these items may have stored them; only the first round can have
+    /// been sent before (a failed first round ends the batch with `Err`).
+    fn write(&self, items: &[CouchDoc], replay: bool) -> Result<Vec<Outcome>, CouchError> {
         let mut outcomes: Vec<Option<Outcome>> = items.iter().map(|_| None).collect();
         let rounds = rounds_by_id(items);
         for (r, round) in rounds.iter().enumerate() {
-            let Err(error) = self.write_round(items, round, &mut outcomes) else {
+            let Err(error) = self.write_round(items, round, replay && r == 0, &mut outcomes) else {
                 continue;
             };
             if r == 0 {
@@ -190,6 +269,27 @@ impl Sink for CouchSink {
                 })
             })
             .collect())
+    }
+}
+
+impl Sink for CouchSink {
+    type Item = CouchDoc;
+    type Error = CouchError;
+
+    fn write_batch(&mut self, items: &[CouchDoc]) -> Result<Vec<Outcome>, CouchError> {
+        self.write(items, false)
+    }
+
+    /// Like `write_batch`, but a `conflict` for a document of the first
+    /// round whose stored body is ours counts as written: the request whose
+    /// answer was lost stored it.
+    fn replay_batch(&mut self, items: &[CouchDoc]) -> Result<Vec<Outcome>, CouchError> {
+        self.write(items, true)
+    }
+
+    /// The document id.
+    fn item_key(item: &CouchDoc) -> Option<String> {
+        Some(item.id().to_owned())
     }
 
     fn limits(&self) -> SinkLimits {
