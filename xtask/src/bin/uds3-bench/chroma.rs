@@ -17,13 +17,14 @@ pub struct Chroma {
 }
 
 impl Chroma {
-    pub fn new(url: String) -> Self {
-        let client = ChromaClient::new(&url).expect("UDS3_CHROMA_URL");
-        Self {
+    /// Refuses a bad `UDS3_CHROMA_URL` with the client's message.
+    pub fn new(url: String) -> Result<Self, String> {
+        let client = ChromaClient::new(&url).map_err(|e| format!("UDS3_CHROMA_URL: {e}"))?;
+        Ok(Self {
             url,
             client,
             run_no: 0,
-        }
+        })
     }
 }
 

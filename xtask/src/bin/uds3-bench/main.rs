@@ -65,8 +65,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let chroma = match chroma::Chroma::new(endpoints.chroma_url.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(chroma::Chroma::new(endpoints.chroma_url.clone())),
+        Box::new(chroma),
         Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
         Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
     ];
