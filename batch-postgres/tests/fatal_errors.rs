@@ -38,12 +38,6 @@ fn all_back_after_one_request(
         .expect("add");
     }
     let report = ins.flush();
-    assert_eq!(report.failed.len(), ROWS, "{what}: {report:?}");
-    for failed in &report.failed {
-        let error = failed.error.sink_error().expect("a sink error");
-        assert_eq!(error.sqlstate(), Some(sqlstate), "{what}: {error}");
-        assert_eq!(error.class(), batch_core::ErrorClass::Fatal, "{what}");
-    }
     let stats = ins.stats();
     assert_eq!(stats.total_requests, 1, "{what}: {stats:?}");
     assert_eq!(
@@ -55,6 +49,12 @@ fn all_back_after_one_request(
         (0, 0, 0),
         "{what}: {stats:?}"
     );
+    assert_eq!(report.failed.len(), ROWS, "{what}: {report:?}");
+    for failed in &report.failed {
+        let error = failed.error.sink_error().expect("a sink error");
+        assert_eq!(error.sqlstate(), Some(sqlstate), "{what}: {error}");
+        assert_eq!(error.class(), batch_core::ErrorClass::Fatal, "{what}");
+    }
     report.failed[0].error.to_string()
 }
 

@@ -60,6 +60,11 @@ fn a_stopped_backend_times_out_and_the_batch_is_replayed_on_a_new_connection() {
     let ins =
         PostgreSQLBatchInserter::with_table(connector, t.clone(), settings).expect("inserter");
     ins.ensure_schema().expect("schema");
+    // A first write prepares the statements, so that the stopped backend
+    // holds the write itself.
+    ins.add("warm-up", "/p", "c", 1, 1, None, None, None)
+        .expect("add");
+    assert!(ins.flush().is_complete());
     let pids = backends(&app);
     assert_eq!(pids.len(), 1, "the inserter's backend: {pids:?}");
     let stopped = stop_backend(pids[0]);
@@ -77,7 +82,7 @@ fn a_stopped_backend_times_out_and_the_batch_is_replayed_on_a_new_connection() {
     // Let the stopped backend run what it had received, then compare.
     std::thread::sleep(Duration::from_millis(500));
     let rows = count(&mut client(), &t);
-    assert_eq!(rows, 20);
+    assert_eq!(rows, 21);
     assert_eq!(stats.total_added, rows as u64, "{stats:?}");
     assert!(stats.total_retries >= 1, "{stats:?}");
     drop_table(&mut client(), &t);
