@@ -12,13 +12,23 @@ use crate::ident::Ident;
 /// binary wire format. Each element is type-checked against the column's
 /// element type, so a wrong Rust type names the column instead of
 /// corrupting data.
-#[derive(Debug)]
 pub(crate) struct ColumnArray<'a> {
     pub(crate) column: &'a Ident,
     pub(crate) values: Vec<&'a (dyn ToSql + Sync)>,
     /// Refuse NULL elements: the column belongs to the conflict key, where
     /// NULL never conflicts and would break the batch's last-wins matching.
     pub(crate) not_null: bool,
+    /// Names the caller's row `n` (its conflict key) in an error.
+    pub(crate) name: &'a (dyn Fn(usize) -> String + Sync),
+}
+
+impl std::fmt::Debug for ColumnArray<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnArray")
+            .field("column", &self.column)
+            .field("values", &self.values)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ToSql for ColumnArray<'_> {
@@ -47,12 +57,13 @@ impl ToSql for ColumnArray<'_> {
             let start = out.len();
             let encoded = value
                 .to_sql_checked(member, out)
-                .map_err(|e| format!("row {row} of the batch, column {}: {e}", self.column))?;
+                .map_err(|e| format!("row {}, column {}: {e}", (self.name)(row), self.column))?;
             match encoded {
                 IsNull::Yes => {
                     if self.not_null {
                         return Err(format!(
-                            "row {row} of the batch: conflict key column {} must not be NULL",
+                            "row {}: conflict key column {} must not be NULL",
+                            (self.name)(row),
                             self.column
                         )
                         .into());

@@ -1,58 +1,312 @@
 //! `Connector`: how the sink opens (and, after a lost connection, reopens)
-//! its PostgreSQL connection.
+//! its PostgreSQL connection, and the deadline every request runs under.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls};
+use futures_util::future::BoxFuture;
+use postgres::tls::{MakeTlsConnect, TlsConnect};
+use postgres::{Config, NoTls, Socket};
+use tokio::runtime::Runtime;
 
-use crate::error::PostgresError;
+use crate::error::{Phase, PostgresError};
 
 /// Used when the configuration sets no connect timeout, so that an
 /// unreachable host cannot hang the flusher thread indefinitely.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type ConnectFn = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
+/// Default of [`Connector::timeout`]: the per-request timeout of
+/// batch-couch, long enough for a batch of thousands of rows.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens connections for a sink. Kept (rather than one `Client`) because a
-/// lost connection is reopened lazily on the next write.
+/// Opens a driver connection and returns its client and the future that
+/// runs the connection (to be spawned on the session's runtime).
+type OpenFn = dyn Fn(
+        tokio_postgres::Config,
+    ) -> BoxFuture<
+        'static,
+        Result<(tokio_postgres::Client, BoxFuture<'static, ()>), postgres::Error>,
+    > + Send
+    + Sync;
+
+/// Opens a synchronous client (for DDL and tools, not for batches).
+type SyncFn = dyn Fn(&Config) -> Result<postgres::Client, postgres::Error> + Send + Sync;
+
+/// Opens connections for a sink. Kept (rather than one connection) because
+/// a lost connection is reopened lazily on the next write.
+///
+/// Every request of the sink, the connection's startup included, runs
+/// under a client-side deadline ([`timeout`](Self::timeout)): a server that
+/// stops answering (a stopped process, a half-open network path) keeps its
+/// TCP connection acknowledged by the kernel, so neither a server-side
+/// `statement_timeout` nor TCP keepalives would ever end the wait.
 #[derive(Clone)]
-pub struct Connector(Arc<ConnectFn>);
+pub struct Connector {
+    config: Config,
+    async_config: tokio_postgres::Config,
+    open: Arc<OpenFn>,
+    open_sync: Arc<SyncFn>,
+    timeout: Duration,
+    target: Arc<str>,
+}
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Connector(..)")
+        f.debug_struct("Connector")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
 impl Connector {
-    /// Connects without TLS with `config` (10 s connect timeout unless set).
-    pub fn no_tls(mut config: Config) -> Self {
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        Self(Arc::new(move || config.connect(NoTls)))
+    /// Connects without TLS with `config` (10 s TCP connect timeout unless
+    /// set, 30 s per request).
+    pub fn no_tls(config: Config) -> Self {
+        Self::with_tls(config, NoTls)
     }
 
     /// Parses a `postgres://user@host:port/db` URL or a `key=value`
     /// connection string, and connects without TLS.
     pub fn from_url(url: &str) -> Result<Self, PostgresError> {
         let config: Config = url.parse().map_err(|e| {
-            PostgresError::Invalid(format!("bad PostgreSQL connection string: {e}"))
+            PostgresError::Invalid(format!(
+                "bad PostgreSQL connection string: {}",
+                crate::error::chain(&e)
+            ))
         })?;
         Ok(Self::no_tls(config))
     }
 
-    /// Any way of connecting, e.g. with a TLS connector:
-    /// `Connector::custom(move || config.connect(tls.clone()))`.
-    pub fn custom(
-        connect: impl Fn() -> Result<Client, postgres::Error> + Send + Sync + 'static,
-    ) -> Self {
-        Self(Arc::new(connect))
+    /// Connects with `tls`, e.g. a `postgres_openssl::MakeTlsConnector`.
+    pub fn with_tls<T>(mut config: Config, tls: T) -> Self
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        let async_config = to_async(&config);
+        let target = target(&config).into();
+        let sync_tls = tls.clone();
+        Self {
+            config,
+            async_config,
+            open: Arc::new(move |config: tokio_postgres::Config| {
+                let tls = tls.clone();
+                Box::pin(async move {
+                    let (client, connection) = config.connect(tls).await?;
+                    let connection: BoxFuture<'static, ()> = Box::pin(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(error = %e, "PostgreSQL connection ended");
+                        }
+                    });
+                    Ok((client, connection))
+                })
+            }),
+            open_sync: Arc::new(move |config: &Config| config.connect(sync_tls.clone())),
+            timeout: DEFAULT_TIMEOUT,
+            target,
+        }
     }
 
-    /// Opens a new connection.
-    pub fn connect(&self) -> Result<Client, PostgresError> {
-        (self.0)().map_err(PostgresError::Connection)
+    /// Sets the deadline of every request (default 30 s): connecting,
+    /// preparing, and writing one batch. A write that times out after it
+    /// was sent may have been applied; the batcher then replays it (see
+    /// [`ErrorClass::OutcomeUnknown`](batch_core::ErrorClass::OutcomeUnknown)).
+    /// A zero duration is raised to 1 ms.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The deadline of every request.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The server as `host:port` (several for a multi-host string), for
+    /// messages; never the password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Opens a synchronous client with the same configuration, for DDL and
+    /// tools. Its requests have no deadline besides the TCP connect timeout.
+    pub fn connect(&self) -> Result<postgres::Client, PostgresError> {
+        (self.open_sync)(&self.config)
+            .map_err(|e| PostgresError::from_driver(e, Phase::Connect, &self.target))
+    }
+
+    /// Opens a session: a runtime of its own and a connected client, the
+    /// whole startup under the deadline.
+    pub(crate) fn open(&self) -> Result<Session, PostgresError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(PostgresError::Spawn)?;
+        let open = (self.open)(self.async_config.clone());
+        match within(&runtime, self.timeout, open) {
+            Err(Elapsed) => Err(self.timed_out(Phase::Connect, false)),
+            Ok(Err(e)) => Err(PostgresError::from_driver(e, Phase::Connect, &self.target)),
+            Ok(Ok((client, connection))) => {
+                runtime.spawn(connection);
+                Ok(Session { runtime, client })
+            }
+        }
+    }
+
+    /// Runs `sql` (DDL, several statements allowed) on a short connection
+    /// of its own, under the deadline.
+    pub(crate) fn batch_execute(&self, sql: &str) -> Result<(), PostgresError> {
+        let session = self.open()?;
+        match within(
+            &session.runtime,
+            self.timeout,
+            session.client.batch_execute(sql),
+        ) {
+            Ok(Ok(())) => Ok(()),
+            Err(Elapsed) => Err(self.timed_out(Phase::Prepare, false)),
+            Ok(Err(e)) => Err(PostgresError::from_driver(e, Phase::Prepare, &self.target)),
+        }
+    }
+
+    /// The error of a request that got no answer within the deadline.
+    pub(crate) fn timed_out(&self, phase: Phase, sent: bool) -> PostgresError {
+        PostgresError::Timeout {
+            target: self.target.to_string(),
+            after: self.timeout,
+            phase,
+            outcome_unknown: sent,
+        }
+    }
+}
+
+/// An open connection: the client and the runtime that drives it. Dropping
+/// it closes the socket (the runtime drops the connection task).
+pub(crate) struct Session {
+    pub(crate) runtime: Runtime,
+    pub(crate) client: tokio_postgres::Client,
+}
+
+/// The deadline passed before the future finished.
+#[derive(Debug)]
+pub(crate) struct Elapsed;
+
+/// Runs `future` on `runtime` for at most `timeout`.
+pub(crate) fn within<F: Future>(
+    runtime: &Runtime,
+    timeout: Duration,
+    future: F,
+) -> Result<F::Output, Elapsed> {
+    runtime
+        .block_on(async { tokio::time::timeout(timeout, future).await })
+        .map_err(|_| Elapsed)
+}
+
+/// `host:port` of every host of `config`, comma-separated.
+fn target(config: &Config) -> String {
+    let ports = config.get_ports();
+    let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    let hosts: Vec<String> = if config.get_hosts().is_empty() {
+        config
+            .get_hostaddrs()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{a}:{}", port(i)))
+            .collect()
+    } else {
+        config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| match h {
+                postgres::config::Host::Tcp(h) if h.contains(':') => {
+                    format!("[{h}]:{}", port(i))
+                }
+                postgres::config::Host::Tcp(h) => format!("{h}:{}", port(i)),
+                postgres::config::Host::Unix(path) => {
+                    format!("{}/.s.PGSQL.{}", path.display(), port(i))
+                }
+            })
+            .collect()
+    };
+    if hosts.is_empty() {
+        "localhost:5432".to_owned()
+    } else {
+        hosts.join(",")
+    }
+}
+
+/// The same configuration for the asynchronous driver the sink runs on
+/// (the synchronous `Config` wraps one but does not hand it out).
+fn to_async(config: &Config) -> tokio_postgres::Config {
+    let mut out = tokio_postgres::Config::new();
+    if let Some(user) = config.get_user() {
+        out.user(user);
+    }
+    if let Some(password) = config.get_password() {
+        out.password(password);
+    }
+    if let Some(dbname) = config.get_dbname() {
+        out.dbname(dbname);
+    }
+    if let Some(options) = config.get_options() {
+        out.options(options);
+    }
+    if let Some(name) = config.get_application_name() {
+        out.application_name(name);
+    }
+    for host in config.get_hosts() {
+        match host {
+            postgres::config::Host::Tcp(h) => out.host(h),
+            postgres::config::Host::Unix(path) => out.host_path(path),
+        };
+    }
+    for addr in config.get_hostaddrs() {
+        out.hostaddr(*addr);
+    }
+    for port in config.get_ports() {
+        out.port(*port);
+    }
+    if let Some(t) = config.get_connect_timeout() {
+        out.connect_timeout(*t);
+    }
+    if let Some(t) = config.get_tcp_user_timeout() {
+        out.tcp_user_timeout(*t);
+    }
+    out.keepalives(config.get_keepalives())
+        .keepalives_idle(config.get_keepalives_idle());
+    if let Some(t) = config.get_keepalives_interval() {
+        out.keepalives_interval(t);
+    }
+    if let Some(n) = config.get_keepalives_retries() {
+        out.keepalives_retries(n);
+    }
+    out.ssl_mode(config.get_ssl_mode())
+        .ssl_negotiation(config.get_ssl_negotiation())
+        .target_session_attrs(config.get_target_session_attrs())
+        .channel_binding(config.get_channel_binding())
+        .load_balance_hosts(config.get_load_balance_hosts());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_host_and_port_but_not_the_password() {
+        let c = Connector::from_url("postgres://u:secret@db.example:6543/x").expect("url");
+        assert_eq!(c.target(), "db.example:6543");
+        assert!(!format!("{c:?}").contains("secret"));
+        let c = Connector::from_url("host=a,b port=1,2 user=u").expect("string");
+        assert_eq!(c.target(), "a:1,b:2");
     }
 }

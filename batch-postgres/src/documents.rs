@@ -114,6 +114,11 @@ impl Row for DocumentRow {
         ]
     }
 
+    /// The `document_id`.
+    fn key(&self) -> Option<String> {
+        Some(self.document_id.clone())
+    }
+
     /// Refuses what PostgreSQL would refuse anyway or what UDS3 documents
     /// as out of range: an empty id or status, NUL bytes in text (PostgreSQL
     /// text cannot hold them), negative counts, a quality score outside 0-1.

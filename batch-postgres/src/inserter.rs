@@ -68,10 +68,8 @@ impl PostgreSQLBatchInserter {
     /// connection; the batch connection prepares lazily, so this may run
     /// after construction and before the first flush).
     pub fn ensure_schema(&self) -> Result<(), PostgresError> {
-        let mut client = self.connector.connect()?;
-        client
+        self.connector
             .batch_execute(&create_documents_table(&self.table))
-            .map_err(|e| PostgresError::from_driver(e, false))
     }
 
     /// The target table.

@@ -14,10 +14,11 @@
 //! parameter: `WITH src AS (SELECT * FROM UNNEST($1::text[], ...) WITH
 //! ORDINALITY) ... INSERT ... ON CONFLICT ... RETURNING`, one round trip.
 //! Rows repeating a key within a batch do not fail it: the row sequential
-//! execution would leave behind wins (the last for updates; all of them are
-//! reported written, the earlier ones as written-then-overwritten). Rows
-//! identical to the stored ones are not rewritten and count as conflicts,
-//! so re-running the same input changes nothing.
+//! execution would leave behind wins (the last for updates, the first for
+//! DO NOTHING) and the others count as conflicts, so `total_added` equals
+//! the rows the table gained or changed. Rows identical to the stored ones
+//! are not rewritten and count as conflicts, so re-running the same input
+//! changes nothing.
 //!
 //! # Failures
 //! A failed statement rolls back as a whole, and batch-core's bisect
@@ -26,7 +27,14 @@
 //! carrying its SQLSTATE and message, while every good row is written.
 //! Lost connections, serialization failures, deadlocks, shutdowns and
 //! `too_many_connections` are transient: retried with backoff, reconnecting
-//! lazily.
+//! lazily. Every request (connect, prepare, write) runs under the
+//! connector's deadline ([`Connector::timeout`], default 30 s), so a server
+//! that stops answering cannot hang the flusher. A write whose answer was
+//! lost (connection gone or deadline passed after it was sent) may have
+//! been applied: it is replayed, and rows stored exactly as sent count as
+//! written, not as conflicts. Authentication, a missing database, table or
+//! column, or a missing privilege are fatal: every row of the batch comes
+//! back at once, after one request.
 //!
 //! # Quick Start
 //! ```no_run
@@ -63,12 +71,12 @@ mod spec;
 mod statements;
 mod table_inserter;
 
-pub use connector::Connector;
+pub use connector::{Connector, DEFAULT_TIMEOUT};
 pub use documents::{
     DEFAULT_PROCESSING_STATUS, DOCUMENT_COLUMNS, DocumentRow, create_documents_table,
     documents_spec,
 };
-pub use error::{PostgresError, ServerError};
+pub use error::{Phase, PostgresError, ServerError};
 pub use ident::{Ident, TableName};
 pub use inserter::{DEFAULT_TABLE, PostgreSQLBatchInserter};
 pub use row::{DynRow, Row};

@@ -18,6 +18,14 @@ pub trait Row: Send + 'static {
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// A short name of the row for logs and messages (its id, never its
+    /// whole content), e.g. when it is handed back or lost. The default
+    /// gives none; the sink then names rows by their conflict key in its
+    /// own errors.
+    fn key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An ad-hoc row of boxed values, e.g.

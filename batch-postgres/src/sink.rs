@@ -1,17 +1,21 @@
 //! `TableSink`: batch-core's `Sink` for any table described by a
 //! `TableSpec`, with three interchangeable write methods.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use batch_core::{ItemCheck, ItemOutcome, Sink};
-use postgres::binary_copy::BinaryCopyInWriter;
+use futures_util::future::try_join_all;
 use postgres::types::{IsNull, ToSql, Type};
-use postgres::{Client, Statement};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::{Client, Statement};
 
 use crate::column_array::ColumnArray;
-use crate::connector::Connector;
-use crate::error::PostgresError;
+use crate::connector::{Connector, Elapsed, Session, within};
+use crate::error::{Phase, PostgresError};
 use crate::row::Row;
 use crate::spec::TableSpec;
 use crate::statements;
@@ -42,21 +46,25 @@ struct Prepared {
     statement: Statement,
     /// COPY text (COPY method only).
     copy: Option<String>,
+    /// The replay's check whether a stored row equals the row sent
+    /// (prepared at the first replay).
+    check: Option<Statement>,
 }
 
 /// An open connection and what was prepared on it.
-struct Session {
-    client: Client,
+struct Live {
+    session: Session,
     prepared: Option<Prepared>,
 }
 
 /// Writes rows of type `R` to one table, one statement (and one commit) per
-/// batch. Reconnects lazily after a lost connection.
+/// batch. Reconnects lazily after a lost connection; every request runs
+/// under the connector's deadline ([`Connector::timeout`]).
 pub struct TableSink<R> {
     connector: Connector,
     spec: Arc<TableSpec>,
     method: WriteMethod,
-    session: Option<Session>,
+    live: Option<Live>,
     _row: PhantomData<fn() -> R>,
 }
 
@@ -65,9 +73,18 @@ impl<R> std::fmt::Debug for TableSink<R> {
         f.debug_struct("TableSink")
             .field("table", &self.spec.table)
             .field("method", &self.method)
-            .field("connected", &self.session.is_some())
+            .field("connected", &self.live.is_some())
             .finish()
     }
+}
+
+/// The rows of one write: which were sent and which were left out.
+struct Plan<'a, R> {
+    /// Outcome of every item decided before sending (refused by the
+    /// preflight, or superseded by a later row of the same key).
+    outcomes: Vec<Option<ItemOutcome<PostgresError>>>,
+    /// Index in `items` and row, of every row sent.
+    sent: Vec<(usize, &'a R)>,
 }
 
 impl<R: Row> TableSink<R> {
@@ -77,7 +94,7 @@ impl<R: Row> TableSink<R> {
             connector,
             spec: Arc::new(spec),
             method: WriteMethod::default(),
-            session: None,
+            live: None,
             _row: PhantomData,
         }
     }
@@ -92,7 +109,7 @@ impl<R: Row> TableSink<R> {
     /// Opens the connection now, so that a wrong URL or a down server is
     /// reported when the inserter is built rather than at the first flush.
     pub fn connect(&mut self) -> Result<(), PostgresError> {
-        self.session()?;
+        self.live()?;
         Ok(())
     }
 
@@ -106,134 +123,359 @@ impl<R: Row> TableSink<R> {
         self.method
     }
 
-    fn session(&mut self) -> Result<&mut Session, PostgresError> {
-        if self.session.as_ref().is_some_and(|s| s.client.is_closed()) {
+    fn live(&mut self) -> Result<&mut Live, PostgresError> {
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|l| l.session.client.is_closed())
+        {
             tracing::info!(table = %self.spec.table, "PostgreSQL connection lost, reconnecting");
-            self.session = None;
+            self.live = None;
         }
-        if self.session.is_none() {
-            let client = self.connector.connect()?;
-            self.session = Some(Session {
-                client,
+        let live = match self.live.take() {
+            Some(live) => live,
+            None => Live {
+                session: self.connector.open()?,
                 prepared: None,
-            });
-        }
-        self.session
-            .as_mut()
-            .ok_or_else(|| PostgresError::Invalid("no session after connecting".into()))
-    }
-
-    /// Connects and prepares if needed, then runs `f`; a lost connection
-    /// is dropped so the next call reconnects.
-    fn with_prepared<T>(
-        &mut self,
-        f: impl FnOnce(&mut Client, &Prepared, &TableSpec) -> Result<T, postgres::Error>,
-    ) -> Result<T, PostgresError> {
-        let spec = Arc::clone(&self.spec);
-        let method = self.method;
-        let session = self.session()?;
-        let result = match &session.prepared {
-            Some(prepared) => f(&mut session.client, prepared, &spec),
-            None => match prepare(&mut session.client, &spec, method) {
-                Ok(Ok(prepared)) => {
-                    let prepared = session.prepared.insert(prepared);
-                    f(&mut session.client, prepared, &spec)
-                }
-                Ok(Err(schema)) => return Err(schema),
-                Err(e) => Err(e),
             },
         };
-        let closed = session.client.is_closed();
-        if closed {
-            self.session = None;
+        Ok(self.live.insert(live))
+    }
+
+    /// Turns a request's result into the sink's, dropping the connection
+    /// when it is no longer usable (closed, or abandoned at the deadline:
+    /// dropping it closes the socket, so a late answer cannot mix with the
+    /// next request's). `sent`: the write had been sent.
+    fn settle<T>(
+        &mut self,
+        result: Result<Result<T, postgres::Error>, Elapsed>,
+        phase: Phase,
+        sent: bool,
+    ) -> Result<T, PostgresError> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Err(Elapsed) => {
+                self.live = None;
+                Err(self.connector.timed_out(phase, sent))
+            }
+            Ok(Err(e)) => {
+                let closed = self
+                    .live
+                    .as_ref()
+                    .is_none_or(|l| l.session.client.is_closed());
+                if closed {
+                    self.live = None;
+                }
+                Err(PostgresError::from_request(
+                    e,
+                    phase,
+                    self.connector.target(),
+                    closed,
+                    sent,
+                ))
+            }
         }
-        result.map_err(|e| PostgresError::from_driver(e, closed))
+    }
+
+    /// Connects and prepares if needed.
+    fn prepared(&mut self) -> Result<&mut Live, PostgresError> {
+        let timeout = self.connector.request_timeout();
+        let (spec, method) = (Arc::clone(&self.spec), self.method);
+        let live = self.live()?;
+        if live.prepared.is_none() {
+            let Session { runtime, client } = &mut live.session;
+            let result = within(runtime, timeout, prepare(client, &spec, method));
+            let prepared = self.settle(result, Phase::Prepare, false)??;
+            let live = self.live()?;
+            live.prepared = Some(prepared);
+        }
+        self.live()
     }
 
     /// Checks what only the server's column types tell, without a round
     /// trip: non-NULL, well-typed conflict keys. (The row's own validation
     /// and its column count were checked in `add`, by `item_check`.)
-    fn preflight(&self, row: &R, types: &[Type]) -> Result<(), PostgresError> {
+    /// Returns the key's encoding, which tells rows of one key apart.
+    fn preflight(&self, row: &R, types: &[Type]) -> Result<Vec<u8>, PostgresError> {
         let values = row.values();
+        let mut key = Vec::new();
         let mut scratch = bytes::BytesMut::new();
         for &k in &self.spec.key {
             scratch.clear();
             let column = &self.spec.columns[k];
             let (Some(value), Some(ty)) = (values.get(k), types.get(k)) else {
                 return Err(PostgresError::Invalid(format!(
-                    "row has {} values, no value for conflict key column {column}",
+                    "row {} has {} values, no value for conflict key column {column}",
+                    self.name(row),
                     values.len()
                 )));
             };
             match value.to_sql_checked(ty, &mut scratch) {
-                Ok(IsNull::No) => {}
+                Ok(IsNull::No) => {
+                    key.extend_from_slice(&scratch.len().to_be_bytes());
+                    key.extend_from_slice(&scratch);
+                }
                 Ok(IsNull::Yes) => {
                     return Err(PostgresError::Invalid(format!(
-                        "conflict key column {column} must not be NULL"
+                        "row {}: conflict key column {column} must not be NULL",
+                        self.name(row)
                     )));
                 }
                 Err(e) => {
                     return Err(PostgresError::Invalid(format!(
-                        "conflict key column {column}: {e}"
+                        "row {}: conflict key column {column}: {e}",
+                        self.name(row)
                     )));
                 }
             }
         }
-        Ok(())
+        Ok(key)
     }
 
-    fn column_types(&mut self) -> Result<Vec<Type>, PostgresError> {
-        self.with_prepared(|_, prepared, _| Ok(prepared.types.clone()))
+    /// Names a row by its conflict key, e.g. `document_id="d17"`.
+    fn name(&self, row: &R) -> String {
+        name_row(&self.spec, row)
+    }
+
+    /// Decides which rows go to the server: rows the preflight refuses come
+    /// back failed, and of several rows with one key only the one
+    /// sequential execution would leave behind is sent (the last for
+    /// updates, the first for DO NOTHING); the others are superseded and
+    /// count as conflicts, so that the written count equals the rows the
+    /// table gained or changed.
+    fn plan<'a>(&self, items: &'a [R], types: &[Type]) -> Plan<'a, R> {
+        let mut outcomes: Vec<Option<ItemOutcome<PostgresError>>> = Vec::with_capacity(items.len());
+        let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+        let last_wins = self.spec.updates();
+        for (i, item) in items.iter().enumerate() {
+            match self.preflight(item, types) {
+                Ok(key) => {
+                    outcomes.push(None);
+                    match keys.entry(key) {
+                        Entry::Vacant(e) => {
+                            e.insert(i);
+                        }
+                        Entry::Occupied(mut e) if last_wins => {
+                            outcomes[*e.get()] = Some(ItemOutcome::Conflict);
+                            e.insert(i);
+                        }
+                        Entry::Occupied(_) => outcomes[i] = Some(ItemOutcome::Conflict),
+                    }
+                }
+                Err(e) => outcomes.push(Some(ItemOutcome::Failed(e))),
+            }
+        }
+        let sent = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcomes[*i].is_none())
+            .collect();
+        Plan { outcomes, sent }
+    }
+
+    /// One write of `items`: the outcomes, and the indices of the rows the
+    /// server left unchanged (already stored as sent, or a DO NOTHING
+    /// conflict).
+    #[allow(clippy::type_complexity)] // a pair of plain vectors
+    fn write(
+        &mut self,
+        items: &[R],
+    ) -> Result<(Vec<ItemOutcome<PostgresError>>, Vec<usize>), PostgresError> {
+        let types = self.prepared()?.prepared.as_ref().map(|p| p.types.clone());
+        let types = types.unwrap_or_default();
+        let Plan { mut outcomes, sent } = self.plan(items, &types);
+        let mut unchanged = Vec::new();
+        if !sent.is_empty() {
+            let rows: Vec<&R> = sent.iter().map(|(_, r)| *r).collect();
+            let timeout = self.connector.request_timeout();
+            let (spec, method) = (Arc::clone(&self.spec), self.method);
+            let was_sent = Cell::new(false);
+            let result = {
+                let live = self.prepared()?;
+                let Session { runtime, client } = &mut live.session;
+                let prepared = live.prepared.as_ref();
+                let rows = &rows;
+                let was_sent = &was_sent;
+                within(runtime, timeout, async move {
+                    let Some(prepared) = prepared else {
+                        return Ok(Vec::new());
+                    };
+                    match method {
+                        WriteMethod::Unnest => {
+                            write_unnest(client, prepared, &spec, rows, was_sent).await
+                        }
+                        WriteMethod::Copy => write_copy(client, prepared, rows, was_sent).await,
+                        WriteMethod::PerRow => {
+                            write_per_row(client, prepared, rows, was_sent).await
+                        }
+                    }
+                })
+            };
+            let written = match self.settle(result, Phase::Write, was_sent.get()) {
+                Ok(written) => written,
+                Err(e) if rows.len() == 1 => return Err(e.for_item(self.name(rows[0]))),
+                Err(e) => return Err(e),
+            };
+            let mut was_written = vec![false; sent.len()];
+            for ord in written {
+                let slot = usize::try_from(ord - 1)
+                    .ok()
+                    .and_then(|n| was_written.get_mut(n));
+                match slot {
+                    Some(slot) => *slot = true,
+                    // Committed already: an error here would claim nothing
+                    // was written. Cannot happen unless the statement is wrong.
+                    None => tracing::error!(
+                        ord,
+                        batch = sent.len(),
+                        "server reported an unknown row number"
+                    ),
+                }
+            }
+            for ((index, _), written) in sent.iter().zip(was_written) {
+                outcomes[*index] = Some(if written {
+                    ItemOutcome::Written
+                } else {
+                    unchanged.push(*index);
+                    ItemOutcome::Conflict
+                });
+            }
+        }
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(ItemOutcome::Conflict))
+            .collect();
+        Ok((outcomes, unchanged))
+    }
+
+    /// For each of `rows`, whether the table holds it as this sink would
+    /// have written it (key and every column a write sets equal, compared
+    /// as text so that any column type works). One pipelined round trip.
+    fn stored_as_sent(&mut self, rows: &[&R]) -> Result<Vec<bool>, PostgresError> {
+        let timeout = self.connector.request_timeout();
+        let spec = Arc::clone(&self.spec);
+        let columns = statements::compared_columns(&spec);
+        let live = self.prepared()?;
+        let needs_check = live.prepared.as_ref().is_some_and(|p| p.check.is_none());
+        if needs_check {
+            let types: Vec<Type> = live
+                .prepared
+                .as_ref()
+                .map(|p| columns.iter().map(|&c| p.types[c].clone()).collect())
+                .unwrap_or_default();
+            let sql = statements::stored_equal(&spec);
+            let Session { runtime, client } = &mut live.session;
+            let result = within(runtime, timeout, client.prepare_typed(&sql, &types));
+            let check = self.settle(result, Phase::Prepare, false)?;
+            if let Some(prepared) = self.live()?.prepared.as_mut() {
+                prepared.check = Some(check);
+            }
+        }
+        let result = {
+            let live = self.live()?;
+            let Some(check) = live.prepared.as_ref().and_then(|p| p.check.clone()) else {
+                return Ok(vec![false; rows.len()]);
+            };
+            let params: Vec<Vec<&(dyn ToSql + Sync)>> = rows
+                .iter()
+                .map(|row| {
+                    let values = row.values();
+                    columns.iter().map(|&c| values[c]).collect()
+                })
+                .collect();
+            let client = &live.session.client;
+            let check = &check;
+            within(
+                &live.session.runtime,
+                timeout,
+                try_join_all(params.iter().map(|values| async move {
+                    client
+                        .query_opt(check, values)
+                        .await
+                        .map(|row| row.is_some())
+                })),
+            )
+        };
+        self.settle(result, Phase::Prepare, false)
+    }
+}
+
+/// Names a row by its conflict key: `id="d17"`, or `(a, b)=("x", 2)`.
+/// Each value's text is cut at 100 characters: a name, not the content.
+fn name_row<R: Row>(spec: &TableSpec, row: &R) -> String {
+    name_values(spec, &row.values())
+}
+
+/// [`name_row`] of a row's values.
+fn name_values(spec: &TableSpec, values: &[&(dyn ToSql + Sync)]) -> String {
+    let shown = |k: usize| {
+        let text = values
+            .get(k)
+            .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+        match text.char_indices().nth(100) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text,
+        }
+    };
+    if let [k] = spec.key[..] {
+        format!("{}={}", spec.columns[k].as_str(), shown(k))
+    } else {
+        let names: Vec<String> = spec
+            .key
+            .iter()
+            .map(|&k| spec.columns[k].as_str().to_owned())
+            .collect();
+        let shown: Vec<String> = spec.key.iter().map(|&k| shown(k)).collect();
+        format!("({})=({})", names.join(", "), shown.join(", "))
     }
 }
 
 /// Prepares the method's statements on a fresh connection. The outer
 /// `Result` carries driver errors, the inner one schema problems.
-fn prepare(
+async fn prepare(
     client: &mut Client,
     spec: &TableSpec,
     method: WriteMethod,
 ) -> Result<Result<Prepared, PostgresError>, postgres::Error> {
-    let probe = match client.prepare(&statements::column_probe(spec)) {
-        Ok(probe) => probe,
-        Err(e) if e.as_db_error().is_some() => {
-            return Ok(Err(PostgresError::from_driver(e, false)));
-        }
-        Err(e) => return Err(e),
-    };
+    let probe = client.prepare(&statements::column_probe(spec)).await?;
     let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     let (statement, copy) = match method {
         WriteMethod::Unnest => {
-            let array_types = match array_types(client, spec)? {
+            let array_types = match array_types(client, spec).await? {
                 Ok(array_types) => array_types,
                 Err(schema) => return Ok(Err(schema)),
             };
             let sql = statements::upsert_from(spec, &statements::unnest_source(spec, &array_types));
-            (client.prepare(&sql)?, None)
+            (client.prepare(&sql).await?, None)
         }
         WriteMethod::Copy => {
-            client.batch_execute(&statements::create_stage(spec))?;
+            client
+                .batch_execute(&statements::create_stage(spec))
+                .await?;
             let sql = statements::upsert_from(spec, &statements::stage_source(spec));
             (
-                client.prepare(&sql)?,
+                client.prepare(&sql).await?,
                 Some(statements::copy_into_stage(spec)),
             )
         }
-        WriteMethod::PerRow => (client.prepare(&statements::single_row(spec))?, None),
+        WriteMethod::PerRow => (client.prepare(&statements::single_row(spec)).await?, None),
     };
     Ok(Ok(Prepared {
         types,
         statement,
         copy,
+        check: None,
     }))
 }
 
 /// Reads each column's array type from the catalog (once per connection).
-fn array_types(
+async fn array_types(
     client: &mut Client,
     spec: &TableSpec,
 ) -> Result<Result<Vec<String>, PostgresError>, postgres::Error> {
-    let rows = client.query(statements::COLUMN_TYPES, &[&spec.table.quoted()])?;
+    let rows = client
+        .query(statements::COLUMN_TYPES, &[&spec.table.quoted()])
+        .await?;
     let mut out = Vec::with_capacity(spec.columns.len());
     for column in &spec.columns {
         let Some(row) = rows.iter().find(|r| r.get::<_, &str>(0) == column.as_str()) else {
@@ -255,13 +497,21 @@ fn array_types(
     Ok(Ok(out))
 }
 
-fn write_unnest<R: Row>(
-    client: &mut Client,
+/// One statement, sent in autocommit: from the moment it is sent its
+/// outcome is unknown until the answer arrives.
+async fn write_unnest<R: Row>(
+    client: &Client,
     prepared: &Prepared,
     spec: &TableSpec,
     rows: &[&R],
+    sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let values: Vec<Vec<&(dyn ToSql + Sync)>> = rows.iter().map(|r| r.values()).collect();
+    let name = |n: usize| {
+        values
+            .get(n)
+            .map_or_else(String::new, |v| name_values(spec, v))
+    };
     let arrays: Vec<ColumnArray<'_>> = spec
         .columns
         .iter()
@@ -270,49 +520,64 @@ fn write_unnest<R: Row>(
             column,
             values: values.iter().map(|v| v[c]).collect(),
             not_null: spec.key.contains(&c),
+            name: &name,
         })
         .collect();
     let params: Vec<&(dyn ToSql + Sync)> =
         arrays.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-    let written = client.query(&prepared.statement, &params)?;
+    sent.set(true);
+    let written = client.query(&prepared.statement, &params).await?;
     Ok(written.iter().map(|r| r.get(0)).collect())
 }
 
-fn write_copy<R: Row>(
+/// COPY into the staging table and one upsert from it, in one
+/// transaction: only the COMMIT's answer can leave the outcome unknown.
+async fn write_copy<R: Row>(
     client: &mut Client,
     prepared: &Prepared,
     rows: &[&R],
+    sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
-    let mut tx = client.transaction()?;
+    let tx = client.transaction().await?;
     let copy = prepared.copy.as_deref().unwrap_or_default();
     let mut types = prepared.types.clone();
     types.push(Type::INT8);
-    let mut writer = BinaryCopyInWriter::new(tx.copy_in(copy)?, &types);
+    let writer = BinaryCopyInWriter::new(tx.copy_in(copy).await?, &types);
+    let mut writer = std::pin::pin!(writer);
     for (n, row) in rows.iter().enumerate() {
         let ord = i64::try_from(n + 1).unwrap_or(i64::MAX);
         let mut values = row.values();
         values.push(&ord);
-        writer.write(&values)?;
+        writer.as_mut().write(&values).await?;
     }
-    writer.finish()?;
-    let written = tx.query(&prepared.statement, &[])?;
-    tx.commit()?;
+    writer.finish().await?;
+    let written = tx.query(&prepared.statement, &[]).await?;
+    sent.set(true);
+    tx.commit().await?;
     Ok(written.iter().map(|r| r.get(0)).collect())
 }
 
-fn write_per_row<R: Row>(
+/// One upsert per row in one transaction; only the COMMIT's answer can
+/// leave the outcome unknown.
+async fn write_per_row<R: Row>(
     client: &mut Client,
     prepared: &Prepared,
     rows: &[&R],
+    sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
-    let mut tx = client.transaction()?;
+    let tx = client.transaction().await?;
     let mut written = Vec::new();
     for (n, row) in rows.iter().enumerate() {
-        if !tx.query(&prepared.statement, &row.values())?.is_empty() {
+        if !tx
+            .query(&prepared.statement, &row.values())
+            .await?
+            .is_empty()
+        {
             written.push(i64::try_from(n + 1).unwrap_or(i64::MAX));
         }
     }
-    tx.commit()?;
+    sent.set(true);
+    tx.commit().await?;
     Ok(written)
 }
 
@@ -334,57 +599,38 @@ impl<R: Row> Sink for TableSink<R> {
         }))
     }
 
+    /// [`Row::key`].
+    fn item_key(item: &R) -> Option<String> {
+        item.key()
+    }
+
     fn write_batch(
         &mut self,
         items: &[R],
     ) -> Result<Vec<ItemOutcome<PostgresError>>, PostgresError> {
-        let types = self.column_types()?;
-        let mut outcomes: Vec<Option<ItemOutcome<PostgresError>>> = Vec::with_capacity(items.len());
-        let mut sent: Vec<(usize, &R)> = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match self.preflight(item, &types) {
-                Ok(()) => {
-                    sent.push((i, item));
-                    outcomes.push(None);
-                }
-                Err(e) => outcomes.push(Some(ItemOutcome::Failed(e))),
+        self.write(items).map(|(outcomes, _)| outcomes)
+    }
+
+    /// Writes again, then asks the server about every row the upsert left
+    /// unchanged (its `WHERE` guard skips rows identical to the stored
+    /// ones, and RETURNING omits them): a row stored exactly as sent was
+    /// written by the attempt whose answer was lost, so it counts as
+    /// written, not as a conflict.
+    fn replay_batch(
+        &mut self,
+        items: &[R],
+    ) -> Result<Vec<ItemOutcome<PostgresError>>, PostgresError> {
+        let (mut outcomes, unchanged) = self.write(items)?;
+        if unchanged.is_empty() {
+            return Ok(outcomes);
+        }
+        let rows: Vec<&R> = unchanged.iter().map(|&i| &items[i]).collect();
+        let stored = self.stored_as_sent(&rows)?;
+        for (&i, stored) in unchanged.iter().zip(stored) {
+            if stored {
+                outcomes[i] = ItemOutcome::Written;
             }
         }
-        if !sent.is_empty() {
-            let rows: Vec<&R> = sent.iter().map(|(_, r)| *r).collect();
-            let method = self.method;
-            let written = self.with_prepared(|client, prepared, spec| match method {
-                WriteMethod::Unnest => write_unnest(client, prepared, spec, &rows),
-                WriteMethod::Copy => write_copy(client, prepared, &rows),
-                WriteMethod::PerRow => write_per_row(client, prepared, &rows),
-            })?;
-            let mut was_written = vec![false; sent.len()];
-            for ord in written {
-                let slot = usize::try_from(ord - 1)
-                    .ok()
-                    .and_then(|n| was_written.get_mut(n));
-                match slot {
-                    Some(slot) => *slot = true,
-                    // Committed already: an error here would claim nothing
-                    // was written. Cannot happen unless the statement is wrong.
-                    None => tracing::error!(
-                        ord,
-                        batch = sent.len(),
-                        "server reported an unknown row number"
-                    ),
-                }
-            }
-            for ((index, _), written) in sent.iter().zip(was_written) {
-                outcomes[*index] = Some(if written {
-                    ItemOutcome::Written
-                } else {
-                    ItemOutcome::Conflict
-                });
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(ItemOutcome::Conflict))
-            .collect())
+        Ok(outcomes)
     }
 }

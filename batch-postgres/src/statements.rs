@@ -48,12 +48,11 @@ fn conflict_clause(spec: &TableSpec) -> String {
 /// spec's columns plus the 1-based row number `ORD_COLUMN`) and returning
 /// the row numbers that were written.
 ///
-/// Duplicate keys in one batch: `DISTINCT ON` keeps the row sequential
-/// execution would leave behind (last for updates, first for DO NOTHING),
-/// since ON CONFLICT cannot touch a row twice in one statement. For
-/// updates every row of a written key is reported written (the earlier
-/// ones were written and then overwritten, as sequentially); for DO
-/// NOTHING only the kept row is.
+/// Duplicate keys in one batch: the sink sends only the row sequential
+/// execution would leave behind (last for updates, first for DO NOTHING)
+/// and counts the others as conflicts. `DISTINCT ON` keeps the same row
+/// here as a second guard, since ON CONFLICT cannot touch a row twice in
+/// one statement.
 pub(crate) fn upsert_from(spec: &TableSpec, source: &str) -> String {
     let key: Vec<String> = spec.conflict_key().map(|c| c.quoted()).collect();
     let ord = ord();
@@ -135,6 +134,46 @@ pub(crate) fn single_row(spec: &TableSpec) -> String {
         table = spec.table.quoted(),
         columns = column_list(spec),
         conflict = conflict_clause(spec),
+    )
+}
+
+/// The columns a write sets, in spec order: every column when a conflict
+/// changes nothing, else the key and the updated columns (not the ones
+/// kept on update, which an update leaves as they were).
+pub(crate) fn compared_columns(spec: &TableSpec) -> Vec<usize> {
+    if spec.updates() {
+        (0..spec.columns.len())
+            .filter(|c| spec.key.contains(c) || spec.update.contains(c))
+            .collect()
+    } else {
+        (0..spec.columns.len()).collect()
+    }
+}
+
+/// Returns a row when the table holds a row with the key of `$1..` whose
+/// compared columns all equal the parameters (one per
+/// [`compared_columns`], prepared with the columns' types). Compared as
+/// text, so that types without an equality operator (json, ...) work too.
+pub(crate) fn stored_equal(spec: &TableSpec) -> String {
+    let conditions = compared_columns(spec)
+        .iter()
+        .enumerate()
+        .map(|(n, &c)| {
+            let column = spec.columns[c].quoted();
+            if spec.key.contains(&c) {
+                format!("{TARGET}.{column} = ${}", n + 1)
+            } else {
+                format!(
+                    "({TARGET}.{column})::text IS NOT DISTINCT FROM (${})::text",
+                    n + 1
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "SELECT 1 FROM {table} AS {TARGET} WHERE {conditions}",
+        table = spec.table.quoted()
     )
 }
 

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use batch_core::BatcherSettings;
 use batch_postgres::{Connector, PostgreSQLBatchInserter};
-use common::{METHODS, client, count, drop_table, table, unique, url};
+use common::{METHODS, client, count, drop_table, table, unique};
 
 #[test]
 fn terminated_backend_is_reconnected_and_nothing_is_lost() {
     for method in METHODS {
         let t = table("docs_terminated");
         let app = unique("uds3_term");
-        let mut config: postgres::Config = url().parse().expect("url");
+        let mut config = common::config();
         config.application_name(&app);
-        let connector = Connector::custom(move || config.connect(postgres::NoTls));
+        let connector = Connector::no_tls(config);
         let settings = BatcherSettings::builder()
             .batch_size(10)
             .build()

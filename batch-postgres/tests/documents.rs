@@ -191,8 +191,9 @@ fn duplicate_id_in_one_batch_last_one_wins() {
         let report = ins.flush();
         assert!(report.is_complete(), "{method:?}: {report:?}");
         assert_eq!(
-            report.written, 4,
-            "earlier duplicates count as written-then-overwritten"
+            (report.written, report.conflicts),
+            (2, 2),
+            "{method:?}: superseded duplicates count as conflicts"
         );
         assert_eq!(ins.stats().total_fallbacks, 0, "{method:?}");
         let rows = read(&t);
@@ -206,6 +207,37 @@ fn duplicate_id_in_one_batch_last_one_wins() {
             ),
             ("same", "/3", "last", 3)
         );
+        drop_table(&mut client(), &t);
+    }
+}
+
+#[test]
+fn stats_equal_the_table_with_a_duplicate_key_in_the_batch() {
+    for method in METHODS {
+        let t = table("docs_dup_stats");
+        let ins = inserter(&t, method, 10);
+        for i in 0..10 {
+            // d3 twice: 10 rows added, 9 in the table.
+            let id = if i == 9 { 3 } else { i };
+            ins.add(
+                format!("d{id}"),
+                format!("/{i}"),
+                "c",
+                1,
+                1,
+                None,
+                None,
+                None,
+            )
+            .expect("add");
+        }
+        let report = ins.flush();
+        assert!(report.is_complete(), "{method:?}: {report:?}");
+        let stats = ins.stats();
+        let rows = count(&mut client(), &t);
+        assert_eq!(rows, 9, "{method:?}");
+        assert_eq!(stats.total_added, rows as u64, "{method:?}: {stats:?}");
+        assert_eq!(stats.total_conflicts, 1, "{method:?}: {stats:?}");
         drop_table(&mut client(), &t);
     }
 }
@@ -368,5 +400,5 @@ fn unreachable_server_is_reported_at_construction() {
     let connector = batch_postgres::Connector::from_url("postgres://postgres@127.0.0.1:1/postgres")
         .expect("url");
     let error = PostgreSQLBatchInserter::new(connector, 10).expect_err("nothing listens on port 1");
-    assert!(matches!(error, PostgresError::Connection(_)), "{error}");
+    assert!(matches!(error, PostgresError::Connection { .. }), "{error}");
 }

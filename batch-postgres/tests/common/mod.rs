@@ -41,3 +41,80 @@ pub fn drop_table(client: &mut Client, table: &TableName) {
         .batch_execute(&format!("DROP TABLE IF EXISTS {}", table.quoted()))
         .expect("drop");
 }
+
+/// Processes of the PostgreSQL server stopped with SIGSTOP; continued
+/// (SIGCONT) when dropped, also when the test panics.
+pub struct Stopped {
+    pids: Vec<i32>,
+    _postmaster: Option<xtask::test_servers::Paused>,
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            signal("CONT", *pid);
+        }
+    }
+}
+
+fn signal(signal: &str, pid: i32) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("kill -s {signal} {pid} failed");
+    }
+}
+
+/// Stops one server process (e.g. the backend serving a connection).
+pub fn stop_backend(pid: i32) -> Stopped {
+    signal("STOP", pid);
+    Stopped {
+        pids: vec![pid],
+        _postmaster: None,
+    }
+}
+
+/// Stops the whole server: `xtask::test_servers::pause` stops the
+/// postmaster's process group, but every PostgreSQL child process runs in a
+/// session of its own, so the open connections' backends (and the
+/// auxiliary processes) are stopped here one by one.
+pub fn pause_server() -> Stopped {
+    let mut c = client();
+    let paused = xtask::test_servers::pause(Service::Postgres);
+    let pids: Vec<i32> = c
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("list server processes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    drop(c);
+    for pid in &pids {
+        signal("STOP", *pid);
+    }
+    Stopped {
+        pids,
+        _postmaster: Some(paused),
+    }
+}
+
+/// The pids of the backends serving `application_name`.
+pub fn backends(application_name: &str) -> Vec<i32> {
+    client()
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&application_name],
+        )
+        .expect("pg_stat_activity")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The test server's configuration, to change a setting before connecting.
+pub fn config() -> postgres::Config {
+    url().parse().expect("valid URL")
+}
