@@ -42,18 +42,15 @@ pub fn drop_table(client: &mut Client, table: &TableName) {
         .expect("drop");
 }
 
-/// Processes of the PostgreSQL server stopped with SIGSTOP; continued
-/// (SIGCONT) when dropped, also when the test panics.
+/// A server process stopped with SIGSTOP; continued (SIGCONT) when
+/// dropped, also when the test panics.
 pub struct Stopped {
-    pids: Vec<i32>,
-    _postmaster: Option<xtask::test_servers::Paused>,
+    pid: i32,
 }
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        for pid in &self.pids {
-            signal("CONT", *pid);
-        }
+        signal("CONT", self.pid);
     }
 }
 
@@ -69,36 +66,13 @@ fn signal(signal: &str, pid: i32) {
 /// Stops one server process (e.g. the backend serving a connection).
 pub fn stop_backend(pid: i32) -> Stopped {
     signal("STOP", pid);
-    Stopped {
-        pids: vec![pid],
-        _postmaster: None,
-    }
+    Stopped { pid }
 }
 
-/// Stops the whole server: `xtask::test_servers::pause` stops the
-/// postmaster's process group, but every PostgreSQL child process runs in a
-/// session of its own, so the open connections' backends (and the
-/// auxiliary processes) are stopped here one by one.
-pub fn pause_server() -> Stopped {
-    let mut c = client();
-    let paused = xtask::test_servers::pause(Service::Postgres);
-    let pids: Vec<i32> = c
-        .query(
-            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
-            &[],
-        )
-        .expect("list server processes")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    drop(c);
-    for pid in &pids {
-        signal("STOP", *pid);
-    }
-    Stopped {
-        pids,
-        _postmaster: Some(paused),
-    }
+/// Stops the whole server (postmaster and every backend, see
+/// `cargo xtask services pause`) until the guard drops.
+pub fn pause_server() -> xtask::test_servers::Paused {
+    xtask::test_servers::pause(Service::Postgres)
 }
 
 /// The pids of the backends serving `application_name`.

@@ -50,8 +50,8 @@ commands:
   start NAME..     start (like up) and wait until ready
   stop NAME..      stop (like down); refuses a server `up` did not start
   restart NAME..   stop, then start and wait until ready
-  pause NAME..     SIGSTOP the server's whole process group (it keeps its
-                   connections open and answers nothing: a hung server)
+  pause NAME..     SIGSTOP the server's process group and every descendant (it
+                   keeps its connections open and answers nothing: a hung server)
   resume NAME..    SIGCONT what `pause` stopped
   env              print `export UDS3_...=...` lines: eval \"$(cargo xtask services env)\"
   help             print this help (also -h, --help after any command)
@@ -716,7 +716,15 @@ fn signal_all(ctx: &Ctx, services: &[Service], signal: &str) -> Result<bool, Str
                 "cannot send SIG{signal} to {s}'s process group {pid}"
             ));
         }
-        println!("{s:<8} SIG{signal} sent to process group {pid}");
+        // Children that left the group (PostgreSQL's backends) too.
+        let children = process::descendants(pid);
+        for &child in &children {
+            process::signal(child, signal, false);
+        }
+        println!(
+            "{s:<8} SIG{signal} sent to process group {pid} and its {} descendants",
+            children.len()
+        );
     }
     Ok(true)
 }

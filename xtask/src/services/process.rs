@@ -113,6 +113,46 @@ pub fn signal(pid: u32, signal: &str, group: bool) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Every live descendant of `pid` (children, their children, ...), found
+/// through `/proc/*/stat`. Needed where a server's children leave its
+/// process group (PostgreSQL's backends each start a session of their own).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces and ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((child, ppid));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(child, ppid) in &parents {
+            if ppid == parent && !found.contains(&child) {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
+}
+
 /// Waits until `pid` is gone; false if it is still alive after `timeout`.
 pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     let start = Instant::now();
