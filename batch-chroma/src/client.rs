@@ -11,9 +11,10 @@ use crate::collection::Collection;
 use crate::error::ChromaError;
 use crate::metadata::Metadata;
 
-/// Per-request timeout unless set otherwise: long enough for a request of
-/// `max_batch_size` records, short enough that a hung server is retried.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The per-request timeout unless one is set: batch-core's
+/// [`DEFAULT_REQUEST_TIMEOUT`](batch_core::DEFAULT_REQUEST_TIMEOUT), the
+/// same for every backend.
+pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// What `GET /api/v2/pre-flight-checks` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

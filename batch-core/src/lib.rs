@@ -64,6 +64,6 @@ pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
 pub use report::{FailedItem, FlushReport};
 pub use retry::RetryPolicy;
 pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, WhenFull};
-pub use sink::{ItemCheck, ItemOutcome, Sink, SinkLimits};
+pub use sink::{DEFAULT_REQUEST_TIMEOUT, ItemCheck, ItemOutcome, Sink, SinkLimits};
 pub use state::FailureHandler;
 pub use stats::Stats;

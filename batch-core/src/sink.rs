@@ -2,8 +2,15 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::SinkError;
+
+/// Every backend's default deadline for one request: long enough for a
+/// batch of the largest size a server takes, short enough that a server
+/// which stops answering becomes a retried error instead of a hang. One
+/// number for all four backends, so they behave alike when a server hangs.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An add-time check of one item, run on the adding thread before the item
 /// is buffered (see [`Sink::item_check`]). `Err` carries the reason, which

@@ -13,8 +13,10 @@ use serde_json::Value;
 use crate::doc::CouchDoc;
 use crate::error::CouchError;
 
-/// Per-request timeout unless one is given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The per-request timeout unless one is set: batch-core's
+/// [`DEFAULT_REQUEST_TIMEOUT`](batch_core::DEFAULT_REQUEST_TIMEOUT), the
+/// same for every backend.
+pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// A CouchDB database: server URL (with optional `user:password@`, sent as
 /// basic auth) and database name. Cheap to clone; clones share one HTTP
@@ -30,7 +32,7 @@ pub struct CouchDatabase {
 
 impl CouchDatabase {
     /// A database `name` on the server at `server_url`
-    /// (`http://[user:password@]host:port[/prefix]`), with a 30 s timeout
+    /// (`http://[user:password@]host:port[/prefix]`), with a 60 s timeout
     /// per request. Sends nothing; see [`create_if_missing`](Self::create_if_missing).
     pub fn new(server_url: &str, name: &str) -> Result<Self, CouchError> {
         Self::with_timeout(server_url, name, DEFAULT_TIMEOUT)

@@ -19,8 +19,10 @@ pub enum MergeAnchor {
     StartNode,
 }
 
-/// Default of [`Neo4jConfig::timeout`].
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The per-request timeout unless one is set: batch-core's
+/// [`DEFAULT_REQUEST_TIMEOUT`](batch_core::DEFAULT_REQUEST_TIMEOUT), the
+/// same for every backend.
+pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// Connection and query settings of a `Neo4jBatchCreator`.
 #[derive(Clone)]

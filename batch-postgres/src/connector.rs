@@ -16,9 +16,10 @@ use crate::error::{Phase, PostgresError};
 /// unreachable host cannot hang the flusher thread indefinitely.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Default of [`Connector::timeout`]: the per-request timeout of
-/// batch-couch, long enough for a batch of thousands of rows.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The per-request timeout unless one is set: batch-core's
+/// [`DEFAULT_REQUEST_TIMEOUT`](batch_core::DEFAULT_REQUEST_TIMEOUT), the
+/// same for every backend.
+pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// Opens a driver connection and returns its client and the future that
 /// runs the connection (to be spawned on the session's runtime).
@@ -62,7 +63,7 @@ impl std::fmt::Debug for Connector {
 
 impl Connector {
     /// Connects without TLS with `config` (10 s TCP connect timeout unless
-    /// set, 30 s per request).
+    /// set, 60 s per request).
     pub fn no_tls(config: Config) -> Self {
         Self::with_tls(config, NoTls)
     }
@@ -114,7 +115,7 @@ impl Connector {
         }
     }
 
-    /// Sets the deadline of every request (default 30 s): connecting,
+    /// Sets the deadline of every request (default 60 s): connecting,
     /// preparing, and writing one batch. A write that times out after it
     /// was sent may have been applied; the batcher then replays it (see
     /// [`ErrorClass::OutcomeUnknown`](batch_core::ErrorClass::OutcomeUnknown)).

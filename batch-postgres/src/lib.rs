@@ -28,7 +28,7 @@
 //! Lost connections, serialization failures, deadlocks, shutdowns and
 //! `too_many_connections` are transient: retried with backoff, reconnecting
 //! lazily. Every request (connect, prepare, write) runs under the
-//! connector's deadline ([`Connector::timeout`], default 30 s), so a server
+//! connector's deadline ([`Connector::timeout`], default 60 s), so a server
 //! that stops answering cannot hang the flusher. A write whose answer was
 //! lost (connection gone or deadline passed after it was sent) may have
 //! been applied: it is replayed, and rows stored exactly as sent count as
