@@ -71,6 +71,9 @@ impl Connector {
     /// Parses a `postgres://user@host:port/db` URL or a `key=value`
     /// connection string, and connects without TLS.
     pub fn from_url(url: &str) -> Result<Self, PostgresError> {
+        if let Some(problem) = shape_problem(url) {
+            return Err(PostgresError::Invalid(problem));
+        }
         let config: Config = url.parse().map_err(|e| {
             PostgresError::Invalid(format!(
                 "bad PostgreSQL connection string: {}",
@@ -298,9 +301,48 @@ fn to_async(config: &Config) -> tokio_postgres::Config {
     out
 }
 
+/// What is wrong with the shape of a connection string the driver would
+/// only call "unexpected EOF": no scheme and no `key=value`, or another
+/// scheme. Never shows a password.
+fn shape_problem(url: &str) -> Option<String> {
+    match url.split_once("://") {
+        Some((scheme, _)) if scheme == "postgres" || scheme == "postgresql" => None,
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            Some(format!(
+                "PostgreSQL connection URL with scheme {scheme:?}: write postgres://user@{host}"
+            ))
+        }
+        None if url.contains('=') => None,
+        None => {
+            let host = url.rsplit_once('@').map_or(url, |(_, h)| h);
+            Some(format!(
+                "PostgreSQL connection string {host:?} has no scheme: write postgres://user@{host}/database (or key=value pairs)"
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_string_without_scheme_is_refused_with_the_fix() {
+        let err = Connector::from_url("127.0.0.1:11000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no scheme") && err.contains("postgres://user@127.0.0.1:11000"),
+            "{err}"
+        );
+        let err = Connector::from_url("http://u:secret@h:1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"http\"") && !err.contains("secret"), "{err}");
+        assert!(Connector::from_url("postgresql://u@h:1/db").is_ok());
+        assert!(Connector::from_url("host=h port=1 user=u").is_ok());
+    }
 
     #[test]
     fn target_names_host_and_port_but_not_the_password() {
