@@ -103,6 +103,37 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Quick Start: a tokio service (features `postgres`, `chroma`)
+//! Every inserter works from async code without threads of your own: each
+//! `add*` method has an `*_async` twin that waits for room without blocking
+//! a runtime thread, `flush_async` / `close_async` wait for the servers the
+//! same way, and network I/O runs on the library's own threads. Close with
+//! `close_async().await` at shutdown (`Drop` would block for up to the
+//! close timeout). batch-core uses no runtime, so any executor works.
+//! ```no_run
+//! # #[cfg(all(feature = "postgres", feature = "chroma"))]
+//! # async fn service(documents: Vec<(String, Vec<f32>)>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, metadata};
+//! use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter};
+//!
+//! // A client call you make yourself is a plain blocking call.
+//! let collection = tokio::task::spawn_blocking(|| {
+//!     ChromaClient::new("http://127.0.0.1:28000")?.get_or_create_collection("chunks", &metadata([]))
+//! })
+//! .await??;
+//! let rows = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?, 500)?;
+//! rows.ensure_schema()?;
+//! let vectors = ChromaBatchInserter::new(collection, 500)?;
+//! for (id, embedding) in documents {
+//!     rows.add_async(id.clone(), format!("/docs/{id}"), "law", 0, 0, None, None, None).await?;
+//!     vectors.add_async(id, embedding, metadata([])).await?;
+//! }
+//! let reports = (rows.close_async().await, vectors.close_async().await);
+//! assert!(reports.0.is_complete() && reports.1.is_complete());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Examples
 //! - `examples/ingest.rs`: the UDS3 pipeline end to end (PostgreSQL rows,
 //!   CouchDB documents, Chroma vectors, graph nodes and relationships) on a
