@@ -42,7 +42,7 @@ batch_core::inserter! {
     env(NEO4J);
     /// Connects to `graph` with full control over batching, retry and fallback.
     fn with_settings(graph: Neo4jConfig, settings) -> Result<Self, Neo4jError> {
-        let sink = Neo4jSink::connect(graph.clone())?;
+        let sink = on_own_thread(&graph, || Neo4jSink::connect(graph.clone()))?;
         let counters = sink.counters();
         let batcher = Batcher::new(sink, settings)
             .map_err(|e| Neo4jError::Config(format!("cannot start the flusher thread: {e}")))?;
@@ -133,15 +133,29 @@ impl Neo4jBatchCreator {
 
     /// Creates the `id` uniqueness constraint (with its index) for the
     /// configured start and end labels, `IF NOT EXISTS`. Uses a short-lived
-    /// connection of its own on the calling thread.
+    /// connection of its own, on a short-lived thread of its own.
     pub fn ensure_indexes(&self) -> Result<(), Neo4jError> {
         self.ensure_indexes_for(&[self.graph.from_label.as_str(), self.graph.to_label.as_str()])
     }
 
     /// [`ensure_indexes`](Self::ensure_indexes) for other labels.
     pub fn ensure_indexes_for(&self, labels: &[&str]) -> Result<(), Neo4jError> {
-        Neo4jSink::connect(self.graph.clone())?.ensure_indexes(labels)
+        on_own_thread(&self.graph, || {
+            Neo4jSink::connect(self.graph.clone())?.ensure_indexes(labels)
+        })
     }
+}
+
+/// `f` on a thread of this library, never the caller's: the caller may be
+/// a runtime worker, which must not block on the sink's runtime.
+fn on_own_thread<T: Send>(
+    graph: &Neo4jConfig,
+    f: impl FnOnce() -> Result<T, Neo4jError> + Send,
+) -> Result<T, Neo4jError> {
+    crate::connection::on_own_thread(f).map_err(|e| Neo4jError::Connection {
+        addr: graph.addr.clone(),
+        message: format!("cannot start a thread to connect on: {e}"),
+    })?
 }
 
 fn collect<'k>(properties: impl IntoIterator<Item = (&'k str, PropertyValue)>) -> Properties {
