@@ -17,6 +17,9 @@
 //! tokio runtime and blocks on it from batch-core's flusher thread. The
 //! creator connects and ensures indexes on a short-lived thread of its own,
 //! so it can be created and used from any thread, async code included.
+//! There, the `*_async` adders (`add_relationship_async`, ...) and
+//! batch-core's `flush_async` / `close_async` wait without blocking a
+//! runtime thread.
 //!
 //! # Quick Start
 //! ```no_run
