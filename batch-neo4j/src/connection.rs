@@ -6,6 +6,8 @@
 //! a server failure, and drops it after a lost connection so that the next
 //! call reconnects. It owns a current-thread tokio runtime and blocks on it,
 //! so callers stay synchronous (the sink runs on batch-core's flusher thread).
+//! Called from inside a caller's runtime, it blocks on a short-lived thread
+//! of its own instead, since tokio forbids nesting runtimes.
 
 use std::collections::HashMap;
 
@@ -55,9 +57,76 @@ impl From<CommunicationError> for Step {
 
 /// A Bolt connection to one database, reopened on demand.
 pub(crate) struct BoltSession {
-    runtime: tokio::runtime::Runtime,
     config: Neo4jConfig,
     client: Option<BoltClient>,
+    /// Last field: dropped after the connection it drives.
+    runtime: OwnRuntime,
+}
+
+/// Runs `f` on a short-lived thread of this library and waits for it: I/O
+/// then never runs on the caller's thread, which may be a runtime worker
+/// that must not block on a runtime of its own. A panic in `f` resumes
+/// on the caller; only a thread that cannot be started is an error.
+pub(crate) fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("batch-neo4j-io".to_owned())
+            .spawn_scoped(scope, f)?;
+        Ok(worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+/// Whether this thread is inside a tokio runtime, where blocking on
+/// another runtime (or dropping one) panics.
+fn inside_a_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// The session's current-thread runtime. `None` only while it is dropped.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    /// Runs `future` to its end. Inside a caller's runtime, on a thread of
+    /// [`on_own_thread`], so that no runtime is ever nested; an error only
+    /// when that thread cannot be started.
+    fn block_on<F>(&self, future: F) -> std::io::Result<F::Output>
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        let runtime = self
+            .0
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the session's runtime is shut down"))?;
+        if inside_a_runtime() {
+            on_own_thread(|| runtime.block_on(future))
+        } else {
+            Ok(runtime.block_on(future))
+        }
+    }
+}
+
+impl Drop for OwnRuntime {
+    /// Inside a caller's runtime a plain drop would wait for the runtime's
+    /// threads there and panic; shut down without waiting instead (the
+    /// session has no tasks left: it only ever blocks on one future).
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take()
+            && inside_a_runtime()
+        {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for BoltSession {
@@ -73,16 +142,12 @@ impl BoltSession {
     /// Starts the runtime and connects (so that a wrong address or password
     /// fails here, not at the first flush).
     pub(crate) fn open(config: Neo4jConfig) -> Result<Self, Neo4jError> {
-        refuse_async_context()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
+        let runtime = OwnRuntime::start()
             .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
         let mut session = Self {
-            runtime,
             config,
             client: None,
+            runtime,
         };
         session.connected()?;
         Ok(session)
@@ -102,10 +167,12 @@ impl BoltSession {
             let timeout = session.config.timeout;
             let mut commit_sent = false;
             let (runtime, client) = session.parts()?;
-            let result = runtime.block_on(bounded(
-                timeout,
-                transaction(client, db, statements, &mut commit_sent),
-            ));
+            let result = runtime
+                .block_on(bounded(
+                    timeout,
+                    transaction(client, db, statements, &mut commit_sent),
+                ))
+                .unwrap_or_else(|e| Err(no_thread(&e)));
             session.settle(result, commit_sent)
         })
     }
@@ -119,10 +186,12 @@ impl BoltSession {
             let timeout = session.config.timeout;
             let mut sent = false;
             let (runtime, client) = session.parts()?;
-            let result = runtime.block_on(bounded(
-                timeout,
-                auto_commit(client, db, statement, &mut sent),
-            ));
+            let result = runtime
+                .block_on(bounded(
+                    timeout,
+                    auto_commit(client, db, statement, &mut sent),
+                ))
+                .unwrap_or_else(|e| Err(no_thread(&e)));
             session.settle(result, sent)
         })
     }
@@ -138,7 +207,6 @@ impl BoltSession {
         &mut self,
         mut exchange: impl FnMut(&mut Self) -> Result<T, Neo4jError>,
     ) -> Result<T, Neo4jError> {
-        refuse_async_context()?;
         let reused = self.client.is_some();
         let result = match exchange(self) {
             Err(Neo4jError::Server { code, message, .. })
@@ -177,6 +245,10 @@ impl BoltSession {
             let client = self
                 .runtime
                 .block_on(async { tokio::time::timeout(timeout, connect(&self.config)).await })
+                .map_err(|e| Neo4jError::Connection {
+                    addr: self.config.addr.clone(),
+                    message: format!("cannot start a thread to connect on: {e}"),
+                })?
                 .map_err(|_| Neo4jError::Connection {
                     addr: self.config.addr.clone(),
                     message: format!("no answer within {timeout:?} while connecting"),
@@ -191,7 +263,7 @@ impl BoltSession {
     }
 
     /// The runtime and the open connection, borrowed together.
-    fn parts(&mut self) -> Result<(&tokio::runtime::Runtime, &mut BoltClient), Neo4jError> {
+    fn parts(&mut self) -> Result<(&OwnRuntime, &mut BoltClient), Neo4jError> {
         self.connected()?;
         let addr = &self.config.addr;
         let client = self.client.as_mut().ok_or_else(|| Neo4jError::Connection {
@@ -225,7 +297,7 @@ impl BoltSession {
                 let reset_ok = match self.client.as_mut() {
                     Some(client) => matches!(
                         self.runtime.block_on(client.reset()),
-                        Ok(Message::Success(_))
+                        Ok(Ok(Message::Success(_)))
                     ),
                     None => false,
                 };
@@ -279,13 +351,9 @@ fn connection_is_spent(code: &str) -> bool {
     code.starts_with("Neo.ClientError.Security.") || code.starts_with("Neo.ClientError.Request.")
 }
 
-/// tokio forbids blocking on a runtime from inside another one (it would
-/// panic deep inside tokio); refuse with a clear error instead.
-fn refuse_async_context() -> Result<(), Neo4jError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Neo4jError::InsideAsyncRuntime);
-    }
-    Ok(())
+/// Nothing was sent: the thread to send it on could not be started.
+fn no_thread(e: &std::io::Error) -> Step {
+    Step::Lost(format!("cannot start a thread for the request: {e}"))
 }
 
 async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {

@@ -42,7 +42,7 @@ batch_core::inserter! {
     env(NEO4J);
     /// Connects to `graph` with full control over batching, retry and fallback.
     fn with_settings(graph: Neo4jConfig, settings) -> Result<Self, Neo4jError> {
-        let sink = Neo4jSink::connect(graph.clone())?;
+        let sink = on_own_thread(&graph, || Neo4jSink::connect(graph.clone()))?;
         let counters = sink.counters();
         let batcher = Batcher::new(sink, settings)
             .map_err(|e| Neo4jError::Config(format!("cannot start the flusher thread: {e}")))?;
@@ -66,48 +66,47 @@ impl Neo4jBatchCreator {
         rel_type: impl Into<String>,
         properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
     ) -> Result<(), FailedGraphItem> {
-        self.add_between(
-            (self.graph.from_label.to_string(), from_id.into()),
-            (self.graph.to_label.to_string(), to_id.into()),
-            rel_type.into(),
-            properties,
-        )
+        self.batcher
+            .add(self.relationship(from_id, to_id, rel_type, properties))
+    }
+
+    /// [`add_relationship`](Self::add_relationship) for async code: waits
+    /// for room without blocking the thread ([`Batcher::add_async`]).
+    pub fn add_relationship_async<'k>(
+        &self,
+        from_id: impl Into<String>,
+        to_id: impl Into<String>,
+        rel_type: impl Into<String>,
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> impl Future<Output = Result<(), FailedGraphItem>> + Send + '_ {
+        self.batcher
+            .add_async(self.relationship(from_id, to_id, rel_type, properties))
     }
 
     /// Like [`add_relationship`](Self::add_relationship) between nodes of
     /// other labels than the configured ones.
     pub fn add_relationship_between<'k>(
         &self,
-        (from_label, from_id): (&str, &str),
-        (to_label, to_id): (&str, &str),
+        from: (&str, &str),
+        to: (&str, &str),
         rel_type: &str,
         properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
     ) -> Result<(), FailedGraphItem> {
-        self.add_between(
-            (from_label.to_owned(), from_id.to_owned()),
-            (to_label.to_owned(), to_id.to_owned()),
-            rel_type.to_owned(),
-            properties,
-        )
+        self.batcher
+            .add(relationship_between(from, to, rel_type, properties))
     }
 
-    /// The relationship item both `add_relationship` forms build.
-    fn add_between<'k>(
+    /// [`add_relationship_between`](Self::add_relationship_between) for
+    /// async code: waits for room without blocking the thread.
+    pub fn add_relationship_between_async<'k>(
         &self,
-        (from_label, from_id): (String, String),
-        (to_label, to_id): (String, String),
-        rel_type: String,
+        from: (&str, &str),
+        to: (&str, &str),
+        rel_type: &str,
         properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
-    ) -> Result<(), FailedGraphItem> {
+    ) -> impl Future<Output = Result<(), FailedGraphItem>> + Send + '_ {
         self.batcher
-            .add(GraphItem::Relationship(Box::new(RelationshipItem {
-                from_label,
-                from_id,
-                to_label,
-                to_id,
-                rel_type,
-                properties: collect(properties),
-            })))
+            .add_async(relationship_between(from, to, rel_type, properties))
     }
 
     /// Adds a node upsert: `MERGE (n:Label {id}) SET n += properties`.
@@ -119,11 +118,36 @@ impl Neo4jBatchCreator {
         id: impl Into<String>,
         properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
     ) -> Result<(), FailedGraphItem> {
-        self.batcher.add(GraphItem::Node(Box::new(NodeItem {
-            label: label.to_owned(),
-            id: id.into(),
+        self.batcher.add(node(label, id, properties))
+    }
+
+    /// [`upsert_node`](Self::upsert_node) for async code: waits for room
+    /// without blocking the thread.
+    pub fn upsert_node_async<'k>(
+        &self,
+        label: &str,
+        id: impl Into<String>,
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> impl Future<Output = Result<(), FailedGraphItem>> + Send + '_ {
+        self.batcher.add_async(node(label, id, properties))
+    }
+
+    /// The item of `add_relationship`, between the configured labels.
+    fn relationship<'k>(
+        &self,
+        from_id: impl Into<String>,
+        to_id: impl Into<String>,
+        rel_type: impl Into<String>,
+        properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+    ) -> GraphItem {
+        GraphItem::Relationship(Box::new(RelationshipItem {
+            from_label: self.graph.from_label.to_string(),
+            from_id: from_id.into(),
+            to_label: self.graph.to_label.to_string(),
+            to_id: to_id.into(),
+            rel_type: rel_type.into(),
             properties: collect(properties),
-        })))
+        }))
     }
 
     /// Transactions and UNWIND queries sent so far.
@@ -133,15 +157,60 @@ impl Neo4jBatchCreator {
 
     /// Creates the `id` uniqueness constraint (with its index) for the
     /// configured start and end labels, `IF NOT EXISTS`. Uses a short-lived
-    /// connection of its own on the calling thread.
+    /// connection of its own, on a short-lived thread of its own.
     pub fn ensure_indexes(&self) -> Result<(), Neo4jError> {
         self.ensure_indexes_for(&[self.graph.from_label.as_str(), self.graph.to_label.as_str()])
     }
 
     /// [`ensure_indexes`](Self::ensure_indexes) for other labels.
     pub fn ensure_indexes_for(&self, labels: &[&str]) -> Result<(), Neo4jError> {
-        Neo4jSink::connect(self.graph.clone())?.ensure_indexes(labels)
+        on_own_thread(&self.graph, || {
+            Neo4jSink::connect(self.graph.clone())?.ensure_indexes(labels)
+        })
     }
+}
+
+/// `f` on a thread of this library, never the caller's: the caller may be
+/// a runtime worker, which must not block on the sink's runtime.
+fn on_own_thread<T: Send>(
+    graph: &Neo4jConfig,
+    f: impl FnOnce() -> Result<T, Neo4jError> + Send,
+) -> Result<T, Neo4jError> {
+    crate::connection::on_own_thread(f).map_err(|e| Neo4jError::Connection {
+        addr: graph.addr.clone(),
+        message: format!("cannot start a thread to connect on: {e}"),
+    })?
+}
+
+/// The item of `add_relationship_between`. The async twins build their
+/// items before they return, so their futures hold no arguments.
+fn relationship_between<'k>(
+    (from_label, from_id): (&str, &str),
+    (to_label, to_id): (&str, &str),
+    rel_type: &str,
+    properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+) -> GraphItem {
+    GraphItem::Relationship(Box::new(RelationshipItem {
+        from_label: from_label.to_owned(),
+        from_id: from_id.to_owned(),
+        to_label: to_label.to_owned(),
+        to_id: to_id.to_owned(),
+        rel_type: rel_type.to_owned(),
+        properties: collect(properties),
+    }))
+}
+
+/// The item of `upsert_node`.
+fn node<'k>(
+    label: &str,
+    id: impl Into<String>,
+    properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
+) -> GraphItem {
+    GraphItem::Node(Box::new(NodeItem {
+        label: label.to_owned(),
+        id: id.into(),
+        properties: collect(properties),
+    }))
 }
 
 fn collect<'k>(properties: impl IntoIterator<Item = (&'k str, PropertyValue)>) -> Properties {

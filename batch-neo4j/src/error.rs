@@ -68,12 +68,6 @@ pub enum Neo4jError {
     /// key, a property value Neo4j cannot store.
     #[error("invalid item: {0}")]
     Invalid(String),
-    /// The sink was built inside a tokio runtime. It owns a runtime of its
-    /// own and blocks on it, which tokio forbids inside another runtime.
-    #[error(
-        "batch-neo4j cannot be created or used from inside an async (tokio) runtime: it blocks on a runtime of its own; create it outside, e.g. in tokio::task::spawn_blocking"
-    )]
-    InsideAsyncRuntime,
     /// A configuration value that cannot be used (URI, labels, ENV).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -14,9 +14,12 @@
 //! other errors isolate the bad rows by bisection.
 //!
 //! The driver is `bolt-client` (Bolt 4.4/4.0/3.0); the sink owns a small
-//! tokio runtime and blocks on it from batch-core's flusher thread. Create
-//! it outside any async runtime (e.g. in `spawn_blocking`): inside one it
-//! refuses with [`Neo4jError::InsideAsyncRuntime`].
+//! tokio runtime and blocks on it from batch-core's flusher thread. The
+//! creator connects and ensures indexes on a short-lived thread of its own,
+//! so it can be created and used from any thread, async code included.
+//! There, the `*_async` adders (`add_relationship_async`, ...) and
+//! batch-core's `flush_async` / `close_async` wait without blocking a
+//! runtime thread.
 //!
 //! # Quick Start
 //! ```no_run

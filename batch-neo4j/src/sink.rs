@@ -46,8 +46,8 @@ impl std::fmt::Debug for Neo4jSink {
 }
 
 impl Neo4jSink {
-    /// Connects and authenticates. Fails with
-    /// [`Neo4jError::InsideAsyncRuntime`] when called from a tokio runtime.
+    /// Connects and authenticates. Works from any thread, inside a tokio
+    /// runtime too (the I/O then runs on a short-lived thread of its own).
     pub fn connect(config: Neo4jConfig) -> Result<Self, Neo4jError> {
         let (anchor, try_apoc) = (config.anchor, config.try_apoc);
         Ok(Self {

@@ -324,18 +324,6 @@ fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
 }
 
 #[test]
-fn creating_inside_an_async_runtime_is_a_clear_error() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let err = rt
-        .block_on(async { Neo4jBatchCreator::new(config(), 10) })
-        .unwrap_err();
-    assert!(matches!(err, Neo4jError::InsideAsyncRuntime), "{err}");
-    assert!(err.to_string().contains("spawn_blocking"));
-}
-
-#[test]
 fn the_apoc_path_is_probed_once_and_counts_like_the_manual_one() {
     let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     make_nodes(&doc, &chunk, 2, 40);
