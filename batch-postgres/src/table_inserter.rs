@@ -27,7 +27,9 @@ batch_core::inserter! {
 
 impl<R: Row> TableBatchInserter<R> {
     /// Batches of `batch_size` rows, other settings at their defaults.
-    /// Connects at once, so that a down server is reported here.
+    /// Connects at once, so that a down server is reported here (on a
+    /// thread of the library's: safe from async code, which waits at most
+    /// the connector's deadline).
     pub fn new(
         connector: Connector,
         spec: TableSpec,
