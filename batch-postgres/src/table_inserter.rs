@@ -16,8 +16,9 @@ batch_core::inserter! {
     /// and one commit per batch, on a flusher thread of its own.
     ///
     /// `add(row)`, `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
-    /// `set_failure_handler`, ... come from the [`Batcher`] it dereferences
-    /// to. A row refused by its [`Row::validate`] (or with the wrong number of
+    /// `set_failure_handler`, ... and their async twins (`add_async`,
+    /// `flush_async`, `close_async`) come from the [`Batcher`] it
+    /// dereferences to. A row refused by its [`Row::validate`] (or with the wrong number of
     /// values) comes back from `add` at once with
     /// [`BatchError::Invalid`](batch_core::BatchError::Invalid).
     #[must_use = "rows are written in batches; call flush() or close() to see failures"]

@@ -151,3 +151,102 @@ async fn a_connected_sink_drops_inside_async() {
     sink.connect().expect("connect");
     drop(sink);
 }
+
+fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+/// The async API: `add_async` / `add_row_async` from tasks on both
+/// runtime flavors (the futures are `Send`), `flush_async`, `close_async`.
+/// A small `max_pending` makes adders wait for room.
+async fn async_api(prefix: &str) {
+    let t = table(prefix);
+    let settings = BatcherSettings::builder()
+        .name("pg-async-api")
+        .batch_size(50)
+        .max_pending(100)
+        .build()
+        .expect("settings");
+    let ins = std::sync::Arc::new(
+        PostgreSQLBatchInserter::with_table(connector(), t.clone(), settings).expect("inserter"),
+    );
+    ins.ensure_schema().expect("schema");
+    let half = ITEMS / 2;
+    let by_fields = {
+        let ins = std::sync::Arc::clone(&ins);
+        tokio::spawn(async move {
+            for i in 0..half {
+                let status = format!("s{i}");
+                assert_send(ins.add_async(
+                    format!("doc-{i}"),
+                    "/d",
+                    "law",
+                    i,
+                    1,
+                    None,
+                    Some(0.5),
+                    Some(&status),
+                ))
+                .await
+                .expect("add_async");
+            }
+        })
+    };
+    let by_rows = {
+        let ins = std::sync::Arc::clone(&ins);
+        tokio::spawn(async move {
+            for i in half..ITEMS {
+                let row = DocumentRow::new(format!("doc-{i}"), "/d", "law", i, 1);
+                assert_send(ins.add_row_async(row))
+                    .await
+                    .expect("add_row_async");
+            }
+        })
+    };
+    by_fields.await.expect("task");
+    by_rows.await.expect("task");
+    let report = ins.flush_async().await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, ITEMS as u64);
+    ins.add_async("late", "/d", "law", 1, 1, None, None, None)
+        .await
+        .expect("add_async");
+    let report = ins.close_async().await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 1);
+    drop(ins);
+    assert_eq!(count_and_drop(&t), ITEMS + 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_api_on_a_current_thread_runtime() {
+    async_api("async_api_current").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_api_on_a_multi_thread_runtime() {
+    async_api("async_api_multi").await;
+}
+
+/// The generic inserter's adder is the batcher's own `add_async`.
+#[tokio::test(flavor = "current_thread")]
+async fn table_inserter_add_async() {
+    use batch_postgres::{DynRow, TableBatchInserter, TableSpec};
+    let t = table("async_table");
+    let create = format!(
+        "CREATE TABLE {} (id BIGINT PRIMARY KEY, v TEXT)",
+        t.quoted()
+    );
+    off_runtime(move || common::client().batch_execute(&create).expect("create"));
+    let spec = TableSpec::new(t.clone(), ["id", "v"], ["id"]).expect("spec");
+    let ins = TableBatchInserter::<DynRow>::new(connector(), spec, 64).expect("inserter");
+    for i in 0..ITEMS {
+        let row: DynRow = vec![Box::new(i), Box::new(format!("v{i}"))];
+        ins.add_async(row).await.expect("add_async");
+    }
+    let report = ins.close_async().await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, ITEMS as u64);
+    drop(ins);
+    assert_eq!(count_and_drop(&t), ITEMS);
+}
