@@ -142,21 +142,35 @@ impl Connector {
 
     /// Opens a synchronous client with the same configuration, for DDL and
     /// tools. Its requests have no deadline besides the TCP connect timeout.
+    ///
+    /// The `postgres` crate's client blocks and panics inside an async
+    /// runtime: open, use and drop it on a plain thread or in
+    /// `spawn_blocking`. (The inserters never use it.)
     pub fn connect(&self) -> Result<postgres::Client, PostgresError> {
         (self.open_sync)(&self.config)
             .map_err(|e| PostgresError::from_driver(e, Phase::Connect, &self.target))
     }
 
+    /// [`open`](Self::open) on a thread of the library's, waiting for it:
+    /// for callers that may be inside an async runtime, where blocking on
+    /// the session's runtime would panic.
+    pub(crate) fn open_elsewhere(&self) -> Result<Session, PostgresError> {
+        let connector = self.clone();
+        on_own_thread(move || connector.open())
+    }
+
     /// Opens a session: a runtime of its own and a connected client, the
-    /// whole startup under the deadline.
+    /// whole startup under the deadline. Blocks on that runtime, so only
+    /// for the library's own threads (see [`open_elsewhere`](Self::open_elsewhere)).
     pub(crate) fn open(&self) -> Result<Session, PostgresError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .map_err(PostgresError::Spawn)?;
+        let runtime = SessionRuntime(Some(runtime));
         let open = (self.open)(self.async_config.clone());
-        match within(&runtime, self.timeout, open) {
+        match runtime.within(self.timeout, open) {
             Err(Elapsed) => Err(self.timed_out(Phase::Connect, false)),
             Ok(Err(e)) => Err(PostgresError::from_driver(e, Phase::Connect, &self.target)),
             Ok(Ok((client, connection))) => {
@@ -167,18 +181,25 @@ impl Connector {
     }
 
     /// Runs `sql` (DDL, several statements allowed) on a short connection
-    /// of its own, under the deadline.
+    /// of its own, under the deadline, on a thread of the library's (the
+    /// caller may be inside an async runtime).
     pub(crate) fn batch_execute(&self, sql: &str) -> Result<(), PostgresError> {
-        let session = self.open()?;
-        match within(
-            &session.runtime,
-            self.timeout,
-            session.client.batch_execute(sql),
-        ) {
-            Ok(Ok(())) => Ok(()),
-            Err(Elapsed) => Err(self.timed_out(Phase::Prepare, false)),
-            Ok(Err(e)) => Err(PostgresError::from_driver(e, Phase::Prepare, &self.target)),
-        }
+        let (connector, sql) = (self.clone(), sql.to_owned());
+        on_own_thread(move || {
+            let session = connector.open()?;
+            match session
+                .runtime
+                .within(connector.timeout, session.client.batch_execute(&sql))
+            {
+                Ok(Ok(())) => Ok(()),
+                Err(Elapsed) => Err(connector.timed_out(Phase::Prepare, false)),
+                Ok(Err(e)) => Err(PostgresError::from_driver(
+                    e,
+                    Phase::Prepare,
+                    &connector.target,
+                )),
+            }
+        })
     }
 
     /// The error of a request that got no answer within the deadline.
@@ -195,23 +216,69 @@ impl Connector {
 /// An open connection: the client and the runtime that drives it. Dropping
 /// it closes the socket (the runtime drops the connection task).
 pub(crate) struct Session {
-    pub(crate) runtime: Runtime,
+    pub(crate) runtime: SessionRuntime,
     pub(crate) client: tokio_postgres::Client,
+}
+
+/// A session's current-thread runtime. Dropped without waiting for
+/// anything, so that it may be dropped anywhere: tokio panics when a
+/// runtime is dropped the ordinary way inside another one, and a sink can
+/// end up dropped on a caller's thread (e.g. when its batcher could not
+/// start).
+pub(crate) struct SessionRuntime(Option<Runtime>);
+
+impl SessionRuntime {
+    /// Runs `future` for at most `timeout`, blocking the calling thread:
+    /// only for the library's own threads.
+    pub(crate) fn within<F: Future>(
+        &self,
+        timeout: Duration,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
+        match &self.0 {
+            Some(runtime) => runtime
+                .block_on(async { tokio::time::timeout(timeout, future).await })
+                .map_err(|_| Elapsed),
+            // Only `drop` takes the runtime out.
+            None => Err(Elapsed),
+        }
+    }
+
+    /// Spawns the connection task, which runs whenever `within` runs.
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        if let Some(runtime) = &self.0 {
+            runtime.spawn(task);
+        }
+    }
+}
+
+impl Drop for SessionRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// The deadline passed before the future finished.
 #[derive(Debug)]
 pub(crate) struct Elapsed;
 
-/// Runs `future` on `runtime` for at most `timeout`.
-pub(crate) fn within<F: Future>(
-    runtime: &Runtime,
-    timeout: Duration,
-    future: F,
-) -> Result<F::Output, Elapsed> {
-    runtime
-        .block_on(async { tokio::time::timeout(timeout, future).await })
-        .map_err(|_| Elapsed)
+/// Runs `work` on a thread of its own and waits for its result: blocking
+/// I/O and runtimes of the library's never run on a caller's thread, which
+/// may be a runtime worker (a runtime started inside another one panics).
+fn on_own_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PostgresError> + Send + 'static,
+) -> Result<T, PostgresError> {
+    let handle = std::thread::Builder::new()
+        .name("batch-postgres-connect".to_owned())
+        .spawn(work)
+        .map_err(PostgresError::Spawn)?;
+    handle.join().unwrap_or_else(|_| {
+        Err(PostgresError::Spawn(std::io::Error::other(
+            "the connecting thread panicked",
+        )))
+    })
 }
 
 /// `host:port` of every host of `config`, comma-separated.

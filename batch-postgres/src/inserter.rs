@@ -22,7 +22,7 @@ batch_core::inserter! {
     /// statement and one commit per batch.
     ///
     /// `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
-    /// `set_failure_handler`, ... come from the
+    /// `set_failure_handler`, `flush_async`, `close_async`, ... come from the
     /// [`Batcher`](batch_core::Batcher) it dereferences to (through
     /// [`TableBatchInserter`]).
     #[must_use = "documents are written in batches; call flush() or close() to see failures"]
@@ -94,21 +94,43 @@ impl PostgreSQLBatchInserter {
         quality_score: Option<f64>,
         processing_status: Option<&str>,
     ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
-        let mut row = DocumentRow::new(
+        self.add_row(document(
             document_id,
             file_path,
             classification,
             content_length,
             legal_terms_count,
-        );
-        if let Some(at) = created_at {
-            row.created_at = at;
-        }
-        row.quality_score = quality_score;
-        if let Some(status) = processing_status {
-            row.processing_status = status.to_owned();
-        }
-        self.add_row(row)
+            created_at,
+            quality_score,
+            processing_status,
+        ))
+    }
+
+    /// [`add`](Self::add) for async code: waits for room without blocking
+    /// a thread. The row is built at the call, so the future borrows none
+    /// of the arguments and is `Send`.
+    #[allow(clippy::too_many_arguments)] // mirrors add
+    pub fn add_async(
+        &self,
+        document_id: impl Into<String>,
+        file_path: impl Into<String>,
+        classification: impl Into<String>,
+        content_length: i64,
+        legal_terms_count: i64,
+        created_at: Option<SystemTime>,
+        quality_score: Option<f64>,
+        processing_status: Option<&str>,
+    ) -> impl Future<Output = Result<(), FailedItem<DocumentRow, PostgresError>>> + Send + '_ {
+        self.add_row_async(document(
+            document_id,
+            file_path,
+            classification,
+            content_length,
+            legal_terms_count,
+            created_at,
+            quality_score,
+            processing_status,
+        ))
     }
 
     /// Adds a prepared [`DocumentRow`].
@@ -116,4 +138,42 @@ impl PostgreSQLBatchInserter {
     pub fn add_row(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
         self.batcher.add(row)
     }
+
+    /// [`add_row`](Self::add_row) for async code: waits for room without
+    /// blocking a thread.
+    pub async fn add_row_async(
+        &self,
+        row: DocumentRow,
+    ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
+        self.batcher.add_async(row).await
+    }
+}
+
+/// The row `add` and `add_async` write: UDS3's defaults for what is `None`.
+#[allow(clippy::too_many_arguments)] // add's arguments
+fn document(
+    document_id: impl Into<String>,
+    file_path: impl Into<String>,
+    classification: impl Into<String>,
+    content_length: i64,
+    legal_terms_count: i64,
+    created_at: Option<SystemTime>,
+    quality_score: Option<f64>,
+    processing_status: Option<&str>,
+) -> DocumentRow {
+    let mut row = DocumentRow::new(
+        document_id,
+        file_path,
+        classification,
+        content_length,
+        legal_terms_count,
+    );
+    if let Some(at) = created_at {
+        row.created_at = at;
+    }
+    row.quality_score = quality_score;
+    if let Some(status) = processing_status {
+        row.processing_status = status.to_owned();
+    }
+    row
 }

@@ -36,6 +36,12 @@
 //! column, or a missing privilege are fatal: every row of the batch comes
 //! back at once, after one request.
 //!
+//! # Async code
+//! Every constructor and method may be called from a plain thread, a tokio
+//! runtime of either flavor, or `spawn_blocking`: connections are opened,
+//! and batches written, on the library's own threads, each with a runtime
+//! of its own that never touches the caller's.
+//!
 //! # Quick Start
 //! ```no_run
 //! use batch_postgres::{Connector, PostgreSQLBatchInserter};

@@ -14,7 +14,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Statement};
 
 use crate::column_array::ColumnArray;
-use crate::connector::{Connector, Elapsed, Session, within};
+use crate::connector::{Connector, Elapsed, Session};
 use crate::error::{Phase, PostgresError};
 use crate::row::Row;
 use crate::spec::TableSpec;
@@ -108,8 +108,15 @@ impl<R: Row> TableSink<R> {
 
     /// Opens the connection now, so that a wrong URL or a down server is
     /// reported when the inserter is built rather than at the first flush.
+    /// Connects on a thread of the library's and waits for it (at most the
+    /// connector's deadline), so it may be called from async code.
     pub fn connect(&mut self) -> Result<(), PostgresError> {
-        self.live()?;
+        if self.live.is_none() {
+            self.live = Some(Live {
+                session: self.connector.open_elsewhere()?,
+                prepared: None,
+            });
+        }
         Ok(())
     }
 
@@ -184,7 +191,7 @@ impl<R: Row> TableSink<R> {
         let live = self.live()?;
         if live.prepared.is_none() {
             let Session { runtime, client } = &mut live.session;
-            let result = within(runtime, timeout, prepare(client, &spec, method));
+            let result = runtime.within(timeout, prepare(client, &spec, method));
             let prepared = self.settle(result, Phase::Prepare, false)??;
             let live = self.live()?;
             live.prepared = Some(prepared);
@@ -296,7 +303,7 @@ impl<R: Row> TableSink<R> {
                 let prepared = live.prepared.as_ref();
                 let rows = &rows;
                 let was_sent = &was_sent;
-                within(runtime, timeout, async move {
+                runtime.within(timeout, async move {
                     let Some(prepared) = prepared else {
                         return Ok(Vec::new());
                     };
@@ -365,7 +372,7 @@ impl<R: Row> TableSink<R> {
                 .unwrap_or_default();
             let sql = statements::stored_equal(&spec);
             let Session { runtime, client } = &mut live.session;
-            let result = within(runtime, timeout, client.prepare_typed(&sql, &types));
+            let result = runtime.within(timeout, client.prepare_typed(&sql, &types));
             let check = self.settle(result, Phase::Prepare, false)?;
             if let Some(prepared) = self.live()?.prepared.as_mut() {
                 prepared.check = Some(check);
@@ -385,8 +392,7 @@ impl<R: Row> TableSink<R> {
                 .collect();
             let client = &live.session.client;
             let check = &check;
-            within(
-                &live.session.runtime,
+            live.session.runtime.within(
                 timeout,
                 try_join_all(params.iter().map(|values| async move {
                     client

@@ -16,8 +16,9 @@ batch_core::inserter! {
     /// and one commit per batch, on a flusher thread of its own.
     ///
     /// `add(row)`, `flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
-    /// `set_failure_handler`, ... come from the [`Batcher`] it dereferences
-    /// to. A row refused by its [`Row::validate`] (or with the wrong number of
+    /// `set_failure_handler`, ... and their async twins (`add_async`,
+    /// `flush_async`, `close_async`) come from the [`Batcher`] it
+    /// dereferences to. A row refused by its [`Row::validate`] (or with the wrong number of
     /// values) comes back from `add` at once with
     /// [`BatchError::Invalid`](batch_core::BatchError::Invalid).
     #[must_use = "rows are written in batches; call flush() or close() to see failures"]
@@ -27,7 +28,9 @@ batch_core::inserter! {
 
 impl<R: Row> TableBatchInserter<R> {
     /// Batches of `batch_size` rows, other settings at their defaults.
-    /// Connects at once, so that a down server is reported here.
+    /// Connects at once, so that a down server is reported here (on a
+    /// thread of the library's: safe from async code, which waits at most
+    /// the connector's deadline).
     pub fn new(
         connector: Connector,
         spec: TableSpec,
