@@ -49,6 +49,7 @@ mod flusher;
 #[cfg(feature = "http")]
 pub mod http;
 mod inserter;
+mod own_thread;
 mod report;
 mod retry;
 mod settings;
@@ -61,6 +62,7 @@ pub mod testing;
 pub use batcher::Batcher;
 pub use env::BackendEnv;
 pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
+pub use own_thread::on_own_thread;
 pub use report::{FailedItem, FlushReport};
 pub use retry::RetryPolicy;
 pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, WhenFull};

@@ -63,19 +63,10 @@ pub(crate) struct BoltSession {
     runtime: OwnRuntime,
 }
 
-/// Runs `f` on a short-lived thread of this library and waits for it: I/O
-/// then never runs on the caller's thread, which may be a runtime worker
-/// that must not block on a runtime of its own. A panic in `f` resumes
-/// on the caller; only a thread that cannot be started is an error.
+/// batch-core's [`on_own_thread`](batch_core::on_own_thread) under this
+/// crate's thread name.
 pub(crate) fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("batch-neo4j-io".to_owned())
-            .spawn_scoped(scope, f)?;
-        Ok(worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    })
+    batch_core::on_own_thread("batch-neo4j-io", f)
 }
 
 /// Whether this thread is inside a tokio runtime, where blocking on

@@ -264,21 +264,14 @@ impl Drop for SessionRuntime {
 #[derive(Debug)]
 pub(crate) struct Elapsed;
 
-/// Runs `work` on a thread of its own and waits for its result: blocking
-/// I/O and runtimes of the library's never run on a caller's thread, which
-/// may be a runtime worker (a runtime started inside another one panics).
-fn on_own_thread<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, PostgresError> + Send + 'static,
+/// `work` on a thread of the library's ([`batch_core::on_own_thread`]):
+/// blocking I/O and the session's runtime never run on a caller's thread,
+/// which may be a runtime worker (a runtime started inside another one
+/// panics). A panic there comes back as an error.
+fn on_own_thread<T: Send>(
+    work: impl FnOnce() -> Result<T, PostgresError> + Send,
 ) -> Result<T, PostgresError> {
-    let handle = std::thread::Builder::new()
-        .name("batch-postgres-connect".to_owned())
-        .spawn(work)
-        .map_err(PostgresError::Spawn)?;
-    handle.join().unwrap_or_else(|_| {
-        Err(PostgresError::Spawn(std::io::Error::other(
-            "the connecting thread panicked",
-        )))
-    })
+    batch_core::on_own_thread("batch-postgres-connect", work).map_err(PostgresError::Spawn)?
 }
 
 /// `host:port` of every host of `config`, comma-separated.

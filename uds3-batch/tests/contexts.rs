@@ -42,7 +42,9 @@ fn targets(label: &str) -> Targets {
     let pg = Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg url");
     let table = TableName::new(unique.clone()).expect("table name");
     let couch = CouchDatabase::new(&test_servers::require(Service::Couch), &unique).expect("couch");
-    couch.create_if_missing().expect("create the couch database");
+    couch
+        .create_if_missing()
+        .expect("create the couch database");
     let client = ChromaClient::new(&test_servers::require(Service::Chroma)).expect("chroma");
     let collection = client
         .get_or_create_collection(&unique, &metadata([("hnsw:space", "l2".into())]))
@@ -209,7 +211,10 @@ fn expect_all(t: &Targets, written: Written) {
     };
     assert_eq!(written, want, "{}: stats", t.label);
     assert_eq!(on_servers(t), want, "{}: servers", t.label);
-    eprintln!("{}: {N} items in each of the four stores, stats = servers", t.label);
+    eprintln!(
+        "{}: {N} items in each of the four stores, stats = servers",
+        t.label
+    );
 }
 
 #[test]
