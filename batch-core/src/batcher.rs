@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
-use crate::flusher::{Flusher, Msg};
+use crate::flusher::{Flusher, Msg, Reply};
 use crate::report::{FailedItem, FlushReport};
 use crate::retry::Jitter;
 use crate::settings::{BatcherSettings, WhenFull};
@@ -166,50 +166,92 @@ impl<S: Sink> Batcher<S> {
     /// the sink's [`item_check`](Sink::item_check)
     /// ([`BatchError::Invalid`]), the batcher is closed, it is full and the
     /// policy is [`WhenFull::Reject`], or the item alone is over the byte
-    /// limit.
+    /// limit. Under [`WhenFull::Block`] it blocks the thread until there is
+    /// room; async code uses [`add_async`](Self::add_async) instead.
     pub fn add(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
-        self.accept(item).inspect_err(|refused| {
-            self.shared.lock().stats.total_refused += 1;
-            tracing::debug!(
-                batcher = %self.settings.name,
-                item = S::item_key(&refused.item).as_deref().unwrap_or("-"),
-                error = %refused.error,
-                "item refused at add"
-            );
-        })
+        let size = match self.precheck(&item) {
+            Ok(size) => size,
+            Err(error) => return Err(self.refused(FailedItem { item, error })),
+        };
+        match self.enqueue(item, size, OnFull::Wait) {
+            Enqueued::Yes => Ok(()),
+            Enqueued::Refused(refused) => Err(self.refused(refused)),
+            Enqueued::Full(item) => Err(self.refused(unreachable_full(item))),
+        }
     }
 
-    fn accept(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
-        if let Some(check) = &self.check
-            && let Err(reason) = check(&item)
-        {
-            return Err(FailedItem {
-                item,
-                error: BatchError::Invalid(reason),
-            });
-        }
-        let size = match self.max_bytes {
-            Some(limit) => {
-                let size = S::encoded_size(&item);
-                if size > limit {
-                    return Err(FailedItem {
-                        item,
-                        error: BatchError::TooLarge { size, limit },
-                    });
-                }
-                size
-            }
-            None => 0,
+    /// Like [`add`](Self::add), for async code: when the batcher is full
+    /// and the policy is [`WhenFull::Block`], it waits for room without
+    /// blocking the thread (under any executor: batch-core uses no
+    /// runtime). Everything else is as with `add`. Dropping the future
+    /// before it is ready leaves the item unadded, and it is dropped with
+    /// the future.
+    pub async fn add_async(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
+        let size = match self.precheck(&item) {
+            Ok(size) => size,
+            Err(error) => return Err(self.refused(FailedItem { item, error })),
         };
+        let mut item = item;
+        loop {
+            // Listen before looking, so a wake between the look and the
+            // wait is not missed.
+            let room = self.shared.room_event.listen();
+            match self.enqueue(item, size, OnFull::Return) {
+                Enqueued::Yes => return Ok(()),
+                Enqueued::Refused(refused) => return Err(self.refused(refused)),
+                Enqueued::Full(back) => {
+                    item = back;
+                    room.await;
+                }
+            }
+        }
+    }
+
+    /// Counts and logs an item `add` hands straight back.
+    fn refused(&self, refused: FailedItem<Item<S>, Error<S>>) -> FailedItem<Item<S>, Error<S>> {
+        self.shared.lock().stats.total_refused += 1;
+        tracing::debug!(
+            batcher = %self.settings.name,
+            item = S::item_key(&refused.item).as_deref().unwrap_or("-"),
+            error = %refused.error,
+            "item refused at add"
+        );
+        refused
+    }
+
+    /// The checks that need no lock: the sink's item check and the byte
+    /// limit. Returns the item's size (0 without a byte limit).
+    fn precheck(&self, item: &Item<S>) -> Result<usize, BatchError<Error<S>>> {
+        if let Some(check) = &self.check
+            && let Err(reason) = check(item)
+        {
+            return Err(BatchError::Invalid(reason));
+        }
+        match self.max_bytes {
+            Some(limit) => {
+                let size = S::encoded_size(item);
+                if size > limit {
+                    return Err(BatchError::TooLarge { size, limit });
+                }
+                Ok(size)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Buffers a checked item under the lock; at the pending bound with
+    /// [`WhenFull::Block`] it waits on the condvar or hands the item back,
+    /// as `on_full` says.
+    fn enqueue(&self, item: Item<S>, size: usize, on_full: OnFull) -> Enqueued<S> {
         let limit = self.settings.max_pending.get();
         let mut st = self.shared.lock();
         loop {
             if let Some(reason) = &st.stopped {
                 let error = BatchError::FlusherPanicked(Arc::clone(reason));
-                return Err(FailedItem { item, error });
+                return Enqueued::Refused(FailedItem { item, error });
             }
             if st.closed {
-                return Err(FailedItem {
+                return Enqueued::Refused(FailedItem {
                     item,
                     error: BatchError::Closed,
                 });
@@ -236,16 +278,19 @@ impl<S: Sink> Batcher<S> {
                     pending: queued + uncollected,
                     limit,
                 },
-                WhenFull::Block => {
-                    st = self
-                        .shared
-                        .room
-                        .wait(st)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    continue;
-                }
+                WhenFull::Block => match on_full {
+                    OnFull::Wait => {
+                        st = self
+                            .shared
+                            .room
+                            .wait(st)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        continue;
+                    }
+                    OnFull::Return => return Enqueued::Full(item),
+                },
             };
-            return Err(FailedItem { item, error });
+            return Enqueued::Refused(FailedItem { item, error });
         }
         if let Some(limit) = self.max_bytes
             && !st.buf.is_empty()
@@ -268,7 +313,7 @@ impl<S: Sink> Batcher<S> {
         if st.buf.len() >= self.batch_size || self.max_bytes.is_some_and(|l| st.buf_bytes >= l) {
             self.ship(&mut st);
         }
-        Ok(())
+        Enqueued::Yes
     }
 
     /// Sends the buffer to the flusher. Called under the lock, so batches
@@ -320,24 +365,8 @@ impl<S: Sink> Batcher<S> {
         close: bool,
     ) -> FlushReport<Item<S>, Error<S>> {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
-        {
-            let mut st = self.shared.lock();
-            if !st.buf.is_empty() {
-                self.ship(&mut st);
-            }
-            let msg = if close {
-                st.closed = true;
-                Msg::Close(reply_tx)
-            } else {
-                Msg::Barrier(reply_tx)
-            };
-            // An error means the flusher is gone; the reply channel then
-            // disconnects at once.
-            let _ = self.tx.send(msg);
-        }
-        if close {
-            self.shared.room.notify_all();
-        }
+        self.barrier(Reply::Blocking(reply_tx), close);
+        // The reply channel disconnects at once if the flusher is gone.
         let answered = match timeout {
             Some(t) => !matches!(reply_rx.recv_timeout(t), Err(RecvTimeoutError::Timeout)),
             None => {
@@ -349,6 +378,55 @@ impl<S: Sink> Batcher<S> {
             tracing::warn!(batcher = %self.settings.name, ?timeout, "flush timed out; items are still in flight");
         }
         self.report()
+    }
+
+    /// Like [`flush`](Self::flush), for async code: waits for the flusher's
+    /// answer without blocking the thread, under any executor. To bound the
+    /// wait, wrap it in the runtime's timeout (e.g. `tokio::time::timeout`);
+    /// a dropped future leaves the flush running and its failures in the
+    /// next report.
+    pub async fn flush_async(&self) -> FlushReport<Item<S>, Error<S>> {
+        let (reply_tx, reply_rx) = futures_channel::oneshot::channel();
+        self.barrier(Reply::Async(reply_tx), false);
+        // `Canceled` means the flusher is gone: nothing more will resolve.
+        let _ = reply_rx.await;
+        self.report()
+    }
+
+    /// Like [`close`](Self::close), for async code, and the way to end a
+    /// batcher in an async service: `close_async().await` at shutdown
+    /// writes everything without blocking a runtime thread, whereas `Drop`
+    /// blocks its thread for up to `close_timeout`. Waits until the last
+    /// batch is resolved; bound it with the runtime's timeout if needed
+    /// (items then stay pending and are written in the background).
+    pub async fn close_async(&self) -> FlushReport<Item<S>, Error<S>> {
+        let (reply_tx, reply_rx) = futures_channel::oneshot::channel();
+        self.barrier(Reply::Async(reply_tx), true);
+        let _ = reply_rx.await;
+        self.report()
+    }
+
+    /// Ships the buffer and asks the flusher to answer `reply` once all of
+    /// it is resolved (and then to stop, when `close`).
+    fn barrier(&self, reply: Reply, close: bool) {
+        {
+            let mut st = self.shared.lock();
+            if !st.buf.is_empty() {
+                self.ship(&mut st);
+            }
+            let msg = if close {
+                st.closed = true;
+                Msg::Close(reply)
+            } else {
+                Msg::Barrier(reply)
+            };
+            // An error means the flusher is gone; dropping the reply then
+            // wakes its waiter at once.
+            let _ = self.tx.send(msg);
+        }
+        if close {
+            self.shared.wake();
+        }
     }
 
     fn report(&self) -> FlushReport<Item<S>, Error<S>> {
@@ -366,7 +444,7 @@ impl<S: Sink> Batcher<S> {
         };
         if !report.failed.is_empty() {
             // Collected failures made room under `max_pending`.
-            self.shared.room.notify_all();
+            self.shared.wake();
         }
         report
     }
@@ -426,5 +504,32 @@ impl<S: Sink> Drop for Batcher<S> {
                 "batcher dropped before its sink finished; the flusher keeps trying in the background"
             );
         }
+    }
+}
+
+/// What [`Batcher::enqueue`] does at the pending bound under
+/// [`WhenFull::Block`].
+enum OnFull {
+    /// Block the thread on the condvar (`add`).
+    Wait,
+    /// Hand the item back to wait elsewhere (`add_async`).
+    Return,
+}
+
+/// How [`Batcher::enqueue`] ended.
+enum Enqueued<S: Sink> {
+    Yes,
+    Refused(FailedItem<Item<S>, Error<S>>),
+    /// Full under [`OnFull::Return`]: the item, to try again.
+    Full(Item<S>),
+}
+
+/// `add` waits with [`OnFull::Wait`], so `enqueue` never hands it an item
+/// back as full; should that ever change, the item is refused, not lost.
+fn unreachable_full<T, E>(item: T) -> FailedItem<T, E> {
+    debug_assert!(false, "enqueue returned Full to a waiting add");
+    FailedItem {
+        item,
+        error: BatchError::Closed,
     }
 }

@@ -23,9 +23,30 @@ pub(crate) enum Msg<T> {
     /// The buffer got its first item; flush it by this deadline.
     Linger(Instant),
     /// Answer once everything sent before has been resolved.
-    Barrier(Sender<()>),
+    Barrier(Reply),
     /// Like `Barrier`, then stop.
-    Close(Sender<()>),
+    Close(Reply),
+}
+
+/// Where the flusher answers a barrier: a blocked `flush`/`close`, or an
+/// awaiting `flush_async`/`close_async`. Dropped unanswered (the flusher is
+/// gone), it wakes its waiter all the same.
+pub(crate) enum Reply {
+    Blocking(Sender<()>),
+    Async(futures_channel::oneshot::Sender<()>),
+}
+
+impl Reply {
+    fn send(self) {
+        match self {
+            Self::Blocking(tx) => {
+                let _ = tx.send(());
+            }
+            Self::Async(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
 }
 
 /// Why a request failed as a whole.
@@ -119,7 +140,7 @@ impl<T, E> Drop for StopGuard<T, E> {
             st.failed.extend(failed);
         }
         drop(st);
-        self.shared.room.notify_all();
+        self.shared.wake();
         drop(replies);
         tracing::error!(
             batcher = %self.shared.name,
@@ -147,12 +168,10 @@ impl<S: Sink> Flusher<S> {
             match msg {
                 Ok(Msg::Batch(items)) => self.process(items),
                 Ok(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
-                Ok(Msg::Barrier(reply)) => {
-                    let _ = reply.send(());
-                }
+                Ok(Msg::Barrier(reply)) => reply.send(),
                 Ok(Msg::Close(reply)) => {
                     guard.finished = true;
-                    let _ = reply.send(());
+                    reply.send();
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -264,7 +283,7 @@ impl<S: Sink> Flusher<S> {
                 Vec::new()
             }
         };
-        self.shared.room.notify_all();
+        self.shared.wake();
         for item in &lost {
             tracing::error!(
                 batcher = %self.shared.name,

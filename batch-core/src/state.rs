@@ -60,8 +60,10 @@ impl<T, E> State<T, E> {
 pub(crate) struct Shared<T, E> {
     pub(crate) state: Mutex<State<T, E>>,
     /// Signalled when items leave `in_flight`, failures are collected, or
-    /// the batcher closes.
+    /// the batcher closes: wakes `add` ...
     pub(crate) room: Condvar,
+    /// ... and `add_async`, the same moments, without blocking a thread.
+    pub(crate) room_event: event_listener::Event,
     /// Set at start or later by `Batcher::set_failure_handler`.
     pub(crate) handler: RwLock<Option<FailureHandler<T, E>>>,
     pub(crate) name: String,
@@ -87,6 +89,7 @@ impl<T, E> Shared<T, E> {
                 reported: (0, 0),
             }),
             room: Condvar::new(),
+            room_event: event_listener::Event::new(),
             handler: RwLock::new(handler),
             name,
         }
@@ -96,6 +99,12 @@ impl<T, E> Shared<T, E> {
     /// under it is a plain field write that cannot be left half done.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T, E>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every adder waiting for room, blocked or awaiting.
+    pub(crate) fn wake(&self) {
+        self.room.notify_all();
+        self.room_event.notify(usize::MAX);
     }
 
     /// The failure handler, if one is set (cloned, so no lock is held

@@ -3,13 +3,16 @@
 //! whole batches (transient, permanent, fatal, too large), loses the answer
 //! of a request it applied, answers with a wrong outcome count, panics,
 //! hangs, fails single items and reports conflicts; with a failure handler
-//! (sometimes panicking), `WhenFull::Reject`, linger and sink limits.
+//! (sometimes panicking), `WhenFull::Reject`, linger and sink limits; items
+//! are added with `add` or `add_async`, flushed with `flush`,
+//! `flush_timeout` or `flush_async`.
 //!
 //! The invariant: every accepted item ends exactly once, as written, as a
 //! conflict, or handed back (in a report, to the handler, or in the log
 //! after `Drop`, which the test reads), and the counters equal the fake's
 //! record.
 
+mod block_on;
 mod log_capture;
 
 use std::collections::{HashMap, HashSet};
@@ -30,17 +33,21 @@ enum Op {
         bad: bool,
         conflict: bool,
         size: usize,
+        /// Through `add_async` instead of `add`.
+        via_async: bool,
     },
     Flush,
     FlushTimeout,
+    FlushAsync,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        14 => (prop::bool::weighted(0.1), prop::bool::weighted(0.1), 1usize..8)
-            .prop_map(|(bad, conflict, size)| Op::Add { bad, conflict, size }),
+        14 => (prop::bool::weighted(0.1), prop::bool::weighted(0.1), 1usize..8, any::<bool>())
+            .prop_map(|(bad, conflict, size, via_async)| Op::Add { bad, conflict, size, via_async }),
         1 => Just(Op::Flush),
         1 => Just(Op::FlushTimeout),
+        1 => Just(Op::FlushAsync),
     ]
 }
 
@@ -287,6 +294,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                             bad,
                             conflict,
                             size,
+                            via_async,
                         } => {
                             let item = FakeItem {
                                 id: (t as u64) << 32 | i as u64,
@@ -295,16 +303,25 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                                 conflict: *conflict,
                                 size: *size,
                             };
-                            match batcher.add(item.clone()) {
+                            let added = if *via_async {
+                                block_on::block_on(batcher.add_async(item.clone()))
+                            } else {
+                                batcher.add(item.clone())
+                            };
+                            match added {
                                 Ok(()) => seen.lock().expect("seen").accepted.push(item),
                                 Err(_) => seen.lock().expect("seen").refused_at_add += 1,
                             }
+                        }
+                        Op::FlushAsync if !f.hang => {
+                            let report = block_on::block_on(batcher.flush_async());
+                            seen.lock().expect("seen").take(&report);
                         }
                         Op::Flush if !f.hang => {
                             let report = batcher.flush();
                             seen.lock().expect("seen").take(&report);
                         }
-                        Op::Flush | Op::FlushTimeout => {
+                        Op::Flush | Op::FlushTimeout | Op::FlushAsync => {
                             let report = batcher.flush_timeout(short);
                             seen.lock().expect("seen").take(&report);
                         }
