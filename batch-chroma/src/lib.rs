@@ -22,6 +22,9 @@
 //! thread: every request (the pre-flight checks included) goes out from
 //! the batcher's own flusher thread, so they work from a plain thread, a
 //! tokio runtime (current- or multi-thread) or `spawn_blocking` alike.
+//! Async code can also use the twins that never block a thread:
+//! `add_async` (and `add_with_document_async`, `add_record_async`),
+//! `flush_async` and `close_async`; their futures are `Send`.
 //! [`ChromaClient`] and [`Collection`] calls (`get_or_create_collection`,
 //! `count`, ...) are sync: each waits for its answer on the calling
 //! thread, so from async code run them in `spawn_blocking`.

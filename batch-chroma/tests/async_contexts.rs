@@ -6,7 +6,10 @@
 
 mod common;
 
-use batch_chroma::{ChromaBatchInserter, Collection};
+use std::sync::Arc;
+
+use batch_chroma::{ChromaBatchInserter, ChromaRecord, Collection};
+use batch_core::BatcherSettings;
 use common::{fresh_collection, meta, vector};
 
 const N: usize = 500;
@@ -84,4 +87,77 @@ async fn dropped_unclosed_in_a_current_thread_runtime() {
     }
     drop(inserter);
     assert_eq!(count_async(&collection).await, (N + 7) as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_api_from_spawned_tasks() {
+    let collection = collection_async("ctx-async").await;
+    // A buffer smaller than what is added, so add_async has to wait.
+    let settings = BatcherSettings::builder()
+        .batch_size(50)
+        .max_pending(100)
+        .build()
+        .expect("settings");
+    let inserter = Arc::new(
+        ChromaBatchInserter::with_settings(collection.clone(), settings).expect("inserter"),
+    );
+    // tokio::spawn takes only `Send` futures.
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let inserter = Arc::clone(&inserter);
+            tokio::spawn(async move {
+                for i in (t * N / 4)..((t + 1) * N / 4) {
+                    inserter
+                        .add_async(format!("a{i}"), vector(i, 8), meta(i))
+                        .await
+                        .expect("add_async");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let report = inserter.flush_async().await;
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(count_async(&collection).await, N as u64);
+
+    inserter
+        .add_with_document_async("doc", vector(1, 8), meta(1), "text")
+        .await
+        .expect("add_with_document_async");
+    inserter
+        .add_record_async(ChromaRecord::new("rec", vector(2, 8), meta(2)))
+        .await
+        .expect("add_record_async");
+    let report = inserter.close_async().await;
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(inserter.stats().total_added, N as u64 + 2);
+    assert_eq!(count_async(&collection).await, N as u64 + 2);
+    let refused = inserter
+        .add_async("late", vector(3, 8), meta(3))
+        .await
+        .expect_err("closed");
+    assert_eq!(refused.item.id, "late");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_async_api_on_a_current_thread_runtime() {
+    let collection = collection_async("ctx-async1").await;
+    let settings = BatcherSettings::builder()
+        .batch_size(50)
+        .max_pending(100)
+        .build()
+        .expect("settings");
+    let inserter =
+        ChromaBatchInserter::with_settings(collection.clone(), settings).expect("inserter");
+    for i in 0..N {
+        inserter
+            .add_async(format!("b{i}"), vector(i, 8), meta(i))
+            .await
+            .expect("add_async");
+    }
+    let report = inserter.close_async().await;
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(count_async(&collection).await, N as u64);
 }
