@@ -29,6 +29,11 @@ pub struct PreFlight {
 
 /// A connection to one Chroma database: cheap to clone, shared by the
 /// collections it opens.
+///
+/// Its calls are sync: each sends a request and waits for the answer on
+/// the calling thread. From async code run them in
+/// `tokio::task::spawn_blocking` (or your runtime's equivalent), so that
+/// a slow server does not hold up a runtime worker.
 #[derive(Debug, Clone)]
 pub struct ChromaClient {
     pub(crate) endpoint: Endpoint,
@@ -79,7 +84,9 @@ impl ChromaClient {
         Ok(())
     }
 
-    /// The server's limits, read once per client (and its clones).
+    /// The server's limits, read once per client (and its clones). A sink
+    /// built after this call knows them from the start; otherwise it reads
+    /// them at its first write.
     pub fn pre_flight(&self) -> Result<PreFlight, ChromaError> {
         if let Some(p) = self.pre_flight.get() {
             return Ok(*p);
@@ -90,9 +97,16 @@ impl ChromaClient {
         Ok(*self.pre_flight.get_or_init(|| parsed))
     }
 
+    /// The pre-flight checks if this client (or a clone) has read them.
+    pub(crate) fn cached_pre_flight(&self) -> Option<PreFlight> {
+        self.pre_flight.get().copied()
+    }
+
     /// Gets the collection `name`, creating it with `metadata` (e.g.
     /// `hnsw:space`) if it does not exist. The metadata of an existing
     /// collection is left as it is (Chroma's `get_or_create`).
+    ///
+    /// Blocking: from async code, call it in `spawn_blocking`.
     pub fn get_or_create_collection(
         &self,
         name: &str,

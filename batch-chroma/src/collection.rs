@@ -8,6 +8,9 @@ use crate::error::ChromaError;
 use crate::metadata::Metadata;
 
 /// A collection, as answered by `get_or_create`. Cheap to clone.
+///
+/// `count` and `get` are sync, like [`ChromaClient`]'s calls: from async
+/// code run them in `spawn_blocking`.
 #[derive(Debug, Clone)]
 pub struct Collection {
     client: ChromaClient,

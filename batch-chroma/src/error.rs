@@ -29,6 +29,22 @@ pub enum ChromaError {
         /// What was wrong with it.
         message: String,
     },
+    /// The server's pre-flight checks, read before the first write, could
+    /// not be read; nothing was sent. Retried if the server may come back
+    /// (no answer, 5xx), else fatal: no record is at fault, so every one of
+    /// the batch is handed back once, without a fallback.
+    #[error("cannot read Chroma's pre-flight checks, nothing was sent: {0}")]
+    PreFlight(Box<ChromaError>),
+    /// A batch built before the server's `max_batch_size` was known has
+    /// more records than it; nothing was sent, and batch-core splits the
+    /// batch (class [`TooLarge`](ErrorClass::TooLarge)).
+    #[error("{records} records in one request, the server takes at most {max}")]
+    OverMaxBatchSize {
+        /// Records in the batch.
+        records: usize,
+        /// The server's `max_batch_size` (or a smaller cap set on the sink).
+        max: usize,
+    },
     /// A bad batch size or ENV value.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -43,9 +59,38 @@ impl SinkError for ChromaError {
             Self::Http(e) => e.class(),
             // No item is at fault, so no item should be blamed one by one.
             Self::Setting(_) => ErrorClass::Fatal,
+            // Nothing was sent, so a retry is never a replay.
+            Self::PreFlight(e) if e.is_retriable() => ErrorClass::Transient,
+            Self::PreFlight(_) => ErrorClass::Fatal,
+            Self::OverMaxBatchSize { .. } => ErrorClass::TooLarge,
             Self::Invalid(_) | Self::Response { .. } | Self::Config(_) | Self::Spawn(_) => {
                 ErrorClass::Permanent
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> ChromaError {
+        ChromaError::Http(HttpError::Status {
+            status,
+            url: "http://127.0.0.1:1/api/v2/pre-flight-checks".to_owned(),
+            body: String::new(),
+        })
+    }
+
+    #[test]
+    fn a_pre_flight_failure_is_retried_only_if_the_server_may_come_back() {
+        let pre_flight = |e| ChromaError::PreFlight(Box::new(e));
+        assert_eq!(pre_flight(status(503)).class(), ErrorClass::Transient);
+        assert_eq!(pre_flight(status(404)).class(), ErrorClass::Fatal);
+        let bad = ChromaError::Response {
+            url: "u".to_owned(),
+            message: "max_batch_size 0".to_owned(),
+        };
+        assert_eq!(pre_flight(bad).class(), ErrorClass::Fatal);
     }
 }

@@ -78,6 +78,43 @@ impl ChromaBatchInserter {
         self.batcher.add(record)
     }
 
+    /// [`add`](Self::add) for async code: waits for room in the buffer
+    /// without blocking the thread (batch-core's
+    /// [`add_async`](Batcher::add_async)). The future is `Send`.
+    pub fn add_async(
+        &self,
+        chunk_id: impl Into<String>,
+        vector: Vec<f32>,
+        metadata: Metadata,
+    ) -> impl Future<Output = Result<(), FailedRecord>> + Send + '_ {
+        // Built here, not in the future, so the future holds no caller type
+        // that might not be `Send`.
+        self.batcher
+            .add_async(ChromaRecord::new(chunk_id, vector, metadata))
+    }
+
+    /// [`add_with_document`](Self::add_with_document) for async code, as
+    /// [`add_async`](Self::add_async).
+    pub fn add_with_document_async(
+        &self,
+        chunk_id: impl Into<String>,
+        vector: Vec<f32>,
+        metadata: Metadata,
+        document: impl Into<String>,
+    ) -> impl Future<Output = Result<(), FailedRecord>> + Send + '_ {
+        self.batcher
+            .add_async(ChromaRecord::new(chunk_id, vector, metadata).with_document(document))
+    }
+
+    /// [`add_record`](Self::add_record) for async code, as
+    /// [`add_async`](Self::add_async).
+    pub fn add_record_async(
+        &self,
+        record: ChromaRecord,
+    ) -> impl Future<Output = Result<(), FailedRecord>> + Send + '_ {
+        self.batcher.add_async(record)
+    }
+
     /// The embedding dimension records must have, once known.
     pub fn dimension(&self) -> Option<usize> {
         self.validator.dimension()

@@ -15,7 +15,19 @@
 //!   non-finite metadata floats. [`MetadataValue`] cannot hold null or
 //!   nested values.
 //! - Requests are capped at the server's `max_batch_size` (read once from
-//!   `pre-flight-checks`) and under its 40 MiB body limit.
+//!   `pre-flight-checks`, at the first write) and under its 40 MiB body limit.
+//!
+//! # Async code
+//! Inserter constructors and methods send no request on the caller's
+//! thread: every request (the pre-flight checks included) goes out from
+//! the batcher's own flusher thread, so they work from a plain thread, a
+//! tokio runtime (current- or multi-thread) or `spawn_blocking` alike.
+//! Async code can also use the twins that never block a thread:
+//! `add_async` (and `add_with_document_async`, `add_record_async`),
+//! `flush_async` and `close_async`; their futures are `Send`.
+//! [`ChromaClient`] and [`Collection`] calls (`get_or_create_collection`,
+//! `count`, ...) are sync: each waits for its answer on the calling
+//! thread, so from async code run them in `spawn_blocking`.
 //! - In `/add` mode an id that already exists is counted as a conflict, not
 //!   as written (the server ignores it silently); duplicate ids in one
 //!   batch are resolved as [`WriteMode`] documents and counted as conflicts.

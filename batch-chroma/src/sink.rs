@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use batch_core::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 
 use crate::body::{self, EmbeddingEncoding};
+use crate::client::PreFlight;
 use crate::collection::Collection;
 use crate::error::ChromaError;
 use crate::metadata::{Metadata, MetadataValue};
@@ -33,16 +34,25 @@ const ENVELOPE_BYTES: usize = 4096;
 pub struct ChromaSink {
     collection: Collection,
     mode: WriteMode,
-    encoding: EmbeddingEncoding,
-    max_batch_size: NonZeroUsize,
+    /// Set by [`with_encoding`](Self::with_encoding); else the server's
+    /// choice from the pre-flight checks.
+    encoding: Option<EmbeddingEncoding>,
+    /// Set by [`with_max_batch_size`](Self::with_max_batch_size).
+    cap: Option<NonZeroUsize>,
+    /// What the pre-flight checks said, once read.
+    server: Option<ServerLimits>,
     validator: RecordValidator,
 }
 
-impl ChromaSink {
-    /// A sink for `collection`; reads the server's pre-flight checks once
-    /// (per client) to learn `max_batch_size` and base64 support.
-    pub fn new(collection: Collection, mode: WriteMode) -> Result<Self, ChromaError> {
-        let pre_flight = collection.client().pre_flight()?;
+/// The parts of [`PreFlight`] the sink uses.
+#[derive(Debug, Clone, Copy)]
+struct ServerLimits {
+    encoding: EmbeddingEncoding,
+    max_batch_size: NonZeroUsize,
+}
+
+impl ServerLimits {
+    fn from_pre_flight(pre_flight: PreFlight, url: &str) -> Result<Self, ChromaError> {
         let encoding = if pre_flight.supports_base64_encoding {
             EmbeddingEncoding::Base64
         } else {
@@ -50,15 +60,37 @@ impl ChromaSink {
         };
         let max_batch_size =
             NonZeroUsize::new(pre_flight.max_batch_size).ok_or_else(|| ChromaError::Response {
-                url: collection.client().base_url().to_owned(),
+                url: url.to_owned(),
                 message: "pre-flight-checks reports max_batch_size 0".to_owned(),
             })?;
+        Ok(Self {
+            encoding,
+            max_batch_size,
+        })
+    }
+}
+
+impl ChromaSink {
+    /// A sink for `collection`. Sends no request: the server's pre-flight
+    /// checks (`max_batch_size`, base64 support) are read at the first
+    /// write, on the batcher's flusher thread, so that building an
+    /// inserter never blocks the caller (e.g. a tokio worker) on the
+    /// network. If the client has read them already
+    /// ([`ChromaClient::pre_flight`](crate::ChromaClient::pre_flight)),
+    /// they are used from the start.
+    pub fn new(collection: Collection, mode: WriteMode) -> Result<Self, ChromaError> {
+        let client = collection.client();
+        let server = client
+            .cached_pre_flight()
+            .map(|p| ServerLimits::from_pre_flight(p, client.base_url()))
+            .transpose()?;
         let validator = RecordValidator::new(collection.dimension());
         Ok(Self {
             collection,
             mode,
-            encoding,
-            max_batch_size,
+            encoding: None,
+            cap: None,
+            server,
             validator,
         })
     }
@@ -67,14 +99,14 @@ impl ChromaSink {
     /// (e.g. to compare them, or for a server that misreports base64).
     #[must_use]
     pub fn with_encoding(mut self, encoding: EmbeddingEncoding) -> Self {
-        self.encoding = encoding;
+        self.encoding = Some(encoding);
         self
     }
 
     /// Caps the records per request below the server's `max_batch_size`.
     #[must_use]
     pub fn with_max_batch_size(mut self, max: NonZeroUsize) -> Self {
-        self.max_batch_size = self.max_batch_size.min(max);
+        self.cap = Some(self.cap.map_or(max, |cap| cap.min(max)));
         self
     }
 
@@ -88,9 +120,37 @@ impl ChromaSink {
         self.mode
     }
 
-    /// The embedding encoding in use.
-    pub fn encoding(&self) -> EmbeddingEncoding {
-        self.encoding
+    /// The embedding encoding in use: the one set with
+    /// [`with_encoding`](Self::with_encoding), else the server's choice
+    /// once the pre-flight checks are read (`None` before).
+    pub fn encoding(&self) -> Option<EmbeddingEncoding> {
+        self.encoding.or(self.server.map(|s| s.encoding))
+    }
+
+    /// Most records per request, as far as known: the cap set with
+    /// [`with_max_batch_size`](Self::with_max_batch_size) and the server's
+    /// `max_batch_size` once read.
+    fn max_items(&self) -> Option<NonZeroUsize> {
+        match (self.cap, self.server) {
+            (Some(cap), Some(server)) => Some(cap.min(server.max_batch_size)),
+            (cap, server) => cap.or(server.map(|s| s.max_batch_size)),
+        }
+    }
+
+    /// The server's limits, read with the first write (on the flusher
+    /// thread). A failure sends nothing; it is retried if the server may
+    /// come back, else it hands the batch back (see [`ChromaError::PreFlight`]).
+    fn server_limits(&mut self) -> Result<ServerLimits, ChromaError> {
+        if let Some(server) = self.server {
+            return Ok(server);
+        }
+        let client = self.collection.client();
+        let server = client
+            .pre_flight()
+            .and_then(|p| ServerLimits::from_pre_flight(p, client.base_url()))
+            .map_err(|e| ChromaError::PreFlight(Box::new(e)))?;
+        self.server = Some(server);
+        Ok(server)
     }
 
     /// The record checks (shared with an inserter built on this sink).
@@ -135,6 +195,18 @@ impl ChromaSink {
         items: &[ChromaRecord],
         replay: bool,
     ) -> Result<Vec<ItemOutcome<ChromaError>>, ChromaError> {
+        let server = self.server_limits()?;
+        // Only a batch built before the server's limit was known can be
+        // over it: nothing is sent, batch-core splits it.
+        if let Some(max) = self.max_items()
+            && items.len() > max.get()
+        {
+            return Err(ChromaError::OverMaxBatchSize {
+                records: items.len(),
+                max: max.get(),
+            });
+        }
+        let encoding = self.encoding.unwrap_or(server.encoding);
         let mut outcomes: Vec<Option<ItemOutcome<ChromaError>>> =
             std::iter::repeat_with(|| None).take(items.len()).collect();
         let mut rows = self.select(items, &mut outcomes);
@@ -174,7 +246,7 @@ impl ChromaSink {
         });
 
         if !rows.is_empty() {
-            let body = body::encode(items, &rows, self.encoding)
+            let body = body::encode(items, &rows, encoding)
                 .map_err(|e| ChromaError::Invalid(format!("cannot serialize the request: {e}")))?;
             self.collection.post(self.mode.suffix(), &body)?;
             // The server refuses a request of mixed dimensions, so all the
@@ -305,7 +377,7 @@ impl Sink for ChromaSink {
 
     fn limits(&self) -> SinkLimits {
         SinkLimits {
-            max_items: Some(self.max_batch_size),
+            max_items: self.max_items(),
             max_bytes: NonZeroUsize::new(MAX_BODY_BYTES - ENVELOPE_BYTES),
         }
     }

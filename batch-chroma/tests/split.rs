@@ -10,8 +10,9 @@ use common::{client, fresh_collection, meta};
 
 #[test]
 fn a_batch_size_above_max_batch_size_is_capped() {
-    let max = client().pre_flight().unwrap().max_batch_size;
     let collection = fresh_collection("cap");
+    // Read through the collection's own client, so the sink knows it.
+    let max = collection.client().pre_flight().unwrap().max_batch_size;
     let sink = ChromaSink::new(collection.clone(), WriteMode::Upsert).unwrap();
     assert_eq!(sink.limits().max_items.map(NonZeroUsize::get), Some(max));
     let settings = BatcherSettings::builder()
@@ -30,6 +31,34 @@ fn a_batch_size_above_max_batch_size_is_capped() {
     assert!(report.is_complete(), "{:?}", report.failed.first());
     let stats = inserter.stats();
     assert_eq!((stats.total_batches, stats.total_requests), (2, 2));
+    assert_eq!(collection.count().unwrap(), n as u64);
+}
+
+#[test]
+fn a_batch_over_max_batch_size_built_before_the_pre_flight_is_split() {
+    let max = client().pre_flight().unwrap().max_batch_size;
+    let collection = fresh_collection("lazycap");
+    // A client of its own that has not read the pre-flight checks yet:
+    // the sink cannot know the server's limit before its first write.
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    assert_eq!(sink.limits().max_items, None);
+    assert_eq!(sink.encoding(), None);
+    let n = max + 500;
+    let settings = BatcherSettings::builder().batch_size(n).build().unwrap();
+    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
+    for i in 0..n {
+        inserter
+            .add(format!("l{i}"), vec![i as f32, 1.0], meta(i))
+            .unwrap();
+    }
+    let report = inserter.flush();
+    assert!(report.is_complete(), "{:?}", report.failed.first());
+    assert_eq!(report.written, n as u64);
+    let stats = inserter.stats();
+    // One refusal before sending (split in two by batch-core), then two
+    // requests under the limit.
+    assert_eq!((stats.total_batches, stats.total_requests), (1, 3));
+    assert_eq!(stats.total_fallbacks, 0);
     assert_eq!(collection.count().unwrap(), n as u64);
 }
 

@@ -21,6 +21,11 @@ pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 /// A CouchDB database: server URL (with optional `user:password@`, sent as
 /// basic auth) and database name. Cheap to clone; clones share one HTTP
 /// agent and one request counter.
+///
+/// Building one sends nothing. Its calls (`create_if_missing`,
+/// `doc_count`, `get`, `put`, ...) are sync: each waits for its answer on
+/// the calling thread, so from async code run them in
+/// `tokio::task::spawn_blocking` (or your runtime's equivalent).
 #[derive(Debug, Clone)]
 pub struct CouchDatabase {
     endpoint: Endpoint,
@@ -107,6 +112,8 @@ impl CouchDatabase {
 
     /// Creates the database unless it exists (`PUT /{db}`; 412 means it
     /// exists). Returns `true` if it was created by this call.
+    ///
+    /// Blocking: from async code, call it in `spawn_blocking`.
     pub fn create_if_missing(&self) -> Result<bool, CouchError> {
         let (status, body) = self.request("PUT", &self.path, None)?;
         match status {

@@ -69,19 +69,37 @@ impl CouchDBBatchInserter {
     /// too large) comes back at once with [`BatchError::Invalid`] and is
     /// never sent.
     pub fn add(&self, doc: Value, doc_id: Option<&str>) -> Result<(), FailedDoc> {
-        match CouchDoc::new(doc, doc_id.map(str::to_owned), self.max_doc_bytes) {
-            Ok(doc) => self.batcher.add(doc),
-            Err(refused) => Err(FailedItem {
-                item: refused.doc,
-                error: BatchError::Invalid(refused.reason),
-            }),
-        }
+        self.batcher.add(self.prepare(doc, doc_id)?)
+    }
+
+    /// [`add`](Self::add) for async code: waits for room in the buffer
+    /// without blocking the thread (batch-core's
+    /// [`add_async`](Batcher::add_async)). The future is `Send`.
+    pub async fn add_async(&self, doc: Value, doc_id: Option<&str>) -> Result<(), FailedDoc> {
+        let doc = self.prepare(doc, doc_id)?;
+        self.batcher.add_async(doc).await
     }
 
     /// Adds a prepared document, e.g. one handed back earlier: it keeps
     /// the id it was given, so adding it again cannot store it twice.
     pub fn add_doc(&self, doc: CouchDoc) -> Result<(), FailedDoc> {
         self.batcher.add(doc)
+    }
+
+    /// [`add_doc`](Self::add_doc) for async code, as
+    /// [`add_async`](Self::add_async).
+    pub async fn add_doc_async(&self, doc: CouchDoc) -> Result<(), FailedDoc> {
+        self.batcher.add_async(doc).await
+    }
+
+    /// The document `add` buffers, or the refusal it returns.
+    fn prepare(&self, doc: Value, doc_id: Option<&str>) -> Result<CouchDoc, FailedDoc> {
+        CouchDoc::new(doc, doc_id.map(str::to_owned), self.max_doc_bytes).map_err(|refused| {
+            FailedItem {
+                item: refused.doc,
+                error: BatchError::Invalid(refused.reason),
+            }
+        })
     }
 
     /// The database written to (e.g. for [`CouchDatabase::requests_sent`]).

@@ -32,6 +32,16 @@
 //! # Ok::<(), batch_couch::CouchError>(())
 //! ```
 //!
+//! # Async code
+//! [`CouchDBBatchInserter`]'s constructors and methods send no request on
+//! the caller's thread (every request goes out from the batcher's flusher
+//! thread), so they work from a plain thread, a tokio runtime (current- or
+//! multi-thread) or `spawn_blocking` alike; async code can also use the
+//! twins that never block a thread (`add_async`, `add_doc_async`,
+//! `flush_async`, `close_async`; `Send` futures). [`CouchDatabase`]'s own calls
+//! (`create_if_missing`, `doc_count`, ...) are sync: from async code run
+//! them in `spawn_blocking`.
+//!
 //! # What differs from UDS3 v2.2
 //! - The caller's document is never modified (v2.2 wrote `_id` into it):
 //!   the id exists only in the request body.
