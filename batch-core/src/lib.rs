@@ -6,6 +6,17 @@
 //! with a [`Fallback`], and hands every item that could not be written back
 //! to the caller as a [`FailedItem`]. Nothing is dropped silently.
 //!
+//! # Async code
+//! [`Batcher::add_async`], [`Batcher::flush_async`] and
+//! [`Batcher::close_async`] wait without blocking a thread, under any
+//! executor: batch-core depends on no runtime. Adders waiting for room are
+//! woken through `event-listener` (smol-rs), and the flusher answers a
+//! flush through a `futures-channel` oneshot; both are small, well kept
+//! and executor-neutral, where tokio's `Notify`/`oneshot` would tie every
+//! user to tokio. Backends run their blocking I/O on threads of their own
+//! ([`on_own_thread`], the flusher thread), so every inserter can be built
+//! and used from a plain thread, any async runtime, or `spawn_blocking`.
+//!
 //! ```
 //! use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
 //! use std::time::Duration;

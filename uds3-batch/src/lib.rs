@@ -118,7 +118,7 @@
 //!
 //! // A client call you make yourself is a plain blocking call.
 //! let collection = tokio::task::spawn_blocking(|| {
-//!     ChromaClient::new("http://127.0.0.1:28000")?.get_or_create_collection("chunks", &metadata([]))
+//!     ChromaClient::new("http://127.0.0.1:28000")?.get_or_create_collection("chunks", &Default::default())
 //! })
 //! .await??;
 //! let rows = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?, 500)?;
@@ -126,7 +126,7 @@
 //! let vectors = ChromaBatchInserter::new(collection, 500)?;
 //! for (id, embedding) in documents {
 //!     rows.add_async(id.clone(), format!("/docs/{id}"), "law", 0, 0, None, None, None).await?;
-//!     vectors.add_async(id, embedding, metadata([])).await?;
+//!     vectors.add_async(id, embedding, metadata([("source", "service".into())])).await?;
 //! }
 //! let reports = (rows.close_async().await, vectors.close_async().await);
 //! assert!(reports.0.is_complete() && reports.1.is_complete());
