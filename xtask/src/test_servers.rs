@@ -16,6 +16,25 @@
 //! | `UDS3_NEO4J_PASSWORD` | `uds3-batch-dev` |
 //! | `UDS3_COUCHDB_URL` | `http://127.0.0.1:25984` |
 //! | `UDS3_ARCADEDB_HTTP_PORT` | `22480` |
+//! | `UDS3_POSTGRES_TLS_URL` | `postgres://postgres@localhost:25432/postgres?sslmode=require` |
+//! | `UDS3_CHROMA_TLS_URL` | `https://localhost:28443` |
+//! | `UDS3_NEO4J_TLS_URI` | `bolt+s://localhost:27688` |
+//! | `UDS3_COUCHDB_TLS_URL` | `https://localhost:26984` |
+//! | `UDS3_TLS_CA_FILE` | `$UDS3_SERVICES_DIR/tls/ca.pem` |
+//! | `UDS3_TLS_OTHER_CA_FILE` | `$UDS3_SERVICES_DIR/tls/other-ca.pem` |
+//!
+//! The TLS endpoints (`cargo xtask services up` starts them too) serve a
+//! certificate for `localhost` and `127.0.0.1` signed by the test CA in
+//! `UDS3_TLS_CA_FILE`; `UDS3_TLS_OTHER_CA_FILE` is an unrelated CA, for tests
+//! that a client refuses a server its CA did not sign. PostgreSQL serves TLS
+//! on its usual port (the client asks for it with `sslmode`); Chroma,
+//! pouchdb-server and ArcadeDB's Bolt port get a TLS front end (stunnel) on
+//! ports of their own. The PostgreSQL TLS URL holds only what the Rust
+//! `postgres` crate parses (`sslmode=require`; a rustls connector with the
+//! test CA verifies the certificate); libpq (`psql`) verifies only with
+//! `sslmode=verify-full&sslrootcert=...`: see [`Endpoints::postgres_tls_libpq_url`].
+//!
+//! A test that needs a TLS endpoint calls [`require_tls`].
 //!
 //! A test that needs a server calls [`require`], which fails the test with a
 //! message naming `cargo xtask services up` when the server cannot be reached:
@@ -46,6 +65,20 @@ pub const NEO4J_PASSWORD_VAR: &str = "UDS3_NEO4J_PASSWORD";
 pub const COUCHDB_URL_VAR: &str = "UDS3_COUCHDB_URL";
 /// Environment variable with ArcadeDB's HTTP port (used for its readiness check).
 pub const ARCADEDB_HTTP_PORT_VAR: &str = "UDS3_ARCADEDB_HTTP_PORT";
+/// Environment variable with the PostgreSQL URL for TLS connections.
+pub const POSTGRES_TLS_URL_VAR: &str = "UDS3_POSTGRES_TLS_URL";
+/// Environment variable with the Chroma base URL over HTTPS.
+pub const CHROMA_TLS_URL_VAR: &str = "UDS3_CHROMA_TLS_URL";
+/// Environment variable with the Bolt URI over TLS (`bolt+s://`).
+pub const NEO4J_TLS_URI_VAR: &str = "UDS3_NEO4J_TLS_URI";
+/// Environment variable with the CouchDB base URL over HTTPS.
+pub const COUCHDB_TLS_URL_VAR: &str = "UDS3_COUCHDB_TLS_URL";
+/// Environment variable with the PEM file of the CA that signed the TLS
+/// endpoints' certificate.
+pub const TLS_CA_FILE_VAR: &str = "UDS3_TLS_CA_FILE";
+/// Environment variable with the PEM file of a CA that did not sign the TLS
+/// endpoints' certificate (for "wrong CA" tests).
+pub const TLS_OTHER_CA_FILE_VAR: &str = "UDS3_TLS_OTHER_CA_FILE";
 /// Environment variable with the folder that holds all services' state.
 pub const SERVICES_DIR_VAR: &str = "UDS3_SERVICES_DIR";
 /// Environment variable with the path of the xtask binary that [`stop`],
@@ -69,6 +102,20 @@ pub const DEFAULT_NEO4J_PASSWORD: &str = "uds3-batch-dev";
 pub const DEFAULT_COUCHDB_URL: &str = "http://127.0.0.1:25984";
 /// Default of [`ARCADEDB_HTTP_PORT_VAR`].
 pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 22480;
+/// Default of [`POSTGRES_TLS_URL_VAR`]: the PostgreSQL server of
+/// [`DEFAULT_POSTGRES_URL`], by the certificate's name, asking for TLS.
+pub const DEFAULT_POSTGRES_TLS_URL: &str =
+    "postgres://postgres@localhost:25432/postgres?sslmode=require";
+/// Default of [`CHROMA_TLS_URL_VAR`].
+pub const DEFAULT_CHROMA_TLS_URL: &str = "https://localhost:28443";
+/// Default of [`NEO4J_TLS_URI_VAR`].
+pub const DEFAULT_NEO4J_TLS_URI: &str = "bolt+s://localhost:27688";
+/// Default of [`COUCHDB_TLS_URL_VAR`].
+pub const DEFAULT_COUCHDB_TLS_URL: &str = "https://localhost:26984";
+/// Where `cargo xtask services up` writes the test CA, in the state folder.
+pub const TLS_CA_FILE: &str = "tls/ca.pem";
+/// Where `cargo xtask services up` writes the unrelated CA, in the state folder.
+pub const TLS_OTHER_CA_FILE: &str = "tls/other-ca.pem";
 /// The graph database that the local ArcadeDB serves over Bolt (its default
 /// database, so sessions that name none land there too).
 pub const NEO4J_DATABASE: &str = "neo4j";
@@ -137,6 +184,26 @@ impl Service {
         }
     }
 
+    /// The environment variable that holds this service's TLS URL.
+    pub fn tls_env_var(self) -> &'static str {
+        match self {
+            Service::Postgres => POSTGRES_TLS_URL_VAR,
+            Service::Chroma => CHROMA_TLS_URL_VAR,
+            Service::Neo4j => NEO4J_TLS_URI_VAR,
+            Service::Couch => COUCHDB_TLS_URL_VAR,
+        }
+    }
+
+    /// The port used when a TLS URL names none (the protocol's usual port).
+    pub fn default_tls_port(self) -> u16 {
+        match self {
+            Service::Postgres => 5432,
+            Service::Chroma => 443,
+            Service::Neo4j => 7687,
+            Service::Couch => 6984,
+        }
+    }
+
     /// The port used when the URL names none (the protocol's usual port).
     pub fn default_port(self) -> u16 {
         match self {
@@ -172,6 +239,19 @@ pub struct Endpoints {
     pub couchdb_url: String,
     /// ArcadeDB's HTTP port (only used by the local ArcadeDB).
     pub arcadedb_http_port: u16,
+    /// PostgreSQL URL for TLS, e.g.
+    /// `postgres://postgres@localhost:25432/postgres?sslmode=require`.
+    pub postgres_tls_url: String,
+    /// Chroma base URL over HTTPS, e.g. `https://localhost:28443`.
+    pub chroma_tls_url: String,
+    /// Bolt URI over TLS, e.g. `bolt+s://localhost:27688`.
+    pub neo4j_tls_uri: String,
+    /// CouchDB base URL over HTTPS, e.g. `https://localhost:26984`.
+    pub couchdb_tls_url: String,
+    /// PEM file of the CA that signed the TLS endpoints' certificate.
+    pub tls_ca_file: PathBuf,
+    /// PEM file of a CA unrelated to the TLS endpoints.
+    pub tls_other_ca_file: PathBuf,
 }
 
 impl Default for Endpoints {
@@ -184,8 +264,27 @@ impl Default for Endpoints {
             neo4j_password: DEFAULT_NEO4J_PASSWORD.to_owned(),
             couchdb_url: DEFAULT_COUCHDB_URL.to_owned(),
             arcadedb_http_port: DEFAULT_ARCADEDB_HTTP_PORT,
+            postgres_tls_url: DEFAULT_POSTGRES_TLS_URL.to_owned(),
+            chroma_tls_url: DEFAULT_CHROMA_TLS_URL.to_owned(),
+            neo4j_tls_uri: DEFAULT_NEO4J_TLS_URI.to_owned(),
+            couchdb_tls_url: DEFAULT_COUCHDB_TLS_URL.to_owned(),
+            tls_ca_file: default_services_dir().join(TLS_CA_FILE),
+            tls_other_ca_file: default_services_dir().join(TLS_OTHER_CA_FILE),
         }
     }
+}
+
+/// The state folder of `cargo xtask services`: `$UDS3_SERVICES_DIR`, else
+/// `<workspace>/.services`.
+pub fn services_dir() -> PathBuf {
+    std::env::var_os(SERVICES_DIR_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(default_services_dir)
+}
+
+fn default_services_dir() -> PathBuf {
+    crate::workspace_root().join(".services")
 }
 
 impl Endpoints {
@@ -219,7 +318,62 @@ impl Endpoints {
             neo4j_password: var(NEO4J_PASSWORD_VAR).unwrap_or(d.neo4j_password),
             couchdb_url: var(COUCHDB_URL_VAR).unwrap_or(d.couchdb_url),
             arcadedb_http_port: port,
+            postgres_tls_url: var(POSTGRES_TLS_URL_VAR).unwrap_or(d.postgres_tls_url),
+            chroma_tls_url: var(CHROMA_TLS_URL_VAR).unwrap_or(d.chroma_tls_url),
+            neo4j_tls_uri: var(NEO4J_TLS_URI_VAR).unwrap_or(d.neo4j_tls_uri),
+            couchdb_tls_url: var(COUCHDB_TLS_URL_VAR).unwrap_or(d.couchdb_tls_url),
+            tls_ca_file: var(TLS_CA_FILE_VAR)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| services_dir().join(TLS_CA_FILE)),
+            tls_other_ca_file: var(TLS_OTHER_CA_FILE_VAR)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| services_dir().join(TLS_OTHER_CA_FILE)),
         })
+    }
+
+    /// The TLS URL of one service.
+    pub fn tls_url(&self, service: Service) -> &str {
+        match service {
+            Service::Postgres => &self.postgres_tls_url,
+            Service::Chroma => &self.chroma_tls_url,
+            Service::Neo4j => &self.neo4j_tls_uri,
+            Service::Couch => &self.couchdb_tls_url,
+        }
+    }
+
+    /// The parsed TLS URL of one service.
+    pub fn tls_parts(&self, service: Service) -> Result<UrlParts, String> {
+        UrlParts::parse(self.tls_url(service))
+            .map_err(|e| format!("{}={:?}: {e}", service.tls_env_var(), self.tls_url(service)))
+    }
+
+    /// Host and port of one service's TLS endpoint (the protocol's usual
+    /// port if the URL names none).
+    pub fn tls_host_port(&self, service: Service) -> Result<(String, u16), String> {
+        let parts = self.tls_parts(service)?;
+        let port = parts.port.unwrap_or(service.default_tls_port());
+        Ok((parts.host, port))
+    }
+
+    /// The PostgreSQL TLS URL in the form libpq (`psql`) verifies: its
+    /// `sslmode` replaced by `verify-full` and `sslrootcert` set to the test
+    /// CA. The Rust `postgres` crate does not parse this form.
+    pub fn postgres_tls_libpq_url(&self) -> String {
+        let url = &self.postgres_tls_url;
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut params: Vec<String> = query
+            .split('&')
+            .filter(|p| {
+                !p.is_empty() && !p.starts_with("sslmode=") && !p.starts_with("sslrootcert=")
+            })
+            .map(str::to_owned)
+            .collect();
+        params.push("sslmode=verify-full".into());
+        params.push(format!(
+            "sslrootcert={}",
+            percent_encode(&self.tls_ca_file.display().to_string())
+        ));
+        format!("{base}?{}", params.join("&"))
     }
 
     /// The URL of one service.
@@ -255,6 +409,15 @@ impl Endpoints {
             (NEO4J_PASSWORD_VAR, self.neo4j_password.clone()),
             (COUCHDB_URL_VAR, self.couchdb_url.clone()),
             (ARCADEDB_HTTP_PORT_VAR, self.arcadedb_http_port.to_string()),
+            (POSTGRES_TLS_URL_VAR, self.postgres_tls_url.clone()),
+            (CHROMA_TLS_URL_VAR, self.chroma_tls_url.clone()),
+            (NEO4J_TLS_URI_VAR, self.neo4j_tls_uri.clone()),
+            (COUCHDB_TLS_URL_VAR, self.couchdb_tls_url.clone()),
+            (TLS_CA_FILE_VAR, self.tls_ca_file.display().to_string()),
+            (
+                TLS_OTHER_CA_FILE_VAR,
+                self.tls_other_ca_file.display().to_string(),
+            ),
         ]
     }
 }
@@ -389,6 +552,97 @@ pub fn require_at(endpoints: &Endpoints, service: Service) -> String {
     }
 }
 
+/// A TLS endpoint that answered: its URL and the CA files to trust (or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsEndpoint {
+    /// The TLS URL (from the service's `UDS3_*_TLS_*` variable).
+    pub url: String,
+    /// PEM file of the CA that signed the server's certificate.
+    pub ca_file: PathBuf,
+    /// PEM file of an unrelated CA: a client that trusts only it must refuse
+    /// the server.
+    pub other_ca_file: PathBuf,
+}
+
+impl TlsEndpoint {
+    /// The CA certificate, PEM.
+    ///
+    /// # Panics
+    /// If the file cannot be read.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        read_or_panic(&self.ca_file)
+    }
+
+    /// The unrelated CA certificate, PEM.
+    ///
+    /// # Panics
+    /// If the file cannot be read.
+    pub fn other_ca_pem(&self) -> Vec<u8> {
+        read_or_panic(&self.other_ca_file)
+    }
+}
+
+fn read_or_panic(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (`cargo xtask services up` writes it)",
+            path.display()
+        )
+    })
+}
+
+/// Returns the service's TLS endpoint if a TCP connection to it opens within
+/// about two seconds and both CA files exist.
+///
+/// # Panics
+/// If it cannot be reached or a CA file is missing, with a message that
+/// names the variable and says to run `cargo xtask services up`.
+pub fn require_tls(service: Service) -> TlsEndpoint {
+    require_tls_at(&Endpoints::from_env(), service)
+}
+
+/// Like [`require_tls`], with the addresses given rather than read from the
+/// environment.
+///
+/// # Panics
+/// See [`require_tls`].
+pub fn require_tls_at(endpoints: &Endpoints, service: Service) -> TlsEndpoint {
+    let url = endpoints.tls_url(service).to_owned();
+    let var_name = service.tls_env_var();
+    let source = if var(var_name).is_some() {
+        format!("from {var_name}")
+    } else {
+        format!("the default; set {var_name} to change it")
+    };
+    for (file, file_var) in [
+        (&endpoints.tls_ca_file, TLS_CA_FILE_VAR),
+        (&endpoints.tls_other_ca_file, TLS_OTHER_CA_FILE_VAR),
+    ] {
+        if !file.is_file() {
+            panic!(
+                "the CA file {} ({file_var}) does not exist: \
+                 run `cargo xtask services up`, which writes it",
+                file.display()
+            );
+        }
+    }
+    match endpoints.tls_host_port(service) {
+        Ok((host, port)) if tcp_reachable(&host, port, CONNECT_TIMEOUT) => TlsEndpoint {
+            url,
+            ca_file: endpoints.tls_ca_file.clone(),
+            other_ca_file: endpoints.tls_other_ca_file.clone(),
+        },
+        Ok(_) => panic!(
+            "the {service} TLS endpoint at {url} ({source}) is not reachable: \
+             start it with `cargo xtask services up` \
+             (or point {var_name} at a running server)"
+        ),
+        Err(e) => {
+            panic!("{e}: fix {var_name}, then start the server with `cargo xtask services up`")
+        }
+    }
+}
+
 /// Stops the local server of `service` (`cargo xtask services stop NAME`).
 ///
 /// # Panics
@@ -504,6 +758,19 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Escapes what may not stand in a URL query value as `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Decodes `%XX` escapes (anything malformed is kept as is).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -598,6 +865,73 @@ mod tests {
             require_at(&endpoints, Service::Chroma),
             format!("http://127.0.0.1:{port}")
         );
+    }
+
+    #[test]
+    fn tls_defaults() {
+        let e = Endpoints::default();
+        assert_eq!(
+            e.tls_host_port(Service::Postgres),
+            Ok(("localhost".to_owned(), 25432))
+        );
+        assert_eq!(
+            e.tls_host_port(Service::Chroma),
+            Ok(("localhost".to_owned(), 28443))
+        );
+        assert_eq!(
+            e.tls_host_port(Service::Neo4j),
+            Ok(("localhost".to_owned(), 27688))
+        );
+        assert_eq!(
+            e.tls_host_port(Service::Couch),
+            Ok(("localhost".to_owned(), 26984))
+        );
+        assert!(e.tls_ca_file.ends_with("tls/ca.pem"));
+        assert!(e.tls_other_ca_file.ends_with("tls/other-ca.pem"));
+        let names: Vec<_> = e.vars().into_iter().map(|(n, _)| n).collect();
+        for var in [
+            POSTGRES_TLS_URL_VAR,
+            CHROMA_TLS_URL_VAR,
+            NEO4J_TLS_URI_VAR,
+            COUCHDB_TLS_URL_VAR,
+            TLS_CA_FILE_VAR,
+            TLS_OTHER_CA_FILE_VAR,
+        ] {
+            assert!(names.contains(&var), "{var} missing from vars()");
+        }
+    }
+
+    #[test]
+    fn libpq_url_verifies_with_the_ca() {
+        let e = Endpoints {
+            postgres_tls_url: "postgres://u@localhost:1/db?sslmode=require&application_name=x"
+                .into(),
+            tls_ca_file: PathBuf::from("/s dir/tls/ca.pem"),
+            ..Endpoints::default()
+        };
+        assert_eq!(
+            e.postgres_tls_libpq_url(),
+            "postgres://u@localhost:1/db?application_name=x&sslmode=verify-full&sslrootcert=/s%20dir/tls/ca.pem"
+        );
+        let e = Endpoints {
+            postgres_tls_url: "postgres://u@localhost:1/db".into(),
+            tls_ca_file: PathBuf::from("/ca.pem"),
+            ..Endpoints::default()
+        };
+        assert_eq!(
+            e.postgres_tls_libpq_url(),
+            "postgres://u@localhost:1/db?sslmode=verify-full&sslrootcert=/ca.pem"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "run `cargo xtask services up`")]
+    fn require_tls_fails_loudly_without_a_ca() {
+        let endpoints = Endpoints {
+            tls_ca_file: PathBuf::from("/nonexistent/uds3/ca.pem"),
+            ..Endpoints::default()
+        };
+        require_tls_at(&endpoints, Service::Chroma);
     }
 
     #[test]
