@@ -6,6 +6,10 @@
 //! come from the same `UDS3_*` variables the tests read
 //! (`xtask::test_servers`); `up` derives the ports from them. Every
 //! server binds to 127.0.0.1 only.
+//!
+//! `up` also makes the TLS endpoints (`tls.rs`): a test CA and a server
+//! certificate in `$UDS3_SERVICES_DIR/tls/`, PostgreSQL with `ssl=on`, and
+//! stunnel in front of Chroma, pouchdb-server and ArcadeDB's Bolt port.
 
 pub mod arcadedb;
 pub mod chroma;
@@ -13,6 +17,7 @@ pub mod http;
 pub mod postgres;
 pub mod pouchdb;
 pub mod process;
+pub mod tls;
 pub mod wheel;
 
 use std::fs;
@@ -21,7 +26,9 @@ use std::process::{Command, ExitCode};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use xtask::test_servers::{Endpoints, SERVICES_DIR_VAR, Service, tcp_reachable};
+use xtask::test_servers::{
+    Endpoints, SERVICES_DIR_VAR, Service, TLS_CA_FILE_VAR, TLS_OTHER_CA_FILE_VAR, tcp_reachable,
+};
 
 use process::{StateLock, running_pid};
 
@@ -41,12 +48,21 @@ Installs, runs and checks the four servers the backends are tested against,
 on this machine, bound to 127.0.0.1. All state (downloads, installs, data,
 logs, pid files) lives in $UDS3_SERVICES_DIR.
 
+`up` also starts TLS endpoints for every backend: it makes (once) a test CA
+and a certificate for localhost and 127.0.0.1 in $UDS3_SERVICES_DIR/tls/
+(plus an unrelated CA, other-ca.pem, for \"wrong CA\" tests), starts
+PostgreSQL with ssl=on (same port; the client picks with sslmode), and
+stunnel (Debian's stunnel4, installed if missing) in front of Chroma,
+pouchdb-server and ArcadeDB's Bolt port, on the ports of the *_TLS_*
+variables. `down` stops stunnel once no server `up` started is left.
+
 commands:
   up [NAME..]      install (once) and start servers, wait until ready (all if no NAME)
   down [NAME..]    stop servers that `up` started (by recorded pid; all if no NAME)
-  status           each server: state, pid, URL
-  logs [NAME..]    tail of the servers' install and server logs (all if no NAME)
-  check            one write and one read on each server through its own protocol
+  status           each server and the TLS front end: state, pid, URL
+  logs [NAME..]    tail of the servers' install and server logs (all and stunnel's if no NAME)
+  check            one write and one read on each server through its own protocol,
+                   and one verified TLS exchange with each TLS endpoint
   start NAME..     start (like up) and wait until ready
   stop NAME..      stop (like down); refuses a server `up` did not start
   restart NAME..   stop, then start and wait until ready
@@ -131,9 +147,17 @@ impl Ctx {
                 .parse()
                 .map_err(|_| format!("{TIMEOUT_VAR}={v:?} is not a number of seconds"))?,
         };
+        let mut endpoints = Endpoints::try_from_env()?;
+        // The CA files `up` writes, by the canonical state folder.
+        if std::env::var_os(TLS_CA_FILE_VAR).is_none_or(|v| v.is_empty()) {
+            endpoints.tls_ca_file = dir.join(xtask::test_servers::TLS_CA_FILE);
+        }
+        if std::env::var_os(TLS_OTHER_CA_FILE_VAR).is_none_or(|v| v.is_empty()) {
+            endpoints.tls_other_ca_file = dir.join(xtask::test_servers::TLS_OTHER_CA_FILE);
+        }
         Ok(Ctx {
             dir,
-            endpoints: Endpoints::try_from_env()?,
+            endpoints,
             timeout: Duration::from_secs(timeout),
         })
     }
@@ -347,6 +371,7 @@ fn serve_key(ctx: &Ctx, s: Service) -> String {
     let url = mask_password(ctx.endpoints.url(s));
     match s {
         Service::Neo4j => format!("{url} http:{}\n", ctx.endpoints.arcadedb_http_port),
+        Service::Postgres => format!("{url} ssl=on\n"),
         _ => format!("{url}\n"),
     }
 }
@@ -495,7 +520,15 @@ pub fn up_report(ctx: &Ctx, services: &[Service]) -> (bool, Vec<(Service, Outcom
     };
     let mut ok = true;
     let mut outcomes = Vec::new();
-    for (s, result) in up(ctx, services) {
+    // PostgreSQL reads the certificate at start-up.
+    let results = match tls::ensure_certs(ctx) {
+        Ok(()) => up(ctx, services),
+        Err(e) => services
+            .iter()
+            .map(|&s| (s, Err(format!("no TLS certificate: {e}"))))
+            .collect(),
+    };
+    for (s, result) in results {
         let url = ctx.endpoints.url(s);
         match result {
             Ok(outcome) => {
@@ -517,12 +550,41 @@ pub fn up_report(ctx: &Ctx, services: &[Service]) -> (bool, Vec<(Service, Outcom
             }
         }
     }
+    if ok {
+        ok = tls_up_report(ctx);
+    }
     eprintln!(
         "services: up {} in {:.1} s",
         if ok { "done" } else { "FAILED" },
         start.elapsed().as_secs_f64()
     );
     (ok, outcomes)
+}
+
+/// Starts stunnel (if needed) and prints the TLS endpoints; false on failure.
+fn tls_up_report(ctx: &Ctx) -> bool {
+    let what = match tls::up(ctx) {
+        Ok(tls::Outcome::Nothing) => "no TLS URL points at this machine".to_owned(),
+        Ok(tls::Outcome::Started(pid)) => format!("stunnel started, pid {pid}"),
+        Ok(tls::Outcome::AlreadyRunning(pid)) => format!("stunnel already running, pid {pid}"),
+        Err(e) => {
+            eprintln!("services: FAILED tls (stunnel): {e}");
+            return false;
+        }
+    };
+    eprintln!(
+        "services: {:<8} {what}; CA {}",
+        "tls",
+        tls::ca_cert(ctx).display()
+    );
+    for s in Service::ALL {
+        eprintln!(
+            "services: {:<8} {}",
+            "",
+            mask_password(ctx.endpoints.tls_url(s))
+        );
+    }
+    true
 }
 
 /// `down` with its report; false if any service failed to stop.
@@ -541,6 +603,16 @@ pub fn down_report(ctx: &Ctx, services: &[Service]) -> bool {
             Err(e) => {
                 ok = false;
                 eprintln!("services: FAILED to stop {}: {e}", label(s));
+            }
+        }
+    }
+    // The TLS front end goes with the last server.
+    if Service::ALL.iter().all(|&s| ctx.running(s).is_none()) {
+        match tls::stop(ctx) {
+            Ok(note) => eprintln!("services: {:<8} stunnel {note}", "tls"),
+            Err(e) => {
+                ok = false;
+                eprintln!("services: FAILED to stop tls (stunnel): {e}");
             }
         }
     }
@@ -571,6 +643,27 @@ fn status(ctx: &Ctx) -> bool {
         }
         println!("{:<9}{state:<9}{pid:<9}{url}", s.name());
     }
+    let pid = tls::running(ctx);
+    let ports: Vec<bool> = tls::sections(ctx)
+        .unwrap_or_default()
+        .iter()
+        .map(|sec| tcp_reachable("127.0.0.1", sec.accept, Duration::from_secs(1)))
+        .collect();
+    let state = match (pid, ports.iter().all(|&p| p)) {
+        (Some(_), true) => "up",
+        (Some(_), false) => "starting",
+        (None, _) if ports.iter().any(|&p| p) => "external",
+        (None, _) => "down",
+    };
+    let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<9}{state:<9}{pid:<9}stunnel in front of chroma, neo4j, couch",
+        "tls"
+    );
+    for s in Service::ALL {
+        println!("{:<27}{}", "", mask_password(ctx.endpoints.tls_url(s)));
+    }
+    println!("TLS CA: {}", ctx.endpoints.tls_ca_file.display());
     println!("state folder: {}", ctx.dir.display());
     true
 }
@@ -589,12 +682,17 @@ fn mask_password(url: &str) -> String {
 }
 
 fn logs(ctx: &Ctx, services: &[Service]) -> bool {
-    for &s in services {
-        for log in [ctx.install_log(s), ctx.log(s)] {
-            if log.is_file() {
-                println!("==> {} <==", log.display());
-                println!("{}", process::tail(&log, 100));
-            }
+    let mut files: Vec<PathBuf> = services
+        .iter()
+        .flat_map(|&s| [ctx.install_log(s), ctx.log(s)])
+        .collect();
+    if services.len() == Service::ALL.len() {
+        files.extend([tls::dir(ctx).join("install.log"), tls::log(ctx)]);
+    }
+    for log in files {
+        if log.is_file() {
+            println!("==> {} <==", log.display());
+            println!("{}", process::tail(&log, 100));
         }
     }
     true
@@ -622,9 +720,24 @@ pub fn check_all(ctx: &Ctx) -> bool {
             .map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err("check panicked".into()))))
             .collect()
     });
+    let tls_results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = Service::ALL
+            .iter()
+            .map(|&s| (s, scope.spawn(move || tls::check(ctx, s))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err("check panicked".into()))))
+            .collect()
+    });
     let mut ok = true;
-    for (s, result) in results {
-        let url = mask_password(ctx.endpoints.url(s));
+    let urls = |s: Service| mask_password(ctx.endpoints.url(s));
+    let tls_urls = |s: Service| mask_password(ctx.endpoints.tls_url(s));
+    let all = results
+        .into_iter()
+        .map(|(s, r)| (s, urls(s), r))
+        .chain(tls_results.into_iter().map(|(s, r)| (s, tls_urls(s), r)));
+    for (s, url, result) in all {
         match result {
             Ok(what) => println!("check: ok     {:<8} {url}: {what}", s.name()),
             Err(e) => {

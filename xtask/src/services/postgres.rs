@@ -17,6 +17,7 @@ use xtask::test_servers::{Service, UrlParts};
 
 use super::Ctx;
 use super::process::{self, euid, run_logged, user_ids};
+use super::tls;
 
 const SERVICE: Service = Service::Postgres;
 
@@ -69,25 +70,7 @@ pub fn install(ctx: &Ctx) -> Result<(), String> {
                 return Err("PostgreSQL server binaries are missing: run `apt-get install -y postgresql` as root".into());
             }
             eprintln!("[postgres] installing Debian's postgresql (apt-get)");
-            let apt = |args: &[&str]| {
-                let mut cmd = Command::new("apt-get");
-                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-                cmd
-            };
-            if run_logged(
-                apt(&["install", "-y", "postgresql"]),
-                &log,
-                "apt-get install",
-            )
-            .is_err()
-            {
-                run_logged(apt(&["update"]), &log, "apt-get update")?;
-                run_logged(
-                    apt(&["install", "-y", "postgresql"]),
-                    &log,
-                    "apt-get install",
-                )?;
-            }
+            process::apt_install("postgresql", &log)?;
             bin_dir().ok_or("apt-get installed postgresql but no server binaries were found")?
         }
     };
@@ -170,10 +153,46 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
         .args(["-c", "listen_addresses=127.0.0.1"])
         .args(["-c", "unix_socket_directories="])
         .current_dir(&data);
-    if let Some((uid, gid)) = run_as()? {
+    let owner = run_as()?;
+    let (cert, key) = server_cert(ctx, owner)?;
+    cmd.args(["-c", "ssl=on"])
+        .arg("-c")
+        .arg(format!("ssl_cert_file={}", cert.display()))
+        .arg("-c")
+        .arg(format!("ssl_key_file={}", key.display()));
+    if let Some((uid, gid)) = owner {
         cmd.uid(uid).gid(gid);
     }
     Ok(cmd)
+}
+
+/// Copies the test server certificate and key next to the data folder,
+/// owned by the server's user (PostgreSQL refuses a key file that others
+/// or other users can read); returns their paths.
+fn server_cert(ctx: &Ctx, owner: Option<(u32, u32)>) -> Result<(PathBuf, PathBuf), String> {
+    let svc = ctx.svc_dir(SERVICE);
+    let cert = svc.join("server.pem");
+    let key = svc.join("server.key");
+    for (from, to, mode) in [
+        (tls::server_cert(ctx), &cert, 0o644),
+        (tls::server_key(ctx), &key, 0o600),
+    ] {
+        let _ = fs::remove_file(to);
+        fs::copy(&from, to).map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e} (`up` writes it)",
+                from.display(),
+                to.display()
+            )
+        })?;
+        fs::set_permissions(to, fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot chmod {}: {e}", to.display()))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(to, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot chown {} to postgres: {e}", to.display()))?;
+        }
+    }
+    Ok((cert, key))
 }
 
 /// A postmaster that was just killed (SIGKILL) can still be exiting, or linger
@@ -293,5 +312,24 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
         Ok("upserted and read back a row in table uds3_smoke".into())
     } else {
         Err(format!("wrote {token:?}, read {got:?}"))
+    }
+}
+
+/// TLS check: psql with `sslmode=verify-full` and the test CA (see
+/// `Endpoints::postgres_tls_libpq_url`), asking the server whether the
+/// connection is encrypted.
+pub fn check_tls(ctx: &Ctx) -> Result<String, String> {
+    let mut cmd = Command::new(psql());
+    cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-d", &ctx.endpoints.postgres_tls_libpq_url()])
+        .args([
+            "-c",
+            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ])
+        .env("PGCONNECT_TIMEOUT", "3");
+    let got = run_psql(cmd)?;
+    match got.split_once('|') {
+        Some(("t", version)) => Ok(format!("verified TLS ({version}), pg_stat_ssl.ssl = t")),
+        _ => Err(format!("pg_stat_ssl answered {got:?}")),
     }
 }

@@ -58,6 +58,27 @@ pub fn run_logged(mut cmd: Command, log: &Path, what: &str) -> Result<(), String
     }
 }
 
+/// Installs a Debian package with apt-get (as root only), output appended
+/// to `log`; runs `apt-get update` first if the install fails (a fresh
+/// machine has no package lists).
+pub fn apt_install(package: &str, log: &Path) -> Result<(), String> {
+    if euid() != Some(0) {
+        return Err(format!(
+            "{package} is missing: run `apt-get install -y {package}` as root"
+        ));
+    }
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    if run_logged(apt(&["install", "-y", package]), log, "apt-get install").is_err() {
+        run_logged(apt(&["update"]), log, "apt-get update")?;
+        run_logged(apt(&["install", "-y", package]), log, "apt-get install")?;
+    }
+    Ok(())
+}
+
 /// Reads the pid recorded in `pid_file`.
 pub fn read_pid(pid_file: &Path) -> Option<u32> {
     fs::read_to_string(pid_file).ok()?.trim().parse().ok()
