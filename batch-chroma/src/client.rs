@@ -59,6 +59,9 @@ impl ChromaClient {
             tenant: "default_tenant".to_owned(),
             database: "default_database".to_owned(),
             authorization: None,
+            token: None,
+            #[cfg(feature = "tls")]
+            tls: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -179,8 +182,15 @@ pub struct ChromaClientBuilder {
     tenant: String,
     database: String,
     authorization: Option<String>,
+    token: Option<(&'static str, String)>,
+    #[cfg(feature = "tls")]
+    tls: Option<batch_core::tls::TlsSettings>,
     timeout: Duration,
 }
+
+/// ENV variable with a Chroma token, sent as `Authorization: Bearer
+/// <token>` when the builder was given no token or authorization.
+pub const TOKEN_VAR: &str = "UDS3_CHROMA_TOKEN";
 
 impl ChromaClientBuilder {
     /// The tenant (default `default_tenant`).
@@ -202,6 +212,39 @@ impl ChromaClientBuilder {
         self
     }
 
+    /// Chroma token auth as `Authorization: Bearer <token>` (Chroma's
+    /// default token header). Without it, [`TOKEN_VAR`] is read at
+    /// [`build`](Self::build).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.authorization = Some(format!("Bearer {}", token.into()));
+        self
+    }
+
+    /// Chroma token auth as `X-Chroma-Token: <token>`, for servers set up
+    /// with that header (`CHROMA_AUTH_TOKEN_TRANSPORT_HEADER`).
+    pub fn x_chroma_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(("X-Chroma-Token", token.into()));
+        self
+    }
+
+    /// TLS settings for `https://` (default: Mozilla's public roots plus
+    /// the CA file in [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR),
+    /// if set). Replaces that default, ENV variable included.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
+        self.tls = Some(settings);
+        self
+    }
+
+    /// Also trusts the CA certificates in the PEM file `path` for
+    /// `https://` (a private CA); the public roots stay trusted.
+    #[cfg(feature = "tls")]
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        let settings = self.tls.take().unwrap_or_default();
+        self.tls = Some(settings.ca_file(path));
+        self
+    }
+
     /// Per-request timeout (default [`DEFAULT_TIMEOUT`]). A request that
     /// timed out may still have been applied: the batcher retries it as
     /// [`OutcomeUnknown`](batch_core::ErrorClass::OutcomeUnknown).
@@ -218,8 +261,31 @@ impl ChromaClientBuilder {
         check_name("tenant", &self.tenant)?;
         check_name("database", &self.database)?;
         let endpoint = Endpoint::new(&self.url, self.timeout);
-        let endpoint = match self.authorization {
+        #[cfg(feature = "tls")]
+        let endpoint = {
+            let settings = match self.tls {
+                Some(settings) => settings,
+                None => batch_core::tls::TlsSettings::from_env(batch_core::tls::CHROMA_CA_FILE_VAR)
+                    .map_err(|e| ChromaError::Setting(e.to_string()))?,
+            };
+            endpoint
+                .with_tls(&settings)
+                .map_err(|e| ChromaError::Setting(e.to_string()))?
+        };
+        let authorization = match (self.authorization, &self.token) {
+            (Some(auth), _) => Some(auth),
+            (None, Some(_)) => None,
+            (None, None) => std::env::var(TOKEN_VAR)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| format!("Bearer {}", t.trim())),
+        };
+        let endpoint = match authorization {
             Some(auth) => endpoint.with_authorization(auth),
+            None => endpoint,
+        };
+        let endpoint = match self.token {
+            Some((name, token)) => endpoint.with_secret_header(name, token),
             None => endpoint,
         };
         Ok(ChromaClient {

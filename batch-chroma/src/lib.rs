@@ -79,7 +79,7 @@ mod validate;
 mod write_mode;
 
 pub use body::EmbeddingEncoding;
-pub use client::{ChromaClient, ChromaClientBuilder, DEFAULT_TIMEOUT, PreFlight};
+pub use client::{ChromaClient, ChromaClientBuilder, DEFAULT_TIMEOUT, PreFlight, TOKEN_VAR};
 pub use collection::{Collection, GetResult};
 pub use error::ChromaError;
 pub use inserter::{ChromaBatchInserter, FailedRecord};

@@ -32,6 +32,22 @@ pub enum HttpError {
         #[source]
         source: ureq::Error,
     },
+    /// TLS failed: a certificate that is not trusted, not valid for the
+    /// host or expired, or one side not speaking TLS (`http://` to a TLS
+    /// port, `https://` to a plaintext one). Fatal: retrying cannot help.
+    #[error("TLS with {address} failed: {reason} (URL {url})")]
+    Tls {
+        /// The request URL (no credentials).
+        url: String,
+        /// `host:port` of the server.
+        address: String,
+        /// What went wrong, with a hint.
+        reason: String,
+        /// The transport error, if the failure surfaced as one (boxed: it
+        /// is large and rare).
+        #[source]
+        source: Option<Box<ureq::Error>>,
+    },
     /// A success answer whose body could not be read as expected.
     #[error("unexpected response from {url}: {message}")]
     Decode {
@@ -57,6 +73,7 @@ impl SinkError for HttpError {
         match self {
             Self::Status { status, .. } => class_of_status(*status),
             Self::Transport { source, .. } => class_of_transport(source),
+            Self::Tls { .. } => ErrorClass::Fatal,
             Self::Decode { .. } => ErrorClass::Permanent,
         }
     }
@@ -80,9 +97,13 @@ pub fn class_of_status(status: u16) -> ErrorClass {
 /// sent and lost its answer (a timeout after connecting, a connection
 /// reset, a broken response) is [`ErrorClass::OutcomeUnknown`]: the
 /// server may have applied it. A bad URL or a local encoding problem is
-/// permanent.
+/// permanent. A TLS failure (see [`tls_problem`]) is fatal: the same
+/// certificate or port is met again on every retry.
 pub fn class_of_transport(error: &ureq::Error) -> ErrorClass {
     use ureq::Timeout;
+    if tls_problem(error, "").is_some() {
+        return ErrorClass::Fatal;
+    }
     match error {
         ureq::Error::ConnectionFailed
         | ureq::Error::HostNotFound
@@ -98,12 +119,98 @@ pub fn class_of_transport(error: &ureq::Error) -> ErrorClass {
     }
 }
 
+/// Why TLS failed, in words, if `error` is a TLS failure: a certificate
+/// refused by rustls (unknown CA, wrong host name, expired), a server that
+/// does not speak TLS, or ureq's own TLS errors. `host` is the name the
+/// certificate was checked against (for the message).
+pub fn tls_problem(error: &ureq::Error, host: &str) -> Option<String> {
+    match error {
+        ureq::Error::Tls(what) => Some(format!("TLS failed: {what}")),
+        ureq::Error::TlsRequired => Some("TLS required, but the connection is plaintext".into()),
+        #[cfg(feature = "tls")]
+        ureq::Error::Rustls(e) => Some(crate::tls::describe(e, host)),
+        #[cfg(feature = "tls")]
+        ureq::Error::Io(e) => {
+            let inner = e.get_ref()?;
+            inner
+                .downcast_ref::<rustls::Error>()
+                .map(|e| crate::tls::describe(e, host))
+        }
+        _ => {
+            let _ = host;
+            None
+        }
+    }
+}
+
+/// Whether the server at `address` answers a TLS ClientHello with a TLS
+/// record (handshake or alert). Only asked after an `http://` request got
+/// no answer; `false` without the `tls` feature.
+#[cfg(feature = "tls")]
+fn speaks_tls(address: &str, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let probe = || -> Option<bool> {
+        let timeout = timeout.min(Duration::from_secs(5));
+        let addr = address.to_socket_addrs().ok()?.next()?;
+        let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+        stream.set_read_timeout(Some(timeout)).ok()?;
+        stream.set_write_timeout(Some(timeout)).ok()?;
+        let config = crate::tls::TlsSettings::new().client_config().ok()?;
+        let name = rustls::pki_types::ServerName::try_from(host_of(address).to_owned()).ok()?;
+        let mut conn = rustls::ClientConnection::new(config, name).ok()?;
+        let mut hello = Vec::new();
+        conn.write_tls(&mut hello).ok()?;
+        stream.write_all(&hello).ok()?;
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).ok()?;
+        Some(matches!(head, [0x15 | 0x16, 0x03]))
+    };
+    probe().unwrap_or(false)
+}
+
+#[cfg(not(feature = "tls"))]
+fn speaks_tls(_address: &str, _timeout: Duration) -> bool {
+    false
+}
+
+/// `host:port` of an `http(s)://[userinfo@]host[:port]/...` URL, the port
+/// filled in from the scheme (80, 443).
+fn address_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let has_port = match host_port.rsplit_once(':') {
+        Some((host, port)) => {
+            !port.is_empty()
+                && !host.ends_with(':')
+                && (!host.starts_with('[') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        host_port.to_owned()
+    } else if scheme.eq_ignore_ascii_case("https") {
+        format!("{host_port}:443")
+    } else {
+        format!("{host_port}:80")
+    }
+}
+
+/// The host of `host:port` (brackets of an IPv6 literal removed).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// A base URL and an `Authorization` header value, taken apart from a URL
 /// that may carry `user:password@` (sent as HTTP basic auth).
 #[derive(Clone)]
 pub struct Endpoint {
     base: String,
     authorization: Option<String>,
+    secret_header: Option<(&'static str, String)>,
+    timeout: Duration,
     agent: ureq::Agent,
 }
 
@@ -115,29 +222,52 @@ impl std::fmt::Debug for Endpoint {
                 "authorization",
                 &self.authorization.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "secret_header",
+                &self
+                    .secret_header
+                    .as_ref()
+                    .map(|(name, _)| (name, "<redacted>")),
+            )
             .finish()
     }
 }
 
 impl Endpoint {
-    /// An endpoint at `url` (`http://[user:password@]host:port[/prefix]`)
-    /// with a per-request timeout.
+    /// An endpoint at `url` (`http(s)://[user:password@]host:port[/prefix]`)
+    /// with a per-request timeout. `https://` trusts Mozilla's public roots
+    /// (feature `tls`); [`with_tls`](Self::with_tls) adds CA files.
     pub fn new(url: &str, timeout: Duration) -> Self {
         let (base, authorization) = split_credentials(url.trim_end_matches('/'));
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build();
         Self {
             base,
             authorization,
-            agent: config.into(),
+            secret_header: None,
+            timeout,
+            agent: default_agent(timeout),
         }
+    }
+
+    /// Uses `settings` for `https://` (reads its CA files now).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(
+        mut self,
+        settings: &crate::tls::TlsSettings,
+    ) -> Result<Self, crate::tls::TlsError> {
+        self.agent = agent(self.timeout, settings.ureq_config()?);
+        Ok(self)
     }
 
     /// Replaces the `Authorization` header value (e.g. `Bearer ...`).
     pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
         self.authorization = Some(value.into());
+        self
+    }
+
+    /// One more header sent with every request whose value is a secret
+    /// (e.g. `X-Chroma-Token`): never shown by `Debug`.
+    pub fn with_secret_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.secret_header = Some((name, value.into()));
         self
     }
 
@@ -161,16 +291,17 @@ impl Endpoint {
         body: Option<&[u8]>,
     ) -> Result<(u16, String), HttpError> {
         let url = self.url(path);
-        let transport = |source| HttpError::Transport {
-            url: url.clone(),
-            source,
-        };
+        let transport = |source| self.transport_error(&url, source);
         let builder = ureq::http::Request::builder()
             .method(method)
             .uri(&url)
             .header("Accept", "application/json");
         let builder = match &self.authorization {
             Some(auth) => builder.header("Authorization", auth),
+            None => builder,
+        };
+        let builder = match &self.secret_header {
+            Some((name, value)) => builder.header(*name, value),
             None => builder,
         };
         let response = match body {
@@ -203,6 +334,40 @@ impl Endpoint {
         Ok((status, text))
     }
 
+    /// A transport error as an [`HttpError`]: [`HttpError::Tls`] when TLS
+    /// failed, [`HttpError::Transport`] otherwise.
+    fn transport_error(&self, url: &str, source: ureq::Error) -> HttpError {
+        let address = address_of(&self.base);
+        let problem = tls_problem(&source, host_of(&address)).or_else(|| {
+            // `http://` to a TLS port: the server hangs up without an
+            // answer, which looks like a lost connection. Ask the port.
+            let plaintext = self
+                .base
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+            let no_answer = !matches!(
+                class_of_transport(&source),
+                ErrorClass::Transient | ErrorClass::Permanent
+            );
+            (plaintext && no_answer && speaks_tls(&address, self.timeout)).then(|| {
+                "the server speaks TLS on this port, but the URL is http://: use https://"
+                    .to_owned()
+            })
+        });
+        match problem {
+            Some(reason) => HttpError::Tls {
+                url: url.to_owned(),
+                address,
+                reason,
+                source: Some(Box::new(source)),
+            },
+            None => HttpError::Transport {
+                url: url.to_owned(),
+                source,
+            },
+        }
+    }
+
     /// Like [`request`](Self::request), but a non-2xx status is an
     /// [`HttpError::Status`].
     pub fn request_ok(
@@ -222,6 +387,34 @@ impl Endpoint {
             })
         }
     }
+}
+
+/// The agent: statuses are answers (not errors), one timeout per request,
+/// and rustls with `tls` for `https://`.
+#[cfg(feature = "tls")]
+fn agent(timeout: Duration, tls: ureq::tls::TlsConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
+/// [`agent`] trusting the public roots.
+#[cfg(feature = "tls")]
+fn default_agent(timeout: Duration) -> ureq::Agent {
+    agent(timeout, crate::tls::default_ureq_config())
+}
+
+/// The agent without TLS (`https://` is refused by [`check_url`]).
+#[cfg(not(feature = "tls"))]
+fn default_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
 }
 
 fn truncate(mut text: String, max: usize) -> String {
@@ -257,6 +450,13 @@ pub fn check_url(url: &str) -> Result<(), String> {
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host.is_empty() || host.starts_with(':') {
         return Err(format!("server URL {:?} has no host", redact(url)));
+    }
+    if cfg!(not(feature = "tls")) && scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "server URL {:?} is https://, but this build has no TLS: turn on the `tls` feature \
+             (on by default in batch-chroma, batch-couch and uds3-batch)",
+            redact(url)
+        ));
     }
     Ok(())
 }
@@ -304,7 +504,11 @@ mod tests {
     #[test]
     fn urls_without_scheme_or_host_are_refused_and_passwords_hidden() {
         assert!(check_url("http://127.0.0.1:5984").is_ok());
-        assert!(check_url("https://u:p@db.example:443/prefix").is_ok());
+        // https:// needs the `tls` feature, and says so without it.
+        assert_eq!(
+            check_url("https://u:p@db.example:443/prefix").is_ok(),
+            cfg!(feature = "tls")
+        );
         let err = check_url("127.0.0.1:11000").unwrap_err();
         assert!(
             err.contains("no scheme") && err.contains("http://127.0.0.1:11000"),

@@ -69,6 +69,8 @@ mod state;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use batcher::Batcher;
 pub use env::BackendEnv;

@@ -55,12 +55,29 @@ impl CouchDatabase {
     ) -> Result<Self, CouchError> {
         batch_core::http::check_url(server_url).map_err(CouchError::InvalidUrl)?;
         check_name(name)?;
+        let endpoint = Endpoint::new(server_url, timeout);
+        #[cfg(feature = "tls")]
+        let endpoint = endpoint.with_tls(&batch_core::tls::TlsSettings::from_env(
+            batch_core::tls::COUCHDB_CA_FILE_VAR,
+        )?)?;
         Ok(Self {
-            endpoint: Endpoint::new(server_url, timeout),
+            endpoint,
             name: name.to_owned(),
             path: format!("/{}", encode_segment(name)),
             requests: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The same database with other TLS settings for `https://` (e.g. a
+    /// private CA: `TlsSettings::new().ca_file("ca.pem")`). Without this
+    /// call, `https://` trusts Mozilla's public roots plus the CA file in
+    /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR), if
+    /// set. The CA files are read here; an unreadable one is a
+    /// [`CouchError::Tls`].
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, settings: &batch_core::tls::TlsSettings) -> Result<Self, CouchError> {
+        self.endpoint = self.endpoint.with_tls(settings)?;
+        Ok(self)
     }
 
     /// The database name.

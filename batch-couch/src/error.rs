@@ -53,6 +53,11 @@ pub enum CouchError {
     /// host); the message names the URL, password masked.
     #[error("{0}")]
     InvalidUrl(String),
+    /// A TLS setting cannot be used (an unreadable CA file, one without
+    /// certificates, a bad `UDS3_COUCHDB_CA_FILE`).
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] batch_core::tls::TlsError),
     /// The database name breaks CouchDB's naming rules.
     #[error(
         "invalid database name {0:?}: must start with a-z and contain only a-z, 0-9 and _$()+-/"
@@ -97,6 +102,8 @@ impl SinkError for CouchError {
             | Self::InvalidDatabaseName(_)
             | Self::Config(_)
             | Self::Spawn(_) => ErrorClass::Permanent,
+            #[cfg(feature = "tls")]
+            Self::Tls(_) => ErrorClass::Fatal,
         }
     }
 }
