@@ -798,7 +798,9 @@ fn parse_names(names: &[String], default_all: bool) -> Result<Vec<Service>, Stri
 /// start: a test that restarts a server must not pass without a restart.
 fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Service>, String> {
     for &s in services {
-        let ours = ctx.running(s).is_some() && same_settings(ctx, s);
+        // Started by `up` (its recorded pid lives): ours to stop or restart, also
+        // when it runs with older settings (restarting applies the new ones).
+        let ours = ctx.running(s).is_some();
         let foreign = !ours
             && ctx
                 .endpoints

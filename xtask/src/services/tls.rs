@@ -275,14 +275,18 @@ pub fn stunnel_config(cert: &Path, key: &Path, sections: &[Section]) -> String {
         } else {
             s.host.clone()
         };
-        text.push_str(&format!(
-            "\n[{}]\naccept = 127.0.0.1:{}\nconnect = {host}:{}\ncert = {}\nkey = {}\n",
-            s.service.name(),
-            s.accept,
-            s.port,
-            cert.display(),
-            key.display()
-        ));
+        // The same front end on 127.0.0.2 too, an address the certificate
+        // does not name: the backends' wrong-host tests connect there.
+        for (suffix, address) in [("", "127.0.0.1"), ("-wrong-host", "127.0.0.2")] {
+            text.push_str(&format!(
+                "\n[{}{suffix}]\naccept = {address}:{}\nconnect = {host}:{}\ncert = {}\nkey = {}\n",
+                s.service.name(),
+                s.accept,
+                s.port,
+                cert.display(),
+                key.display()
+            ));
+        }
     }
     text
 }
