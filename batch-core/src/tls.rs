@@ -13,7 +13,9 @@
 //! trusts that file alone.
 //!
 //! Host names are always verified: there is no switch to turn verification
-//! off.
+//! off. The one exception is a driver's explicit "self-signed" scheme
+//! (Bolt's `+ssc`), which uses [`any_certificate_config`]: any certificate,
+//! but the handshake signatures are still checked.
 //!
 //! The same settings give ureq's [`TlsConfig`](ureq::tls::TlsConfig) (the
 //! HTTP backends, through [`http::Endpoint`](crate::http::Endpoint)) and a
@@ -32,6 +34,9 @@ pub const CHROMA_CA_FILE_VAR: &str = "UDS3_CHROMA_CA_FILE";
 /// ENV variable with a CA file (PEM) trusted by CouchDB clients in
 /// addition to the public roots.
 pub const COUCHDB_CA_FILE_VAR: &str = "UDS3_COUCHDB_CA_FILE";
+/// ENV variable with a CA file (PEM) trusted by Neo4j (Bolt) clients in
+/// addition to the public roots.
+pub const NEO4J_CA_FILE_VAR: &str = "UDS3_NEO4J_CA_FILE";
 
 /// A TLS setting that cannot be used: a CA file that cannot be read or
 /// holds no certificate.
@@ -209,9 +214,81 @@ fn ureq_config_of(roots: &[CertificateDer<'_>]) -> ureq::tls::TlsConfig {
         .build()
 }
 
+/// A rustls client configuration (ring provider, TLS 1.2 and 1.3) that
+/// accepts any server certificate, for a URI scheme that asks for exactly
+/// that (Bolt's `bolt+ssc://`, "self-signed certificate"): neither the
+/// issuer nor the host name is checked, but the handshake signatures are,
+/// so the server must hold the key of the certificate it shows. Encrypts,
+/// but does not authenticate the server.
+pub fn any_certificate_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(AnyCertificate(provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::BadCaFile {
+            path: PathBuf::new(),
+            reason: format!("rustls refused its own defaults: {e}"),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts every certificate; checks the handshake signatures with the
+/// provider's algorithms.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Why a rustls error stopped a handshake, in words, with a hint; `host`
-/// is the name the certificate was checked against.
-pub(crate) fn describe(error: &rustls::Error, host: &str) -> String {
+/// is the name the certificate was checked against. For drivers that run
+/// the handshake themselves (the HTTP endpoint uses it too).
+pub fn describe(error: &rustls::Error, host: &str) -> String {
     use rustls::{CertificateError as C, Error as E};
     match error {
         E::InvalidCertificate(c) => {
@@ -309,6 +386,12 @@ mod tests {
         only.client_config()
             .expect("client config of the CA file alone");
         std::fs::remove_file(ca).ok();
+    }
+
+    #[test]
+    fn any_certificate_config_checks_no_roots() {
+        let config = any_certificate_config().expect("config");
+        assert!(config.alpn_protocols.is_empty());
     }
 
     #[test]
