@@ -24,10 +24,29 @@ pub enum MergeAnchor {
 /// same for every backend.
 pub use batch_core::DEFAULT_REQUEST_TIMEOUT as DEFAULT_TIMEOUT;
 
+/// How the Bolt connection is secured, from the URI scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Security {
+    /// `bolt://`, `neo4j://`: plaintext.
+    Plain,
+    /// `bolt+s://`, `neo4j+s://`: TLS, certificate and host name verified.
+    Verified,
+    /// `bolt+ssc://`, `neo4j+ssc://`: TLS, any certificate accepted.
+    SelfSigned,
+}
+
 /// Connection and query settings of a `Neo4jBatchCreator`.
 #[derive(Clone)]
 pub struct Neo4jConfig {
     pub(crate) addr: String,
+    /// The host as written in the URI (checked against the certificate).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) host: String,
+    pub(crate) security: Security,
+    /// Trusted CAs for `+s` schemes; `None`: public roots plus
+    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<batch_core::tls::TlsSettings>,
     pub(crate) user: String,
     pub(crate) password: String,
     pub(crate) database: Option<String>,
@@ -42,6 +61,7 @@ impl std::fmt::Debug for Neo4jConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Neo4jConfig")
             .field("addr", &self.addr)
+            .field("security", &self.security)
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("database", &self.database)
@@ -55,18 +75,36 @@ impl std::fmt::Debug for Neo4jConfig {
 }
 
 impl Neo4jConfig {
-    /// A configuration for `uri` (`bolt://host:port`, or `neo4j://host:port`
-    /// used as a direct connection; port 7687 by default) with basic
-    /// authentication. A URI without scheme is refused rather than guessed. Defaults: database `neo4j`, start nodes
-    /// labelled `Document`, end nodes labelled `Chunk`, MERGE anchored on
-    /// the end node. TLS schemes (`bolt+s`, `neo4j+s`, ...) are refused.
+    /// A configuration for `uri` with basic authentication; port 7687 by
+    /// default. A URI without scheme is refused rather than guessed.
+    /// Defaults: database `neo4j`, start nodes labelled `Document`, end
+    /// nodes labelled `Chunk`, MERGE anchored on the end node.
+    ///
+    /// Schemes:
+    /// - `bolt://host:port`: plaintext.
+    /// - `bolt+s://host:port`: TLS (feature `tls`, on by default); the
+    ///   server's certificate must be signed by a trusted CA (Mozilla's
+    ///   roots, plus the CA file in `UDS3_NEO4J_CA_FILE` or given with
+    ///   [`ca_file`](Self::ca_file) / [`tls`](Self::tls)) and name the
+    ///   host. Host names are always verified.
+    /// - `bolt+ssc://host:port`: TLS accepting any certificate
+    ///   ("self-signed"): encrypted, but the server is not authenticated.
+    /// - `neo4j://`, `neo4j+s://`, `neo4j+ssc://`: the same, as a direct
+    ///   connection to that one server. No routing table is fetched, so a
+    ///   single server (or a load balancer in front of a cluster's leader)
+    ///   is enough; a cluster's followers are not used.
     pub fn new(
         uri: &str,
         user: impl Into<String>,
         password: impl Into<String>,
     ) -> Result<Self, Neo4jError> {
+        let parsed = parse_uri(uri)?;
         Ok(Self {
-            addr: parse_uri(uri)?,
+            addr: parsed.addr,
+            host: parsed.host,
+            security: parsed.security,
+            #[cfg(feature = "tls")]
+            tls: None,
             user: user.into(),
             password: password.into(),
             database: Some("neo4j".to_owned()),
@@ -121,19 +159,54 @@ impl Neo4jConfig {
         self
     }
 
+    /// Which certificate authorities a `bolt+s://` / `neo4j+s://`
+    /// connection trusts (default: Mozilla's roots plus the CA file in
+    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR), read
+    /// when the connection is opened). Not used by the other schemes.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
+        self.tls = Some(settings);
+        self
+    }
+
+    /// Also trusts the CA certificates in the PEM file `path` (e.g. a
+    /// managed database's CA bundle): shorthand for [`tls`](Self::tls)
+    /// adding a CA file to the current settings.
+    #[cfg(feature = "tls")]
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        let settings = self.tls.take().unwrap_or_default();
+        self.tls = Some(settings.ca_file(path));
+        self
+    }
+
+    /// Whether the connection uses TLS (`+s` and `+ssc` schemes).
+    pub fn is_tls(&self) -> bool {
+        self.security != Security::Plain
+    }
+
     /// `host:port` of the server.
     pub fn addr(&self) -> &str {
         &self.addr
     }
 }
 
-fn parse_uri(uri: &str) -> Result<String, Neo4jError> {
+/// A parsed URI.
+#[derive(Debug, PartialEq, Eq)]
+struct ParsedUri {
+    addr: String,
+    host: String,
+    security: Security,
+}
+
+fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
     let shown = masked(uri);
-    let rest = match uri.split_once("://") {
-        Some(("bolt" | "neo4j", rest)) => rest,
+    let (security, rest) = match uri.split_once("://") {
+        Some(("bolt" | "neo4j", rest)) => (Security::Plain, rest),
+        Some(("bolt+s" | "neo4j+s", rest)) => (Security::Verified, rest),
+        Some(("bolt+ssc" | "neo4j+ssc", rest)) => (Security::SelfSigned, rest),
         Some((scheme, _)) => {
             return Err(Neo4jError::Config(format!(
-                "URI {shown:?}: scheme {scheme:?} is not supported (TLS is not implemented); use bolt://host:port"
+                "URI {shown:?}: scheme {scheme:?} is not supported; use bolt://, bolt+s:// or bolt+ssc:// (or neo4j://, neo4j+s://, neo4j+ssc://)"
             )));
         }
         None => {
@@ -148,13 +221,26 @@ fn parse_uri(uri: &str) -> Result<String, Neo4jError> {
             "URI {shown:?} has no host (credentials belong in Neo4jConfig::new, not the URI)"
         )));
     }
-    let has_port = host_port
+    if security != Security::Plain && !cfg!(feature = "tls") {
+        return Err(Neo4jError::Config(format!(
+            "URI {shown:?}: TLS needs batch-neo4j's feature \"tls\" (on by default), which this build lacks"
+        )));
+    }
+    let port = host_port
         .rsplit_once(':')
-        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    Ok(if has_port {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:7687")
+        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let (addr, host) = match port {
+        Some((host, _)) => (host_port.to_owned(), host),
+        None => (format!("{host_port}:7687"), host_port),
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(ParsedUri {
+        addr,
+        host,
+        security,
     })
 }
 
@@ -173,17 +259,46 @@ fn masked(uri: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Neo4jConfig, parse_uri};
+    use super::{Neo4jConfig, Security, parse_uri};
+
+    fn addr(uri: &str) -> String {
+        parse_uri(uri).unwrap().addr
+    }
 
     #[test]
     fn uris_become_host_port() {
-        assert_eq!(
-            parse_uri("bolt://127.0.0.1:27687").unwrap(),
-            "127.0.0.1:27687"
-        );
-        assert_eq!(parse_uri("neo4j://db").unwrap(), "db:7687");
-        assert!(parse_uri("bolt+s://x").is_err());
+        assert_eq!(addr("bolt://127.0.0.1:27687"), "127.0.0.1:27687");
+        assert_eq!(addr("neo4j://db"), "db:7687");
+        assert_eq!(addr("neo4j://db.example/x"), "db.example:7687");
         assert!(parse_uri("bolt://").is_err());
+        assert!(parse_uri("bolt+s://").is_err());
+    }
+
+    #[test]
+    fn tls_schemes_are_parsed() {
+        for (uri, security) in [
+            ("bolt://db:1", Security::Plain),
+            ("neo4j://db:1", Security::Plain),
+            ("bolt+s://db:1", Security::Verified),
+            ("neo4j+s://db:1", Security::Verified),
+            ("bolt+ssc://db:1", Security::SelfSigned),
+            ("neo4j+ssc://db:1", Security::SelfSigned),
+        ] {
+            let parsed = parse_uri(uri);
+            if security != Security::Plain && !cfg!(feature = "tls") {
+                let err = parsed.unwrap_err().to_string();
+                assert!(err.contains("feature \"tls\""), "{err}");
+                continue;
+            }
+            let parsed = parsed.unwrap();
+            assert_eq!(parsed.security, security, "{uri}");
+            assert_eq!(parsed.host, "db", "{uri}");
+            assert_eq!(parsed.addr, "db:1", "{uri}");
+        }
+        assert_eq!(parse_uri("bolt://[::1]:7").unwrap().host, "::1");
+        let err = parse_uri("bolt+tls://db").unwrap_err().to_string();
+        assert!(err.contains("\"bolt+tls\" is not supported"), "{err}");
+        assert!(err.contains("bolt+s://"), "{err}");
     }
 
     #[test]

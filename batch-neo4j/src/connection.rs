@@ -16,14 +16,25 @@ use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
 use bolt_client::bolt_proto::{Message, Value};
 use bolt_client::error::CommunicationError;
 use bolt_client::{Client, Metadata, Params};
-use tokio::io::BufStream;
+use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::config::Neo4jConfig;
+use crate::config::{Neo4jConfig, Security};
 use crate::error::{FATAL_PREFIX, Neo4jError};
 
-type BoltClient = Client<Compat<BufStream<TcpStream>>>;
+/// The byte stream under Bolt: a TCP stream, or TLS over one.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type BoltClient = Client<Compat<BufStream<Box<dyn Io>>>>;
+
+/// The Bolt versions offered, newest first.
+const VERSIONS: [u32; 4] = [V4_4, V4_0, V3_0, 0];
+
+/// How long a probe that explains a failed handshake may take.
+#[cfg(feature = "tls")]
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One Cypher statement with its parameters.
 #[derive(Debug, Clone)]
@@ -58,6 +69,8 @@ impl From<CommunicationError> for Step {
 /// A Bolt connection to one database, reopened on demand.
 pub(crate) struct BoltSession {
     config: Neo4jConfig,
+    /// The rustls configuration of a TLS scheme, made once (CA files read).
+    tls: Option<TlsConfig>,
     client: Option<BoltClient>,
     /// Last field: dropped after the connection it drives.
     runtime: OwnRuntime,
@@ -135,8 +148,10 @@ impl BoltSession {
     pub(crate) fn open(config: Neo4jConfig) -> Result<Self, Neo4jError> {
         let runtime = OwnRuntime::start()
             .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
+        let tls = tls_config(&config)?;
         let mut session = Self {
             config,
+            tls,
             client: None,
             runtime,
         };
@@ -235,7 +250,9 @@ impl BoltSession {
             let timeout = self.config.timeout;
             let client = self
                 .runtime
-                .block_on(async { tokio::time::timeout(timeout, connect(&self.config)).await })
+                .block_on(async {
+                    tokio::time::timeout(timeout, connect(&self.config, self.tls.as_ref())).await
+                })
                 .map_err(|e| Neo4jError::Connection {
                     addr: self.config.addr.clone(),
                     message: format!("cannot start a thread to connect on: {e}"),
@@ -347,8 +364,41 @@ fn no_thread(e: &std::io::Error) -> Step {
     Step::Lost(format!("cannot start a thread for the request: {e}"))
 }
 
-async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
-    let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
+#[cfg(feature = "tls")]
+type TlsConfig = std::sync::Arc<rustls::ClientConfig>;
+/// Without the `tls` feature no TLS scheme parses, so there is never one.
+#[cfg(not(feature = "tls"))]
+type TlsConfig = std::convert::Infallible;
+
+/// The rustls configuration of `config`'s scheme: `None` for plaintext.
+#[cfg(feature = "tls")]
+fn tls_config(config: &Neo4jConfig) -> Result<Option<TlsConfig>, Neo4jError> {
+    use batch_core::tls::{NEO4J_CA_FILE_VAR, TlsSettings, any_certificate_config};
+    let made = match config.security {
+        Security::Plain => return Ok(None),
+        Security::SelfSigned => any_certificate_config(),
+        Security::Verified => match &config.tls {
+            Some(settings) => settings.client_config(),
+            None => TlsSettings::from_env(NEO4J_CA_FILE_VAR).and_then(|s| s.client_config()),
+        },
+    };
+    made.map(Some)
+        .map_err(|e| Neo4jError::Config(format!("TLS for {}: {e}", config.addr)))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_config(config: &Neo4jConfig) -> Result<Option<TlsConfig>, Neo4jError> {
+    match config.security {
+        Security::Plain => Ok(None),
+        Security::Verified | Security::SelfSigned => Err(Neo4jError::Config(format!(
+            "{}: TLS needs batch-neo4j's feature \"tls\"",
+            config.addr
+        ))),
+    }
+}
+
+async fn tcp_connect(config: &Neo4jConfig) -> Result<TcpStream, Neo4jError> {
+    let lost = |e: &std::io::Error| Neo4jError::Connection {
         addr: config.addr.clone(),
         message: e.to_string(),
     };
@@ -356,9 +406,138 @@ async fn connect(config: &Neo4jConfig) -> Result<BoltClient, Neo4jError> {
         .await
         .map_err(|e| lost(&e))?;
     stream.set_nodelay(true).map_err(|e| lost(&e))?;
-    let mut client = Client::new(BufStream::new(stream).compat(), &[V4_4, V4_0, V3_0, 0])
+    Ok(stream)
+}
+
+/// TLS over `tcp`, or an error naming the reason: refused certificates
+/// and a plaintext Bolt server are [`Neo4jError::Tls`] (fatal); a
+/// connection lost for another reason stays a connection error.
+#[cfg(feature = "tls")]
+async fn tls_handshake(
+    config: &Neo4jConfig,
+    tls: &TlsConfig,
+    tcp: TcpStream,
+) -> Result<Box<dyn Io>, Neo4jError> {
+    let refused = |message: String| Neo4jError::Tls {
+        addr: config.addr.clone(),
+        message,
+    };
+    let name = rustls::pki_types::ServerName::try_from(config.host.clone()).map_err(|e| {
+        refused(format!(
+            "{:?} is not a host name TLS can check: {e}",
+            config.host
+        ))
+    })?;
+    let error = match tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
         .await
-        .map_err(|e| lost(&e))?;
+    {
+        Ok(stream) => return Ok(Box::new(stream)),
+        Err(e) => e,
+    };
+    if let Some(e) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        use rustls::Error as E;
+        return Err(refused(match e {
+            E::InvalidMessage(_)
+            | E::InappropriateMessage { .. }
+            | E::InappropriateHandshakeMessage { .. } => {
+                format!(
+                    "the server does not speak TLS there (a plaintext port? then use bolt://): {e}"
+                )
+            }
+            other => batch_core::tls::describe(other, &config.host),
+        }));
+    }
+    // A plaintext Bolt server closes the connection on a ClientHello;
+    // so does a server going away. Ask which.
+    if speaks_plain_bolt(config).await {
+        return Err(refused(
+            "the server speaks plaintext Bolt on this port, not TLS: use bolt:// (or the server's TLS port)"
+                .to_owned(),
+        ));
+    }
+    Err(Neo4jError::Connection {
+        addr: config.addr.clone(),
+        message: format!("TLS handshake failed: {error}"),
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+async fn tls_handshake(
+    _: &Neo4jConfig,
+    tls: &TlsConfig,
+    _: TcpStream,
+) -> Result<Box<dyn Io>, Neo4jError> {
+    match *tls {}
+}
+
+/// Whether a new connection to the server completes a plaintext Bolt
+/// handshake (within [`PROBE_TIMEOUT`]).
+#[cfg(feature = "tls")]
+async fn speaks_plain_bolt(config: &Neo4jConfig) -> bool {
+    let probe = async {
+        let tcp = tcp_connect(config).await.ok()?;
+        let stream: Box<dyn Io> = Box::new(tcp);
+        Client::new(BufStream::new(stream).compat(), &VERSIONS)
+            .await
+            .ok()
+    };
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
+        Ok(Some(_))
+    )
+}
+
+/// Whether a new connection to the server completes a TLS handshake,
+/// accepting any certificate (within [`PROBE_TIMEOUT`]).
+#[cfg(feature = "tls")]
+async fn speaks_tls(config: &Neo4jConfig) -> bool {
+    let probe = async {
+        let tls = batch_core::tls::any_certificate_config().ok()?;
+        let name = rustls::pki_types::ServerName::try_from(config.host.clone()).ok()?;
+        let tcp = tcp_connect(config).await.ok()?;
+        tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .ok()
+    };
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
+        Ok(Some(_))
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+async fn speaks_tls(_: &Neo4jConfig) -> bool {
+    false
+}
+
+async fn connect(config: &Neo4jConfig, tls: Option<&TlsConfig>) -> Result<BoltClient, Neo4jError> {
+    let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
+        addr: config.addr.clone(),
+        message: e.to_string(),
+    };
+    let tcp = tcp_connect(config).await?;
+    let stream: Box<dyn Io> = match tls {
+        Some(tls) => tls_handshake(config, tls, tcp).await?,
+        None => Box::new(tcp),
+    };
+    let mut client = match Client::new(BufStream::new(stream).compat(), &VERSIONS).await {
+        Ok(client) => client,
+        // A TLS port answers the Bolt preamble with an alert or by closing.
+        Err(e) if tls.is_none() && speaks_tls(config).await => {
+            return Err(Neo4jError::Tls {
+                addr: config.addr.clone(),
+                message: format!(
+                    "the server speaks TLS on this port, not plaintext Bolt: use bolt+s:// (or bolt+ssc:// for a self-signed certificate) ({e})"
+                ),
+            });
+        }
+        Err(e) => return Err(lost(&e)),
+    };
     let hello = Metadata::from_iter([
         (
             "user_agent",

@@ -33,6 +33,17 @@ pub enum Neo4jError {
         /// What went wrong.
         message: String,
     },
+    /// The TLS connection could not be made: the server's certificate was
+    /// refused (unknown issuer, wrong host name, expired), the server
+    /// speaks TLS to a `bolt://` URI or plaintext Bolt to a `bolt+s://`
+    /// one. No retry can fix it: fatal.
+    #[error("TLS connection to {addr} failed: {message}")]
+    Tls {
+        /// `host:port` of the server.
+        addr: String,
+        /// Why, with a hint.
+        message: String,
+    },
     /// The server answered with a FAILURE message.
     #[error("server {addr} answered {code}: {message}")]
     Server {
@@ -114,6 +125,7 @@ impl SinkError for Neo4jError {
                 ErrorClass::Transient
             }
             Self::Server { code, .. } if code.starts_with(FATAL_PREFIX) => ErrorClass::Fatal,
+            Self::Tls { .. } => ErrorClass::Fatal,
             _ => ErrorClass::Permanent,
         }
     }
@@ -161,6 +173,19 @@ mod tests {
         };
         assert_eq!(lost.class(), ErrorClass::OutcomeUnknown);
         assert!(lost.to_string().contains("127.0.0.1:7687"), "{lost}");
+    }
+
+    #[test]
+    fn tls_failures_are_fatal_and_named() {
+        let e = Neo4jError::Tls {
+            addr: "db.example:7687".into(),
+            message: "unknown issuer".into(),
+        };
+        assert_eq!(e.class(), ErrorClass::Fatal);
+        assert_eq!(
+            e.to_string(),
+            "TLS connection to db.example:7687 failed: unknown issuer"
+        );
     }
 
     #[test]

@@ -21,6 +21,19 @@
 //! batch-core's `flush_async` / `close_async` wait without blocking a
 //! runtime thread.
 //!
+//! # TLS
+//! With the default feature `tls`, `bolt+s://` and `neo4j+s://` connect
+//! over TLS (rustls with ring, through batch-core's shared
+//! [`TlsSettings`](batch_core::tls::TlsSettings)): the certificate must
+//! be signed by one of Mozilla's roots or a CA file
+//! ([`Neo4jConfig::ca_file`], [`Neo4jConfig::tls`], or the ENV variable
+//! `UDS3_NEO4J_CA_FILE`), and must name the host; host names are always
+//! verified. `bolt+ssc://` / `neo4j+ssc://` accept any certificate
+//! (self-signed): encrypted, not authenticated. `neo4j` schemes are direct
+//! connections to the one server named (no routing). A refused
+//! certificate, or plaintext spoken to a TLS port (or TLS to a plaintext
+//! one), is [`Neo4jError::Tls`]: fatal, named, never retried.
+//!
 //! # Quick Start
 //! ```no_run
 //! use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
