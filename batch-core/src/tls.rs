@@ -12,10 +12,11 @@
 //! to pin) is trusted through a CA file; [`TlsSettings::public_roots`]`(false)`
 //! trusts that file alone.
 //!
-//! Host names are always verified: there is no switch to turn verification
-//! off. The one exception is a driver's explicit "self-signed" scheme
-//! (Bolt's `+ssc`), which uses [`any_certificate_config`]: any certificate,
-//! but the handshake signatures are still checked.
+//! [`TlsSettings::client_config`] always verifies the chain and the host
+//! name. PostgreSQL's `sslmode` asks for less in two modes, so
+//! [`TlsSettings::client_config_verifying`] also offers
+//! [`Verify::ChainOnly`] (`verify-ca`) and [`Verify::Nothing`] (`require`
+//! without a CA file: encrypted, not authenticated, as libpq does).
 //!
 //! The same settings give ureq's [`TlsConfig`](ureq::tls::TlsConfig) (the
 //! HTTP backends, through [`http::Endpoint`](crate::http::Endpoint)) and a
@@ -24,9 +25,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{DigitallySignedStruct, RootCertStore};
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// ENV variable with a CA file (PEM) trusted by Chroma clients in addition
 /// to the public roots.
@@ -34,9 +36,39 @@ pub const CHROMA_CA_FILE_VAR: &str = "UDS3_CHROMA_CA_FILE";
 /// ENV variable with a CA file (PEM) trusted by CouchDB clients in
 /// addition to the public roots.
 pub const COUCHDB_CA_FILE_VAR: &str = "UDS3_COUCHDB_CA_FILE";
-/// ENV variable with a CA file (PEM) trusted by Neo4j (Bolt) clients in
+
+/// ENV variable with a CA file (PEM) trusted by PostgreSQL clients in
+/// addition to the public roots.
+pub const POSTGRES_CA_FILE_VAR: &str = "UDS3_POSTGRES_CA_FILE";
+
+/// ENV variable with a CA file (PEM) trusted by Neo4j clients in
 /// addition to the public roots.
 pub const NEO4J_CA_FILE_VAR: &str = "UDS3_NEO4J_CA_FILE";
+
+/// A rustls client configuration that accepts any server certificate, for
+/// a URI scheme that asks for exactly that (Bolt's `bolt+ssc://`,
+/// "self-signed certificate"): [`Verify::Nothing`], so neither issuer nor
+/// host name is checked, but the handshake signatures are. Encrypts; does
+/// not authenticate the server.
+pub fn any_certificate_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    TlsSettings::new().client_config_verifying(Verify::Nothing)
+}
+
+/// How much of the server's certificate a client checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Verify {
+    /// The chain up to a trusted root, and the host name.
+    #[default]
+    Full,
+    /// The chain up to a trusted root, not the host name (PostgreSQL's
+    /// `sslmode=verify-ca`).
+    ChainOnly,
+    /// Nothing: any certificate is accepted (the handshake signature is
+    /// still checked against it). Encrypts, but a man in the middle is not
+    /// noticed (PostgreSQL's `sslmode=require` without a CA file).
+    Nothing,
+}
 
 /// A TLS setting that cannot be used: a CA file that cannot be read or
 /// holds no certificate.
@@ -166,6 +198,49 @@ impl TlsSettings {
     /// A rustls client configuration (ring provider, TLS 1.2 and 1.3,
     /// host names verified, no client certificate) trusting these roots.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        self.client_config_verifying(Verify::Full)
+    }
+
+    /// [`client_config`](Self::client_config) checking the server's
+    /// certificate as `verify` says. [`Verify::Nothing`] reads no CA file.
+    pub fn client_config_verifying(
+        &self,
+        verify: Verify,
+    ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::BadCaFile {
+                path: PathBuf::new(),
+                reason: format!("rustls refused its own defaults: {e}"),
+            })?;
+        let config = match verify {
+            Verify::Full => builder
+                .with_root_certificates(self.root_store()?)
+                .with_no_client_auth(),
+            Verify::ChainOnly => {
+                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.root_store()?),
+                    provider(),
+                )
+                .build()
+                .map_err(|e| TlsError::BadCaFile {
+                    path: PathBuf::new(),
+                    reason: format!("rustls refused the roots: {e}"),
+                })?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
+                    .with_no_client_auth()
+            }
+            Verify::Nothing => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unverified(provider())))
+                .with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+
+    fn root_store(&self) -> Result<RootCertStore, TlsError> {
         let mut store = RootCertStore::empty();
         let (_, ignored) = store.add_parsable_certificates(self.root_certificates()?);
         // A CA file whose every certificate was refused trusts nothing.
@@ -175,15 +250,7 @@ impl TlsSettings {
         if ignored > 0 {
             tracing::debug!(ignored, "root certificates rustls could not parse");
         }
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::BadCaFile {
-                path: PathBuf::new(),
-                reason: format!("rustls refused its own defaults: {e}"),
-            })?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        Ok(store)
     }
 
     /// ureq's TLS configuration (rustls with the ring provider) trusting
@@ -214,50 +281,78 @@ fn ureq_config_of(roots: &[CertificateDer<'_>]) -> ureq::tls::TlsConfig {
         .build()
 }
 
-/// A rustls client configuration (ring provider, TLS 1.2 and 1.3) that
-/// accepts any server certificate, for a URI scheme that asks for exactly
-/// that (Bolt's `bolt+ssc://`, "self-signed certificate"): neither the
-/// issuer nor the host name is checked, but the handshake signatures are,
-/// so the server must hold the key of the certificate it shows. Encrypts,
-/// but does not authenticate the server.
-pub fn any_certificate_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
-    let provider = provider();
-    let verifier = Arc::new(AnyCertificate(provider.clone()));
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::BadCaFile {
-            path: PathBuf::new(),
-            reason: format!("rustls refused its own defaults: {e}"),
-        })?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// Accepts every certificate; checks the handshake signatures with the
-/// provider's algorithms.
+/// Verifies the chain, not the host name: rustls' WebPKI verifier checks
+/// the chain first, so its name error means the chain passed.
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
 
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+impl ServerCertVerifier for ChainOnly {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as C;
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Accepts any certificate; checks only that the handshake was signed
+/// with the certificate's key.
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
@@ -270,8 +365,8 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
@@ -286,8 +381,8 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 }
 
 /// Why a rustls error stopped a handshake, in words, with a hint; `host`
-/// is the name the certificate was checked against. For drivers that run
-/// the handshake themselves (the HTTP endpoint uses it too).
+/// is the name the certificate was checked against. For the backends'
+/// error messages.
 pub fn describe(error: &rustls::Error, host: &str) -> String {
     use rustls::{CertificateError as C, Error as E};
     match error {
@@ -386,12 +481,6 @@ mod tests {
         only.client_config()
             .expect("client config of the CA file alone");
         std::fs::remove_file(ca).ok();
-    }
-
-    #[test]
-    fn any_certificate_config_checks_no_roots() {
-        let config = any_certificate_config().expect("config");
-        assert!(config.alpn_protocols.is_empty());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use postgres::{Config, NoTls, Socket};
 use tokio::runtime::Runtime;
 
 use crate::error::{Phase, PostgresError};
+use crate::sslmode::SslMode;
+use postgres::config::SslMode as DriverSslMode;
 
 /// Used when the configuration sets no connect timeout, so that an
 /// unreachable host cannot hang the flusher thread indefinitely.
@@ -69,18 +71,89 @@ impl Connector {
     }
 
     /// Parses a `postgres://user@host:port/db` URL or a `key=value`
-    /// connection string, and connects without TLS.
+    /// connection string and connects as its `sslmode` says:
+    ///
+    /// - `disable`: plaintext.
+    /// - `prefer` (the default, as in libpq): TLS when the server offers
+    ///   it, else plaintext; verified like `require`.
+    /// - `require`: TLS or no connection. Like libpq, the certificate is
+    ///   **not** verified (encrypted, not authenticated) unless a CA file
+    ///   is given (`sslrootcert` or `UDS3_POSTGRES_CA_FILE`): then its
+    ///   chain is, as with `verify-ca`.
+    /// - `verify-ca`: TLS, the chain verified, not the host name.
+    /// - `verify-full`: TLS, chain and host name verified. Use this one
+    ///   against a server on an untrusted network.
+    ///
+    /// Trusted: `sslrootcert=<file>` alone (PEM; as in libpq, it replaces
+    /// the public roots; `sslrootcert=system` means the public roots), else
+    /// Mozilla's public roots plus the file named by `UDS3_POSTGRES_CA_FILE`
+    /// ([`POSTGRES_CA_FILE_VAR`](batch_core::tls::POSTGRES_CA_FILE_VAR)).
+    /// A refused handshake (untrusted certificate, wrong host name, a server
+    /// without TLS when it is required) is [`PostgresError::Tls`], fatal.
+    ///
+    /// Without the `tls` feature, `prefer` connects in plaintext and
+    /// `require`/`verify-*` are refused here.
     pub fn from_url(url: &str) -> Result<Self, PostgresError> {
         if let Some(problem) = shape_problem(url) {
             return Err(PostgresError::Invalid(problem));
         }
-        let config: Config = url.parse().map_err(|e| {
+        let options = crate::sslmode::split(url).map_err(PostgresError::Invalid)?;
+        let mut config: Config = options.rest.parse().map_err(|e| {
             PostgresError::Invalid(format!(
                 "bad PostgreSQL connection string: {}",
                 crate::error::chain(&e)
             ))
         })?;
-        Ok(Self::no_tls(config))
+        let mode = options.mode.unwrap_or(SslMode::Prefer);
+        if mode == SslMode::Disable || (mode == SslMode::Prefer && config.get_hosts().is_empty()) {
+            // Without a host name there is nothing to check a certificate
+            // against: prefer falls back to plaintext.
+            config.ssl_mode(DriverSslMode::Disable);
+            return Ok(Self::no_tls(config));
+        }
+        config.ssl_mode(if mode == SslMode::Prefer {
+            DriverSslMode::Prefer
+        } else {
+            DriverSslMode::Require
+        });
+        Self::rustls(config, mode, options.root_cert.as_deref())
+    }
+
+    #[cfg(feature = "tls")]
+    fn rustls(
+        config: Config,
+        mode: SslMode,
+        root_cert: Option<&str>,
+    ) -> Result<Self, PostgresError> {
+        use batch_core::tls::{POSTGRES_CA_FILE_VAR, TlsSettings, Verify};
+        let invalid = |e: batch_core::tls::TlsError| PostgresError::Invalid(e.to_string());
+        let settings = match root_cert {
+            Some("system") => TlsSettings::new(),
+            Some(file) => TlsSettings::new().public_roots(false).ca_file(file),
+            None => TlsSettings::from_env(POSTGRES_CA_FILE_VAR).map_err(invalid)?,
+        };
+        let verify = match mode {
+            SslMode::VerifyFull => Verify::Full,
+            SslMode::VerifyCa => Verify::ChainOnly,
+            _ if root_cert.is_some() || !settings.ca_files().is_empty() => Verify::ChainOnly,
+            _ => Verify::Nothing,
+        };
+        let tls = settings.client_config_verifying(verify).map_err(invalid)?;
+        Ok(Self::with_tls(config, crate::tls::MakeRustls(tls)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn rustls(
+        config: Config,
+        mode: SslMode,
+        _root_cert: Option<&str>,
+    ) -> Result<Self, PostgresError> {
+        if mode == SslMode::Prefer {
+            return Ok(Self::no_tls(config));
+        }
+        Err(PostgresError::Invalid(format!(
+            "sslmode {mode:?} needs TLS: enable batch-postgres' feature \"tls\""
+        )))
     }
 
     /// Connects with `tls`, e.g. a `postgres_openssl::MakeTlsConnector`.
@@ -402,6 +475,37 @@ mod tests {
         assert!(err.contains("\"http\"") && !err.contains("secret"), "{err}");
         assert!(Connector::from_url("postgresql://u@h:1/db").is_ok());
         assert!(Connector::from_url("host=h port=1 user=u").is_ok());
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_reach_the_connector() {
+        for url in [
+            "postgres://u@h/db?sslmode=disable",
+            "postgres://u@h/db?sslmode=prefer",
+            "postgres://u@h/db?sslmode=require",
+            "host=h user=u sslmode=require",
+        ] {
+            let c = Connector::from_url(url).expect(url);
+            assert_eq!(c.target(), "h:5432", "{url}");
+        }
+        let c = Connector::from_url("postgres://u@h/db?sslmode=disable").expect("disable");
+        assert_eq!(c.async_config.get_ssl_mode(), DriverSslMode::Disable);
+        let c = Connector::from_url("postgres://u@h/db?sslmode=verify-ca&sslrootcert=system")
+            .expect("verify-ca");
+        assert_eq!(c.async_config.get_ssl_mode(), DriverSslMode::Require);
+        let err = Connector::from_url(
+            "postgres://u:secret@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/nonexistent/ca.pem") && !err.contains("secret"),
+            "{err}"
+        );
+        let err = Connector::from_url("postgres://u@h/db?sslmode=allow")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,16 @@ pub enum PostgresError {
         /// `true` when the write had been sent, so it may have been applied.
         outcome_unknown: bool,
     },
+    /// The TLS handshake failed for a reason no retry cures: the server's
+    /// certificate is not trusted or not valid for the host name, or the
+    /// server does not accept TLS although `sslmode` requires it. Fatal.
+    #[error("PostgreSQL at {target}: TLS refused: {reason}")]
+    Tls {
+        /// The server as `host:port`.
+        target: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// A value could not be encoded for its column (wrong Rust type for the
     /// column's SQL type, ...): refused client-side.
     #[error("could not encode {} for PostgreSQL: {message}", .item.as_deref().unwrap_or("a row"))]
@@ -183,6 +193,14 @@ impl PostgresError {
                 target: (phase == Phase::Connect).then(|| target.to_owned()),
             }));
         }
+        if phase == Phase::Connect
+            && let Some(reason) = tls_refusal(&error)
+        {
+            return Self::Tls {
+                target: target.to_owned(),
+                reason,
+            };
+        }
         if phase == Phase::Connect || closed || error.is_closed() || is_io(&error) {
             Self::Connection {
                 target: target.to_owned(),
@@ -207,6 +225,32 @@ impl PostgresError {
         }
         self
     }
+}
+
+/// Why the TLS handshake was refused, if it was (not a lost socket).
+fn tls_refusal(error: &postgres::Error) -> Option<String> {
+    let mut next = std::error::Error::source(error);
+    while let Some(cause) = next {
+        #[cfg(feature = "tls")]
+        if let Some(refused) = cause.downcast_ref::<crate::tls::HandshakeError>() {
+            return Some(refused.reason.clone());
+        }
+        match cause.to_string().as_str() {
+            "server does not support TLS" => {
+                return Some(
+                    "the server does not accept TLS connections, and sslmode requires TLS \
+                     (sslmode=prefer or disable connect in plaintext)"
+                        .to_owned(),
+                );
+            }
+            "no hostname provided for TLS handshake" => {
+                return Some("TLS needs a host name to check the certificate against: give host=, not only hostaddr=".to_owned());
+            }
+            _ => {}
+        }
+        next = cause.source();
+    }
+    None
 }
 
 /// Whether the driver error came from the socket (a reset, a broken pipe).
@@ -256,7 +300,7 @@ impl SinkError for PostgresError {
                     ErrorClass::Transient
                 }
             }
-            Self::Schema(_) => ErrorClass::Fatal,
+            Self::Schema(_) | Self::Tls { .. } => ErrorClass::Fatal,
             Self::Encode { .. } | Self::Invalid(_) | Self::Config(_) | Self::Spawn(_) => {
                 ErrorClass::Permanent
             }

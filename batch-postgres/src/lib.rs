@@ -74,8 +74,11 @@ mod inserter;
 mod row;
 mod sink;
 mod spec;
+mod sslmode;
 mod statements;
 mod table_inserter;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use connector::{Connector, DEFAULT_TIMEOUT};
 pub use documents::{
