@@ -16,28 +16,26 @@ use batch_core::tls::TlsSettings;
 use batch_core::{BatchError, BatcherSettings, ErrorClass, SinkError};
 use batch_couch::{CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use common::doc;
-use xtask::test_servers::unique_name;
+use xtask::test_servers::{Service, TlsEndpoint, require_tls, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// The project's TLS endpoint (`cargo xtask services up`): URL, test CA,
+/// unrelated CA.
+fn endpoint() -> TlsEndpoint {
+    require_tls(Service::Couch)
 }
 
 fn tls_url() -> String {
-    var("UDS3_COUCHDB_TLS_URL").unwrap_or_else(|| "https://localhost:26984".to_owned())
+    endpoint().url
 }
 
 fn ca_file() -> PathBuf {
-    var("UDS3_TLS_CA_FILE").map_or_else(
-        || xtask::workspace_root().join(".services/tls/ca.pem"),
-        PathBuf::from,
-    )
+    endpoint().ca_file
 }
 
 fn other_ca_file() -> PathBuf {
-    var("UDS3_TLS_OTHER_CA_FILE")
-        .map_or_else(|| ca_file().with_file_name("other-ca.pem"), PathBuf::from)
+    endpoint().other_ca_file
 }
 
 fn db(url: &str, ca: PathBuf) -> CouchDatabase {
