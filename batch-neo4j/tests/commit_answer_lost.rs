@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
-use common::{admin, config, count, unique};
+use common::{admin, config, count, seed_doc_and_chunks, unique};
 use xtask::test_servers::{self, Service};
 
 /// A Bolt COMMIT message as one chunk: size 2, struct of no fields (0xB0) with
@@ -118,21 +118,7 @@ fn a_lost_commit_answer_is_replayed_and_counted_as_written() {
     let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     let total = 200;
     let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!(
-                "UNWIND range(0, {}) AS c CREATE (:{chunk} {{id: 'chunk_' + toString(c)}})",
-                total - 1
-            ),
-            &Default::default(),
-        )
-        .unwrap();
-    admin
-        .run_cypher(
-            &format!("CREATE (:{doc} {{id: 'doc_0'}})"),
-            &Default::default(),
-        )
-        .unwrap();
+    seed_doc_and_chunks(&mut admin, &doc, &chunk, total);
 
     let direct = config();
     let relay = Relay::start(direct.addr().to_owned());

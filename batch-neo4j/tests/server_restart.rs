@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use batch_neo4j::Neo4jBatchCreator;
-use common::{admin, config, count, unique};
+use common::{admin, config, count, seed_doc_and_chunks, unique};
 use xtask::test_servers::{self, Service};
 
 #[test]
@@ -16,21 +16,7 @@ fn a_server_restart_mid_stream_loses_nothing() {
     let graph = config().labels(&doc, &chunk).unwrap();
     let total = 3000;
     let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!(
-                "UNWIND range(0, {}) AS c CREATE (:{chunk} {{id: 'chunk_' + toString(c)}})",
-                total - 1
-            ),
-            &Default::default(),
-        )
-        .unwrap();
-    admin
-        .run_cypher(
-            &format!("CREATE (:{doc} {{id: 'doc_0'}})"),
-            &Default::default(),
-        )
-        .unwrap();
+    seed_doc_and_chunks(&mut admin, &doc, &chunk, total);
     drop(admin);
 
     let creator = Neo4jBatchCreator::new(graph, 100).unwrap();

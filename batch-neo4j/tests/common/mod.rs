@@ -39,3 +39,23 @@ pub fn count_rels(sink: &mut Neo4jSink, from: &str, rel_type: &str, to: &str) ->
         &format!("MATCH (:{from})-[r:{rel_type}]->(:{to}) RETURN count(r)"),
     )
 }
+
+/// One `(:doc {id: 'doc_0'})` node and `total` `(:chunk {id: 'chunk_N'})`
+/// nodes, for relationship tests between them.
+pub fn seed_doc_and_chunks(admin: &mut Neo4jSink, doc: &str, chunk: &str, total: usize) {
+    admin
+        .run_cypher(
+            &format!(
+                "UNWIND range(0, {}) AS c CREATE (:{chunk} {{id: 'chunk_' + toString(c)}})",
+                total - 1
+            ),
+            &Properties::new(),
+        )
+        .expect("seed chunks");
+    admin
+        .run_cypher(
+            &format!("CREATE (:{doc} {{id: 'doc_0'}})"),
+            &Properties::new(),
+        )
+        .expect("seed the document");
+}
