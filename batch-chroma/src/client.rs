@@ -189,8 +189,32 @@ pub struct ChromaClientBuilder {
 }
 
 /// ENV variable with a Chroma token, sent as `Authorization: Bearer
-/// <token>` when the builder was given no token or authorization.
+/// <token>` when nothing more explicit names credentials.
+///
+/// Precedence, most explicit first: the builder's
+/// [`authorization`](ChromaClientBuilder::authorization),
+/// [`token`](ChromaClientBuilder::token) or
+/// [`x_chroma_token`](ChromaClientBuilder::x_chroma_token); then
+/// `user:password@` in the URL (basic auth); then this variable. An ambient
+/// variable never replaces credentials the code or URL gives.
 pub const TOKEN_VAR: &str = "UDS3_CHROMA_TOKEN";
+
+/// The `Authorization` value to set: the builder's; else, unless other
+/// credentials are `explicit` (an `X-Chroma-Token`, or basic auth from the
+/// URL), a non-blank token from the environment as `Bearer <token>`.
+fn authorization(
+    given: Option<String>,
+    explicit: bool,
+    env_token: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    match given {
+        Some(auth) => Some(auth),
+        None if explicit => None,
+        None => env_token()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| format!("Bearer {}", t.trim())),
+    }
+}
 
 impl ChromaClientBuilder {
     /// The tenant (default `default_tenant`).
@@ -272,15 +296,9 @@ impl ChromaClientBuilder {
                 .with_tls(&settings)
                 .map_err(|e| ChromaError::Setting(e.to_string()))?
         };
-        let authorization = match (self.authorization, &self.token) {
-            (Some(auth), _) => Some(auth),
-            (None, Some(_)) => None,
-            (None, None) => std::env::var(TOKEN_VAR)
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| format!("Bearer {}", t.trim())),
-        };
-        let endpoint = match authorization {
+        let explicit = self.token.is_some() || endpoint.has_authorization();
+        let env_token = || std::env::var(TOKEN_VAR).ok();
+        let endpoint = match authorization(self.authorization, explicit, env_token) {
             Some(auth) => endpoint.with_authorization(auth),
             None => endpoint,
         };
@@ -310,5 +328,41 @@ fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
         Err(ChromaError::Setting(format!(
             "{what} {name:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authorization;
+
+    fn env(token: &str) -> impl FnOnce() -> Option<String> {
+        let token = token.to_owned();
+        move || Some(token)
+    }
+
+    #[test]
+    fn the_builders_authorization_beats_everything() {
+        let given = Some("Bearer code".to_owned());
+        assert_eq!(
+            authorization(given, true, env("ambient")).as_deref(),
+            Some("Bearer code")
+        );
+    }
+
+    #[test]
+    fn url_credentials_or_an_x_chroma_token_beat_the_environment() {
+        // `explicit`: basic auth from the URL (kept by the endpoint) or an
+        // X-Chroma-Token header: the ambient variable must not replace it.
+        assert_eq!(authorization(None, true, env("ambient")), None);
+    }
+
+    #[test]
+    fn the_environment_token_is_used_when_nothing_else_names_credentials() {
+        assert_eq!(
+            authorization(None, false, env(" t0k \n")).as_deref(),
+            Some("Bearer t0k")
+        );
+        assert_eq!(authorization(None, false, env("  ")), None);
+        assert_eq!(authorization(None, false, || None), None);
     }
 }

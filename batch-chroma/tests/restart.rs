@@ -1,10 +1,12 @@
 //! The server is stopped and started again while records stream in:
-//! nothing is lost, nothing is counted twice. Its own test binary, because
-//! it stops the shared Chroma service for a few seconds.
+//! nothing is lost, nothing is counted twice, over plaintext and over TLS
+//! (the server behind the TLS front end restarts; the front end answers
+//! the handshake and then closes). Its own test binary, because it stops
+//! the shared Chroma service for a few seconds.
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaSink, WriteMode};
@@ -12,10 +14,26 @@ use batch_core::{BatcherSettings, RetryPolicy};
 use common::{fresh_collection, meta, vector};
 use xtask::test_servers::{self, Service};
 
-fn streams_through_a_restart(mode: WriteMode) {
+/// How the inserter reaches the server.
+#[derive(Debug, Clone, Copy)]
+enum Over {
+    Plaintext,
+    #[cfg(feature = "tls")]
+    Tls,
+}
+
+fn streams_through_a_restart(mode: WriteMode, over: Over) {
     let collection = fresh_collection("restart");
     // A short timeout so a request to the stopped server fails fast.
-    let client = ChromaClient::builder(&test_servers::require(Service::Chroma))
+    let builder = match over {
+        Over::Plaintext => ChromaClient::builder(&test_servers::require(Service::Chroma)),
+        #[cfg(feature = "tls")]
+        Over::Tls => {
+            let tls = test_servers::require_tls(Service::Chroma);
+            ChromaClient::builder(&tls.url).ca_file(tls.ca_file)
+        }
+    };
+    let client = builder
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
@@ -68,8 +86,24 @@ fn streams_through_a_restart(mode: WriteMode) {
     assert_eq!(got.embeddings.expect("embeddings")[1], vector(999, 64));
 }
 
+/// Cargo runs a binary's tests in parallel; two restarts at once would
+/// stop the server under each other's stream.
+static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn add_through_a_server_restart_loses_nothing() {
-    streams_through_a_restart(WriteMode::Add);
-    streams_through_a_restart(WriteMode::Upsert);
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    streams_through_a_restart(WriteMode::Add, Over::Plaintext);
+    streams_through_a_restart(WriteMode::Upsert, Over::Plaintext);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn add_through_a_server_restart_behind_tls_loses_nothing() {
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    streams_through_a_restart(WriteMode::Add, Over::Tls);
 }

@@ -258,6 +258,12 @@ impl Endpoint {
         Ok(self)
     }
 
+    /// Whether an `Authorization` header is sent: basic auth from the URL's
+    /// `user:password@`, or a value given to [`with_authorization`](Self::with_authorization).
+    pub fn has_authorization(&self) -> bool {
+        self.authorization.is_some()
+    }
+
     /// Replaces the `Authorization` header value (e.g. `Bearer ...`).
     pub fn with_authorization(mut self, value: impl Into<String>) -> Self {
         self.authorization = Some(value.into());

@@ -1,20 +1,47 @@
 //! The server is stopped mid-stream and started again: nothing is lost,
-//! nothing is written twice. Its own test binary, so it runs alone.
+//! nothing is written twice, over plaintext and over TLS (the server
+//! behind the TLS front end restarts). Its own test binary, so it runs
+//! alone.
 
 mod common;
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use batch_couch::CouchDBBatchInserter;
+use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use common::{doc, fresh_db};
 use xtask::test_servers::{Service, start, stop};
 
+/// Cargo runs a binary's tests in parallel; two restarts at once would
+/// stop the server under each other's stream.
+static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn server_stopped_mid_stream_then_restarted_loses_nothing() {
-    let db = fresh_db("restart");
-    let ins = CouchDBBatchInserter::new(db.clone(), 50).unwrap();
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    streams_through_a_restart(fresh_db("restart"));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn server_behind_tls_stopped_mid_stream_then_restarted_loses_nothing() {
+    use batch_core::tls::TlsSettings;
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let tls = xtask::test_servers::require_tls(Service::Couch);
+    let db = CouchDatabase::new(&tls.url, fresh_db("restart_tls").name())
+        .and_then(|db| db.with_tls(&TlsSettings::new().public_roots(false).ca_file(tls.ca_file)))
+        .expect("TLS database");
+    streams_through_a_restart(db);
+}
+
+fn streams_through_a_restart(db: CouchDatabase) {
+    let ins = CouchDBBatchInserter::new(db.clone(), 50).expect("inserter");
     for i in 0..100 {
-        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
+        ins.add(doc(i), Some(&format!("d{i}"))).expect("add");
     }
     let report = ins.flush();
     assert!(report.is_complete());
@@ -30,10 +57,10 @@ fn server_stopped_mid_stream_then_restarted_loses_nothing() {
     for i in 100..300 {
         let id = format!("d{i}");
         ins.add(doc(i), (i % 2 == 0).then_some(id.as_str()))
-            .unwrap();
+            .expect("add");
     }
     let report = ins.close(Duration::from_secs(120));
-    restarter.join().unwrap();
+    restarter.join().expect("restarter");
 
     assert!(report.is_complete(), "{:?}", report.failed.first());
     assert_eq!(report.written, 200);
@@ -41,5 +68,5 @@ fn server_stopped_mid_stream_then_restarted_loses_nothing() {
     assert_eq!(stats.total_added, 300);
     assert_eq!(stats.total_failed, 0);
     assert!(stats.total_retries > 0, "the stop was noticed: {stats:?}");
-    assert_eq!(db.doc_count().unwrap(), 300);
+    assert_eq!(db.doc_count().expect("doc_count"), 300);
 }

@@ -1,19 +1,41 @@
-//! The server restarted mid-stream loses nothing (own binary: it stops the
-//! shared test server for a few seconds).
+//! The server restarted mid-stream loses nothing, over plaintext Bolt and
+//! over `bolt+s` (the server behind the TLS front end restarts). Own
+//! binary: it stops the shared test server for a few seconds.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use batch_neo4j::Neo4jBatchCreator;
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{admin, config, count, seed_doc_and_chunks, unique};
 use xtask::test_servers::{self, Service};
 
+/// Cargo runs a binary's tests in parallel; two restarts at once would
+/// stop the server under each other's stream.
+static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_server_restart_mid_stream_loses_nothing() {
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    streams_through_a_restart(config());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn a_server_restart_behind_tls_mid_stream_loses_nothing() {
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    streams_through_a_restart(common::tls_config());
+}
+
+fn streams_through_a_restart(config: Neo4jConfig) {
     let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    let graph = config().labels(&doc, &chunk).unwrap();
+    let graph = config.labels(&doc, &chunk).unwrap();
     let total = 3000;
     let mut admin = admin();
     seed_doc_and_chunks(&mut admin, &doc, &chunk, total);

@@ -3,19 +3,20 @@
 //! `UDS3_NEO4J_TLS_URI`, signed by the test CA `UDS3_TLS_CA_FILE`; an
 //! unrelated CA in `UDS3_TLS_OTHER_CA_FILE`; the same certificate on
 //! 127.0.0.2, which it does not name). Writes land; every TLS failure is
-//! fatal, fast and names the server.
+//! fatal, names the server, and is tried on one connection only.
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use batch_core::tls::TlsSettings;
 use batch_core::{BatcherSettings, ErrorClass, SinkError};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jError, Neo4jSink};
 use common::{count, unique};
+use xtask::relay::Relay;
 use xtask::test_servers::{self, Endpoints, Service, TlsEndpoint};
 
 /// `host:port` of a Bolt URI.
@@ -42,20 +43,31 @@ fn config(uri: &str, ca: Option<&Path>) -> Neo4jConfig {
     }
 }
 
-/// The error of opening a creator on `config`, checked to be fatal, fast
-/// and named; returns its text.
-fn fails_fatally(config: Neo4jConfig) -> String {
+/// The error of opening a creator on the config `make` builds for `uri`
+/// (sent through a connection-counting relay on the same host), checked
+/// to be fatal, named, and never retried: `connections` connections in
+/// all (1, or 2 where a failed handshake is followed by one probe that
+/// finds out which protocol the port speaks). Returns its text.
+fn fails_fatally(uri: &str, connections: u64, make: impl FnOnce(&str) -> Neo4jConfig) -> String {
+    let (scheme, target) = uri.split_once("://").unwrap();
+    let host = target.rsplit_once(':').unwrap().0;
+    let ip = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        host.parse().unwrap()
+    };
+    let relay = Relay::start_on(ip, target, Duration::ZERO).unwrap();
+    let config = make(&format!("{scheme}://{host}:{}", relay.port()));
     let addr = config.addr().to_owned();
-    let started = Instant::now();
     let error: Neo4jError = Neo4jBatchCreator::new(config, 16).unwrap_err();
     let text = error.to_string();
-    eprintln!("error after {:?}: {text}", started.elapsed());
+    eprintln!("error: {text}");
     assert_eq!(error.class(), ErrorClass::Fatal, "{text}");
     assert!(text.contains(&addr), "{text}");
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
+    assert_eq!(
+        relay.connections(),
+        connections,
+        "a fatal error is not retried: {text}"
     );
     text
 }
@@ -107,14 +119,14 @@ fn neo4j_s_scheme_is_a_direct_tls_connection() {
 #[test]
 fn an_unknown_ca_is_fatal_and_named() {
     let tls = endpoint();
-    let text = fails_fatally(config(&tls.url, Some(&tls.other_ca_file)));
+    let text = fails_fatally(&tls.url, 1, |uri| config(uri, Some(&tls.other_ca_file)));
     assert!(text.contains("unknown issuer"), "{text}");
 }
 
 #[test]
 fn public_roots_alone_do_not_trust_the_test_ca() {
     let tls = endpoint();
-    let text = fails_fatally(config(&tls.url, None).tls(TlsSettings::new()));
+    let text = fails_fatally(&tls.url, 1, |uri| config(uri, None).tls(TlsSettings::new()));
     assert!(text.contains("unknown issuer"), "{text}");
 }
 
@@ -123,26 +135,26 @@ fn a_host_the_certificate_does_not_name_is_fatal() {
     let tls = endpoint();
     let port = host_port(&tls.url).rsplit_once(':').unwrap().1;
     let uri = format!("bolt+s://127.0.0.2:{port}");
-    let text = fails_fatally(config(&uri, Some(&tls.ca_file)));
+    let text = fails_fatally(&uri, 1, |uri| config(uri, Some(&tls.ca_file)));
     assert!(text.contains("not valid for the host name"), "{text}");
     assert!(text.contains("127.0.0.2"), "{text}");
 }
 
 #[test]
-fn plaintext_bolt_to_the_tls_port_is_fatal_and_fast() {
+fn plaintext_bolt_to_the_tls_port_is_fatal_and_probed_once() {
     let tls = endpoint();
     let uri = format!("bolt://{}", host_port(&tls.url));
-    let text = fails_fatally(config(&uri, None));
+    let text = fails_fatally(&uri, 2, |uri| config(uri, None));
     assert!(text.contains("speaks TLS"), "{text}");
     assert!(text.contains("bolt+s://"), "{text}");
 }
 
 #[test]
-fn tls_to_the_plaintext_port_is_fatal_and_fast() {
+fn tls_to_the_plaintext_port_is_fatal_and_probed_once() {
     let tls = endpoint();
     let plain = test_servers::require(Service::Neo4j);
     let uri = format!("bolt+s://{}", host_port(&plain));
-    let text = fails_fatally(config(&uri, Some(&tls.ca_file)));
+    let text = fails_fatally(&uri, 2, |uri| config(uri, Some(&tls.ca_file)));
     assert!(text.contains("plaintext"), "{text}");
 }
 

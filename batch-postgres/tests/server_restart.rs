@@ -1,10 +1,11 @@
-//! The server restarted mid-stream loses nothing. Own test binary: it
+//! The server restarted mid-stream loses nothing, over plaintext and over
+//! TLS (`sslmode=verify-full` with the test CA). Own test binary: it
 //! restarts the shared PostgreSQL of `cargo xtask services`.
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
@@ -12,9 +13,33 @@ use batch_postgres::PostgreSQLBatchInserter;
 use common::{client, connector, count, drop_table, table, url};
 use xtask::test_servers::{Service, restart};
 
+/// Cargo runs a binary's tests in parallel; two restarts at once would
+/// stop the server under each other's stream.
+static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn restart_mid_stream_loses_nothing() {
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     url();
+    streams_through_a_restart(connector());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn restart_mid_stream_over_tls_loses_nothing() {
+    let _alone = ONE_RESTART_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    url();
+    xtask::test_servers::require_tls(Service::Postgres);
+    let verify_full = xtask::test_servers::Endpoints::from_env().postgres_tls_libpq_url();
+    let connector = batch_postgres::Connector::from_url(&verify_full).expect("TLS URL");
+    streams_through_a_restart(connector);
+}
+
+fn streams_through_a_restart(connector: batch_postgres::Connector) {
     let t = table("docs_restart");
     let settings = BatcherSettings::builder()
         .name("pg-restart")
@@ -22,7 +47,7 @@ fn restart_mid_stream_loses_nothing() {
         .build()
         .expect("settings");
     let ins = Arc::new(
-        PostgreSQLBatchInserter::with_table(connector(), t.clone(), settings).expect("inserter"),
+        PostgreSQLBatchInserter::with_table(connector, t.clone(), settings).expect("inserter"),
     );
     ins.ensure_schema().expect("schema");
     let restarted = Arc::new(AtomicBool::new(false));

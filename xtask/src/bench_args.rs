@@ -12,8 +12,9 @@ usage: cargo xtask bench [--quick] [--only LIST] [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
 size 1) against batched ones, the server's own bulk path without the
-library (raw) as the ceiling, and one batcher shared by 1 and 4 threads.
-Every run checks on the server that every item arrived.
+library (raw) as the ceiling, batch 1000 over TLS against the same batch
+over plaintext (column `of plain`), and one batcher shared by 1 and 4
+threads. Every run checks on the server that every item arrived.
 
 Starts the test servers that are not running yet (like `cargo xtask
 services up`), builds and runs the benchmark (`cargo run --release -p xtask

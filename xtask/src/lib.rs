@@ -5,6 +5,9 @@
 //!   stops and starts them. The backends' tests and benches use it; they
 //!   take `xtask = { path = "../xtask", default-features = false }` as a
 //!   dev-dependency, which builds nothing but this module (std only).
+//! - [`relay`]: a loopback TCP relay in front of a server that counts
+//!   connections and can add a round trip (tests of "no retry", the
+//!   benchmark's network latency).
 //! - [`bolt`] (feature `cli`): the Bolt connection of the `xtask` binary's
 //!   readiness and smoke checks and of the benchmark's raw Neo4j path.
 //! - [`bench_args`] (feature `cli`): the command line of `cargo xtask
@@ -20,6 +23,7 @@
 pub mod bench_args;
 #[cfg(feature = "cli")]
 pub mod bolt;
+pub mod relay;
 pub mod test_servers;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,23 @@ pub fn config() -> Neo4jConfig {
         .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
 }
 
+/// The same server through its TLS front end (`bolt+s`), trusting the test
+/// CA alone.
+#[cfg(feature = "tls")]
+pub fn tls_config() -> Neo4jConfig {
+    test_servers::require(Service::Neo4j);
+    let tls = test_servers::require_tls(Service::Neo4j);
+    let endpoints = test_servers::Endpoints::from_env();
+    Neo4jConfig::new(&tls.url, endpoints.neo4j_user, endpoints.neo4j_password)
+        .expect("valid test TLS URI")
+        .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+        .tls(
+            batch_core::tls::TlsSettings::new()
+                .public_roots(false)
+                .ca_file(tls.ca_file),
+        )
+}
+
 pub use xtask::test_servers::unique_name as unique;
 
 /// A connection for setup and checks.

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
 
+use xtask::test_servers::Endpoints;
+
 use crate::corpus;
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
@@ -13,16 +15,25 @@ const DIM: usize = 384;
 pub struct Chroma {
     url: String,
     client: ChromaClient,
+    /// The same server behind its TLS endpoint, trusting the test CA.
+    tls_client: ChromaClient,
     run_no: u64,
 }
 
 impl Chroma {
-    /// Refuses a bad `UDS3_CHROMA_URL` with the client's message.
-    pub fn new(url: String) -> Result<Self, String> {
+    /// Refuses a bad `UDS3_CHROMA_URL` or `UDS3_CHROMA_TLS_URL` with the
+    /// client's message.
+    pub fn new(endpoints: &Endpoints) -> Result<Self, String> {
+        let url = endpoints.chroma_url.clone();
         let client = ChromaClient::new(&url).map_err(|e| format!("UDS3_CHROMA_URL: {e}"))?;
+        let tls_client = ChromaClient::builder(&endpoints.chroma_tls_url)
+            .ca_file(&endpoints.tls_ca_file)
+            .build()
+            .map_err(|e| format!("UDS3_CHROMA_TLS_URL: {e}"))?;
         Ok(Self {
             url,
             client,
+            tls_client,
             run_no: 0,
         })
     }
@@ -57,8 +68,12 @@ impl Backend for Chroma {
         self.run_no += 1;
         let name = format!("bench-{}-{}", std::process::id(), self.run_no);
         let space = metadata([("hnsw:space", MetadataValue::from("l2"))]);
-        let collection = self
-            .client
+        let client = if mode.is_tls() {
+            &self.tls_client
+        } else {
+            &self.client
+        };
+        let collection = client
             .get_or_create_collection(&name, &space)
             .map_err(|e| e.to_string())?;
         let records: Vec<(String, Vec<f32>, Metadata)> = (0..items as u64)
@@ -119,7 +134,7 @@ impl Backend for Chroma {
             }
         };
         let count = collection.count().map_err(|e| e.to_string())?;
-        let _ = self.client.delete_collection(&name);
+        let _ = client.delete_collection(&name);
         if count != items as u64 {
             return Err(format!("{count} of {items} records in the collection"));
         }

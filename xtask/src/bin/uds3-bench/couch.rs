@@ -3,25 +3,43 @@
 
 use std::time::Instant;
 
+use batch_core::tls::TlsSettings;
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
+use xtask::test_servers::Endpoints;
 
 use crate::corpus;
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 pub struct Couch {
     url: String,
+    tls_url: String,
+    /// Trusts the test CA only, for the TLS endpoint.
+    tls: TlsSettings,
     run_no: u64,
 }
 
 impl Couch {
-    pub fn new(url: String) -> Self {
-        Self { url, run_no: 0 }
+    pub fn new(endpoints: &Endpoints) -> Self {
+        Self {
+            url: endpoints.couchdb_url.clone(),
+            tls_url: endpoints.couchdb_tls_url.clone(),
+            tls: TlsSettings::new()
+                .public_roots(false)
+                .ca_file(&endpoints.tls_ca_file),
+            run_no: 0,
+        }
     }
 
-    fn fresh_db(&mut self) -> Result<CouchDatabase, String> {
+    fn fresh_db(&mut self, tls: bool) -> Result<CouchDatabase, String> {
         self.run_no += 1;
         let name = format!("uds3_bench_{}_{}", std::process::id(), self.run_no);
-        let db = CouchDatabase::new(&self.url, &name).map_err(|e| e.to_string())?;
+        let db = if tls {
+            CouchDatabase::new(&self.tls_url, &name)
+                .and_then(|db| db.with_tls(&self.tls))
+                .map_err(|e| e.to_string())?
+        } else {
+            CouchDatabase::new(&self.url, &name).map_err(|e| e.to_string())?
+        };
         db.create_if_missing().map_err(|e| e.to_string())?;
         Ok(db)
     }
@@ -41,7 +59,7 @@ impl Backend for Couch {
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
-        let db = self.fresh_db()?;
+        let db = self.fresh_db(mode.is_tls())?;
         let docs: Vec<(String, serde_json::Value)> = (0..items as u64)
             .map(|i| (format!("doc-{i:08}"), corpus::document(i)))
             .collect();

@@ -1,8 +1,8 @@
 //! `cargo xtask bench` runs this: per-item against batched writes on the
-//! four real servers, the servers' raw bulk paths as the ceiling, and
-//! shared use from 4 threads. Writes `results.{json,md}` and
-//! `throughput.svg` to `$CARGO_TARGET_DIR/bench/` if that variable is
-//! set, else to `<workspace>/target/bench/`.
+//! four real servers, the servers' raw bulk paths as the ceiling, batch
+//! 1000 over TLS against plaintext, and shared use from 4 threads. Writes
+//! `results.{json,md}` and `throughput.svg` to `$CARGO_TARGET_DIR/bench/`
+//! if that variable is set, else to `<workspace>/target/bench/`.
 //!
 //! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let chroma = match chroma::Chroma::new(endpoints.chroma_url.clone()) {
+    let chroma = match chroma::Chroma::new(&endpoints) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -74,8 +74,8 @@ fn main() -> ExitCode {
     };
     let mut backends: Vec<Box<dyn Backend>> = vec![
         Box::new(chroma),
-        Box::new(postgres::Postgres::new(endpoints.postgres_url.clone())),
-        Box::new(couch::Couch::new(endpoints.couchdb_url.clone())),
+        Box::new(postgres::Postgres::new(&endpoints)),
+        Box::new(couch::Couch::new(&endpoints)),
     ];
     match neo4j::Neo4j::new(&endpoints) {
         Ok(n) => backends.insert(1, Box::new(n)),

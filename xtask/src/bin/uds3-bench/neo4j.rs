@@ -17,6 +17,9 @@ const CHUNKS_PER_DOC: usize = 20;
 
 pub struct Neo4j {
     config: Neo4jConfig,
+    /// The same server behind its TLS endpoint (`bolt+s`), trusting the
+    /// test CA.
+    tls_config: Neo4jConfig,
     endpoints: Endpoints,
     admin: Option<Neo4jSink>,
     raw: Option<Bolt>,
@@ -32,8 +35,17 @@ impl Neo4j {
         )
         .and_then(|c| c.labels(DOC, CHUNK))
         .map_err(|e| e.to_string())?;
+        let tls_config = Neo4jConfig::new(
+            &endpoints.neo4j_tls_uri,
+            endpoints.neo4j_user.as_str(),
+            endpoints.neo4j_password.as_str(),
+        )
+        .and_then(|c| c.labels(DOC, CHUNK))
+        .map_err(|e| format!("UDS3_NEO4J_TLS_URI: {e}"))?
+        .ca_file(&endpoints.tls_ca_file);
         Ok(Self {
             config,
+            tls_config,
             endpoints: endpoints.clone(),
             admin: None,
             raw: None,
@@ -180,7 +192,12 @@ impl Backend for Neo4j {
                     .batch_size(mode.batch_size())
                     .build()
                     .map_err(|e| e.to_string())?;
-                let creator = Neo4jBatchCreator::with_settings(self.config.clone(), settings)
+                let config = if mode.is_tls() {
+                    &self.tls_config
+                } else {
+                    &self.config
+                };
+                let creator = Neo4jBatchCreator::with_settings(config.clone(), settings)
                     .map_err(|e| e.to_string())?;
                 let rows: Vec<usize> = (0..items).collect();
                 drive(

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::runner::Record;
 
-/// A record as the 11 text cells both tables show.
-fn cells(r: &Record) -> [String; 11] {
+/// A record as the 12 text cells both tables show.
+fn cells(r: &Record) -> [String; 12] {
     [
         r.backend.clone(),
         r.mode.clone(),
@@ -24,17 +24,19 @@ fn cells(r: &Record) -> [String; 11] {
         r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
         r.fraction_of_raw
             .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+        r.fraction_of_plaintext
+            .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
         r.claimed_speedup.clone(),
     ]
 }
 
 /// Column widths of the terminal table; text columns are left-aligned.
-const WIDTHS: [usize; 11] = [9, 9, 6, 3, 7, 8, 10, 8, 9, 8, 9];
+const WIDTHS: [usize; 12] = [9, 11, 6, 3, 7, 8, 10, 8, 9, 8, 8, 9];
 
 pub fn table(records: &[Record]) -> String {
     let header = [
         "backend", "mode", "batch", "thr", "items", "seconds", "items/s", "requests", "speedup",
-        "of raw", "claimed",
+        "of raw", "of plain", "claimed",
     ]
     .map(str::to_owned);
     let mut out = String::new();
@@ -59,8 +61,8 @@ pub fn table(records: &[Record]) -> String {
 pub fn markdown(records: &[Record], machine: &str) -> String {
     let mut out = String::from("# uds3-batch benchmark results\n\n");
     let _ = writeln!(out, "{machine}\n");
-    out.push_str("| backend | mode | batch | threads | items | seconds | items/s | requests | speedup vs per-item | of raw | UDS3 v2.2 claim |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| backend | mode | batch | threads | items | seconds | items/s | requests | speedup vs per-item | of raw | TLS of plaintext | UDS3 v2.2 claim |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in records {
         let _ = writeln!(out, "| {} |", cells(r).join(" | "));
     }

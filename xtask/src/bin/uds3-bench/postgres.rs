@@ -7,16 +7,24 @@ use std::time::{Duration, Instant, SystemTime};
 use batch_core::BatcherSettings;
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 
+use xtask::test_servers::Endpoints;
+
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 pub struct Postgres {
     url: String,
+    /// The same server with `sslmode=verify-full` and the test CA.
+    tls_url: String,
     run_no: u64,
 }
 
 impl Postgres {
-    pub fn new(url: String) -> Self {
-        Self { url, run_no: 0 }
+    pub fn new(endpoints: &Endpoints) -> Self {
+        Self {
+            url: endpoints.postgres_url.clone(),
+            tls_url: endpoints.postgres_tls_libpq_url(),
+            run_no: 0,
+        }
     }
 }
 
@@ -52,7 +60,12 @@ impl Backend for Postgres {
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
         self.run_no += 1;
         let name = format!("bench_documents_{}_{}", std::process::id(), self.run_no);
-        let connector = Connector::from_url(&self.url).map_err(|e| e.to_string())?;
+        let url = if mode.is_tls() {
+            &self.tls_url
+        } else {
+            &self.url
+        };
+        let connector = Connector::from_url(url).map_err(|e| e.to_string())?;
         let mut client = connector.connect().map_err(|e| e.to_string())?;
         let table = TableName::new(name.clone()).map_err(|e| e.to_string())?;
         client

@@ -1,0 +1,187 @@
+//! A TCP relay on loopback in front of a real server: counts the
+//! connections a client opens (a fatal error must not be retried: one
+//! connection, not three) and can delay each direction by a fixed time,
+//! in byte order, to put a network's round trip between client and server
+//! (the kernel here has no netem). Std only, a thread per direction.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A running relay: `127.0.0.1:<port>` (or the address given) forwards to
+/// the target. Stops
+/// accepting when dropped; open connections end with their peers.
+#[derive(Debug)]
+pub struct Relay {
+    addr: SocketAddr,
+    connections: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Relay {
+    /// Listens on a free port of 127.0.0.1 and forwards every connection to
+    /// `target` (`host:port`), each direction delayed by `one_way` (half the
+    /// round trip to add; zero forwards at once).
+    ///
+    /// # Errors
+    /// If `target` does not resolve or no port can be bound.
+    pub fn start(target: &str, one_way: Duration) -> io::Result<Relay> {
+        Relay::start_on(std::net::Ipv4Addr::LOCALHOST.into(), target, one_way)
+    }
+
+    /// Like [`start`](Self::start), listening on `ip` (e.g. 127.0.0.2, a
+    /// loopback address a test certificate does not name).
+    ///
+    /// # Errors
+    /// If `target` does not resolve or no port can be bound.
+    pub fn start_on(ip: std::net::IpAddr, target: &str, one_way: Duration) -> io::Result<Relay> {
+        let target = target.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{target}: no address"))
+        })?;
+        let listener = TcpListener::bind((ip, 0))?;
+        let addr = listener.local_addr()?;
+        let connections = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopped) = (Arc::clone(&connections), Arc::clone(&stop));
+        thread::Builder::new()
+            .name(format!("relay-{}", addr.port()))
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if stopped.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    count.fetch_add(1, Ordering::AcqRel);
+                    // A target that refuses: close the client's side too.
+                    let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(5))
+                    else {
+                        continue;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    pipe(&client, &server, one_way);
+                    pipe(&server, &client, one_way);
+                }
+            })?;
+        Ok(Relay {
+            addr,
+            connections,
+            stop,
+        })
+    }
+
+    /// The relay's address, e.g. `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The relay's port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wakes the accept loop, which then sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+/// Copies `from` to `to`: a reader stamps each chunk with when it may go
+/// on, a writer sends it then, so bytes keep their order and every chunk
+/// is late by `one_way`. The end of `from` shuts `to`'s write half.
+fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let _ = thread::Builder::new()
+        .name("relay-read".into())
+        .spawn(move || {
+            let mut buf = vec![0_u8; 64 * 1024];
+            loop {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if chunks
+                            .send((Instant::now() + one_way, buf[..n].to_vec()))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = from.shutdown(Shutdown::Read);
+        });
+    let _ = thread::Builder::new()
+        .name("relay-write".into())
+        .spawn(move || {
+            for (when, chunk) in due {
+                let wait = when.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    thread::sleep(wait);
+                }
+                if to.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown(Shutdown::Write);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_in_order_counts_connections_and_delays() {
+        let echo = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = echo.local_addr().expect("addr").to_string();
+        thread::spawn(move || {
+            for s in echo.incoming().flatten() {
+                thread::spawn(move || {
+                    let mut r = s.try_clone().expect("clone");
+                    let mut w = s;
+                    let _ = io::copy(&mut r, &mut w);
+                });
+            }
+        });
+        let relay = Relay::start(&target, Duration::from_millis(20)).expect("relay");
+        let mut c = TcpStream::connect(relay.addr()).expect("connect");
+        let sent: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let mut c = c.try_clone().expect("clone");
+            let sent = sent.clone();
+            thread::spawn(move || {
+                c.write_all(&sent).expect("write");
+                c.shutdown(Shutdown::Write).expect("shutdown");
+            })
+        };
+        let started = Instant::now();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).expect("read");
+        writer.join().expect("writer");
+        assert_eq!(got, sent, "bytes arrive whole and in order");
+        // A lower bound only: the delay is added, never skipped.
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        assert_eq!(relay.connections(), 1);
+        // Counted at accept, before any byte goes on: an answer means counted.
+        let mut second = TcpStream::connect(relay.addr()).expect("second");
+        second.write_all(b"x").expect("write");
+        let mut one = [0_u8; 1];
+        second.read_exact(&mut one).expect("echo");
+        assert_eq!(relay.connections(), 2);
+    }
+}
