@@ -354,6 +354,20 @@ impl Sink for ChromaSink {
     type Item = ChromaRecord;
     type Error = ChromaError;
 
+    /// The same collection, mode and encoding; the HTTP agent's pool gives
+    /// each concurrent request a connection of its own. The learned
+    /// dimension is shared.
+    fn sibling(&self) -> Option<Self> {
+        Some(Self {
+            collection: self.collection.clone(),
+            mode: self.mode,
+            encoding: self.encoding,
+            cap: self.cap,
+            server: self.server,
+            validator: self.validator.clone(),
+        })
+    }
+
     fn write_batch(
         &mut self,
         items: &[ChromaRecord],

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
-use crate::flusher::{Flusher, Msg, Reply};
+use crate::flusher::{Flusher, Lanes, Msg, Reply};
+use crate::pool::Pool;
 use crate::report::{FailedItem, FlushReport};
 use crate::retry::Jitter;
 use crate::settings::{BatcherSettings, WhenFull};
 use crate::sink::{ItemCheck, Sink};
 use crate::state::{FailureHandler, Shared, State};
 use crate::stats::Stats;
+use crate::writer::Writer;
 
 type Item<S> = <S as Sink>::Item;
 type Error<S> = <S as Sink>::Error;
@@ -77,10 +79,28 @@ impl<S: Sink> std::fmt::Debug for Batcher<S> {
 }
 
 impl<S: Sink> Batcher<S> {
-    /// Starts a batcher that writes to `sink`. Fails only if the flusher
-    /// thread cannot be spawned.
+    /// Starts a batcher that writes to `sink`. With
+    /// [`max_in_flight`](BatcherSettings::max_in_flight) above 1, the other
+    /// batches in flight go to the sink's [`sibling`](Sink::sibling)s.
+    /// Fails only if a thread cannot be spawned.
     pub fn new(sink: S, settings: BatcherSettings) -> std::io::Result<Self> {
-        Self::start(sink, settings, None)
+        Self::start(vec![sink], settings, None)
+    }
+
+    /// Starts a batcher that writes up to
+    /// [`max_in_flight`](BatcherSettings::max_in_flight) batches at once,
+    /// each on one of `sinks` (each its own connection), on a writer thread
+    /// per sink. Missing sinks are made with [`Sink::sibling`]; without
+    /// siblings, fewer sinks mean fewer batches in flight. Extra sinks are
+    /// dropped. With one batch in flight it is
+    /// [`new`](Self::new). Items with the same
+    /// [`item_key`](Sink::item_key) are written in the order they were
+    /// added.
+    ///
+    /// # Errors
+    /// If `sinks` is empty, or a thread cannot be spawned.
+    pub fn with_sinks(sinks: Vec<S>, settings: BatcherSettings) -> std::io::Result<Self> {
+        Self::start(sinks, settings, None)
     }
 
     /// Like [`new`](Self::new), but every failed item goes to `handler`
@@ -93,7 +113,7 @@ impl<S: Sink> Batcher<S> {
         settings: BatcherSettings,
         handler: impl Fn(&FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
-        Self::start(sink, settings, Some(Arc::new(handler)))
+        Self::start(vec![sink], settings, Some(Arc::new(handler)))
     }
 
     /// Sends every item that fails from now on to `handler` (called on the
@@ -109,12 +129,18 @@ impl<S: Sink> Batcher<S> {
     }
 
     fn start(
-        sink: S,
+        mut sinks: Vec<S>,
         settings: BatcherSettings,
         handler: Option<FailureHandler<Item<S>, Error<S>>>,
     ) -> std::io::Result<Self> {
-        let limits = sink.limits();
-        let check = sink.item_check();
+        let Some(first) = sinks.first() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("batcher {:?}: no sink to write to", settings.name),
+            ));
+        };
+        let limits = first.limits();
+        let check = first.item_check();
         let batch_size = limits
             .max_items
             .map_or(settings.batch_size, |m| m.min(settings.batch_size))
@@ -124,16 +150,44 @@ impl<S: Sink> Batcher<S> {
             (a, b) => a.or(b).map(|n| n.get()),
         };
         let shared = Arc::new(Shared::new(settings.name.clone(), batch_size, handler));
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let flusher = Flusher {
+        let in_flight = settings.max_in_flight.get();
+        while sinks.len() < in_flight {
+            match sinks.last().and_then(Sink::sibling) {
+                Some(sibling) => sinks.push(sibling),
+                None => break,
+            }
+        }
+        if sinks.len() < in_flight {
+            tracing::warn!(
+                batcher = %settings.name,
+                max_in_flight = in_flight,
+                sinks = sinks.len(),
+                "fewer sinks than max_in_flight: that many batches in flight"
+            );
+        }
+        sinks.truncate(in_flight);
+        let mut writers = sinks.into_iter().map(|sink| Writer {
             sink,
             shared: Arc::clone(&shared),
             retry: settings.retry,
             fallback: settings.fallback,
-            linger: settings.linger,
-            batch_capacity: batch_size,
             broken: None,
             jitter: Jitter::new(),
+        });
+        let lanes = match (writers.next(), writers.len()) {
+            (Some(writer), 0) => Lanes::One(writer),
+            (first, _) => Lanes::Many(Pool::spawn(
+                first.into_iter().chain(writers).collect(),
+                Arc::clone(&shared),
+                &settings.name,
+            )?),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let flusher = Flusher {
+            lanes,
+            shared: Arc::clone(&shared),
+            linger: settings.linger,
+            batch_capacity: batch_size,
         };
         std::thread::Builder::new()
             .name(format!("batch-{}", settings.name))

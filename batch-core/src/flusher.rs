@@ -1,19 +1,20 @@
-//! The flusher thread: owns the sink, writes batches, retries, runs the
-//! fallback, and resolves every item exactly once, whatever panics.
+//! The flusher thread: takes the batches the adders ship, and the flush,
+//! close and linger messages, in the order they were sent; writes each
+//! batch itself (one in flight) or hands it to a pool of writers (several
+//! in flight), and ends the batcher cleanly or, if it dies, hands back
+//! everything it still holds.
 
-use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender};
 
-use crate::error::{BatchError, ErrorClass, SinkError};
+use crate::error::BatchError;
+use crate::pool::{Done, Pool};
 use crate::report::FailedItem;
-use crate::retry::{Jitter, RetryPolicy};
-use crate::settings::Fallback;
-use crate::sink::{ItemOutcome, Sink};
+use crate::sink::Sink;
 use crate::state::Shared;
+use crate::writer::Writer;
 
 /// Messages from the batcher's handles to the flusher, in one channel so
 /// that their order is the order in which they were sent under the lock.
@@ -37,7 +38,7 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    fn send(self) {
+    pub(crate) fn send(self) {
         match self {
             Self::Blocking(tx) => {
                 let _ = tx.send(());
@@ -49,52 +50,26 @@ impl Reply {
     }
 }
 
-/// Why a request failed as a whole.
-enum Failure<E> {
-    Sink(E),
-    Panicked(Arc<str>),
-    OutcomeCount { expected: usize, got: usize },
-}
-
-/// How one item of a batch ended.
-enum Resolution<E> {
-    Written,
-    Conflict,
-    Failed(BatchError<E>),
-}
-
-/// Request counters of one batch, applied to the shared stats in one step.
-#[derive(Default)]
-struct Counters {
-    requests: u64,
-    retries: u64,
-    fell_back: bool,
-}
-
-/// One batch being written. Its items stay in this vector, never moved,
-/// until every one is resolved: the value lives outside the code that may
-/// panic, so after any panic each item is still here to be handed back.
-struct InProgress<T, E> {
-    items: Vec<T>,
-    resolved: Vec<Option<Resolution<E>>>,
-    counters: Counters,
+/// How the flusher writes.
+pub(crate) enum Lanes<S: Sink> {
+    /// One batch at a time, on the flusher's own thread.
+    One(Writer<S>),
+    /// Up to one batch per writer thread of the pool at once.
+    Many(Pool<S::Item, S::Error>),
 }
 
 pub(crate) struct Flusher<S: Sink> {
-    pub(crate) sink: S,
+    pub(crate) lanes: Lanes<S>,
     pub(crate) shared: Arc<Shared<S::Item, S::Error>>,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) fallback: Fallback,
     pub(crate) linger: Option<Duration>,
     pub(crate) batch_capacity: usize,
-    pub(crate) broken: Option<Arc<str>>,
-    pub(crate) jitter: Jitter,
 }
 
 /// Fails everything the batcher still holds if the flusher thread ends
-/// without being told to (a panic that escaped every other guard): the
-/// buffer, the batches queued for the flusher, and wakes every `add`,
-/// `flush` and `close` that waits on it.
+/// without being told to (a panic that escaped every other guard, or a
+/// dead writer of the pool): the buffer, the batches queued for the
+/// flusher, and wakes every `add`, `flush` and `close` that waits on it.
+/// A pool hands back its own queue when dropped, before this runs.
 struct StopGuard<T, E> {
     shared: Arc<Shared<T, E>>,
     rx: Receiver<Msg<T>>,
@@ -106,13 +81,9 @@ impl<T, E> Drop for StopGuard<T, E> {
         if self.finished {
             return;
         }
-        let reason: Arc<str> =
-            "the flusher thread ended unexpectedly; the batcher accepts no more items".into();
-        let error = BatchError::FlusherPanicked(Arc::clone(&reason));
+        let error = BatchError::FlusherPanicked(mark_stopped(&self.shared));
         let mut replies = Vec::new();
         let mut st = self.shared.lock();
-        st.closed = true;
-        st.stopped = Some(Arc::clone(&reason));
         let mut items = std::mem::take(&mut st.buf);
         st.buf_bytes = 0;
         st.first_at = None;
@@ -126,7 +97,7 @@ impl<T, E> Drop for StopGuard<T, E> {
                 Msg::Linger(_) => {}
             }
         }
-        // Items the dead thread was writing are gone with its stack: count
+        // Items a dead thread was writing are gone with its stack: count
         // them as failed so the counters still add up, and say so.
         let lost = std::mem::take(&mut st.in_flight);
         st.stats.total_failed += (items.len() + lost) as u64;
@@ -152,325 +123,184 @@ impl<T, E> Drop for StopGuard<T, E> {
     }
 }
 
+/// Marks the batcher stopped (it refuses further items) and wakes every
+/// waiting adder; returns the reason. Idempotent.
+pub(crate) fn mark_stopped<T, E>(shared: &Shared<T, E>) -> Arc<str> {
+    let reason = {
+        let mut st = shared.lock();
+        st.closed = true;
+        Arc::clone(st.stopped.get_or_insert_with(|| {
+            "the flusher thread ended unexpectedly; the batcher accepts no more items".into()
+        }))
+    };
+    shared.wake();
+    reason
+}
+
+/// What the flusher waits for next.
+enum Event<T> {
+    Msg(Msg<T>),
+    Done(Done),
+    /// The linger deadline passed.
+    Due,
+    /// Every `Batcher` handle is gone.
+    Gone,
+}
+
 impl<S: Sink> Flusher<S> {
-    pub(crate) fn run(mut self, rx: Receiver<Msg<S::Item>>) {
+    pub(crate) fn run(self, rx: Receiver<Msg<S::Item>>) {
         let mut guard = StopGuard {
             shared: Arc::clone(&self.shared),
             rx,
             finished: false,
         };
-        let mut deadline: Option<Instant> = None;
-        loop {
-            let msg = match deadline {
-                Some(at) => guard.rx.recv_deadline(at),
-                None => guard.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match msg {
-                Ok(Msg::Batch(items)) => self.process(items),
-                Ok(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
-                Ok(Msg::Barrier(reply)) => reply.send(),
-                Ok(Msg::Close(reply)) => {
-                    guard.finished = true;
-                    reply.send();
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    deadline = None;
-                    if let Some(items) = self.take_lingering(&mut deadline) {
-                        self.process(items);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    guard.finished = true;
-                    return;
+        let Flusher {
+            lanes,
+            shared,
+            linger,
+            batch_capacity,
+        } = self;
+        let lingering = Lingering {
+            shared: &shared,
+            linger,
+            capacity: batch_capacity,
+        };
+        guard.finished = match lanes {
+            Lanes::One(writer) => run_one(writer, &guard.rx, &lingering),
+            Lanes::Many(pool) => run_many(pool, &guard.rx, &lingering),
+        };
+    }
+}
+
+/// One batch at a time on this thread. Returns `true` when it ended as
+/// asked (close, or every handle gone).
+fn run_one<S: Sink>(
+    mut writer: Writer<S>,
+    rx: &Receiver<Msg<S::Item>>,
+    lingering: &Lingering<'_, S::Item, S::Error>,
+) -> bool {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let msg = match deadline {
+            Some(at) => rx.recv_deadline(at),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match msg {
+            Ok(Msg::Batch(items)) => writer.process(items),
+            Ok(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
+            Ok(Msg::Barrier(reply)) => reply.send(),
+            Ok(Msg::Close(reply)) => {
+                reply.send();
+                return true;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                deadline = None;
+                if let Some(items) = lingering.take(&mut deadline) {
+                    writer.process(items);
                 }
             }
+            Err(RecvTimeoutError::Disconnected) => return true,
         }
     }
+}
 
+/// Batches go to the pool's writers; barriers are answered once every
+/// batch shipped before them is resolved. Returns `true` when it ended as
+/// asked; `false` when a writer died (the pool, dropped, hands back what
+/// it holds; the stop guard the rest).
+fn run_many<T: Send + 'static, E: Send + Sync + 'static>(
+    mut pool: Pool<T, E>,
+    rx: &Receiver<Msg<T>>,
+    lingering: &Lingering<'_, T, E>,
+) -> bool {
+    let mut deadline: Option<Instant> = None;
+    let mut closing: Option<Reply> = None;
+    let mut handles_gone = false;
+    loop {
+        if pool.is_dead() {
+            return false;
+        }
+        if (closing.is_some() || handles_gone) && pool.is_idle() {
+            pool.shut_down();
+            if let Some(reply) = closing {
+                reply.send();
+            }
+            return true;
+        }
+        let event = next_event(rx, pool.done(), deadline, handles_gone);
+        match event {
+            Event::Msg(Msg::Batch(items)) => pool.enqueue(items),
+            Event::Msg(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
+            Event::Msg(Msg::Barrier(reply)) => pool.barrier(reply),
+            Event::Msg(Msg::Close(reply)) => closing = Some(reply),
+            Event::Done(done) => pool.complete(done),
+            Event::Due => {
+                deadline = None;
+                if let Some(items) = lingering.take(&mut deadline) {
+                    pool.enqueue(items);
+                }
+            }
+            Event::Gone => handles_gone = true,
+        }
+        pool.dispatch();
+        pool.answer_barriers();
+    }
+}
+
+/// Waits for a message, a writer's answer or the deadline, whichever
+/// comes first; messages only while handles exist.
+fn next_event<T>(
+    rx: &Receiver<Msg<T>>,
+    done: &Receiver<Done>,
+    deadline: Option<Instant>,
+    handles_gone: bool,
+) -> Event<T> {
+    let mut select = Select::new();
+    let from_done = select.recv(done);
+    let from_rx = (!handles_gone).then(|| select.recv(rx));
+    let op = match deadline {
+        Some(at) => match select.select_deadline(at) {
+            Ok(op) => op,
+            Err(_) => return Event::Due,
+        },
+        None => select.select(),
+    };
+    if Some(op.index()) == from_rx {
+        match op.recv(rx) {
+            Ok(msg) => Event::Msg(msg),
+            Err(_) => Event::Gone,
+        }
+    } else {
+        debug_assert_eq!(op.index(), from_done);
+        match op.recv(done) {
+            Ok(done) => Event::Done(done),
+            // Every writer thread is gone: as dead as one of them.
+            Err(_) => Event::Done(Done::all_gone()),
+        }
+    }
+}
+
+/// The linger rule: a buffer whose first item has waited `linger` is
+/// shipped by the flusher, full or not.
+struct Lingering<'a, T, E> {
+    shared: &'a Shared<T, E>,
+    linger: Option<Duration>,
+    capacity: usize,
+}
+
+impl<T, E> Lingering<'_, T, E> {
     /// Takes the buffer if its first item has waited `linger`; otherwise
     /// sets the next deadline.
-    fn take_lingering(&self, deadline: &mut Option<Instant>) -> Option<Vec<S::Item>> {
+    fn take(&self, deadline: &mut Option<Instant>) -> Option<Vec<T>> {
         let linger = self.linger?;
         let mut st = self.shared.lock();
         let due = st.first_at?.checked_add(linger)?;
         if due <= Instant::now() {
             tracing::debug!(batcher = %self.shared.name, items = st.buf.len(), "linger elapsed, flushing");
-            Some(st.take_batch(self.batch_capacity))
+            Some(st.take_batch(self.capacity))
         } else {
             *deadline = Some(due);
             None
         }
-    }
-
-    /// Writes one batch taken from the buffer and resolves all its items;
-    /// a panic anywhere in between hands the unresolved items back.
-    fn process(&mut self, items: Vec<S::Item>) {
-        let count = items.len();
-        let mut batch = InProgress {
-            resolved: (0..count).map(|_| None).collect(),
-            items,
-            counters: Counters::default(),
-        };
-        let written = catch_unwind(AssertUnwindSafe(|| {
-            self.write(&mut batch, 0..count, false);
-        }));
-        let panic = written
-            .err()
-            .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
-        self.finish(batch, panic.as_ref());
-        if let Some(msg) = panic {
-            tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
-        }
-    }
-
-    /// Counts a batch's outcomes and hands its failed items back.
-    fn finish(&self, batch: InProgress<S::Item, S::Error>, panic: Option<&Arc<str>>) {
-        let count = batch.items.len();
-        let (mut written, mut conflicts) = (0u64, 0u64);
-        let mut failed = Vec::new();
-        for (item, resolution) in batch.items.into_iter().zip(batch.resolved) {
-            match resolution {
-                Some(Resolution::Written) => written += 1,
-                Some(Resolution::Conflict) => conflicts += 1,
-                Some(Resolution::Failed(error)) => failed.push(FailedItem { item, error }),
-                None => {
-                    let msg = panic.map_or_else(|| Arc::from("item left unresolved"), Arc::clone);
-                    failed.push(FailedItem {
-                        item,
-                        error: BatchError::FlusherPanicked(msg),
-                    });
-                }
-            }
-        }
-        let counters = batch.counters;
-        if let Some(first) = failed.first() {
-            tracing::error!(
-                batcher = %self.shared.name,
-                failed = failed.len(),
-                first_item = S::item_key(&first.item).as_deref().unwrap_or("-"),
-                first_error = %first.error,
-                "items failed and are handed back to the caller"
-            );
-        } else {
-            tracing::debug!(
-                batcher = %self.shared.name,
-                written,
-                conflicts,
-                requests = counters.requests,
-                "batch written"
-            );
-        }
-        let total_failed = failed.len() as u64;
-        let failed = self.run_handler(failed);
-        let lost = {
-            let mut st = self.shared.lock();
-            st.in_flight -= count;
-            let s = &mut st.stats;
-            s.total_added += written;
-            s.total_conflicts += conflicts;
-            s.total_failed += total_failed;
-            s.total_requests += counters.requests;
-            s.total_retries += counters.retries;
-            s.total_batches += 1;
-            s.total_fallbacks += u64::from(counters.fell_back);
-            // One critical section with Drop's: queued for the caller, or,
-            // once the batcher is gone, logged below. Never neither.
-            if st.abandoned {
-                failed
-            } else {
-                st.failed.extend(failed);
-                Vec::new()
-            }
-        };
-        self.shared.wake();
-        for item in &lost {
-            tracing::error!(
-                batcher = %self.shared.name,
-                item = S::item_key(&item.item).as_deref().unwrap_or("-"),
-                error = %item.error,
-                "item lost after the batcher was dropped"
-            );
-        }
-    }
-
-    /// Hands failed items to the failure handler, if one is set. Returns
-    /// the items that still need a home: all of them without a handler,
-    /// and those whose handler call panicked.
-    fn run_handler(
-        &self,
-        failed: Vec<FailedItem<S::Item, S::Error>>,
-    ) -> Vec<FailedItem<S::Item, S::Error>> {
-        let Some(handler) = self.shared.handler().filter(|_| !failed.is_empty()) else {
-            return failed;
-        };
-        let mut kept = Vec::new();
-        for item in failed {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(&item))) {
-                tracing::error!(
-                    batcher = %self.shared.name,
-                    item = S::item_key(&item.item).as_deref().unwrap_or("-"),
-                    panic = %panic_message(panic.as_ref()),
-                    "the failure handler panicked; the item goes to the next report instead"
-                );
-                kept.push(item);
-            }
-        }
-        kept
-    }
-
-    /// Writes `batch.items[range]`, splitting or falling back as their
-    /// errors ask. `replay`: an earlier attempt of these items may have
-    /// been applied, so every further request of them is a replay.
-    fn write(
-        &mut self,
-        batch: &mut InProgress<S::Item, S::Error>,
-        range: Range<usize>,
-        mut replay: bool,
-    ) {
-        if range.is_empty() {
-            return;
-        }
-        if let Some(msg) = &self.broken {
-            let error = BatchError::SinkPanicked(Arc::clone(msg));
-            fail(batch, range, &error);
-            return;
-        }
-        let items = &batch.items[range.clone()];
-        let error = match self.attempt(items, &mut replay, &mut batch.counters) {
-            Ok(outcomes) => {
-                for (slot, outcome) in batch.resolved[range].iter_mut().zip(outcomes) {
-                    *slot = Some(match outcome {
-                        ItemOutcome::Written => Resolution::Written,
-                        ItemOutcome::Conflict => Resolution::Conflict,
-                        ItemOutcome::Failed(e) => Resolution::Failed(BatchError::Sink(Arc::new(e))),
-                    });
-                }
-                return;
-            }
-            Err(Failure::Panicked(msg)) => BatchError::SinkPanicked(msg),
-            Err(Failure::OutcomeCount { expected, got }) => {
-                BatchError::OutcomeCount { expected, got }
-            }
-            Err(Failure::Sink(e)) => {
-                let class = e.class();
-                let error = BatchError::Sink(Arc::new(e));
-                match class {
-                    ErrorClass::TooLarge if range.len() > 1 => {
-                        tracing::debug!(batcher = %self.shared.name, items = range.len(), "request too large, splitting");
-                        self.split(batch, range, replay);
-                        return;
-                    }
-                    ErrorClass::Permanent if range.len() > 1 && self.fallback != Fallback::None => {
-                        tracing::warn!(
-                            batcher = %self.shared.name,
-                            items = range.len(),
-                            fallback = ?self.fallback,
-                            %error,
-                            "batch failed, falling back"
-                        );
-                        batch.counters.fell_back = true;
-                        match self.fallback {
-                            Fallback::Bisect => self.split(batch, range, replay),
-                            _ => {
-                                for i in range {
-                                    self.write(batch, i..i + 1, replay);
-                                }
-                            }
-                        }
-                        return;
-                    }
-                    // Transient or unknown: retries are exhausted; the
-                    // server is away, not the items bad, and splitting
-                    // would only multiply the waiting. Fatal: no item is at
-                    // fault, so no fallback either.
-                    _ => error,
-                }
-            }
-        };
-        fail(batch, range, &error);
-    }
-
-    fn split(
-        &mut self,
-        batch: &mut InProgress<S::Item, S::Error>,
-        range: Range<usize>,
-        replay: bool,
-    ) {
-        let mid = range.start + range.len() / 2;
-        self.write(batch, range.start..mid, replay);
-        self.write(batch, mid..range.end, replay);
-    }
-
-    /// One request with retries of transient errors. After an
-    /// [`ErrorClass::OutcomeUnknown`] every retry is a replay, and
-    /// `replay` tells the caller so for any later request of these items.
-    fn attempt(
-        &mut self,
-        items: &[S::Item],
-        replay: &mut bool,
-        counters: &mut Counters,
-    ) -> Result<Vec<ItemOutcome<S::Error>>, Failure<S::Error>> {
-        let started = Instant::now();
-        let mut retry = 0;
-        loop {
-            counters.requests += 1;
-            let sink = &mut self.sink;
-            let is_replay = *replay;
-            let answer = catch_unwind(AssertUnwindSafe(|| {
-                if is_replay {
-                    sink.replay_batch(items)
-                } else {
-                    sink.write_batch(items)
-                }
-            }));
-            match answer {
-                Err(panic) => {
-                    let msg: Arc<str> = panic_message(panic.as_ref()).into();
-                    tracing::error!(batcher = %self.shared.name, panic = %msg, "sink panicked; failing all further items");
-                    self.broken = Some(Arc::clone(&msg));
-                    return Err(Failure::Panicked(msg));
-                }
-                Ok(Ok(outcomes)) if outcomes.len() == items.len() => return Ok(outcomes),
-                Ok(Ok(outcomes)) => {
-                    return Err(Failure::OutcomeCount {
-                        expected: items.len(),
-                        got: outcomes.len(),
-                    });
-                }
-                Ok(Err(e)) if e.is_retriable() => {
-                    if e.class() == ErrorClass::OutcomeUnknown {
-                        *replay = true;
-                    }
-                    retry += 1;
-                    match self.retry.backoff(retry, started, &mut self.jitter) {
-                        Some(sleep) => {
-                            tracing::warn!(batcher = %self.shared.name, retry, ?sleep, replay = *replay, error = %e, "transient error, retrying");
-                            counters.retries += 1;
-                            std::thread::sleep(sleep);
-                        }
-                        None => return Err(Failure::Sink(e)),
-                    }
-                }
-                Ok(Err(e)) => return Err(Failure::Sink(e)),
-            }
-        }
-    }
-}
-
-/// Resolves every item of `range` as failed with `error`.
-fn fail<T, E>(batch: &mut InProgress<T, E>, range: Range<usize>, error: &BatchError<E>) {
-    for slot in &mut batch.resolved[range] {
-        *slot = Some(Resolution::Failed(error.clone()));
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }

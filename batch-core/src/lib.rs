@@ -61,6 +61,7 @@ mod flusher;
 pub mod http;
 mod inserter;
 mod own_thread;
+mod pool;
 mod report;
 mod retry;
 mod settings;
@@ -71,6 +72,7 @@ mod stats;
 pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod writer;
 
 pub use batcher::Batcher;
 pub use env::BackendEnv;
@@ -78,7 +80,7 @@ pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
 pub use own_thread::on_own_thread;
 pub use report::{FailedItem, FlushReport};
 pub use retry::RetryPolicy;
-pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, WhenFull};
+pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, MAX_IN_FLIGHT, WhenFull};
 pub use sink::{DEFAULT_REQUEST_TIMEOUT, ItemCheck, ItemOutcome, Sink, SinkLimits};
 pub use state::FailureHandler;
 pub use stats::Stats;

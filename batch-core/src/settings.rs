@@ -55,7 +55,17 @@ pub struct BatcherSettings {
     pub fallback: Fallback,
     /// How long `Drop` waits for the last flush before giving up.
     pub close_timeout: Duration,
+    /// Most batches written at once, each on a sink of its own (default 1:
+    /// one batch at a time). Items with the same
+    /// [`item_key`](crate::Sink::item_key) never overtake each other: a
+    /// batch waits while any of its keys is in flight. At most as many as
+    /// the sinks the batcher was given ([`Batcher::with_sinks`](crate::Batcher::with_sinks)).
+    pub max_in_flight: NonZeroUsize,
 }
+
+/// The largest [`BatcherSettings::max_in_flight`]: each batch in flight
+/// holds a thread and a connection.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 impl Default for BatcherSettings {
     fn default() -> Self {
@@ -76,6 +86,7 @@ impl BatcherSettings {
             retry: RetryPolicy::default(),
             fallback: Fallback::Bisect,
             close_timeout: Duration::from_secs(30),
+            max_in_flight: NonZeroUsize::MIN,
         }
     }
 
@@ -85,6 +96,7 @@ impl BatcherSettings {
         BatcherSettingsBuilder {
             batch_size: settings.batch_size.get(),
             max_pending: None,
+            max_in_flight: settings.max_in_flight.get(),
             settings,
         }
     }
@@ -117,6 +129,7 @@ pub struct BatcherSettingsBuilder {
     /// Kept raw until `build`, so that 0 is reported there.
     batch_size: usize,
     max_pending: Option<usize>,
+    max_in_flight: usize,
 }
 
 impl BatcherSettingsBuilder {
@@ -175,6 +188,14 @@ impl BatcherSettingsBuilder {
         self
     }
 
+    /// Batches written at once, each on its own sink and connection
+    /// (1 to [`MAX_IN_FLIGHT`]; default 1). The default
+    /// `max_pending` grows with it, to `batch_size * (max_in_flight + 3)`.
+    pub fn max_in_flight(mut self, batches: usize) -> Self {
+        self.max_in_flight = batches;
+        self
+    }
+
     /// Checks and returns the settings.
     pub fn build(mut self) -> Result<BatcherSettings, ConfigError> {
         let s = &mut self.settings;
@@ -184,9 +205,17 @@ impl BatcherSettingsBuilder {
             min: 1,
             max: usize::MAX,
         })?;
+        s.max_in_flight = NonZeroUsize::new(self.max_in_flight)
+            .filter(|n| n.get() <= MAX_IN_FLIGHT)
+            .ok_or_else(|| ConfigError::OutOfRange {
+                var: "max_in_flight",
+                value: self.max_in_flight.to_string(),
+                min: 1,
+                max: MAX_IN_FLIGHT,
+            })?;
         let max_pending = self
             .max_pending
-            .unwrap_or_else(|| s.batch_size.get().saturating_mul(4));
+            .unwrap_or_else(|| s.batch_size.get().saturating_mul(s.max_in_flight.get() + 3));
         s.max_pending = NonZeroUsize::new(max_pending)
             .filter(|m| *m >= s.batch_size)
             .ok_or_else(|| ConfigError::OutOfRange {

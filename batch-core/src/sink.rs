@@ -98,9 +98,27 @@ pub trait Sink: Send + 'static {
         self.write_batch(items)
     }
 
+    /// Another sink to the same target, on a connection of its own, for
+    /// another batch in flight ([`max_in_flight`](crate::BatcherSettings::max_in_flight)).
+    /// It must not do network I/O here (the batcher may be built inside an
+    /// async runtime): connect at the first write. `None` (the default):
+    /// this sink writes one batch at a time.
+    fn sibling(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// A short name of an item for logs and messages (its id or key, never
     /// its whole content), so a user reading that an item was lost knows
     /// which. `None` (the default): the item is not named.
+    ///
+    /// It is also the item's identity on the server: with
+    /// [`max_in_flight`](crate::BatcherSettings::max_in_flight) above 1,
+    /// two items with the same key are never written out of order (a
+    /// batch waits while any of its keys is in flight). Items without a
+    /// key are not ordered against each other.
     fn item_key(_item: &Self::Item) -> Option<String> {
         None
     }

@@ -7,6 +7,9 @@
 //! are added with `add` or `add_async`, flushed with `flush`,
 //! `flush_timeout` or `flush_async`.
 //!
+//! With 1, 2 or 4 batches in flight (each on a sibling sink sharing the
+//! record), and items that share keys within a thread.
+//!
 //! The invariant: every accepted item ends exactly once, as written, as a
 //! conflict, or handed back (in a report, to the handler, or in the log
 //! after `Drop`, which the test reads), and the counters equal the fake's
@@ -92,6 +95,11 @@ struct Case {
     sleep_us: u64,
     seed: u64,
     close_from_thread: bool,
+    /// Batches written at once, each on its own sink.
+    in_flight: usize,
+    /// Items of a thread share a key with every `key_cycle`-th item before
+    /// them (the same document updated again); `None`: unique keys.
+    key_cycle: Option<u64>,
 }
 
 fn faults() -> impl Strategy<Value = Faults> {
@@ -157,11 +165,16 @@ fn case() -> impl Strategy<Value = Case> {
             any::<u64>(),
             any::<bool>(),
         ),
+        (
+            prop_oneof![Just(1usize), Just(2), Just(4)],
+            prop::option::weighted(0.5, 1u64..6),
+        ),
     )
         .prop_map(
             |(
                 (threads, batch_size, max_items, max_bytes, pending_factor, when_full, linger_us),
                 (fallback, bad_items, attempts, handler, faults, sleep_us, seed, close_from_thread),
+                (in_flight, key_cycle),
             )| Case {
                 threads,
                 batch_size,
@@ -178,6 +191,8 @@ fn case() -> impl Strategy<Value = Case> {
                 sleep_us,
                 seed,
                 close_from_thread,
+                in_flight,
+                key_cycle,
             },
         )
 }
@@ -236,8 +251,11 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         ..FakeScript::default()
     };
     let (sink, record) = FakeSink::new(script);
+    let mut sinks: Vec<FakeSink> = (1..case.in_flight).map(|_| sink.sibling()).collect();
+    sinks.insert(0, sink);
     let mut builder = BatcherSettings::builder()
         .name(name.clone())
+        .max_in_flight(case.in_flight)
         .batch_size(case.batch_size)
         .max_pending(case.batch_size * case.pending_factor)
         .when_full(if f.hang {
@@ -264,21 +282,21 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     }
     let settings = builder.build().expect("settings");
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let batcher = match case.handler {
-        Handler::None => Batcher::new(sink, settings),
+    let batcher = Batcher::with_sinks(sinks, settings).expect("spawn");
+    match case.handler {
+        Handler::None => {}
         Handler::PanicEvery(n) => {
             let seen = Arc::clone(&seen);
             let calls = AtomicU64::new(0);
-            Batcher::with_failure_handler(sink, settings, move |failed| {
+            batcher.set_failure_handler(move |failed| {
                 let call = calls.fetch_add(1, Ordering::Relaxed) + 1;
                 if n > 0 && call.is_multiple_of(n) {
                     panic!("the test's handler panics on call {call}");
                 }
                 seen.lock().expect("seen").handled.push(failed.item.id);
-            })
+            });
         }
     }
-    .expect("spawn");
     let batcher = Arc::new(batcher);
     // A hanging sink holds every flush; the test waits on none of them.
     let short = Duration::from_millis(2);
@@ -296,12 +314,16 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                             size,
                             via_async,
                         } => {
+                            let id = (t as u64) << 32 | i as u64;
                             let item = FakeItem {
-                                id: (t as u64) << 32 | i as u64,
+                                id,
                                 thread: t as u32,
                                 bad: *bad,
                                 conflict: *conflict,
                                 size: *size,
+                                key: case
+                                    .key_cycle
+                                    .map_or(id, |cycle| (t as u64) << 32 | (i as u64 % cycle)),
                             };
                             let added = if *via_async {
                                 block_on::block_on(batcher.add_async(item.clone()))
@@ -363,13 +385,39 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    let logged = log_capture::lost_items(&name);
+    let logged_keys = log_capture::lost_items(&name);
 
     let seen = std::mem::take(&mut *seen.lock().expect("seen"));
     let rec = record.lock().expect("record").clone();
     let accepted: HashSet<u64> = seen.accepted.iter().map(|i| i.id).collect();
     let written: Vec<u64> = rec.written.iter().map(|i| i.id).collect();
     let unconfirmed: HashSet<u64> = rec.unconfirmed.iter().copied().collect();
+    // The log names items by key: give each logged key to one accepted item
+    // with that key that no other way resolved (ids, when keys are unique).
+    let logged = {
+        let resolved_elsewhere: HashSet<u64> = written
+            .iter()
+            .filter(|id| !unconfirmed.contains(id))
+            .chain(&rec.conflicts)
+            .chain(&seen.reported)
+            .chain(&seen.handled)
+            .copied()
+            .collect();
+        let mut open: HashMap<u64, Vec<u64>> = HashMap::new();
+        for item in seen.accepted.iter().rev() {
+            if !resolved_elsewhere.contains(&item.id) {
+                open.entry(item.key).or_default().push(item.id);
+            }
+        }
+        logged_keys
+            .iter()
+            .map(|key| {
+                open.get_mut(key)
+                    .and_then(Vec::pop)
+                    .unwrap_or(u64::MAX - *key)
+            })
+            .collect::<Vec<u64>>()
+    };
     let handed_back: Vec<u64> = seen
         .reported
         .iter()
@@ -420,11 +468,23 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     if let Some(limit) = case.max_bytes {
         prop_assert!(rec.request_bytes.iter().all(|&b| b <= limit));
     }
-    // One batch in flight: each thread's items reach the sink in add order.
-    let mut last: HashMap<u32, u64> = HashMap::new();
+    // Items with the same key reach the sink in add order, however many
+    // batches are in flight; with one in flight, each thread's items do.
+    let mut last: HashMap<u64, u64> = HashMap::new();
     for item in &rec.written {
-        if let Some(prev) = last.insert(item.thread, item.id) {
-            prop_assert!(prev < item.id, "thread {} out of order", item.thread);
+        let order_key = if case.in_flight == 1 {
+            u64::from(item.thread)
+        } else {
+            item.key
+        };
+        if let Some(prev) = last.insert(order_key, item.id) {
+            prop_assert!(
+                prev < item.id,
+                "key {} out of order: {} after {}",
+                order_key,
+                item.id,
+                prev
+            );
         }
     }
 

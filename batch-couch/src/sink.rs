@@ -276,6 +276,15 @@ impl Sink for CouchSink {
     type Item = CouchDoc;
     type Error = CouchError;
 
+    /// The same database and options; the HTTP agent's pool gives each
+    /// concurrent request a connection of its own.
+    fn sibling(&self) -> Option<Self> {
+        Some(Self {
+            db: self.db.clone(),
+            options: self.options.clone(),
+        })
+    }
+
     fn write_batch(&mut self, items: &[CouchDoc]) -> Result<Vec<Outcome>, CouchError> {
         self.write(items, false)
     }

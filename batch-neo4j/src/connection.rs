@@ -159,6 +159,17 @@ impl BoltSession {
         Ok(session)
     }
 
+    /// A session to the same server that connects at its first use: only
+    /// its own runtime is started here.
+    pub(crate) fn sibling(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            config: self.config.clone(),
+            tls: self.tls.clone(),
+            client: None,
+            runtime: OwnRuntime::start()?,
+        })
+    }
+
     /// Runs `statements` in one explicit transaction and returns each
     /// statement's records. On any error the transaction is rolled back
     /// (RESET, or the connection is dropped) and nothing was committed,

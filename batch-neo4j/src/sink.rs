@@ -163,6 +163,18 @@ impl Sink for Neo4jSink {
     /// UDS3 v2.2's `Neo4jBatchCreator` called written items `total_created`.
     const WRITTEN_KEY: &'static str = "total_created";
 
+    /// The same graph on a Bolt connection of its own, opened at its first
+    /// write; round trips count into the same counters.
+    fn sibling(&self) -> Option<Self> {
+        Some(Self {
+            session: self.session.sibling().ok()?,
+            anchor: self.anchor,
+            apoc: self.apoc,
+            try_apoc: self.try_apoc,
+            counters: Arc::clone(&self.counters),
+        })
+    }
+
     fn item_check(&self) -> Option<ItemCheck<GraphItem>> {
         Some(Arc::new(check_item))
     }

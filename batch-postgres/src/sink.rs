@@ -591,6 +591,19 @@ impl<R: Row> Sink for TableSink<R> {
     type Item = R;
     type Error = PostgresError;
 
+    /// The same table through the same connector, on a session of its own
+    /// that connects at its first write (never here: this may run inside
+    /// an async runtime).
+    fn sibling(&self) -> Option<Self> {
+        Some(Self {
+            connector: self.connector.clone(),
+            spec: Arc::clone(&self.spec),
+            method: self.method,
+            live: None,
+            _row: PhantomData,
+        })
+    }
+
     /// The row's own [`Row::validate`] and its column count.
     fn item_check(&self) -> Option<ItemCheck<R>> {
         let columns = self.spec.columns.len();

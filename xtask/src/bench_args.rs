@@ -8,7 +8,7 @@ pub const BACKENDS: [&str; 4] = ["chroma", "neo4j", "postgres", "couchdb"];
 
 /// The help of `cargo xtask bench`.
 pub const HELP: &str = "\
-usage: cargo xtask bench [--quick] [--only LIST] [--out DIR]
+usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
 size 1) against batched ones, the server's own bulk path without the
@@ -23,6 +23,12 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
   --quick       1 round with fewer items instead of 3 interleaved rounds
                 (faster, noisier)
   --only LIST   only these backends, comma-separated: chroma,neo4j,postgres,couchdb
+  --rtt LIST    round trips to add between library and servers, in ms,
+                comma-separated (default 0): each value reruns the
+                per-item, batched and in-flight modes through a relay on
+                loopback that delays each direction by rtt/2, in byte
+                order (the kernel here has no netem); per-item counts
+                shrink as the round trip grows
   --out DIR     write the results to DIR instead
   -h, --help    print this help
 
@@ -48,7 +54,12 @@ pub struct BenchArgs {
     pub only: Option<Vec<String>>,
     /// Where the results go, if not the default ([`default_out`]).
     pub out: Option<PathBuf>,
+    /// Round trips to add, in ms (`[0]` if not given).
+    pub rtt_ms: Option<Vec<u32>>,
 }
+
+/// The largest `--rtt` value, in ms.
+pub const MAX_RTT_MS: u32 = 1000;
 
 impl BenchArgs {
     /// Parses the arguments after `bench`; any unknown flag, or an unknown
@@ -75,6 +86,24 @@ impl BenchArgs {
                     }
                     parsed.only = Some(names);
                 }
+                "--rtt" => {
+                    let list = it
+                        .next()
+                        .ok_or("--rtt needs a list of milliseconds, e.g. 0,1,10,50")?;
+                    let values = list
+                        .split(',')
+                        .map(|v| {
+                            v.trim()
+                                .parse::<u32>()
+                                .ok()
+                                .filter(|ms| *ms <= MAX_RTT_MS)
+                                .ok_or_else(|| {
+                                    format!("--rtt: {v:?} is not a whole number of ms from 0 to {MAX_RTT_MS}")
+                                })
+                        })
+                        .collect::<Result<Vec<u32>, String>>()?;
+                    parsed.rtt_ms = Some(values);
+                }
                 "--out" => {
                     let dir = it.next().ok_or("--out needs a folder")?;
                     parsed.out = Some(PathBuf::from(dir));
@@ -86,6 +115,11 @@ impl BenchArgs {
             }
         }
         Ok(Parsed::Run(parsed))
+    }
+
+    /// The round trips to run, in ms.
+    pub fn rtts(&self) -> Vec<u32> {
+        self.rtt_ms.clone().unwrap_or_else(|| vec![0])
     }
 
     /// The folder the results go to.
@@ -121,8 +155,14 @@ mod tests {
                 quick: true,
                 only: Some(vec!["postgres".into(), "neo4j".into()]),
                 out: Some(PathBuf::from("/tmp/b")),
+                rtt_ms: None,
             }))
         );
+        let Ok(Parsed::Run(with_rtt)) = parse(&["--rtt", "0,10,50"]) else {
+            panic!("--rtt parses");
+        };
+        assert_eq!(with_rtt.rtts(), vec![0, 10, 50]);
+        assert_eq!(BenchArgs::default().rtts(), vec![0]);
         assert_eq!(parse(&["--quick", "--help"]), Ok(Parsed::Help));
         assert_eq!(parse(&["-h", "--bogus"]), Ok(Parsed::Help));
     }
@@ -135,6 +175,9 @@ mod tests {
             (&["--only", "postgres,mongo"][..], "mongo"),
             (&["--only"][..], "--only"),
             (&["--out"][..], "--out"),
+            (&["--rtt"][..], "--rtt"),
+            (&["--rtt", "0,ten"][..], "ten"),
+            (&["--rtt", "5000"][..], "5000"),
         ] {
             let err = parse(args).expect_err("an error");
             assert!(err.contains(named), "{err:?} does not name {named}");

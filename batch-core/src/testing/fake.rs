@@ -21,10 +21,13 @@ pub struct FakeItem {
     pub conflict: bool,
     /// Encoded size in bytes.
     pub size: usize,
+    /// Its identity on the "server" ([`Sink::item_key`]); items sharing a
+    /// key must be written in the order they were added.
+    pub key: u64,
 }
 
 impl FakeItem {
-    /// A good item of 1 byte.
+    /// A good item of 1 byte, its key its id.
     pub fn new(id: u64) -> Self {
         Self {
             id,
@@ -32,6 +35,7 @@ impl FakeItem {
             bad: false,
             conflict: false,
             size: 1,
+            key: id,
         }
     }
 
@@ -147,8 +151,11 @@ pub struct FakeRecord {
     pub conflicts: Vec<u64>,
     /// Requests that were replays after an unknown outcome.
     pub replays: usize,
-    /// Set when the sink is dropped, i.e. its flusher thread has ended.
+    /// Set when the sink (the last of its siblings) is dropped, i.e. its
+    /// flusher or writer threads have ended.
     pub dropped: bool,
+    /// Sinks of this record not dropped yet.
+    pub live: usize,
     /// Ids stored by a request whose answer was lost and never confirmed by
     /// a replay (set when the sink is dropped): they are on the "server"
     /// although the batcher may have handed them back.
@@ -170,15 +177,19 @@ pub struct FakeSink {
 impl Drop for FakeSink {
     fn drop(&mut self) {
         let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
-        rec.dropped = true;
-        rec.unconfirmed = self.ambiguous.iter().copied().collect();
+        rec.live = rec.live.saturating_sub(1);
+        rec.dropped = rec.live == 0;
+        rec.unconfirmed.extend(self.ambiguous.iter().copied());
     }
 }
 
 impl FakeSink {
     /// A sink following `script`, and the record it writes.
     pub fn new(script: FakeScript) -> (Self, Arc<Mutex<FakeRecord>>) {
-        let record = Arc::new(Mutex::new(FakeRecord::default()));
+        let record = Arc::new(Mutex::new(FakeRecord {
+            live: 1,
+            ..FakeRecord::default()
+        }));
         let sink = Self {
             rng: script.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             script,
@@ -187,6 +198,28 @@ impl FakeSink {
             ambiguous: HashSet::new(),
         };
         (sink, record)
+    }
+
+    /// Another sink on the same "server": same script, same record, its
+    /// own random sequence (a second connection, for `max_in_flight`).
+    pub fn sibling(&self) -> Self {
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live += 1;
+        let seed = self.next_seed();
+        Self {
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            script: self.script.clone(),
+            record: Arc::clone(&self.record),
+            stored: HashSet::new(),
+            ambiguous: HashSet::new(),
+        }
+    }
+
+    fn next_seed(&self) -> u64 {
+        let rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+        self.script.seed ^ (rec.live as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
     }
 
     fn next(&mut self) -> u64 {
@@ -319,8 +352,12 @@ impl Sink for FakeSink {
         self.request(items, true)
     }
 
+    fn sibling(&self) -> Option<Self> {
+        Some(FakeSink::sibling(self))
+    }
+
     fn item_key(item: &FakeItem) -> Option<String> {
-        Some(item.id.to_string())
+        Some(item.key.to_string())
     }
 
     fn limits(&self) -> SinkLimits {

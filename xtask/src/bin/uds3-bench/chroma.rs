@@ -119,8 +119,11 @@ impl Backend for Chroma {
                 }
             }
             _ => {
-                let inserter = ChromaBatchInserter::new(collection.clone(), mode.batch_size())
-                    .map_err(|e| e.to_string())?;
+                let inserter = ChromaBatchInserter::with_settings(
+                    collection.clone(),
+                    mode.settings("bench-chroma")?,
+                )
+                .map_err(|e| e.to_string())?;
                 drive(
                     &records,
                     mode.threads(),

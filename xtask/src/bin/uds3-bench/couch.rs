@@ -100,8 +100,9 @@ impl Backend for Couch {
                 }
             }
             _ => {
-                let inserter = CouchDBBatchInserter::new(db.clone(), mode.batch_size())
-                    .map_err(|e| e.to_string())?;
+                let inserter =
+                    CouchDBBatchInserter::with_settings(db.clone(), mode.settings("bench-couch")?)
+                        .map_err(|e| e.to_string())?;
                 drive(
                     &docs,
                     mode.threads(),

@@ -4,13 +4,14 @@
 //! `results.{json,md}` and `throughput.svg` to `$CARGO_TARGET_DIR/bench/`
 //! if that variable is set, else to `<workspace>/target/bench/`.
 //!
-//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--out DIR]`
+//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--rtt 0,10] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
 mod corpus;
 mod couch;
 mod neo4j;
+mod network;
 mod output;
 mod postgres;
 mod runner;
@@ -44,6 +45,23 @@ fn machine() -> String {
     )
 }
 
+/// The backends to run, reaching the servers at `endpoints`.
+fn backends(
+    endpoints: &Endpoints,
+    only: Option<&[String]>,
+) -> Result<Vec<Box<dyn Backend>>, String> {
+    let mut backends: Vec<Box<dyn Backend>> = vec![
+        Box::new(chroma::Chroma::new(endpoints)?),
+        Box::new(neo4j::Neo4j::new(endpoints)?),
+        Box::new(postgres::Postgres::new(endpoints)),
+        Box::new(couch::Couch::new(endpoints)),
+    ];
+    if let Some(only) = only {
+        backends.retain(|b| only.iter().any(|o| o == b.profile().name));
+    }
+    Ok(backends)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args = match BenchArgs::parse(&args) {
@@ -65,44 +83,49 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let chroma = match chroma::Chroma::new(&endpoints) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut backends: Vec<Box<dyn Backend>> = vec![
-        Box::new(chroma),
-        Box::new(postgres::Postgres::new(&endpoints)),
-        Box::new(couch::Couch::new(&endpoints)),
-    ];
-    match neo4j::Neo4j::new(&endpoints) {
-        Ok(n) => backends.insert(1, Box::new(n)),
-        Err(e) => {
-            eprintln!("bench: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    if let Some(only) = &args.only {
-        backends.retain(|b| only.iter().any(|o| o == b.profile().name));
-    }
     let rounds = if args.quick { 1 } else { 3 };
-    let total: usize = backends
+    let rtts = args.rtts();
+    let mut plans = Vec::new();
+    for &rtt in &rtts {
+        let (routed, relays) = match network::with_round_trip(&endpoints, rtt) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let backends = match backends(&routed, args.only.as_deref()) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        plans.push((rtt, relays, backends));
+    }
+    let total: usize = plans
         .iter()
-        .map(|b| runner::modes(b.as_ref()).len() * rounds)
+        .flat_map(|(rtt, _, backends)| {
+            backends
+                .iter()
+                .map(move |b| runner::modes(b.as_ref(), *rtt).len() * rounds)
+        })
         .sum();
     let bar = runner::progress(total as u64);
     let mut records = Vec::new();
-    for backend in &mut backends {
-        match runner::bench(backend.as_mut(), rounds, args.quick, &bar) {
-            Ok(r) => records.extend(r),
-            Err(e) => {
-                bar.abandon();
-                eprintln!("bench: {e}");
-                return ExitCode::FAILURE;
+    for (rtt, relays, mut backends) in plans {
+        for backend in &mut backends {
+            match runner::bench(backend.as_mut(), rounds, args.quick, rtt, &bar) {
+                Ok(r) => records.extend(r),
+                Err(e) => {
+                    bar.abandon();
+                    eprintln!("bench: rtt {rtt} ms: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
+        drop(backends);
+        drop(relays);
     }
     bar.finish_and_clear();
     let machine = machine();

@@ -187,11 +187,7 @@ impl Backend for Neo4j {
                 }
             }
             _ => {
-                let settings = batch_core::BatcherSettings::builder()
-                    .name("bench-neo4j")
-                    .batch_size(mode.batch_size())
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                let settings = mode.settings("bench-neo4j")?;
                 let config = if mode.is_tls() {
                     &self.tls_config
                 } else {

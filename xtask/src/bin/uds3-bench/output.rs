@@ -6,16 +6,18 @@ use std::path::Path;
 
 use crate::runner::Record;
 
-/// A record as the 12 text cells both tables show.
-fn cells(r: &Record) -> [String; 12] {
+/// A record as the 14 text cells both tables show.
+fn cells(r: &Record) -> [String; 14] {
     [
         r.backend.clone(),
         r.mode.clone(),
+        r.rtt_ms.to_string(),
         if r.batch_size == 0 {
             "all".to_owned()
         } else {
             r.batch_size.to_string()
         },
+        r.in_flight.to_string(),
         r.threads.to_string(),
         r.items.to_string(),
         format!("{:.2}", r.seconds),
@@ -31,12 +33,12 @@ fn cells(r: &Record) -> [String; 12] {
 }
 
 /// Column widths of the terminal table; text columns are left-aligned.
-const WIDTHS: [usize; 12] = [9, 11, 6, 3, 7, 8, 10, 8, 9, 8, 8, 9];
+const WIDTHS: [usize; 14] = [9, 11, 4, 6, 3, 3, 7, 8, 10, 8, 9, 8, 8, 9];
 
 pub fn table(records: &[Record]) -> String {
     let header = [
-        "backend", "mode", "batch", "thr", "items", "seconds", "items/s", "requests", "speedup",
-        "of raw", "of plain", "claimed",
+        "backend", "mode", "rtt", "batch", "fly", "thr", "items", "seconds", "items/s", "requests",
+        "speedup", "of raw", "of plain", "claimed",
     ]
     .map(str::to_owned);
     let mut out = String::new();
@@ -61,8 +63,8 @@ pub fn table(records: &[Record]) -> String {
 pub fn markdown(records: &[Record], machine: &str) -> String {
     let mut out = String::from("# uds3-batch benchmark results\n\n");
     let _ = writeln!(out, "{machine}\n");
-    out.push_str("| backend | mode | batch | threads | items | seconds | items/s | requests | speedup vs per-item | of raw | TLS of plaintext | UDS3 v2.2 claim |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| backend | mode | rtt ms | batch | in flight | threads | items | seconds | items/s | requests | speedup vs per-item | of raw | TLS of plaintext | UDS3 v2.2 claim |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in records {
         let _ = writeln!(out, "| {} |", cells(r).join(" | "));
     }
@@ -87,6 +89,12 @@ pub fn svg(records: &[Record]) -> String {
     const T: f64 = 30.0;
     const B: f64 = 50.0;
     const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+    // The chart is items/s against batch size, without added round trip,
+    // one batch in flight.
+    let records: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.rtt_ms == records.first().map_or(0, |f| f.rtt_ms) && r.in_flight == 1)
+        .collect();
     let lines: Vec<Series<'_>> = {
         let mut names: Vec<&str> = records.iter().map(|r| r.backend.as_str()).collect();
         names.dedup();

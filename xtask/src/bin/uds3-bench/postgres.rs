@@ -4,7 +4,6 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use batch_core::BatcherSettings;
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 
 use xtask::test_servers::Endpoints;
@@ -110,11 +109,7 @@ impl Backend for Postgres {
                 }
             }
             _ => {
-                let settings = BatcherSettings::builder()
-                    .name("bench-postgres")
-                    .batch_size(mode.batch_size())
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                let settings = mode.settings("bench-postgres")?;
                 let inserter =
                     PostgreSQLBatchInserter::with_table(connector, table.clone(), settings)
                         .map_err(|e| e.to_string())?;

@@ -18,8 +18,8 @@ pub struct Run {
 pub enum Mode {
     /// The library at batch size 1: one request per item.
     PerItem,
-    /// The library at a batch size.
-    Batched(usize),
+    /// The library at a batch size, with this many batches in flight.
+    Batched { batch_size: usize, in_flight: usize },
     /// The library at a batch size, with several threads sharing one batcher.
     Shared { batch_size: usize, threads: usize },
     /// The server's own bulk path without the library.
@@ -33,7 +33,7 @@ impl Mode {
     pub fn label(&self) -> &'static str {
         match self {
             Mode::PerItem => "per-item",
-            Mode::Batched(_) => "batched",
+            Mode::Batched { .. } => "batched",
             Mode::Shared { .. } => "shared",
             Mode::Raw => "raw",
             Mode::BatchedTls(_) => "batched-tls",
@@ -43,9 +43,29 @@ impl Mode {
     pub fn batch_size(&self) -> usize {
         match self {
             Mode::PerItem => 1,
-            Mode::Batched(n) | Mode::BatchedTls(n) | Mode::Shared { batch_size: n, .. } => *n,
+            Mode::Batched { batch_size: n, .. }
+            | Mode::BatchedTls(n)
+            | Mode::Shared { batch_size: n, .. } => *n,
             Mode::Raw => 0,
         }
+    }
+
+    /// Batches in flight at once.
+    pub fn in_flight(&self) -> usize {
+        match self {
+            Mode::Batched { in_flight, .. } => *in_flight,
+            _ => 1,
+        }
+    }
+
+    /// The batcher settings of a library run of this mode.
+    pub fn settings(&self, name: &str) -> Result<batch_core::BatcherSettings, String> {
+        batch_core::BatcherSettings::builder()
+            .name(name)
+            .batch_size(self.batch_size())
+            .max_in_flight(self.in_flight())
+            .build()
+            .map_err(|e| e.to_string())
     }
 
     /// Whether this mode talks to the TLS endpoint.
@@ -76,20 +96,29 @@ pub struct Profile {
     /// UDS3 v2.2's claimed speedup, as text.
     pub claimed: &'static str,
     pub batch_sizes: &'static [usize],
-    /// Items per per-item run: (quick, full).
+    /// Items per per-item run without added round trip: (quick, full).
     pub per_item: (usize, usize),
     /// Items per run of every other mode: (quick, full).
     pub batched: (usize, usize),
 }
 
 impl Profile {
-    /// Items written per run of `mode`.
-    pub fn items(&self, mode: Mode, quick: bool) -> usize {
+    /// Items written per run of `mode` with `rtt_ms` added per round
+    /// trip. Per-item runs shrink as the round trip grows, so that one
+    /// takes about `PER_ITEM_BUDGET_MS` of round trips (at least 20 items).
+    pub fn items(&self, mode: Mode, quick: bool, rtt_ms: u32) -> usize {
         let (quick_items, full_items) = match mode {
             Mode::PerItem => self.per_item,
             _ => self.batched,
         };
-        if quick { quick_items } else { full_items }
+        let items = if quick { quick_items } else { full_items };
+        match mode {
+            Mode::PerItem if rtt_ms > 0 => {
+                let budget = if quick { 3000 } else { 8000 };
+                items.min((budget / rtt_ms as usize).max(20))
+            }
+            _ => items,
+        }
     }
 }
 
@@ -98,7 +127,11 @@ impl Profile {
 pub struct Record {
     pub backend: String,
     pub mode: String,
+    /// Round trip added between library and server, ms.
+    pub rtt_ms: u32,
     pub batch_size: usize,
+    /// Batches in flight at once.
+    pub in_flight: usize,
     pub threads: usize,
     pub items: usize,
     pub seconds: f64,
@@ -113,30 +146,51 @@ pub struct Record {
     pub rounds: usize,
 }
 
-pub fn modes(backend: &dyn Backend) -> Vec<Mode> {
+/// The modes run at `rtt_ms`: per-item, each batch size, 2 and 4 batches
+/// in flight at the largest size up to 1000, and the raw path; without
+/// added round trip also TLS and shared use. Batch 10 only without added
+/// round trip (at 50 ms it is per-item divided by ten, nothing new).
+pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
+    let sizes = backend.profile().batch_sizes;
     let mut modes = vec![Mode::PerItem];
     modes.extend(
-        backend
-            .profile()
-            .batch_sizes
+        sizes
             .iter()
             .copied()
-            .map(Mode::Batched),
+            .filter(|&n| rtt_ms == 0 || n > 10)
+            .map(|batch_size| Mode::Batched {
+                batch_size,
+                in_flight: 1,
+            }),
     );
-    modes.push(Mode::Raw);
-    // TLS at batch 1000, where the issue sets its goal (or the largest).
-    let sizes = backend.profile().batch_sizes;
-    if let Some(&size) = sizes.iter().find(|&&n| n == 1000).or(sizes.iter().max()) {
-        modes.push(Mode::BatchedTls(size));
+    // In flight and TLS at batch 1000, where the goals are set (or the largest).
+    let size = sizes
+        .iter()
+        .copied()
+        .find(|&n| n == 1000)
+        .or(sizes.iter().copied().max());
+    if let Some(batch_size) = size {
+        for in_flight in [2, 4] {
+            modes.push(Mode::Batched {
+                batch_size,
+                in_flight,
+            });
+        }
     }
-    modes.push(Mode::Shared {
-        batch_size: 100,
-        threads: 1,
-    });
-    modes.push(Mode::Shared {
-        batch_size: 100,
-        threads: 4,
-    });
+    modes.push(Mode::Raw);
+    if rtt_ms == 0 {
+        if let Some(size) = size {
+            modes.push(Mode::BatchedTls(size));
+        }
+        modes.push(Mode::Shared {
+            batch_size: 100,
+            threads: 1,
+        });
+        modes.push(Mode::Shared {
+            batch_size: 100,
+            threads: 4,
+        });
+    }
     modes
 }
 
@@ -146,20 +200,22 @@ pub fn bench(
     backend: &mut dyn Backend,
     rounds: usize,
     quick: bool,
+    rtt_ms: u32,
     bar: &ProgressBar,
 ) -> Result<Vec<Record>, String> {
-    let modes = modes(backend);
+    let modes = modes(backend, rtt_ms);
     let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
         for k in 0..modes.len() {
             let i = (k + round) % modes.len();
             let mode = modes[i];
-            let items = backend.profile().items(mode, quick);
+            let items = backend.profile().items(mode, quick, rtt_ms);
             bar.set_message(format!(
-                "{} {} b={} t={}",
+                "{} rtt={rtt_ms}ms {} b={} f={} t={}",
                 backend.profile().name,
                 mode.label(),
                 mode.batch_size(),
+                mode.in_flight(),
                 mode.threads()
             ));
             let started = Instant::now();
@@ -199,14 +255,21 @@ pub fn bench(
             let fraction_of_plaintext = match mode {
                 Mode::BatchedTls(n) => modes
                     .iter()
-                    .position(|m| *m == Mode::Batched(*n))
+                    .position(|m| {
+                        *m == Mode::Batched {
+                            batch_size: *n,
+                            in_flight: 1,
+                        }
+                    })
                     .map(|i| items_per_s / rate(&samples[i])),
                 _ => None,
             };
             Record {
                 backend: backend.profile().name.to_owned(),
                 mode: mode.label().to_owned(),
+                rtt_ms,
                 batch_size: mode.batch_size(),
+                in_flight: mode.in_flight(),
                 threads: mode.threads(),
                 items,
                 seconds,

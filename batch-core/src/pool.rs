@@ -1,0 +1,309 @@
+//! Several batches in flight (`max_in_flight` > 1): a writer thread per
+//! sink, and the flusher's rules for handing batches to them.
+//!
+//! - Batches leave in the order they were shipped.
+//! - A batch waits while any of its items' keys ([`Sink::item_key`]) is in
+//!   a batch still being written, and every batch behind it waits too: two
+//!   items with the same key are written in the order they were added,
+//!   through retries, splits and fallbacks of the first.
+//! - A flush is answered once every batch shipped before it is resolved;
+//!   later batches may already be in flight.
+//!
+//! Why lanes by key were not chosen: they would split a full batch across
+//! lanes and send half-empty requests. Holding back is free when keys are
+//! unique, the common case of ingestion.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::BatchError;
+use crate::flusher::{Reply, mark_stopped};
+use crate::report::FailedItem;
+use crate::sink::Sink;
+use crate::state::Shared;
+use crate::writer::Writer;
+
+/// A writer's answer: its batch is resolved, or the thread died.
+pub(crate) struct Done {
+    worker: usize,
+    died: bool,
+}
+
+impl Done {
+    /// Every writer thread has ended.
+    pub(crate) fn all_gone() -> Self {
+        Done {
+            worker: usize::MAX,
+            died: true,
+        }
+    }
+}
+
+/// A batch shipped and not yet handed to a writer.
+struct Queued<T> {
+    seq: u64,
+    items: Vec<T>,
+    /// Hashes of its items' keys.
+    keys: Vec<u64>,
+}
+
+/// A batch a writer is working on.
+struct Running {
+    seq: u64,
+    keys: Vec<u64>,
+}
+
+/// The writer threads and what is queued for them.
+pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
+    shared: Arc<Shared<T, E>>,
+    jobs: Vec<Option<Sender<Vec<T>>>>,
+    threads: Vec<JoinHandle<()>>,
+    done: Receiver<Done>,
+    idle: Vec<usize>,
+    running: Vec<Option<Running>>,
+    queue: VecDeque<Queued<T>>,
+    /// Key hash -> how many items with it are being written.
+    busy: HashMap<u64, usize>,
+    next_seq: u64,
+    /// Flushes waiting for every batch shipped before them (sequence
+    /// numbers below theirs).
+    barriers: VecDeque<(u64, Reply)>,
+    key_of: fn(&T) -> Option<String>,
+    hasher: RandomState,
+    dead: bool,
+    shut_down: bool,
+}
+
+impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
+    /// Starts a writer thread per writer.
+    pub(crate) fn spawn<S: Sink<Item = T, Error = E>>(
+        writers: Vec<Writer<S>>,
+        shared: Arc<Shared<T, E>>,
+        name: &str,
+    ) -> std::io::Result<Self> {
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let count = writers.len();
+        let mut pool = Pool {
+            shared,
+            jobs: Vec::with_capacity(count),
+            threads: Vec::with_capacity(count),
+            done,
+            idle: (0..count).rev().collect(),
+            running: (0..count).map(|_| None).collect(),
+            queue: VecDeque::new(),
+            busy: HashMap::new(),
+            next_seq: 0,
+            barriers: VecDeque::new(),
+            key_of: S::item_key,
+            hasher: RandomState::new(),
+            dead: false,
+            shut_down: false,
+        };
+        for (worker, writer) in writers.into_iter().enumerate() {
+            let (job_tx, jobs) = crossbeam_channel::bounded(1);
+            let done = done_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("batch-{name}-{worker}"))
+                .spawn(move || write_jobs(writer, worker, &jobs, &done))?;
+            pool.jobs.push(Some(job_tx));
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    /// Where writers answer.
+    pub(crate) fn done(&self) -> &Receiver<Done> {
+        &self.done
+    }
+
+    /// A writer died: the flusher must stop.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Nothing queued, nothing being written.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.running.iter().all(Option::is_none)
+    }
+
+    /// Queues a shipped batch.
+    pub(crate) fn enqueue(&mut self, items: Vec<T>) {
+        let keys = items
+            .iter()
+            .filter_map(|item| (self.key_of)(item))
+            .map(|key| self.hasher.hash_one(key))
+            .collect();
+        self.queue.push_back(Queued {
+            seq: self.next_seq,
+            items,
+            keys,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Answers `reply` once every batch queued so far is resolved.
+    pub(crate) fn barrier(&mut self, reply: Reply) {
+        self.barriers.push_back((self.next_seq, reply));
+    }
+
+    /// Hands queued batches to idle writers, in order, while the next one
+    /// shares no key with a batch being written.
+    pub(crate) fn dispatch(&mut self) {
+        while let (Some(&worker), Some(head)) = (self.idle.last(), self.queue.front()) {
+            if head.keys.iter().any(|k| self.busy.contains_key(k)) {
+                break;
+            }
+            let Some(Queued { seq, items, keys }) = self.queue.pop_front() else {
+                break;
+            };
+            let sent = match self.jobs.get(worker).and_then(Option::as_ref) {
+                Some(tx) => tx.send(items).map_err(|e| e.0),
+                None => Err(items),
+            };
+            match sent {
+                Ok(()) => {
+                    self.idle.pop();
+                    for key in &keys {
+                        *self.busy.entry(*key).or_default() += 1;
+                    }
+                    self.running[worker] = Some(Running { seq, keys });
+                }
+                Err(items) => {
+                    // The writer is gone; its guard's answer is on the way.
+                    // The batch goes back to be handed back by `Drop`.
+                    self.queue.push_front(Queued { seq, items, keys });
+                    self.dead = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A writer's answer: frees its keys, and the writer unless it died.
+    pub(crate) fn complete(&mut self, done: Done) {
+        if let Some(Running { keys, .. }) = self.running.get_mut(done.worker).and_then(Option::take)
+        {
+            for key in keys {
+                if let Some(count) = self.busy.get_mut(&key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.busy.remove(&key);
+                    }
+                }
+            }
+        }
+        if done.died {
+            self.dead = true;
+        } else {
+            self.idle.push(done.worker);
+        }
+    }
+
+    /// Answers every flush whose batches are all resolved.
+    pub(crate) fn answer_barriers(&mut self) {
+        let oldest = self
+            .queue
+            .front()
+            .map(|q| q.seq)
+            .into_iter()
+            .chain(self.running.iter().flatten().map(|r| r.seq))
+            .min()
+            .unwrap_or(u64::MAX);
+        while self.barriers.front().is_some_and(|(seq, _)| *seq <= oldest) {
+            if let Some((_, reply)) = self.barriers.pop_front() {
+                reply.send();
+            }
+        }
+    }
+
+    /// Ends the writer threads once idle; their sinks drop with them.
+    pub(crate) fn shut_down(&mut self) {
+        self.jobs.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        self.shut_down = true;
+    }
+}
+
+impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
+    /// Not shut down: a writer died, or the flusher is unwinding. Stops the
+    /// batcher, hands back the queued batches, lets the other writers
+    /// finish theirs (they resolve their own items), and leaves what a
+    /// dead writer held to the flusher's stop guard.
+    fn drop(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        let error = BatchError::FlusherPanicked(mark_stopped(&self.shared));
+        let queued: Vec<T> = self.queue.drain(..).flat_map(|q| q.items).collect();
+        let handed_back = queued.len();
+        {
+            let mut st = self.shared.lock();
+            st.in_flight = st.in_flight.saturating_sub(handed_back);
+            st.stats.total_failed += handed_back as u64;
+            if !st.abandoned {
+                st.failed.extend(queued.into_iter().map(|item| FailedItem {
+                    item,
+                    error: error.clone(),
+                }));
+            }
+        }
+        self.shared.wake();
+        self.barriers.clear();
+        self.jobs.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        tracing::error!(
+            batcher = %self.shared.name,
+            handed_back,
+            "a writer thread ended unexpectedly; the queued batches are handed back"
+        );
+    }
+}
+
+/// A writer thread: writes each batch it is given and says so; if the
+/// thread ends any other way, its guard tells the flusher.
+fn write_jobs<S: Sink>(
+    mut writer: Writer<S>,
+    worker: usize,
+    jobs: &Receiver<Vec<S::Item>>,
+    done: &Sender<Done>,
+) {
+    let mut guard = WorkerGuard {
+        worker,
+        done,
+        finished: false,
+    };
+    for items in jobs {
+        writer.process(items);
+        let _ = done.send(Done {
+            worker,
+            died: false,
+        });
+    }
+    guard.finished = true;
+}
+
+/// Tells the flusher that its writer thread ended unasked.
+struct WorkerGuard<'a> {
+    worker: usize,
+    done: &'a Sender<Done>,
+    finished: bool,
+}
+
+impl Drop for WorkerGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.done.send(Done {
+                worker: self.worker,
+                died: true,
+            });
+        }
+    }
+}
