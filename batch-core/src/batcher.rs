@@ -176,11 +176,13 @@ impl<S: Sink> Batcher<S> {
         });
         let lanes = match (writers.next(), writers.len()) {
             (Some(writer), 0) => Lanes::One(writer),
-            (first, _) => Lanes::Many(Pool::spawn(
+            (first, _) => Lanes::Many(Box::new(Pool::spawn(
                 first.into_iter().chain(writers).collect(),
                 Arc::clone(&shared),
                 &settings.name,
-            )?),
+                settings.adaptive_concurrency,
+                batch_size,
+            )?)),
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         let flusher = Flusher {

@@ -55,7 +55,7 @@ pub(crate) enum Lanes<S: Sink> {
     /// One batch at a time, on the flusher's own thread.
     One(Writer<S>),
     /// Up to one batch per writer thread of the pool at once.
-    Many(Pool<S::Item, S::Error>),
+    Many(Box<Pool<S::Item, S::Error>>),
 }
 
 pub(crate) struct Flusher<S: Sink> {
@@ -167,7 +167,7 @@ impl<S: Sink> Flusher<S> {
         };
         guard.finished = match lanes {
             Lanes::One(writer) => run_one(writer, &guard.rx, &lingering),
-            Lanes::Many(pool) => run_many(pool, &guard.rx, &lingering),
+            Lanes::Many(pool) => run_many(*pool, &guard.rx, &lingering),
         };
     }
 }

@@ -18,8 +18,11 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use std::time::Instant;
+
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::adaptive::Adaptive;
 use crate::error::BatchError;
 use crate::flusher::{Reply, mark_stopped};
 use crate::report::FailedItem;
@@ -55,6 +58,10 @@ struct Queued<T> {
 struct Running {
     seq: u64,
     keys: Vec<u64>,
+    items: usize,
+    sent: Instant,
+    /// No other batch was in flight when it was sent.
+    alone: bool,
 }
 
 /// The writer threads and what is queued for them.
@@ -74,6 +81,11 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     barriers: VecDeque<(u64, Reply)>,
     key_of: fn(&T) -> Option<String>,
     hasher: RandomState,
+    /// Adjusts how many writers may work at once; `None`: all of them.
+    adaptive: Option<Adaptive>,
+    /// Items of a full batch: only near-full batches say something about
+    /// latency.
+    capacity: usize,
     dead: bool,
     shut_down: bool,
 }
@@ -84,6 +96,8 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
         writers: Vec<Writer<S>>,
         shared: Arc<Shared<T, E>>,
         name: &str,
+        adaptive: bool,
+        capacity: usize,
     ) -> std::io::Result<Self> {
         let (done_tx, done) = crossbeam_channel::unbounded();
         let count = writers.len();
@@ -100,6 +114,8 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             barriers: VecDeque::new(),
             key_of: S::item_key,
             hasher: RandomState::new(),
+            adaptive: adaptive.then(|| Adaptive::new(count)),
+            capacity,
             dead: false,
             shut_down: false,
         };
@@ -150,16 +166,30 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
         self.barriers.push_back((self.next_seq, reply));
     }
 
+    /// Batches being written.
+    fn running_count(&self) -> usize {
+        self.running.iter().flatten().count()
+    }
+
+    /// Batches that may be in flight now.
+    fn allowed(&self) -> usize {
+        self.adaptive
+            .as_ref()
+            .map_or(self.running.len(), Adaptive::allowed)
+    }
+
     /// Hands queued batches to idle writers, in order, while the next one
-    /// shares no key with a batch being written.
+    /// shares no key with a batch being written and the limit allows.
     pub(crate) fn dispatch(&mut self) {
         while let (Some(&worker), Some(head)) = (self.idle.last(), self.queue.front()) {
-            if head.keys.iter().any(|k| self.busy.contains_key(k)) {
+            let running = self.running_count();
+            if running >= self.allowed() || head.keys.iter().any(|k| self.busy.contains_key(k)) {
                 break;
             }
             let Some(Queued { seq, items, keys }) = self.queue.pop_front() else {
                 break;
             };
+            let count = items.len();
             let sent = match self.jobs.get(worker).and_then(Option::as_ref) {
                 Some(tx) => tx.send(items).map_err(|e| e.0),
                 None => Err(items),
@@ -170,7 +200,13 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                     for key in &keys {
                         *self.busy.entry(*key).or_default() += 1;
                     }
-                    self.running[worker] = Some(Running { seq, keys });
+                    self.running[worker] = Some(Running {
+                        seq,
+                        keys,
+                        items: count,
+                        sent: Instant::now(),
+                        alone: running == 0,
+                    });
                 }
                 Err(items) => {
                     // The writer is gone; its guard's answer is on the way.
@@ -185,8 +221,22 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
 
     /// A writer's answer: frees its keys, and the writer unless it died.
     pub(crate) fn complete(&mut self, done: Done) {
-        if let Some(Running { keys, .. }) = self.running.get_mut(done.worker).and_then(Option::take)
+        let running = self.running_count();
+        if let Some(Running {
+            keys,
+            items,
+            sent,
+            alone,
+            ..
+        }) = self.running.get_mut(done.worker).and_then(Option::take)
         {
+            if let Some(adaptive) = &mut self.adaptive
+                && !done.died
+                && items * 2 >= self.capacity
+            {
+                let saturated = running >= adaptive.allowed();
+                adaptive.observe(sent.elapsed(), alone, saturated);
+            }
             for key in keys {
                 if let Some(count) = self.busy.get_mut(&key) {
                     *count -= 1;

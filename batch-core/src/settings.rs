@@ -61,6 +61,11 @@ pub struct BatcherSettings {
     /// batch waits while any of its keys is in flight. At most as many as
     /// the sinks the batcher was given ([`Batcher::with_sinks`](crate::Batcher::with_sinks)).
     pub max_in_flight: NonZeroUsize,
+    /// Adjust the batches in flight from the requests' latency, between 1
+    /// and `max_in_flight` (off by default: always `max_in_flight`). Across
+    /// a network the count climbs to the cap; on a server that queues, it
+    /// stays where the server keeps up.
+    pub adaptive_concurrency: bool,
 }
 
 /// The largest [`BatcherSettings::max_in_flight`]: each batch in flight
@@ -87,6 +92,7 @@ impl BatcherSettings {
             fallback: Fallback::Bisect,
             close_timeout: Duration::from_secs(30),
             max_in_flight: NonZeroUsize::MIN,
+            adaptive_concurrency: false,
         }
     }
 
@@ -193,6 +199,14 @@ impl BatcherSettingsBuilder {
     /// `max_pending` grows with it, to `batch_size * (max_in_flight + 3)`.
     pub fn max_in_flight(mut self, batches: usize) -> Self {
         self.max_in_flight = batches;
+        self
+    }
+
+    /// Adjust the batches in flight from the requests' latency, up to
+    /// `max_in_flight` (TCP Vegas' rule: more while latency stays flat,
+    /// fewer once it rises by half over a lone batch's).
+    pub fn adaptive_concurrency(mut self, on: bool) -> Self {
+        self.settings.adaptive_concurrency = on;
         self
     }
 

@@ -8,7 +8,7 @@
 //! `flush_timeout` or `flush_async`.
 //!
 //! With 1, 2 or 4 batches in flight (each on a sibling sink sharing the
-//! record), and items that share keys within a thread.
+//! record; fixed or adaptive), and items that share keys within a thread.
 //!
 //! The invariant: every accepted item ends exactly once, as written, as a
 //! conflict, or handed back (in a report, to the handler, or in the log
@@ -97,6 +97,8 @@ struct Case {
     close_from_thread: bool,
     /// Batches written at once, each on its own sink.
     in_flight: usize,
+    /// The in-flight count follows latency, up to `in_flight`.
+    adaptive: bool,
     /// Items of a thread share a key with every `key_cycle`-th item before
     /// them (the same document updated again); `None`: unique keys.
     key_cycle: Option<u64>,
@@ -168,13 +170,14 @@ fn case() -> impl Strategy<Value = Case> {
         (
             prop_oneof![Just(1usize), Just(2), Just(4)],
             prop::option::weighted(0.5, 1u64..6),
+            any::<bool>(),
         ),
     )
         .prop_map(
             |(
                 (threads, batch_size, max_items, max_bytes, pending_factor, when_full, linger_us),
                 (fallback, bad_items, attempts, handler, faults, sleep_us, seed, close_from_thread),
-                (in_flight, key_cycle),
+                (in_flight, key_cycle, adaptive),
             )| Case {
                 threads,
                 batch_size,
@@ -192,6 +195,7 @@ fn case() -> impl Strategy<Value = Case> {
                 seed,
                 close_from_thread,
                 in_flight,
+                adaptive,
                 key_cycle,
             },
         )
@@ -256,6 +260,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let mut builder = BatcherSettings::builder()
         .name(name.clone())
         .max_in_flight(case.in_flight)
+        .adaptive_concurrency(case.adaptive)
         .batch_size(case.batch_size)
         .max_pending(case.batch_size * case.pending_factor)
         .when_full(if f.hang {

@@ -20,6 +20,9 @@ pub enum Mode {
     PerItem,
     /// The library at a batch size, with this many batches in flight.
     Batched { batch_size: usize, in_flight: usize },
+    /// The library at a batch size, batches in flight adapted to latency,
+    /// up to `max`.
+    Adaptive { batch_size: usize, max: usize },
     /// The library at a batch size, with several threads sharing one batcher.
     Shared { batch_size: usize, threads: usize },
     /// The server's own bulk path without the library.
@@ -34,6 +37,7 @@ impl Mode {
         match self {
             Mode::PerItem => "per-item",
             Mode::Batched { .. } => "batched",
+            Mode::Adaptive { .. } => "adaptive",
             Mode::Shared { .. } => "shared",
             Mode::Raw => "raw",
             Mode::BatchedTls(_) => "batched-tls",
@@ -44,6 +48,7 @@ impl Mode {
         match self {
             Mode::PerItem => 1,
             Mode::Batched { batch_size: n, .. }
+            | Mode::Adaptive { batch_size: n, .. }
             | Mode::BatchedTls(n)
             | Mode::Shared { batch_size: n, .. } => *n,
             Mode::Raw => 0,
@@ -54,6 +59,7 @@ impl Mode {
     pub fn in_flight(&self) -> usize {
         match self {
             Mode::Batched { in_flight, .. } => *in_flight,
+            Mode::Adaptive { max, .. } => *max,
             _ => 1,
         }
     }
@@ -64,6 +70,7 @@ impl Mode {
             .name(name)
             .batch_size(self.batch_size())
             .max_in_flight(self.in_flight())
+            .adaptive_concurrency(matches!(self, Mode::Adaptive { .. }))
             .build()
             .map_err(|e| e.to_string())
     }
@@ -147,7 +154,8 @@ pub struct Record {
 }
 
 /// The modes run at `rtt_ms`: per-item, each batch size, 2 and 4 batches
-/// in flight at the largest size up to 1000, and the raw path; without
+/// in flight and adaptive (up to 4) at the largest size up to 1000, and
+/// the raw path; without
 /// added round trip also TLS and shared use. Batch 10 only without added
 /// round trip (at 50 ms it is per-item divided by ten, nothing new).
 pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
@@ -176,6 +184,7 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
                 in_flight,
             });
         }
+        modes.push(Mode::Adaptive { batch_size, max: 4 });
     }
     modes.push(Mode::Raw);
     if rtt_ms == 0 {

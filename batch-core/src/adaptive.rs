@@ -1,0 +1,173 @@
+//! Adaptive concurrency: how many batches may be in flight, adjusted from
+//! the latency of the requests, never above `max_in_flight`. The model is
+//! Vector's adaptive request concurrency, reduced to its core (AIMD):
+//!
+//! - Each resolved full batch is one observation of request latency.
+//! - The baseline is the latency of a batch alone on the server: the
+//!   running average of batches sent while no other was in flight, and
+//!   otherwise the lowest latency seen. A latency more than [`RISE`] above
+//!   it means the server is queueing: the limit shrinks by [`DECREASE`].
+//!   Repeated shrinking reaches one batch in flight, which measures the
+//!   baseline again, so a server that became slower for good is followed.
+//! - Otherwise, if every allowed slot was busy, the limit grows: by one
+//!   per observation until the first sign of queueing (slow start, so a
+//!   short stream reaches its concurrency in a few batches), then by one
+//!   per round of `limit` observations (`1/limit` each).
+//!
+//! Across a network the latency stays flat as batches are added, so the
+//! limit climbs to the cap; on a busy server each batch added makes every
+//! request wait longer, so the limit stays where the server still keeps
+//! up. This is TCP Vegas' rule more than Vector's (which compares with a
+//! running mean): a running mean absorbs the queueing it should detect.
+
+use std::time::Duration;
+
+/// Multiplicative decrease on congestion.
+const DECREASE: f64 = 0.75;
+/// How far above the baseline a latency counts as queueing.
+const RISE: f64 = 0.5;
+/// Weight of a new lone batch's latency in the baseline.
+const ALPHA: f64 = 0.3;
+
+/// The in-flight limit and the latency statistics it follows.
+#[derive(Debug, Clone)]
+pub(crate) struct Adaptive {
+    limit: f64,
+    cap: usize,
+    /// Latency of a batch alone on the server, seconds.
+    baseline: Option<f64>,
+    /// No queueing seen yet: grow by one per observation.
+    slow_start: bool,
+}
+
+impl Adaptive {
+    /// Starts at one batch in flight, up to `cap`.
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            limit: 1.0,
+            cap: cap.max(1),
+            baseline: None,
+            slow_start: true,
+        }
+    }
+
+    /// Batches that may be in flight now.
+    pub(crate) fn allowed(&self) -> usize {
+        (self.limit.floor() as usize).clamp(1, self.cap)
+    }
+
+    /// One request's latency. `alone`: no other batch was in flight when
+    /// it was sent; `saturated`: every allowed slot was busy when it ended.
+    pub(crate) fn observe(&mut self, latency: Duration, alone: bool, saturated: bool) {
+        let x = latency.as_secs_f64();
+        let baseline = match self.baseline {
+            None => x,
+            Some(b) if alone => b + ALPHA * (x - b),
+            Some(b) => b.min(x),
+        };
+        self.baseline = Some(baseline);
+        if x > baseline * (1.0 + RISE) {
+            self.limit = (self.limit * DECREASE).max(1.0);
+            self.slow_start = false;
+        } else if saturated {
+            self.grow();
+        }
+    }
+
+    fn grow(&mut self) {
+        let step = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit
+        };
+        self.limit = (self.limit + step).min(self.cap as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `rounds` observations where latency is `latency(in_flight,
+    /// round)`, every slot busy; returns the limits seen.
+    fn drive(cap: usize, rounds: usize, latency: impl Fn(usize, usize) -> f64) -> Vec<usize> {
+        let mut a = Adaptive::new(cap);
+        (0..rounds)
+            .map(|round| {
+                let n = a.allowed();
+                a.observe(Duration::from_secs_f64(latency(n, round)), n == 1, true);
+                a.allowed()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flat_latency_climbs_to_the_cap() {
+        // A network round trip: more in flight costs no latency.
+        let limits = drive(8, 200, |_, _| 0.010);
+        assert_eq!(
+            limits[..8],
+            [2, 3, 4, 5, 6, 7, 8, 8],
+            "slow start: {limits:?}"
+        );
+        assert_eq!(limits.last(), Some(&8), "{limits:?}");
+        assert!(
+            limits.windows(2).all(|w| w[1] >= w[0]),
+            "never shrinks: {limits:?}"
+        );
+    }
+
+    #[test]
+    fn a_queueing_server_keeps_the_limit_low() {
+        // Server-bound: each extra batch in flight adds a full batch time.
+        let limits = drive(8, 400, |n, _| 0.010 * n as f64);
+        let tail = &limits[100..];
+        let mean = tail.iter().sum::<usize>() as f64 / tail.len() as f64;
+        assert!(
+            mean < 3.0,
+            "stays near 1-2, not at the cap: mean {mean}, {tail:?}"
+        );
+        assert!(tail.iter().all(|&l| l >= 1));
+    }
+
+    #[test]
+    fn a_server_that_scales_a_little_settles_at_its_knee() {
+        // Like PostgreSQL on two cores: a second batch costs a third more
+        // latency (and gives 1.5x throughput); a third costs two thirds.
+        let limits = drive(8, 400, |n, _| 0.010 * (1.0 + (n as f64 - 1.0) / 3.0));
+        let tail = &limits[200..];
+        assert!(tail.iter().all(|l| (2..=3).contains(l)), "{tail:?}");
+    }
+
+    #[test]
+    fn a_server_that_became_slower_for_good_is_followed() {
+        // The same server three times slower from round 1000 on: the knee
+        // is found again, not mistaken for endless queueing.
+        let limits = drive(8, 2000, |n, round| {
+            let base = if round < 1000 { 0.010 } else { 0.030 };
+            base * (1.0 + (n as f64 - 1.0) / 3.0)
+        });
+        let tail = &limits[1500..];
+        assert!(tail.iter().all(|l| (2..=3).contains(l)), "{tail:?}");
+    }
+
+    #[test]
+    fn never_above_the_cap_nor_below_one() {
+        let mut a = Adaptive::new(3);
+        for i in 0..1000_u64 {
+            let latency = if i % 7 == 0 { 1.0 } else { 0.001 };
+            a.observe(Duration::from_secs_f64(latency), i % 5 == 0, i % 3 != 0);
+            assert!((1..=3).contains(&a.allowed()));
+        }
+        assert_eq!(Adaptive::new(0).allowed(), 1);
+    }
+
+    #[test]
+    fn idle_slots_do_not_grow_the_limit() {
+        let mut a = Adaptive::new(8);
+        for _ in 0..100 {
+            a.observe(Duration::from_millis(10), false, false);
+        }
+        assert_eq!(a.allowed(), 1);
+    }
+}
