@@ -353,6 +353,7 @@ fn same_metadata(stored: &Metadata, sent: &Metadata) -> bool {
 impl Sink for ChromaSink {
     type Item = ChromaRecord;
     type Error = ChromaError;
+    const BACKEND: &'static str = "chroma";
 
     /// The same collection, mode and encoding; the HTTP agent's pool gives
     /// each concurrent request a connection of its own. The learned

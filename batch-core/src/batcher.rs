@@ -15,6 +15,7 @@ use crate::settings::{BatcherSettings, WhenFull};
 use crate::sink::{ItemCheck, Sink};
 use crate::state::{FailureHandler, Shared, State};
 use crate::stats::Stats;
+use crate::telemetry::Telemetry;
 use crate::writer::Writer;
 
 type Item<S> = <S as Sink>::Item;
@@ -173,6 +174,7 @@ impl<S: Sink> Batcher<S> {
             fallback: settings.fallback,
             broken: None,
             jitter: Jitter::new(),
+            telemetry: Telemetry::new(&settings.name, S::BACKEND),
         });
         let lanes = match (writers.next(), writers.len()) {
             (Some(writer), 0) => Lanes::One(writer),

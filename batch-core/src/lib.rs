@@ -17,6 +17,30 @@
 //! ([`on_own_thread`], the flusher thread), so every inserter can be built
 //! and used from a plain thread, any async runtime, or `spawn_blocking`.
 //!
+//! # Several batches in flight
+//! [`BatcherSettings::max_in_flight`] writes up to that many batches at
+//! once, each on a writer thread with a sink of its own
+//! ([`Sink::sibling`]); items with the same [`Sink::item_key`] are never
+//! written out of order. With [`BatcherSettings::adaptive_concurrency`] the
+//! count follows request latency, up to that cap.
+//!
+//! # Metrics (feature `metrics`)
+//! Recorded through the `metrics` facade, labelled `batcher` (the
+//! settings' name) and `backend` ([`Sink::BACKEND`]), for whatever exporter
+//! the application installed (`uds3-batch/examples/metrics.rs` renders them
+//! with the Prometheus exporter):
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `uds3_batch_items_written_total` | counter | items the server confirmed as written (`total_added`) |
+//! | `uds3_batch_items_conflicts_total` | counter | items the server already held (`total_conflicts`) |
+//! | `uds3_batch_items_failed_total` | counter | items a writer handed back with an error (`total_failed`) |
+//! | `uds3_batch_batches_total` | counter | batches resolved (`total_batches`) |
+//! | `uds3_batch_requests_total` | counter | requests sent, retries included (`total_requests`) |
+//! | `uds3_batch_retries_total` | counter | retries among them (`total_retries`) |
+//! | `uds3_batch_request_duration_seconds` | histogram | latency of each request |
+//! | `uds3_batch_batch_items` | histogram | items per batch |
+//!
 //! ```
 //! use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
 //! use std::time::Duration;
@@ -69,6 +93,7 @@ mod settings;
 mod sink;
 mod state;
 mod stats;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "tls")]

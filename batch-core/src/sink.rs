@@ -76,6 +76,10 @@ pub trait Sink: Send + 'static {
     /// for most backends, `"total_created"` for Neo4j.
     const WRITTEN_KEY: &'static str = "total_added";
 
+    /// The backend's name, the `backend` label of the batcher's metrics
+    /// (feature `metrics`), e.g. `"postgres"`.
+    const BACKEND: &'static str = "custom";
+
     /// Writes `items` in one request (or one transaction).
     fn write_batch(
         &mut self,

@@ -14,6 +14,7 @@ use crate::retry::{Jitter, RetryPolicy};
 use crate::settings::Fallback;
 use crate::sink::{ItemOutcome, Sink};
 use crate::state::Shared;
+use crate::telemetry::Telemetry;
 
 /// Why a request failed as a whole.
 enum Failure<E> {
@@ -54,6 +55,7 @@ pub(crate) struct Writer<S: Sink> {
     pub(crate) fallback: Fallback,
     pub(crate) broken: Option<Arc<str>>,
     pub(crate) jitter: Jitter,
+    pub(crate) telemetry: Telemetry,
 }
 
 impl<S: Sink> Writer<S> {
@@ -116,6 +118,8 @@ impl<S: Sink> Writer<S> {
             );
         }
         let total_failed = failed.len() as u64;
+        self.telemetry
+            .batch(count, written, conflicts, total_failed);
         let failed = self.run_handler(failed);
         let lost = {
             let mut st = self.shared.lock();
@@ -271,6 +275,7 @@ impl<S: Sink> Writer<S> {
             counters.requests += 1;
             let sink = &mut self.sink;
             let is_replay = *replay;
+            let sent = Instant::now();
             let answer = catch_unwind(AssertUnwindSafe(|| {
                 if is_replay {
                     sink.replay_batch(items)
@@ -278,6 +283,7 @@ impl<S: Sink> Writer<S> {
                     sink.write_batch(items)
                 }
             }));
+            self.telemetry.request(sent.elapsed());
             match answer {
                 Err(panic) => {
                     let msg: Arc<str> = panic_message(panic.as_ref()).into();
@@ -301,6 +307,7 @@ impl<S: Sink> Writer<S> {
                         Some(sleep) => {
                             tracing::warn!(batcher = %self.shared.name, retry, ?sleep, replay = *replay, error = %e, "transient error, retrying");
                             counters.retries += 1;
+                            self.telemetry.retry();
                             std::thread::sleep(sleep);
                         }
                         None => return Err(Failure::Sink(e)),

@@ -162,6 +162,7 @@ impl Sink for Neo4jSink {
     type Error = Neo4jError;
     /// UDS3 v2.2's `Neo4jBatchCreator` called written items `total_created`.
     const WRITTEN_KEY: &'static str = "total_created";
+    const BACKEND: &'static str = "neo4j";
 
     /// The same graph on a Bolt connection of its own, opened at its first
     /// write; round trips count into the same counters.

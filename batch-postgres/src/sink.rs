@@ -590,6 +590,7 @@ async fn write_per_row<R: Row>(
 impl<R: Row> Sink for TableSink<R> {
     type Item = R;
     type Error = PostgresError;
+    const BACKEND: &'static str = "postgres";
 
     /// The same table through the same connector, on a session of its own
     /// that connects at its first write (never here: this may run inside

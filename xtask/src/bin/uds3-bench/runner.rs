@@ -121,7 +121,7 @@ impl Profile {
         let items = if quick { quick_items } else { full_items };
         match mode {
             Mode::PerItem if rtt_ms > 0 => {
-                let budget = if quick { 3000 } else { 8000 };
+                let budget = if quick { 1500 } else { 6000 };
                 items.min((budget / rtt_ms as usize).max(20))
             }
             _ => items,
@@ -153,11 +153,22 @@ pub struct Record {
     pub rounds: usize,
 }
 
+/// The smallest batch size worth running at `rtt_ms`: every size without
+/// added round trip; from 100 with one (batch 10 is per-item divided by
+/// ten, nothing new); from 1000 at 50 ms and more.
+fn smallest_batch(rtt_ms: u32) -> usize {
+    match rtt_ms {
+        0 => 1,
+        1..50 => 100,
+        _ => 1000,
+    }
+}
+
 /// The modes run at `rtt_ms`: per-item, each batch size, 2 and 4 batches
 /// in flight and adaptive (up to 4) at the largest size up to 1000, and
 /// the raw path; without
 /// added round trip also TLS and shared use. Batch 10 only without added
-/// round trip (at 50 ms it is per-item divided by ten, nothing new).
+/// round trip (see [`smallest_batch`]).
 pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
     let sizes = backend.profile().batch_sizes;
     let mut modes = vec![Mode::PerItem];
@@ -165,7 +176,7 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
         sizes
             .iter()
             .copied()
-            .filter(|&n| rtt_ms == 0 || n > 10)
+            .filter(|&n| n >= smallest_batch(rtt_ms))
             .map(|batch_size| Mode::Batched {
                 batch_size,
                 in_flight: 1,

@@ -1,0 +1,167 @@
+//! Feature `metrics`: what a batcher records through the `metrics` facade
+//! equals its own stats, per batcher and backend label. A small recorder
+//! of this test stands in for the application's exporter.
+#![cfg(feature = "metrics")]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
+use batch_core::{Batcher, BatcherSettings, Fallback, RetryPolicy};
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
+
+/// Counters and histogram samples by name and `batcher` label.
+#[derive(Default)]
+struct Recorded {
+    counters: Mutex<HashMap<(String, String), Arc<AtomicU64>>>,
+    histograms: Mutex<HashMap<(String, String), Arc<Samples>>>,
+}
+
+#[derive(Default)]
+struct Samples(Mutex<Vec<f64>>);
+
+impl HistogramFn for Samples {
+    fn record(&self, value: f64) {
+        self.0.lock().expect("samples").push(value);
+    }
+}
+
+fn id(key: &Key) -> (String, String) {
+    let batcher = key
+        .labels()
+        .find(|l| l.key() == "batcher")
+        .map_or(String::new(), |l| l.value().to_owned());
+    let backend = key
+        .labels()
+        .find(|l| l.key() == "backend")
+        .map_or("-", |l| l.value());
+    assert_eq!(backend, "custom", "the fake sink's backend label");
+    (key.name().to_owned(), batcher)
+}
+
+struct TestRecorder(&'static Recorded);
+
+impl Recorder for TestRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        let mut counters = self.0.counters.lock().expect("counters");
+        Counter::from_arc(Arc::clone(counters.entry(id(key)).or_default()))
+    }
+
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        let mut histograms = self.0.histograms.lock().expect("histograms");
+        Histogram::from_arc(Arc::clone(histograms.entry(id(key)).or_default()))
+    }
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<&'static Recorded> = OnceLock::new();
+    RECORDED.get_or_init(|| {
+        let recorded: &'static Recorded = Box::leak(Box::default());
+        metrics::set_global_recorder(TestRecorder(recorded)).expect("one recorder");
+        recorded
+    })
+}
+
+fn counter(name: &str, batcher: &str) -> u64 {
+    recorded()
+        .counters
+        .lock()
+        .expect("counters")
+        .get(&(name.to_owned(), batcher.to_owned()))
+        .map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+fn samples(name: &str, batcher: &str) -> Vec<f64> {
+    recorded()
+        .histograms
+        .lock()
+        .expect("histograms")
+        .get(&(name.to_owned(), batcher.to_owned()))
+        .map_or(Vec::new(), |h| h.0.lock().expect("samples").clone())
+}
+
+#[test]
+fn counters_equal_the_stats_and_histograms_see_every_request() {
+    recorded();
+    let script = FakeScript {
+        fail_first: 2,
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    };
+    let (sink, _) = FakeSink::new(script);
+    let settings = BatcherSettings::builder()
+        .name("metrics-1")
+        .batch_size(10)
+        .max_in_flight(2)
+        .fallback(Fallback::Bisect)
+        .retry(
+            RetryPolicy::new(
+                5,
+                std::time::Duration::ZERO,
+                std::time::Duration::ZERO,
+                std::time::Duration::from_secs(5),
+            )
+            .expect("policy"),
+        )
+        .build()
+        .expect("settings");
+    let b = Batcher::new(sink, settings).expect("spawn");
+    for id in 0..95 {
+        let mut item = FakeItem::new(id);
+        item.bad = id % 10 == 3;
+        item.conflict = id % 10 == 7;
+        b.add(item).expect("accepted");
+    }
+    let report = b.close(std::time::Duration::from_secs(10));
+    let stats = b.stats();
+    assert_eq!(report.pending, 0);
+    assert_eq!(
+        (stats.total_added, stats.total_conflicts, stats.total_failed),
+        (76, 9, 10),
+        "{stats:?}"
+    );
+    let name = "metrics-1";
+    assert_eq!(
+        counter("uds3_batch_items_written_total", name),
+        stats.total_added
+    );
+    assert_eq!(
+        counter("uds3_batch_items_conflicts_total", name),
+        stats.total_conflicts
+    );
+    assert_eq!(
+        counter("uds3_batch_items_failed_total", name),
+        stats.total_failed
+    );
+    assert_eq!(
+        counter("uds3_batch_batches_total", name),
+        stats.total_batches
+    );
+    assert_eq!(
+        counter("uds3_batch_requests_total", name),
+        stats.total_requests
+    );
+    assert_eq!(
+        counter("uds3_batch_retries_total", name),
+        stats.total_retries
+    );
+    // Two sinks in flight, each failing its first two requests.
+    assert_eq!(stats.total_retries, 4);
+    let latencies = samples("uds3_batch_request_duration_seconds", name);
+    assert_eq!(latencies.len() as u64, stats.total_requests);
+    assert!(latencies.iter().all(|s| *s >= 0.0));
+    let sizes = samples("uds3_batch_batch_items", name);
+    assert_eq!(sizes.iter().sum::<f64>(), 95.0, "{sizes:?}");
+    assert_eq!(sizes.len() as u64, stats.total_batches);
+}
