@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
-use crate::flusher::{Flusher, Lanes, Msg, Reply};
+use crate::flusher::{Flusher, Lanes};
+use crate::message::{Msg, Reply};
 use crate::pool::Pool;
 use crate::report::{FailedItem, FlushReport};
 use crate::retry::Jitter;

@@ -7,48 +7,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use crate::error::BatchError;
+use crate::message::{Msg, Reply};
 use crate::pool::{Done, Pool};
 use crate::report::FailedItem;
 use crate::sink::Sink;
 use crate::state::Shared;
 use crate::writer::Writer;
-
-/// Messages from the batcher's handles to the flusher, in one channel so
-/// that their order is the order in which they were sent under the lock.
-pub(crate) enum Msg<T> {
-    /// A batch to write.
-    Batch(Vec<T>),
-    /// The buffer got its first item; flush it by this deadline.
-    Linger(Instant),
-    /// Answer once everything sent before has been resolved.
-    Barrier(Reply),
-    /// Like `Barrier`, then stop.
-    Close(Reply),
-}
-
-/// Where the flusher answers a barrier: a blocked `flush`/`close`, or an
-/// awaiting `flush_async`/`close_async`. Dropped unanswered (the flusher is
-/// gone), it wakes its waiter all the same.
-pub(crate) enum Reply {
-    Blocking(Sender<()>),
-    Async(futures_channel::oneshot::Sender<()>),
-}
-
-impl Reply {
-    pub(crate) fn send(self) {
-        match self {
-            Self::Blocking(tx) => {
-                let _ = tx.send(());
-            }
-            Self::Async(tx) => {
-                let _ = tx.send(());
-            }
-        }
-    }
-}
 
 /// How the flusher writes.
 pub(crate) enum Lanes<S: Sink> {
@@ -81,7 +48,7 @@ impl<T, E> Drop for StopGuard<T, E> {
         if self.finished {
             return;
         }
-        let error = BatchError::FlusherPanicked(mark_stopped(&self.shared));
+        let error = BatchError::FlusherPanicked(self.shared.mark_stopped());
         let mut replies = Vec::new();
         let mut st = self.shared.lock();
         let mut items = std::mem::take(&mut st.buf);
@@ -121,20 +88,6 @@ impl<T, E> Drop for StopGuard<T, E> {
             "the flusher thread ended unexpectedly; its items are handed back"
         );
     }
-}
-
-/// Marks the batcher stopped (it refuses further items) and wakes every
-/// waiting adder; returns the reason. Idempotent.
-pub(crate) fn mark_stopped<T, E>(shared: &Shared<T, E>) -> Arc<str> {
-    let reason = {
-        let mut st = shared.lock();
-        st.closed = true;
-        Arc::clone(st.stopped.get_or_insert_with(|| {
-            "the flusher thread ended unexpectedly; the batcher accepts no more items".into()
-        }))
-    };
-    shared.wake();
-    reason
 }
 
 /// What the flusher waits for next.

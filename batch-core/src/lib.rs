@@ -85,6 +85,7 @@ mod flusher;
 #[cfg(feature = "http")]
 pub mod http;
 mod inserter;
+mod message;
 mod own_thread;
 mod pool;
 mod report;

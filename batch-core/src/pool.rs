@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::adaptive::Adaptive;
 use crate::error::BatchError;
-use crate::flusher::{Reply, mark_stopped};
+use crate::message::Reply;
 use crate::report::FailedItem;
 use crate::sink::Sink;
 use crate::state::Shared;
@@ -289,7 +289,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
         if self.shut_down {
             return;
         }
-        let error = BatchError::FlusherPanicked(mark_stopped(&self.shared));
+        let error = BatchError::FlusherPanicked(self.shared.mark_stopped());
         let queued: Vec<T> = self.queue.drain(..).flat_map(|q| q.items).collect();
         let handed_back = queued.len();
         {

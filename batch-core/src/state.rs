@@ -119,4 +119,18 @@ impl<T, E> Shared<T, E> {
     pub(crate) fn set_handler(&self, handler: FailureHandler<T, E>) {
         *self.handler.write().unwrap_or_else(PoisonError::into_inner) = Some(handler);
     }
+
+    /// Marks the batcher stopped (it refuses further items) and wakes every
+    /// waiting adder; returns the reason. Idempotent.
+    pub(crate) fn mark_stopped(&self) -> Arc<str> {
+        let reason = {
+            let mut st = self.lock();
+            st.closed = true;
+            Arc::clone(st.stopped.get_or_insert_with(|| {
+                "the flusher thread ended unexpectedly; the batcher accepts no more items".into()
+            }))
+        };
+        self.wake();
+        reason
+    }
 }
