@@ -723,7 +723,7 @@ pub fn check_all(ctx: &Ctx) -> bool {
     let tls_results: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = Service::ALL
             .iter()
-            .map(|&s| (s, scope.spawn(move || tls::check(ctx, s))))
+            .map(|&s| (s, scope.spawn(move || check_tls(ctx, s))))
             .collect();
         handles
             .into_iter()
@@ -889,6 +889,15 @@ pub fn main(args: &[String]) -> ExitCode {
             eprintln!("services: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The TLS check of one service: PostgreSQL's own (psql with
+/// `sslmode=verify-full`), the others' through their TLS front end.
+fn check_tls(ctx: &Ctx, s: Service) -> Result<String, String> {
+    match s {
+        Service::Postgres => postgres::check_tls(ctx),
+        _ => tls::check(ctx, s),
     }
 }
 
