@@ -1,5 +1,6 @@
-//! Writes the results: a terminal table, `results.json`, `results.md` and
-//! `throughput.svg` (items/s against batch size, per backend).
+//! Writes the results: a terminal table, `results.json`, `results.md`,
+//! `throughput.svg` (items/s against batch size, per backend) and, with
+//! several round trips, `throughput_rtt.svg` (items/s against round trip).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -71,17 +72,143 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
     out
 }
 
-/// One backend's line in the chart: (batch size, items/s) points and its
-/// raw bulk rate.
+/// One backend's lines in a chart: its (x, items/s) points, and a dashed
+/// reference: a polyline of points, or one level across the chart.
 struct Series<'a> {
     name: &'a str,
     points: Vec<(f64, f64)>,
-    raw: Option<f64>,
+    dashed: Vec<(f64, f64)>,
+    level: Option<f64>,
 }
 
-/// Log-log chart of items/s against batch size, one line per backend,
-/// with each backend's raw bulk rate as a dashed line.
+/// The x axis: where a value goes (0 to 1 across the plot) and its ticks.
+struct Axis {
+    place: Box<dyn Fn(f64) -> f64>,
+    ticks: Vec<(f64, String)>,
+    label: &'static str,
+}
+
+/// Log-log chart of items/s against batch size, one line per backend
+/// (without added round trip, one batch in flight), with each backend's
+/// raw bulk rate as a dashed level.
 pub fn svg(records: &[Record]) -> String {
+    let first_rtt = records.first().map_or(0, |f| f.rtt_ms);
+    let records: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.rtt_ms == first_rtt && r.in_flight == 1)
+        .collect();
+    let lines: Vec<Series<'_>> = backends(&records)
+        .into_iter()
+        .map(|name| Series {
+            name,
+            points: records
+                .iter()
+                .filter(|r| r.backend == name && (r.mode == "per-item" || r.mode == "batched"))
+                .map(|r| (r.batch_size as f64, r.items_per_s))
+                .collect(),
+            dashed: Vec::new(),
+            level: records
+                .iter()
+                .find(|r| r.backend == name && r.mode == "raw")
+                .map(|r| r.items_per_s),
+        })
+        .collect();
+    let decades = 4.0_f64.max(
+        records
+            .iter()
+            .map(|r| (r.batch_size.max(1) as f64).log10())
+            .fold(0.0, f64::max)
+            .ceil(),
+    );
+    let axis = Axis {
+        place: Box::new(move |v| v.max(1.0).log10() / decades),
+        ticks: (0..=decades as u32)
+            .map(|e| (10f64.powi(e as i32), 10u64.pow(e).to_string()))
+            .collect(),
+        label: "batch size (items per request)",
+    };
+    draw(
+        "uds3-batch: items/s against batch size (log-log; dashed: raw bulk path)",
+        &axis,
+        &lines,
+    )
+}
+
+/// Items/s against the added round trip, one line per backend: the best
+/// library mode at each round trip (batched, in flight, adaptive), dashed:
+/// per-item. `None` when the run had one round trip only.
+pub fn svg_rtt(records: &[Record]) -> Option<String> {
+    let mut rtts: Vec<u32> = records.iter().map(|r| r.rtt_ms).collect();
+    rtts.sort_unstable();
+    rtts.dedup();
+    if rtts.len() < 2 {
+        return None;
+    }
+    let refs: Vec<&Record> = records.iter().collect();
+    let lines: Vec<Series<'_>> = backends(&refs)
+        .into_iter()
+        .map(|name| {
+            let at = |rtt: u32, library: bool| {
+                records
+                    .iter()
+                    .filter(|r| r.backend == name && r.rtt_ms == rtt)
+                    .filter(|r| {
+                        if library {
+                            matches!(r.mode.as_str(), "batched" | "adaptive")
+                        } else {
+                            r.mode == "per-item"
+                        }
+                    })
+                    .map(|r| r.items_per_s)
+                    .fold(None, |best: Option<f64>, v| {
+                        Some(best.map_or(v, |b| b.max(v)))
+                    })
+                    .map(|v| (f64::from(rtt), v))
+            };
+            Series {
+                name,
+                points: rtts.iter().filter_map(|&t| at(t, true)).collect(),
+                dashed: rtts.iter().filter_map(|&t| at(t, false)).collect(),
+                level: None,
+            }
+        })
+        .collect();
+    // Round trips are few and uneven (0, 1, 10, 50): evenly spaced ticks.
+    let places: Vec<f64> = rtts.iter().map(|&t| f64::from(t)).collect();
+    let last = (places.len() - 1) as f64;
+    let axis = Axis {
+        place: Box::new(move |v| {
+            places
+                .iter()
+                .position(|p| *p == v)
+                .map_or(0.0, |i| i as f64 / last)
+        }),
+        ticks: rtts
+            .iter()
+            .map(|&t| (f64::from(t), t.to_string()))
+            .collect(),
+        label: "round trip added (ms)",
+    };
+    Some(draw(
+        "uds3-batch: items/s against round trip (best library mode; dashed: per-item)",
+        &axis,
+        &lines,
+    ))
+}
+
+/// The backends in the order they appear.
+fn backends<'a>(records: &[&'a Record]) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in records {
+        if !names.contains(&r.backend.as_str()) {
+            names.push(&r.backend);
+        }
+    }
+    names
+}
+
+/// A chart with a log items/s axis, the given x axis, and a legend.
+fn draw(title: &str, axis: &Axis, lines: &[Series<'_>]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 420.0;
     const L: f64 = 70.0;
@@ -89,34 +216,15 @@ pub fn svg(records: &[Record]) -> String {
     const T: f64 = 30.0;
     const B: f64 = 50.0;
     const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-    // The chart is items/s against batch size, without added round trip,
-    // one batch in flight.
-    let records: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.rtt_ms == records.first().map_or(0, |f| f.rtt_ms) && r.in_flight == 1)
-        .collect();
-    let lines: Vec<Series<'_>> = {
-        let mut names: Vec<&str> = records.iter().map(|r| r.backend.as_str()).collect();
-        names.dedup();
-        names
-            .into_iter()
-            .map(|name| {
-                let points = records
-                    .iter()
-                    .filter(|r| r.backend == name && (r.mode == "per-item" || r.mode == "batched"))
-                    .map(|r| (r.batch_size as f64, r.items_per_s))
-                    .collect();
-                let raw = records
-                    .iter()
-                    .find(|r| r.backend == name && r.mode == "raw")
-                    .map(|r| r.items_per_s);
-                Series { name, points, raw }
-            })
-            .collect()
-    };
     let ys: Vec<f64> = lines
         .iter()
-        .flat_map(|l| l.points.iter().map(|(_, y)| *y).chain(l.raw))
+        .flat_map(|l| {
+            l.points
+                .iter()
+                .chain(&l.dashed)
+                .map(|(_, y)| *y)
+                .chain(l.level)
+        })
         .filter(|y| *y > 0.0)
         .collect();
     let (ymin, ymax) = (
@@ -127,33 +235,22 @@ pub fn svg(records: &[Record]) -> String {
         ymin.log10().floor(),
         ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
     );
-    let (lx0, lx1) = (
-        0.0,
-        4.0_f64.max(
-            records
-                .iter()
-                .map(|r| (r.batch_size.max(1) as f64).log10())
-                .fold(0.0, f64::max)
-                .ceil(),
-        ),
-    );
-    let x = |v: f64| L + (v.max(1.0).log10() - lx0) / (lx1 - lx0) * (W - L - R);
+    let x = |v: f64| L + (axis.place)(v) * (W - L - R);
     let y = |v: f64| H - B - (v.max(1.0).log10() - ly0) / (ly1 - ly0) * (H - T - B);
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
 <rect width="{W}" height="{H}" fill="white"/>
-<text x="{}" y="18" text-anchor="middle" font-size="14">uds3-batch: items/s against batch size (log-log; dashed: raw bulk path)</text>
+<text x="{}" y="18" text-anchor="middle" font-size="14">{title}</text>
 "#,
         (W - R + L) / 2.0
     );
-    for e in (lx0 as i32)..=(lx1 as i32) {
-        let xv = x(10f64.powi(e));
+    for (value, label) in &axis.ticks {
+        let xv = x(*value);
         let _ = writeln!(
             s,
-            r##"<line x1="{xv}" y1="{T}" x2="{xv}" y2="{}" stroke="#ddd"/><text x="{xv}" y="{}" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{xv}" y1="{T}" x2="{xv}" y2="{}" stroke="#ddd"/><text x="{xv}" y="{}" text-anchor="middle">{label}</text>"##,
             H - B,
             H - B + 16.0,
-            10u64.pow(e as u32)
         );
     }
     for e in (ly0 as i32)..=(ly1 as i32) {
@@ -169,9 +266,10 @@ pub fn svg(records: &[Record]) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle">batch size (items per request)</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         (W - R + L) / 2.0,
-        H - 10.0
+        H - 10.0,
+        axis.label
     );
     let _ = writeln!(
         s,
@@ -179,18 +277,21 @@ pub fn svg(records: &[Record]) -> String {
         H / 2.0,
         H / 2.0
     );
-    for (i, Series { name, points, raw }) in lines.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = points
+    let polyline = |points: &[(f64, f64)]| -> String {
+        points
             .iter()
             .map(|(bx, by)| format!("{:.1},{:.1}", x(*bx), y(*by)))
-            .collect();
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, series) in lines.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
         let _ = writeln!(
             s,
             r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-            path.join(" ")
+            polyline(&series.points)
         );
-        for (bx, by) in points {
+        for (bx, by) in &series.points {
             let _ = writeln!(
                 s,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
@@ -198,23 +299,31 @@ pub fn svg(records: &[Record]) -> String {
                 y(*by)
             );
         }
-        if let Some(r) = raw {
+        if !series.dashed.is_empty() {
+            let _ = writeln!(
+                s,
+                r#"<polyline fill="none" stroke="{color}" stroke-dasharray="5,4" points="{}"/>"#,
+                polyline(&series.dashed)
+            );
+        }
+        if let Some(r) = series.level {
             let _ = writeln!(
                 s,
                 r#"<line x1="{L}" y1="{:.1}" x2="{}" y2="{:.1}" stroke="{color}" stroke-dasharray="5,4"/>"#,
-                y(*r),
+                y(r),
                 W - R,
-                y(*r)
+                y(r)
             );
         }
         let ly = T + 20.0 + i as f64 * 20.0;
         let _ = writeln!(
             s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{name}</text>"#,
+            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
             W - R + 10.0,
             W - R + 30.0,
             W - R + 36.0,
-            ly + 4.0
+            ly + 4.0,
+            series.name
         );
     }
     s.push_str("</svg>\n");
@@ -227,5 +336,8 @@ pub fn write_all(dir: &Path, records: &[Record], machine: &str) -> std::io::Resu
     std::fs::write(dir.join("results.json"), json)?;
     std::fs::write(dir.join("results.md"), markdown(records, machine))?;
     std::fs::write(dir.join("throughput.svg"), svg(records))?;
+    if let Some(chart) = svg_rtt(records) {
+        std::fs::write(dir.join("throughput_rtt.svg"), chart)?;
+    }
     Ok(())
 }
