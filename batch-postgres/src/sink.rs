@@ -42,8 +42,10 @@ pub enum WriteMethod {
 struct Prepared {
     /// Element type of every column, in spec order.
     types: Vec<Type>,
-    /// The method's main statement.
+    /// The method's main statement ...
     statement: Statement,
+    /// ... and its text.
+    sql: String,
     /// COPY text (COPY method only).
     copy: Option<String>,
     /// The replay's check whether a stored row equals the row sent
@@ -118,6 +120,22 @@ impl<R: Row> TableSink<R> {
             });
         }
         Ok(())
+    }
+
+    /// The SQL text this sink runs for each batch, as prepared on its
+    /// connection (connecting and reading the table's column types first,
+    /// on this thread): the `UNNEST` upsert, the upsert from the staging
+    /// table that `COPY ... FROM STDIN BINARY` fills, or the one-row upsert.
+    /// For review, `EXPLAIN`, or timing the same statement without the
+    /// batcher. Built only from quoted identifiers and type names the
+    /// server formatted; rows always travel as parameters.
+    pub fn statement_sql(&mut self) -> Result<String, PostgresError> {
+        self.connect()?;
+        let live = self.prepared()?;
+        Ok(live
+            .prepared
+            .as_ref()
+            .map_or_else(String::new, |p| p.sql.clone()))
     }
 
     /// The table this sink writes.
@@ -445,30 +463,33 @@ async fn prepare(
 ) -> Result<Result<Prepared, PostgresError>, postgres::Error> {
     let probe = client.prepare(&statements::column_probe(spec)).await?;
     let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
-    let (statement, copy) = match method {
+    let (sql, copy) = match method {
         WriteMethod::Unnest => {
             let array_types = match array_types(client, spec).await? {
                 Ok(array_types) => array_types,
                 Err(schema) => return Ok(Err(schema)),
             };
-            let sql = statements::upsert_from(spec, &statements::unnest_source(spec, &array_types));
-            (client.prepare(&sql).await?, None)
+            (
+                statements::upsert_from(spec, &statements::unnest_source(spec, &array_types)),
+                None,
+            )
         }
         WriteMethod::Copy => {
             client
                 .batch_execute(&statements::create_stage(spec))
                 .await?;
-            let sql = statements::upsert_from(spec, &statements::stage_source(spec));
             (
-                client.prepare(&sql).await?,
+                statements::upsert_from(spec, &statements::stage_source(spec)),
                 Some(statements::copy_into_stage(spec)),
             )
         }
-        WriteMethod::PerRow => (client.prepare(&statements::single_row(spec)).await?, None),
+        WriteMethod::PerRow => (statements::single_row(spec), None),
     };
+    let statement = client.prepare(&sql).await?;
     Ok(Ok(Prepared {
         types,
         statement,
+        sql,
         copy,
         check: None,
     }))

@@ -402,3 +402,41 @@ fn unreachable_server_is_reported_at_construction() {
     let error = PostgreSQLBatchInserter::new(connector, 10).expect_err("nothing listens on port 1");
     assert!(matches!(error, PostgresError::Connection { .. }), "{error}");
 }
+
+/// `statement_sql` is the statement the sink runs: sent by hand with one
+/// array per column, it writes the rows and returns their row numbers.
+#[test]
+fn statement_sql_is_the_statement_the_sink_runs() {
+    use batch_postgres::{TableSink, documents_spec};
+    let t = table("docs_statement");
+    client()
+        .batch_execute(&batch_postgres::create_documents_table(&t))
+        .expect("create");
+    let mut sink: TableSink<DocumentRow> =
+        TableSink::new(connector(), documents_spec(t.clone()).expect("spec"));
+    let sql = sink.statement_sql().expect("statement");
+    assert!(
+        sql.contains("UNNEST(") && sql.contains("ON CONFLICT"),
+        "{sql}"
+    );
+    let ids = vec!["a".to_owned(), "b".to_owned()];
+    let texts = vec!["/p".to_owned(), "/q".to_owned()];
+    let numbers = vec![1_i64, 2];
+    let created = vec![UNIX_EPOCH + Duration::from_secs(1_700_000_000); 2];
+    let scores: Vec<Option<f64>> = vec![Some(0.5), None];
+    let status = vec!["completed".to_owned(); 2];
+    let written: Vec<i64> = client()
+        .query(
+            &sql,
+            &[
+                &ids, &texts, &texts, &numbers, &numbers, &created, &scores, &status,
+            ],
+        )
+        .expect("the statement runs")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(count(&mut client(), &t), 2);
+    drop_table(&mut client(), &t);
+}

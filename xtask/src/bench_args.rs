@@ -11,10 +11,13 @@ pub const HELP: &str = "\
 usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
-size 1) against batched ones, the server's own bulk path without the
-library (raw) as the ceiling, batch 1000 over TLS against the same batch
-over plaintext (column `of plain`), and one batcher shared by 1 and 4
-threads. Every run checks on the server that every item arrived.
+size 1) against batched ones, 2 and 4 batches in flight and adaptive
+concurrency at batch 1000; the library's own statement or request sent
+batch by batch without it (raw: the overhead reference, column `of raw`)
+and the server's fastest bulk path (ceiling: COPY, one UNWIND of all rows,
+one request of all items; column `of ceil`); batch 1000 over TLS against
+plaintext (column `of plain`); one batcher shared by 1 and 4 threads.
+Every run checks on the server that every item arrived.
 
 Starts the test servers that are not running yet (like `cargo xtask
 services up`), builds and runs the benchmark (`cargo run --release -p xtask

@@ -1,14 +1,12 @@
 //! Chroma: the library's batched adds against one `add` request of all
 //! vectors (base64 little-endian f32, the fastest form measured).
 
-use std::time::Instant;
-
 use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
 
 use xtask::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk};
 
 const DIM: usize = 384;
 
@@ -86,37 +84,37 @@ impl Backend for Chroma {
             })
             .collect();
         let run = match mode {
-            Mode::Raw => {
-                let mut embeddings = Vec::with_capacity(items);
-                for (_, v, _) in &records {
-                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    embeddings.push(base64::Engine::encode(
-                        &base64::engine::general_purpose::STANDARD,
-                        &bytes,
-                    ));
-                }
-                let body = serde_json::json!({
-                    "ids": records.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-                    "embeddings": embeddings,
-                    "metadatas": records.iter().map(|r| &r.2).collect::<Vec<_>>(),
-                });
-                let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            Mode::Raw(_) | Mode::Ceiling => {
+                // The library's own `add` request (base64 little-endian
+                // f32), one per batch for Raw, one of all for Ceiling.
+                let bodies = records
+                    .chunks(raw_chunk(mode, items))
+                    .map(|chunk| {
+                        let embeddings: Vec<String> = chunk
+                            .iter()
+                            .map(|(_, v, _)| {
+                                let bytes: Vec<u8> =
+                                    v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                                base64::Engine::encode(
+                                    &base64::engine::general_purpose::STANDARD,
+                                    &bytes,
+                                )
+                            })
+                            .collect();
+                        serde_json::to_vec(&serde_json::json!({
+                            "ids": chunk.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+                            "embeddings": embeddings,
+                            "metadatas": chunk.iter().map(|r| &r.2).collect::<Vec<_>>(),
+                        }))
+                        .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 let url = format!(
                     "{}/api/v2/tenants/default_tenant/databases/default_database/collections/{}/add",
                     self.url.trim_end_matches('/'),
                     collection.id()
                 );
-                let started = Instant::now();
-                let mut response = ureq::post(&url)
-                    .header("Content-Type", "application/json")
-                    .send(&bytes[..])
-                    .map_err(|e| e.to_string())?;
-                let _ = response.body_mut().read_to_string();
-                Run {
-                    items,
-                    seconds: started.elapsed().as_secs_f64(),
-                    requests: 1,
-                }
+                post_each(&url, &bodies, items, |_| Ok(()))?
             }
             _ => {
                 let inserter = ChromaBatchInserter::with_settings(

@@ -1,14 +1,12 @@
 //! CouchDB: the library's `_bulk_docs` batches against one plain
 //! `_bulk_docs` of all documents.
 
-use std::time::Instant;
-
 use batch_core::tls::TlsSettings;
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use xtask::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk};
 
 pub struct Couch {
     url: String,
@@ -64,40 +62,34 @@ impl Backend for Couch {
             .map(|i| (format!("doc-{i:08}"), corpus::document(i)))
             .collect();
         let run = match mode {
-            Mode::Raw => {
-                let body = serde_json::json!({
-                    "docs": docs.iter().map(|(id, doc)| {
-                        let mut doc = doc.clone();
-                        doc["_id"] = serde_json::Value::String(id.clone());
-                        doc
-                    }).collect::<Vec<_>>()
-                });
-                let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            Mode::Raw(_) | Mode::Ceiling => {
+                // The library's request: `_bulk_docs`, one per batch for
+                // Raw, one of all for Ceiling.
+                let bodies = docs
+                    .chunks(raw_chunk(mode, items))
+                    .map(|chunk| {
+                        serde_json::to_vec(&serde_json::json!({
+                            "docs": chunk.iter().map(|(id, doc)| {
+                                let mut doc = doc.clone();
+                                doc["_id"] = serde_json::Value::String(id.clone());
+                                doc
+                            }).collect::<Vec<_>>()
+                        }))
+                        .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
                 let url = format!(
                     "{}/{}/_bulk_docs",
                     self.url.trim_end_matches('/'),
                     db.name()
                 );
-                let started = Instant::now();
-                let mut response = ureq::post(&url)
-                    .header("Content-Type", "application/json")
-                    .send(&bytes[..])
-                    .map_err(|e| e.to_string())?;
-                let text = response
-                    .body_mut()
-                    .with_config()
-                    .limit(u64::MAX)
-                    .read_to_string()
-                    .map_err(|e| e.to_string())?;
-                let seconds = started.elapsed().as_secs_f64();
-                if text.contains("\"error\"") {
-                    return Err("raw _bulk_docs reported per-document errors".into());
-                }
-                Run {
-                    items,
-                    seconds,
-                    requests: 1,
-                }
+                post_each(&url, &bodies, items, |text| {
+                    if text.contains("\"error\"") {
+                        Err("raw _bulk_docs reported per-document errors".into())
+                    } else {
+                        Ok(())
+                    }
+                })?
             }
             _ => {
                 let inserter =

@@ -9,7 +9,7 @@ use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, Propert
 use xtask::bolt::{Bolt, Value};
 use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, raw_chunk};
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -159,31 +159,44 @@ impl Backend for Neo4j {
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
         self.prepare(items)?;
         let run = match mode {
-            Mode::Raw => {
-                let rows: Vec<Value> = (0..items)
-                    .map(|i| {
-                        let (from, to, order) = rel(i);
-                        Value::from(HashMap::from([
-                            ("from", Value::from(from)),
-                            ("to", Value::from(to)),
-                            ("order", Value::from(order)),
-                        ]))
-                    })
-                    .collect();
-                let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
+            Mode::Raw(_) | Mode::Ceiling => {
                 // The same MERGE as the library, anchored the same way,
-                // without its per-row created flag and returned indexes.
+                // without its per-row created flag and returned indexes:
+                // one transaction per batch for Raw, one of all rows for
+                // Ceiling, on a Bolt connection of its own.
                 let cypher = format!(
                     "UNWIND $rows AS row \
                      MATCH (a:{DOC} {{id: row.from}}) MATCH (b:{CHUNK} {{id: row.to}}) \
                      MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
                 );
+                let chunks: Vec<HashMap<String, Value>> = (0..items)
+                    .collect::<Vec<_>>()
+                    .chunks(raw_chunk(mode, items))
+                    .map(|chunk| {
+                        let rows: Vec<Value> = chunk
+                            .iter()
+                            .map(|&i| {
+                                let (from, to, order) = rel(i);
+                                Value::from(HashMap::from([
+                                    ("from", Value::from(from)),
+                                    ("to", Value::from(to)),
+                                    ("order", Value::from(order)),
+                                ]))
+                            })
+                            .collect();
+                        HashMap::from([("rows".to_owned(), Value::from(rows))])
+                    })
+                    .collect();
+                let requests = chunks.len() as u64;
+                let raw = self.raw()?;
                 let started = Instant::now();
-                self.raw()?.query(&cypher, params)?;
+                for params in chunks {
+                    raw.query(&cypher, params)?;
+                }
                 Run {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
-                    requests: 1,
+                    requests,
                 }
             }
             _ => {

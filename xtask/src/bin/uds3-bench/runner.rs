@@ -25,8 +25,12 @@ pub enum Mode {
     Adaptive { batch_size: usize, max: usize },
     /// The library at a batch size, with several threads sharing one batcher.
     Shared { batch_size: usize, threads: usize },
-    /// The server's own bulk path without the library.
-    Raw,
+    /// The library's own statement or request at a batch size, sent
+    /// batch after batch without the library: its overhead reference.
+    Raw(usize),
+    /// The server's fastest bulk path without the library (`COPY`, one
+    /// `UNWIND` of all rows, one request of all items).
+    Ceiling,
     /// The library at a batch size, over TLS (the server's TLS endpoint,
     /// trusting the test CA, host name verified).
     BatchedTls(usize),
@@ -39,7 +43,8 @@ impl Mode {
             Mode::Batched { .. } => "batched",
             Mode::Adaptive { .. } => "adaptive",
             Mode::Shared { .. } => "shared",
-            Mode::Raw => "raw",
+            Mode::Raw(_) => "raw",
+            Mode::Ceiling => "ceiling",
             Mode::BatchedTls(_) => "batched-tls",
         }
     }
@@ -51,7 +56,8 @@ impl Mode {
             | Mode::Adaptive { batch_size: n, .. }
             | Mode::BatchedTls(n)
             | Mode::Shared { batch_size: n, .. } => *n,
-            Mode::Raw => 0,
+            Mode::Raw(n) => *n,
+            Mode::Ceiling => 0,
         }
     }
 
@@ -145,7 +151,10 @@ pub struct Record {
     pub items_per_s: f64,
     pub requests: u64,
     pub speedup: Option<f64>,
+    /// Items/s over the same statement sent raw at the same batch size.
     pub fraction_of_raw: Option<f64>,
+    /// Items/s over the server's fastest bulk path.
+    pub fraction_of_ceiling: Option<f64>,
     /// TLS rows only: items/s over TLS / items/s of plaintext `batched` at
     /// the same batch size, in the same run.
     pub fraction_of_plaintext: Option<f64>,
@@ -165,8 +174,8 @@ fn smallest_batch(rtt_ms: u32) -> usize {
 }
 
 /// The modes run at `rtt_ms`: per-item, each batch size, 2 and 4 batches
-/// in flight and adaptive (up to 4) at the largest size up to 1000, and
-/// the raw path; without
+/// in flight and adaptive (up to 4) at the largest size up to 1000, the
+/// library's statement sent raw at 100 and 1000, and the ceiling; without
 /// added round trip also TLS and shared use. Batch 10 only without added
 /// round trip (see [`smallest_batch`]).
 pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
@@ -197,7 +206,14 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
         }
         modes.push(Mode::Adaptive { batch_size, max: 4 });
     }
-    modes.push(Mode::Raw);
+    modes.extend(
+        sizes
+            .iter()
+            .copied()
+            .filter(|&n| n >= smallest_batch(rtt_ms).max(100) && n <= 1000)
+            .map(Mode::Raw),
+    );
+    modes.push(Mode::Ceiling);
     if rtt_ms == 0 {
         if let Some(size) = size {
             modes.push(Mode::BatchedTls(size));
@@ -260,10 +276,13 @@ pub fn bench(
         .iter()
         .position(|m| *m == Mode::PerItem)
         .map(|i| rate(&samples[i]));
-    let raw = modes
-        .iter()
-        .position(|m| *m == Mode::Raw)
-        .map(|i| rate(&samples[i]));
+    let rate_of = |wanted: Mode| {
+        modes
+            .iter()
+            .position(|m| *m == wanted)
+            .map(|i| rate(&samples[i]))
+    };
+    let ceiling = rate_of(Mode::Ceiling);
     Ok(modes
         .iter()
         .zip(&samples)
@@ -296,7 +315,11 @@ pub fn bench(
                 items_per_s,
                 requests,
                 speedup: per_item.map(|p| items_per_s / p),
-                fraction_of_raw: raw.map(|r| items_per_s / r),
+                fraction_of_raw: match mode {
+                    Mode::Raw(_) | Mode::Ceiling | Mode::PerItem => None,
+                    _ => rate_of(Mode::Raw(mode.batch_size())).map(|r| items_per_s / r),
+                },
+                fraction_of_ceiling: ceiling.map(|c| items_per_s / c),
                 fraction_of_plaintext,
                 claimed_speedup: backend.profile().claimed.to_owned(),
                 rounds: runs.len(),
@@ -365,3 +388,41 @@ pub fn drive<D: Sync, T, E: std::fmt::Display>(
 
 /// How long a benchmark run's final flush may take.
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Times POSTing each body to `url` in turn (JSON), as a raw HTTP path
+/// without the library; every answer must be a success and pass `check`.
+pub fn post_each(
+    url: &str,
+    bodies: &[Vec<u8>],
+    items: usize,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Run, String> {
+    let started = Instant::now();
+    for body in bodies {
+        let mut response = ureq::post(url)
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+            .map_err(|e| e.to_string())?;
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        check(&text)?;
+    }
+    Ok(Run {
+        items,
+        seconds: started.elapsed().as_secs_f64(),
+        requests: bodies.len() as u64,
+    })
+}
+
+/// How many items of a `mode` run go in one raw request: the batch size
+/// of `Raw`, everything for `Ceiling`.
+pub fn raw_chunk(mode: Mode, items: usize) -> usize {
+    match mode {
+        Mode::Raw(n) => n.max(1),
+        _ => items.max(1),
+    }
+}
