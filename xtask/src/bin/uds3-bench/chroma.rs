@@ -85,36 +85,41 @@ impl Backend for Chroma {
             .collect();
         let run = match mode {
             Mode::Raw(_) | Mode::Ceiling => {
-                // The library's own `add` request (base64 little-endian
-                // f32), one per batch for Raw, one of all for Ceiling.
-                let bodies = records
-                    .chunks(raw_chunk(mode, items))
-                    .map(|chunk| {
-                        let embeddings: Vec<String> = chunk
-                            .iter()
-                            .map(|(_, v, _)| {
-                                let bytes: Vec<u8> =
-                                    v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                                base64::Engine::encode(
-                                    &base64::engine::general_purpose::STANDARD,
-                                    &bytes,
-                                )
-                            })
-                            .collect();
-                        serde_json::to_vec(&serde_json::json!({
-                            "ids": chunk.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-                            "embeddings": embeddings,
-                            "metadatas": chunk.iter().map(|r| &r.2).collect::<Vec<_>>(),
-                        }))
-                        .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let url = format!(
-                    "{}/api/v2/tenants/default_tenant/databases/default_database/collections/{}/add",
+                // The library's own requests in add mode, per batch for
+                // Raw: the `get` of the batch's ids that tells existing
+                // records (conflicts) apart, then the `add` (base64
+                // little-endian f32). Ceiling: one `add` of all.
+                let base = format!(
+                    "{}/api/v2/tenants/default_tenant/databases/default_database/collections/{}",
                     self.url.trim_end_matches('/'),
                     collection.id()
                 );
-                post_each(&url, &bodies, items, |_| Ok(()))?
+                let mut requests = Vec::new();
+                for chunk in records.chunks(raw_chunk(mode, items)) {
+                    let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+                    if matches!(mode, Mode::Raw(_)) {
+                        let get = serde_json::json!({ "ids": ids, "include": [] });
+                        requests.push((format!("{base}/get"), get.to_string().into_bytes()));
+                    }
+                    let embeddings: Vec<String> = chunk
+                        .iter()
+                        .map(|(_, v, _)| {
+                            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                            base64::Engine::encode(
+                                &base64::engine::general_purpose::STANDARD,
+                                &bytes,
+                            )
+                        })
+                        .collect();
+                    let add = serde_json::to_vec(&serde_json::json!({
+                        "ids": ids,
+                        "embeddings": embeddings,
+                        "metadatas": chunk.iter().map(|r| &r.2).collect::<Vec<_>>(),
+                    }))
+                    .map_err(|e| e.to_string())?;
+                    requests.push((format!("{base}/add"), add));
+                }
+                post_each(&requests, items, |_| Ok(()))?
             }
             _ => {
                 let inserter = ChromaBatchInserter::with_settings(

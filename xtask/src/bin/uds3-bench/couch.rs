@@ -83,7 +83,9 @@ impl Backend for Couch {
                     self.url.trim_end_matches('/'),
                     db.name()
                 );
-                post_each(&url, &bodies, items, |text| {
+                let requests: Vec<(String, Vec<u8>)> =
+                    bodies.into_iter().map(|b| (url.clone(), b)).collect();
+                post_each(&requests, items, |text| {
                     if text.contains("\"error\"") {
                         Err("raw _bulk_docs reported per-document errors".into())
                     } else {

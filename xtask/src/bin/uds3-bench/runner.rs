@@ -389,16 +389,15 @@ pub fn drive<D: Sync, T, E: std::fmt::Display>(
 /// How long a benchmark run's final flush may take.
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Times POSTing each body to `url` in turn (JSON), as a raw HTTP path
+/// Times POSTing each (URL, JSON body) in turn, as a raw HTTP path
 /// without the library; every answer must be a success and pass `check`.
 pub fn post_each(
-    url: &str,
-    bodies: &[Vec<u8>],
+    requests: &[(String, Vec<u8>)],
     items: usize,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Run, String> {
     let started = Instant::now();
-    for body in bodies {
+    for (url, body) in requests {
         let mut response = ureq::post(url)
             .header("Content-Type", "application/json")
             .send(&body[..])
@@ -414,7 +413,7 @@ pub fn post_each(
     Ok(Run {
         items,
         seconds: started.elapsed().as_secs_f64(),
-        requests: bodies.len() as u64,
+        requests: requests.len() as u64,
     })
 }
 
