@@ -20,6 +20,12 @@
 //! are not rewritten and count as conflicts, so re-running the same input
 //! changes nothing.
 //!
+//! Tables that need no upsert (append logs) can take
+//! [`WriteMethod::CopyInsert`]: binary `COPY` straight into the table, at
+//! the speed of `COPY`; a key already stored fails the batch, which is
+//! bisected down to that row, and the row comes back as a conflict.
+//! [`TableSink::statement_sql`] shows the SQL a sink runs.
+//!
 //! # Failures
 //! A failed statement rolls back as a whole, and batch-core's bisect
 //! fallback isolates the bad rows: each comes back in the

@@ -117,6 +117,15 @@ pub(crate) fn copy_into_stage(spec: &TableSpec) -> String {
     )
 }
 
+/// The insert-only binary COPY straight into the table.
+pub(crate) fn copy_into_table(spec: &TableSpec) -> String {
+    format!(
+        "COPY {table} ({columns}) FROM STDIN BINARY",
+        table = spec.table.quoted(),
+        columns = column_list(spec)
+    )
+}
+
 /// The staging table as the upsert's source.
 pub(crate) fn stage_source(spec: &TableSpec) -> String {
     format!(

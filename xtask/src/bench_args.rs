@@ -16,7 +16,8 @@ concurrency at batch 1000; the library's own statement or request sent
 batch by batch without it (raw: the overhead reference, column `of raw`)
 and the server's fastest bulk path (ceiling: COPY, one UNWIND of all rows,
 one request of all items; column `of ceil`); batch 1000 over TLS against
-plaintext (column `of plain`); one batcher shared by 1 and 4 threads.
+plaintext (column `of plain`); PostgreSQL's insert-only COPY method
+(insert-only); one batcher shared by 1 and 4 threads.
 Every run checks on the server that every item arrived.
 
 Starts the test servers that are not running yet (like `cargo xtask

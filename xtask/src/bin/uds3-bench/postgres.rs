@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use batch_postgres::{
-    Connector, DocumentRow, PostgreSQLBatchInserter, TableName, TableSink, documents_spec,
+    Connector, DocumentRow, PostgreSQLBatchInserter, TableName, TableSink, WriteMethod,
+    documents_spec,
 };
 
 use xtask::test_servers::Endpoints;
@@ -56,6 +57,10 @@ const PROFILE: Profile = Profile {
 impl Backend for Postgres {
     fn profile(&self) -> &'static Profile {
         &PROFILE
+    }
+
+    fn insert_only(&self) -> bool {
+        true
     }
 
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
@@ -153,9 +158,18 @@ impl Backend for Postgres {
             }
             _ => {
                 let settings = mode.settings("bench-postgres")?;
-                let inserter =
-                    PostgreSQLBatchInserter::with_table(connector, table.clone(), settings)
-                        .map_err(|e| e.to_string())?;
+                let method = if matches!(mode, Mode::InsertOnly(_)) {
+                    WriteMethod::CopyInsert
+                } else {
+                    WriteMethod::default()
+                };
+                let inserter = PostgreSQLBatchInserter::with_method(
+                    connector,
+                    table.clone(),
+                    method,
+                    settings,
+                )
+                .map_err(|e| e.to_string())?;
                 drive(
                     &rows,
                     mode.threads(),

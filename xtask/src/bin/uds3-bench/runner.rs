@@ -31,6 +31,9 @@ pub enum Mode {
     /// The server's fastest bulk path without the library (`COPY`, one
     /// `UNWIND` of all rows, one request of all items).
     Ceiling,
+    /// The library at a batch size, insert-only (a backend's own fastest
+    /// method where it has one: PostgreSQL's `WriteMethod::CopyInsert`).
+    InsertOnly(usize),
     /// The library at a batch size, over TLS (the server's TLS endpoint,
     /// trusting the test CA, host name verified).
     BatchedTls(usize),
@@ -46,6 +49,7 @@ impl Mode {
             Mode::Raw(_) => "raw",
             Mode::Ceiling => "ceiling",
             Mode::BatchedTls(_) => "batched-tls",
+            Mode::InsertOnly(_) => "insert-only",
         }
     }
 
@@ -55,6 +59,7 @@ impl Mode {
             Mode::Batched { batch_size: n, .. }
             | Mode::Adaptive { batch_size: n, .. }
             | Mode::BatchedTls(n)
+            | Mode::InsertOnly(n)
             | Mode::Shared { batch_size: n, .. } => *n,
             Mode::Raw(n) => *n,
             Mode::Ceiling => 0,
@@ -100,6 +105,10 @@ impl Mode {
 pub trait Backend {
     /// What is measured: the constants of this backend's runs.
     fn profile(&self) -> &'static Profile;
+    /// Whether the backend has an insert-only method ([`Mode::InsertOnly`]).
+    fn insert_only(&self) -> bool {
+        false
+    }
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String>;
 }
 
@@ -214,6 +223,11 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
             .map(Mode::Raw),
     );
     modes.push(Mode::Ceiling);
+    if backend.insert_only()
+        && let Some(size) = size
+    {
+        modes.push(Mode::InsertOnly(size));
+    }
     if rtt_ms == 0 {
         if let Some(size) = size {
             modes.push(Mode::BatchedTls(size));
