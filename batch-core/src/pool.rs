@@ -67,7 +67,8 @@ struct Running {
 /// The writer threads and what is queued for them.
 pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     shared: Arc<Shared<T, E>>,
-    jobs: Vec<Option<Sender<Vec<T>>>>,
+    /// One sender per writer; dropped (cleared) to end the writers.
+    jobs: Vec<Sender<Vec<T>>>,
     threads: Vec<JoinHandle<()>>,
     done: Receiver<Done>,
     idle: Vec<usize>,
@@ -125,7 +126,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             let thread = std::thread::Builder::new()
                 .name(format!("batch-{name}-{worker}"))
                 .spawn(move || write_jobs(writer, worker, &jobs, &done))?;
-            pool.jobs.push(Some(job_tx));
+            pool.jobs.push(job_tx);
             pool.threads.push(thread);
         }
         Ok(pool)
@@ -143,7 +144,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
 
     /// Nothing queued, nothing being written.
     pub(crate) fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.running.iter().all(Option::is_none)
+        self.queue.is_empty() && self.running_count() == 0
     }
 
     /// Queues a shipped batch.
@@ -190,7 +191,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                 break;
             };
             let count = items.len();
-            let sent = match self.jobs.get(worker).and_then(Option::as_ref) {
+            let sent = match self.jobs.get(worker) {
                 Some(tx) => tx.send(items).map_err(|e| e.0),
                 None => Err(items),
             };
