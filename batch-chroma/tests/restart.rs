@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaSink, WriteMode};
@@ -86,15 +86,9 @@ fn streams_through_a_restart(mode: WriteMode, over: Over) {
     assert_eq!(got.embeddings.expect("embeddings")[1], vector(999, 64));
 }
 
-/// Cargo runs a binary's tests in parallel; two restarts at once would
-/// stop the server under each other's stream.
-static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 #[test]
 fn add_through_a_server_restart_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     streams_through_a_restart(WriteMode::Add, Over::Plaintext);
     streams_through_a_restart(WriteMode::Upsert, Over::Plaintext);
 }
@@ -102,8 +96,6 @@ fn add_through_a_server_restart_loses_nothing() {
 #[cfg(feature = "tls")]
 #[test]
 fn add_through_a_server_restart_behind_tls_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     streams_through_a_restart(WriteMode::Add, Over::Tls);
 }

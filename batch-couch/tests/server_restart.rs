@@ -5,22 +5,15 @@
 
 mod common;
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use common::{doc, fresh_db};
 use xtask::test_servers::{Service, start, stop};
 
-/// Cargo runs a binary's tests in parallel; two restarts at once would
-/// stop the server under each other's stream.
-static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 #[test]
 fn server_stopped_mid_stream_then_restarted_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     streams_through_a_restart(fresh_db("restart"));
 }
 
@@ -28,9 +21,7 @@ fn server_stopped_mid_stream_then_restarted_loses_nothing() {
 #[test]
 fn server_behind_tls_stopped_mid_stream_then_restarted_loses_nothing() {
     use batch_core::tls::TlsSettings;
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     let tls = xtask::test_servers::require_tls(Service::Couch);
     let db = CouchDatabase::new(&tls.url, fresh_db("restart_tls").name())
         .and_then(|db| db.with_tls(&TlsSettings::new().public_roots(false).ca_file(tls.ca_file)))

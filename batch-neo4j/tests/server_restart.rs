@@ -5,31 +5,22 @@
 
 mod common;
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{admin, config, count, seed_doc_and_chunks, unique};
 use xtask::test_servers::{self, Service};
 
-/// Cargo runs a binary's tests in parallel; two restarts at once would
-/// stop the server under each other's stream.
-static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 #[test]
 fn a_server_restart_mid_stream_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     streams_through_a_restart(config());
 }
 
 #[cfg(feature = "tls")]
 #[test]
 fn a_server_restart_behind_tls_mid_stream_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     streams_through_a_restart(common::tls_config());
 }
 

@@ -4,8 +4,8 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
@@ -13,15 +13,9 @@ use batch_postgres::PostgreSQLBatchInserter;
 use common::{client, connector, count, drop_table, table, url};
 use xtask::test_servers::{Service, restart};
 
-/// Cargo runs a binary's tests in parallel; two restarts at once would
-/// stop the server under each other's stream.
-static ONE_RESTART_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 #[test]
 fn restart_mid_stream_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     url();
     streams_through_a_restart(connector());
 }
@@ -29,9 +23,7 @@ fn restart_mid_stream_loses_nothing() {
 #[cfg(feature = "tls")]
 #[test]
 fn restart_mid_stream_over_tls_loses_nothing() {
-    let _alone = ONE_RESTART_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = xtask::test_servers::one_restart_at_a_time();
     url();
     xtask::test_servers::require_tls(Service::Postgres);
     let verify_full = xtask::test_servers::Endpoints::from_env().postgres_tls_libpq_url();

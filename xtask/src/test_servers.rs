@@ -643,6 +643,15 @@ pub fn require_tls_at(endpoints: &Endpoints, service: Service) -> TlsEndpoint {
     }
 }
 
+/// Held by every test of one binary that stops or restarts a shared
+/// server: cargo runs a binary's tests in parallel, and two restarts at
+/// once would stop the server under each other's stream.
+pub fn one_restart_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Stops the local server of `service` (`cargo xtask services stop NAME`).
 ///
 /// # Panics
