@@ -8,7 +8,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
 use crate::flusher::{Flusher, Lanes};
-use crate::message::{Msg, Reply};
+use crate::message::{Batch, Msg, Reply};
 use crate::pool::Pool;
 use crate::report::{FailedItem, FlushReport};
 use crate::retry::Jitter;
@@ -357,12 +357,10 @@ impl<S: Sink> Batcher<S> {
         {
             self.ship(&mut st);
         }
-        if st.buf.is_empty()
-            && let Some(linger) = self.settings.linger
-        {
+        if st.buf.is_empty() {
             let now = Instant::now();
             st.first_at = Some(now);
-            if let Some(at) = now.checked_add(linger) {
+            if let Some(at) = self.settings.linger.and_then(|l| now.checked_add(l)) {
                 let _ = self.tx.send(Msg::Linger(at));
             }
         }
@@ -383,7 +381,7 @@ impl<S: Sink> Batcher<S> {
         if let Err(returned) = self.tx.send(Msg::Batch(batch)) {
             // The flusher is gone (only after close, or if it died): hand
             // the items back.
-            if let Msg::Batch(items) = returned.0 {
+            if let Msg::Batch(Batch { items, .. }) = returned.0 {
                 let error = st.stopped.as_ref().map_or(BatchError::Closed, |r| {
                     BatchError::FlusherPanicked(Arc::clone(r))
                 });

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use crate::error::BatchError;
-use crate::message::{Msg, Reply};
+use crate::message::{Batch, Msg, Reply};
 use crate::pool::{Done, Pool};
 use crate::report::FailedItem;
 use crate::sink::Sink;
@@ -57,8 +57,8 @@ impl<T, E> Drop for StopGuard<T, E> {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::Batch(batch) => {
-                    st.in_flight = st.in_flight.saturating_sub(batch.len());
-                    items.extend(batch);
+                    st.in_flight = st.in_flight.saturating_sub(batch.items.len());
+                    items.extend(batch.items);
                 }
                 Msg::Barrier(reply) | Msg::Close(reply) => replies.push(reply),
                 Msg::Linger(_) => {}
@@ -139,7 +139,7 @@ fn run_one<S: Sink>(
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match msg {
-            Ok(Msg::Batch(items)) => writer.process(items),
+            Ok(Msg::Batch(batch)) => writer.process(batch),
             Ok(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
             Ok(Msg::Barrier(reply)) => reply.send(),
             Ok(Msg::Close(reply)) => {
@@ -148,8 +148,8 @@ fn run_one<S: Sink>(
             }
             Err(RecvTimeoutError::Timeout) => {
                 deadline = None;
-                if let Some(items) = lingering.take(&mut deadline) {
-                    writer.process(items);
+                if let Some(batch) = lingering.take(&mut deadline) {
+                    writer.process(batch);
                 }
             }
             Err(RecvTimeoutError::Disconnected) => return true,
@@ -182,15 +182,15 @@ fn run_many<T: Send + 'static, E: Send + Sync + 'static>(
         }
         let event = next_event(rx, pool.done(), deadline, handles_gone);
         match event {
-            Event::Msg(Msg::Batch(items)) => pool.enqueue(items),
+            Event::Msg(Msg::Batch(batch)) => pool.enqueue(batch),
             Event::Msg(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
             Event::Msg(Msg::Barrier(reply)) => pool.barrier(reply),
             Event::Msg(Msg::Close(reply)) => closing = Some(reply),
             Event::Done(done) => pool.complete(done),
             Event::Due => {
                 deadline = None;
-                if let Some(items) = lingering.take(&mut deadline) {
-                    pool.enqueue(items);
+                if let Some(batch) = lingering.take(&mut deadline) {
+                    pool.enqueue(batch);
                 }
             }
             Event::Gone => handles_gone = true,
@@ -244,7 +244,7 @@ struct Lingering<'a, T, E> {
 impl<T, E> Lingering<'_, T, E> {
     /// Takes the buffer if its first item has waited `linger`; otherwise
     /// sets the next deadline.
-    fn take(&self, deadline: &mut Option<Instant>) -> Option<Vec<T>> {
+    fn take(&self, deadline: &mut Option<Instant>) -> Option<Batch<T>> {
         let linger = self.linger?;
         let mut st = self.shared.lock();
         let due = st.first_at?.checked_add(linger)?;

@@ -40,6 +40,7 @@
 //! | `uds3_batch_retries_total` | counter | retries among them (`total_retries`) |
 //! | `uds3_batch_request_duration_seconds` | histogram | latency of each request |
 //! | `uds3_batch_batch_items` | histogram | items per batch |
+//! | `uds3_batch_add_to_resolved_seconds` | histogram | per batch, from the `add` of its oldest item until every item is resolved (written, conflict or handed back): the longest add-to-written wait in the batch |
 //!
 //! ```
 //! use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};

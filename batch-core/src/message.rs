@@ -4,11 +4,18 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
+/// A batch on its way to a writer, and when its oldest item was added
+/// (the start of the add-to-written time the metrics report).
+pub(crate) struct Batch<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) opened: Option<Instant>,
+}
+
 /// Messages from the batcher's handles to the flusher, in one channel so
 /// that their order is the order in which they were sent under the lock.
 pub(crate) enum Msg<T> {
     /// A batch to write.
-    Batch(Vec<T>),
+    Batch(Batch<T>),
     /// The buffer got its first item; flush it by this deadline.
     Linger(Instant),
     /// Answer once everything sent before has been resolved.

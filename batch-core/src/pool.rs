@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::adaptive::Adaptive;
 use crate::error::BatchError;
-use crate::message::Reply;
+use crate::message::{Batch, Reply};
 use crate::report::FailedItem;
 use crate::sink::Sink;
 use crate::state::Shared;
@@ -49,7 +49,7 @@ impl Done {
 /// A batch shipped and not yet handed to a writer.
 struct Queued<T> {
     seq: u64,
-    items: Vec<T>,
+    batch: Batch<T>,
     /// Hashes of its items' keys.
     keys: Vec<u64>,
 }
@@ -68,7 +68,7 @@ struct Running {
 pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     shared: Arc<Shared<T, E>>,
     /// One sender per writer; dropped (cleared) to end the writers.
-    jobs: Vec<Sender<Vec<T>>>,
+    jobs: Vec<Sender<Batch<T>>>,
     threads: Vec<JoinHandle<()>>,
     done: Receiver<Done>,
     idle: Vec<usize>,
@@ -148,15 +148,16 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
     }
 
     /// Queues a shipped batch.
-    pub(crate) fn enqueue(&mut self, items: Vec<T>) {
-        let keys = items
+    pub(crate) fn enqueue(&mut self, batch: Batch<T>) {
+        let keys = batch
+            .items
             .iter()
             .filter_map(|item| (self.key_of)(item))
             .map(|key| self.hasher.hash_one(key))
             .collect();
         self.queue.push_back(Queued {
             seq: self.next_seq,
-            items,
+            batch,
             keys,
         });
         self.next_seq += 1;
@@ -187,13 +188,13 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             if running >= self.allowed() || head.keys.iter().any(|k| self.busy.contains_key(k)) {
                 break;
             }
-            let Some(Queued { seq, items, keys }) = self.queue.pop_front() else {
+            let Some(Queued { seq, batch, keys }) = self.queue.pop_front() else {
                 break;
             };
-            let count = items.len();
+            let count = batch.items.len();
             let sent = match self.jobs.get(worker) {
-                Some(tx) => tx.send(items).map_err(|e| e.0),
-                None => Err(items),
+                Some(tx) => tx.send(batch).map_err(|e| e.0),
+                None => Err(batch),
             };
             match sent {
                 Ok(()) => {
@@ -209,10 +210,10 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                         alone: running == 0,
                     });
                 }
-                Err(items) => {
+                Err(batch) => {
                     // The writer is gone; its guard's answer is on the way.
                     // The batch goes back to be handed back by `Drop`.
-                    self.queue.push_front(Queued { seq, items, keys });
+                    self.queue.push_front(Queued { seq, batch, keys });
                     self.dead = true;
                     break;
                 }
@@ -291,7 +292,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
             return;
         }
         let error = BatchError::FlusherPanicked(self.shared.mark_stopped());
-        let queued: Vec<T> = self.queue.drain(..).flat_map(|q| q.items).collect();
+        let queued: Vec<T> = self.queue.drain(..).flat_map(|q| q.batch.items).collect();
         let handed_back = queued.len();
         {
             let mut st = self.shared.lock();
@@ -323,7 +324,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
 fn write_jobs<S: Sink>(
     mut writer: Writer<S>,
     worker: usize,
-    jobs: &Receiver<Vec<S::Item>>,
+    jobs: &Receiver<Batch<S::Item>>,
     done: &Sender<Done>,
 ) {
     let mut guard = WorkerGuard {
@@ -331,8 +332,8 @@ fn write_jobs<S: Sink>(
         done,
         finished: false,
     };
-    for items in jobs {
-        writer.process(items);
+    for batch in jobs {
+        writer.process(batch);
         let _ = done.send(Done {
             worker,
             died: false,

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
+use crate::message::Batch;
 use crate::report::FailedItem;
 use crate::stats::Stats;
 
@@ -18,7 +19,8 @@ pub type FailureHandler<T, E> = Arc<dyn Fn(&FailedItem<T, E>) + Send + Sync>;
 pub(crate) struct State<T, E> {
     pub(crate) buf: Vec<T>,
     pub(crate) buf_bytes: usize,
-    /// When the first item of the current buffer was added (linger only).
+    /// When the first item of the current buffer was added: linger's
+    /// start, and the batch's age when it is resolved.
     pub(crate) first_at: Option<Instant>,
     /// Items swapped out of the buffer and not yet resolved.
     pub(crate) in_flight: usize,
@@ -39,12 +41,14 @@ pub(crate) struct State<T, E> {
 
 impl<T, E> State<T, E> {
     /// Takes the buffered items out as one batch, now counted in flight.
-    pub(crate) fn take_batch(&mut self, capacity: usize) -> Vec<T> {
-        let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
-        self.in_flight += batch.len();
+    pub(crate) fn take_batch(&mut self, capacity: usize) -> Batch<T> {
+        let items = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
+        self.in_flight += items.len();
         self.buf_bytes = 0;
-        self.first_at = None;
-        batch
+        Batch {
+            items,
+            opened: self.first_at.take(),
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {

@@ -46,6 +46,17 @@ impl Telemetry {
         metrics::counter!("uds3_batch_retries_total", &self.labels).increment(1);
     }
 
+    /// A batch resolved (written, conflicts, handed back), `age` after its
+    /// oldest item was added: the add-to-written time of its longest
+    /// waiting item, an upper bound for the others.
+    pub(crate) fn resolved(&self, age: Duration) {
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("uds3_batch_add_to_resolved_seconds", &self.labels)
+            .record(age.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = age;
+    }
+
     /// One batch resolved: its size and how its items ended.
     pub(crate) fn batch(&self, items: usize, written: u64, conflicts: u64, failed: u64) {
         #[cfg(feature = "metrics")]

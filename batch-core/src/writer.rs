@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{BatchError, ErrorClass, SinkError};
+use crate::message::Batch;
 use crate::report::FailedItem;
 use crate::retry::{Jitter, RetryPolicy};
 use crate::settings::Fallback;
@@ -61,7 +62,8 @@ pub(crate) struct Writer<S: Sink> {
 impl<S: Sink> Writer<S> {
     /// Writes one batch taken from the buffer and resolves all its items;
     /// a panic anywhere in between hands the unresolved items back.
-    pub(crate) fn process(&mut self, items: Vec<S::Item>) {
+    pub(crate) fn process(&mut self, batch: Batch<S::Item>) {
+        let Batch { items, opened } = batch;
         let count = items.len();
         let mut batch = InProgress {
             resolved: (0..count).map(|_| None).collect(),
@@ -75,6 +77,9 @@ impl<S: Sink> Writer<S> {
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
         self.finish(batch, panic.as_ref());
+        if let Some(opened) = opened {
+            self.telemetry.resolved(opened.elapsed());
+        }
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }

@@ -164,4 +164,38 @@ fn counters_equal_the_stats_and_histograms_see_every_request() {
     let sizes = samples("uds3_batch_batch_items", name);
     assert_eq!(sizes.iter().sum::<f64>(), 95.0, "{sizes:?}");
     assert_eq!(sizes.len() as u64, stats.total_batches);
+    let ages = samples("uds3_batch_add_to_resolved_seconds", name);
+    assert_eq!(ages.len() as u64, stats.total_batches, "{ages:?}");
+}
+
+#[test]
+fn add_to_resolved_is_the_age_of_the_oldest_item() {
+    recorded();
+    let (sink, _) = FakeSink::new(FakeScript::default());
+    let settings = BatcherSettings::builder()
+        .name("metrics-age")
+        .batch_size(3)
+        .build()
+        .expect("settings");
+    let b = Batcher::new(sink, settings).expect("spawn");
+    // Batch 1 waits 300 ms for its last item; batch 2 fills at once.
+    b.add(FakeItem::new(0)).expect("accepted");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for id in 1..6 {
+        b.add(FakeItem::new(id)).expect("accepted");
+    }
+    let report = b.close(std::time::Duration::from_secs(10));
+    assert!(report.is_complete());
+    let ages = samples("uds3_batch_add_to_resolved_seconds", "metrics-age");
+    assert_eq!(ages.len(), 2, "{ages:?}");
+    let (old, young) = if ages[0] > ages[1] {
+        (ages[0], ages[1])
+    } else {
+        (ages[1], ages[0])
+    };
+    assert!(
+        old >= 0.3,
+        "the first batch's oldest item waited 300 ms: {ages:?}"
+    );
+    assert!(young < old, "{ages:?}");
 }
