@@ -98,6 +98,9 @@ struct Plan<'a, R> {
     outcomes: Vec<Option<ItemOutcome<PostgresError>>>,
     /// Index in `items` and row, of every row sent.
     sent: Vec<(usize, &'a R)>,
+    /// The values of every row sent, in `sent`'s order: taken once, for
+    /// the preflight and the statement alike.
+    values: Vec<Vec<&'a (dyn ToSql + Sync)>>,
 }
 
 impl<R: Row> TableSink<R> {
@@ -232,10 +235,14 @@ impl<R: Row> TableSink<R> {
     /// trip: non-NULL, well-typed conflict keys. (The row's own validation
     /// and its column count were checked in `add`, by `item_check`.)
     /// Returns the key's encoding, which tells rows of one key apart.
-    fn preflight(&self, row: &R, types: &[Type]) -> Result<Vec<u8>, PostgresError> {
-        let values = row.values();
-        let mut key = Vec::new();
-        let mut scratch = bytes::BytesMut::new();
+    fn preflight(
+        &self,
+        row: &R,
+        values: &[&(dyn ToSql + Sync)],
+        types: &[Type],
+        scratch: &mut bytes::BytesMut,
+    ) -> Result<Vec<u8>, PostgresError> {
+        let mut key = Vec::with_capacity(32);
         for &k in &self.spec.key {
             scratch.clear();
             let column = &self.spec.columns[k];
@@ -246,7 +253,7 @@ impl<R: Row> TableSink<R> {
                     values.len()
                 )));
             };
-            match value.to_sql_checked(ty, &mut scratch) {
+            match value.to_sql_checked(ty, scratch) {
                 Ok(IsNull::No) => {
                     key.extend_from_slice(&scratch.len().to_be_bytes());
                     key.extend_from_slice(&scratch);
@@ -281,12 +288,16 @@ impl<R: Row> TableSink<R> {
     /// table gained or changed.
     fn plan<'a>(&self, items: &'a [R], types: &[Type]) -> Plan<'a, R> {
         let mut outcomes: Vec<Option<ItemOutcome<PostgresError>>> = Vec::with_capacity(items.len());
-        let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut keys: HashMap<Vec<u8>, usize> = HashMap::with_capacity(items.len());
+        let mut values: Vec<Option<Vec<&'a (dyn ToSql + Sync)>>> = Vec::with_capacity(items.len());
+        let mut scratch = bytes::BytesMut::new();
         let last_wins = self.spec.updates();
         for (i, item) in items.iter().enumerate() {
-            match self.preflight(item, types) {
+            let row_values = item.values();
+            match self.preflight(item, &row_values, types, &mut scratch) {
                 Ok(key) => {
                     outcomes.push(None);
+                    values.push(Some(row_values));
                     match keys.entry(key) {
                         Entry::Vacant(e) => {
                             e.insert(i);
@@ -298,15 +309,24 @@ impl<R: Row> TableSink<R> {
                         Entry::Occupied(_) => outcomes[i] = Some(ItemOutcome::Conflict),
                     }
                 }
-                Err(e) => outcomes.push(Some(ItemOutcome::Failed(e))),
+                Err(e) => {
+                    outcomes.push(Some(ItemOutcome::Failed(e)));
+                    values.push(None);
+                }
             }
         }
-        let sent = items
+        let (sent, values) = items
             .iter()
             .enumerate()
-            .filter(|(i, _)| outcomes[*i].is_none())
-            .collect();
-        Plan { outcomes, sent }
+            .zip(values)
+            .filter(|((i, _), _)| outcomes[*i].is_none())
+            .map(|(row, values)| (row, values.unwrap_or_default()))
+            .unzip();
+        Plan {
+            outcomes,
+            sent,
+            values,
+        }
     }
 
     /// One write of `items`: the outcomes, and the indices of the rows the
@@ -319,7 +339,11 @@ impl<R: Row> TableSink<R> {
     ) -> Result<(Vec<ItemOutcome<PostgresError>>, Vec<usize>), PostgresError> {
         let types = self.prepared()?.prepared.as_ref().map(|p| p.types.clone());
         let types = types.unwrap_or_default();
-        let Plan { mut outcomes, sent } = self.plan(items, &types);
+        let Plan {
+            mut outcomes,
+            sent,
+            values,
+        } = self.plan(items, &types);
         let mut unchanged = Vec::new();
         if !sent.is_empty() {
             let rows: Vec<&R> = sent.iter().map(|(_, r)| *r).collect();
@@ -331,6 +355,7 @@ impl<R: Row> TableSink<R> {
                 let Session { runtime, client } = &mut live.session;
                 let prepared = live.prepared.as_ref();
                 let rows = &rows;
+                let values = &values;
                 let was_sent = &was_sent;
                 runtime.within(timeout, async move {
                     let Some(prepared) = prepared else {
@@ -338,7 +363,7 @@ impl<R: Row> TableSink<R> {
                     };
                     match method {
                         WriteMethod::Unnest => {
-                            write_unnest(client, prepared, &spec, rows, was_sent).await
+                            write_unnest(client, prepared, &spec, values, was_sent).await
                         }
                         WriteMethod::Copy => write_copy(client, prepared, rows, was_sent).await,
                         WriteMethod::PerRow => {
@@ -553,14 +578,13 @@ async fn array_types(
 
 /// One statement, sent in autocommit: from the moment it is sent its
 /// outcome is unknown until the answer arrives.
-async fn write_unnest<R: Row>(
+async fn write_unnest(
     client: &Client,
     prepared: &Prepared,
     spec: &TableSpec,
-    rows: &[&R],
+    values: &[Vec<&(dyn ToSql + Sync)>],
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
-    let values: Vec<Vec<&(dyn ToSql + Sync)>> = rows.iter().map(|r| r.values()).collect();
     let name = |n: usize| {
         values
             .get(n)
