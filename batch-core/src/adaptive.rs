@@ -1,33 +1,38 @@
 //! Adaptive concurrency: how many batches may be in flight, adjusted from
 //! the latency of the requests, never above `max_in_flight`. The model is
-//! Vector's adaptive request concurrency, reduced to its core (AIMD):
+//! Vector's adaptive request concurrency, with TCP Vegas' estimate of the
+//! queue in place of Vector's comparison with a running mean (a running
+//! mean absorbs the very queueing it should detect):
 //!
 //! - Each resolved full batch is one observation of request latency.
 //! - The baseline is the latency of a batch alone on the server: the
 //!   running average of batches sent while no other was in flight, and
-//!   otherwise the lowest latency seen. A latency more than [`RISE`] above
-//!   it means the server is queueing: the limit shrinks by [`DECREASE`].
-//!   Repeated shrinking reaches one batch in flight, which measures the
-//!   baseline again, so a server that became slower for good is followed.
-//! - Otherwise, if every allowed slot was busy, the limit grows: by one
-//!   per observation until the first sign of queueing (slow start, so a
-//!   short stream reaches its concurrency in a few batches), then by one
-//!   per round of `limit` observations (`1/limit` each).
+//!   otherwise the lowest latency seen.
+//! - With `n` batches in flight and latency `x`, about `n * (1 - base/x)`
+//!   of them are waiting at the server rather than being worked on or
+//!   travelling. Fewer than [`ALPHA`] waiting, and every allowed slot
+//!   busy: the limit grows, by one per observation until the first sign of
+//!   queueing (slow start, so a short stream reaches its concurrency in a
+//!   few batches), then by one per round of `limit` observations. More
+//!   than [`BETA`] waiting: it shrinks by [`DECREASE`]. In between it holds.
 //!
-//! Across a network the latency stays flat as batches are added, so the
-//! limit climbs to the cap; on a busy server each batch added makes every
-//! request wait longer, so the limit stays where the server still keeps
-//! up. This is TCP Vegas' rule more than Vector's (which compares with a
-//! running mean): a running mean absorbs the queueing it should detect.
+//! Across a network the latency stays flat as batches are added (the
+//! round trip, not the server, is what they wait for), so the limit climbs
+//! to the cap. A server that works on several batches at once (PostgreSQL
+//! on several cores) keeps the limit where one or two batches wait: its
+//! throughput still rises there although each request takes longer. A
+//! server that works on one batch at a time keeps it at two.
 
 use std::time::Duration;
 
+/// Batches waiting at the server below which the limit grows.
+const ALPHA: f64 = 1.0;
+/// Batches waiting at the server above which the limit shrinks.
+const BETA: f64 = 3.0;
 /// Multiplicative decrease on congestion.
 const DECREASE: f64 = 0.75;
-/// How far above the baseline a latency counts as queueing.
-const RISE: f64 = 0.5;
 /// Weight of a new lone batch's latency in the baseline.
-const ALPHA: f64 = 0.3;
+const ALPHA_BASELINE: f64 = 0.3;
 
 /// The in-flight limit and the latency statistics it follows.
 #[derive(Debug, Clone)]
@@ -56,21 +61,37 @@ impl Adaptive {
         (self.limit.floor() as usize).clamp(1, self.cap)
     }
 
-    /// One request's latency. `alone`: no other batch was in flight when
+    /// One request's latency. `in_flight`: batches in flight when it
+    /// ended, itself included; `alone`: no other batch was in flight when
     /// it was sent; `saturated`: every allowed slot was busy when it ended.
-    pub(crate) fn observe(&mut self, latency: Duration, alone: bool, saturated: bool) {
+    pub(crate) fn observe(
+        &mut self,
+        latency: Duration,
+        in_flight: usize,
+        alone: bool,
+        saturated: bool,
+    ) {
         let x = latency.as_secs_f64();
         let baseline = match self.baseline {
             None => x,
-            Some(b) if alone => b + ALPHA * (x - b),
+            Some(b) if alone => b + ALPHA_BASELINE * (x - b),
             Some(b) => b.min(x),
         };
         self.baseline = Some(baseline);
-        if x > baseline * (1.0 + RISE) {
+        let waiting = if x > 0.0 {
+            in_flight.max(1) as f64 * (1.0 - baseline / x).max(0.0)
+        } else {
+            0.0
+        };
+        if waiting > BETA {
             self.limit = (self.limit * DECREASE).max(1.0);
             self.slow_start = false;
-        } else if saturated {
-            self.grow();
+        } else if waiting < ALPHA {
+            if saturated {
+                self.grow();
+            }
+        } else {
+            self.slow_start = false;
         }
     }
 
@@ -95,7 +116,7 @@ mod tests {
         (0..rounds)
             .map(|round| {
                 let n = a.allowed();
-                a.observe(Duration::from_secs_f64(latency(n, round)), n == 1, true);
+                a.observe(Duration::from_secs_f64(latency(n, round)), n, n == 1, true);
                 a.allowed()
             })
             .collect()
@@ -140,6 +161,16 @@ mod tests {
     }
 
     #[test]
+    fn a_round_trip_before_a_two_core_server_keeps_both_cores_busy() {
+        // 10 ms of round trip, then 10 ms of server time per batch on two
+        // cores: two batches cost no latency, four add a third, eight add
+        // half again (throughput still rises, slower and slower).
+        let limits = drive(8, 400, |n, _| 0.010 + 0.010 * (n as f64 / 2.0).max(1.0));
+        let tail = &limits[50..];
+        assert!(tail.iter().all(|l| (3..=6).contains(l)), "{tail:?}");
+    }
+
+    #[test]
     fn a_server_that_became_slower_for_good_is_followed() {
         // The same server three times slower from round 1000 on: the knee
         // is found again, not mistaken for endless queueing.
@@ -156,7 +187,12 @@ mod tests {
         let mut a = Adaptive::new(3);
         for i in 0..1000_u64 {
             let latency = if i % 7 == 0 { 1.0 } else { 0.001 };
-            a.observe(Duration::from_secs_f64(latency), i % 5 == 0, i % 3 != 0);
+            a.observe(
+                Duration::from_secs_f64(latency),
+                (i % 4) as usize,
+                i % 5 == 0,
+                i % 3 != 0,
+            );
             assert!((1..=3).contains(&a.allowed()));
         }
         assert_eq!(Adaptive::new(0).allowed(), 1);
@@ -166,7 +202,7 @@ mod tests {
     fn idle_slots_do_not_grow_the_limit() {
         let mut a = Adaptive::new(8);
         for _ in 0..100 {
-            a.observe(Duration::from_millis(10), false, false);
+            a.observe(Duration::from_millis(10), 1, false, false);
         }
         assert_eq!(a.allowed(), 1);
     }

@@ -237,7 +237,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                 && items * 2 >= self.capacity
             {
                 let saturated = running >= adaptive.allowed();
-                adaptive.observe(sent.elapsed(), alone, saturated);
+                adaptive.observe(sent.elapsed(), running, alone, saturated);
             }
             for key in keys {
                 if let Some(count) = self.busy.get_mut(&key) {

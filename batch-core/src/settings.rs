@@ -203,8 +203,9 @@ impl BatcherSettingsBuilder {
     }
 
     /// Adjust the batches in flight from the requests' latency, up to
-    /// `max_in_flight` (TCP Vegas' rule: more while latency stays flat,
-    /// fewer once it rises by half over a lone batch's).
+    /// `max_in_flight` (TCP Vegas' rule: more while fewer than one batch
+    /// waits at the server, as the rise of latency over a lone batch's
+    /// tells; fewer once more than three wait).
     pub fn adaptive_concurrency(mut self, on: bool) -> Self {
         self.settings.adaptive_concurrency = on;
         self

@@ -256,7 +256,7 @@ impl<R: Row> TableSink<R> {
             match value.to_sql_checked(ty, scratch) {
                 Ok(IsNull::No) => {
                     key.extend_from_slice(&scratch.len().to_be_bytes());
-                    key.extend_from_slice(&scratch);
+                    key.extend_from_slice(scratch);
                 }
                 Ok(IsNull::Yes) => {
                     return Err(PostgresError::Invalid(format!(

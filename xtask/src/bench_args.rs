@@ -11,21 +11,25 @@ pub const HELP: &str = "\
 usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
-size 1) against batched ones, 2 and 4 batches in flight and adaptive
-concurrency at batch 1000; the library's own statement or request sent
+size 1) against batched ones, 2, 4 and 8 batches in flight and adaptive
+concurrency (up to 8) at batch 1000; the library's own statement or request sent
 batch by batch without it (raw: the overhead reference, column `of raw`)
 and the server's fastest bulk path (ceiling: COPY, one UNWIND of all rows,
 one request of all items; column `of ceil`); batch 1000 over TLS against
 plaintext (column `of plain`); PostgreSQL's insert-only COPY method
-(insert-only); one batcher shared by 1 and 4 threads.
-Every run checks on the server that every item arrived.
+(insert-only, against its own COPY sent per batch: raw-insert-only); one
+batcher shared by 1 and 4 threads. Each backend first gets one untimed
+warm-up run; every run checks on the server that every item arrived.
+`of raw` and `of plain` are medians of per-round ratios (the two runs sit
+side by side in each round).
 
 Starts the test servers that are not running yet (like `cargo xtask
 services up`), builds and runs the benchmark (`cargo run --release -p xtask
 --features bench --bin uds3-bench`), then stops the servers it started.
 
-  --quick       1 round with fewer items instead of 3 interleaved rounds
-                (faster, noisier)
+  --quick       1 round with fewer items instead of 3 interleaved rounds,
+                without batch 10, 8 in flight and shared use from one
+                thread (faster, noisier)
   --only LIST   only these backends, comma-separated: chroma,neo4j,postgres,couchdb
   --rtt LIST    round trips to add between library and servers, in ms,
                 comma-separated (default 0): each value reruns the

@@ -115,6 +115,37 @@ impl Bolt {
             }))
     }
 
+    /// Runs one query in an explicit transaction (BEGIN, RUN, PULL,
+    /// COMMIT, each answered before the next, as batch-neo4j sends a
+    /// batch) and returns how many records it gave.
+    pub fn transaction(
+        &mut self,
+        cypher: &str,
+        params: HashMap<String, Value>,
+    ) -> Result<usize, String> {
+        let db = match &self.database {
+            Some(db) if self.client.version() & 0xff >= 4 => {
+                Some(Metadata::from_iter([("db", db.as_str())]))
+            }
+            _ => None,
+        };
+        let client = &mut self.client;
+        self.runtime
+            .block_on(within(self.timeout, "running a transaction", async {
+                expect_success(client.begin(db).await, "BEGIN")?;
+                let params = Params::from_iter(params);
+                expect_success(client.run(cypher, Some(params), None).await, "RUN")?;
+                let all = Metadata::from_iter([("n", -1_i64)]);
+                let (records, summary) = client
+                    .pull(Some(all))
+                    .await
+                    .map_err(|e| format!("PULL: {e}"))?;
+                expect_success(Ok(summary), "PULL")?;
+                expect_success(client.commit().await, "COMMIT")?;
+                Ok(records.len())
+            }))
+    }
+
     /// Says GOODBYE and closes the connection.
     pub fn close(mut self) {
         // Best effort: the server closes its side either way.

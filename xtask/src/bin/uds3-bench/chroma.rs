@@ -54,7 +54,8 @@ const PROFILE: Profile = Profile {
     claimed: "~80x",
     batch_sizes: &[10, 100, 1000],
     per_item: (60, 150),
-    batched: (2000, 5000),
+    batched: (1000, 5000),
+    large: (1000, 5000),
 };
 
 impl Backend for Chroma {
@@ -94,32 +95,39 @@ impl Backend for Chroma {
                     self.url.trim_end_matches('/'),
                     collection.id()
                 );
-                let mut requests = Vec::new();
-                for chunk in records.chunks(raw_chunk(mode, items)) {
-                    let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-                    if matches!(mode, Mode::Raw(_)) {
-                        let get = serde_json::json!({ "ids": ids, "include": [] });
-                        requests.push((format!("{base}/get"), get.to_string().into_bytes()));
-                    }
-                    let embeddings: Vec<String> = chunk
-                        .iter()
-                        .map(|(_, v, _)| {
-                            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                            base64::Engine::encode(
-                                &base64::engine::general_purpose::STANDARD,
-                                &bytes,
-                            )
-                        })
-                        .collect();
-                    let add = serde_json::to_vec(&serde_json::json!({
-                        "ids": ids,
-                        "embeddings": embeddings,
-                        "metadatas": chunk.iter().map(|r| &r.2).collect::<Vec<_>>(),
-                    }))
-                    .map_err(|e| e.to_string())?;
-                    requests.push((format!("{base}/add"), add));
-                }
-                post_each(&requests, items, |_| Ok(()))?
+                let chunk_size = raw_chunk(mode, items);
+                post_each(
+                    records.chunks(chunk_size),
+                    items,
+                    |chunk| {
+                        let mut requests = Vec::with_capacity(2);
+                        let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+                        if matches!(mode, Mode::Raw(_)) {
+                            let get = serde_json::json!({ "ids": ids, "include": [] });
+                            requests.push((format!("{base}/get"), get.to_string().into_bytes()));
+                        }
+                        let embeddings: Vec<String> = chunk
+                            .iter()
+                            .map(|(_, v, _)| {
+                                let bytes: Vec<u8> =
+                                    v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                                base64::Engine::encode(
+                                    &base64::engine::general_purpose::STANDARD,
+                                    &bytes,
+                                )
+                            })
+                            .collect();
+                        let add = serde_json::to_vec(&serde_json::json!({
+                            "ids": ids,
+                            "embeddings": embeddings,
+                            "metadatas": chunk.iter().map(|r| &r.2).collect::<Vec<_>>(),
+                        }))
+                        .map_err(|e| e.to_string())?;
+                        requests.push((format!("{base}/add"), add));
+                        Ok(requests)
+                    },
+                    |_| Ok(()),
+                )?
             }
             _ => {
                 let inserter = ChromaBatchInserter::with_settings(
@@ -128,13 +136,9 @@ impl Backend for Chroma {
                 )
                 .map_err(|e| e.to_string())?;
                 drive(
-                    &records,
+                    records,
                     mode.threads(),
-                    |(id, v, m)| {
-                        inserter
-                            .add(id.clone(), v.clone(), m.clone())
-                            .map_err(|f| f.to_string())
-                    },
+                    |(id, v, m)| inserter.add(id, v, m).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
             }

@@ -48,7 +48,8 @@ const PROFILE: Profile = Profile {
     claimed: "100-500x",
     batch_sizes: &[10, 100, 1000],
     per_item: (200, 500),
-    batched: (3000, 6000),
+    batched: (2000, 6000),
+    large: (3000, 10_000),
 };
 
 impl Backend for Couch {
@@ -65,46 +66,42 @@ impl Backend for Couch {
             Mode::Raw(_) | Mode::Ceiling => {
                 // The library's request: `_bulk_docs`, one per batch for
                 // Raw, one of all for Ceiling.
-                let bodies = docs
-                    .chunks(raw_chunk(mode, items))
-                    .map(|chunk| {
-                        serde_json::to_vec(&serde_json::json!({
+                let url = format!(
+                    "{}/{}/_bulk_docs",
+                    self.url.trim_end_matches('/'),
+                    db.name()
+                );
+                post_each(
+                    docs.chunks(raw_chunk(mode, items)),
+                    items,
+                    |chunk| {
+                        let body = serde_json::to_vec(&serde_json::json!({
                             "docs": chunk.iter().map(|(id, doc)| {
                                 let mut doc = doc.clone();
                                 doc["_id"] = serde_json::Value::String(id.clone());
                                 doc
                             }).collect::<Vec<_>>()
                         }))
-                        .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let url = format!(
-                    "{}/{}/_bulk_docs",
-                    self.url.trim_end_matches('/'),
-                    db.name()
-                );
-                let requests: Vec<(String, Vec<u8>)> =
-                    bodies.into_iter().map(|b| (url.clone(), b)).collect();
-                post_each(&requests, items, |text| {
-                    if text.contains("\"error\"") {
-                        Err("raw _bulk_docs reported per-document errors".into())
-                    } else {
-                        Ok(())
-                    }
-                })?
+                        .map_err(|e| e.to_string())?;
+                        Ok(vec![(url.clone(), body)])
+                    },
+                    |text| {
+                        if text.contains("\"error\"") {
+                            Err("raw _bulk_docs reported per-document errors".into())
+                        } else {
+                            Ok(())
+                        }
+                    },
+                )?
             }
             _ => {
                 let inserter =
                     CouchDBBatchInserter::with_settings(db.clone(), mode.settings("bench-couch")?)
                         .map_err(|e| e.to_string())?;
                 drive(
-                    &docs,
+                    docs,
                     mode.threads(),
-                    |(id, doc)| {
-                        inserter
-                            .add(doc.clone(), Some(id))
-                            .map_err(|f| f.to_string())
-                    },
+                    |(id, doc)| inserter.add(doc, Some(&id)).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
             }

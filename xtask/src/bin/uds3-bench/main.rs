@@ -108,14 +108,16 @@ fn main() -> ExitCode {
         .flat_map(|(rtt, _, backends)| {
             backends
                 .iter()
-                .map(move |b| runner::modes(b.as_ref(), *rtt).len() * rounds)
+                .map(move |b| runner::modes(b.as_ref(), *rtt, args.quick).len() * rounds)
         })
         .sum();
     let bar = runner::progress(total as u64);
     let mut records = Vec::new();
-    for (rtt, relays, mut backends) in plans {
+    for (k, (rtt, relays, mut backends)) in plans.into_iter().enumerate() {
         for backend in &mut backends {
-            match runner::bench(backend.as_mut(), rounds, args.quick, rtt, &bar) {
+            // The servers stay warm from one round trip to the next.
+            let warm_up = k == 0;
+            match runner::bench(backend.as_mut(), rounds, args.quick, rtt, warm_up, &bar) {
                 Ok(r) => records.extend(r),
                 Err(e) => {
                     bar.abandon();

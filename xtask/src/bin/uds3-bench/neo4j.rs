@@ -9,7 +9,7 @@ use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, Propert
 use xtask::bolt::{Bolt, Value};
 use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, raw_chunk};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -149,6 +149,7 @@ const PROFILE: Profile = Profile {
     batch_sizes: &[10, 100, 1000, 5000],
     per_item: (300, 600),
     batched: (5000, 10_000),
+    large: (5000, 20_000),
 };
 
 impl Backend for Neo4j {
@@ -159,44 +160,72 @@ impl Backend for Neo4j {
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
         self.prepare(items)?;
         let run = match mode {
-            Mode::Raw(_) | Mode::Ceiling => {
-                // The same MERGE as the library, anchored the same way,
-                // without its per-row created flag and returned indexes:
-                // one transaction per batch for Raw, one of all rows for
-                // Ceiling, on a Bolt connection of its own.
-                let cypher = format!(
-                    "UNWIND $rows AS row \
-                     MATCH (a:{DOC} {{id: row.from}}) MATCH (b:{CHUNK} {{id: row.to}}) \
-                     MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
-                );
-                let chunks: Vec<HashMap<String, Value>> = (0..items)
-                    .collect::<Vec<_>>()
-                    .chunks(raw_chunk(mode, items))
-                    .map(|chunk| {
-                        let rows: Vec<Value> = chunk
-                            .iter()
-                            .map(|&i| {
-                                let (from, to, order) = rel(i);
-                                Value::from(HashMap::from([
-                                    ("from", Value::from(from)),
-                                    ("to", Value::from(to)),
-                                    ("order", Value::from(order)),
-                                ]))
-                            })
-                            .collect();
-                        HashMap::from([("rows".to_owned(), Value::from(rows))])
-                    })
-                    .collect();
-                let requests = chunks.len() as u64;
+            Mode::Raw(batch_size) => {
+                // The library's own statement (its grouped MERGE with the
+                // created flag, from `Neo4jConfig::relationship_statement`)
+                // and rows, one explicit transaction per batch as the
+                // library sends them, on a Bolt connection of its own.
+                let cypher = self
+                    .config
+                    .relationship_statement("HAS_CHUNK")
+                    .map_err(|e| e.to_string())?;
                 let raw = self.raw()?;
                 let started = Instant::now();
-                for params in chunks {
-                    raw.query(&cypher, params)?;
+                let mut requests = 0;
+                for start in (0..items).step_by(batch_size.max(1)) {
+                    let rows: Vec<Value> = (start..(start + batch_size).min(items))
+                        .map(|i| {
+                            let (from, to, order) = rel(i);
+                            Value::from(HashMap::from([
+                                ("i", Value::from((i - start) as i64)),
+                                ("from", Value::from(from)),
+                                ("to", Value::from(to)),
+                                (
+                                    "props",
+                                    Value::from(HashMap::from([("order", Value::from(order))])),
+                                ),
+                            ]))
+                        })
+                        .collect();
+                    let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
+                    let created = raw.transaction(&cypher, params)?;
+                    if created != (start + batch_size).min(items) - start {
+                        return Err(format!("raw batch at {start}: {created} rows answered"));
+                    }
+                    requests += 1;
                 }
                 Run {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
                     requests,
+                }
+            }
+            Mode::Ceiling => {
+                // The server's fastest path: one plain UNWIND MERGE of all
+                // rows (no created flag, no returned rows), auto-commit.
+                let cypher = format!(
+                    "UNWIND $rows AS row \
+                     MATCH (a:{DOC} {{id: row.from}}) MATCH (b:{CHUNK} {{id: row.to}}) \
+                     MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
+                );
+                let rows: Vec<Value> = (0..items)
+                    .map(|i| {
+                        let (from, to, order) = rel(i);
+                        Value::from(HashMap::from([
+                            ("from", Value::from(from)),
+                            ("to", Value::from(to)),
+                            ("order", Value::from(order)),
+                        ]))
+                    })
+                    .collect();
+                let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
+                let raw = self.raw()?;
+                let started = Instant::now();
+                raw.query(&cypher, params)?;
+                Run {
+                    items,
+                    seconds: started.elapsed().as_secs_f64(),
+                    requests: 1,
                 }
             }
             _ => {
@@ -210,9 +239,9 @@ impl Backend for Neo4j {
                     .map_err(|e| e.to_string())?;
                 let rows: Vec<usize> = (0..items).collect();
                 drive(
-                    &rows,
+                    rows,
                     mode.threads(),
-                    |&i| {
+                    |i| {
                         let (from, to, order) = rel(i);
                         creator
                             .add_relationship(from, to, "HAS_CHUNK", [("order", order.into())])

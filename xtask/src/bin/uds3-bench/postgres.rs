@@ -9,6 +9,8 @@ use batch_postgres::{
     documents_spec,
 };
 
+use batch_postgres::postgres::binary_copy::BinaryCopyInWriter;
+use batch_postgres::postgres::types::Type;
 use xtask::test_servers::Endpoints;
 
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
@@ -22,8 +24,18 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn new(endpoints: &Endpoints) -> Self {
+        // Plaintext means plaintext: without `sslmode`, the default
+        // (`prefer`) would take the TLS the test server also offers.
+        let url = &endpoints.postgres_url;
+        let url = if url.contains("sslmode=") {
+            url.clone()
+        } else if url.contains('?') {
+            format!("{url}&sslmode=disable")
+        } else {
+            format!("{url}?sslmode=disable")
+        };
         Self {
-            url: endpoints.postgres_url.clone(),
+            url,
             tls_url: endpoints.postgres_tls_libpq_url(),
             run_no: 0,
         }
@@ -52,6 +64,7 @@ const PROFILE: Profile = Profile {
     batch_sizes: &[10, 100, 1000],
     per_item: (500, 1000),
     batched: (10_000, 20_000),
+    large: (20_000, 100_000),
 };
 
 impl Backend for Postgres {
@@ -120,6 +133,55 @@ impl Backend for Postgres {
                     requests,
                 }
             }
+            Mode::RawInsertOnly(batch_size) => {
+                // The insert-only method's own statement (binary COPY
+                // straight into the table, as the sink prepares it), one
+                // COPY per batch, on a plain connection.
+                let mut sink: TableSink<DocumentRow> = TableSink::new(
+                    connector.clone(),
+                    documents_spec(table.clone()).map_err(|e| e.to_string())?,
+                )
+                .with_method(WriteMethod::CopyInsert);
+                let sql = sink.statement_sql().map_err(|e| e.to_string())?;
+                drop(sink);
+                let types = [
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::TEXT,
+                    Type::INT8,
+                    Type::INT8,
+                    Type::TIMESTAMPTZ,
+                    Type::FLOAT8,
+                    Type::TEXT,
+                ];
+                let started = Instant::now();
+                let mut requests = 0;
+                for chunk in rows.chunks(batch_size.max(1)) {
+                    let copy = client.copy_in(&sql).map_err(|e| e.to_string())?;
+                    let mut writer = BinaryCopyInWriter::new(copy, &types);
+                    for r in chunk {
+                        writer
+                            .write(&[
+                                &r.document_id,
+                                &r.file_path,
+                                &r.classification,
+                                &r.content_length,
+                                &r.legal_terms_count,
+                                &r.created_at,
+                                &r.quality_score,
+                                &r.processing_status,
+                            ])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    writer.finish().map_err(|e| e.to_string())?;
+                    requests += 1;
+                }
+                Run {
+                    items,
+                    seconds: started.elapsed().as_secs_f64(),
+                    requests,
+                }
+            }
             Mode::Ceiling => {
                 let mut text = String::with_capacity(items * 120);
                 for r in &rows {
@@ -171,9 +233,9 @@ impl Backend for Postgres {
                 )
                 .map_err(|e| e.to_string())?;
                 drive(
-                    &rows,
+                    rows,
                     mode.threads(),
-                    |row| inserter.add_row(row.clone()).map_err(|f| f.to_string()),
+                    |row| inserter.add_row(row).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
             }

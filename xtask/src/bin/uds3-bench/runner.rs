@@ -34,6 +34,10 @@ pub enum Mode {
     /// The library at a batch size, insert-only (a backend's own fastest
     /// method where it has one: PostgreSQL's `WriteMethod::CopyInsert`).
     InsertOnly(usize),
+    /// The insert-only method's own statement at a batch size, sent batch
+    /// after batch without the library: [`Mode::InsertOnly`]'s overhead
+    /// reference (PostgreSQL: one binary `COPY` per batch).
+    RawInsertOnly(usize),
     /// The library at a batch size, over TLS (the server's TLS endpoint,
     /// trusting the test CA, host name verified).
     BatchedTls(usize),
@@ -50,6 +54,7 @@ impl Mode {
             Mode::Ceiling => "ceiling",
             Mode::BatchedTls(_) => "batched-tls",
             Mode::InsertOnly(_) => "insert-only",
+            Mode::RawInsertOnly(_) => "raw-insert-only",
         }
     }
 
@@ -61,7 +66,7 @@ impl Mode {
             | Mode::BatchedTls(n)
             | Mode::InsertOnly(n)
             | Mode::Shared { batch_size: n, .. } => *n,
-            Mode::Raw(n) => *n,
+            Mode::Raw(n) | Mode::RawInsertOnly(n) => *n,
             Mode::Ceiling => 0,
         }
     }
@@ -120,8 +125,12 @@ pub struct Profile {
     pub batch_sizes: &'static [usize],
     /// Items per per-item run without added round trip: (quick, full).
     pub per_item: (usize, usize),
-    /// Items per run of every other mode: (quick, full).
+    /// Items per run of modes below batch 1000: (quick, full).
     pub batched: (usize, usize),
+    /// Items per run at batch 1000 and more, and of the ceiling, where
+    /// the goals are read: long enough that connecting, the first batch
+    /// and the last one weigh little: (quick, full).
+    pub large: (usize, usize),
 }
 
 impl Profile {
@@ -131,12 +140,14 @@ impl Profile {
     pub fn items(&self, mode: Mode, quick: bool, rtt_ms: u32) -> usize {
         let (quick_items, full_items) = match mode {
             Mode::PerItem => self.per_item,
+            Mode::Ceiling => self.large,
+            _ if mode.batch_size() >= 1000 => self.large,
             _ => self.batched,
         };
         let items = if quick { quick_items } else { full_items };
         match mode {
             Mode::PerItem if rtt_ms > 0 => {
-                let budget = if quick { 1500 } else { 6000 };
+                let budget = if quick { 1000 } else { 6000 };
                 items.min((budget / rtt_ms as usize).max(20))
             }
             _ => items,
@@ -174,32 +185,46 @@ pub struct Record {
 /// The smallest batch size worth running at `rtt_ms`: every size without
 /// added round trip; from 100 with one (batch 10 is per-item divided by
 /// ten, nothing new); from 1000 at 50 ms and more.
-fn smallest_batch(rtt_ms: u32) -> usize {
+/// `--quick` starts at 100 everywhere.
+fn smallest_batch(rtt_ms: u32, quick: bool) -> usize {
     match rtt_ms {
-        0 => 1,
-        1..50 => 100,
+        0 if !quick => 1,
+        0..50 => 100,
         _ => 1000,
     }
 }
 
-/// The modes run at `rtt_ms`: per-item, each batch size, 2 and 4 batches
-/// in flight and adaptive (up to 4) at the largest size up to 1000, the
+/// Batches in flight compared at batch 1000 (1 is `batched` itself);
+/// adaptive runs up to the largest.
+pub const IN_FLIGHT: [usize; 3] = [2, 4, 8];
+
+/// The modes run at `rtt_ms`: per-item, each batch size, 2, 4 and 8 batches
+/// in flight and adaptive (up to 8) at the largest size up to 1000, the
 /// library's statement sent raw at 100 and 1000, and the ceiling; without
 /// added round trip also TLS and shared use. Batch 10 only without added
 /// round trip (see [`smallest_batch`]).
-pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
+///
+/// `--quick` leaves out batch 10, 8 in flight (adaptive still goes up to
+/// 8) and shared use from one thread (batch 100 again).
+pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     let sizes = backend.profile().batch_sizes;
     let mut modes = vec![Mode::PerItem];
-    modes.extend(
-        sizes
-            .iter()
-            .copied()
-            .filter(|&n| n >= smallest_batch(rtt_ms))
-            .map(|batch_size| Mode::Batched {
-                batch_size,
-                in_flight: 1,
-            }),
-    );
+    // Each raw run right after the library run at its batch size: every
+    // round rotates the list, so the two stay neighbours and their ratio
+    // is taken within a round (see `paired`).
+    for batch_size in sizes
+        .iter()
+        .copied()
+        .filter(|&n| n >= smallest_batch(rtt_ms, quick))
+    {
+        modes.push(Mode::Batched {
+            batch_size,
+            in_flight: 1,
+        });
+        if batch_size >= smallest_batch(rtt_ms, quick).max(100) && batch_size <= 1000 {
+            modes.push(Mode::Raw(batch_size));
+        }
+    }
     // In flight and TLS at batch 1000, where the goals are set (or the largest).
     let size = sizes
         .iter()
@@ -207,35 +232,34 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
         .find(|&n| n == 1000)
         .or(sizes.iter().copied().max());
     if let Some(batch_size) = size {
-        for in_flight in [2, 4] {
+        for in_flight in IN_FLIGHT.into_iter().filter(|&n| !quick || n < 8) {
             modes.push(Mode::Batched {
                 batch_size,
                 in_flight,
             });
         }
-        modes.push(Mode::Adaptive { batch_size, max: 4 });
+        modes.push(Mode::Adaptive {
+            batch_size,
+            max: IN_FLIGHT[IN_FLIGHT.len() - 1],
+        });
     }
-    modes.extend(
-        sizes
-            .iter()
-            .copied()
-            .filter(|&n| n >= smallest_batch(rtt_ms).max(100) && n <= 1000)
-            .map(Mode::Raw),
-    );
     modes.push(Mode::Ceiling);
     if backend.insert_only()
         && let Some(size) = size
     {
         modes.push(Mode::InsertOnly(size));
+        modes.push(Mode::RawInsertOnly(size));
     }
     if rtt_ms == 0 {
         if let Some(size) = size {
             modes.push(Mode::BatchedTls(size));
         }
-        modes.push(Mode::Shared {
-            batch_size: 100,
-            threads: 1,
-        });
+        if !quick {
+            modes.push(Mode::Shared {
+                batch_size: 100,
+                threads: 1,
+            });
+        }
         modes.push(Mode::Shared {
             batch_size: 100,
             threads: 4,
@@ -245,16 +269,31 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32) -> Vec<Mode> {
 }
 
 /// Runs `rounds` rounds of every mode, the order rotated each round so
-/// that slow drifts of a shared machine hit every mode alike.
+/// that slow drifts of a shared machine hit every mode alike; with
+/// `warm_up`, after one untimed run (a JVM server compiles its hot paths
+/// in the first seconds; caches settle).
 pub fn bench(
     backend: &mut dyn Backend,
     rounds: usize,
     quick: bool,
     rtt_ms: u32,
+    warm_up: bool,
     bar: &ProgressBar,
 ) -> Result<Vec<Record>, String> {
-    let modes = modes(backend, rtt_ms);
+    let modes = modes(backend, rtt_ms, quick);
+    let began = Instant::now();
     let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
+    if let Some(&warm_up) = modes
+        .iter()
+        .filter(|_| warm_up)
+        .find(|m| matches!(m, Mode::Batched { in_flight: 1, .. }) && m.batch_size() >= 1000)
+    {
+        bar.set_message(format!("{} rtt={rtt_ms}ms warm-up", backend.profile().name));
+        let items = backend.profile().items(warm_up, quick, rtt_ms);
+        backend
+            .run(warm_up, items)
+            .map_err(|e| format!("{} warm-up {warm_up:?}: {e}", backend.profile().name))?;
+    }
     for round in 0..rounds {
         for k in 0..modes.len() {
             let i = (k + round) % modes.len();
@@ -285,6 +324,18 @@ pub fn bench(
             bar.inc(1);
         }
     }
+    let timed: f64 = samples.iter().flatten().map(|r| r.seconds).sum();
+    let line = format!(
+        "{} rtt {rtt_ms} ms: {} modes x {rounds} rounds in {:.0} s ({timed:.0} s timed)",
+        backend.profile().name,
+        modes.len(),
+        began.elapsed().as_secs_f64()
+    );
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
     let rate = |runs: &[Run]| median(runs.iter().map(|r| r.items as f64 / r.seconds).collect());
     let per_item = modes
         .iter()
@@ -301,20 +352,29 @@ pub fn bench(
         .iter()
         .zip(&samples)
         .map(|(mode, runs)| {
+            // This mode's rate over `other`'s, round by round (the two
+            // ran minutes apart at most), the median of those ratios.
+            let paired_with = |other: Mode| {
+                modes.iter().position(|m| *m == other).map(|j| {
+                    median(
+                        runs.iter()
+                            .zip(&samples[j])
+                            .map(|(a, b)| {
+                                (a.items as f64 / a.seconds) / (b.items as f64 / b.seconds)
+                            })
+                            .collect(),
+                    )
+                })
+            };
             let items_per_s = rate(runs);
             let items: usize = runs.iter().map(|r| r.items).sum();
             let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
             let requests: u64 = runs.iter().map(|r| r.requests).sum();
             let fraction_of_plaintext = match mode {
-                Mode::BatchedTls(n) => modes
-                    .iter()
-                    .position(|m| {
-                        *m == Mode::Batched {
-                            batch_size: *n,
-                            in_flight: 1,
-                        }
-                    })
-                    .map(|i| items_per_s / rate(&samples[i])),
+                Mode::BatchedTls(n) => paired_with(Mode::Batched {
+                    batch_size: *n,
+                    in_flight: 1,
+                }),
                 _ => None,
             };
             Record {
@@ -330,8 +390,9 @@ pub fn bench(
                 requests,
                 speedup: per_item.map(|p| items_per_s / p),
                 fraction_of_raw: match mode {
-                    Mode::Raw(_) | Mode::Ceiling | Mode::PerItem => None,
-                    _ => rate_of(Mode::Raw(mode.batch_size())).map(|r| items_per_s / r),
+                    Mode::Raw(_) | Mode::RawInsertOnly(_) | Mode::Ceiling | Mode::PerItem => None,
+                    Mode::InsertOnly(n) => paired_with(Mode::RawInsertOnly(*n)),
+                    _ => paired_with(Mode::Raw(mode.batch_size())),
                 },
                 fraction_of_ceiling: ceiling.map(|c| items_per_s / c),
                 fraction_of_plaintext,
@@ -362,19 +423,27 @@ pub fn progress(total: u64) -> ProgressBar {
 }
 
 /// Times one library run: `threads` threads share one inserter (thread
-/// `t` adds every `t`-th item of `data` through `add`), then `close`
-/// flushes it; its report must be complete, and its stats give the run.
-pub fn drive<D: Sync, T, E: std::fmt::Display>(
-    data: &[D],
+/// `t` adds every `t`-th item of `data` through `add`, moving it in as a
+/// user with owned items would; the raw paths borrow theirs, so neither
+/// pays a copy), then `close` flushes it; its report must be complete,
+/// and its stats give the run.
+pub fn drive<D: Send, T, E: std::fmt::Display>(
+    data: Vec<D>,
     threads: usize,
-    add: impl Fn(&D) -> Result<(), String> + Sync,
+    add: impl Fn(D) -> Result<(), String> + Sync,
     close: impl FnOnce() -> (batch_core::FlushReport<T, E>, batch_core::Stats),
 ) -> Result<Run, String> {
+    let threads = threads.max(1);
+    let mut shares: Vec<Vec<D>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in data.into_iter().enumerate() {
+        shares[i % threads].push(item);
+    }
     let started = Instant::now();
     std::thread::scope(|scope| -> Result<(), String> {
         let add = &add;
-        let workers: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || data.iter().skip(t).step_by(threads).try_for_each(add)))
+        let workers: Vec<_> = shares
+            .into_iter()
+            .map(|share| scope.spawn(move || share.into_iter().try_for_each(add)))
             .collect();
         workers
             .into_iter()
@@ -403,31 +472,38 @@ pub fn drive<D: Sync, T, E: std::fmt::Display>(
 /// How long a benchmark run's final flush may take.
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Times POSTing each (URL, JSON body) in turn, as a raw HTTP path
-/// without the library; every answer must be a success and pass `check`.
-pub fn post_each(
-    requests: &[(String, Vec<u8>)],
+/// Times a raw HTTP path without the library: for each chunk, `build`
+/// encodes its requests (URL, JSON body), on the clock as the library's
+/// encoding is, and each is POSTed in turn; every answer must be a
+/// success and pass `check`.
+pub fn post_each<C>(
+    chunks: impl IntoIterator<Item = C>,
     items: usize,
+    mut build: impl FnMut(C) -> Result<Vec<(String, Vec<u8>)>, String>,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Run, String> {
     let started = Instant::now();
-    for (url, body) in requests {
-        let mut response = ureq::post(url)
-            .header("Content-Type", "application/json")
-            .send(&body[..])
-            .map_err(|e| e.to_string())?;
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_string()
-            .map_err(|e| e.to_string())?;
-        check(&text)?;
+    let mut requests = 0;
+    for chunk in chunks {
+        for (url, body) in build(chunk)? {
+            let mut response = ureq::post(&url)
+                .header("Content-Type", "application/json")
+                .send(&body[..])
+                .map_err(|e| e.to_string())?;
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(u64::MAX)
+                .read_to_string()
+                .map_err(|e| e.to_string())?;
+            check(&text)?;
+            requests += 1;
+        }
     }
     Ok(Run {
         items,
         seconds: started.elapsed().as_secs_f64(),
-        requests: requests.len() as u64,
+        requests,
     })
 }
 
