@@ -6,7 +6,9 @@ use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, m
 use xtask::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk};
+use crate::runner::{
+    Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk, timed,
+};
 
 const DIM: usize = 384;
 
@@ -130,17 +132,18 @@ impl Backend for Chroma {
                 )?
             }
             _ => {
-                let inserter = ChromaBatchInserter::with_settings(
-                    collection.clone(),
-                    mode.settings("bench-chroma")?,
-                )
-                .map_err(|e| e.to_string())?;
+                let settings = mode.settings("bench-chroma")?;
+                let (inserter, setup) = timed(|| {
+                    ChromaBatchInserter::with_settings(collection.clone(), settings)
+                        .map_err(|e| e.to_string())
+                })?;
                 drive(
                     records,
                     mode.threads(),
                     |(id, v, m)| inserter.add(id, v, m).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
+                .after_setup(setup)
             }
         };
         let count = collection.count().map_err(|e| e.to_string())?;

@@ -6,7 +6,9 @@ use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use xtask::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk};
+use crate::runner::{
+    Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk, timed,
+};
 
 pub struct Couch {
     url: String,
@@ -95,15 +97,18 @@ impl Backend for Couch {
                 )?
             }
             _ => {
-                let inserter =
-                    CouchDBBatchInserter::with_settings(db.clone(), mode.settings("bench-couch")?)
-                        .map_err(|e| e.to_string())?;
+                let settings = mode.settings("bench-couch")?;
+                let (inserter, setup) = timed(|| {
+                    CouchDBBatchInserter::with_settings(db.clone(), settings)
+                        .map_err(|e| e.to_string())
+                })?;
                 drive(
                     docs,
                     mode.threads(),
                     |(id, doc)| inserter.add(doc, Some(&id)).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
+                .after_setup(setup)
             }
         };
         let stored = db.doc_count().map_err(|e| e.to_string())?;

@@ -9,7 +9,7 @@ use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, Propert
 use xtask::bolt::{Bolt, Value};
 use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -169,8 +169,17 @@ impl Backend for Neo4j {
                     .config
                     .relationship_statement("HAS_CHUNK")
                     .map_err(|e| e.to_string())?;
-                let raw = self.raw()?;
+                // From nothing, as a new creator starts: its own connection.
                 let started = Instant::now();
+                let (host, port) = self.endpoints.host_port(Service::Neo4j)?;
+                let mut raw = Bolt::connect(
+                    &host,
+                    port,
+                    &self.endpoints.neo4j_user,
+                    &self.endpoints.neo4j_password,
+                    CLOSE_TIMEOUT,
+                )?
+                .database(NEO4J_DATABASE);
                 let mut requests = 0;
                 for start in (0..items).step_by(batch_size.max(1)) {
                     let rows: Vec<Value> = (start..(start + batch_size).min(items))
@@ -194,9 +203,11 @@ impl Backend for Neo4j {
                     }
                     requests += 1;
                 }
+                let seconds = started.elapsed().as_secs_f64();
+                raw.close();
                 Run {
                     items,
-                    seconds: started.elapsed().as_secs_f64(),
+                    seconds,
                     requests,
                 }
             }
@@ -235,8 +246,10 @@ impl Backend for Neo4j {
                 } else {
                     &self.config
                 };
-                let creator = Neo4jBatchCreator::with_settings(config.clone(), settings)
-                    .map_err(|e| e.to_string())?;
+                let (creator, setup) = timed(|| {
+                    Neo4jBatchCreator::with_settings(config.clone(), settings)
+                        .map_err(|e| e.to_string())
+                })?;
                 let rows: Vec<usize> = (0..items).collect();
                 drive(
                     rows,
@@ -249,6 +262,7 @@ impl Backend for Neo4j {
                     },
                     || (creator.close(CLOSE_TIMEOUT), creator.stats()),
                 )?
+                .after_setup(setup)
             }
         };
         let count = self.count()?;

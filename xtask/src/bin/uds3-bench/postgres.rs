@@ -13,7 +13,7 @@ use batch_postgres::postgres::binary_copy::BinaryCopyInWriter;
 use batch_postgres::postgres::types::Type;
 use xtask::test_servers::Endpoints;
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
 
 pub struct Postgres {
     url: String,
@@ -102,8 +102,10 @@ impl Backend for Postgres {
                 );
                 let sql = sink.statement_sql().map_err(|e| e.to_string())?;
                 drop(sink);
-                let statement = client.prepare(&sql).map_err(|e| e.to_string())?;
+                // From nothing, as a new inserter starts: connect, prepare.
                 let started = Instant::now();
+                let mut client = connector.connect().map_err(|e| e.to_string())?;
+                let statement = client.prepare(&sql).map_err(|e| e.to_string())?;
                 let mut requests = 0;
                 for chunk in rows.chunks(batch_size.max(1)) {
                     let ids: Vec<&str> = chunk.iter().map(|r| r.document_id.as_str()).collect();
@@ -155,6 +157,7 @@ impl Backend for Postgres {
                     Type::TEXT,
                 ];
                 let started = Instant::now();
+                let mut client = connector.connect().map_err(|e| e.to_string())?;
                 let mut requests = 0;
                 for chunk in rows.chunks(batch_size.max(1)) {
                     let copy = client.copy_in(&sql).map_err(|e| e.to_string())?;
@@ -225,19 +228,17 @@ impl Backend for Postgres {
                 } else {
                     WriteMethod::default()
                 };
-                let inserter = PostgreSQLBatchInserter::with_method(
-                    connector,
-                    table.clone(),
-                    method,
-                    settings,
-                )
-                .map_err(|e| e.to_string())?;
+                let (inserter, setup) = timed(|| {
+                    PostgreSQLBatchInserter::with_method(connector, table.clone(), method, settings)
+                        .map_err(|e| e.to_string())
+                })?;
                 drive(
                     rows,
                     mode.threads(),
                     |row| inserter.add_row(row).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?
+                .after_setup(setup)
             }
         };
         let count: i64 = client

@@ -13,6 +13,24 @@ pub struct Run {
     pub requests: u64,
 }
 
+impl Run {
+    /// The run with `seconds` of setup (starting the inserter, which
+    /// may connect) on its clock: the raw paths connect on theirs.
+    pub fn after_setup(self, seconds: f64) -> Run {
+        Run {
+            seconds: self.seconds + seconds,
+            ..self
+        }
+    }
+}
+
+/// `make()`, and the seconds it took.
+pub fn timed<T>(make: impl FnOnce() -> Result<T, String>) -> Result<(T, f64), String> {
+    let started = Instant::now();
+    let made = make()?;
+    Ok((made, started.elapsed().as_secs_f64()))
+}
+
 /// What a benchmark mode writes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -472,7 +490,8 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
 /// How long a benchmark run's final flush may take.
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Times a raw HTTP path without the library: for each chunk, `build`
+/// Times a raw HTTP path without the library, from a new connection: for
+/// each chunk, `build`
 /// encodes its requests (URL, JSON body), on the clock as the library's
 /// encoding is, and each is POSTed in turn; every answer must be a
 /// success and pass `check`.
@@ -483,10 +502,14 @@ pub fn post_each<C>(
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Run, String> {
     let started = Instant::now();
+    // A new agent per run: its connections start cold, as a new
+    // inserter's do.
+    let agent = ureq::Agent::new_with_defaults();
     let mut requests = 0;
     for chunk in chunks {
         for (url, body) in build(chunk)? {
-            let mut response = ureq::post(&url)
+            let mut response = agent
+                .post(&url)
                 .header("Content-Type", "application/json")
                 .send(&body[..])
                 .map_err(|e| e.to_string())?;
