@@ -1,8 +1,11 @@
 //! `cargo xtask bench` runs this: per-item against batched writes on the
-//! four real servers, the servers' raw bulk paths as the ceiling, batch
-//! 1000 over TLS against plaintext, and shared use from 4 threads. Writes
-//! `results.{json,md}` and `throughput.svg` to `$CARGO_TARGET_DIR/bench/`
-//! if that variable is set, else to `<workspace>/target/bench/`.
+//! four real servers (several batches in flight, adaptive concurrency), the
+//! library's own statements sent without it (raw), the servers' fastest
+//! bulk paths (ceiling), batch 1000 over TLS against plaintext, and shared
+//! use from 4 threads, optionally through relays that add a round trip.
+//! Writes `results.{json,md}`, `throughput.svg` and `throughput_rtt.svg`
+//! to `$CARGO_TARGET_DIR/bench/` if that variable is set, else to
+//! `<workspace>/target/bench/`.
 //!
 //! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--rtt 0,10] [--out DIR]`
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).

@@ -1,6 +1,7 @@
 //! Neo4j (Bolt): the library's grouped `UNWIND ... MERGE` batches against
-//! one plain `UNWIND` of all rows, on nodes created before the clock starts.
-//! The raw path goes over a Bolt connection of its own, not the library.
+//! the same statement sent per batch without it (raw) and one plain
+//! `UNWIND` of all rows (ceiling), on nodes created before the clock
+//! starts. Raw and ceiling go over Bolt connections of their own.
 
 use std::collections::HashMap;
 use std::time::Instant;
