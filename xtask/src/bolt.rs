@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bolt_client::bolt_proto::Message;
+use bolt_client::bolt_proto::message::Record;
 use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
 use bolt_client::error::CommunicationResult;
 use bolt_client::{Client, Metadata, Params};
@@ -94,23 +95,11 @@ impl Bolt {
         cypher: &str,
         params: HashMap<String, Value>,
     ) -> Result<Vec<Vec<Value>>, String> {
-        let db = match &self.database {
-            Some(db) if self.client.version() & 0xff >= 4 => {
-                Some(Metadata::from_iter([("db", db.as_str())]))
-            }
-            _ => None,
-        };
+        let db = self.db_metadata();
         let client = &mut self.client;
         self.runtime
             .block_on(within(self.timeout, "running a query", async {
-                let params = Params::from_iter(params);
-                expect_success(client.run(cypher, Some(params), db).await, "RUN")?;
-                let all = Metadata::from_iter([("n", -1_i64)]);
-                let (records, summary) = client
-                    .pull(Some(all))
-                    .await
-                    .map_err(|e| format!("PULL: {e}"))?;
-                expect_success(Ok(summary), "PULL")?;
+                let records = run_and_pull(client, cypher, params, db).await?;
                 Ok(records.iter().map(|r| r.fields().to_vec()).collect())
             }))
     }
@@ -123,27 +112,25 @@ impl Bolt {
         cypher: &str,
         params: HashMap<String, Value>,
     ) -> Result<usize, String> {
-        let db = match &self.database {
-            Some(db) if self.client.version() & 0xff >= 4 => {
-                Some(Metadata::from_iter([("db", db.as_str())]))
-            }
-            _ => None,
-        };
+        let db = self.db_metadata();
         let client = &mut self.client;
         self.runtime
             .block_on(within(self.timeout, "running a transaction", async {
                 expect_success(client.begin(db).await, "BEGIN")?;
-                let params = Params::from_iter(params);
-                expect_success(client.run(cypher, Some(params), None).await, "RUN")?;
-                let all = Metadata::from_iter([("n", -1_i64)]);
-                let (records, summary) = client
-                    .pull(Some(all))
-                    .await
-                    .map_err(|e| format!("PULL: {e}"))?;
-                expect_success(Ok(summary), "PULL")?;
+                let records = run_and_pull(client, cypher, params, None).await?;
                 expect_success(client.commit().await, "COMMIT")?;
                 Ok(records.len())
             }))
+    }
+
+    /// The database to run in, for Bolt 4 and later.
+    fn db_metadata(&self) -> Option<Metadata> {
+        match &self.database {
+            Some(db) if self.client.version() & 0xff >= 4 => {
+                Some(Metadata::from_iter([("db", db.as_str())]))
+            }
+            _ => None,
+        }
     }
 
     /// Says GOODBYE and closes the connection.
@@ -154,6 +141,24 @@ impl Bolt {
             .runtime
             .block_on(async { tokio::time::timeout(timeout, client.goodbye()).await });
     }
+}
+
+/// RUN, then PULL of every record.
+async fn run_and_pull(
+    client: &mut Client<Compat<BufStream<TcpStream>>>,
+    cypher: &str,
+    params: HashMap<String, Value>,
+    db: Option<Metadata>,
+) -> Result<Vec<Record>, String> {
+    let params = Params::from_iter(params);
+    expect_success(client.run(cypher, Some(params), db).await, "RUN")?;
+    let all = Metadata::from_iter([("n", -1_i64)]);
+    let (records, summary) = client
+        .pull(Some(all))
+        .await
+        .map_err(|e| format!("PULL: {e}"))?;
+    expect_success(Ok(summary), "PULL")?;
+    Ok(records)
 }
 
 /// `step`, or an error if it does not finish within `timeout`.
