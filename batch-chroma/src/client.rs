@@ -7,9 +7,7 @@ use std::time::Duration;
 use batch_core::http::Endpoint;
 use serde::Deserialize;
 
-use crate::collection::Collection;
 use crate::error::ChromaError;
-use crate::metadata::Metadata;
 
 /// The per-request timeout unless one is set: batch-core's
 /// [`DEFAULT_REQUEST_TIMEOUT`](batch_core::DEFAULT_REQUEST_TIMEOUT), the
@@ -103,36 +101,6 @@ impl ChromaClient {
     /// The pre-flight checks if this client (or a clone) has read them.
     pub(crate) fn cached_pre_flight(&self) -> Option<PreFlight> {
         self.pre_flight.get().copied()
-    }
-
-    /// Gets the collection `name`, creating it with `metadata` (e.g.
-    /// `hnsw:space`) if it does not exist. The metadata of an existing
-    /// collection is left as it is (Chroma's `get_or_create`).
-    ///
-    /// Blocking: from async code, call it in `spawn_blocking`.
-    pub fn get_or_create_collection(
-        &self,
-        name: &str,
-        metadata: &Metadata,
-    ) -> Result<Collection, ChromaError> {
-        #[derive(serde::Serialize)]
-        struct Create<'a> {
-            name: &'a str,
-            get_or_create: bool,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            metadata: Option<&'a Metadata>,
-        }
-        check_name("collection name", name)?;
-        let body = serde_json::to_vec(&Create {
-            name,
-            get_or_create: true,
-            metadata: (!metadata.is_empty()).then_some(metadata),
-        })
-        .map_err(|e| ChromaError::Invalid(format!("collection metadata: {e}")))?;
-        let path = self.collections_path();
-        let (_, text) = self.endpoint.request_ok("POST", &path, Some(&body))?;
-        let info: CollectionInfo = self.decode(&path, &text)?;
-        Ok(Collection::new(self.clone(), info))
     }
 
     /// Deletes the collection `name` (404 if it does not exist).
@@ -317,7 +285,7 @@ impl ChromaClientBuilder {
 
 /// Names go into URL paths, so only Chroma's own name characters
 /// (`[A-Za-z0-9._-]`) are let through.
-fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
     let ok = !name.is_empty()
         && name
             .bytes()

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::client::{ChromaClient, CollectionInfo};
+use crate::client::{ChromaClient, CollectionInfo, check_name};
 use crate::error::ChromaError;
 use crate::metadata::Metadata;
 
@@ -36,6 +36,38 @@ pub struct GetResult {
     /// Their documents.
     #[serde(default)]
     pub documents: Option<Vec<Option<String>>>,
+}
+
+impl ChromaClient {
+    /// Gets the collection `name`, creating it with `metadata` (e.g.
+    /// `hnsw:space`) if it does not exist. The metadata of an existing
+    /// collection is left as it is (Chroma's `get_or_create`).
+    ///
+    /// Blocking: from async code, call it in `spawn_blocking`.
+    pub fn get_or_create_collection(
+        &self,
+        name: &str,
+        metadata: &Metadata,
+    ) -> Result<Collection, ChromaError> {
+        #[derive(serde::Serialize)]
+        struct Create<'a> {
+            name: &'a str,
+            get_or_create: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metadata: Option<&'a Metadata>,
+        }
+        check_name("collection name", name)?;
+        let body = serde_json::to_vec(&Create {
+            name,
+            get_or_create: true,
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        })
+        .map_err(|e| ChromaError::Invalid(format!("collection metadata: {e}")))?;
+        let path = self.collections_path();
+        let (_, text) = self.endpoint.request_ok("POST", &path, Some(&body))?;
+        let info: CollectionInfo = self.decode(&path, &text)?;
+        Ok(Collection::new(self.clone(), info))
+    }
 }
 
 impl Collection {

@@ -132,24 +132,6 @@ impl Neo4jConfig {
         Ok(self)
     }
 
-    /// The Cypher each batch runs for relationships of `rel_type` between
-    /// this config's labels (the grouped `MERGE`, not APOC): it unwinds
-    /// `$rows`, maps of `i` (the row's index), `from`, `to` (node ids) and
-    /// `props`, and returns `i` and whether the relationship was created.
-    /// For review, `EXPLAIN`, or timing the same statement without the
-    /// batcher. `rel_type` is checked like `add_relationship`'s.
-    pub fn relationship_statement(&self, rel_type: &str) -> Result<String, Neo4jError> {
-        let rel_type = Name::parse(rel_type, "relationship type").map_err(Neo4jError::Config)?;
-        Ok(crate::plan::relationship_cypher(
-            &rel_type,
-            &self.from_label,
-            &self.to_label,
-            self.anchor,
-            false,
-            false,
-        ))
-    }
-
     /// Which end the MERGE pattern starts from.
     pub fn anchor(mut self, anchor: MergeAnchor) -> Self {
         self.anchor = anchor;

@@ -8,7 +8,7 @@ use batch_core::ItemOutcome;
 use bolt_client::bolt_proto::Value;
 use bolt_client::bolt_proto::message::Record;
 
-use crate::config::MergeAnchor;
+use crate::config::{MergeAnchor, Neo4jConfig};
 use crate::connection::Statement;
 use crate::error::Neo4jError;
 use crate::item::{CREATED_MARKER, GraphItem, GroupKey, group_key};
@@ -248,6 +248,26 @@ pub(crate) fn node_cypher(label: &Name, replay: bool) -> String {
         label.quoted(),
         created_flag("n", replay.then_some(1))
     )
+}
+
+impl Neo4jConfig {
+    /// The Cypher each batch runs for relationships of `rel_type` between
+    /// this config's labels (the grouped `MERGE`, not APOC): it unwinds
+    /// `$rows`, maps of `i` (the row's index), `from`, `to` (node ids) and
+    /// `props`, and returns `i` and whether the relationship was created.
+    /// For review, `EXPLAIN`, or timing the same statement without the
+    /// batcher. `rel_type` is checked like `add_relationship`'s.
+    pub fn relationship_statement(&self, rel_type: &str) -> Result<String, Neo4jError> {
+        let rel_type = Name::parse(rel_type, "relationship type").map_err(Neo4jError::Config)?;
+        Ok(relationship_cypher(
+            &rel_type,
+            &self.from_label,
+            &self.to_label,
+            self.anchor,
+            false,
+            false,
+        ))
+    }
 }
 
 pub(crate) fn relationship_cypher(
