@@ -99,7 +99,7 @@ struct Plan<'a, R> {
     /// Index in `items` and row, of every row sent.
     sent: Vec<(usize, &'a R)>,
     /// The values of every row sent, in `sent`'s order: taken once, for
-    /// the preflight and the statement alike.
+    /// the preflight and whichever method writes them.
     values: Vec<Vec<&'a (dyn ToSql + Sync)>>,
 }
 
@@ -354,7 +354,6 @@ impl<R: Row> TableSink<R> {
                 let live = self.prepared()?;
                 let Session { runtime, client } = &mut live.session;
                 let prepared = live.prepared.as_ref();
-                let rows = &rows;
                 let values = &values;
                 let was_sent = &was_sent;
                 runtime.within(timeout, async move {
@@ -365,12 +364,12 @@ impl<R: Row> TableSink<R> {
                         WriteMethod::Unnest => {
                             write_unnest(client, prepared, &spec, values, was_sent).await
                         }
-                        WriteMethod::Copy => write_copy(client, prepared, rows, was_sent).await,
+                        WriteMethod::Copy => write_copy(client, prepared, values, was_sent).await,
                         WriteMethod::PerRow => {
-                            write_per_row(client, prepared, rows, was_sent).await
+                            write_per_row(client, prepared, values, was_sent).await
                         }
                         WriteMethod::CopyInsert => {
-                            write_copy_insert(client, prepared, rows, was_sent).await
+                            write_copy_insert(client, prepared, values, was_sent).await
                         }
                     }
                 })
@@ -532,10 +531,7 @@ async fn prepare(
             )
         }
         WriteMethod::PerRow => (statements::single_row(spec), None),
-        WriteMethod::CopyInsert => {
-            let copy = statements::copy_into_table(spec);
-            (copy.clone(), Some(copy))
-        }
+        WriteMethod::CopyInsert => (statements::copy_into_table(spec), None),
     };
     let statement = client.prepare(&sql).await?;
     Ok(Ok(Prepared {
@@ -610,10 +606,10 @@ async fn write_unnest(
 
 /// COPY into the staging table and one upsert from it, in one
 /// transaction: only the COMMIT's answer can leave the outcome unknown.
-async fn write_copy<R: Row>(
+async fn write_copy(
     client: &mut Client,
     prepared: &Prepared,
-    rows: &[&R],
+    values: &[Vec<&(dyn ToSql + Sync)>],
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let tx = client.transaction().await?;
@@ -622,11 +618,11 @@ async fn write_copy<R: Row>(
     types.push(Type::INT8);
     let writer = BinaryCopyInWriter::new(tx.copy_in(copy).await?, &types);
     let mut writer = std::pin::pin!(writer);
-    for (n, row) in rows.iter().enumerate() {
+    for (n, row) in values.iter().enumerate() {
         let ord = i64::try_from(n + 1).unwrap_or(i64::MAX);
-        let mut values = row.values();
-        values.push(&ord);
-        writer.as_mut().write(&values).await?;
+        let mut row = row.clone();
+        row.push(&ord);
+        writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
     let written = tx.query(&prepared.statement, &[]).await?;
@@ -638,39 +634,35 @@ async fn write_copy<R: Row>(
 /// Binary COPY of the rows straight into the table: every row is written,
 /// or (an error) none. Only the answer to the end of the copy can leave
 /// the outcome unknown.
-async fn write_copy_insert<R: Row>(
+async fn write_copy_insert(
     client: &mut Client,
     prepared: &Prepared,
-    rows: &[&R],
+    values: &[Vec<&(dyn ToSql + Sync)>],
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let writer =
         BinaryCopyInWriter::new(client.copy_in(&prepared.statement).await?, &prepared.types);
     let mut writer = std::pin::pin!(writer);
-    for row in rows {
-        writer.as_mut().write(&row.values()).await?;
+    for row in values {
+        writer.as_mut().write(row).await?;
     }
     sent.set(true);
     writer.finish().await?;
-    Ok((1..=i64::try_from(rows.len()).unwrap_or(i64::MAX)).collect())
+    Ok((1..=i64::try_from(values.len()).unwrap_or(i64::MAX)).collect())
 }
 
 /// One upsert per row in one transaction; only the COMMIT's answer can
 /// leave the outcome unknown.
-async fn write_per_row<R: Row>(
+async fn write_per_row(
     client: &mut Client,
     prepared: &Prepared,
-    rows: &[&R],
+    values: &[Vec<&(dyn ToSql + Sync)>],
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let tx = client.transaction().await?;
     let mut written = Vec::new();
-    for (n, row) in rows.iter().enumerate() {
-        if !tx
-            .query(&prepared.statement, &row.values())
-            .await?
-            .is_empty()
-        {
+    for (n, row) in values.iter().enumerate() {
+        if !tx.query(&prepared.statement, row).await?.is_empty() {
             written.push(i64::try_from(n + 1).unwrap_or(i64::MAX));
         }
     }
