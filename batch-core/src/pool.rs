@@ -17,7 +17,6 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};

@@ -46,19 +46,17 @@ impl Telemetry {
         metrics::counter!("uds3_batch_retries_total", &self.labels).increment(1);
     }
 
-    /// A batch resolved (written, conflicts, handed back), `age` after its
-    /// oldest item was added: the add-to-written time of its longest
-    /// waiting item, an upper bound for the others.
-    pub(crate) fn resolved(&self, age: Duration) {
-        #[cfg(feature = "metrics")]
-        metrics::histogram!("uds3_batch_add_to_resolved_seconds", &self.labels)
-            .record(age.as_secs_f64());
-        #[cfg(not(feature = "metrics"))]
-        let _ = age;
-    }
-
-    /// One batch resolved: its size and how its items ended.
-    pub(crate) fn batch(&self, items: usize, written: u64, conflicts: u64, failed: u64) {
+    /// One batch resolved: its size, how its items ended, and its `age`
+    /// since its oldest item was added (the add-to-written time of its
+    /// longest waiting item, an upper bound for the others).
+    pub(crate) fn batch(
+        &self,
+        items: usize,
+        written: u64,
+        conflicts: u64,
+        failed: u64,
+        age: Option<Duration>,
+    ) {
         #[cfg(feature = "metrics")]
         {
             let l = &self.labels;
@@ -67,8 +65,12 @@ impl Telemetry {
             metrics::counter!("uds3_batch_items_conflicts_total", l).increment(conflicts);
             metrics::counter!("uds3_batch_items_failed_total", l).increment(failed);
             metrics::histogram!("uds3_batch_batch_items", l).record(items as f64);
+            if let Some(age) = age {
+                metrics::histogram!("uds3_batch_add_to_resolved_seconds", l)
+                    .record(age.as_secs_f64());
+            }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = (items, written, conflicts, failed);
+        let _ = (items, written, conflicts, failed, age);
     }
 }

@@ -76,17 +76,19 @@ impl<S: Sink> Writer<S> {
         let panic = written
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
-        self.finish(batch, panic.as_ref());
-        if let Some(opened) = opened {
-            self.telemetry.resolved(opened.elapsed());
-        }
+        self.finish(batch, opened, panic.as_ref());
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }
     }
 
     /// Counts a batch's outcomes and hands its failed items back.
-    fn finish(&self, batch: InProgress<S::Item, S::Error>, panic: Option<&Arc<str>>) {
+    fn finish(
+        &self,
+        batch: InProgress<S::Item, S::Error>,
+        opened: Option<Instant>,
+        panic: Option<&Arc<str>>,
+    ) {
         let count = batch.items.len();
         let (mut written, mut conflicts) = (0u64, 0u64);
         let mut failed = Vec::new();
@@ -123,8 +125,13 @@ impl<S: Sink> Writer<S> {
             );
         }
         let total_failed = failed.len() as u64;
-        self.telemetry
-            .batch(count, written, conflicts, total_failed);
+        self.telemetry.batch(
+            count,
+            written,
+            conflicts,
+            total_failed,
+            opened.map(|at| at.elapsed()),
+        );
         let failed = self.run_handler(failed);
         let lost = {
             let mut st = self.shared.lock();
