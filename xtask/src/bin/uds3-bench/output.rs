@@ -92,7 +92,7 @@ struct Axis {
 
 /// Log-log chart of items/s against batch size, one line per backend
 /// (without added round trip, one batch in flight), with each backend's
-/// raw bulk rate as a dashed level.
+/// ceiling (the server's fastest bulk path) as a dashed level.
 pub fn svg(records: &[Record]) -> String {
     let first_rtt = records.first().map_or(0, |f| f.rtt_ms);
     let records: Vec<&Record> = records

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use batch_postgres::{
-    Connector, DocumentRow, PostgreSQLBatchInserter, TableName, TableSink, WriteMethod,
+    Connector, DocumentRow, PostgreSQLBatchInserter, Row, TableName, TableSink, WriteMethod,
     documents_spec,
 };
 
@@ -96,12 +96,7 @@ impl Backend for Postgres {
                 // The library's own statement (its UNNEST upsert, as the
                 // sink prepares it), one execution per batch, one array
                 // per column, on a plain connection.
-                let mut sink: TableSink<DocumentRow> = TableSink::new(
-                    connector.clone(),
-                    documents_spec(table.clone()).map_err(|e| e.to_string())?,
-                );
-                let sql = sink.statement_sql().map_err(|e| e.to_string())?;
-                drop(sink);
+                let sql = statement_sql(&connector, &table, WriteMethod::Unnest)?;
                 // From nothing, as a new inserter starts: connect, prepare.
                 let started = Instant::now();
                 let mut client = connector.connect().map_err(|e| e.to_string())?;
@@ -139,13 +134,7 @@ impl Backend for Postgres {
                 // The insert-only method's own statement (binary COPY
                 // straight into the table, as the sink prepares it), one
                 // COPY per batch, on a plain connection.
-                let mut sink: TableSink<DocumentRow> = TableSink::new(
-                    connector.clone(),
-                    documents_spec(table.clone()).map_err(|e| e.to_string())?,
-                )
-                .with_method(WriteMethod::CopyInsert);
-                let sql = sink.statement_sql().map_err(|e| e.to_string())?;
-                drop(sink);
+                let sql = statement_sql(&connector, &table, WriteMethod::CopyInsert)?;
                 let types = [
                     Type::TEXT,
                     Type::TEXT,
@@ -163,18 +152,7 @@ impl Backend for Postgres {
                     let copy = client.copy_in(&sql).map_err(|e| e.to_string())?;
                     let mut writer = BinaryCopyInWriter::new(copy, &types);
                     for r in chunk {
-                        writer
-                            .write(&[
-                                &r.document_id,
-                                &r.file_path,
-                                &r.classification,
-                                &r.content_length,
-                                &r.legal_terms_count,
-                                &r.created_at,
-                                &r.quality_score,
-                                &r.processing_status,
-                            ])
-                            .map_err(|e| e.to_string())?;
+                        writer.write(&r.values()).map_err(|e| e.to_string())?;
                     }
                     writer.finish().map_err(|e| e.to_string())?;
                     requests += 1;
@@ -253,6 +231,19 @@ impl Backend for Postgres {
         }
         Ok(run)
     }
+}
+
+/// The SQL a sink of `method` runs for each batch, as it prepares it.
+fn statement_sql(
+    connector: &Connector,
+    table: &TableName,
+    method: WriteMethod,
+) -> Result<String, String> {
+    let spec = documents_spec(table.clone()).map_err(|e| e.to_string())?;
+    TableSink::<DocumentRow>::new(connector.clone(), spec)
+        .with_method(method)
+        .statement_sql()
+        .map_err(|e| e.to_string())
 }
 
 /// `YYYY-MM-DD HH:MM:SS+00` for seconds since the epoch (civil-from-days).

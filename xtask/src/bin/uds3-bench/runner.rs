@@ -14,6 +14,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// Items per second.
+    pub fn rate(&self) -> f64 {
+        self.items as f64 / self.seconds
+    }
+
     /// The run with `seconds` of setup (starting the inserter, which
     /// may connect) on its clock: the raw paths connect on theirs.
     pub fn after_setup(self, seconds: f64) -> Run {
@@ -229,7 +234,7 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     let mut modes = vec![Mode::PerItem];
     // Each raw run right after the library run at its batch size: every
     // round rotates the list, so the two stay neighbours and their ratio
-    // is taken within a round (see `paired`).
+    // is taken within a round (see `paired_with` below).
     for batch_size in sizes
         .iter()
         .copied()
@@ -301,16 +306,15 @@ pub fn bench(
     let modes = modes(backend, rtt_ms, quick);
     let began = Instant::now();
     let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
-    if let Some(&warm_up) = modes
+    let warm_up_mode = modes
         .iter()
-        .filter(|_| warm_up)
-        .find(|m| matches!(m, Mode::Batched { in_flight: 1, .. }) && m.batch_size() >= 1000)
-    {
+        .find(|m| matches!(m, Mode::Batched { in_flight: 1, .. }) && m.batch_size() >= 1000);
+    if let Some(&mode) = warm_up_mode.filter(|_| warm_up) {
         bar.set_message(format!("{} rtt={rtt_ms}ms warm-up", backend.profile().name));
-        let items = backend.profile().items(warm_up, quick, rtt_ms);
+        let items = backend.profile().items(mode, quick, rtt_ms);
         backend
-            .run(warm_up, items)
-            .map_err(|e| format!("{} warm-up {warm_up:?}: {e}", backend.profile().name))?;
+            .run(mode, items)
+            .map_err(|e| format!("{} warm-up {mode:?}: {e}", backend.profile().name))?;
     }
     for round in 0..rounds {
         for k in 0..modes.len() {
@@ -325,7 +329,6 @@ pub fn bench(
                 mode.in_flight(),
                 mode.threads()
             ));
-            let started = Instant::now();
             let run = backend
                 .run(mode, items)
                 .map_err(|e| format!("{} {:?}: {e}", backend.profile().name, mode))?;
@@ -337,7 +340,6 @@ pub fn bench(
                     run.items
                 ));
             }
-            let _ = started;
             samples[i].push(run);
             bar.inc(1);
         }
@@ -354,7 +356,7 @@ pub fn bench(
     } else {
         bar.println(line);
     }
-    let rate = |runs: &[Run]| median(runs.iter().map(|r| r.items as f64 / r.seconds).collect());
+    let rate = |runs: &[Run]| median(runs.iter().map(Run::rate).collect());
     let per_item = modes
         .iter()
         .position(|m| *m == Mode::PerItem)
@@ -377,9 +379,7 @@ pub fn bench(
                     median(
                         runs.iter()
                             .zip(&samples[j])
-                            .map(|(a, b)| {
-                                (a.items as f64 / a.seconds) / (b.items as f64 / b.seconds)
-                            })
+                            .map(|(a, b)| a.rate() / b.rate())
                             .collect(),
                     )
                 })
@@ -491,10 +491,9 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Times a raw HTTP path without the library, from a new connection: for
-/// each chunk, `build`
-/// encodes its requests (URL, JSON body), on the clock as the library's
-/// encoding is, and each is POSTed in turn; every answer must be a
-/// success and pass `check`.
+/// each chunk, `build` encodes its requests (URL, JSON body), on the
+/// clock as the library's encoding is, and each is POSTed in turn; every
+/// answer must be a success and pass `check`.
 pub fn post_each<C>(
     chunks: impl IntoIterator<Item = C>,
     items: usize,
