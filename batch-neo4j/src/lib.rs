@@ -2,7 +2,9 @@
 //!
 //! Relationships are merged in batches: one `UNWIND $rows AS row` query per
 //! relationship type per batch, all in one explicit transaction, matching
-//! both endpoints by label and `id`. Each query returns the rows it merged,
+//! both endpoints by label and `id`. A batch costs two round trips,
+//! whatever its statements: BEGIN with every RUN and PULL in one write
+//! (Bolt pipelining), then COMMIT. Each query returns the rows it merged,
 //! so a relationship whose endpoint does not exist comes back to the caller
 //! with [`Neo4jError::EndpointNotFound`] instead of vanishing, and one that
 //! already exists counts as a conflict, not a creation. Relationship types

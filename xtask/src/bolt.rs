@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bolt_client::bolt_proto::Message;
-use bolt_client::bolt_proto::message::Record;
+use bolt_client::bolt_proto::message::{Begin, Pull, Record, RunWithMetadata};
 use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
 use bolt_client::error::CommunicationResult;
 use bolt_client::{Client, Metadata, Params};
@@ -104,30 +104,66 @@ impl Bolt {
             }))
     }
 
-    /// Runs one query in an explicit transaction (BEGIN, RUN, PULL,
-    /// COMMIT, each answered before the next, as batch-neo4j sends a
-    /// batch) and returns how many records it gave.
+    /// Runs one query in an explicit transaction as batch-neo4j sends a
+    /// batch (BEGIN, RUN and PULL pipelined in one write, then COMMIT) and
+    /// returns how many records it gave.
     pub fn transaction(
         &mut self,
         cypher: &str,
         params: HashMap<String, Value>,
     ) -> Result<usize, String> {
-        let db = self.db_metadata();
+        let db = self.db_field().unwrap_or_default();
+        let pull = if self.client.version() & 0xff >= 4 {
+            Message::Pull(Pull::new(HashMap::from([(
+                "n".to_owned(),
+                Value::from(-1_i64),
+            )])))
+        } else {
+            Message::PullAll
+        };
+        let messages = vec![
+            Message::Begin(Begin::new(db)),
+            Message::RunWithMetadata(RunWithMetadata::new(
+                cypher.to_owned(),
+                params,
+                HashMap::new(),
+            )),
+            pull,
+        ];
         let client = &mut self.client;
         self.runtime
             .block_on(within(self.timeout, "running a transaction", async {
-                expect_success(client.begin(db).await, "BEGIN")?;
-                let records = run_and_pull(client, cypher, params, None).await?;
+                let answers = client
+                    .pipeline(messages)
+                    .await
+                    .map_err(|e| format!("BEGIN, RUN and PULL: {e}"))?;
+                let mut answers = answers.into_iter();
+                let mut next =
+                    |what: &str| answers.next().ok_or_else(|| format!("no answer to {what}"));
+                expect_success(Ok(next("BEGIN")?), "BEGIN")?;
+                expect_success(Ok(next("RUN")?), "RUN")?;
+                let mut records = 0;
+                loop {
+                    match next("PULL")? {
+                        Message::Record(_) => records += 1,
+                        summary => break expect_success(Ok(summary), "PULL")?,
+                    }
+                }
                 expect_success(client.commit().await, "COMMIT")?;
-                Ok(records.len())
+                Ok(records)
             }))
     }
 
     /// The database to run in, for Bolt 4 and later.
     fn db_metadata(&self) -> Option<Metadata> {
+        self.db_field().map(Metadata::from)
+    }
+
+    /// The `db` field of BEGIN and RUN, for Bolt 4 and later.
+    fn db_field(&self) -> Option<HashMap<String, Value>> {
         match &self.database {
             Some(db) if self.client.version() & 0xff >= 4 => {
-                Some(Metadata::from_iter([("db", db.as_str())]))
+                Some(HashMap::from([("db".to_owned(), Value::from(db.as_str()))]))
             }
             _ => None,
         }

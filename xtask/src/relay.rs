@@ -1,6 +1,8 @@
 //! A TCP relay on loopback in front of a real server: counts the
 //! connections a client opens (a fatal error must not be retried: one
-//! connection, not three) and can delay each direction by a fixed time,
+//! connection, not three) and the turns it takes (how many times the
+//! client speaks after the server did: the round trips a protocol needs),
+//! and can delay each direction by a fixed time,
 //! in byte order, to put a network's round trip between client and server
 //! (the kernel here has no netem). Std only, a thread per direction.
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 pub struct Relay {
     addr: SocketAddr,
     connections: Arc<AtomicU64>,
+    turns: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -45,8 +48,10 @@ impl Relay {
         let listener = TcpListener::bind((ip, 0))?;
         let addr = listener.local_addr()?;
         let connections = Arc::new(AtomicU64::new(0));
+        let turns = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (count, stopped) = (Arc::clone(&connections), Arc::clone(&stop));
+        let all_turns = Arc::clone(&turns);
         thread::Builder::new()
             .name(format!("relay-{}", addr.port()))
             .spawn(move || {
@@ -63,13 +68,20 @@ impl Relay {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
-                    pipe(&client, &server, one_way);
-                    pipe(&server, &client, one_way);
+                    // Per connection: whether the client spoke last.
+                    let client_spoke = Arc::new(AtomicBool::new(false));
+                    let up = Turns::Count {
+                        client_spoke: Arc::clone(&client_spoke),
+                        turns: Arc::clone(&all_turns),
+                    };
+                    pipe(&client, &server, one_way, up);
+                    pipe(&server, &client, one_way, Turns::Answer(client_spoke));
                 }
             })?;
         Ok(Relay {
             addr,
             connections,
+            turns,
             stop,
         })
     }
@@ -88,6 +100,15 @@ impl Relay {
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Acquire)
     }
+
+    /// Turns so far, over all connections: each time a client sent bytes
+    /// after the server's answer (or first), however many reads they
+    /// took. A request and its answer are one turn; requests pipelined in
+    /// one write are one turn too, so this counts the round trips a
+    /// protocol exchange costs.
+    pub fn turns(&self) -> u64 {
+        self.turns.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Relay {
@@ -98,10 +119,38 @@ impl Drop for Relay {
     }
 }
 
+/// What a direction of one connection does to the turn count.
+enum Turns {
+    /// Client to server: a read after the server spoke is a new turn.
+    Count {
+        client_spoke: Arc<AtomicBool>,
+        turns: Arc<AtomicU64>,
+    },
+    /// Server to client: the server spoke.
+    Answer(Arc<AtomicBool>),
+}
+
+impl Turns {
+    /// Bytes went this way.
+    fn spoke(&self) {
+        match self {
+            Turns::Count {
+                client_spoke,
+                turns,
+            } => {
+                if !client_spoke.swap(true, Ordering::AcqRel) {
+                    turns.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Turns::Answer(client_spoke) => client_spoke.store(false, Ordering::Release),
+        }
+    }
+}
+
 /// Copies `from` to `to`: a reader stamps each chunk with when it may go
 /// on, a writer sends it then, so bytes keep their order and every chunk
 /// is late by `one_way`. The end of `from` shuts `to`'s write half.
-fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration) {
+fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -114,6 +163,7 @@ fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration) {
                 match from.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        turns.spoke();
                         if chunks
                             .send((Instant::now() + one_way, buf[..n].to_vec()))
                             .is_err()
@@ -183,5 +233,31 @@ mod tests {
         let mut one = [0_u8; 1];
         second.read_exact(&mut one).expect("echo");
         assert_eq!(relay.connections(), 2);
+    }
+
+    #[test]
+    fn a_turn_is_a_request_and_its_answer_however_it_is_cut() {
+        let echo = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = echo.local_addr().expect("addr").to_string();
+        thread::spawn(move || {
+            for s in echo.incoming().flatten() {
+                let mut r = s.try_clone().expect("clone");
+                let mut w = s;
+                let _ = io::copy(&mut r, &mut w);
+            }
+        });
+        let relay = Relay::start(&target, Duration::ZERO).expect("relay");
+        let mut c = TcpStream::connect(relay.addr()).expect("connect");
+        let mut exchange = |request: &[u8]| {
+            c.write_all(request).expect("write");
+            let mut answer = vec![0_u8; request.len()];
+            c.read_exact(&mut answer).expect("echo");
+        };
+        exchange(b"BEGIN");
+        exchange(b"RUN");
+        assert_eq!(relay.turns(), 2, "two requests, each answered");
+        // Three messages in one write, as a pipelining client sends them.
+        exchange(b"BEGIN RUN PULL");
+        assert_eq!(relay.turns(), 3);
     }
 }

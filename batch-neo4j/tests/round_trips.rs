@@ -1,0 +1,112 @@
+//! Across a network every round trip costs a batch the network's round
+//! trip time, so a batch is sent in two: BEGIN with every statement's RUN
+//! and PULL in one write, then COMMIT. Counted by a relay between the
+//! creator and the real server (`xtask::relay::Relay::turns`), never timed.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::time::Duration;
+
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
+use common::{admin, config, count, count_rels, seed_doc_and_chunks, unique};
+use xtask::relay::Relay;
+use xtask::test_servers;
+
+/// A creator whose connection goes through `relay`.
+fn creator_through(relay: &Relay, doc: &str, chunk: &str, batch_size: usize) -> Neo4jBatchCreator {
+    let endpoints = test_servers::Endpoints::from_env();
+    let graph = Neo4jConfig::new(
+        &format!("bolt://{}", relay.addr()),
+        endpoints.neo4j_user,
+        endpoints.neo4j_password,
+    )
+    .unwrap()
+    .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+    .labels(doc, chunk)
+    .unwrap();
+    Neo4jBatchCreator::new(graph, batch_size).unwrap()
+}
+
+#[test]
+fn a_batch_of_nodes_and_relationships_costs_two_round_trips() {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    let mut admin = admin();
+    seed_doc_and_chunks(&mut admin, &doc, &chunk, 10);
+    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
+    let creator = creator_through(&relay, &doc, &chunk, 1000);
+
+    // Connected (handshake, HELLO, readiness probe): count from here.
+    let before = relay.turns();
+    for i in 0..10 {
+        creator
+            .add_relationship("doc_0", format!("chunk_{i}"), "HAS_CHUNK", [])
+            .unwrap();
+    }
+    // A second statement in the same batch: new chunk nodes.
+    for i in 10..15 {
+        creator
+            .upsert_node(&chunk, format!("chunk_{i}"), [("order", (i as i64).into())])
+            .unwrap();
+    }
+    let report = creator.flush_timeout(Duration::from_secs(60));
+    let turns = relay.turns() - before;
+
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.written, 15, "{report:?}");
+    assert_eq!(count_rels(&mut admin, &doc, "HAS_CHUNK", &chunk), 10);
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (c:{chunk}) RETURN count(c)")),
+        15
+    );
+    assert_eq!(
+        turns, 2,
+        "BEGIN, RUN and PULL of both statements in one write, then COMMIT"
+    );
+    assert_eq!(relay.connections(), 1);
+}
+
+#[test]
+fn a_statement_the_server_refuses_mid_pipeline_leaves_the_connection_usable() {
+    // A uniqueness constraint on `email`: the server answers the RUN of
+    // u3's batch with FAILURE and the PULL behind it with IGNORED; the
+    // connection is RESET and bisection goes on over the same one.
+    let label = unique("Uniq");
+    let mut admin = admin();
+    admin
+        .run_cypher(
+            &format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.email IS UNIQUE"),
+            &Default::default(),
+        )
+        .unwrap();
+    admin
+        .run_cypher(
+            &format!("CREATE (:{label} {{id: 'taken', email: 'x@example.org'}})"),
+            &Default::default(),
+        )
+        .unwrap();
+    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
+    let creator = creator_through(&relay, "Doc", "Chunk", 4);
+    for i in 0..4 {
+        let email = if i == 3 {
+            "x@example.org".to_owned()
+        } else {
+            format!("u{i}@example.org")
+        };
+        creator
+            .upsert_node(&label, format!("u{i}"), [("email", email.into())])
+            .unwrap();
+    }
+    let report = creator.flush_timeout(Duration::from_secs(60));
+    assert_eq!(report.written, 3, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
+        4
+    );
+    assert_eq!(
+        relay.connections(),
+        1,
+        "the connection survived every FAILURE"
+    );
+}
