@@ -4,7 +4,9 @@
 //! queue in place of Vector's comparison with a running mean (a running
 //! mean absorbs the very queueing it should detect):
 //!
-//! - Each resolved full batch is one observation of request latency.
+//! - Each resolved full batch is one observation of request latency,
+//!   except a writer's first: it also pays for the writer's connection
+//!   (siblings connect at their first write), which is no queueing.
 //! - The baseline is the latency of a batch alone on the server: the
 //!   running average of batches sent while no other was in flight, and
 //!   otherwise the lowest latency seen.

@@ -83,6 +83,11 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     hasher: RandomState,
     /// Adjusts how many writers may work at once; `None`: all of them.
     adaptive: Option<Adaptive>,
+    /// Per writer: it has written a batch. A writer's first batch pays
+    /// for its connection (siblings connect at their first write), which
+    /// says nothing about queueing at the server, so the adaptive limit
+    /// does not observe it.
+    warm: Vec<bool>,
     /// Items of a full batch: only near-full batches say something about
     /// latency.
     capacity: usize,
@@ -115,6 +120,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             key_of: S::item_key,
             hasher: RandomState::new(),
             adaptive: adaptive.then(|| Adaptive::new(count)),
+            warm: vec![false; count],
             capacity,
             dead: false,
             shut_down: false,
@@ -231,8 +237,13 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             ..
         }) = self.running.get_mut(done.worker).and_then(Option::take)
         {
+            let warm = self
+                .warm
+                .get_mut(done.worker)
+                .is_some_and(|warm| std::mem::replace(warm, true));
             if let Some(adaptive) = &mut self.adaptive
                 && !done.died
+                && warm
                 && items * 2 >= self.capacity
             {
                 let saturated = running >= adaptive.allowed();
