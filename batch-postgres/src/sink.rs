@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use batch_core::{ItemCheck, ItemOutcome, Sink};
-use futures_util::future::try_join_all;
+use futures_util::future::{try_join, try_join_all};
 use postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Statement};
@@ -501,38 +501,42 @@ fn name_values(spec: &TableSpec, values: &[&(dyn ToSql + Sync)]) -> String {
     }
 }
 
-/// Prepares the method's statements on a fresh connection. The outer
+/// Prepares the method's statements on a fresh connection, in two round
+/// trips: the column probe goes out together with what the method needs
+/// from the server (the array types, or the stage table), since neither
+/// waits for the other; the method's statement follows. The outer
 /// `Result` carries driver errors, the inner one schema problems.
 async fn prepare(
     client: &mut Client,
     spec: &TableSpec,
     method: WriteMethod,
 ) -> Result<Result<Prepared, PostgresError>, postgres::Error> {
-    let probe = client.prepare(&statements::column_probe(spec)).await?;
-    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
-    let (sql, copy) = match method {
+    let client = &*client;
+    let probe_sql = statements::column_probe(spec);
+    let probe = client.prepare(&probe_sql);
+    let (probe, sql, copy) = match method {
         WriteMethod::Unnest => {
-            let array_types = match array_types(client, spec).await? {
+            let (probe, array_types) = try_join(probe, array_types(client, spec)).await?;
+            let array_types = match array_types {
                 Ok(array_types) => array_types,
                 Err(schema) => return Ok(Err(schema)),
             };
-            (
-                statements::upsert_from(spec, &statements::unnest_source(spec, &array_types)),
-                None,
-            )
+            let sql = statements::upsert_from(spec, &statements::unnest_source(spec, &array_types));
+            (probe, sql, None)
         }
         WriteMethod::Copy => {
-            client
-                .batch_execute(&statements::create_stage(spec))
-                .await?;
+            let create_stage = statements::create_stage(spec);
+            let (probe, ()) = try_join(probe, client.batch_execute(&create_stage)).await?;
             (
+                probe,
                 statements::upsert_from(spec, &statements::stage_source(spec)),
                 Some(statements::copy_into_stage(spec)),
             )
         }
-        WriteMethod::PerRow => (statements::single_row(spec), None),
-        WriteMethod::CopyInsert => (statements::copy_into_table(spec), None),
+        WriteMethod::PerRow => (probe.await?, statements::single_row(spec), None),
+        WriteMethod::CopyInsert => (probe.await?, statements::copy_into_table(spec), None),
     };
+    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     let statement = client.prepare(&sql).await?;
     Ok(Ok(Prepared {
         types,
@@ -543,13 +547,15 @@ async fn prepare(
     }))
 }
 
-/// Reads each column's array type from the catalog (once per connection).
+/// Reads each column's array type from the catalog (once per connection),
+/// in one round trip (typed: no prepare of its own).
 async fn array_types(
-    client: &mut Client,
+    client: &Client,
     spec: &TableSpec,
 ) -> Result<Result<Vec<String>, PostgresError>, postgres::Error> {
+    let table = spec.table.quoted();
     let rows = client
-        .query(statements::COLUMN_TYPES, &[&spec.table.quoted()])
+        .query_typed(statements::COLUMN_TYPES, &[(&table, Type::TEXT)])
         .await?;
     let mut out = Vec::with_capacity(spec.columns.len());
     for column in &spec.columns {

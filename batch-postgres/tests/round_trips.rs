@@ -1,0 +1,78 @@
+//! Across a network every round trip costs a batch the network's round
+//! trip time: a batch is one round trip (the prepared upsert, autocommit),
+//! and a connection prepares once, at its first batch, in two. Counted by a relay
+//! between the inserter and the real server
+//! (`xtask::relay::Relay::turns`), never timed.
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::BatcherSettings;
+use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
+use common::{client, count, drop_table, table, url};
+use xtask::relay::Relay;
+
+fn rows(range: std::ops::Range<u32>) -> impl Iterator<Item = DocumentRow> {
+    range.map(|d| DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
+}
+
+#[test]
+fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
+    let t = table("docs_turns");
+    let direct = url();
+    let Some(host_port) = direct
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?']).next())
+    else {
+        panic!("no host:port in {direct}");
+    };
+    let relay = Relay::start(host_port, Duration::ZERO).expect("relay");
+    let through = direct.replacen(host_port, &format!("127.0.0.1:{}", relay.port()), 1);
+    // Plaintext: the test server offers TLS, which adds its own turns.
+    let through = format!(
+        "{through}{}sslmode=disable",
+        if through.contains('?') { '&' } else { '?' }
+    );
+    let settings = || BatcherSettings::builder().batch_size(10);
+    let setup = PostgreSQLBatchInserter::with_table(
+        Connector::from_url(&direct).expect("url"),
+        t.clone(),
+        settings().build().expect("settings"),
+    )
+    .expect("inserter");
+    setup.ensure_schema().expect("schema");
+    drop(setup);
+
+    let ins = PostgreSQLBatchInserter::with_table(
+        Connector::from_url(&through).expect("url"),
+        t.clone(),
+        settings().build().expect("settings"),
+    )
+    .expect("inserter");
+    let connected = relay.turns();
+    for row in rows(0..10) {
+        ins.add_row(row).expect("add");
+    }
+    assert!(ins.flush().is_complete());
+    let first = relay.turns() - connected;
+    let mut later = Vec::new();
+    for k in 1..4 {
+        let before = relay.turns();
+        for row in rows(k * 10..k * 10 + 10) {
+            ins.add_row(row).expect("add");
+        }
+        assert!(ins.flush().is_complete());
+        later.push(relay.turns() - before);
+    }
+    assert_eq!(count(&mut client(), &t), 40);
+    assert_eq!(later, [1, 1, 1], "one round trip per batch");
+    // The column probe together with the array types, the upsert's
+    // prepare, then the batch (five before the first two went together
+    // and the array types stopped preparing a statement of their own).
+    assert_eq!(first, 3, "the connection's first batch prepares");
+    assert_eq!(relay.connections(), 1);
+    drop(ins);
+    drop_table(&mut client(), &t);
+}
