@@ -170,19 +170,24 @@ impl BoltSession {
         })
     }
 
-    /// Runs `statements` in one explicit transaction and returns each
-    /// statement's records. On any error the transaction is rolled back
-    /// (RESET, or the connection is dropped) and nothing was committed,
-    /// except when the answer to the COMMIT is lost: then the outcome is
-    /// unknown and the error is [`Neo4jError::OutcomeUnknown`].
+    /// Runs the statements `statements()` gives in one explicit
+    /// transaction and returns each statement's records. They are moved
+    /// into the request (a batch's parameters are its largest part), so
+    /// `statements` is called again, to build them anew, only if the
+    /// request must be sent once more on a new connection. On any error
+    /// the transaction is rolled back (RESET, or the connection is
+    /// dropped) and nothing was committed, except when the answer to the
+    /// COMMIT is lost: then the outcome is unknown and the error is
+    /// [`Neo4jError::OutcomeUnknown`].
     pub(crate) fn run_in_transaction(
         &mut self,
-        statements: &[Statement],
+        mut statements: impl FnMut() -> Vec<Statement>,
     ) -> Result<Vec<Vec<Record>>, Neo4jError> {
         self.on_live_session(|session| {
             let db = session.db_metadata()?;
             let timeout = session.config.timeout;
             let mut commit_sent = false;
+            let statements = statements();
             let (runtime, client) = session.parts()?;
             let result = runtime
                 .block_on(bounded(
@@ -664,7 +669,7 @@ async fn run_and_pull(
 async fn transaction(
     client: &mut BoltClient,
     db: Option<HashMap<String, Value>>,
-    statements: &[Statement],
+    statements: Vec<Statement>,
     commit_sent: &mut bool,
 ) -> Result<Vec<Vec<Record>>, Step> {
     let bolt4 = client.version() & 0xff >= 4;
@@ -680,10 +685,11 @@ async fn transaction(
     };
     let mut messages = Vec::with_capacity(1 + 2 * statements.len());
     messages.push(Message::Begin(Begin::new(db.unwrap_or_default())));
+    let count = statements.len();
     for statement in statements {
         messages.push(Message::RunWithMetadata(RunWithMetadata::new(
-            statement.cypher.clone(),
-            statement.params.clone(),
+            statement.cypher,
+            statement.params,
             HashMap::new(),
         )));
         messages.push(pull());
@@ -695,8 +701,8 @@ async fn transaction(
             .ok_or_else(|| Step::Protocol(format!("no answer to {what}")))
     };
     expect_success(next("BEGIN")?, "BEGIN")?;
-    let mut results = Vec::with_capacity(statements.len());
-    for _ in statements {
+    let mut results = Vec::with_capacity(count);
+    for _ in 0..count {
         expect_success(next("RUN")?, "RUN")?;
         let mut records = Vec::new();
         loop {

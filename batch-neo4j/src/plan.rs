@@ -2,7 +2,7 @@
 //! per relationship type, and the server's answer turned back into one
 //! outcome per item.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use batch_core::ItemOutcome;
 use bolt_client::bolt_proto::Value;
@@ -28,6 +28,24 @@ pub(crate) struct BatchPlan {
     pub relationships: usize,
 }
 
+/// The names an item's group is made of, as the caller gave them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names<'a> {
+    Node(&'a str),
+    Relationship(&'a str, &'a str, &'a str),
+}
+
+impl<'a> Names<'a> {
+    fn of(item: &'a GraphItem) -> Self {
+        match item {
+            GraphItem::Node(n) => Names::Node(&n.label),
+            GraphItem::Relationship(r) => {
+                Names::Relationship(&r.rel_type, &r.from_label, &r.to_label)
+            }
+        }
+    }
+}
+
 /// What a batch item is in the plan.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -51,18 +69,38 @@ impl BatchPlan {
         let mut slots = Vec::with_capacity(items.len());
         let mut invalid = HashMap::new();
         let mut merged: HashMap<usize, Properties> = HashMap::new();
-        let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
-        let mut seen: HashMap<(GroupKey, &str, &str), usize> = HashMap::new();
+        // Distinct groups in order of appearance, and their members.
+        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
+        // Identity within a group (group index, id or endpoints) -> the
+        // first item with it.
+        let mut seen: HashMap<(usize, &str, &str), usize> = HashMap::with_capacity(items.len());
+        // The names of the previous item and its group: a batch mostly
+        // repeats them, so they are parsed again only when they change.
+        let mut last: Option<(Names<'_>, usize)> = None;
         let mut relationships = 0;
 
         for (i, item) in items.iter().enumerate() {
-            let key = match group_key(item) {
-                Ok(key) => key,
-                Err(message) => {
-                    invalid.insert(i, message);
-                    slots.push(Slot::Invalid);
-                    continue;
-                }
+            let names = Names::of(item);
+            let group = match last {
+                Some((previous, group)) if previous == names => group,
+                _ => match group_key(item) {
+                    Ok(key) => {
+                        let group = match groups.iter().position(|(k, _)| *k == key) {
+                            Some(group) => group,
+                            None => {
+                                groups.push((key, Vec::new()));
+                                groups.len() - 1
+                            }
+                        };
+                        last = Some((names, group));
+                        group
+                    }
+                    Err(message) => {
+                        invalid.insert(i, message);
+                        slots.push(Slot::Invalid);
+                        continue;
+                    }
+                },
             };
             let (a, b) = match item {
                 GraphItem::Node(n) => (n.id.as_str(), ""),
@@ -71,9 +109,11 @@ impl BatchPlan {
                     (r.from_id.as_str(), r.to_id.as_str())
                 }
             };
-            let first = *seen.entry((key.clone(), a, b)).or_insert(i);
+            let first = *seen.entry((group, a, b)).or_insert(i);
             if first == i {
-                groups.entry(key).or_default().push(i);
+                if let Some((_, members)) = groups.get_mut(group) {
+                    members.push(i);
+                }
             } else {
                 let target = merged
                     .entry(first)
@@ -86,10 +126,12 @@ impl BatchPlan {
             }
             slots.push(Slot::Row { first });
         }
+        // GroupKey order puts every Node group before every Relationship
+        // group, so relationships find the nodes of the same batch.
+        groups.sort_by(|(a, _), (b, _)| a.cmp(b));
 
         let props_of =
             |i: usize| properties_to_bolt(merged.get(&i).unwrap_or(item_properties(&items[i])));
-        // BTreeMap order puts every Node group before every Relationship group.
         let statements = groups
             .into_iter()
             .map(|(key, indexes)| {
@@ -304,4 +346,77 @@ pub(crate) fn relationship_cypher(
         MergeAnchor::StartNode => format!("(a)-[r:{}]->(b)", rel_type.quoted()),
     };
     format!("{matches}MERGE {pattern} {}", created_flag("r", own))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{NodeItem, RelationshipItem};
+
+    fn rel(rel_type: &str, from: &str, to: &str) -> GraphItem {
+        GraphItem::Relationship(Box::new(RelationshipItem {
+            from_label: "Doc".to_owned(),
+            from_id: from.to_owned(),
+            to_label: "Chunk".to_owned(),
+            to_id: to.to_owned(),
+            rel_type: rel_type.to_owned(),
+            properties: Properties::new(),
+        }))
+    }
+
+    fn node(label: &str, id: &str) -> GraphItem {
+        GraphItem::Node(Box::new(NodeItem {
+            label: label.to_owned(),
+            id: id.to_owned(),
+            properties: Properties::new(),
+        }))
+    }
+
+    /// The rows' `i` fields of each statement.
+    fn rows(plan: &BatchPlan) -> Vec<Vec<i64>> {
+        plan.statements
+            .iter()
+            .map(|s| match s.params.get("rows") {
+                Some(Value::List(rows)) => rows
+                    .iter()
+                    .map(|row| match row {
+                        Value::Map(m) => match m.get("i") {
+                            Some(Value::Integer(i)) => *i,
+                            other => panic!("row without i: {other:?}"),
+                        },
+                        other => panic!("row is not a map: {other:?}"),
+                    })
+                    .collect(),
+                other => panic!("no rows: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_statement_per_group_nodes_first_duplicates_merged_bad_names_refused() {
+        let items = [
+            rel("HAS_CHUNK", "d0", "c0"),
+            node("Chunk", "c9"),
+            rel("CITES", "d0", "c1"),
+            rel("HAS_CHUNK", "d0", "c1"),
+            rel("HAS_CHUNK", "d0", "c0"),
+            rel("BAD TYPE", "d0", "c2"),
+            node("Chunk", "c9"),
+            rel("HAS_CHUNK", "d1", "c0"),
+        ];
+        let plan = BatchPlan::build(&items, MergeAnchor::EndNode, false, false);
+        // Nodes, then relationship groups in key order; within a group
+        // the order of the batch, duplicates carried by their first item.
+        assert_eq!(rows(&plan), [vec![1], vec![2], vec![0, 3, 7]]);
+        assert!(plan.statements[0].cypher.contains("MERGE (n:`Chunk`"));
+        assert!(plan.statements[1].cypher.contains("CITES"));
+        assert!(plan.statements[2].cypher.contains("HAS_CHUNK"));
+        assert_eq!(plan.relationships, 5, "valid ones, duplicates included");
+        let outcomes = plan.outcomes(&items, &[]);
+        assert!(
+            matches!(&outcomes[5], ItemOutcome::Failed(e) if e.to_string().contains("BAD TYPE")),
+            "{:?}",
+            outcomes[5]
+        );
+    }
 }

@@ -210,12 +210,20 @@ impl Neo4jSink {
         replay: bool,
     ) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
         let apoc = self.use_apoc(items)?;
-        let plan = BatchPlan::build(items, self.anchor, apoc, replay);
+        let anchor = self.anchor;
+        let mut plan = BatchPlan::build(items, anchor, apoc, replay);
         if plan.is_empty() {
             return Ok(plan.outcomes(items, &[]));
         }
         self.counters.record(plan.statements.len());
-        let results = self.session.run_in_transaction(&plan.statements)?;
+        // Moved into the request; built again only for a second attempt
+        // on a new connection.
+        let mut built = Some(std::mem::take(&mut plan.statements));
+        let results = self.session.run_in_transaction(|| {
+            built
+                .take()
+                .unwrap_or_else(|| BatchPlan::build(items, anchor, apoc, replay).statements)
+        })?;
         let outcomes = plan.outcomes(items, &results);
         if plan.relationships > 0 {
             let created = outcomes
