@@ -6,7 +6,8 @@
 //!
 //! - Each resolved full batch is one observation of request latency,
 //!   except a writer's first: it also pays for the writer's connection
-//!   (siblings connect at their first write), which is no queueing.
+//!   (siblings connect at their first write), which is no queueing; in
+//!   slow start its end still grows the limit.
 //! - The baseline is the latency of a batch alone on the server: the
 //!   running average of batches sent while no other was in flight, and
 //!   otherwise the lowest latency seen.
@@ -94,6 +95,18 @@ impl Adaptive {
             }
         } else {
             self.slow_start = false;
+        }
+    }
+
+    /// A writer's first batch ended: its latency includes the writer's
+    /// connection, so it says nothing about queueing, but it did end. In
+    /// slow start, with every allowed slot busy, that grows the limit
+    /// like any batch that saw no queueing, so that a stream whose
+    /// writers connect across a network reaches its concurrency as fast
+    /// as one whose writers are connected.
+    pub(crate) fn first_of_writer(&mut self, saturated: bool) {
+        if self.slow_start && saturated {
+            self.grow();
         }
     }
 
@@ -198,6 +211,26 @@ mod tests {
             assert!((1..=3).contains(&a.allowed()));
         }
         assert_eq!(Adaptive::new(0).allowed(), 1);
+    }
+
+    #[test]
+    fn a_writers_first_batch_grows_the_limit_in_slow_start_only() {
+        let mut a = Adaptive::new(8);
+        a.first_of_writer(true);
+        assert_eq!(a.allowed(), 2, "slow start, every slot busy");
+        a.first_of_writer(false);
+        assert_eq!(a.allowed(), 2, "a slot was idle");
+        a.observe(Duration::from_millis(10), 1, true, true);
+        assert_eq!(a.allowed(), 3);
+        // Two of three batches waiting: slow start ends, the limit holds.
+        a.observe(Duration::from_millis(30), 3, false, true);
+        assert_eq!(a.allowed(), 3);
+        a.first_of_writer(true);
+        assert_eq!(
+            a.allowed(),
+            3,
+            "after slow start a first batch tells nothing"
+        );
     }
 
     #[test]

@@ -243,11 +243,14 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                 .is_some_and(|warm| std::mem::replace(warm, true));
             if let Some(adaptive) = &mut self.adaptive
                 && !done.died
-                && warm
                 && items * 2 >= self.capacity
             {
                 let saturated = running >= adaptive.allowed();
-                adaptive.observe(sent.elapsed(), running, alone, saturated);
+                if warm {
+                    adaptive.observe(sent.elapsed(), running, alone, saturated);
+                } else {
+                    adaptive.first_of_writer(saturated);
+                }
             }
             for key in keys {
                 if let Some(count) = self.busy.get_mut(&key) {
