@@ -10,7 +10,7 @@ use batch_core::{BatchError, BatcherSettings, Fallback, ItemOutcome, Sink};
 use batch_neo4j::{
     GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, NodeItem, PropertyValue, RelationshipItem,
 };
-use common::{admin, config, count, count_rels, unique};
+use common::{admin, config, count, count_rels, label_with_a_taken_email, unique};
 
 const TYPES: [&str; 3] = ["HAS_CHUNK", "NEXT_CHUNK", "REFERS_TO"];
 
@@ -275,20 +275,8 @@ fn node_upserts_count_created_and_existing_nodes_and_update_properties() {
 fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
     // A uniqueness constraint on `email`: the server refuses u3's upsert,
     // which fails the whole transaction (permanent); bisection isolates u3.
-    let label = unique("Uniq");
     let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.email IS UNIQUE"),
-            &Default::default(),
-        )
-        .unwrap();
-    admin
-        .run_cypher(
-            &format!("CREATE (:{label} {{id: 'taken', email: 'x@example.org'}})"),
-            &Default::default(),
-        )
-        .unwrap();
+    let label = label_with_a_taken_email(&mut admin);
     let creator = Neo4jBatchCreator::with_settings(
         config(),
         BatcherSettings::builder()

@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
-use common::{admin, config, count, count_rels, seed_doc_and_chunks, unique};
+use common::{
+    admin, config, count, count_rels, label_with_a_taken_email, seed_doc_and_chunks, unique,
+};
 use xtask::relay::Relay;
 use xtask::test_servers;
 
@@ -71,20 +73,8 @@ fn a_statement_the_server_refuses_mid_pipeline_leaves_the_connection_usable() {
     // A uniqueness constraint on `email`: the server answers the RUN of
     // u3's batch with FAILURE and the PULL behind it with IGNORED; the
     // connection is RESET and bisection goes on over the same one.
-    let label = unique("Uniq");
     let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.email IS UNIQUE"),
-            &Default::default(),
-        )
-        .unwrap();
-    admin
-        .run_cypher(
-            &format!("CREATE (:{label} {{id: 'taken', email: 'x@example.org'}})"),
-            &Default::default(),
-        )
-        .unwrap();
+    let label = label_with_a_taken_email(&mut admin);
     let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
     let creator = creator_through(&relay, "Doc", "Chunk", 4);
     for i in 0..4 {

@@ -195,8 +195,9 @@ fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn forwards_in_order_counts_connections_and_delays() {
+    /// A server on loopback that sends back what it reads, a thread per
+    /// connection; returns its address.
+    fn echo_server() -> String {
         let echo = TcpListener::bind("127.0.0.1:0").expect("bind");
         let target = echo.local_addr().expect("addr").to_string();
         thread::spawn(move || {
@@ -208,6 +209,12 @@ mod tests {
                 });
             }
         });
+        target
+    }
+
+    #[test]
+    fn forwards_in_order_counts_connections_and_delays() {
+        let target = echo_server();
         let relay = Relay::start(&target, Duration::from_millis(20)).expect("relay");
         let mut c = TcpStream::connect(relay.addr()).expect("connect");
         let sent: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
@@ -237,15 +244,7 @@ mod tests {
 
     #[test]
     fn a_turn_is_a_request_and_its_answer_however_it_is_cut() {
-        let echo = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let target = echo.local_addr().expect("addr").to_string();
-        thread::spawn(move || {
-            for s in echo.incoming().flatten() {
-                let mut r = s.try_clone().expect("clone");
-                let mut w = s;
-                let _ = io::copy(&mut r, &mut w);
-            }
-        });
+        let target = echo_server();
         let relay = Relay::start(&target, Duration::ZERO).expect("relay");
         let mut c = TcpStream::connect(relay.addr()).expect("connect");
         let mut exchange = |request: &[u8]| {

@@ -76,3 +76,23 @@ pub fn seed_doc_and_chunks(admin: &mut Neo4jSink, doc: &str, chunk: &str, total:
         )
         .expect("seed the document");
 }
+
+/// A new label whose nodes must have unique `email`s, with one node
+/// holding `x@example.org`: upserting another node with that email is a
+/// statement the server refuses.
+pub fn label_with_a_taken_email(admin: &mut Neo4jSink) -> String {
+    let label = unique("Uniq");
+    admin
+        .run_cypher(
+            &format!("CREATE CONSTRAINT IF NOT EXISTS FOR (n:{label}) REQUIRE n.email IS UNIQUE"),
+            &Properties::new(),
+        )
+        .expect("constraint");
+    admin
+        .run_cypher(
+            &format!("CREATE (:{label} {{id: 'taken', email: 'x@example.org'}})"),
+            &Properties::new(),
+        )
+        .expect("the node holding the email");
+    label
+}
