@@ -106,28 +106,62 @@ fn main() -> ExitCode {
         };
         plans.push((rtt, relays, backends));
     }
-    let total: usize = plans
+    // Per round trip, a bench per backend, in the same order.
+    let mut benches: Vec<Vec<runner::Bench>> = plans
         .iter()
-        .flat_map(|(rtt, _, backends)| {
+        .map(|(rtt, _, backends)| {
             backends
                 .iter()
-                .map(move |b| runner::modes(b.as_ref(), *rtt, args.quick).len() * rounds)
+                .map(|b| runner::Bench::new(b.as_ref(), *rtt, args.quick))
+                .collect()
         })
-        .sum();
+        .collect();
+    let total: usize = benches.iter().flatten().map(|b| b.runs(rounds)).sum();
     let bar = runner::progress(total as u64);
-    let mut records = Vec::new();
-    for (k, (rtt, relays, mut backends)) in plans.into_iter().enumerate() {
-        for backend in &mut backends {
-            // The servers stay warm from one round trip to the next.
-            let warm_up = k == 0;
-            match runner::bench(backend.as_mut(), rounds, args.quick, rtt, warm_up, &bar) {
-                Ok(r) => records.extend(r),
-                Err(e) => {
+    // Backend by backend; within one, a round at every round trip before
+    // the next round, so that the server's drift over its minutes hits
+    // every round trip alike. The servers stay warm from one round trip
+    // to the next: one warm-up, at the first.
+    let count = plans.first().map_or(0, |(_, _, backends)| backends.len());
+    for b in 0..count {
+        let began = std::time::Instant::now();
+        for round in 0..=rounds {
+            for (k, ((rtt, _, backends), benches)) in plans.iter_mut().zip(&mut benches).enumerate()
+            {
+                let (Some(backend), Some(bench)) = (backends.get_mut(b), benches.get_mut(b)) else {
+                    continue;
+                };
+                let step = match round {
+                    0 if k == 0 => bench.warm_up(backend.as_mut(), &bar),
+                    0 => Ok(()),
+                    _ => bench.round(backend.as_mut(), &bar),
+                };
+                if let Err(e) = step {
                     bar.abandon();
                     eprintln!("bench: rtt {rtt} ms: {e}");
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        if let Some((_, _, backends)) = plans.first()
+            && let Some(backend) = backends.get(b)
+        {
+            let line = format!(
+                "{}: {rounds} rounds at each round trip in {:.0} s",
+                backend.profile().name,
+                began.elapsed().as_secs_f64()
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+    }
+    let mut records = Vec::new();
+    for ((_, relays, backends), benches) in plans.into_iter().zip(benches) {
+        for (backend, bench) in backends.iter().zip(benches) {
+            records.extend(bench.finish(backend.as_ref(), &bar));
         }
         drop(backends);
         drop(relays);

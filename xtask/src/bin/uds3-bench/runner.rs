@@ -291,39 +291,78 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     modes
 }
 
-/// Runs `rounds` rounds of every mode, the order rotated each round so
-/// that slow drifts of a shared machine hit every mode alike; with
-/// `warm_up`, after one untimed run (a JVM server compiles its hot paths
-/// in the first seconds; caches settle).
-pub fn bench(
-    backend: &mut dyn Backend,
-    rounds: usize,
-    quick: bool,
+/// One backend at one round trip: its modes, and the samples of the
+/// rounds run so far. `cargo xtask bench` runs a round of every round
+/// trip before the next round, so that a server's drift over the run
+/// (ArcadeDB slows as relationships are deleted and recreated) hits
+/// every round trip alike, as the rotated order within a round makes it
+/// hit every mode alike.
+pub struct Bench {
     rtt_ms: u32,
-    warm_up: bool,
-    bar: &ProgressBar,
-) -> Result<Vec<Record>, String> {
-    let modes = modes(backend, rtt_ms, quick);
-    let began = Instant::now();
-    let mut samples: Vec<Vec<Run>> = vec![Vec::new(); modes.len()];
-    let warm_up_mode = modes
-        .iter()
-        .find(|m| matches!(m, Mode::Batched { in_flight: 1, .. }) && m.batch_size() >= 1000);
-    if let Some(&mode) = warm_up_mode.filter(|_| warm_up) {
-        bar.set_message(format!("{} rtt={rtt_ms}ms warm-up", backend.profile().name));
-        let items = backend.profile().items(mode, quick, rtt_ms);
+    quick: bool,
+    modes: Vec<Mode>,
+    samples: Vec<Vec<Run>>,
+    rounds: usize,
+    /// Wall time spent in this bench's rounds and warm-up.
+    wall: f64,
+}
+
+impl Bench {
+    pub fn new(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Self {
+        let modes = modes(backend, rtt_ms, quick);
+        Bench {
+            rtt_ms,
+            quick,
+            samples: vec![Vec::new(); modes.len()],
+            modes,
+            rounds: 0,
+            wall: 0.0,
+        }
+    }
+
+    /// Runs the benchmark will make: modes times `rounds`.
+    pub fn runs(&self, rounds: usize) -> usize {
+        self.modes.len() * rounds
+    }
+
+    /// One untimed run (a JVM server compiles its hot paths in the first
+    /// seconds; caches settle).
+    pub fn warm_up(&mut self, backend: &mut dyn Backend, bar: &ProgressBar) -> Result<(), String> {
+        let began = Instant::now();
+        let Some(&mode) = self
+            .modes
+            .iter()
+            .find(|m| matches!(m, Mode::Batched { in_flight: 1, .. }) && m.batch_size() >= 1000)
+        else {
+            return Ok(());
+        };
+        bar.set_message(format!(
+            "{} rtt={}ms warm-up",
+            backend.profile().name,
+            self.rtt_ms
+        ));
+        let items = backend.profile().items(mode, self.quick, self.rtt_ms);
         backend
             .run(mode, items)
             .map_err(|e| format!("{} warm-up {mode:?}: {e}", backend.profile().name))?;
+        self.wall += began.elapsed().as_secs_f64();
+        Ok(())
     }
-    for round in 0..rounds {
-        for k in 0..modes.len() {
-            let i = (k + round) % modes.len();
-            let mode = modes[i];
-            let items = backend.profile().items(mode, quick, rtt_ms);
+
+    /// One round of every mode, the order rotated by the round number so
+    /// that slow drifts of a shared machine hit every mode alike.
+    pub fn round(&mut self, backend: &mut dyn Backend, bar: &ProgressBar) -> Result<(), String> {
+        let began = Instant::now();
+        let round = self.rounds;
+        let count = self.modes.len();
+        for k in 0..count {
+            let i = (k + round) % count;
+            let mode = self.modes[i];
+            let items = backend.profile().items(mode, self.quick, self.rtt_ms);
             bar.set_message(format!(
-                "{} rtt={rtt_ms}ms {} b={} f={} t={}",
+                "{} rtt={}ms {} b={} f={} t={}",
                 backend.profile().name,
+                self.rtt_ms,
                 mode.label(),
                 mode.batch_size(),
                 mode.in_flight(),
@@ -340,85 +379,101 @@ pub fn bench(
                     run.items
                 ));
             }
-            samples[i].push(run);
+            self.samples[i].push(run);
             bar.inc(1);
         }
+        self.rounds += 1;
+        self.wall += began.elapsed().as_secs_f64();
+        Ok(())
     }
-    let timed: f64 = samples.iter().flatten().map(|r| r.seconds).sum();
-    let line = format!(
-        "{} rtt {rtt_ms} ms: {} modes x {rounds} rounds in {:.0} s ({timed:.0} s timed)",
-        backend.profile().name,
-        modes.len(),
-        began.elapsed().as_secs_f64()
-    );
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
-    let rate = |runs: &[Run]| median(runs.iter().map(Run::rate).collect());
-    let per_item = modes
-        .iter()
-        .position(|m| *m == Mode::PerItem)
-        .map(|i| rate(&samples[i]));
-    let rate_of = |wanted: Mode| {
+
+    /// The records of the rounds run: medians, speedups, paired ratios.
+    pub fn finish(self, backend: &dyn Backend, bar: &ProgressBar) -> Vec<Record> {
+        let Bench {
+            rtt_ms,
+            modes,
+            samples,
+            rounds,
+            wall,
+            ..
+        } = self;
+        let timed: f64 = samples.iter().flatten().map(|r| r.seconds).sum();
+        let line = format!(
+            "{} rtt {rtt_ms} ms: {} modes x {rounds} rounds in {wall:.0} s ({timed:.0} s timed)",
+            backend.profile().name,
+            modes.len(),
+        );
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+        let rate = |runs: &[Run]| median(runs.iter().map(Run::rate).collect());
+        let per_item = modes
+            .iter()
+            .position(|m| *m == Mode::PerItem)
+            .map(|i| rate(&samples[i]));
+        let rate_of = |wanted: Mode| {
+            modes
+                .iter()
+                .position(|m| *m == wanted)
+                .map(|i| rate(&samples[i]))
+        };
+        let ceiling = rate_of(Mode::Ceiling);
         modes
             .iter()
-            .position(|m| *m == wanted)
-            .map(|i| rate(&samples[i]))
-    };
-    let ceiling = rate_of(Mode::Ceiling);
-    Ok(modes
-        .iter()
-        .zip(&samples)
-        .map(|(mode, runs)| {
-            // This mode's rate over `other`'s, round by round (the two
-            // ran minutes apart at most), the median of those ratios.
-            let paired_with = |other: Mode| {
-                modes.iter().position(|m| *m == other).map(|j| {
-                    median(
-                        runs.iter()
-                            .zip(&samples[j])
-                            .map(|(a, b)| a.rate() / b.rate())
-                            .collect(),
-                    )
-                })
-            };
-            let items_per_s = rate(runs);
-            let items: usize = runs.iter().map(|r| r.items).sum();
-            let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
-            let requests: u64 = runs.iter().map(|r| r.requests).sum();
-            let fraction_of_plaintext = match mode {
-                Mode::BatchedTls(n) => paired_with(Mode::Batched {
-                    batch_size: *n,
-                    in_flight: 1,
-                }),
-                _ => None,
-            };
-            Record {
-                backend: backend.profile().name.to_owned(),
-                mode: mode.label().to_owned(),
-                rtt_ms,
-                batch_size: mode.batch_size(),
-                in_flight: mode.in_flight(),
-                threads: mode.threads(),
-                items,
-                seconds,
-                items_per_s,
-                requests,
-                speedup: per_item.map(|p| items_per_s / p),
-                fraction_of_raw: match mode {
-                    Mode::Raw(_) | Mode::RawInsertOnly(_) | Mode::Ceiling | Mode::PerItem => None,
-                    Mode::InsertOnly(n) => paired_with(Mode::RawInsertOnly(*n)),
-                    _ => paired_with(Mode::Raw(mode.batch_size())),
-                },
-                fraction_of_ceiling: ceiling.map(|c| items_per_s / c),
-                fraction_of_plaintext,
-                claimed_speedup: backend.profile().claimed.to_owned(),
-                rounds: runs.len(),
-            }
-        })
-        .collect())
+            .zip(&samples)
+            .map(|(mode, runs)| {
+                // This mode's rate over `other`'s, round by round (the two
+                // ran minutes apart at most), the median of those ratios.
+                let paired_with = |other: Mode| {
+                    modes.iter().position(|m| *m == other).map(|j| {
+                        median(
+                            runs.iter()
+                                .zip(&samples[j])
+                                .map(|(a, b)| a.rate() / b.rate())
+                                .collect(),
+                        )
+                    })
+                };
+                let items_per_s = rate(runs);
+                let items: usize = runs.iter().map(|r| r.items).sum();
+                let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+                let requests: u64 = runs.iter().map(|r| r.requests).sum();
+                let fraction_of_plaintext = match mode {
+                    Mode::BatchedTls(n) => paired_with(Mode::Batched {
+                        batch_size: *n,
+                        in_flight: 1,
+                    }),
+                    _ => None,
+                };
+                Record {
+                    backend: backend.profile().name.to_owned(),
+                    mode: mode.label().to_owned(),
+                    rtt_ms,
+                    batch_size: mode.batch_size(),
+                    in_flight: mode.in_flight(),
+                    threads: mode.threads(),
+                    items,
+                    seconds,
+                    items_per_s,
+                    requests,
+                    speedup: per_item.map(|p| items_per_s / p),
+                    fraction_of_raw: match mode {
+                        Mode::Raw(_) | Mode::RawInsertOnly(_) | Mode::Ceiling | Mode::PerItem => {
+                            None
+                        }
+                        Mode::InsertOnly(n) => paired_with(Mode::RawInsertOnly(*n)),
+                        _ => paired_with(Mode::Raw(mode.batch_size())),
+                    },
+                    fraction_of_ceiling: ceiling.map(|c| items_per_s / c),
+                    fraction_of_plaintext,
+                    claimed_speedup: backend.profile().claimed.to_owned(),
+                    rounds: runs.len(),
+                }
+            })
+            .collect()
+    }
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
