@@ -10,7 +10,10 @@ use batch_core::{BatchError, BatcherSettings, Fallback, ItemOutcome, Sink};
 use batch_neo4j::{
     GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, NodeItem, PropertyValue, RelationshipItem,
 };
-use common::{admin, config, count, count_rels, label_with_a_taken_email, unique};
+use common::{
+    add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
+    unique,
+};
 
 const TYPES: [&str; 3] = ["HAS_CHUNK", "NEXT_CHUNK", "REFERS_TO"];
 
@@ -286,16 +289,7 @@ fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
             .unwrap(),
     )
     .unwrap();
-    for i in 0..6 {
-        let email = if i == 3 {
-            "x@example.org".to_owned()
-        } else {
-            format!("u{i}@example.org")
-        };
-        creator
-            .upsert_node(&label, format!("u{i}"), [("email", email.into())])
-            .unwrap();
-    }
+    add_users_u3_with_the_taken_email(&creator, &label, 6);
     let report = creator.flush();
     assert_eq!(report.written, 5);
     assert_eq!(report.failed.len(), 1);

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{
-    admin, config, count, count_rels, label_with_a_taken_email, seed_doc_and_chunks, unique,
+    add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
+    seed_doc_and_chunks, unique,
 };
 use xtask::relay::Relay;
 use xtask::test_servers;
@@ -77,16 +78,7 @@ fn a_statement_the_server_refuses_mid_pipeline_leaves_the_connection_usable() {
     let label = label_with_a_taken_email(&mut admin);
     let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
     let creator = creator_through(&relay, "Doc", "Chunk", 4);
-    for i in 0..4 {
-        let email = if i == 3 {
-            "x@example.org".to_owned()
-        } else {
-            format!("u{i}@example.org")
-        };
-        creator
-            .upsert_node(&label, format!("u{i}"), [("email", email.into())])
-            .unwrap();
-    }
+    add_users_u3_with_the_taken_email(&creator, &label, 4);
     let report = creator.flush_timeout(Duration::from_secs(60));
     assert_eq!(report.written, 3, "{report:?}");
     assert_eq!(report.failed.len(), 1, "{report:?}");

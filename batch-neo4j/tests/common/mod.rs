@@ -1,7 +1,7 @@
 //! Shared helpers of the integration tests: server config, unique names, counts.
 #![allow(dead_code)]
 
-use batch_neo4j::{Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use xtask::test_servers::{self, Service};
 
 /// The test server from `UDS3_NEO4J_URI`, `UDS3_NEO4J_USER`,
@@ -95,4 +95,20 @@ pub fn label_with_a_taken_email(admin: &mut Neo4jSink) -> String {
         )
         .expect("the node holding the email");
     label
+}
+
+/// Adds users `u0..u{count}` of `label` to `creator`, each with an email of
+/// its own except `u3`, which gets the taken one (see
+/// [`label_with_a_taken_email`]).
+pub fn add_users_u3_with_the_taken_email(creator: &Neo4jBatchCreator, label: &str, count: usize) {
+    for i in 0..count {
+        let email = if i == 3 {
+            "x@example.org".to_owned()
+        } else {
+            format!("u{i}@example.org")
+        };
+        creator
+            .upsert_node(label, format!("u{i}"), [("email", email.into())])
+            .expect("add");
+    }
 }
