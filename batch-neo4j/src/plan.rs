@@ -28,24 +28,6 @@ pub(crate) struct BatchPlan {
     pub relationships: usize,
 }
 
-/// The names an item's group is made of, as the caller gave them.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Names<'a> {
-    Node(&'a str),
-    Relationship(&'a str, &'a str, &'a str),
-}
-
-impl<'a> Names<'a> {
-    fn of(item: &'a GraphItem) -> Self {
-        match item {
-            GraphItem::Node(n) => Names::Node(&n.label),
-            GraphItem::Relationship(r) => {
-                Names::Relationship(&r.rel_type, &r.from_label, &r.to_label)
-            }
-        }
-    }
-}
-
 /// What a batch item is in the plan.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -74,33 +56,24 @@ impl BatchPlan {
         // Identity within a group (group index, id or endpoints) -> the
         // first item with it.
         let mut seen: HashMap<(usize, &str, &str), usize> = HashMap::with_capacity(items.len());
-        // The names of the previous item and its group: a batch mostly
-        // repeats them, so they are parsed again only when they change.
-        let mut last: Option<(Names<'_>, usize)> = None;
         let mut relationships = 0;
 
         for (i, item) in items.iter().enumerate() {
-            let names = Names::of(item);
-            let group = match last {
-                Some((previous, group)) if previous == names => group,
-                _ => match group_key(item) {
-                    Ok(key) => {
-                        let group = match groups.iter().position(|(k, _)| *k == key) {
-                            Some(group) => group,
-                            None => {
-                                groups.push((key, Vec::new()));
-                                groups.len() - 1
-                            }
-                        };
-                        last = Some((names, group));
-                        group
-                    }
-                    Err(message) => {
-                        invalid.insert(i, message);
-                        slots.push(Slot::Invalid);
-                        continue;
-                    }
-                },
+            let key = match group_key(item) {
+                Ok(key) => key,
+                Err(message) => {
+                    invalid.insert(i, message);
+                    slots.push(Slot::Invalid);
+                    continue;
+                }
+            };
+            // A batch has a few groups: a scan finds the item's.
+            let group = match groups.iter().position(|(k, _)| *k == key) {
+                Some(group) => group,
+                None => {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                }
             };
             let (a, b) = match item {
                 GraphItem::Node(n) => (n.id.as_str(), ""),
