@@ -507,11 +507,10 @@ fn name_values(spec: &TableSpec, values: &[&(dyn ToSql + Sync)]) -> String {
 /// waits for the other; the method's statement follows. The outer
 /// `Result` carries driver errors, the inner one schema problems.
 async fn prepare(
-    client: &mut Client,
+    client: &Client,
     spec: &TableSpec,
     method: WriteMethod,
 ) -> Result<Result<Prepared, PostgresError>, postgres::Error> {
-    let client = &*client;
     let probe_sql = statements::column_probe(spec);
     let probe = client.prepare(&probe_sql);
     let (probe, sql, copy) = match method {

@@ -151,11 +151,7 @@ fn main() -> ExitCode {
                 backend.profile().name,
                 began.elapsed().as_secs_f64()
             );
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
+            runner::say(&bar, line);
         }
     }
     let mut records = Vec::new();

@@ -403,11 +403,7 @@ impl Bench {
             backend.profile().name,
             modes.len(),
         );
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+        say(bar, line);
         let rate = |runs: &[Run]| median(runs.iter().map(Run::rate).collect());
         let per_item = modes
             .iter()
@@ -485,6 +481,17 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
+/// Prints `line` above the progress bar, or to stderr when the bar is
+/// hidden (no terminal).
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The progress bar of `total` runs.
 pub fn progress(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
