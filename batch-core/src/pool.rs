@@ -14,7 +14,9 @@
 //! unique, the common case of ingestion.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -74,7 +76,7 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     running: Vec<Option<Running>>,
     queue: VecDeque<Queued<T>>,
     /// Key hash -> how many items with it are being written.
-    busy: HashMap<u64, usize>,
+    busy: HashMap<u64, usize, RandomState>,
     next_seq: u64,
     /// Flushes waiting for every batch shipped before them (sequence
     /// numbers below theirs).
@@ -114,11 +116,11 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             idle: (0..count).rev().collect(),
             running: (0..count).map(|_| None).collect(),
             queue: VecDeque::new(),
-            busy: HashMap::new(),
+            busy: HashMap::default(),
             next_seq: 0,
             barriers: VecDeque::new(),
             key_of: S::item_key,
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             adaptive: adaptive.then(|| Adaptive::new(count)),
             warm: vec![false; count],
             capacity,
