@@ -102,7 +102,13 @@ fn now_micros() -> SystemTime {
 
 impl Row for DocumentRow {
     fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![
+        let mut values = Vec::with_capacity(8);
+        self.extend_values(&mut values);
+        values
+    }
+
+    fn extend_values<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.extend_from_slice(&[
             &self.document_id,
             &self.file_path,
             &self.classification,
@@ -111,7 +117,7 @@ impl Row for DocumentRow {
             &self.created_at,
             &self.quality_score,
             &self.processing_status,
-        ]
+        ]);
     }
 
     /// The `document_id`.

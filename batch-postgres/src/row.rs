@@ -12,6 +12,13 @@ pub trait Row: Send + 'static {
     /// The row's values, one per column of the spec, in order.
     fn values(&self) -> Vec<&(dyn ToSql + Sync)>;
 
+    /// Appends [`values`](Self::values) to `out`. The sink collects a
+    /// batch's values into one buffer with it; override it to push the
+    /// values directly and spare the `Vec` per row that `values` allocates.
+    fn extend_values<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.extend(self.values());
+    }
+
     /// Checks the row before it is buffered; an `Err(reason)` hands the row
     /// back to the caller at once, without a round trip. The default
     /// accepts everything (the server still checks types and constraints).
@@ -37,5 +44,9 @@ impl Row for DynRow {
         self.iter()
             .map(|value| &**value as &(dyn ToSql + Sync))
             .collect()
+    }
+
+    fn extend_values<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.extend(self.iter().map(|value| &**value as &(dyn ToSql + Sync)));
     }
 }

@@ -100,7 +100,58 @@ struct Plan<'a, R> {
     sent: Vec<(usize, &'a R)>,
     /// The values of every row sent, in `sent`'s order: taken once, for
     /// the preflight and whichever method writes them.
-    values: Vec<Vec<&'a (dyn ToSql + Sync)>>,
+    values: RowValues<'a>,
+}
+
+/// The values of a batch's rows, row after row, `width` each: one buffer
+/// per batch instead of a `Vec` per row (see [`Row::extend_values`]).
+struct RowValues<'a> {
+    flat: Vec<&'a (dyn ToSql + Sync)>,
+    width: usize,
+}
+
+impl<'a> RowValues<'a> {
+    /// Room for `rows` rows of `width` values.
+    fn with_capacity(rows: usize, width: usize) -> Self {
+        RowValues {
+            flat: Vec::with_capacity(rows * width),
+            width,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.flat.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// Row `n`'s values.
+    fn get(&self, n: usize) -> Option<&[&'a (dyn ToSql + Sync)]> {
+        self.flat.get(n * self.width..(n + 1) * self.width)
+    }
+
+    /// Every row's values, in order.
+    fn rows(&self) -> std::slice::ChunksExact<'_, &'a (dyn ToSql + Sync)> {
+        self.flat.chunks_exact(self.width.max(1))
+    }
+
+    /// Appends `row`'s values if it has `width` of them; otherwise leaves
+    /// the buffer as it was and returns how many it has.
+    fn push<R: Row>(&mut self, row: &'a R) -> Result<(), usize> {
+        let start = self.flat.len();
+        row.extend_values(&mut self.flat);
+        let count = self.flat.len() - start;
+        if count == self.width {
+            Ok(())
+        } else {
+            self.flat.truncate(start);
+            Err(count)
+        }
+    }
+
+    /// Drops the last row's values.
+    fn pop(&mut self) {
+        let len = self.flat.len().saturating_sub(self.width);
+        self.flat.truncate(len);
+    }
 }
 
 impl<R: Row> TableSink<R> {
@@ -234,15 +285,16 @@ impl<R: Row> TableSink<R> {
     /// Checks what only the server's column types tell, without a round
     /// trip: non-NULL, well-typed conflict keys. (The row's own validation
     /// and its column count were checked in `add`, by `item_check`.)
-    /// Returns the key's encoding, which tells rows of one key apart.
+    /// Appends the key's encoding, which tells rows of one key apart, to
+    /// `keys`.
     fn preflight(
         &self,
         row: &R,
         values: &[&(dyn ToSql + Sync)],
         types: &[Type],
         scratch: &mut bytes::BytesMut,
-    ) -> Result<Vec<u8>, PostgresError> {
-        let mut key = Vec::with_capacity(32);
+        keys: &mut Vec<u8>,
+    ) -> Result<(), PostgresError> {
         for &k in &self.spec.key {
             scratch.clear();
             let column = &self.spec.columns[k];
@@ -255,8 +307,8 @@ impl<R: Row> TableSink<R> {
             };
             match value.to_sql_checked(ty, scratch) {
                 Ok(IsNull::No) => {
-                    key.extend_from_slice(&scratch.len().to_be_bytes());
-                    key.extend_from_slice(scratch);
+                    keys.extend_from_slice(&scratch.len().to_be_bytes());
+                    keys.extend_from_slice(scratch);
                 }
                 Ok(IsNull::Yes) => {
                     return Err(PostgresError::Invalid(format!(
@@ -272,7 +324,7 @@ impl<R: Row> TableSink<R> {
                 }
             }
         }
-        Ok(key)
+        Ok(())
     }
 
     /// Names a row by its conflict key, e.g. `document_id="d17"`.
@@ -288,44 +340,83 @@ impl<R: Row> TableSink<R> {
     /// table gained or changed.
     fn plan<'a>(&self, items: &'a [R], types: &[Type]) -> Plan<'a, R> {
         let mut outcomes: Vec<Option<ItemOutcome<PostgresError>>> = Vec::with_capacity(items.len());
-        let mut keys: HashMap<Vec<u8>, usize> = HashMap::with_capacity(items.len());
-        let mut values: Vec<Option<Vec<&'a (dyn ToSql + Sync)>>> = Vec::with_capacity(items.len());
+        let mut values = RowValues::with_capacity(items.len(), self.spec.columns.len());
+        // Every row's key encoding, one after another in one buffer, and
+        // where each ends (the preflight refuses a row before its key is
+        // complete, so a refused row's bytes are cut off again).
+        let mut keys: Vec<u8> = Vec::with_capacity(items.len() * 24);
+        let mut key_ends: Vec<Option<usize>> = Vec::with_capacity(items.len());
         let mut scratch = bytes::BytesMut::new();
-        let last_wins = self.spec.updates();
-        for (i, item) in items.iter().enumerate() {
-            let row_values = item.values();
-            match self.preflight(item, &row_values, types, &mut scratch) {
-                Ok(key) => {
+        for item in items {
+            let start = keys.len();
+            let checked = match values.push(item) {
+                Ok(()) => {
+                    let last = values.len() - 1;
+                    let row_values = values.get(last).unwrap_or_default();
+                    self.preflight(item, row_values, types, &mut scratch, &mut keys)
+                        .inspect_err(|_| values.pop())
+                }
+                Err(count) => Err(PostgresError::Invalid(format!(
+                    "row {} has {count} values for {} columns",
+                    self.name(item),
+                    self.spec.columns.len()
+                ))),
+            };
+            match checked {
+                Ok(()) => {
                     outcomes.push(None);
-                    values.push(Some(row_values));
-                    match keys.entry(key) {
-                        Entry::Vacant(e) => {
-                            e.insert(i);
-                        }
-                        Entry::Occupied(mut e) if last_wins => {
-                            outcomes[*e.get()] = Some(ItemOutcome::Conflict);
-                            e.insert(i);
-                        }
-                        Entry::Occupied(_) => outcomes[i] = Some(ItemOutcome::Conflict),
-                    }
+                    key_ends.push(Some(keys.len()));
                 }
                 Err(e) => {
+                    keys.truncate(start);
                     outcomes.push(Some(ItemOutcome::Failed(e)));
-                    values.push(None);
+                    key_ends.push(None);
                 }
             }
         }
-        let (sent, values) = items
-            .iter()
-            .enumerate()
-            .zip(values)
-            .filter(|((i, _), _)| outcomes[*i].is_none())
-            .map(|(row, values)| (row, values.unwrap_or_default()))
-            .unzip();
+        // Of several rows with one key, the one sequential execution would
+        // leave behind is sent.
+        let last_wins = self.spec.updates();
+        let mut seen: HashMap<&[u8], usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(items.len(), Default::default());
+        let mut start = 0;
+        for (i, end) in key_ends.iter().enumerate() {
+            let Some(end) = *end else { continue };
+            match seen.entry(&keys[start..end]) {
+                Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+                Entry::Occupied(mut e) if last_wins => {
+                    outcomes[*e.get()] = Some(ItemOutcome::Conflict);
+                    e.insert(i);
+                }
+                Entry::Occupied(_) => outcomes[i] = Some(ItemOutcome::Conflict),
+            }
+            start = end;
+        }
+        drop(seen);
+        // `values` holds the rows the preflight passed; keep those sent.
+        let mut sent = Vec::with_capacity(items.len());
+        let mut kept = RowValues::with_capacity(0, values.width);
+        let mut passed = 0;
+        let all_sent = outcomes.iter().all(Option::is_none);
+        for (i, item) in items.iter().enumerate() {
+            if key_ends[i].is_none() {
+                continue;
+            }
+            if outcomes[i].is_none() {
+                sent.push((i, item));
+                if !all_sent {
+                    kept.flat
+                        .extend_from_slice(values.get(passed).unwrap_or_default());
+                }
+            }
+            passed += 1;
+        }
         Plan {
             outcomes,
             sent,
-            values,
+            values: if all_sent { values } else { kept },
         }
     }
 
@@ -583,7 +674,7 @@ async fn write_unnest(
     client: &Client,
     prepared: &Prepared,
     spec: &TableSpec,
-    values: &[Vec<&(dyn ToSql + Sync)>],
+    values: &RowValues<'_>,
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let name = |n: usize| {
@@ -597,7 +688,7 @@ async fn write_unnest(
         .enumerate()
         .map(|(c, column)| ColumnArray {
             column,
-            values: values.iter().map(|v| v[c]).collect(),
+            values: values.rows().map(|v| v[c]).collect(),
             not_null: spec.key.contains(&c),
             name: &name,
         })
@@ -614,7 +705,7 @@ async fn write_unnest(
 async fn write_copy(
     client: &mut Client,
     prepared: &Prepared,
-    values: &[Vec<&(dyn ToSql + Sync)>],
+    values: &RowValues<'_>,
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let tx = client.transaction().await?;
@@ -623,9 +714,9 @@ async fn write_copy(
     types.push(Type::INT8);
     let writer = BinaryCopyInWriter::new(tx.copy_in(copy).await?, &types);
     let mut writer = std::pin::pin!(writer);
-    for (n, row) in values.iter().enumerate() {
+    for (n, row) in values.rows().enumerate() {
         let ord = i64::try_from(n + 1).unwrap_or(i64::MAX);
-        let mut row = row.clone();
+        let mut row = row.to_vec();
         row.push(&ord);
         writer.as_mut().write(&row).await?;
     }
@@ -642,13 +733,13 @@ async fn write_copy(
 async fn write_copy_insert(
     client: &mut Client,
     prepared: &Prepared,
-    values: &[Vec<&(dyn ToSql + Sync)>],
+    values: &RowValues<'_>,
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let writer =
         BinaryCopyInWriter::new(client.copy_in(&prepared.statement).await?, &prepared.types);
     let mut writer = std::pin::pin!(writer);
-    for row in values {
+    for row in values.rows() {
         writer.as_mut().write(row).await?;
     }
     sent.set(true);
@@ -661,12 +752,12 @@ async fn write_copy_insert(
 async fn write_per_row(
     client: &mut Client,
     prepared: &Prepared,
-    values: &[Vec<&(dyn ToSql + Sync)>],
+    values: &RowValues<'_>,
     sent: &Cell<bool>,
 ) -> Result<Vec<i64>, postgres::Error> {
     let tx = client.transaction().await?;
     let mut written = Vec::new();
-    for (n, row) in values.iter().enumerate() {
+    for (n, row) in values.rows().enumerate() {
         if !tx.query(&prepared.statement, row).await?.is_empty() {
             written.push(i64::try_from(n + 1).unwrap_or(i64::MAX));
         }

@@ -166,6 +166,43 @@ fn constraint_and_type_errors_isolate_the_bad_rows() {
     }
 }
 
+#[test]
+fn a_refused_row_and_a_repeated_key_leave_every_other_row_its_own_values() {
+    for method in METHODS {
+        let t = table("gen_mixed");
+        create(&t);
+        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(10))
+            .expect("inserter");
+        let wrong_key: DynRow = vec![
+            Box::new("a".to_owned()),
+            Box::new("not a bigint".to_owned()),
+            Box::new(None::<String>),
+            Box::new(1_i32),
+        ];
+        ins.add(row("a", 1, Some("one"), 1)).expect("add");
+        ins.add(wrong_key).expect("add");
+        ins.add(row("a", 2, Some("two"), 2)).expect("add");
+        ins.add(row("a", 1, Some("one again"), 11)).expect("add");
+        ins.add(row("a", 3, Some("three"), 3)).expect("add");
+        let report = ins.flush();
+        assert_eq!(
+            (report.written, report.conflicts, report.failed.len()),
+            (3, 1, 1),
+            "{method:?}: {report:?}"
+        );
+        assert_eq!(
+            read(&t),
+            [
+                ("a".into(), 1, Some("one again".into()), 11),
+                ("a".into(), 2, Some("two".into()), 2),
+                ("a".into(), 3, Some("three".into()), 3),
+            ],
+            "{method:?}"
+        );
+        drop_table(&mut client(), &t);
+    }
+}
+
 /// A user struct as a row: no boxing.
 #[derive(Debug)]
 struct Reading {
