@@ -66,6 +66,28 @@ pub(crate) enum GroupKey {
     },
 }
 
+impl GroupKey {
+    /// Whether `item` belongs to this group: its names equal the key's.
+    pub(crate) fn holds(&self, item: &GraphItem) -> bool {
+        match (self, item) {
+            (GroupKey::Node(label), GraphItem::Node(n)) => label.as_str() == n.label,
+            (
+                GroupKey::Relationship {
+                    rel_type,
+                    from_label,
+                    to_label,
+                },
+                GraphItem::Relationship(r),
+            ) => {
+                rel_type.as_str() == r.rel_type
+                    && from_label.as_str() == r.from_label
+                    && to_label.as_str() == r.to_label
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The statement group of an item. Fails on a label or type that is not
 /// safe to paste into Cypher: the plan's last guard, since items reach the
 /// sink only after [`check_item`].
@@ -84,7 +106,14 @@ pub(crate) fn group_key(item: &GraphItem) -> Result<GroupKey, String> {
 /// `item_check`, which the batcher runs in `add`, so a bad item comes back
 /// at once and never reaches a round trip.
 pub(crate) fn check_item(item: &GraphItem) -> Result<(), String> {
-    group_key(item)?;
+    match item {
+        GraphItem::Relationship(r) => {
+            Name::check(&r.rel_type, "relationship type")?;
+            Name::check(&r.from_label, "label")?;
+            Name::check(&r.to_label, "label")?;
+        }
+        GraphItem::Node(n) => Name::check(&n.label, "label")?,
+    }
     let (ids, props, is_node): (&[&str], &Properties, bool) = match item {
         GraphItem::Relationship(r) => (&[&r.from_id, &r.to_id], &r.properties, false),
         GraphItem::Node(n) => (&[&n.id], &n.properties, true),

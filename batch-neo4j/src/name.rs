@@ -14,13 +14,19 @@ pub(crate) struct Name(String);
 impl Name {
     /// Checks `raw`; `what` names it in the error ("relationship type", "label").
     pub(crate) fn parse(raw: &str, what: &str) -> Result<Self, String> {
+        Self::check(raw, what)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// [`parse`](Self::parse) without keeping the name.
+    pub(crate) fn check(raw: &str, what: &str) -> Result<(), String> {
         let mut chars = raw.chars();
         let valid = chars
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if valid {
-            Ok(Self(raw.to_owned()))
+            Ok(())
         } else {
             Err(format!(
                 "{what} {raw:?} is not allowed: it must match ^[A-Za-z_][A-Za-z0-9_]*$"

@@ -55,25 +55,27 @@ impl BatchPlan {
         let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
         // Identity within a group (group index, id or endpoints) -> the
         // first item with it.
-        let mut seen: HashMap<(usize, &str, &str), usize> = HashMap::with_capacity(items.len());
+        let mut seen: HashMap<(usize, &str, &str), usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(items.len(), Default::default());
         let mut relationships = 0;
 
         for (i, item) in items.iter().enumerate() {
-            let key = match group_key(item) {
-                Ok(key) => key,
-                Err(message) => {
-                    invalid.insert(i, message);
-                    slots.push(Slot::Invalid);
-                    continue;
-                }
-            };
-            // A batch has a few groups: a scan finds the item's.
-            let group = match groups.iter().position(|(k, _)| *k == key) {
+            // A batch has a few groups: a scan finds the item's by its
+            // names as given. Only the first item of a group has its names
+            // checked and copied into the group's key.
+            let group = match groups.iter().position(|(k, _)| k.holds(item)) {
                 Some(group) => group,
-                None => {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                }
+                None => match group_key(item) {
+                    Ok(key) => {
+                        groups.push((key, Vec::new()));
+                        groups.len() - 1
+                    }
+                    Err(message) => {
+                        invalid.insert(i, message);
+                        slots.push(Slot::Invalid);
+                        continue;
+                    }
+                },
             };
             let (a, b) = match item {
                 GraphItem::Node(n) => (n.id.as_str(), ""),
@@ -155,12 +157,16 @@ impl BatchPlan {
         items: &[GraphItem],
         results: &[Vec<Record>],
     ) -> Vec<ItemOutcome<Neo4jError>> {
-        let mut created: HashMap<usize, bool> = HashMap::new();
+        // Per item index: whether a record came back for it, and whether
+        // one said created.
+        let mut created: Vec<Option<bool>> = vec![None; items.len()];
         for record in results.iter().flatten() {
             if let [Value::Integer(i), created_flag] = record.fields() {
-                let Ok(i) = usize::try_from(*i) else { continue };
+                let Some(slot) = usize::try_from(*i).ok().and_then(|i| created.get_mut(i)) else {
+                    continue;
+                };
                 let now = matches!(created_flag, Value::Boolean(true));
-                *created.entry(i).or_insert(false) |= now;
+                *slot = Some(slot.unwrap_or(false) | now);
             }
         }
         items
@@ -174,7 +180,7 @@ impl BatchPlan {
                         return ItemOutcome::Failed(Neo4jError::Invalid(message));
                     }
                 };
-                match created.get(&first) {
+                match created.get(first).copied().flatten() {
                     Some(true) if first == i => ItemOutcome::Written,
                     Some(_) => ItemOutcome::Conflict,
                     None => ItemOutcome::Failed(missing(item)),
