@@ -97,10 +97,9 @@ impl Backend for Chroma {
                     self.url.trim_end_matches('/'),
                     collection.id()
                 );
-                let chunk_size = raw_chunk(mode, items);
                 post_each(
-                    records.chunks(chunk_size),
-                    items,
+                    records,
+                    raw_chunk(mode, items),
                     |chunk| {
                         let mut requests = Vec::with_capacity(2);
                         let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();

@@ -74,13 +74,15 @@ impl Backend for Couch {
                     db.name()
                 );
                 post_each(
-                    docs.chunks(raw_chunk(mode, items)),
-                    items,
+                    docs,
+                    raw_chunk(mode, items),
                     |chunk| {
+                        // Each document moves into the body, as the
+                        // library's own documents move into the inserter.
                         let body = serde_json::to_vec(&serde_json::json!({
-                            "docs": chunk.iter().map(|(id, doc)| {
-                                let mut doc = doc.clone();
-                                doc["_id"] = serde_json::Value::String(id.clone());
+                            "docs": chunk.iter_mut().map(|(id, doc)| {
+                                let mut doc = std::mem::take(doc);
+                                doc["_id"] = serde_json::Value::String(std::mem::take(id));
                                 doc
                             }).collect::<Vec<_>>()
                         }))

@@ -553,21 +553,25 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
 pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Times a raw HTTP path without the library, from a new connection: for
-/// each chunk, `build` encodes its requests (URL, JSON body), on the
-/// clock as the library's encoding is, and each is POSTed in turn; every
-/// answer must be a success and pass `check`.
-pub fn post_each<C>(
-    chunks: impl IntoIterator<Item = C>,
-    items: usize,
-    mut build: impl FnMut(C) -> Result<Vec<(String, Vec<u8>)>, String>,
+/// each chunk of `chunk` items of `data`, `build` encodes its requests
+/// (URL, JSON body), on the clock as the library's encoding is, and each
+/// is POSTed in turn; every answer must be a success and pass `check`.
+/// `data` is freed on the clock too: a library run frees the items it was
+/// given before its `close` returns, so both runs end with the same work
+/// done.
+pub fn post_each<D>(
+    mut data: Vec<D>,
+    chunk: usize,
+    mut build: impl FnMut(&mut [D]) -> Result<Vec<(String, Vec<u8>)>, String>,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Run, String> {
+    let items = data.len();
     let started = Instant::now();
     // A new agent per run: its connections start cold, as a new
     // inserter's do.
     let agent = ureq::Agent::new_with_defaults();
     let mut requests = 0;
-    for chunk in chunks {
+    for chunk in data.chunks_mut(chunk.max(1)) {
         for (url, body) in build(chunk)? {
             let mut response = agent
                 .post(&url)
@@ -584,6 +588,7 @@ pub fn post_each<C>(
             requests += 1;
         }
     }
+    drop(data);
     Ok(Run {
         items,
         seconds: started.elapsed().as_secs_f64(),
