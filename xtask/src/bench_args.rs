@@ -21,7 +21,7 @@ plaintext (column `of plain`); PostgreSQL's insert-only COPY method
 batcher shared by 1 and 4 threads. Each backend first gets one untimed
 warm-up run; every run checks on the server that every item arrived.
 `of raw` and `of plain` are medians of per-round ratios (the two runs sit
-side by side in each round). A backend runs a round at every round trip
+side by side in each round; library and raw take turns going first). A backend runs a round at every round trip
 before its next round, so that a server's drift over its minutes falls on
 every round trip alike.
 

@@ -114,6 +114,18 @@ impl Mode {
             .map_err(|e| e.to_string())
     }
 
+    /// The library mode a raw mode is the overhead reference of.
+    fn reference_of(&self) -> Option<Mode> {
+        match *self {
+            Mode::Raw(batch_size) => Some(Mode::Batched {
+                batch_size,
+                in_flight: 1,
+            }),
+            Mode::RawInsertOnly(n) => Some(Mode::InsertOnly(n)),
+            _ => None,
+        }
+    }
+
     /// Whether this mode talks to the TLS endpoint.
     pub fn is_tls(&self) -> bool {
         matches!(self, Mode::BatchedTls(_))
@@ -233,8 +245,9 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     let sizes = backend.profile().batch_sizes;
     let mut modes = vec![Mode::PerItem];
     // Each raw run right after the library run at its batch size: every
-    // round rotates the list, so the two stay neighbours and their ratio
-    // is taken within a round (see `paired_with` below).
+    // round rotates the list (and swaps the two every other round), so the
+    // two stay neighbours and their ratio is taken within a round (see
+    // `paired_with` below).
     for batch_size in sizes
         .iter()
         .copied()
@@ -350,13 +363,15 @@ impl Bench {
     }
 
     /// One round of every mode, the order rotated by the round number so
-    /// that slow drifts of a shared machine hit every mode alike.
+    /// that slow drifts of a shared machine hit every mode alike. Every
+    /// other round a raw run goes before the library run it is paired
+    /// with: the first of the two meets whatever the mode before left
+    /// behind (a server still busy after thousands of commits), which
+    /// would otherwise always be the library.
     pub fn round(&mut self, backend: &mut dyn Backend, bar: &ProgressBar) -> Result<(), String> {
         let began = Instant::now();
         let round = self.rounds;
-        let count = self.modes.len();
-        for k in 0..count {
-            let i = (k + round) % count;
+        for i in round_order(&self.modes, round) {
             let mode = self.modes[i];
             let items = backend.profile().items(mode, self.quick, self.rtt_ms);
             bar.set_message(format!(
@@ -470,6 +485,30 @@ impl Bench {
             })
             .collect()
     }
+}
+
+/// The indices of `modes` in the order of round `round`: rotated by the
+/// round number, a raw mode and the library mode it follows moved as one
+/// (so the two stay neighbours), the raw one first in odd rounds.
+fn round_order(modes: &[Mode], round: usize) -> Vec<usize> {
+    let mut units: Vec<Vec<usize>> = Vec::with_capacity(modes.len());
+    for (i, mode) in modes.iter().enumerate() {
+        match units.last_mut() {
+            Some(last) if last.len() == 1 && mode.reference_of() == Some(modes[last[0]]) => {
+                last.push(i);
+            }
+            _ => units.push(vec![i]),
+        }
+    }
+    if units.is_empty() {
+        return Vec::new();
+    }
+    let start = round % units.len();
+    units.rotate_left(start);
+    if round % 2 == 1 {
+        units.iter_mut().for_each(|unit| unit.reverse());
+    }
+    units.into_iter().flatten().collect()
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -602,5 +641,32 @@ pub fn raw_chunk(mode: Mode, items: usize) -> usize {
     match mode {
         Mode::Raw(n) => n.max(1),
         _ => items.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_and_raw_take_turns_going_first() {
+        let lib = Mode::Batched {
+            batch_size: 100,
+            in_flight: 1,
+        };
+        let modes = [Mode::PerItem, lib, Mode::Raw(100), Mode::Ceiling];
+        let position = |order: &[usize], i: usize| order.iter().position(|&j| j == i);
+        for round in 0..6 {
+            let order = round_order(&modes, round);
+            let (l, r) = (position(&order, 1), position(&order, 2));
+            let (Some(l), Some(r)) = (l, r) else {
+                panic!("round {round}: {order:?}")
+            };
+            assert_eq!(l.abs_diff(r), 1, "neighbours in round {round}: {order:?}");
+            assert_eq!(l < r, round % 2 == 0, "round {round}: {order:?}");
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3], "every mode once: {order:?}");
+        }
     }
 }
