@@ -78,6 +78,7 @@ mod error;
 mod ident;
 mod inserter;
 mod row;
+mod row_values;
 mod sink;
 mod spec;
 mod sslmode;

@@ -17,6 +17,7 @@ use crate::column_array::ColumnArray;
 use crate::connector::{Connector, Elapsed, Session};
 use crate::error::{Phase, PostgresError};
 use crate::row::Row;
+use crate::row_values::RowValues;
 use crate::spec::TableSpec;
 use crate::statements;
 
@@ -101,57 +102,6 @@ struct Plan<'a, R> {
     /// The values of every row sent, in `sent`'s order: taken once, for
     /// the preflight and whichever method writes them.
     values: RowValues<'a>,
-}
-
-/// The values of a batch's rows, row after row, `width` each: one buffer
-/// per batch instead of a `Vec` per row (see [`Row::extend_values`]).
-struct RowValues<'a> {
-    flat: Vec<&'a (dyn ToSql + Sync)>,
-    width: usize,
-}
-
-impl<'a> RowValues<'a> {
-    /// Room for `rows` rows of `width` values.
-    fn with_capacity(rows: usize, width: usize) -> Self {
-        RowValues {
-            flat: Vec::with_capacity(rows * width),
-            width,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.flat.len().checked_div(self.width).unwrap_or(0)
-    }
-
-    /// Row `n`'s values.
-    fn get(&self, n: usize) -> Option<&[&'a (dyn ToSql + Sync)]> {
-        self.flat.get(n * self.width..(n + 1) * self.width)
-    }
-
-    /// Every row's values, in order.
-    fn rows(&self) -> std::slice::ChunksExact<'_, &'a (dyn ToSql + Sync)> {
-        self.flat.chunks_exact(self.width.max(1))
-    }
-
-    /// Appends `row`'s values if it has `width` of them; otherwise leaves
-    /// the buffer as it was and returns how many it has.
-    fn push<R: Row>(&mut self, row: &'a R) -> Result<(), usize> {
-        let start = self.flat.len();
-        row.extend_values(&mut self.flat);
-        let count = self.flat.len() - start;
-        if count == self.width {
-            Ok(())
-        } else {
-            self.flat.truncate(start);
-            Err(count)
-        }
-    }
-
-    /// Drops the last row's values.
-    fn pop(&mut self) {
-        let len = self.flat.len().saturating_sub(self.width);
-        self.flat.truncate(len);
-    }
 }
 
 impl<R: Row> TableSink<R> {

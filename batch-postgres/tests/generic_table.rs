@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use batch_core::{BatchError, BatcherSettings};
-use batch_postgres::{DynRow, OnConflict, Row, TableBatchInserter, TableName, TableSpec};
+use batch_postgres::{
+    DynRow, OnConflict, Row, TableBatchInserter, TableName, TableSpec, WriteMethod,
+};
 use common::{METHODS, client, connector, count, drop_table, table};
 use postgres::types::ToSql;
 
@@ -45,6 +47,19 @@ fn row(tenant: &str, seq: i64, text: Option<&str>, amount: i32) -> DynRow {
     ]
 }
 
+/// A new table of `spec` and an inserter writing to it with `method`.
+fn fresh(
+    name: &str,
+    method: WriteMethod,
+    batch_size: usize,
+) -> (TableName, TableBatchInserter<DynRow>) {
+    let t = table(name);
+    create(&t);
+    let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(batch_size))
+        .expect("inserter");
+    (t, ins)
+}
+
 fn read(t: &TableName) -> Vec<(String, i64, Option<String>, i32)> {
     client()
         .query(
@@ -60,10 +75,7 @@ fn read(t: &TableName) -> Vec<(String, i64, Option<String>, i32)> {
 #[test]
 fn composite_key_upsert_with_nulls_and_quoted_columns() {
     for method in METHODS {
-        let t = table("gen_upsert");
-        create(&t);
-        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(4))
-            .expect("inserter");
+        let (t, ins) = fresh("gen_upsert", method, 4);
         for seq in 0..6 {
             ins.add(row("a", seq, (seq % 2 == 0).then_some("x"), 1))
                 .expect("add");
@@ -116,10 +128,7 @@ fn do_nothing_counts_existing_and_repeated_keys_as_conflicts() {
 #[test]
 fn constraint_and_type_errors_isolate_the_bad_rows() {
     for method in METHODS {
-        let t = table("gen_bad");
-        create(&t);
-        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(30))
-            .expect("inserter");
+        let (t, ins) = fresh("gen_bad", method, 30);
         for seq in 0..30 {
             let r = match seq {
                 // CHECK violation on the server.
@@ -169,10 +178,7 @@ fn constraint_and_type_errors_isolate_the_bad_rows() {
 #[test]
 fn a_refused_row_and_a_repeated_key_leave_every_other_row_its_own_values() {
     for method in METHODS {
-        let t = table("gen_mixed");
-        create(&t);
-        let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(10))
-            .expect("inserter");
+        let (t, ins) = fresh("gen_mixed", method, 10);
         let wrong_key: DynRow = vec![
             Box::new("a".to_owned()),
             Box::new("not a bigint".to_owned()),
