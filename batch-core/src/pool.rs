@@ -15,13 +15,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
-
-use foldhash::fast::RandomState;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use foldhash::fast::RandomState;
 
 use crate::adaptive::Adaptive;
 use crate::error::BatchError;

@@ -41,9 +41,9 @@ pub type DynRow = Vec<Box<dyn ToSql + Send + Sync>>;
 
 impl Row for DynRow {
     fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.iter()
-            .map(|value| &**value as &(dyn ToSql + Sync))
-            .collect()
+        let mut values = Vec::with_capacity(self.len());
+        self.extend_values(&mut values);
+        values
     }
 
     fn extend_values<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {

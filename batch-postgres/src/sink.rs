@@ -344,7 +344,6 @@ impl<R: Row> TableSink<R> {
             }
             start = end;
         }
-        drop(seen);
         // `values` holds the rows the preflight passed; keep those sent.
         let mut sent = Vec::with_capacity(items.len());
         let mut kept = RowValues::with_capacity(0, values.width);
