@@ -5,9 +5,14 @@
 //! mean absorbs the very queueing it should detect):
 //!
 //! - Each resolved full batch is one observation of request latency,
-//!   except a writer's first: it also pays for the writer's connection
-//!   (siblings connect at their first write), which is no queueing; in
-//!   slow start its end still grows the limit.
+//!   except a writer's first: it may also pay for the writer's connection,
+//!   which is no queueing; in slow start its end still grows the limit.
+//!   Writers connect ahead ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
+//!   all together as the batcher starts, so that a step of the ramp does
+//!   not wait for a connection (across a network, several round trips).
+//!   What a first batch still pays: the rest of a connect that had not
+//!   ended when the batch came, or all of it for a sink that cannot
+//!   connect without a request.
 //! - The baseline is the latency of a batch alone on the server: the
 //!   running average of batches sent while no other was in flight, and
 //!   otherwise the lowest latency seen.

@@ -174,6 +174,7 @@ impl<S: Sink> Batcher<S> {
             retry: settings.retry,
             fallback: settings.fallback,
             broken: None,
+            refused_ahead: None,
             jitter: Jitter::new(),
             telemetry: Telemetry::new(&settings.name, S::BACKEND),
         });

@@ -8,6 +8,9 @@
 //!   through retries, splits and fallbacks of the first.
 //! - A flush is answered once every batch shipped before it is resolved;
 //!   later batches may already be in flight.
+//! - Under adaptive concurrency every writer connects as the pool starts
+//!   ([`Sink::connect_ahead`]), since the limit hands out batches one
+//!   writer at a time; `close` does not wait for one still connecting.
 //!
 //! Why lanes by key were not chosen: they would split a full batch across
 //! lanes and send half-empty requests. Holding back is free when keys are
@@ -16,6 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -70,6 +74,9 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     /// One sender per writer; dropped (cleared) to end the writers.
     jobs: Vec<Sender<Batch<T>>>,
     threads: Vec<JoinHandle<()>>,
+    /// Per writer: still connecting ahead ([`Sink::connect_ahead`]), with
+    /// no batch of its own yet.
+    connecting: Vec<Arc<AtomicBool>>,
     done: Receiver<Done>,
     idle: Vec<usize>,
     running: Vec<Option<Running>>,
@@ -84,10 +91,10 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     hasher: RandomState,
     /// Adjusts how many writers may work at once; `None`: all of them.
     adaptive: Option<Adaptive>,
-    /// Per writer: it has written a batch. A writer's first batch pays
-    /// for its connection (siblings connect at their first write), which
-    /// says nothing about queueing at the server, so the adaptive limit
-    /// does not observe it.
+    /// Per writer: it has written a batch. A writer's first batch may pay
+    /// for its connection (the rest of a connect ahead, or all of it),
+    /// which says nothing about queueing at the server, so the adaptive
+    /// limit does not observe it.
     warm: Vec<bool>,
     /// Items of a full batch: only near-full batches say something about
     /// latency.
@@ -111,6 +118,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             shared,
             jobs: Vec::with_capacity(count),
             threads: Vec::with_capacity(count),
+            connecting: Vec::with_capacity(count),
             done,
             idle: (0..count).rev().collect(),
             running: (0..count).map(|_| None).collect(),
@@ -129,9 +137,14 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
         for (worker, writer) in writers.into_iter().enumerate() {
             let (job_tx, jobs) = crossbeam_channel::bounded(1);
             let done = done_tx.clone();
+            // Under an adaptive limit writers are given batches one step
+            // of the ramp at a time, so they connect now, all together.
+            let connecting = Arc::new(AtomicBool::new(adaptive));
+            let ahead = Arc::clone(&connecting);
             let thread = std::thread::Builder::new()
                 .name(format!("batch-{name}-{worker}"))
-                .spawn(move || write_jobs(writer, worker, &jobs, &done))?;
+                .spawn(move || write_jobs(writer, worker, &ahead, &jobs, &done))?;
+            pool.connecting.push(connecting);
             pool.jobs.push(job_tx);
             pool.threads.push(thread);
         }
@@ -288,11 +301,21 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
 
     /// Ends the writer threads once idle; their sinks drop with them.
     pub(crate) fn shut_down(&mut self) {
-        self.jobs.clear();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        self.end_writers();
         self.shut_down = true;
+    }
+
+    /// Ends the writer threads and waits for each, except one still
+    /// connecting ahead: it holds no batch, and a server that does not
+    /// answer must not hold `close` or `Drop` up to the sink's deadline.
+    /// Left alone, it ends when its connect returns.
+    fn end_writers(&mut self) {
+        self.jobs.clear();
+        for (thread, connecting) in self.threads.drain(..).zip(&self.connecting) {
+            if !connecting.load(Ordering::Acquire) {
+                let _ = thread.join();
+            }
+        }
     }
 }
 
@@ -321,10 +344,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
         }
         self.shared.wake();
         self.barriers.clear();
-        self.jobs.clear();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        self.end_writers();
         tracing::error!(
             batcher = %self.shared.name,
             handed_back,
@@ -333,11 +353,13 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
     }
 }
 
-/// A writer thread: writes each batch it is given and says so; if the
-/// thread ends any other way, its guard tells the flusher.
+/// A writer thread: connects first if `ahead` says so (and then clears
+/// it), then writes each batch it is given and says so; if the thread ends
+/// any other way, its guard tells the flusher.
 fn write_jobs<S: Sink>(
     mut writer: Writer<S>,
     worker: usize,
+    ahead: &AtomicBool,
     jobs: &Receiver<Batch<S::Item>>,
     done: &Sender<Done>,
 ) {
@@ -346,6 +368,10 @@ fn write_jobs<S: Sink>(
         done,
         finished: false,
     };
+    if ahead.load(Ordering::Acquire) {
+        writer.connect_ahead();
+        ahead.store(false, Ordering::Release);
+    }
     for batch in jobs {
         writer.process(batch);
         let _ = done.send(Done {

@@ -64,7 +64,9 @@ pub struct BatcherSettings {
     /// Adjust the batches in flight from the requests' latency, between 1
     /// and `max_in_flight` (off by default: always `max_in_flight`). Across
     /// a network the count climbs to the cap; on a server that queues, it
-    /// stays where the server keeps up.
+    /// stays where the server keeps up. Every writer's connection is opened
+    /// as the batcher starts ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
+    /// `max_in_flight` of them, whether or not the count climbs.
     pub adaptive_concurrency: bool,
 }
 
@@ -205,7 +207,9 @@ impl BatcherSettingsBuilder {
     /// Adjust the batches in flight from the requests' latency, up to
     /// `max_in_flight` (TCP Vegas' rule: more while fewer than one batch
     /// waits at the server, as the rise of latency over a lone batch's
-    /// tells; fewer once more than three wait).
+    /// tells; fewer once more than three wait). Opens all `max_in_flight`
+    /// connections as the batcher starts, so that a growing count never
+    /// waits for one.
     pub fn adaptive_concurrency(mut self, on: bool) -> Self {
         self.settings.adaptive_concurrency = on;
         self

@@ -114,6 +114,26 @@ pub trait Sink: Send + 'static {
         None
     }
 
+    /// Opens this sink's connection (and prepares what its first write
+    /// needs) before it is given a batch. With
+    /// [`adaptive_concurrency`](crate::BatcherSettings::adaptive_concurrency)
+    /// the batcher calls it once on each writer's thread as the batcher
+    /// starts, so that the limit, which grows one batch at a time,
+    /// never waits on a connection: across a network a connection costs
+    /// several round trips, and one per step of the ramp made the ramp
+    /// several times longer. The call runs on the library's own thread,
+    /// never the caller's.
+    ///
+    /// A retriable error is forgotten: the first write connects again,
+    /// with its retries. Any other error (authentication, a bad
+    /// certificate, a missing table) fails that writer's first batch as a
+    /// whole, unsent, so that it is not tried a second time. The default
+    /// does nothing: a sink that connects cheaply (an HTTP agent) needs
+    /// nothing ahead.
+    fn connect_ahead(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// A short name of an item for logs and messages (its id or key, never
     /// its whole content), so a user reading that an item was lost knows
     /// which. `None` (the default): the item is not named.

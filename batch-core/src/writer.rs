@@ -55,6 +55,9 @@ pub(crate) struct Writer<S: Sink> {
     pub(crate) retry: RetryPolicy,
     pub(crate) fallback: Fallback,
     pub(crate) broken: Option<Arc<str>>,
+    /// What [`Sink::connect_ahead`] answered, when no retry can fix it:
+    /// the writer's first batch fails with it, unsent.
+    pub(crate) refused_ahead: Option<Arc<S::Error>>,
     pub(crate) jitter: Jitter,
     pub(crate) telemetry: Telemetry,
 }
@@ -79,6 +82,28 @@ impl<S: Sink> Writer<S> {
         self.finish(batch, opened, panic.as_ref());
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
+        }
+    }
+
+    /// Connects the sink before its first batch ([`Sink::connect_ahead`]).
+    /// A retriable error is left to the first write; any other is kept
+    /// for it; a panic breaks the writer as a panicking write does.
+    pub(crate) fn connect_ahead(&mut self) {
+        let sink = &mut self.sink;
+        match catch_unwind(AssertUnwindSafe(|| sink.connect_ahead())) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.is_retriable() => {
+                tracing::debug!(batcher = %self.shared.name, error = %e, "connecting ahead failed; the first write connects again");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(batcher = %self.shared.name, error = %e, "connecting ahead failed; the first batch fails with it");
+                self.refused_ahead = Some(Arc::new(e));
+            }
+            Err(panic) => {
+                let msg: Arc<str> = panic_message(panic.as_ref()).into();
+                tracing::error!(batcher = %self.shared.name, panic = %msg, "sink panicked while connecting; failing all further items");
+                self.broken = Some(msg);
+            }
         }
     }
 
@@ -204,6 +229,10 @@ impl<S: Sink> Writer<S> {
         if let Some(msg) = &self.broken {
             let error = BatchError::SinkPanicked(Arc::clone(msg));
             fail(batch, range, &error);
+            return;
+        }
+        if let Some(e) = self.refused_ahead.take() {
+            fail(batch, range, &BatchError::Sink(e));
             return;
         }
         let items = &batch.items[range.clone()];

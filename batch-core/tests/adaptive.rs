@@ -4,10 +4,11 @@
 //! read from the sink (how many batches were in flight halfway through
 //! each write); no duration is asserted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use batch_core::{Batcher, BatcherSettings, ItemOutcome, Sink, SinkError};
+use batch_core::{BatchError, Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
 
 /// One round trip per batch: more batches in flight cost no latency.
 const ROUND_TRIP: Duration = Duration::from_millis(40);
@@ -27,7 +28,29 @@ impl SinkError for Never {
 /// Records when each batch was written, across all siblings.
 struct Remote {
     connected: bool,
+    /// Whether [`Sink::connect_ahead`] connects (a sink that cannot
+    /// connect without a batch leaves it to the first write).
+    ahead: bool,
     writes: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    /// Connections opened inside a write, and ahead of one.
+    connects: Arc<Connects>,
+}
+
+#[derive(Default)]
+struct Connects {
+    in_write: AtomicUsize,
+    ahead: AtomicUsize,
+}
+
+impl Remote {
+    fn connect(&mut self) -> bool {
+        if self.connected {
+            return false;
+        }
+        std::thread::sleep(CONNECT);
+        self.connected = true;
+        true
+    }
 }
 
 impl Sink for Remote {
@@ -36,9 +59,8 @@ impl Sink for Remote {
 
     fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Never>>, Never> {
         let start = Instant::now();
-        if !self.connected {
-            std::thread::sleep(CONNECT);
-            self.connected = true;
+        if self.connect() {
+            self.connects.in_write.fetch_add(1, Ordering::AcqRel);
         }
         std::thread::sleep(ROUND_TRIP);
         let end = Instant::now();
@@ -48,10 +70,19 @@ impl Sink for Remote {
         Ok(items.iter().map(|_| ItemOutcome::Written).collect())
     }
 
+    fn connect_ahead(&mut self) -> Result<(), Never> {
+        if self.ahead && self.connect() {
+            self.connects.ahead.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
     fn sibling(&self) -> Option<Self> {
         Some(Self {
             connected: false,
+            ahead: self.ahead,
             writes: Arc::clone(&self.writes),
+            connects: Arc::clone(&self.connects),
         })
     }
 }
@@ -68,14 +99,18 @@ fn written_with(writes: &[(Instant, Instant)], n: usize) -> usize {
         .count()
 }
 
-#[test]
-fn connecting_writers_do_not_read_as_queueing_across_a_network() {
+/// Writes `batches` batches of ten through an adaptive batcher of up to
+/// eight in flight whose first sink connected when it was built (as
+/// PostgreSQL's and Neo4j's do); returns when each batch was written and
+/// where the siblings connected.
+fn run(batches: u32, ahead: bool) -> (Vec<(Instant, Instant)>, Arc<Connects>) {
     let writes = Arc::new(Mutex::new(Vec::new()));
-    // The first sink connected when it was built, as PostgreSQL's and
-    // Neo4j's do; its siblings connect at their first write.
+    let connects = Arc::new(Connects::default());
     let sink = Remote {
         connected: true,
+        ahead,
         writes: Arc::clone(&writes),
+        connects: Arc::clone(&connects),
     };
     let settings = BatcherSettings::builder()
         .batch_size(10)
@@ -84,20 +119,178 @@ fn connecting_writers_do_not_read_as_queueing_across_a_network() {
         .build()
         .expect("settings");
     let batcher = Batcher::new(sink, settings).expect("spawn");
-    for i in 0..600 {
+    for i in 0..batches * 10 {
         batcher.add(i).map_err(|f| f.error).expect("add");
     }
     let report = batcher.flush();
-    assert_eq!(report.written, 600);
+    assert_eq!(
+        report.written,
+        u64::from(batches) * 10,
+        "{:?}",
+        batcher.stats()
+    );
+    let writes = writes.lock().expect("writes").clone();
+    (writes, connects)
+}
+
+#[test]
+fn connecting_writers_do_not_read_as_queueing_across_a_network() {
+    // Siblings that connect at their first write (no connect ahead).
+    let (writes, connects) = run(60, false);
+    assert_eq!(connects.in_write.load(Ordering::Acquire), 7);
     // Flat latency: the limit climbs to the cap in a few batches (46 of
     // the 60 were written with eight in flight). Read as queueing, a new
     // writer's connection (five round trips before its first batch)
     // shrinks the limit and ends the slow start: 14 of 60.
-    let writes = writes.lock().expect("writes").clone();
     let at_cap = written_with(&writes, 8);
     assert!(
         at_cap >= 30,
-        "{at_cap} of 60 batches written with eight in flight: {:?}",
-        batcher.stats()
+        "{at_cap} of 60 batches written with eight in flight"
     );
+}
+
+#[test]
+fn siblings_connect_before_their_first_batch() {
+    // All seven siblings connect as the batcher starts, together, so the
+    // ramp never waits on a connection: in this fake the whole stream took
+    // about 520 ms instead of 640 (not asserted: a shared machine).
+    let (writes, connects) = run(60, true);
+    assert_eq!(connects.ahead.load(Ordering::Acquire), 7);
+    assert_eq!(
+        connects.in_write.load(Ordering::Acquire),
+        0,
+        "no batch waited for its writer's connection"
+    );
+    assert!(written_with(&writes, 8) >= 30);
+}
+
+/// A sink whose siblings are numbered from 1; `refuse` is the sibling
+/// whose connect ahead fails with a fatal error, `gate` (if any) holds
+/// every sibling's connect ahead until it is sent to or 10 s pass.
+struct Numbered {
+    number: usize,
+    next: Arc<AtomicUsize>,
+    refuse: usize,
+    gate: Option<Arc<Mutex<mpsc::Receiver<()>>>>,
+    /// Items that reached `write_batch`.
+    written: Arc<AtomicUsize>,
+    /// A sibling's connect ahead has returned.
+    ahead_returned: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("authentication refused by the fake")]
+struct Refused;
+
+impl SinkError for Refused {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Fatal
+    }
+}
+
+impl Numbered {
+    fn first(refuse: usize, gate: Option<mpsc::Receiver<()>>) -> Self {
+        Numbered {
+            number: 0,
+            next: Arc::new(AtomicUsize::new(1)),
+            refuse,
+            gate: gate.map(|g| Arc::new(Mutex::new(g))),
+            written: Arc::default(),
+            ahead_returned: Arc::default(),
+        }
+    }
+}
+
+impl Sink for Numbered {
+    type Item = u32;
+    type Error = Refused;
+
+    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Refused>>, Refused> {
+        std::thread::sleep(Duration::from_millis(5));
+        self.written.fetch_add(items.len(), Ordering::AcqRel);
+        Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+    }
+
+    fn connect_ahead(&mut self) -> Result<(), Refused> {
+        if self.number == 0 {
+            return Ok(());
+        }
+        if let Some(gate) = &self.gate
+            && let Ok(gate) = gate.lock()
+        {
+            let _ = gate.recv_timeout(Duration::from_secs(10));
+        }
+        self.ahead_returned.store(true, Ordering::Release);
+        if self.number == self.refuse {
+            Err(Refused)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn sibling(&self) -> Option<Self> {
+        Some(Numbered {
+            number: self.next.fetch_add(1, Ordering::AcqRel),
+            next: Arc::clone(&self.next),
+            refuse: self.refuse,
+            gate: self.gate.clone(),
+            written: Arc::clone(&self.written),
+            ahead_returned: Arc::clone(&self.ahead_returned),
+        })
+    }
+}
+
+fn adaptive(cap: usize) -> BatcherSettings {
+    BatcherSettings::builder()
+        .batch_size(10)
+        .max_in_flight(cap)
+        .adaptive_concurrency(true)
+        .build()
+        .expect("settings")
+}
+
+#[test]
+fn a_connect_ahead_no_retry_can_fix_fails_that_siblings_first_batch_unsent() {
+    let sink = Numbered::first(1, None);
+    let written = Arc::clone(&sink.written);
+    let batcher = Batcher::new(sink, adaptive(4)).expect("spawn");
+    for i in 0..400 {
+        batcher.add(i).map_err(|f| f.error).expect("add");
+    }
+    let report = batcher.close(Duration::from_secs(60));
+    // Sibling 1's first batch comes back whole with the connect's error,
+    // never sent; its later batches (the fake connects fine then) and
+    // every other writer's are written.
+    assert_eq!(report.failed.len(), 10, "{:?}", batcher.stats());
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| matches!(&f.error, BatchError::Sink(e) if e.class() == ErrorClass::Fatal)),
+        "{:?}",
+        report.failed.first().map(|f| f.error.to_string())
+    );
+    assert_eq!(report.written, 390);
+    assert_eq!(written.load(Ordering::Acquire), 390, "refused items unsent");
+    let stats = batcher.stats();
+    assert_eq!((stats.total_failed, stats.total_added), (10, 390));
+    assert_eq!(stats.total_retries, 0, "nothing retried");
+}
+
+#[test]
+fn close_does_not_wait_for_a_sibling_still_connecting() {
+    let (open, gate) = mpsc::channel();
+    let sink = Numbered::first(usize::MAX, Some(gate));
+    let returned = Arc::clone(&sink.ahead_returned);
+    let batcher = Batcher::new(sink, adaptive(2)).expect("spawn");
+    for i in 0..5 {
+        batcher.add(i).map_err(|f| f.error).expect("add");
+    }
+    // The sibling's connect is held for 10 s; a close that waited for its
+    // thread would return only after that.
+    let report = batcher.close(Duration::from_secs(60));
+    let held = !returned.load(Ordering::Acquire);
+    let _ = open.send(());
+    assert_eq!((report.written, report.pending), (5, 0));
+    assert!(held, "close returned only after the sibling's connect did");
 }

@@ -254,6 +254,11 @@ impl BoltSession {
         }
     }
 
+    /// Connects now if not connected.
+    pub(crate) fn connect(&mut self) -> Result<(), Neo4jError> {
+        self.connected().map(|_| ())
+    }
+
     /// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
     fn db_metadata(&mut self) -> Result<Option<HashMap<String, Value>>, Neo4jError> {
         let version = self.connected()?.version();

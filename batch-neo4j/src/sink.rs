@@ -176,6 +176,12 @@ impl Sink for Neo4jSink {
         })
     }
 
+    /// Connects and authenticates, on the writer's thread, so that a
+    /// sibling's first batch costs the batch's own round trips only.
+    fn connect_ahead(&mut self) -> Result<(), Neo4jError> {
+        self.session.connect()
+    }
+
     fn item_check(&self) -> Option<ItemCheck<GraphItem>> {
         Some(Arc::new(check_item))
     }

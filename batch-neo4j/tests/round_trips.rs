@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use batch_core::BatcherSettings;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{
     add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
@@ -18,6 +19,20 @@ use xtask::test_servers;
 
 /// A creator whose connection goes through `relay`.
 fn creator_through(relay: &Relay, doc: &str, chunk: &str, batch_size: usize) -> Neo4jBatchCreator {
+    let settings = BatcherSettings::builder()
+        .batch_size(batch_size)
+        .build()
+        .unwrap();
+    creator_with(relay, doc, chunk, settings)
+}
+
+/// A creator with `settings` whose connections go through `relay`.
+fn creator_with(
+    relay: &Relay,
+    doc: &str,
+    chunk: &str,
+    settings: BatcherSettings,
+) -> Neo4jBatchCreator {
     let endpoints = test_servers::Endpoints::from_env();
     let graph = Neo4jConfig::new(
         &format!("bolt://{}", relay.addr()),
@@ -28,7 +43,7 @@ fn creator_through(relay: &Relay, doc: &str, chunk: &str, batch_size: usize) -> 
     .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
     .labels(doc, chunk)
     .unwrap();
-    Neo4jBatchCreator::new(graph, batch_size).unwrap()
+    Neo4jBatchCreator::with_settings(graph, settings).unwrap()
 }
 
 #[test]
@@ -91,4 +106,45 @@ fn a_statement_the_server_refuses_mid_pipeline_leaves_the_connection_usable() {
         1,
         "the connection survived every FAILURE"
     );
+}
+
+#[test]
+fn adaptive_siblings_connect_before_their_first_batch() {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    let mut admin = admin();
+    seed_doc_and_chunks(&mut admin, &doc, &chunk, 10);
+    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
+    let settings = BatcherSettings::builder()
+        .batch_size(10)
+        .max_in_flight(4)
+        .adaptive_concurrency(true)
+        .build()
+        .unwrap();
+    let creator = creator_with(&relay, &doc, &chunk, settings);
+    // Nothing added yet: the three siblings connect as the creator
+    // starts (before, each did inside its first batch).
+    let ready = relay
+        .settle(4, Duration::from_millis(300), Duration::from_secs(30))
+        .unwrap_or_else(|seen| {
+            panic!("siblings did not connect ahead: {seen:?} (connections, turns)")
+        });
+    for i in 0..200 {
+        creator
+            .upsert_node(&chunk, format!("new_{i}"), [("order", (i as i64).into())])
+            .unwrap();
+    }
+    let report = creator.flush_timeout(Duration::from_secs(60));
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    assert_eq!(report.written, 200, "{report:?}");
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (c:{chunk}) RETURN count(c)")),
+        210
+    );
+    assert_eq!(
+        relay.turns() - ready,
+        40,
+        "two round trips a batch, none connecting: {:?}",
+        creator.stats()
+    );
+    assert_eq!(relay.connections(), 4);
 }

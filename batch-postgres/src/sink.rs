@@ -734,6 +734,12 @@ impl<R: Row> Sink for TableSink<R> {
         })
     }
 
+    /// Connects and prepares the method's statements, on the writer's
+    /// thread, so that a sibling's first batch costs one round trip.
+    fn connect_ahead(&mut self) -> Result<(), PostgresError> {
+        self.prepared().map(|_| ())
+    }
+
     /// The row's own [`Row::validate`] and its column count.
     fn item_check(&self) -> Option<ItemCheck<R>> {
         let columns = self.spec.columns.len();

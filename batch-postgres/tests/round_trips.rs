@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
+use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 use common::{client, count, drop_table, table, url};
 use xtask::relay::Relay;
 
@@ -17,9 +17,9 @@ fn rows(range: std::ops::Range<u32>) -> impl Iterator<Item = DocumentRow> {
     range.map(|d| DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
 }
 
-#[test]
-fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
-    let t = table("docs_turns");
+/// A relay in front of the test server, the plaintext URL through it,
+/// and table `t` created directly.
+fn relay_for(t: &TableName) -> (Relay, String) {
     let direct = url();
     let Some(host_port) = direct
         .split('@')
@@ -35,20 +35,28 @@ fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
         "{through}{}sslmode=disable",
         if through.contains('?') { '&' } else { '?' }
     );
-    let settings = || BatcherSettings::builder().batch_size(10);
     let setup = PostgreSQLBatchInserter::with_table(
         Connector::from_url(&direct).expect("url"),
         t.clone(),
-        settings().build().expect("settings"),
+        BatcherSettings::default(),
     )
     .expect("inserter");
     setup.ensure_schema().expect("schema");
     drop(setup);
+    (relay, through)
+}
 
+#[test]
+fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
+    let t = table("docs_turns");
+    let (relay, through) = relay_for(&t);
     let ins = PostgreSQLBatchInserter::with_table(
         Connector::from_url(&through).expect("url"),
         t.clone(),
-        settings().build().expect("settings"),
+        BatcherSettings::builder()
+            .batch_size(10)
+            .build()
+            .expect("settings"),
     )
     .expect("inserter");
     let connected = relay.turns();
@@ -73,6 +81,40 @@ fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
     // and the array types stopped preparing a statement of their own).
     assert_eq!(first, 3, "the connection's first batch prepares");
     assert_eq!(relay.connections(), 1);
+    drop(ins);
+    drop_table(&mut client(), &t);
+}
+
+#[test]
+fn adaptive_siblings_connect_and_prepare_before_their_first_batch() {
+    let t = table("docs_turns_ahead");
+    let (relay, through) = relay_for(&t);
+    let ins = PostgreSQLBatchInserter::with_table(
+        Connector::from_url(&through).expect("url"),
+        t.clone(),
+        BatcherSettings::builder()
+            .batch_size(10)
+            .max_in_flight(4)
+            .adaptive_concurrency(true)
+            .build()
+            .expect("settings"),
+    )
+    .expect("inserter");
+    // Nothing added yet: the three siblings connect and prepare as the
+    // inserter starts (before, each did so inside its first batch, three
+    // round trips where a batch needs one).
+    let ready = relay
+        .settle(4, Duration::from_millis(300), Duration::from_secs(30))
+        .unwrap_or_else(|seen| {
+            panic!("siblings did not connect ahead: {seen:?} (connections, turns)")
+        });
+    for row in rows(0..400) {
+        ins.add_row(row).expect("add");
+    }
+    assert!(ins.flush().is_complete());
+    assert_eq!(count(&mut client(), &t), 400);
+    assert_eq!(relay.turns() - ready, 40, "every batch one round trip");
+    assert_eq!(relay.connections(), 4);
     drop(ins);
     drop_table(&mut client(), &t);
 }

@@ -111,6 +111,36 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// Waits until `connections` connections were accepted and no client
+    /// has spoken for `quiet` (their handshakes are over), for at most
+    /// `timeout`. Returns the turns then, or the connections and turns
+    /// seen when the time ran out.
+    ///
+    /// # Errors
+    /// `(connections, turns)` at the timeout.
+    pub fn settle(
+        &self,
+        connections: u64,
+        quiet: Duration,
+        timeout: Duration,
+    ) -> Result<u64, (u64, u64)> {
+        let deadline = Instant::now() + timeout;
+        let mut last = (self.connections(), self.turns());
+        loop {
+            thread::sleep(quiet);
+            let now = (self.connections(), self.turns());
+            if now.0 == connections && now == last {
+                return Ok(now.1);
+            }
+            if Instant::now() >= deadline {
+                return Err(now);
+            }
+            last = now;
+        }
+    }
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
