@@ -165,7 +165,8 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
     let machine = machine();
     print!("{}", output::table(&records));
-    println!("{machine}");
+    println!("{machine}\n");
+    print!("{}", output::goals(&records));
     if let Err(e) = output::write_all(&out, &records, &machine) {
         eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;

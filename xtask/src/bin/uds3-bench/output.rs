@@ -66,10 +66,89 @@ pub fn table(records: &[Record]) -> String {
 pub fn markdown(records: &[Record], machine: &str) -> String {
     let mut out = String::from("# uds3-batch benchmark results\n\n");
     let _ = writeln!(out, "{machine}\n");
+    out.push_str("## Goals\n\n");
+    out.push_str(&goals(records));
+    out.push_str("\n## Every run\n\n");
     out.push_str("| backend | mode | rtt ms | batch | in flight | threads | items | seconds | items/s | requests | speedup vs per-item | of raw (same statement) | of ceiling | TLS of plaintext | UDS3 v2.2 claim |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in records {
         let _ = writeln!(out, "| {} |", cells(r).join(" | "));
+    }
+    out
+}
+
+/// The goals of the bench, one row per backend and round trip, read
+/// from the records of one run: the best library mode and its speedup
+/// over per-item next to UDS3 v2.2's claim and the ceiling's, that best
+/// against the best without added round trip, the library against its
+/// own statement sent raw (batch 100 and 1000), 2 in flight against 1,
+/// and adaptive against the best fixed setting.
+pub fn goals(records: &[Record]) -> String {
+    let pct = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0));
+    let times = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{f:.0}x"));
+    let mut out = String::from(
+        "| backend | rtt ms | per-item items/s | best library items/s (mode) | speedup | UDS3 v2.2 claim | ceiling / per-item | of loopback best | library / same-statement raw, batch 100 / 1000 | 2 in flight / 1, batch 1000 | adaptive / best fixed |\n\
+         |---|---:|---:|---|---:|---|---:|---:|---|---:|---:|\n",
+    );
+    let best = |backend: &str, rtt: u32| {
+        records
+            .iter()
+            .filter(|r| {
+                r.backend == backend
+                    && r.rtt_ms == rtt
+                    && matches!(r.mode.as_str(), "batched" | "adaptive")
+            })
+            .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s))
+    };
+    let find = |backend: &str, rtt: u32, mode: &str, batch: usize, in_flight: usize| {
+        records.iter().find(|r| {
+            r.backend == backend
+                && r.rtt_ms == rtt
+                && r.mode == mode
+                && (mode == "per-item" || mode == "ceiling" || r.batch_size == batch)
+                && r.in_flight == in_flight
+                && r.threads == 1
+        })
+    };
+    let loopback = records.iter().map(|r| r.rtt_ms).min().unwrap_or(0);
+    for name in backends(&records.iter().collect::<Vec<_>>()) {
+        let mut rtts: Vec<u32> = records
+            .iter()
+            .filter(|r| r.backend == name)
+            .map(|r| r.rtt_ms)
+            .collect();
+        rtts.dedup();
+        for rtt in rtts {
+            let Some(top) = best(name, rtt) else { continue };
+            let per_item = find(name, rtt, "per-item", 1, 1).map(|r| r.items_per_s);
+            let ceiling = find(name, rtt, "ceiling", 0, 1).map(|r| r.items_per_s);
+            let of_loopback = best(name, loopback).map(|l| top.items_per_s / l.items_per_s);
+            let raw =
+                |batch| pct(find(name, rtt, "batched", batch, 1).and_then(|r| r.fraction_of_raw));
+            let at = |in_flight| find(name, rtt, "batched", 1000, in_flight).map(|r| r.items_per_s);
+            let two_over_one = at(2).zip(at(1)).map(|(two, one)| two / one);
+            let adaptive = records
+                .iter()
+                .find(|r| r.backend == name && r.rtt_ms == rtt && r.mode == "adaptive")
+                .and_then(|r| r.fraction_of_best_fixed);
+            let _ = writeln!(
+                out,
+                "| {name} | {rtt} | {} | {:.0} ({} b{} x{}) | {} | {} | {} | {} | {} / {} | {} | {} |",
+                per_item.map_or("-".to_owned(), |p| format!("{p:.0}")),
+                top.items_per_s,
+                top.mode,
+                top.batch_size,
+                top.in_flight,
+                times(per_item.map(|p| top.items_per_s / p)),
+                top.claimed_speedup,
+                times(ceiling.zip(per_item).map(|(c, p)| c / p)),
+                pct(of_loopback),
+                raw(100),
+                raw(1000),
+                two_over_one.map_or("-".to_owned(), |f| format!("{f:.2}")),
+                pct(adaptive),
+            );
+        }
     }
     out
 }
@@ -342,4 +421,58 @@ pub fn write_all(dir: &Path, records: &[Record], machine: &str) -> std::io::Resu
         std::fs::write(dir.join("throughput_rtt.svg"), chart)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(mode: &str, rtt_ms: u32, batch_size: usize, in_flight: usize, rate: f64) -> Record {
+        Record {
+            backend: "postgres".to_owned(),
+            mode: mode.to_owned(),
+            rtt_ms,
+            batch_size,
+            in_flight,
+            threads: 1,
+            items: 1000,
+            seconds: 1000.0 / rate,
+            items_per_s: rate,
+            requests: 1,
+            speedup: None,
+            fraction_of_raw: (mode == "batched" && in_flight == 1).then_some(0.98),
+            fraction_of_ceiling: None,
+            fraction_of_plaintext: None,
+            fraction_of_best_fixed: (mode == "adaptive").then_some(0.96),
+            claimed_speedup: "50-100x".to_owned(),
+            rounds: 3,
+        }
+    }
+
+    #[test]
+    fn goals_read_each_round_trip_against_per_item_and_loopback() {
+        let records = [
+            record("per-item", 0, 1, 1, 1000.0),
+            record("batched", 0, 100, 1, 30000.0),
+            record("batched", 0, 1000, 1, 50000.0),
+            record("batched", 0, 1000, 2, 90000.0),
+            record("adaptive", 0, 1000, 8, 100000.0),
+            record("ceiling", 0, 0, 1, 150000.0),
+            record("per-item", 10, 1, 1, 80.0),
+            record("batched", 10, 1000, 1, 30000.0),
+            record("batched", 10, 1000, 2, 60000.0),
+            record("batched", 10, 1000, 8, 90000.0),
+            record("adaptive", 10, 1000, 8, 88000.0),
+        ];
+        let table = goals(&records);
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "| postgres | 0 | 1000 | 100000 (adaptive b1000 x8) | 100x | 50-100x | 150x | 100% | 98% / 98% | 1.80 | 96% |",
+                "| postgres | 10 | 80 | 90000 (batched b1000 x8) | 1125x | 50-100x | - | 90% | - / 98% | 2.00 | 96% |",
+            ],
+            "{table}"
+        );
+    }
 }
