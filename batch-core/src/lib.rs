@@ -22,7 +22,8 @@
 //! once, each on a writer thread with a sink of its own
 //! ([`Sink::sibling`]); items with the same [`Sink::item_key`] are never
 //! written out of order. With [`BatcherSettings::adaptive_concurrency`] the
-//! count follows request latency, up to that cap.
+//! count follows request latency, up to that cap, and every writer
+//! connects as the batcher starts ([`Sink::connect_ahead`]).
 //!
 //! # Metrics (feature `metrics`)
 //! Recorded through the `metrics` facade, labelled `batcher` (the

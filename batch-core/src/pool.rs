@@ -74,8 +74,9 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     /// One sender per writer; dropped (cleared) to end the writers.
     jobs: Vec<Sender<Batch<T>>>,
     threads: Vec<JoinHandle<()>>,
-    /// Per writer: still connecting ahead ([`Sink::connect_ahead`]), with
-    /// no batch of its own yet.
+    /// Per writer: still connecting ahead ([`Sink::connect_ahead`]). A
+    /// batch handed to it waits in its channel until the connect returns;
+    /// at shut-down (the pool idle) it holds none.
     connecting: Vec<Arc<AtomicBool>>,
     done: Receiver<Done>,
     idle: Vec<usize>,

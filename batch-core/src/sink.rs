@@ -120,8 +120,8 @@ pub trait Sink: Send + 'static {
     /// the batcher calls it once on each writer's thread as the batcher
     /// starts, so that the limit, which grows one batch at a time,
     /// never waits on a connection: across a network a connection costs
-    /// several round trips, and one per step of the ramp made the ramp
-    /// several times longer. The call runs on the library's own thread,
+    /// several round trips, and the writers that joined the ramp one by one
+    /// paid them one by one. The call runs on the library's own thread,
     /// never the caller's.
     ///
     /// A retriable error is forgotten: the first write connects again,
