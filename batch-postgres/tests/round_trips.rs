@@ -17,9 +17,9 @@ fn rows(range: std::ops::Range<u32>) -> impl Iterator<Item = DocumentRow> {
     range.map(|d| DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
 }
 
-/// A relay in front of the test server, the plaintext URL through it,
-/// and table `t` created directly.
-fn relay_for(t: &TableName) -> (Relay, String) {
+/// Table `t` created directly, a relay in front of the test server, and
+/// an inserter with `settings` whose connections go through it.
+fn through_relay(t: &TableName, settings: BatcherSettings) -> (Relay, PostgreSQLBatchInserter) {
     let direct = url();
     let Some(host_port) = direct
         .split('@')
@@ -43,22 +43,20 @@ fn relay_for(t: &TableName) -> (Relay, String) {
     .expect("inserter");
     setup.ensure_schema().expect("schema");
     drop(setup);
-    (relay, through)
+    let ins = PostgreSQLBatchInserter::with_table(
+        Connector::from_url(&through).expect("url"),
+        t.clone(),
+        settings,
+    )
+    .expect("inserter");
+    (relay, ins)
 }
 
 #[test]
 fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
     let t = table("docs_turns");
-    let (relay, through) = relay_for(&t);
-    let ins = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&through).expect("url"),
-        t.clone(),
-        BatcherSettings::builder()
-            .batch_size(10)
-            .build()
-            .expect("settings"),
-    )
-    .expect("inserter");
+    let settings = BatcherSettings::builder().batch_size(10).build();
+    let (relay, ins) = through_relay(&t, settings.expect("settings"));
     let connected = relay.turns();
     for row in rows(0..10) {
         ins.add_row(row).expect("add");
@@ -88,18 +86,12 @@ fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
 #[test]
 fn adaptive_siblings_connect_and_prepare_before_their_first_batch() {
     let t = table("docs_turns_ahead");
-    let (relay, through) = relay_for(&t);
-    let ins = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&through).expect("url"),
-        t.clone(),
-        BatcherSettings::builder()
-            .batch_size(10)
-            .max_in_flight(4)
-            .adaptive_concurrency(true)
-            .build()
-            .expect("settings"),
-    )
-    .expect("inserter");
+    let settings = BatcherSettings::builder()
+        .batch_size(10)
+        .max_in_flight(4)
+        .adaptive_concurrency(true)
+        .build();
+    let (relay, ins) = through_relay(&t, settings.expect("settings"));
     // Nothing added yet: the three siblings connect and prepare as the
     // inserter starts (before, each did so inside its first batch, three
     // round trips where a batch needs one).
