@@ -7,6 +7,23 @@ use std::path::Path;
 
 use crate::runner::Record;
 
+/// A fraction as a whole percentage, `-` for none.
+fn percent(f: Option<f64>) -> String {
+    f.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0))
+}
+
+/// The fastest library run (batched or adaptive) of `backend` at `rtt`.
+fn best_library<'a>(records: &'a [Record], backend: &str, rtt: u32) -> Option<&'a Record> {
+    records
+        .iter()
+        .filter(|r| {
+            r.backend == backend
+                && r.rtt_ms == rtt
+                && matches!(r.mode.as_str(), "batched" | "adaptive")
+        })
+        .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s))
+}
+
 /// A record as the 15 text cells both tables show.
 fn cells(r: &Record) -> [String; 15] {
     [
@@ -25,12 +42,9 @@ fn cells(r: &Record) -> [String; 15] {
         format!("{:.0}", r.items_per_s),
         r.requests.to_string(),
         r.speedup.map_or("-".to_owned(), |s| format!("{s:.1}x")),
-        r.fraction_of_raw
-            .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
-        r.fraction_of_ceiling
-            .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
-        r.fraction_of_plaintext
-            .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+        percent(r.fraction_of_raw),
+        percent(r.fraction_of_ceiling),
+        percent(r.fraction_of_plaintext),
         r.claimed_speedup.clone(),
     ]
 }
@@ -84,22 +98,11 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
 /// own statement sent raw (batch 100 and 1000), 2 in flight against 1,
 /// and adaptive against the best fixed setting.
 pub fn goals(records: &[Record]) -> String {
-    let pct = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0));
     let times = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{f:.0}x"));
     let mut out = String::from(
         "| backend | rtt ms | per-item items/s | best library items/s (mode) | speedup | UDS3 v2.2 claim | ceiling / per-item | of loopback best | library / same-statement raw, batch 100 / 1000 | 2 in flight / 1, batch 1000 | adaptive / best fixed |\n\
          |---|---:|---:|---|---:|---|---:|---:|---|---:|---:|\n",
     );
-    let best = |backend: &str, rtt: u32| {
-        records
-            .iter()
-            .filter(|r| {
-                r.backend == backend
-                    && r.rtt_ms == rtt
-                    && matches!(r.mode.as_str(), "batched" | "adaptive")
-            })
-            .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s))
-    };
     let find = |backend: &str, rtt: u32, mode: &str, batch: usize, in_flight: usize| {
         records.iter().find(|r| {
             r.backend == backend
@@ -119,12 +122,16 @@ pub fn goals(records: &[Record]) -> String {
             .collect();
         rtts.dedup();
         for rtt in rtts {
-            let Some(top) = best(name, rtt) else { continue };
+            let Some(top) = best_library(records, name, rtt) else {
+                continue;
+            };
             let per_item = find(name, rtt, "per-item", 1, 1).map(|r| r.items_per_s);
             let ceiling = find(name, rtt, "ceiling", 0, 1).map(|r| r.items_per_s);
-            let of_loopback = best(name, loopback).map(|l| top.items_per_s / l.items_per_s);
-            let raw =
-                |batch| pct(find(name, rtt, "batched", batch, 1).and_then(|r| r.fraction_of_raw));
+            let of_loopback =
+                best_library(records, name, loopback).map(|l| top.items_per_s / l.items_per_s);
+            let raw = |batch| {
+                percent(find(name, rtt, "batched", batch, 1).and_then(|r| r.fraction_of_raw))
+            };
             let at = |in_flight| find(name, rtt, "batched", 1000, in_flight).map(|r| r.items_per_s);
             let two_over_one = at(2).zip(at(1)).map(|(two, one)| two / one);
             let adaptive = records
@@ -142,11 +149,11 @@ pub fn goals(records: &[Record]) -> String {
                 times(per_item.map(|p| top.items_per_s / p)),
                 top.claimed_speedup,
                 times(ceiling.zip(per_item).map(|(c, p)| c / p)),
-                pct(of_loopback),
+                percent(of_loopback),
                 raw(100),
                 raw(1000),
                 two_over_one.map_or("-".to_owned(), |f| format!("{f:.2}")),
-                pct(adaptive),
+                percent(adaptive),
             );
         }
     }
@@ -230,21 +237,14 @@ pub fn svg_rtt(records: &[Record]) -> Option<String> {
         .into_iter()
         .map(|name| {
             let at = |rtt: u32, library: bool| {
-                records
-                    .iter()
-                    .filter(|r| r.backend == name && r.rtt_ms == rtt)
-                    .filter(|r| {
-                        if library {
-                            matches!(r.mode.as_str(), "batched" | "adaptive")
-                        } else {
-                            r.mode == "per-item"
-                        }
-                    })
-                    .map(|r| r.items_per_s)
-                    .fold(None, |best: Option<f64>, v| {
-                        Some(best.map_or(v, |b| b.max(v)))
-                    })
-                    .map(|v| (f64::from(rtt), v))
+                let run = if library {
+                    best_library(records, name, rtt)
+                } else {
+                    records
+                        .iter()
+                        .find(|r| r.backend == name && r.rtt_ms == rtt && r.mode == "per-item")
+                };
+                run.map(|r| (f64::from(rtt), r.items_per_s))
             };
             Series {
                 name,
