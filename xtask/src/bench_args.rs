@@ -11,8 +11,8 @@ pub const HELP: &str = "\
 usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
-size 1) against batched ones, 2, 4 and 8 batches in flight and adaptive
-concurrency (up to 8) at batch 1000; the library's own statement or request sent
+size 1) against batched ones, 2, 4, 8 and 16 batches in flight and adaptive
+concurrency (up to 16) at batch 1000; the library's own statement or request sent
 batch by batch without it (raw: the overhead reference, column `of raw`)
 and the server's fastest bulk path (ceiling: COPY, one UNWIND of all rows,
 one request of all items; column `of ceil`); batch 1000 over TLS against
@@ -30,7 +30,7 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
 --features bench --bin uds3-bench`), then stops the servers it started.
 
   --quick       1 round with fewer items instead of 3 interleaved rounds,
-                without batch 10, 8 in flight and shared use from one
+                without batch 10, 8 and 16 in flight and shared use from one
                 thread (faster, noisier)
   --only LIST   only these backends, comma-separated: chroma,neo4j,postgres,couchdb
   --rtt LIST    round trips to add between library and servers, in ms,
@@ -38,7 +38,8 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
                 per-item, batched and in-flight modes through a relay on
                 loopback that delays each direction by rtt/2, in byte
                 order (the kernel here has no netem); per-item counts
-                shrink as the round trip grows
+                shrink as the round trip grows, runs at batch 1000 write
+                a third from 50 ms
   --out DIR     write the results to DIR instead
   -h, --help    print this help
 

@@ -150,7 +150,7 @@ const PROFILE: Profile = Profile {
     batch_sizes: &[10, 100, 1000, 5000],
     per_item: (300, 600),
     batched: (5000, 10_000),
-    large: (5000, 20_000),
+    large: (5000, 60_000),
 };
 
 impl Backend for Neo4j {

@@ -64,7 +64,7 @@ const PROFILE: Profile = Profile {
     batch_sizes: &[10, 100, 1000],
     per_item: (500, 1000),
     batched: (10_000, 20_000),
-    large: (20_000, 100_000),
+    large: (20_000, 300_000),
 };
 
 impl Backend for Postgres {

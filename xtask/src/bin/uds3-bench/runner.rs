@@ -164,7 +164,10 @@ pub struct Profile {
     pub batched: (usize, usize),
     /// Items per run at batch 1000 and more, and of the ceiling, where
     /// the goals are read: long enough that connecting, the first batch
-    /// and the last one weigh little: (quick, full).
+    /// and the last one weigh little, also at 10 ms, where 8 or 16
+    /// connections each take several round trips to open and the goal
+    /// compares with loopback: (quick, full). A third of it from 50 ms
+    /// (see [`Profile::items`]).
     pub large: (usize, usize),
 }
 
@@ -172,11 +175,14 @@ impl Profile {
     /// Items written per run of `mode` with `rtt_ms` added per round
     /// trip. Per-item runs shrink as the round trip grows, so that one
     /// takes about `PER_ITEM_BUDGET_MS` of round trips (at least 20 items).
+    /// Large runs write a third from 50 ms on: there a run with one batch
+    /// in flight pays 50 ms per batch (300 PostgreSQL batches, 15 s), and
+    /// no goal compares 50 ms with another round trip.
     pub fn items(&self, mode: Mode, quick: bool, rtt_ms: u32) -> usize {
+        let large = matches!(mode, Mode::Ceiling) || mode.batch_size() >= 1000;
         let (quick_items, full_items) = match mode {
             Mode::PerItem => self.per_item,
-            Mode::Ceiling => self.large,
-            _ if mode.batch_size() >= 1000 => self.large,
+            _ if large => self.large,
             _ => self.batched,
         };
         let items = if quick { quick_items } else { full_items };
@@ -185,6 +191,7 @@ impl Profile {
                 let budget = if quick { 1000 } else { 6000 };
                 items.min((budget / rtt_ms as usize).max(20))
             }
+            _ if large && !quick && rtt_ms >= 50 => items / 3,
             _ => items,
         }
     }
@@ -237,16 +244,16 @@ fn smallest_batch(rtt_ms: u32, quick: bool) -> usize {
 
 /// Batches in flight compared at batch 1000 (1 is `batched` itself);
 /// adaptive runs up to the largest.
-pub const IN_FLIGHT: [usize; 3] = [2, 4, 8];
+pub const IN_FLIGHT: [usize; 4] = [2, 4, 8, 16];
 
-/// The modes run at `rtt_ms`: per-item, each batch size, 2, 4 and 8 batches
-/// in flight and adaptive (up to 8) at the largest size up to 1000, the
+/// The modes run at `rtt_ms`: per-item, each batch size, 2, 4, 8 and 16
+/// batches in flight and adaptive (up to 16) at the largest size up to 1000, the
 /// library's statement sent raw at 100 and 1000, and the ceiling; without
 /// added round trip also TLS and shared use. Batch 10 only without added
 /// round trip (see [`smallest_batch`]).
 ///
-/// `--quick` leaves out batch 10, 8 in flight (adaptive still goes up to
-/// 8) and shared use from one thread (batch 100 again).
+/// `--quick` leaves out batch 10, 8 and 16 in flight (adaptive still goes
+/// up to 16) and shared use from one thread (batch 100 again).
 pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     let sizes = backend.profile().batch_sizes;
     let mut modes = vec![Mode::PerItem];
@@ -703,6 +710,37 @@ mod tests {
         assert_eq!(best_fixed(&modes, &samples, 1000, 8), Some(fixed(2)));
         assert_eq!(best_fixed(&modes, &samples, 1000, 1), Some(fixed(1)));
         assert_eq!(best_fixed(&modes, &samples, 100, 8), None);
+    }
+
+    #[test]
+    fn large_runs_write_a_third_from_50_ms_and_per_item_runs_shrink() {
+        let profile = Profile {
+            name: "test",
+            claimed: "-",
+            batch_sizes: &[100, 1000],
+            per_item: (100, 1000),
+            batched: (2000, 6000),
+            large: (9000, 30_000),
+        };
+        let x8 = Mode::Batched {
+            batch_size: 1000,
+            in_flight: 8,
+        };
+        let b100 = Mode::Batched {
+            batch_size: 100,
+            in_flight: 1,
+        };
+        let at = |mode, quick, rtt| profile.items(mode, quick, rtt);
+        assert_eq!(at(x8, false, 10), 30_000);
+        assert_eq!(at(Mode::Ceiling, false, 10), 30_000);
+        assert_eq!(at(x8, false, 50), 10_000);
+        assert_eq!(at(Mode::Ceiling, false, 50), 10_000);
+        assert_eq!(at(x8, true, 50), 9000, "--quick is short already");
+        assert_eq!(at(b100, false, 50), 6000);
+        assert_eq!(at(Mode::PerItem, false, 0), 1000);
+        assert_eq!(at(Mode::PerItem, false, 10), 600);
+        assert_eq!(at(Mode::PerItem, false, 50), 120);
+        assert_eq!(at(Mode::PerItem, true, 50), 20);
     }
 
     #[test]
