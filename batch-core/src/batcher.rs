@@ -8,6 +8,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
 use crate::flusher::{Flusher, Lanes};
+use crate::journal::Durable;
 use crate::message::{Batch, Msg, Reply};
 use crate::pool::Pool;
 use crate::report::{FailedItem, FlushReport};
@@ -151,7 +152,19 @@ impl<S: Sink> Batcher<S> {
             (Some(a), Some(b)) => Some(a.min(b).get()),
             (a, b) => a.or(b).map(|n| n.get()),
         };
-        let shared = Arc::new(Shared::new(settings.name.clone(), batch_size, handler));
+        let (durable, replay, buried) = match &settings.durable {
+            None => (None, Vec::new(), 0),
+            Some(d) => {
+                let (durable, replay, buried) = open_durable::<S>(d, &settings.name)?;
+                (Some(durable), replay, buried)
+            }
+        };
+        let shared = Arc::new(Shared::new(
+            settings.name.clone(),
+            batch_size,
+            handler,
+            durable,
+        ));
         let in_flight = settings.max_in_flight.get();
         while sinks.len() < in_flight {
             match sinks.last().and_then(Sink::sibling) {
@@ -199,6 +212,8 @@ impl<S: Sink> Batcher<S> {
             .name(format!("batch-{}", settings.name))
             .spawn(move || flusher.run(rx))?;
         tracing::debug!(batcher = %settings.name, batch_size, ?max_bytes, "batcher started");
+        shared.lock().stats.total_dead_letters += buried;
+        replay_first(&shared, &tx, replay, batch_size);
         Ok(Self {
             shared,
             tx,
@@ -229,14 +244,24 @@ impl<S: Sink> Batcher<S> {
     /// limit. Under [`WhenFull::Block`] it blocks the thread until there is
     /// room; async code uses [`add_async`](Self::add_async) instead.
     pub fn add(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
-        let size = match self.precheck(&item) {
-            Ok(size) => size,
+        let (size, encoded) = match self.precheck(&item) {
+            Ok(checked) => checked,
             Err(error) => return Err(self.refused(FailedItem { item, error })),
         };
-        match self.enqueue(item, size, OnFull::Wait) {
+        let seq = match encoded {
+            None => None,
+            Some(bytes) => loop {
+                match self.log(&bytes) {
+                    Logged::Yes(seq) => break Some(seq),
+                    Logged::Refused(error) => return Err(self.refused(FailedItem { item, error })),
+                    Logged::Full(len) => self.wait_for_log_room(len),
+                }
+            },
+        };
+        match self.enqueue(item, size, seq, OnFull::Wait) {
             Enqueued::Yes => Ok(()),
-            Enqueued::Refused(refused) => Err(self.refused(refused)),
-            Enqueued::Full(item) => Err(self.refused(unreachable_full(item))),
+            Enqueued::Refused(refused) => Err(self.refused_logged(refused, seq)),
+            Enqueued::Full(item) => Err(self.refused_logged(unreachable_full(item), seq)),
         }
     }
 
@@ -246,19 +271,35 @@ impl<S: Sink> Batcher<S> {
     /// runtime). Everything else is as with `add`. Dropping the future
     /// before it is ready leaves the item unadded, and it is dropped with
     /// the future.
+    ///
+    /// With a durable buffer under [`Fsync::Always`](crate::Fsync::Always)
+    /// the thread waits for the fsync that covers the item (one fsync for
+    /// every adder at that moment, a few milliseconds); room in a full
+    /// buffer is awaited without blocking.
     pub async fn add_async(&self, item: Item<S>) -> Result<(), FailedItem<Item<S>, Error<S>>> {
-        let size = match self.precheck(&item) {
-            Ok(size) => size,
+        let (size, encoded) = match self.precheck(&item) {
+            Ok(checked) => checked,
             Err(error) => return Err(self.refused(FailedItem { item, error })),
+        };
+        let seq = match encoded {
+            None => None,
+            Some(bytes) => loop {
+                let room = self.shared.room_event.listen();
+                match self.log(&bytes) {
+                    Logged::Yes(seq) => break Some(seq),
+                    Logged::Refused(error) => return Err(self.refused(FailedItem { item, error })),
+                    Logged::Full(_) => room.await,
+                }
+            },
         };
         let mut item = item;
         loop {
             // Listen before looking, so a wake between the look and the
             // wait is not missed.
             let room = self.shared.room_event.listen();
-            match self.enqueue(item, size, OnFull::Return) {
+            match self.enqueue(item, size, seq, OnFull::Return) {
                 Enqueued::Yes => return Ok(()),
-                Enqueued::Refused(refused) => return Err(self.refused(refused)),
+                Enqueued::Refused(refused) => return Err(self.refused_logged(refused, seq)),
                 Enqueued::Full(back) => {
                     item = back;
                     room.await;
@@ -279,30 +320,104 @@ impl<S: Sink> Batcher<S> {
         refused
     }
 
-    /// The checks that need no lock: the sink's item check and the byte
-    /// limit. Returns the item's size (0 without a byte limit).
-    fn precheck(&self, item: &Item<S>) -> Result<usize, BatchError<Error<S>>> {
+    /// An item `add` appended to the durable buffer and then refused
+    /// (closed, full): it leaves the log again.
+    fn refused_logged(
+        &self,
+        refused: FailedItem<Item<S>, Error<S>>,
+        seq: Option<u64>,
+    ) -> FailedItem<Item<S>, Error<S>> {
+        if let (Some(seq), Some(durable)) = (seq, &self.shared.durable) {
+            durable.journal.resolve(&[seq]);
+        }
+        self.refused(refused)
+    }
+
+    /// The checks that need no lock: the sink's item check, the byte
+    /// limit, and with a durable buffer the item's encoding. Returns the
+    /// item's size (0 without a byte limit) and its encoding.
+    fn precheck(&self, item: &Item<S>) -> Result<Checked, BatchError<Error<S>>> {
         if let Some(check) = &self.check
             && let Err(reason) = check(item)
         {
             return Err(BatchError::Invalid(reason));
         }
-        match self.max_bytes {
+        let size = match self.max_bytes {
             Some(limit) => {
                 let size = S::encoded_size(item);
                 if size > limit {
                     return Err(BatchError::TooLarge { size, limit });
                 }
-                Ok(size)
+                size
             }
-            None => Ok(0),
+            None => 0,
+        };
+        let encoded = match &self.shared.durable {
+            Some(durable) => Some((durable.codec.encode)(item).map_err(|e| {
+                BatchError::Invalid(format!("cannot be stored in the durable buffer: {e}"))
+            })?),
+            None => None,
+        };
+        Ok((size, encoded))
+    }
+
+    /// Appends an encoded item to the durable buffer and waits until it
+    /// is as durable as the fsync policy asks.
+    fn log(&self, bytes: &[u8]) -> Logged<Error<S>> {
+        let Some(durable) = &self.shared.durable else {
+            return Logged::Refused(BatchError::Closed);
+        };
+        match durable.journal.append(bytes) {
+            Ok((seq, at)) => match durable.journal.accept(at) {
+                Ok(()) => Logged::Yes(seq),
+                Err(e) => {
+                    durable.journal.forget(seq);
+                    Logged::Refused(BatchError::Buffer(Arc::new(e)))
+                }
+            },
+            Err(full) => {
+                // Room comes only from resolving what is buffered or in
+                // flight: send a waiting buffer now; with nothing left to
+                // write (the log is full of failures nobody collected, or
+                // the batcher is closed), waiting would be forever.
+                let busy = {
+                    let mut st = self.shared.lock();
+                    if st.in_flight == 0 && !st.buf.is_empty() {
+                        self.ship(&mut st);
+                    }
+                    st.in_flight > 0 && !st.closed
+                };
+                if self.settings.when_full == WhenFull::Reject || !busy {
+                    Logged::Refused(BatchError::BufferFull {
+                        bytes: full.bytes,
+                        limit: full.limit,
+                    })
+                } else {
+                    Logged::Full(bytes.len() as u64)
+                }
+            }
+        }
+    }
+
+    /// Waits a moment for the durable buffer to free room for `len` bytes.
+    fn wait_for_log_room(&self, len: u64) {
+        if let Some(durable) = &self.shared.durable {
+            durable
+                .journal
+                .wait_for_room(len, Duration::from_millis(50));
         }
     }
 
     /// Buffers a checked item under the lock; at the pending bound with
     /// [`WhenFull::Block`] it waits on the condvar or hands the item back,
     /// as `on_full` says.
-    fn enqueue(&self, item: Item<S>, size: usize, on_full: OnFull) -> Enqueued<S> {
+    fn enqueue(
+        &self,
+        item: Item<S>,
+        size: usize,
+        seq: Option<u64>,
+        on_full: OnFull,
+    ) -> Enqueued<S> {
         let limit = self.settings.max_pending.get();
         let mut st = self.shared.lock();
         loop {
@@ -366,6 +481,7 @@ impl<S: Sink> Batcher<S> {
             }
         }
         st.buf.push(item);
+        st.buf_seqs.extend(seq);
         st.buf_bytes += size;
         st.stats.total_received += 1;
         if st.buf.len() >= self.batch_size || self.max_bytes.is_some_and(|l| st.buf_bytes >= l) {
@@ -382,7 +498,8 @@ impl<S: Sink> Batcher<S> {
         if let Err(returned) = self.tx.send(Msg::Batch(batch)) {
             // The flusher is gone (only after close, or if it died): hand
             // the items back.
-            if let Msg::Batch(Batch { items, .. }) = returned.0 {
+            if let Msg::Batch(Batch { items, seqs, .. }) = returned.0 {
+                st.failed_seqs.extend(seqs);
                 let error = st.stopped.as_ref().map_or(BatchError::Closed, |r| {
                     BatchError::FlusherPanicked(Arc::clone(r))
                 });
@@ -422,6 +539,14 @@ impl<S: Sink> Batcher<S> {
         timeout: Option<Duration>,
         close: bool,
     ) -> FlushReport<Item<S>, Error<S>> {
+        self.wait_resolved(timeout, close);
+        self.report()
+    }
+
+    /// Ships the buffer and waits (at most `timeout`) until everything
+    /// added before is resolved; then, when closing, syncs the durable
+    /// buffer, so that what was resolved is on disk too.
+    fn wait_resolved(&self, timeout: Option<Duration>, close: bool) {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.barrier(Reply::Blocking(reply_tx), close);
         // The reply channel disconnects at once if the flusher is gone.
@@ -435,7 +560,18 @@ impl<S: Sink> Batcher<S> {
         if !answered {
             tracing::warn!(batcher = %self.settings.name, ?timeout, "flush timed out; items are still in flight");
         }
-        self.report()
+        if close {
+            self.sync_durable();
+        }
+    }
+
+    /// Writes and syncs the durable buffer, if there is one.
+    fn sync_durable(&self) {
+        if let Some(durable) = &self.shared.durable
+            && let Err(e) = durable.journal.sync()
+        {
+            tracing::error!(batcher = %self.settings.name, error = %e, "durable buffer: sync failed");
+        }
     }
 
     /// Like [`flush`](Self::flush), for async code: waits for the flusher's
@@ -461,6 +597,7 @@ impl<S: Sink> Batcher<S> {
         let (reply_tx, reply_rx) = futures_channel::oneshot::channel();
         self.barrier(Reply::Async(reply_tx), true);
         let _ = reply_rx.await;
+        self.sync_durable();
         self.report()
     }
 
@@ -487,8 +624,20 @@ impl<S: Sink> Batcher<S> {
         }
     }
 
+    /// What was resolved since the previous report; the caller now holds
+    /// the failed items, so the durable buffer resolves them.
     fn report(&self) -> FlushReport<Item<S>, Error<S>> {
-        let report = {
+        let (report, seqs) = self.take_report();
+        if let Some(durable) = &self.shared.durable {
+            durable.journal.resolve(&seqs);
+        }
+        report
+    }
+
+    /// The next report and the durable sequence numbers of its failed
+    /// items, not yet resolved.
+    fn take_report(&self) -> (FlushReport<Item<S>, Error<S>>, Vec<u64>) {
+        let (report, seqs) = {
             let mut st = self.shared.lock();
             let (written, conflicts) = (st.stats.total_added, st.stats.total_conflicts);
             let report = FlushReport {
@@ -498,13 +647,13 @@ impl<S: Sink> Batcher<S> {
                 pending: st.buf.len() + st.in_flight,
             };
             st.reported = (written, conflicts);
-            report
+            (report, std::mem::take(&mut st.failed_seqs))
         };
         if !report.failed.is_empty() {
             // Collected failures made room under `max_pending`.
             self.shared.wake();
         }
-        report
+        (report, seqs)
     }
 
     /// A consistent snapshot of the counters.
@@ -533,18 +682,27 @@ impl<S: Sink> Batcher<S> {
 
 impl<S: Sink> Drop for Batcher<S> {
     fn drop(&mut self) {
-        let report = if self.is_closed() {
-            self.report()
-        } else {
-            self.close(self.settings.close_timeout)
-        };
+        if !self.is_closed() {
+            self.wait_resolved(Some(self.settings.close_timeout), true);
+        }
+        let (report, mut seqs) = self.take_report();
         // One critical section with the flusher's: every failure is either
-        // in this queue now or logged by the flusher later.
+        // in this queue now or handled by the flusher later.
         let mut failed = report.failed;
         {
             let mut st = self.shared.lock();
             st.abandoned = true;
             failed.append(&mut st.failed);
+            seqs.append(&mut st.failed_seqs);
+        }
+        if let Some(durable) = &self.shared.durable
+            && !failed.is_empty()
+        {
+            if durable.bury(&self.settings.name, &failed, &seqs) {
+                self.shared.lock().stats.total_dead_letters += failed.len() as u64;
+                failed.clear();
+            }
+            self.sync_durable();
         }
         for item in &failed {
             tracing::error!(
@@ -589,5 +747,134 @@ fn unreachable_full<T, E>(item: T) -> FailedItem<T, E> {
     FailedItem {
         item,
         error: BatchError::Closed,
+    }
+}
+
+/// An item's size for the byte limit, and its encoding for the durable
+/// buffer.
+type Checked = (usize, Option<Vec<u8>>);
+
+/// A durable buffer just opened: the journal, the items to replay with
+/// their sequence numbers, and how many went to the dead letters.
+type Opened<T> = (Durable<T>, Vec<(u64, T)>, u64);
+
+/// How appending to the durable buffer ended.
+enum Logged<E> {
+    /// In the log, as durable as the policy asks: the sequence number.
+    Yes(u64),
+    /// Not in the log: the error the item comes back with.
+    Refused(BatchError<E>),
+    /// The log is at its bound and something in flight may free room:
+    /// the item's size, to wait for.
+    Full(u64),
+}
+
+/// Opens the durable buffer of `settings` for sink type `S`: its log, and
+/// the items a previous batcher left unresolved, decoded, to replay, and
+/// how many failed items nobody collected went to the dead letters now.
+#[cfg(feature = "durable")]
+fn open_durable<S: Sink>(
+    settings: &crate::DurableSettings,
+    name: &str,
+) -> std::io::Result<Opened<Item<S>>> {
+    use std::io::{Error, ErrorKind};
+    let Some(codec) = S::codec() else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "batcher {name:?}: the {} sink gives no Codec (Sink::codec), so its items cannot be kept in a durable buffer",
+                S::BACKEND
+            ),
+        ));
+    };
+    let (journal, unresolved) = crate::durable::Journal::open(settings, name)?;
+    let mut replay = Vec::with_capacity(unresolved.len());
+    let (mut letters, mut buried) = (Vec::new(), Vec::new());
+    for (seq, found) in unresolved {
+        if let Some(error) = found.failed {
+            letters.push((error, found.data));
+            buried.push(seq);
+            continue;
+        }
+        match (codec.decode)(&found.data) {
+            Ok(item) => replay.push((seq, item)),
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "durable buffer {}: item {seq} does not read back as an item of the {} sink ({e}); \
+                         was the directory written by another kind of batcher? Nothing was replayed",
+                        settings.dir.display(),
+                        S::BACKEND
+                    ),
+                ));
+            }
+        }
+    }
+    if !letters.is_empty() {
+        journal.dead_letter(&letters, &buried)?;
+        tracing::warn!(batcher = %name, items = letters.len(), dir = %settings.dir.display(), "failed items an earlier batcher left uncollected went to the dead letters");
+    }
+    if !replay.is_empty() {
+        tracing::info!(batcher = %name, items = replay.len(), dir = %settings.dir.display(), "replaying items an earlier batcher accepted and did not resolve");
+    }
+    let buried = letters.len() as u64;
+    Ok((Durable { journal, codec }, replay, buried))
+}
+
+/// Without the `durable` feature a durable setting is refused, never
+/// dropped silently.
+#[cfg(not(feature = "durable"))]
+fn open_durable<S: Sink>(
+    settings: &crate::DurableSettings,
+    name: &str,
+) -> std::io::Result<Opened<Item<S>>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "batcher {name:?}: a durable buffer ({}) needs batch-core's `durable` feature (uds3-batch: feature `durable`)",
+            settings.dir.display()
+        ),
+    ))
+}
+
+/// Sends the items read back from the durable buffer as the first batches,
+/// before anything new, each marked as a replay.
+fn replay_first<T, E>(
+    shared: &Shared<T, E>,
+    tx: &Sender<Msg<T>>,
+    replay: Vec<(u64, T)>,
+    batch_size: usize,
+) {
+    if replay.is_empty() {
+        return;
+    }
+    let mut st = shared.lock();
+    let count = replay.len() as u64;
+    st.stats.total_received += count;
+    st.stats.total_replayed += count;
+    let mut items = replay.into_iter().peekable();
+    while items.peek().is_some() {
+        let (seqs, items): (Vec<u64>, Vec<T>) = items.by_ref().take(batch_size).unzip();
+        st.in_flight += items.len();
+        let batch = Batch {
+            items,
+            seqs,
+            opened: Some(Instant::now()),
+            replayed: true,
+        };
+        // The flusher was just started; should it be gone already, the
+        // items come back as failed, as `ship` does it.
+        if let Err(returned) = tx.send(Msg::Batch(batch))
+            && let Msg::Batch(Batch { items, seqs, .. }) = returned.0
+        {
+            st.in_flight -= items.len();
+            st.stats.total_failed += items.len() as u64;
+            st.failed_seqs.extend(seqs);
+            st.failed.extend(items.into_iter().map(|item| FailedItem {
+                item,
+                error: BatchError::Closed,
+            }));
+        }
     }
 }

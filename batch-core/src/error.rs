@@ -51,6 +51,16 @@ pub enum ConfigError {
     /// Two settings that contradict each other.
     #[error("invalid settings: {0}")]
     Inconsistent(String),
+    /// A value that is none of the allowed words or forms.
+    #[error("{var}={value:?} is not allowed; allowed: {allowed}")]
+    Invalid {
+        /// The variable or setting.
+        var: &'static str,
+        /// The value seen.
+        value: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
 }
 
 /// How a sink error should be handled: the one question batch-core asks of
@@ -154,6 +164,19 @@ pub enum BatchError<E> {
         /// The configured bound (`max_pending`).
         limit: usize,
     },
+    /// The durable buffer could not store the item (disk full, I/O
+    /// error): `add` hands it back, and nothing of it stays on disk.
+    #[error("the durable buffer could not store the item: {0}")]
+    Buffer(Arc<std::io::Error>),
+    /// The durable buffer is at `max_buffer_bytes` and the policy is to
+    /// reject (or nothing is left to write that could free room).
+    #[error("the durable buffer is full: {bytes} bytes with this item, limit {limit}")]
+    BufferFull {
+        /// Bytes the log would hold with the item.
+        bytes: u64,
+        /// The configured bound.
+        limit: u64,
+    },
     /// The batcher's own flusher panicked (outside the sink and the failure
     /// handler, e.g. in a tracing subscriber) while it held the item. If
     /// the flusher thread itself ended, the batcher accepts nothing more and
@@ -186,6 +209,11 @@ impl<E> Clone for BatchError<E> {
                 limit: *limit,
             },
             Self::FlusherPanicked(m) => Self::FlusherPanicked(Arc::clone(m)),
+            Self::Buffer(e) => Self::Buffer(Arc::clone(e)),
+            Self::BufferFull { bytes, limit } => Self::BufferFull {
+                bytes: *bytes,
+                limit: *limit,
+            },
         }
     }
 }
@@ -196,7 +224,7 @@ impl<E: SinkError> BatchError<E> {
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Sink(e) => e.is_retriable(),
-            Self::Full { .. } | Self::Uncollected { .. } => true,
+            Self::Full { .. } | Self::Uncollected { .. } | Self::BufferFull { .. } => true,
             _ => false,
         }
     }

@@ -52,6 +52,7 @@ impl<T, E> Drop for StopGuard<T, E> {
         let mut replies = Vec::new();
         let mut st = self.shared.lock();
         let mut items = std::mem::take(&mut st.buf);
+        let mut seqs = std::mem::take(&mut st.buf_seqs);
         st.buf_bytes = 0;
         st.first_at = None;
         while let Ok(msg) = self.rx.try_recv() {
@@ -59,6 +60,7 @@ impl<T, E> Drop for StopGuard<T, E> {
                 Msg::Batch(batch) => {
                     st.in_flight = st.in_flight.saturating_sub(batch.items.len());
                     items.extend(batch.items);
+                    seqs.extend(batch.seqs);
                 }
                 Msg::Barrier(reply) | Msg::Close(reply) => replies.push(reply),
                 Msg::Linger(_) => {}
@@ -76,6 +78,7 @@ impl<T, E> Drop for StopGuard<T, E> {
         let abandoned = st.abandoned;
         if !abandoned {
             st.failed.extend(failed);
+            st.failed_seqs.extend(seqs);
         }
         drop(st);
         self.shared.wake();

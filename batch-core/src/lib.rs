@@ -81,12 +81,17 @@
 
 mod adaptive;
 mod batcher;
+mod codec;
+#[cfg(feature = "durable")]
+pub mod durable;
+mod durable_settings;
 pub mod env;
 mod error;
 mod flusher;
 #[cfg(feature = "http")]
 pub mod http;
 mod inserter;
+mod journal;
 mod message;
 mod own_thread;
 mod pool;
@@ -104,6 +109,10 @@ pub mod tls;
 mod writer;
 
 pub use batcher::Batcher;
+pub use codec::Codec;
+pub use durable_settings::{
+    BUFFER_DIR_VAR, BUFFER_FSYNC_VAR, BUFFER_MAX_BYTES_VAR, DurableSettings, Fsync,
+};
 pub use env::BackendEnv;
 pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
 pub use own_thread::on_own_thread;

@@ -8,7 +8,13 @@ use crossbeam_channel::Sender;
 /// (the start of the add-to-written time the metrics report).
 pub(crate) struct Batch<T> {
     pub(crate) items: Vec<T>,
+    /// The items' sequence numbers in the durable buffer, in order (empty
+    /// without one).
+    pub(crate) seqs: Vec<u64>,
     pub(crate) opened: Option<Instant>,
+    /// Read back from the durable buffer: an earlier process may have
+    /// written some of them, so the first request is a replay.
+    pub(crate) replayed: bool,
 }
 
 /// Messages from the batcher's handles to the flusher, in one channel so

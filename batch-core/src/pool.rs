@@ -330,13 +330,18 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Drop for Pool<T, E> {
             return;
         }
         let error = BatchError::FlusherPanicked(self.shared.mark_stopped());
-        let queued: Vec<T> = self.queue.drain(..).flat_map(|q| q.batch.items).collect();
+        let (mut queued, mut seqs): (Vec<T>, Vec<u64>) = (Vec::new(), Vec::new());
+        for q in self.queue.drain(..) {
+            queued.extend(q.batch.items);
+            seqs.extend(q.batch.seqs);
+        }
         let handed_back = queued.len();
         {
             let mut st = self.shared.lock();
             st.in_flight = st.in_flight.saturating_sub(handed_back);
             st.stats.total_failed += handed_back as u64;
             if !st.abandoned {
+                st.failed_seqs.extend(seqs);
                 st.failed.extend(queued.into_iter().map(|item| FailedItem {
                     item,
                     error: error.clone(),

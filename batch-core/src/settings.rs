@@ -4,6 +4,7 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use crate::durable_settings::{DurableSettings, Fsync};
 use crate::env::BackendEnv;
 use crate::error::ConfigError;
 use crate::retry::RetryPolicy;
@@ -68,6 +69,11 @@ pub struct BatcherSettings {
     /// as the batcher starts ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
     /// `max_in_flight` of them, whether or not the count climbs.
     pub adaptive_concurrency: bool,
+    /// Keep every accepted item in a log on disk until it is resolved, so
+    /// that a crash loses nothing accepted (feature `durable`; the sink
+    /// must give a [`Codec`](crate::Codec)). Off by default: items live in
+    /// memory only.
+    pub durable: Option<DurableSettings>,
 }
 
 /// The largest [`BatcherSettings::max_in_flight`]: each batch in flight
@@ -95,6 +101,7 @@ impl BatcherSettings {
             close_timeout: Duration::from_secs(30),
             max_in_flight: NonZeroUsize::MIN,
             adaptive_concurrency: false,
+            durable: None,
         }
     }
 
@@ -105,17 +112,23 @@ impl BatcherSettings {
             batch_size: settings.batch_size.get(),
             max_pending: None,
             max_in_flight: settings.max_in_flight.get(),
+            fsync: None,
+            max_buffer_bytes: None,
             settings,
         }
     }
 
     /// A builder named after a backend, starting from its ENV batch size
-    /// (e.g. `CHROMA_BATCH_INSERT_SIZE`); a bad value is an error naming the
-    /// variable.
+    /// (e.g. `CHROMA_BATCH_INSERT_SIZE`) and the durable buffer's
+    /// variables ([`BUFFER_DIR_VAR`](crate::BUFFER_DIR_VAR) and the two
+    /// beside it); a bad value is an error naming the variable.
     pub fn from_env(env: &BackendEnv) -> Result<BatcherSettingsBuilder, ConfigError> {
-        Ok(Self::builder()
+        let mut builder = Self::builder()
             .name(env.name)
-            .batch_size(env.batch_size()?.get()))
+            .batch_size(env.batch_size()?.get());
+        builder.settings.durable =
+            crate::durable_settings::from_env_with(|name| std::env::var_os(name))?;
+        Ok(builder)
     }
 
     /// Settings named after a backend with `batch_size` items per batch (0
@@ -138,6 +151,8 @@ pub struct BatcherSettingsBuilder {
     batch_size: usize,
     max_pending: Option<usize>,
     max_in_flight: usize,
+    fsync: Option<Fsync>,
+    max_buffer_bytes: Option<u64>,
 }
 
 impl BatcherSettingsBuilder {
@@ -215,8 +230,78 @@ impl BatcherSettingsBuilder {
         self
     }
 
+    /// Keep every accepted item in a log in `dir` until it is resolved
+    /// (feature `durable`): a crash of the process loses nothing `add`
+    /// accepted, and the next batcher on `dir` replays it first. Synced
+    /// on every add ([`Fsync::Always`]) unless [`fsync`](Self::fsync)
+    /// says otherwise.
+    pub fn durable(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        let dir = dir.into();
+        match &mut self.settings.durable {
+            Some(d) => d.dir = dir,
+            None => self.settings.durable = Some(DurableSettings::new(dir)),
+        }
+        self
+    }
+
+    /// When the durable log reaches the disk (needs [`durable`](Self::durable)).
+    pub fn fsync(mut self, fsync: Fsync) -> Self {
+        self.fsync = Some(fsync);
+        self
+    }
+
+    /// Most bytes the durable log may hold (needs [`durable`](Self::durable));
+    /// at the bound `add` blocks or rejects as [`when_full`](Self::when_full) says.
+    pub fn max_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.max_buffer_bytes = Some(bytes);
+        self
+    }
+
     /// Checks and returns the settings.
     pub fn build(mut self) -> Result<BatcherSettings, ConfigError> {
+        match (
+            &mut self.settings.durable,
+            self.fsync,
+            self.max_buffer_bytes,
+        ) {
+            (Some(d), fsync, bytes) => {
+                if let Some(f) = fsync {
+                    d.fsync = f;
+                }
+                if bytes.is_some() {
+                    d.max_buffer_bytes = bytes;
+                }
+            }
+            (None, None, None) => {}
+            (None, ..) => {
+                return Err(ConfigError::Inconsistent(
+                    "fsync and max_buffer_bytes need a durable buffer: call durable(dir) too"
+                        .to_owned(),
+                ));
+            }
+        }
+        if let Some(Fsync::Interval(d)) = self.settings.durable.as_ref().map(|d| d.fsync)
+            && d.is_zero()
+        {
+            return Err(ConfigError::Inconsistent(
+                "an fsync interval must be longer than zero (Fsync::Always syncs every add)"
+                    .to_owned(),
+            ));
+        }
+        if self
+            .settings
+            .durable
+            .as_ref()
+            .and_then(|d| d.max_buffer_bytes)
+            == Some(0)
+        {
+            return Err(ConfigError::OutOfRange {
+                var: "max_buffer_bytes",
+                value: "0".to_owned(),
+                min: 1,
+                max: usize::MAX,
+            });
+        }
         let s = &mut self.settings;
         s.batch_size = NonZeroUsize::new(self.batch_size).ok_or(ConfigError::OutOfRange {
             var: "batch_size",

@@ -170,4 +170,13 @@ pub trait Sink: Send + 'static {
     fn item_check(&self) -> Option<ItemCheck<Self::Item>> {
         None
     }
+
+    /// How items are stored in the durable buffer
+    /// ([`BatcherSettings::durable`](crate::BatcherSettings::durable)):
+    /// `Some(Codec::json())` for an item type that is `Serialize +
+    /// DeserializeOwned` (feature `durable`). `None` (the default): a
+    /// batcher with a durable buffer refuses to start on this sink.
+    fn codec() -> Option<crate::Codec<Self::Item>> {
+        None
+    }
 }

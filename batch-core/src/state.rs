@@ -3,6 +3,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
+use crate::journal::Durable;
 use crate::message::Batch;
 use crate::report::FailedItem;
 use crate::stats::Stats;
@@ -18,6 +19,8 @@ pub type FailureHandler<T, E> = Arc<dyn Fn(&FailedItem<T, E>) + Send + Sync>;
 /// I/O or user code.
 pub(crate) struct State<T, E> {
     pub(crate) buf: Vec<T>,
+    /// With a durable buffer: the sequence numbers of `buf`'s items.
+    pub(crate) buf_seqs: Vec<u64>,
     pub(crate) buf_bytes: usize,
     /// When the first item of the current buffer was added: linger's
     /// start, and the batch's age when it is resolved.
@@ -27,6 +30,9 @@ pub(crate) struct State<T, E> {
     /// Failed items waiting for the next report. They count toward
     /// `max_pending`, so failures cannot pile up without bound.
     pub(crate) failed: Vec<FailedItem<T, E>>,
+    /// With a durable buffer: the sequence numbers of the items in
+    /// `failed` that the log holds, resolved when `failed` is taken.
+    pub(crate) failed_seqs: Vec<u64>,
     pub(crate) closed: bool,
     /// Set when the `Batcher` is gone: later failures can only be logged.
     /// Under the same lock as `failed`, so a failure is either queued
@@ -47,7 +53,9 @@ impl<T, E> State<T, E> {
         self.buf_bytes = 0;
         Batch {
             items,
+            seqs: std::mem::take(&mut self.buf_seqs),
             opened: self.first_at.take(),
+            replayed: false,
         }
     }
 
@@ -71,6 +79,8 @@ pub(crate) struct Shared<T, E> {
     /// Set at start or later by `Batcher::set_failure_handler`.
     pub(crate) handler: RwLock<Option<FailureHandler<T, E>>>,
     pub(crate) name: String,
+    /// The durable buffer, if the settings ask for one.
+    pub(crate) durable: Option<Durable<T>>,
 }
 
 impl<T, E> Shared<T, E> {
@@ -78,14 +88,17 @@ impl<T, E> Shared<T, E> {
         name: String,
         capacity: usize,
         handler: Option<FailureHandler<T, E>>,
+        durable: Option<Durable<T>>,
     ) -> Self {
         Self {
             state: Mutex::new(State {
                 buf: Vec::with_capacity(capacity),
+                buf_seqs: Vec::new(),
                 buf_bytes: 0,
                 first_at: None,
                 in_flight: 0,
                 failed: Vec::new(),
+                failed_seqs: Vec::new(),
                 closed: false,
                 abandoned: false,
                 stopped: None,
@@ -96,6 +109,7 @@ impl<T, E> Shared<T, E> {
             room_event: event_listener::Event::new(),
             handler: RwLock::new(handler),
             name,
+            durable,
         }
     }
 

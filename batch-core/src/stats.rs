@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 /// | `total_fallbacks` | batches that failed as a whole and went to the fallback | `total_fallbacks` |
 /// | `total_requests` | requests made to the server (batches, retries, fallback writes) | - |
 /// | `total_retries` | retries of transient or outcome-unknown whole-batch errors | - |
+/// | `total_replayed` | of `total_received`, items read back from the durable buffer at start | - |
+/// | `total_dead_letters` | failed items nobody collected, written to the durable buffer's dead letters | - |
 ///
 /// At any moment `total_added + total_conflicts + total_failed + pending +
 /// in_flight == total_received`; refused items are in none of these.
@@ -42,8 +44,14 @@ pub struct Stats {
     pub total_retries: u64,
     /// Requests made to the sink (batch writes, retries, fallback writes).
     pub total_requests: u64,
-    /// Items accepted by `add`.
+    /// Items accepted by `add`, and items replayed from the durable buffer.
     pub total_received: u64,
+    /// Of `total_received`, items a crashed or closed batcher had accepted
+    /// and not resolved, read back from the durable buffer at start.
+    pub total_replayed: u64,
+    /// Failed items nobody collected that went to the durable buffer's
+    /// dead letters (at `Drop`, or found after a crash at start).
+    pub total_dead_letters: u64,
     /// Items buffered, not yet sent (UDS3 v2.2's `pending`).
     pub pending: u64,
     /// Items sent to the sink or queued for it, not yet resolved.
@@ -69,6 +77,8 @@ impl Stats {
             ("total_retries", self.total_retries),
             ("total_requests", self.total_requests),
             ("total_received", self.total_received),
+            ("total_replayed", self.total_replayed),
+            ("total_dead_letters", self.total_dead_letters),
             ("pending", self.pending),
             ("in_flight", self.in_flight),
             ("uncollected", self.uncollected),

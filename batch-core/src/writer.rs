@@ -31,6 +31,9 @@ enum Resolution<E> {
     Failed(BatchError<E>),
 }
 
+/// A failed item and its sequence number in the durable buffer, if any.
+type Held<T, E> = (FailedItem<T, E>, Option<u64>);
+
 /// Request counters of one batch, applied to the shared stats in one step.
 #[derive(Default)]
 struct Counters {
@@ -66,7 +69,15 @@ impl<S: Sink> Writer<S> {
     /// Writes one batch taken from the buffer and resolves all its items;
     /// a panic anywhere in between hands the unresolved items back.
     pub(crate) fn process(&mut self, batch: Batch<S::Item>) {
-        let Batch { items, opened } = batch;
+        let Batch {
+            items,
+            seqs,
+            opened,
+            replayed,
+        } = batch;
+        if let Some(durable) = &self.shared.durable {
+            durable.journal.batch_shipped();
+        }
         let count = items.len();
         let mut batch = InProgress {
             resolved: (0..count).map(|_| None).collect(),
@@ -74,12 +85,12 @@ impl<S: Sink> Writer<S> {
             counters: Counters::default(),
         };
         let written = catch_unwind(AssertUnwindSafe(|| {
-            self.write(&mut batch, 0..count, false);
+            self.write(&mut batch, 0..count, replayed);
         }));
         let panic = written
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
-        self.finish(batch, opened, panic.as_ref());
+        self.finish(batch, &seqs, opened, panic.as_ref());
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }
@@ -107,32 +118,44 @@ impl<S: Sink> Writer<S> {
         }
     }
 
-    /// Counts a batch's outcomes and hands its failed items back.
+    /// Counts a batch's outcomes and hands its failed items back. With a
+    /// durable buffer (`seqs`, one per item) it records them there:
+    /// written, conflicts and failures a handler took as resolved, other
+    /// failures as waiting for their caller.
     fn finish(
         &self,
         batch: InProgress<S::Item, S::Error>,
+        seqs: &[u64],
         opened: Option<Instant>,
         panic: Option<&Arc<str>>,
     ) {
         let count = batch.items.len();
         let (mut written, mut conflicts) = (0u64, 0u64);
         let mut failed = Vec::new();
-        for (item, resolution) in batch.items.into_iter().zip(batch.resolved) {
+        let mut resolved_seqs = Vec::new();
+        let seq_of = |i: usize| seqs.get(i).copied();
+        for (i, (item, resolution)) in batch.items.into_iter().zip(batch.resolved).enumerate() {
             match resolution {
-                Some(Resolution::Written) => written += 1,
-                Some(Resolution::Conflict) => conflicts += 1,
-                Some(Resolution::Failed(error)) => failed.push(FailedItem { item, error }),
+                Some(Resolution::Written) => {
+                    written += 1;
+                    resolved_seqs.extend(seq_of(i));
+                }
+                Some(Resolution::Conflict) => {
+                    conflicts += 1;
+                    resolved_seqs.extend(seq_of(i));
+                }
+                Some(Resolution::Failed(error)) => {
+                    failed.push((FailedItem { item, error }, seq_of(i)));
+                }
                 None => {
                     let msg = panic.map_or_else(|| Arc::from("item left unresolved"), Arc::clone);
-                    failed.push(FailedItem {
-                        item,
-                        error: BatchError::FlusherPanicked(msg),
-                    });
+                    let error = BatchError::FlusherPanicked(msg);
+                    failed.push((FailedItem { item, error }, seq_of(i)));
                 }
             }
         }
         let counters = batch.counters;
-        if let Some(first) = failed.first() {
+        if let Some((first, _)) = failed.first() {
             tracing::error!(
                 batcher = %self.shared.name,
                 failed = failed.len(),
@@ -157,8 +180,18 @@ impl<S: Sink> Writer<S> {
             total_failed,
             opened.map(|at| at.elapsed()),
         );
-        let failed = self.run_handler(failed);
-        let lost = {
+        let failed = self.run_handler(failed, &mut resolved_seqs);
+        let journal = self.shared.durable.as_ref().map(|d| &d.journal);
+        if let Some(journal) = journal {
+            journal.resolve(&resolved_seqs);
+            for (item, seq) in &failed {
+                if let Some(seq) = seq {
+                    journal.failed(*seq, &item.error.to_string());
+                }
+            }
+            journal.write();
+        }
+        let (lost, lost_seqs) = {
             let mut st = self.shared.lock();
             st.in_flight -= count;
             let s = &mut st.stats;
@@ -171,14 +204,23 @@ impl<S: Sink> Writer<S> {
             s.total_fallbacks += u64::from(counters.fell_back);
             // One critical section with Drop's: queued for the caller, or,
             // once the batcher is gone, logged below. Never neither.
+            let (items, seqs): (Vec<_>, Vec<_>) = failed.into_iter().unzip();
+            let seqs: Vec<u64> = seqs.into_iter().flatten().collect();
             if st.abandoned {
-                failed
+                (items, seqs)
             } else {
-                st.failed.extend(failed);
-                Vec::new()
+                st.failed.extend(items);
+                st.failed_seqs.extend(seqs);
+                (Vec::new(), Vec::new())
             }
         };
         self.shared.wake();
+        if let Some(durable) = &self.shared.durable
+            && !lost.is_empty()
+            && durable.bury(&self.shared.name, &lost, &lost_seqs)
+        {
+            return;
+        }
         for item in &lost {
             tracing::error!(
                 batcher = %self.shared.name,
@@ -191,24 +233,29 @@ impl<S: Sink> Writer<S> {
 
     /// Hands failed items to the failure handler, if one is set. Returns
     /// the items that still need a home: all of them without a handler,
-    /// and those whose handler call panicked.
+    /// and those whose handler call panicked. The durable sequence numbers
+    /// of the items the handler took go to `taken`.
     fn run_handler(
         &self,
-        failed: Vec<FailedItem<S::Item, S::Error>>,
-    ) -> Vec<FailedItem<S::Item, S::Error>> {
+        failed: Vec<Held<S::Item, S::Error>>,
+        taken: &mut Vec<u64>,
+    ) -> Vec<Held<S::Item, S::Error>> {
         let Some(handler) = self.shared.handler().filter(|_| !failed.is_empty()) else {
             return failed;
         };
         let mut kept = Vec::new();
-        for item in failed {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(&item))) {
-                tracing::error!(
-                    batcher = %self.shared.name,
-                    item = S::item_key(&item.item).as_deref().unwrap_or("-"),
-                    panic = %panic_message(panic.as_ref()),
-                    "the failure handler panicked; the item goes to the next report instead"
-                );
-                kept.push(item);
+        for (item, seq) in failed {
+            match catch_unwind(AssertUnwindSafe(|| handler(&item))) {
+                Ok(()) => taken.extend(seq),
+                Err(panic) => {
+                    tracing::error!(
+                        batcher = %self.shared.name,
+                        item = S::item_key(&item.item).as_deref().unwrap_or("-"),
+                        panic = %panic_message(panic.as_ref()),
+                        "the failure handler panicked; the item goes to the next report instead"
+                    );
+                    kept.push((item, seq));
+                }
             }
         }
         kept

@@ -10,6 +10,7 @@ use crate::sink::{ItemCheck, ItemOutcome, Sink, SinkLimits};
 
 /// An item of the fake sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 pub struct FakeItem {
     /// Unique id.
     pub id: u64,
@@ -366,6 +367,11 @@ impl Sink for FakeSink {
 
     fn encoded_size(item: &FakeItem) -> usize {
         item.size
+    }
+
+    #[cfg(feature = "durable")]
+    fn codec() -> Option<crate::Codec<FakeItem>> {
+        Some(crate::Codec::json())
     }
 
     fn item_check(&self) -> Option<ItemCheck<FakeItem>> {

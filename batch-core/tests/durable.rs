@@ -1,0 +1,394 @@
+//! The durable buffer with the fake sink: producers killed with SIGKILL
+//! (this test binary, run again as a child process), torn and corrupt
+//! segments, dead letters, and the disk bound.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use batch_core::durable::{read_dead_letters, take_dead_letters};
+use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink, Hang};
+use batch_core::{BatchError, Batcher, BatcherSettings, Fsync, WhenFull};
+
+/// Set in the child: the buffer directory.
+const CHILD_DIR: &str = "UDS3_DURABLE_TEST_DIR";
+/// Set in the child: what it does (`hang` or `failures`).
+const CHILD_MODE: &str = "UDS3_DURABLE_TEST_MODE";
+
+fn settings(dir: &Path) -> batch_core::BatcherSettingsBuilder {
+    BatcherSettings::builder()
+        .name("durable")
+        .batch_size(100)
+        .max_pending(1_000_000)
+        .durable(dir)
+        .fsync(Fsync::Always)
+}
+
+/// The child's side (a no-op in a normal test run): adds items from 4
+/// threads to a sink that never answers, printing `started N` before
+/// each add and `ok N` after each accepted one, until it is killed; or
+/// (`failures`) has 20 items fail, leaves them uncollected, prints
+/// `ready` and waits to be killed.
+#[test]
+fn child() {
+    let (Some(dir), Ok(mode)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_MODE)) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    if mode == "failures" {
+        let (sink, _) = FakeSink::new(FakeScript {
+            bad_items: BadItems::FailItem,
+            ..FakeScript::default()
+        });
+        // One full batch, written and failed without a flush (which
+        // would collect the failures).
+        let settings = settings(&dir).batch_size(20).build().expect("settings");
+        let batcher = Batcher::new(sink, settings).expect("start");
+        for id in 0..20 {
+            batcher.add(FakeItem::new(id).bad()).expect("accepted");
+        }
+        let began = Instant::now();
+        while batcher.stats().total_failed < 20 && began.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
+    let (hang, release) = Hang::new();
+    std::mem::forget(release);
+    let (sink, _) = FakeSink::new(FakeScript {
+        hang: Some(hang),
+        ..FakeScript::default()
+    });
+    let batcher =
+        Arc::new(Batcher::new(sink, settings(&dir).build().expect("settings")).expect("start"));
+    let threads: Vec<_> = (0..4_u64)
+        .map(|t| {
+            let batcher = Arc::clone(&batcher);
+            std::thread::spawn(move || {
+                for id in t * 1_000_000..(t + 1) * 1_000_000 {
+                    println!("started {id}");
+                    if batcher.add(FakeItem::new(id)).is_ok() {
+                        println!("ok {id}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// What the child said before it was killed.
+#[derive(Default)]
+struct Said {
+    started: HashSet<u64>,
+    ok: HashSet<u64>,
+}
+
+impl Said {
+    /// Reads one line of the child's; returns 1 for `ok N` and `ready`.
+    /// The first line also carries libtest's `test child ... `.
+    fn read(&mut self, line: &str) -> usize {
+        let word = |w: &str| line.find(w).map(|at| &line[at + w.len()..]);
+        if let Some(id) = word("started ") {
+            self.started.insert(id.parse().expect("id"));
+            0
+        } else if let Some(id) = word("ok ") {
+            self.ok.insert(id.parse().expect("id"));
+            1
+        } else {
+            usize::from(line.ends_with("ready"))
+        }
+    }
+}
+
+/// Runs the child in `mode` on `dir` and kills it (SIGKILL) once it has
+/// printed `kill_after` lines of `ok` (or `ready`).
+fn run_child(dir: &Path, mode: &str, kill_after: usize) -> Said {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_MODE, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("child");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut said = Said::default();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut oks = 0;
+    while oks < kill_after.max(1) {
+        let Some(Ok(line)) = lines.next() else { break };
+        oks += said.read(&line);
+    }
+    child.kill().expect("SIGKILL");
+    // What the child printed before it died is still in the pipe.
+    for line in lines.map_while(Result::ok) {
+        said.read(&line);
+    }
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "the child was killed: {status:?}");
+    said
+}
+
+/// Opens `dir` with a fresh fake sink, lets it replay, closes; returns
+/// the ids written (in order) and the batcher's stats.
+fn reopen(dir: &Path) -> (Vec<u64>, batch_core::Stats, usize) {
+    let (sink, record) = FakeSink::new(FakeScript::default());
+    let batcher = Batcher::new(sink, settings(dir).build().expect("settings")).expect("reopen");
+    let report = batcher.close(Duration::from_secs(30));
+    assert!(report.is_complete(), "{report:?}");
+    let stats = batcher.stats();
+    drop(batcher);
+    let rec = record.lock().expect("record");
+    (
+        rec.written.iter().map(|i| i.id).collect(),
+        stats,
+        rec.replays,
+    )
+}
+
+#[test]
+fn a_killed_producer_loses_no_accepted_item_and_duplicates_none() {
+    // Killed before its first batch was full, and with batches in flight
+    // (the sink never answers: every batch is mid-write).
+    for kill_after in [1, 60, 1500] {
+        let dir = tempfile::tempdir().expect("dir");
+        let said = run_child(dir.path(), "hang", kill_after);
+        assert!(said.ok.len() >= kill_after, "{} ok", said.ok.len());
+        let (written, stats, replays) = reopen(dir.path());
+        let unique: HashSet<u64> = written.iter().copied().collect();
+        assert_eq!(unique.len(), written.len(), "no duplicates");
+        let lost: Vec<&u64> = said.ok.difference(&unique).collect();
+        assert!(lost.is_empty(), "accepted and lost: {lost:?}");
+        let foreign: Vec<&u64> = unique.difference(&said.started).collect();
+        assert!(foreign.is_empty(), "never added: {foreign:?}");
+        assert_eq!(stats.total_replayed, written.len() as u64);
+        assert_eq!(stats.total_received, written.len() as u64);
+        assert_eq!(stats.total_added, written.len() as u64);
+        assert!(replays > 0, "replayed items are sent as replays");
+        // Resolved for good: a third batcher on the directory has nothing.
+        let (again, stats, _) = reopen(dir.path());
+        assert!(again.is_empty(), "{} replayed twice", again.len());
+        assert_eq!(stats.total_replayed, 0);
+    }
+}
+
+#[test]
+fn failures_nobody_collected_before_the_kill_become_dead_letters() {
+    let dir = tempfile::tempdir().expect("dir");
+    run_child(dir.path(), "failures", 1);
+    let (written, stats, _) = reopen(dir.path());
+    assert!(
+        written.is_empty(),
+        "failed items are not replayed: {written:?}"
+    );
+    assert_eq!(stats.total_dead_letters, 20);
+    let letters = read_dead_letters::<FakeItem>(dir.path()).expect("letters");
+    let mut ids: Vec<u64> = letters.iter().map(|l| l.item.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..20).collect::<Vec<_>>());
+    assert!(
+        letters.iter().all(|l| l.error.contains("bad")),
+        "{letters:?}"
+    );
+    assert_eq!(
+        take_dead_letters::<FakeItem>(dir.path())
+            .expect("take")
+            .len(),
+        20
+    );
+    assert!(
+        read_dead_letters::<FakeItem>(dir.path())
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[test]
+fn failures_left_at_drop_become_dead_letters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (sink, _) = FakeSink::new(FakeScript {
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    });
+    let batcher =
+        Batcher::new(sink, settings(dir.path()).build().expect("settings")).expect("start");
+    for id in 0..30 {
+        let item = FakeItem::new(id);
+        batcher
+            .add(if id % 3 == 0 { item.bad() } else { item })
+            .expect("accepted");
+    }
+    drop(batcher);
+    let letters = read_dead_letters::<FakeItem>(dir.path()).expect("letters");
+    let ids: Vec<u64> = letters.iter().map(|l| l.item.id).collect();
+    assert_eq!(ids, (0..30).step_by(3).collect::<Vec<_>>());
+    let (written, _, _) = reopen(dir.path());
+    assert!(written.is_empty(), "all resolved: {written:?}");
+}
+
+#[test]
+fn collected_failures_are_resolved_not_buried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (sink, _) = FakeSink::new(FakeScript {
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    });
+    let batcher =
+        Batcher::new(sink, settings(dir.path()).build().expect("settings")).expect("start");
+    for id in 0..10 {
+        batcher.add(FakeItem::new(id).bad()).expect("accepted");
+    }
+    assert_eq!(batcher.flush().failed.len(), 10);
+    drop(batcher);
+    assert!(
+        read_dead_letters::<FakeItem>(dir.path())
+            .expect("letters")
+            .is_empty()
+    );
+    assert!(reopen(dir.path()).0.is_empty());
+}
+
+/// The segment files of `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_the_rest_replayed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let said = run_child(dir.path(), "hang", 300);
+    let last = segments(dir.path()).pop().expect("a segment");
+    let len = std::fs::metadata(&last).expect("meta").len();
+    // A write cut short: the last record loses its last 5 bytes.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .expect("open")
+        .set_len(len - 5)
+        .expect("cut");
+    let (written, _, _) = reopen(dir.path());
+    let unique: HashSet<u64> = written.iter().copied().collect();
+    assert_eq!(unique.len(), written.len(), "no duplicates");
+    let missing = said.ok.difference(&unique).count();
+    assert!(
+        missing <= 1,
+        "only the torn record is gone: {missing} missing"
+    );
+    assert!(said.ok.len() - missing >= 299, "the rest replayed");
+}
+
+#[test]
+fn a_corrupt_record_is_refused_with_its_file_and_offset() {
+    let dir = tempfile::tempdir().expect("dir");
+    run_child(dir.path(), "hang", 300);
+    let first = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&first).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&first, &bytes).expect("write");
+    let (sink, record) = FakeSink::new(FakeScript::default());
+    let err = Batcher::new(sink, settings(dir.path()).build().expect("settings"))
+        .expect_err("a corrupt middle record is refused");
+    let message = err.to_string();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{message}");
+    let name = first.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(
+        message.contains(name) && message.contains("byte"),
+        "{message}"
+    );
+    assert!(
+        record.lock().expect("record").requests.is_empty(),
+        "nothing replayed"
+    );
+}
+
+#[test]
+fn at_the_disk_bound_reject_hands_the_item_back_and_block_waits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (hang, release) = Hang::new();
+    let (sink, record) = FakeSink::new(FakeScript {
+        hang: Some(hang),
+        ..FakeScript::default()
+    });
+    let settings = settings(dir.path())
+        .batch_size(10)
+        .max_buffer_bytes(4000)
+        .when_full(WhenFull::Reject)
+        .build()
+        .expect("settings");
+    let batcher = Batcher::new(sink, settings).expect("start");
+    let mut accepted = 0;
+    let refused = loop {
+        match batcher.add(FakeItem::new(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(back) => break back,
+        }
+        assert!(accepted < 1000, "the bound holds");
+    };
+    assert_eq!(refused.item.id, accepted, "the item comes back");
+    assert!(
+        matches!(refused.error, BatchError::BufferFull { limit: 4000, .. }),
+        "{}",
+        refused.error
+    );
+    assert!(accepted > 10, "{accepted} accepted");
+    drop(release);
+    let report = batcher.close(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, accepted);
+    assert_eq!(
+        record.lock().expect("record").written.len(),
+        accepted as usize
+    );
+
+    // Block: the adder waits until written batches free their segments.
+    let dir = tempfile::tempdir().expect("dir");
+    let (hang, release) = Hang::new();
+    let (sink, record) = FakeSink::new(FakeScript {
+        hang: Some(hang),
+        ..FakeScript::default()
+    });
+    let settings = BatcherSettings::builder()
+        .name("durable-block")
+        .batch_size(10)
+        .max_pending(1_000_000)
+        .durable(dir.path())
+        .max_buffer_bytes(4000)
+        .build()
+        .expect("settings");
+    let batcher = Arc::new(Batcher::new(sink, settings).expect("start"));
+    let adder = {
+        let batcher = Arc::clone(&batcher);
+        std::thread::spawn(move || {
+            for id in 0..500 {
+                batcher
+                    .add(FakeItem::new(id))
+                    .expect("blocks, then accepted");
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!adder.is_finished(), "blocked at the bound");
+    let held = batcher.stats().total_received;
+    assert!(held < 500, "{held}");
+    drop(release);
+    adder.join().expect("adder");
+    let report = batcher.close(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(record.lock().expect("record").written.len(), 500);
+}
