@@ -5,6 +5,7 @@ use crate::metadata::Metadata;
 /// One record to write: UDS3's `(chunk_id, vector, metadata)` plus an
 /// optional document text.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChromaRecord {
     /// The record id (UDS3's `chunk_id`); non-empty.
     pub id: String,

@@ -386,6 +386,12 @@ impl Sink for ChromaSink {
     }
 
     /// The record id: what a user needs to find a lost record again.
+    /// The record as JSON (feature `durable`).
+    #[cfg(feature = "durable")]
+    fn codec() -> Option<batch_core::Codec<ChromaRecord>> {
+        Some(batch_core::Codec::json())
+    }
+
     fn item_key(item: &ChromaRecord) -> Option<String> {
         Some(item.id.clone())
     }

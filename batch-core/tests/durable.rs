@@ -3,13 +3,13 @@
 //! segments, dead letters, and the disk bound.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use batch_core::durable::{read_dead_letters, take_dead_letters};
+use batch_core::testing::crash::{self, Said};
 use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink, Hang};
 use batch_core::{BatchError, Batcher, BatcherSettings, Fsync, WhenFull};
 
@@ -33,6 +33,7 @@ fn settings(dir: &Path) -> batch_core::BatcherSettingsBuilder {
 /// (`failures`) has 20 items fail, leaves them uncollected, prints
 /// `ready` and waits to be killed.
 #[test]
+#[ignore = "the crash tests' child process; they run it"]
 fn child() {
     let (Some(dir), Ok(mode)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_MODE)) else {
         return;
@@ -54,7 +55,7 @@ fn child() {
         while batcher.stats().total_failed < 20 && began.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        println!("ready");
+        crash::ready();
         std::thread::sleep(Duration::from_secs(600));
         return;
     }
@@ -71,9 +72,9 @@ fn child() {
             let batcher = Arc::clone(&batcher);
             std::thread::spawn(move || {
                 for id in t * 1_000_000..(t + 1) * 1_000_000 {
-                    println!("started {id}");
+                    crash::started(id);
                     if batcher.add(FakeItem::new(id)).is_ok() {
-                        println!("ok {id}");
+                        crash::ok(id);
                     }
                 }
             })
@@ -84,57 +85,19 @@ fn child() {
     }
 }
 
-/// What the child said before it was killed.
-#[derive(Default)]
-struct Said {
-    started: HashSet<u64>,
-    ok: HashSet<u64>,
-}
-
-impl Said {
-    /// Reads one line of the child's; returns 1 for `ok N` and `ready`.
-    /// The first line also carries libtest's `test child ... `.
-    fn read(&mut self, line: &str) -> usize {
-        let word = |w: &str| line.find(w).map(|at| &line[at + w.len()..]);
-        if let Some(id) = word("started ") {
-            self.started.insert(id.parse().expect("id"));
-            0
-        } else if let Some(id) = word("ok ") {
-            self.ok.insert(id.parse().expect("id"));
-            1
-        } else {
-            usize::from(line.ends_with("ready"))
-        }
-    }
-}
-
 /// Runs the child in `mode` on `dir` and kills it (SIGKILL) once it has
 /// printed `kill_after` lines of `ok` (or `ready`).
 fn run_child(dir: &Path, mode: &str, kill_after: usize) -> Said {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_MODE, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut said = Said::default();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut oks = 0;
-    while oks < kill_after.max(1) {
-        let Some(Ok(line)) = lines.next() else { break };
-        oks += said.read(&line);
-    }
-    child.kill().expect("SIGKILL");
-    // What the child printed before it died is still in the pipe.
-    for line in lines.map_while(Result::ok) {
-        said.read(&line);
-    }
-    let status = child.wait().expect("wait");
-    assert!(!status.success(), "the child was killed: {status:?}");
+    let said = crash::run_and_kill(
+        "child",
+        &[(CHILD_DIR, dir.as_os_str()), (CHILD_MODE, OsStr::new(mode))],
+        kill_after,
+        |_| {},
+    );
+    assert!(
+        said.ok.len() + said.ready >= kill_after.min(1),
+        "the child ran"
+    );
     said
 }
 

@@ -365,3 +365,43 @@ mod tests {
         assert_eq!(without, json!({"_id": "x", "n": 1}));
     }
 }
+
+/// In the durable buffer a document is its id and its value, as the caller
+/// gave it; reading it back prepares it again ([`CouchDoc::new`]), so a
+/// buffer edited by hand cannot smuggle in what `add` would refuse.
+#[cfg(feature = "durable")]
+mod stored {
+    use super::CouchDoc;
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        id: &'a str,
+        doc: &'a Value,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        id: String,
+        doc: Value,
+    }
+
+    impl Serialize for CouchDoc {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            Out {
+                id: &self.id,
+                doc: &self.doc,
+            }
+            .serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for CouchDoc {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let In { id, doc } = In::deserialize(d)?;
+            CouchDoc::new(doc, Some(id), usize::MAX)
+                .map_err(|refused| serde::de::Error::custom(refused.reason))
+        }
+    }
+}

@@ -297,6 +297,12 @@ impl Sink for CouchSink {
         self.write(items, true)
     }
 
+    /// Id and value as JSON (feature `durable`).
+    #[cfg(feature = "durable")]
+    fn codec() -> Option<batch_core::Codec<CouchDoc>> {
+        Some(batch_core::Codec::json())
+    }
+
     /// The document id.
     fn item_key(item: &CouchDoc) -> Option<String> {
         Some(item.id().to_owned())

@@ -10,6 +10,7 @@ pub(crate) const CREATED_MARKER: &str = "_uds3_batch_created";
 
 /// One relationship to merge between two existing nodes, found by label and id.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 pub struct RelationshipItem {
     /// Label of the start node.
     pub from_label: String,
@@ -27,6 +28,7 @@ pub struct RelationshipItem {
 
 /// One node to create or update: `MERGE (n:Label {id}) SET n += props`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 pub struct NodeItem {
     /// The node's label.
     pub label: String,
@@ -40,6 +42,7 @@ pub struct NodeItem {
 /// batcher so that a node added before a relationship is written no later
 /// than that relationship (in the same transaction at the latest).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum GraphItem {
     /// A relationship to merge (boxed: items travel by value through

@@ -12,6 +12,7 @@ pub type Properties = BTreeMap<String, PropertyValue>;
 /// one kind. Maps, nulls and nested lists cannot be stored; lists are
 /// checked when an item is added.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum PropertyValue {
     /// A boolean.

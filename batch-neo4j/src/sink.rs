@@ -204,6 +204,12 @@ impl Sink for Neo4jSink {
         self.write(items, true)
     }
 
+    /// The item as JSON (feature `durable`).
+    #[cfg(feature = "durable")]
+    fn codec() -> Option<batch_core::Codec<GraphItem>> {
+        Some(batch_core::Codec::json())
+    }
+
     fn item_key(item: &GraphItem) -> Option<String> {
         Some(item_key(item))
     }

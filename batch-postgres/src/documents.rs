@@ -27,6 +27,7 @@ pub const DOCUMENT_COLUMNS: [&str; 8] = [
 
 /// One row of UDS3's `documents` table.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "durable", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct DocumentRow {
     /// Unique document identifier (the conflict key).
@@ -101,6 +102,12 @@ fn now_micros() -> SystemTime {
 }
 
 impl Row for DocumentRow {
+    /// JSON through serde (feature `durable`).
+    #[cfg(feature = "durable")]
+    fn codec() -> Option<batch_core::Codec<Self>> {
+        Some(batch_core::Codec::json())
+    }
+
     fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
         let mut values = Vec::with_capacity(8);
         self.extend_values(&mut values);

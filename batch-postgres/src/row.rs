@@ -33,6 +33,18 @@ pub trait Row: Send + 'static {
     fn key(&self) -> Option<String> {
         None
     }
+
+    /// How the row is stored in a durable buffer
+    /// ([`BatcherSettings::durable`](batch_core::BatcherSettings::durable)):
+    /// `Some(Codec::json())` for a `Serialize + DeserializeOwned` row
+    /// (batch-core's `durable` feature). `None` (the default): an inserter
+    /// with a durable buffer refuses to start.
+    fn codec() -> Option<batch_core::Codec<Self>>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// An ad-hoc row of boxed values, e.g.

@@ -759,6 +759,11 @@ impl<R: Row> Sink for TableSink<R> {
         item.key()
     }
 
+    /// [`Row::codec`].
+    fn codec() -> Option<batch_core::Codec<R>> {
+        R::codec()
+    }
+
     fn write_batch(
         &mut self,
         items: &[R],
