@@ -18,7 +18,10 @@ and the server's fastest bulk path (ceiling: COPY, one UNWIND of all rows,
 one request of all items; column `of ceil`); batch 1000 over TLS against
 plaintext (column `of plain`); PostgreSQL's insert-only COPY method
 (insert-only, against its own COPY sent per batch: raw-insert-only); one
-batcher shared by 1 and 4 threads. Each backend first gets one untimed
+batcher shared by 1 and 4 threads; for PostgreSQL and CouchDB at rtt 0, the
+durable buffer under each fsync policy (durable-always, -every-batch,
+-100ms) against the same 16 threads in memory (durable-off), with the
+median and p99 add() latency. Each backend first gets one untimed
 warm-up run; every run checks on the server that every item arrived.
 `of raw` and `of plain` are medians of per-round ratios (the two runs sit
 side by side in each round; library and raw take turns going first). A backend runs a round at every round trip

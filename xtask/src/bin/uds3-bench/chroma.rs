@@ -131,14 +131,14 @@ impl Backend for Chroma {
                 )?
             }
             _ => {
-                let settings = mode.settings("bench-chroma")?;
+                let (settings, _buffer) = mode.settings("bench-chroma")?;
                 let (inserter, setup) = timed(|| {
                     ChromaBatchInserter::with_settings(collection.clone(), settings)
                         .map_err(|e| e.to_string())
                 })?;
                 drive(
                     records,
-                    mode.threads(),
+                    mode,
                     |(id, v, m)| inserter.add(id, v, m).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?

@@ -59,6 +59,10 @@ impl Backend for Couch {
         &PROFILE
     }
 
+    fn durable(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
         let db = self.fresh_db(mode.is_tls())?;
         let docs: Vec<(String, serde_json::Value)> = (0..items as u64)
@@ -99,14 +103,14 @@ impl Backend for Couch {
                 )?
             }
             _ => {
-                let settings = mode.settings("bench-couch")?;
+                let (settings, _buffer) = mode.settings("bench-couch")?;
                 let (inserter, setup) = timed(|| {
                     CouchDBBatchInserter::with_settings(db.clone(), settings)
                         .map_err(|e| e.to_string())
                 })?;
                 drive(
                     docs,
-                    mode.threads(),
+                    mode,
                     |(id, doc)| inserter.add(doc, Some(&id)).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?

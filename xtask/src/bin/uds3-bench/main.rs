@@ -87,6 +87,9 @@ fn main() -> ExitCode {
         }
     };
     let rounds = if args.quick { 1 } else { 3 };
+    // Durable buffers on the results' file system (not /tmp, which may
+    // be a tmpfs where an fsync is free); each run removes its own.
+    runner::set_buffer_root(out.join("buffers"));
     let rtts = args.rtts();
     let mut plans = Vec::new();
     for &rtt in &rtts {
@@ -167,6 +170,10 @@ fn main() -> ExitCode {
     print!("{}", output::table(&records));
     println!("{machine}\n");
     print!("{}", output::goals(&records));
+    if records.iter().any(|r| r.mode.starts_with("durable-")) {
+        println!();
+        print!("{}", output::durable(&records));
+    }
     if let Err(e) = output::write_all(&out, &records, &machine) {
         eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;

@@ -210,6 +210,7 @@ impl Backend for Neo4j {
                     items,
                     seconds,
                     requests,
+                    add_us: None,
                 }
             }
             Mode::Ceiling => {
@@ -238,10 +239,11 @@ impl Backend for Neo4j {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
                     requests: 1,
+                    add_us: None,
                 }
             }
             _ => {
-                let settings = mode.settings("bench-neo4j")?;
+                let (settings, _buffer) = mode.settings("bench-neo4j")?;
                 let config = if mode.is_tls() {
                     &self.tls_config
                 } else {
@@ -254,7 +256,7 @@ impl Backend for Neo4j {
                 let rows: Vec<usize> = (0..items).collect();
                 drive(
                     rows,
-                    mode.threads(),
+                    mode,
                     |i| {
                         let (from, to, order) = rel(i);
                         creator

@@ -50,7 +50,7 @@ fn cells(r: &Record) -> [String; 15] {
 }
 
 /// Column widths of the terminal table; text columns are left-aligned.
-const WIDTHS: [usize; 15] = [9, 11, 4, 6, 3, 3, 7, 8, 10, 8, 9, 7, 7, 8, 9];
+const WIDTHS: [usize; 15] = [9, 19, 4, 6, 3, 3, 7, 8, 10, 8, 9, 7, 7, 8, 9];
 
 pub fn table(records: &[Record]) -> String {
     let header = [
@@ -82,6 +82,8 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
     let _ = writeln!(out, "{machine}\n");
     out.push_str("## Goals\n\n");
     out.push_str(&goals(records));
+    out.push_str("\n## Durable buffer\n\n");
+    out.push_str(&durable(records));
     out.push_str("\n## Every run\n\n");
     out.push_str("| backend | mode | rtt ms | batch | in flight | threads | items | seconds | items/s | requests | speedup vs per-item | of raw (same statement) | of ceiling | TLS of plaintext | UDS3 v2.2 claim |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
@@ -156,6 +158,46 @@ pub fn goals(records: &[Record]) -> String {
                 percent(adaptive),
             );
         }
+    }
+    out
+}
+
+/// The durable buffer's rows, one per backend and fsync policy: items/s
+/// against the same threads without the buffer (`durable-off`, round by
+/// round), the `add` latency, and the goals (`Interval(100ms)` at least
+/// 90%, `Always` at least 50%).
+pub fn durable(records: &[Record]) -> String {
+    let us = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{f:.1}"));
+    let mut out = String::from(
+        "| backend | fsync | threads | items/s | of in-memory | add median us | add p99 us | goal |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in records.iter().filter(|r| r.mode.starts_with("durable-")) {
+        let (fsync, goal) = match r.mode.as_str() {
+            "durable-off" => ("none (in memory)", None),
+            "durable-always" => ("Always", Some(0.5)),
+            "durable-every-batch" => ("EveryBatch", None),
+            "durable-100ms" => ("Interval(100ms)", Some(0.9)),
+            other => (other, None),
+        };
+        let goal = match (goal, r.fraction_of_in_memory) {
+            (Some(g), Some(f)) => format!(
+                ">= {:.0}%: {}",
+                g * 100.0,
+                if f >= g { "met" } else { "not met" }
+            ),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {fsync} | {} | {:.0} | {} | {} | {} | {goal} |",
+            r.backend,
+            r.threads,
+            r.items_per_s,
+            percent(r.fraction_of_in_memory),
+            us(r.add_median_us),
+            us(r.add_p99_us),
+        );
     }
     out
 }
@@ -444,6 +486,9 @@ mod tests {
             fraction_of_ceiling: None,
             fraction_of_plaintext: None,
             fraction_of_best_fixed: (mode == "adaptive").then_some(0.96),
+            fraction_of_in_memory: None,
+            add_median_us: None,
+            add_p99_us: None,
             claimed_speedup: "50-100x".to_owned(),
             rounds: 3,
         }
@@ -471,6 +516,37 @@ mod tests {
             [
                 "| postgres | 0 | 1000 | 100000 (adaptive b1000 x8) | 100x | 50-100x | 150x | 100% | 98% / 98% | 1.80 | 96% |",
                 "| postgres | 10 | 80 | 90000 (batched b1000 x8) | 1125x | 50-100x | - | 90% | - / 98% | 2.00 | 96% |",
+            ],
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn durable_rows_are_read_against_their_goals() {
+        let row = |mode: &str, of: Option<f64>| Record {
+            mode: mode.to_owned(),
+            threads: 16,
+            fraction_of_in_memory: of,
+            add_median_us: Some(1.25),
+            add_p99_us: Some(40.0),
+            ..record(mode, 0, 1000, 2, 100_000.0)
+        };
+        let records = [
+            record("batched", 0, 1000, 1, 50000.0),
+            row("durable-off", None),
+            row("durable-always", Some(0.49)),
+            row("durable-every-batch", Some(0.8)),
+            row("durable-100ms", Some(0.9)),
+        ];
+        let table = durable(&records);
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "| postgres | none (in memory) | 16 | 100000 | - | 1.2 | 40.0 | - |",
+                "| postgres | Always | 16 | 100000 | 49% | 1.2 | 40.0 | >= 50%: not met |",
+                "| postgres | EveryBatch | 16 | 100000 | 80% | 1.2 | 40.0 | - |",
+                "| postgres | Interval(100ms) | 16 | 100000 | 90% | 1.2 | 40.0 | >= 90%: met |",
             ],
             "{table}"
         );

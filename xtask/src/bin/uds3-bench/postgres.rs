@@ -76,6 +76,10 @@ impl Backend for Postgres {
         true
     }
 
+    fn durable(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String> {
         self.run_no += 1;
         let name = format!("bench_documents_{}_{}", std::process::id(), self.run_no);
@@ -130,6 +134,7 @@ impl Backend for Postgres {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
                     requests,
+                    add_us: None,
                 }
             }
             Mode::RawInsertOnly(batch_size) => {
@@ -165,6 +170,7 @@ impl Backend for Postgres {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
                     requests,
+                    add_us: None,
                 }
             }
             Mode::Ceiling => {
@@ -201,10 +207,11 @@ impl Backend for Postgres {
                     items,
                     seconds: started.elapsed().as_secs_f64(),
                     requests: 1,
+                    add_us: None,
                 }
             }
             _ => {
-                let settings = mode.settings("bench-postgres")?;
+                let (settings, _buffer) = mode.settings("bench-postgres")?;
                 let method = if matches!(mode, Mode::InsertOnly(_)) {
                     WriteMethod::CopyInsert
                 } else {
@@ -216,7 +223,7 @@ impl Backend for Postgres {
                 })?;
                 drive(
                     rows,
-                    mode.threads(),
+                    mode,
                     |row| inserter.add_row(row).map_err(|f| f.to_string()),
                     || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
                 )?

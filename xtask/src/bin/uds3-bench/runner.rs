@@ -1,8 +1,11 @@
 //! Runs each backend's modes in interleaved rounds and turns the samples
 //! into records: medians, speedups over per-item, fractions of raw.
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+use batch_core::Fsync;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// One measured write of `items` items.
@@ -11,6 +14,9 @@ pub struct Run {
     pub items: usize,
     pub seconds: f64,
     pub requests: u64,
+    /// Durable modes: how long one `add` took, median and 99th
+    /// percentile, in microseconds.
+    pub add_us: Option<(f64, f64)>,
 }
 
 impl Run {
@@ -35,6 +41,57 @@ pub fn timed<T>(make: impl FnOnce() -> Result<T, String>) -> Result<(T, f64), St
     let made = make()?;
     Ok((made, started.elapsed().as_secs_f64()))
 }
+
+/// How a durable-buffer run keeps accepted items: in memory (the
+/// reference, timed the same way) or on disk under an fsync policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// No durable buffer.
+    Off,
+    /// `Fsync::Always`: `add` returns once its item is on disk.
+    Always,
+    /// `Fsync::EveryBatch`.
+    EveryBatch,
+    /// `Fsync::Interval(100 ms)`.
+    Interval100ms,
+}
+
+impl Durability {
+    /// Every durability, the reference first.
+    pub const ALL: [Durability; 4] = [
+        Durability::Off,
+        Durability::Always,
+        Durability::EveryBatch,
+        Durability::Interval100ms,
+    ];
+
+    fn fsync(self) -> Option<Fsync> {
+        match self {
+            Durability::Off => None,
+            Durability::Always => Some(Fsync::Always),
+            Durability::EveryBatch => Some(Fsync::EveryBatch),
+            Durability::Interval100ms => Some(Fsync::Interval(Duration::from_millis(100))),
+        }
+    }
+}
+
+/// Threads sharing one batcher in durable-buffer runs. Under
+/// `Fsync::Always` each `add` waits for an fsync, so one thread writes
+/// one item per fsync; group commit lets every waiting thread share one.
+pub const DURABLE_THREADS: usize = 16;
+
+/// Where durable-buffer runs keep their buffers: beside the results
+/// (set by `main`), not in `/tmp`, which may be a tmpfs where an fsync
+/// costs nothing.
+static BUFFER_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Sets [`BUFFER_ROOT`] (once).
+pub fn set_buffer_root(dir: PathBuf) {
+    let _ = BUFFER_ROOT.set(dir);
+}
+
+/// A durable buffer directory for one run, removed when dropped.
+pub type BufferDir = Option<tempfile::TempDir>;
 
 /// What a benchmark mode writes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +121,9 @@ pub enum Mode {
     /// The library at a batch size, over TLS (the server's TLS endpoint,
     /// trusting the test CA, host name verified).
     BatchedTls(usize),
+    /// The library at batch 1000 from [`DURABLE_THREADS`] threads, with
+    /// or without a durable buffer, every `add` timed.
+    Durable(Durability),
 }
 
 impl Mode {
@@ -78,6 +138,10 @@ impl Mode {
             Mode::BatchedTls(_) => "batched-tls",
             Mode::InsertOnly(_) => "insert-only",
             Mode::RawInsertOnly(_) => "raw-insert-only",
+            Mode::Durable(Durability::Off) => "durable-off",
+            Mode::Durable(Durability::Always) => "durable-always",
+            Mode::Durable(Durability::EveryBatch) => "durable-every-batch",
+            Mode::Durable(Durability::Interval100ms) => "durable-100ms",
         }
     }
 
@@ -90,6 +154,7 @@ impl Mode {
             | Mode::InsertOnly(n)
             | Mode::Shared { batch_size: n, .. } => *n,
             Mode::Raw(n) | Mode::RawInsertOnly(n) => *n,
+            Mode::Durable(_) => 1000,
             Mode::Ceiling => 0,
         }
     }
@@ -103,15 +168,38 @@ impl Mode {
         }
     }
 
-    /// The batcher settings of a library run of this mode.
-    pub fn settings(&self, name: &str) -> Result<batch_core::BatcherSettings, String> {
-        batch_core::BatcherSettings::builder()
+    /// The batcher settings of a library run of this mode, and the
+    /// durable buffer directory they use (keep it until the run is
+    /// closed).
+    pub fn settings(&self, name: &str) -> Result<(batch_core::BatcherSettings, BufferDir), String> {
+        let builder = batch_core::BatcherSettings::builder()
             .name(name)
             .batch_size(self.batch_size())
             .max_in_flight(self.in_flight())
-            .adaptive_concurrency(matches!(self, Mode::Adaptive { .. }))
-            .build()
-            .map_err(|e| e.to_string())
+            .adaptive_concurrency(matches!(self, Mode::Adaptive { .. }));
+        let fsync = match self {
+            Mode::Durable(d) => d.fsync(),
+            _ => None,
+        };
+        let (builder, dir) = match fsync {
+            Some(fsync) => {
+                let root = BUFFER_ROOT.get_or_init(std::env::temp_dir);
+                std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+                let dir = tempfile::Builder::new()
+                    .prefix("buffer-")
+                    .tempdir_in(root)
+                    .map_err(|e| format!("a buffer directory in {}: {e}", root.display()))?;
+                (builder.durable(dir.path()).fsync(fsync), Some(dir))
+            }
+            None => (builder, None),
+        };
+        let settings = builder.build().map_err(|e| e.to_string())?;
+        Ok((settings, dir))
+    }
+
+    /// Whether every `add` of a run of this mode is timed.
+    fn times_adds(&self) -> bool {
+        matches!(self, Mode::Durable(_))
     }
 
     /// The library mode a raw mode is the overhead reference of.
@@ -134,6 +222,7 @@ impl Mode {
     pub fn threads(&self) -> usize {
         match self {
             Mode::Shared { threads, .. } => *threads,
+            Mode::Durable(_) => DURABLE_THREADS,
             _ => 1,
         }
     }
@@ -147,6 +236,11 @@ pub trait Backend {
     fn profile(&self) -> &'static Profile;
     /// Whether the backend has an insert-only method ([`Mode::InsertOnly`]).
     fn insert_only(&self) -> bool {
+        false
+    }
+    /// Whether the durable buffer is measured on this backend
+    /// ([`Mode::Durable`]; its items have a codec).
+    fn durable(&self) -> bool {
         false
     }
     fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String>;
@@ -179,7 +273,7 @@ impl Profile {
     /// in flight pays 50 ms per batch (300 PostgreSQL batches, 15 s), and
     /// no goal compares 50 ms with another round trip.
     pub fn items(&self, mode: Mode, quick: bool, rtt_ms: u32) -> usize {
-        let large = matches!(mode, Mode::Ceiling) || mode.batch_size() >= 1000;
+        let large = matches!(mode, Mode::Ceiling | Mode::Durable(_)) || mode.batch_size() >= 1000;
         let (quick_items, full_items) = match mode {
             Mode::PerItem => self.per_item,
             _ if large => self.large,
@@ -226,6 +320,16 @@ pub struct Record {
     /// medians taken alone, every noisy setting's luckiest figure, adaptive
     /// would be read low.
     pub fraction_of_best_fixed: Option<f64>,
+    /// Durable-buffer rows only: items/s over `durable-off` (the same
+    /// threads and timing without the buffer), the median of the two
+    /// runs' ratios round by round.
+    pub fraction_of_in_memory: Option<f64>,
+    /// Durable-buffer rows only: the median, over rounds, of each run's
+    /// median `add` latency, in microseconds.
+    pub add_median_us: Option<f64>,
+    /// Durable-buffer rows only: the median, over rounds, of each run's
+    /// 99th-percentile `add` latency, in microseconds.
+    pub add_p99_us: Option<f64>,
     pub claimed_speedup: String,
     pub rounds: usize,
 }
@@ -302,6 +406,9 @@ pub fn modes(backend: &dyn Backend, rtt_ms: u32, quick: bool) -> Vec<Mode> {
     if rtt_ms == 0 {
         if let Some(size) = size {
             modes.push(Mode::BatchedTls(size));
+        }
+        if backend.durable() {
+            modes.extend(Durability::ALL.map(Mode::Durable));
         }
         if !quick {
             modes.push(Mode::Shared {
@@ -471,6 +578,16 @@ impl Bench {
                     }),
                     _ => None,
                 };
+                let fraction_of_in_memory = match mode {
+                    Mode::Durable(d) if *d != Durability::Off => {
+                        paired_with(Mode::Durable(Durability::Off))
+                    }
+                    _ => None,
+                };
+                let latency = |pick: fn((f64, f64)) -> f64| {
+                    let xs: Vec<f64> = runs.iter().filter_map(|r| r.add_us.map(pick)).collect();
+                    (!xs.is_empty()).then(|| median(xs))
+                };
                 let fraction_of_best_fixed = match mode {
                     Mode::Adaptive { batch_size, max } => {
                         best_fixed(&modes, &samples, *batch_size, *max).and_then(paired_with)
@@ -494,11 +611,15 @@ impl Bench {
                             None
                         }
                         Mode::InsertOnly(n) => paired_with(Mode::RawInsertOnly(*n)),
+                        Mode::Durable(_) => None,
                         _ => paired_with(Mode::Raw(mode.batch_size())),
                     },
                     fraction_of_ceiling: ceiling.map(|c| items_per_s / c),
                     fraction_of_plaintext,
                     fraction_of_best_fixed,
+                    fraction_of_in_memory,
+                    add_median_us: latency(|(median, _)| median),
+                    add_p99_us: latency(|(_, p99)| p99),
                     claimed_speedup: backend.profile().claimed.to_owned(),
                     rounds: runs.len(),
                 }
@@ -576,32 +697,52 @@ pub fn progress(total: u64) -> ProgressBar {
     bar
 }
 
-/// Times one library run: `threads` threads share one inserter (thread
-/// `t` adds every `t`-th item of `data` through `add`, moving it in as a
-/// user with owned items would; the raw paths borrow theirs, so neither
-/// pays a copy), then `close` flushes it; its report must be complete,
-/// and its stats give the run.
+/// Times one library run of `mode`: its threads share one inserter
+/// (thread `t` adds every `t`-th item of `data` through `add`, moving it
+/// in as a user with owned items would; the raw paths borrow theirs, so
+/// neither pays a copy), then `close` flushes it; its report must be
+/// complete, and its stats give the run. Durable modes time every `add`.
 pub fn drive<D: Send, T, E: std::fmt::Display>(
     data: Vec<D>,
-    threads: usize,
+    mode: Mode,
     add: impl Fn(D) -> Result<(), String> + Sync,
     close: impl FnOnce() -> (batch_core::FlushReport<T, E>, batch_core::Stats),
 ) -> Result<Run, String> {
-    let threads = threads.max(1);
+    let threads = mode.threads().max(1);
+    let timed = mode.times_adds();
     let mut shares: Vec<Vec<D>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, item) in data.into_iter().enumerate() {
         shares[i % threads].push(item);
     }
     let started = Instant::now();
-    std::thread::scope(|scope| -> Result<(), String> {
+    let took = std::thread::scope(|scope| -> Result<Vec<u32>, String> {
         let add = &add;
         let workers: Vec<_> = shares
             .into_iter()
-            .map(|share| scope.spawn(move || share.into_iter().try_for_each(add)))
+            .map(|share| {
+                scope.spawn(move || -> Result<Vec<u32>, String> {
+                    if !timed {
+                        share.into_iter().try_for_each(add)?;
+                        return Ok(Vec::new());
+                    }
+                    let mut took = Vec::with_capacity(share.len());
+                    for item in share {
+                        let began = Instant::now();
+                        add(item)?;
+                        took.push(u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX));
+                    }
+                    Ok(took)
+                })
+            })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "adding thread panicked".to_owned())?)
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(
+                w.join()
+                    .map_err(|_| "adding thread panicked".to_owned())??,
+            );
+        }
+        Ok(all)
     })?;
     let (report, stats) = close();
     let seconds = started.elapsed().as_secs_f64();
@@ -620,7 +761,18 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
         items: stats.total_added as usize,
         seconds,
         requests: stats.total_requests,
+        add_us: percentiles_us(took),
     })
+}
+
+/// The median and 99th percentile of `ns` (nanoseconds), in microseconds.
+fn percentiles_us(mut ns: Vec<u32>) -> Option<(f64, f64)> {
+    if ns.is_empty() {
+        return None;
+    }
+    ns.sort_unstable();
+    let at = |q: f64| f64::from(ns[((ns.len() - 1) as f64 * q).round() as usize]) / 1000.0;
+    Some((at(0.5), at(0.99)))
 }
 
 /// How long a benchmark run's final flush may take.
@@ -667,6 +819,7 @@ pub fn post_each<D>(
         items,
         seconds: started.elapsed().as_secs_f64(),
         requests,
+        add_us: None,
     })
 }
 
@@ -696,6 +849,7 @@ mod tests {
                     items: 1000,
                     seconds: 1000.0 / r,
                     requests: 1,
+                    add_us: None,
                 })
                 .collect()
         };
@@ -710,6 +864,17 @@ mod tests {
         assert_eq!(best_fixed(&modes, &samples, 1000, 8), Some(fixed(2)));
         assert_eq!(best_fixed(&modes, &samples, 1000, 1), Some(fixed(1)));
         assert_eq!(best_fixed(&modes, &samples, 100, 8), None);
+    }
+
+    #[test]
+    fn add_latency_is_read_as_median_and_p99_in_microseconds() {
+        assert_eq!(percentiles_us(Vec::new()), None);
+        // 1..=100 µs in nanoseconds, shuffled: the median rounds to the
+        // 51st (index 49.5 -> 50), the p99 to the 99th value.
+        let mut ns: Vec<u32> = (1..=100).map(|us| us * 1000).collect();
+        ns.reverse();
+        ns.swap(3, 70);
+        assert_eq!(percentiles_us(ns), Some((51.0, 99.0)));
     }
 
     #[test]
