@@ -8,7 +8,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::error::BatchError;
 use crate::flusher::{Flusher, Lanes};
-use crate::journal::Durable;
+use crate::journal::{Durable, Refused};
 use crate::message::{Batch, Msg, Reply};
 use crate::pool::Pool;
 use crate::report::{FailedItem, FlushReport};
@@ -375,7 +375,8 @@ impl<S: Sink> Batcher<S> {
                     Logged::Refused(BatchError::Buffer(Arc::new(e)))
                 }
             },
-            Err(full) => {
+            Err(Refused::Io(e)) => Logged::Refused(BatchError::Buffer(Arc::new(e))),
+            Err(Refused::Full(full)) => {
                 // Room comes only from resolving what is buffered or in
                 // flight: send a waiting buffer now; with nothing left to
                 // write (the log is full of failures nobody collected, or

@@ -9,9 +9,16 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 /// When the durable log reaches the disk (`fdatasync`). Under every policy
-/// `add` returns only once its item is in the log file (in the kernel's
-/// page cache), so a crash of the process loses no accepted item; the
-/// policy says what a crash of the machine (power loss) may lose.
+/// `add` returns only once its item is in the log file (copied into the
+/// file's memory mapping, so in the kernel's page cache), so a crash of
+/// the process loses no accepted item; the policy says what a crash of
+/// the machine (power loss, a kernel panic) may lose.
+///
+/// | policy | `add` returns when | a process crash loses | a power loss loses |
+/// |---|---|---|---|
+/// | `Always` | the item is on disk | nothing | nothing |
+/// | `EveryBatch` | the item is in the page cache | nothing | the batch being filled and the batches not yet synced |
+/// | `Interval(d)` | the item is in the page cache | nothing | about the last `d` of items |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fsync {
     /// `add` returns once its item is on disk. Concurrent adders share one
@@ -36,9 +43,11 @@ pub struct DurableSettings {
     pub dir: PathBuf,
     /// When the log reaches the disk.
     pub fsync: Fsync,
-    /// Most bytes the log may hold; at the bound `add` blocks or rejects as
-    /// [`when_full`](crate::BatcherSettings::when_full) says. `None`: no
-    /// bound but the disk.
+    /// Most bytes the log's records may take; at the bound `add` blocks or
+    /// rejects as [`when_full`](crate::BatcherSettings::when_full) says.
+    /// Segments are reserved on disk whole (an eighth of the bound each),
+    /// so the directory takes up to about 9/8 of it. `None`: no bound but
+    /// the disk (32 MiB segments).
     pub max_buffer_bytes: Option<u64>,
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::codec::Codec;
 
 #[cfg(feature = "durable")]
-pub(crate) use crate::durable::Journal;
+pub(crate) use crate::durable::{Journal, Refused};
 
 /// Without the `durable` feature there is no journal: this type has no
 /// value, and every method is unreachable.
@@ -28,7 +28,7 @@ impl Journal {
     pub(crate) fn batch_shipped(&self) {
         match *self {}
     }
-    pub(crate) fn append(&self, _: &[u8]) -> Result<(u64, u64), Full> {
+    pub(crate) fn append(&self, _: &[u8]) -> Result<(u64, u64), Refused> {
         match *self {}
     }
     pub(crate) fn accept(&self, _: u64) -> std::io::Result<()> {
@@ -43,9 +43,14 @@ impl Journal {
     pub(crate) fn sync(&self) -> std::io::Result<()> {
         match *self {}
     }
-    pub(crate) fn write(&self) {
-        match *self {}
-    }
+}
+
+/// Without the `durable` feature nothing is ever refused.
+#[cfg(not(feature = "durable"))]
+#[derive(Debug)]
+pub(crate) enum Refused {
+    Full(Full),
+    Io(std::io::Error),
 }
 
 /// Without the `durable` feature nothing is ever full.

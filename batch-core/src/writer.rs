@@ -189,7 +189,6 @@ impl<S: Sink> Writer<S> {
                     journal.failed(*seq, &item.error.to_string());
                 }
             }
-            journal.write();
         }
         let (lost, lost_seqs) = {
             let mut st = self.shared.lock();

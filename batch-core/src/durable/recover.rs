@@ -71,11 +71,12 @@ fn corrupt(path: &Path, offset: usize, what: &str) -> io::Error {
     )
 }
 
-/// Reads every segment of `dir` (created if missing). The last segment's
-/// torn tail (a record cut short, or a damaged record with nothing but
-/// zeros after it, as a crash or a power loss leaves it) is cut from the
-/// file with a warning; a damaged record anywhere else is an error naming
-/// the file and offset, never skipped.
+/// Reads every segment of `dir` (created if missing); a segment ends at
+/// its first byte of unused, zeroed room. The last segment's torn tail (a
+/// damaged record no sound record follows, as a crash or a power loss
+/// leaves it) is cut from the file with a warning; a damaged record
+/// anywhere else, or one a sound record follows, is an error naming the
+/// file and offset, never skipped.
 pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
     fs::create_dir_all(dir)?;
     let ids = segment_ids(dir)?;
@@ -116,18 +117,19 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
         let mut at = SEGMENT_HEADER;
         while at < bytes.len() {
             let rest = &bytes[at..];
-            let torn = match record::read(rest) {
-                Read::Record(rec, len) => {
-                    apply(&mut out, rec);
-                    at += len;
-                    continue;
-                }
-                Read::Short => true,
-                Read::BadHeader => rest.iter().all(|&b| b == 0),
-                Read::BadChecksum(len) | Read::BadBody(len) => rest
-                    .get(len..)
-                    .is_none_or(|after| after.iter().all(|&b| b == 0)),
-            };
+            if let Read::Record(rec, len) = record::read(rest) {
+                apply(&mut out, rec);
+                at += len;
+                continue;
+            }
+            // Segments are reserved at full size: zeros are room not used.
+            if rest.iter().all(|&b| b == 0) {
+                break;
+            }
+            // A record cut short by a crash, or pages a power loss did
+            // not write, end the log: no sound record follows them.
+            let torn =
+                !(1..rest.len()).any(|i| matches!(record::read(&rest[i..]), Read::Record(..)));
             if !(torn && is_last) {
                 return Err(corrupt(&path, at, "a damaged record"));
             }
