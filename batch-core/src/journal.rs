@@ -45,9 +45,11 @@ impl Journal {
     }
 }
 
-/// Without the `durable` feature nothing is ever refused.
+/// Without the `durable` feature nothing is ever refused: the variants
+/// are never made, only matched.
 #[cfg(not(feature = "durable"))]
 #[derive(Debug)]
+#[allow(dead_code)]
 pub(crate) enum Refused {
     Full(Full),
     Io(std::io::Error),

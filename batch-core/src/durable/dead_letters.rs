@@ -48,9 +48,9 @@ pub(crate) fn append(dir: &Path, letters: &[(String, Vec<u8>)]) -> io::Result<()
 /// there is no file). A line that does not read as an item of type `T` is
 /// an error naming its line number.
 pub fn read_dead_letters<T: serde::de::DeserializeOwned>(
-    dir: &Path,
+    dir: impl AsRef<Path>,
 ) -> io::Result<Vec<DeadLetter<T>>> {
-    read_file(&path(dir))
+    read_file(&path(dir.as_ref()))
 }
 
 /// Takes the dead letters of `dir` for a retry that adds them again: the
@@ -58,8 +58,9 @@ pub fn read_dead_letters<T: serde::de::DeserializeOwned>(
 /// and is neither lost nor taken twice. On a read error the taken file
 /// stays as `dead_letters.jsonl.taken`.
 pub fn take_dead_letters<T: serde::de::DeserializeOwned>(
-    dir: &Path,
+    dir: impl AsRef<Path>,
 ) -> io::Result<Vec<DeadLetter<T>>> {
+    let dir = dir.as_ref();
     let taken = dir.join(format!("{DEAD_LETTERS_FILE}.taken"));
     if !taken.exists() {
         match fs::rename(path(dir), &taken) {
