@@ -95,6 +95,7 @@ mod journal;
 mod message;
 mod own_thread;
 mod pool;
+pub mod read;
 mod report;
 mod retry;
 mod settings;

@@ -256,6 +256,22 @@ impl CouchDatabase {
             .collect())
     }
 
+    /// The ids that exist and are not deleted, with one `POST
+    /// /{db}/_all_docs` request (no bodies).
+    pub(crate) fn live_ids(&self, ids: &[&str]) -> Result<Vec<String>, HttpError> {
+        Ok(self
+            .all_docs(ids, "")?
+            .into_iter()
+            .filter_map(|row| {
+                let value = row.get("value")?;
+                if value.get("deleted").and_then(Value::as_bool) == Some(true) {
+                    return None;
+                }
+                Some(row.get("key")?.as_str()?.to_owned())
+            })
+            .collect())
+    }
+
     /// The rows of `POST /{db}/_all_docs{query}` for `ids`.
     fn all_docs(&self, ids: &[&str], query: &str) -> Result<Vec<Value>, HttpError> {
         let path = format!("{}/_all_docs{query}", self.path);

@@ -120,6 +120,7 @@ mod doc_id;
 mod error;
 mod inserter;
 mod options;
+mod reader;
 mod replay;
 mod sink;
 
@@ -130,6 +131,7 @@ pub use doc::{CouchDoc, DEFAULT_MAX_DOC_BYTES, RefusedDoc};
 pub use error::CouchError;
 pub use inserter::{CouchDBBatchInserter, FailedDoc};
 pub use options::{CouchOptions, DEFAULT_MAX_REQUEST_BYTES};
+pub use reader::{CouchDBBatchReader, MAX_IDS_PER_READ};
 pub use sink::CouchSink;
 
 /// Re-exported so documents can be built (`serde_json::json!`) without a

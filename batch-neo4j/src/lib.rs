@@ -68,6 +68,7 @@ mod item;
 mod name;
 mod plan;
 mod property;
+mod reader;
 mod sink;
 
 pub use config::{DEFAULT_TIMEOUT, MergeAnchor, Neo4jConfig};
@@ -76,4 +77,5 @@ pub use creator::{FailedGraphItem, Neo4jBatchCreator};
 pub use error::Neo4jError;
 pub use item::{GraphItem, NodeItem, RelationshipItem};
 pub use property::{Properties, PropertyValue};
+pub use reader::{MAX_IDS_PER_READ, Neo4jBatchReader, NodesByLabel};
 pub use sink::Neo4jSink;

@@ -92,6 +92,22 @@ impl DocumentRow {
     }
 }
 
+impl DocumentRow {
+    /// A row read back by name from a `SELECT` of [`DOCUMENT_COLUMNS`].
+    pub(crate) fn from_row(row: &postgres::Row) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            document_id: row.try_get("document_id")?,
+            file_path: row.try_get("file_path")?,
+            classification: row.try_get("classification")?,
+            content_length: row.try_get("content_length")?,
+            legal_terms_count: row.try_get("legal_terms_count")?,
+            created_at: row.try_get("created_at")?,
+            quality_score: row.try_get("quality_score")?,
+            processing_status: row.try_get("processing_status")?,
+        })
+    }
+}
+
 /// Now, truncated to microseconds so that what is read back equals what
 /// was added.
 fn now_micros() -> SystemTime {

@@ -52,6 +52,8 @@ pub enum Phase {
     Prepare,
     /// Writing a batch.
     Write,
+    /// Reading rows (a batch reader): nothing written.
+    Read,
 }
 
 impl std::fmt::Display for Phase {
@@ -60,6 +62,7 @@ impl std::fmt::Display for Phase {
             Self::Connect => "connecting",
             Self::Prepare => "preparing statements",
             Self::Write => "writing a batch",
+            Self::Read => "reading rows",
         })
     }
 }

@@ -77,6 +77,7 @@ mod documents;
 mod error;
 mod ident;
 mod inserter;
+mod reader;
 mod row;
 mod row_values;
 mod sink;
@@ -95,6 +96,7 @@ pub use documents::{
 pub use error::{Phase, PostgresError, ServerError};
 pub use ident::{Ident, TableName};
 pub use inserter::{DEFAULT_TABLE, PostgreSQLBatchInserter};
+pub use reader::{DocumentsTable, MAX_IDS_PER_READ, PostgreSQLBatchReader};
 pub use row::{DynRow, Row};
 pub use sink::{TableSink, WriteMethod};
 pub use spec::{OnConflict, TableSpec};

@@ -1,0 +1,249 @@
+//! `BatchReader`: get-many and exists-many over a [`ReadSource`].
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::error::{ConfigError, ErrorClass, SinkError};
+use crate::own_thread::on_own_thread;
+use crate::read::{Lookup, ReadError, ReadSource};
+use crate::retry::{Jitter, RetryPolicy};
+
+/// The thread each request runs on.
+const READ_THREAD: &str = "uds3-batch-read";
+
+/// Reads many ids from one store, one request per chunk of ids.
+///
+/// Each request runs on a short-lived thread of the library's, so a
+/// reader can be called from a plain thread or from inside an async
+/// runtime (where a driver's own runtime would otherwise panic); the
+/// caller's thread waits, as for any blocking call.
+///
+/// Duplicate ids are asked for once; ids are checked before the first
+/// request; transient errors are retried under the same [`RetryPolicy`]
+/// as the writers (reads are idempotent, so an answer lost in a timeout
+/// is simply asked again); a chunk the server finds too large is halved.
+/// Errors no retry can fix (authentication, a missing table or
+/// collection) come back at once.
+///
+/// ```
+/// use batch_core::read::{BatchReader, ReadSource};
+/// use batch_core::{ErrorClass, SinkError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("unreachable")]
+/// struct Down;
+/// impl SinkError for Down {
+///     fn class(&self) -> ErrorClass { ErrorClass::Transient }
+/// }
+///
+/// /// A store that holds the even numbers.
+/// struct Evens;
+/// impl ReadSource for Evens {
+///     type Value = u64;
+///     type Error = Down;
+///     const BACKEND: &'static str = "evens";
+///     fn max_ids_per_request(&self) -> usize { 2 }
+///     fn read(&mut self, ids: &[String]) -> Result<Vec<(String, u64)>, Down> {
+///         Ok(ids.iter().filter_map(|id| {
+///             let n: u64 = id.parse().ok()?;
+///             (n % 2 == 0).then(|| (id.clone(), n))
+///         }).collect())
+///     }
+/// }
+///
+/// let mut reader = BatchReader::new(Evens);
+/// let lookup = reader.get_many(&["1", "2", "3", "4", "2"])?;
+/// assert_eq!(lookup.get("4"), Some(&4));
+/// assert_eq!(lookup.missing, ["1", "3"]);
+/// assert_eq!(lookup.requests, 2); // 4 distinct ids, 2 per request
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchReader<S> {
+    source: S,
+    retry: RetryPolicy,
+    chunk_size: usize,
+    requests: u64,
+    jitter: Jitter,
+}
+
+impl<S: ReadSource> BatchReader<S> {
+    /// A reader with chunks of the source's largest size and the default
+    /// retry policy.
+    pub fn new(source: S) -> Self {
+        let chunk_size = source.max_ids_per_request().max(1);
+        Self {
+            source,
+            retry: RetryPolicy::default(),
+            chunk_size,
+            requests: 0,
+            jitter: Jitter::new(),
+        }
+    }
+
+    /// The same reader with another retry policy
+    /// ([`RetryPolicy::none`] for none).
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The same reader with at most `chunk_size` ids per request; refused
+    /// above what the source allows or at 0.
+    pub fn with_chunk_size(mut self, chunk_size: usize) -> Result<Self, ConfigError> {
+        let max = self.source.max_ids_per_request().max(1);
+        if !(1..=max).contains(&chunk_size) {
+            return Err(ConfigError::OutOfRange {
+                var: "chunk_size",
+                value: chunk_size.to_string(),
+                min: 1,
+                max,
+            });
+        }
+        self.chunk_size = chunk_size;
+        Ok(self)
+    }
+
+    /// Ids per request.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Requests sent by this reader so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests
+    }
+
+    /// The store this reader reads.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The store, mutably (e.g. to change what is read).
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    /// Reads `ids`: every distinct id comes back found, with its value, or
+    /// missing. Blocking: from async code, call it in `spawn_blocking`.
+    pub fn get_many<I: AsRef<str>>(
+        &mut self,
+        ids: &[I],
+    ) -> Result<Lookup<S::Value>, ReadError<S::Error>> {
+        self.lookup(ids, |source, chunk| source.read(chunk))
+    }
+
+    /// Which of `ids` the store holds: `found` maps each to `()`.
+    /// Blocking, like [`get_many`](Self::get_many).
+    pub fn exists_many<I: AsRef<str>>(
+        &mut self,
+        ids: &[I],
+    ) -> Result<Lookup<()>, ReadError<S::Error>> {
+        self.lookup(ids, |source, chunk| {
+            Ok(source
+                .exists(chunk)?
+                .into_iter()
+                .map(|id| (id, ()))
+                .collect())
+        })
+    }
+
+    fn lookup<I: AsRef<str>, T: Send>(
+        &mut self,
+        ids: &[I],
+        mut read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send,
+    ) -> Result<Lookup<T>, ReadError<S::Error>> {
+        let wanted = self.distinct_checked(ids)?;
+        let mut lookup = Lookup::new();
+        let before = self.requests;
+        for chunk in wanted.chunks(self.chunk_size) {
+            let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+            for (id, value) in self.read_chunk(chunk, &mut read)? {
+                if asked.contains(id.as_str()) && !lookup.found.contains_key(&id) {
+                    lookup.found.insert(id, value);
+                }
+            }
+        }
+        lookup.missing = wanted
+            .into_iter()
+            .filter(|id| !lookup.found.contains_key(id))
+            .collect();
+        lookup.requests = self.requests - before;
+        Ok(lookup)
+    }
+
+    /// The ids in order, each once, every one checked.
+    fn distinct_checked<I: AsRef<str>>(
+        &self,
+        ids: &[I],
+    ) -> Result<Vec<String>, ReadError<S::Error>> {
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut wanted = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            let id = id.as_ref();
+            let refused = if id.is_empty() {
+                Err("ids must not be empty".to_owned())
+            } else {
+                self.source.check_id(id)
+            };
+            if let Err(reason) = refused {
+                return Err(ReadError::InvalidId {
+                    backend: S::BACKEND,
+                    index,
+                    id: id.to_owned(),
+                    reason,
+                });
+            }
+            if seen.insert(id) {
+                wanted.push(id.to_owned());
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// One chunk, retried while the error is transient, halved while the
+    /// server finds it too large.
+    fn read_chunk<T: Send>(
+        &mut self,
+        chunk: &[String],
+        read: &mut (impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send),
+    ) -> Result<Vec<(String, T)>, ReadError<S::Error>> {
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.requests += 1;
+            let source = &mut self.source;
+            let answer =
+                on_own_thread(READ_THREAD, || read(source, chunk)).map_err(ReadError::Thread)?;
+            let error = match answer {
+                Ok(found) => return Ok(found),
+                Err(error) => error,
+            };
+            match error.class() {
+                ErrorClass::TooLarge if chunk.len() > 1 => {
+                    let (left, right) = chunk.split_at(chunk.len() / 2);
+                    let mut found = self.read_chunk(left, read)?;
+                    found.extend(self.read_chunk(right, read)?);
+                    return Ok(found);
+                }
+                ErrorClass::Transient | ErrorClass::OutcomeUnknown => {
+                    if let Some(sleep) = self.retry.backoff(attempts, started, &mut self.jitter) {
+                        tracing::warn!(backend = S::BACKEND, attempts, ?sleep, %error, "batch read failed, retrying");
+                        std::thread::sleep(sleep);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            return Err(ReadError::Store {
+                backend: S::BACKEND,
+                first: chunk.first().cloned().unwrap_or_default(),
+                ids: chunk.len(),
+                attempts,
+                error,
+            });
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `CouchDBBatchReader`: UDS3 v2.3's batch reader, one `POST
+//! /{db}/_all_docs` with `keys` per chunk of ids.
+
+use batch_core::read::{BatchReader, ReadSource};
+use serde_json::Value;
+
+use crate::database::CouchDatabase;
+use crate::error::CouchError;
+
+/// Ids per `_all_docs` request: the keys travel in the body, so the limit
+/// is the answer's size, not the URL's.
+pub const MAX_IDS_PER_READ: usize = 1000;
+
+/// Reads many documents by id (`get_many`: bodies with `_id` and `_rev`;
+/// `exists_many`: without the bodies). Deleted documents are missing.
+///
+/// ```no_run
+/// use batch_couch::{CouchDBBatchReader, CouchDatabase};
+///
+/// let db = CouchDatabase::new("http://admin:secret@127.0.0.1:5984", "documents")?;
+/// let mut reader = CouchDBBatchReader::new(db);
+/// let docs = reader.get_many(&["doc-1", "doc-2"])?;
+/// println!("{} found, missing {:?}", docs.found.len(), docs.missing);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type CouchDBBatchReader = BatchReader<CouchDatabase>;
+
+impl ReadSource for CouchDatabase {
+    type Value = Value;
+    type Error = CouchError;
+    const BACKEND: &'static str = "couchdb";
+
+    fn max_ids_per_request(&self) -> usize {
+        MAX_IDS_PER_READ
+    }
+
+    fn read(&mut self, ids: &[String]) -> Result<Vec<(String, Value)>, CouchError> {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        Ok(self.stored_docs(&ids, false)?.into_iter().collect())
+    }
+
+    fn exists(&mut self, ids: &[String]) -> Result<Vec<String>, CouchError> {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        Ok(self.live_ids(&ids)?)
+    }
+}

@@ -1,0 +1,153 @@
+//! `PostgreSQLBatchReader` against the real server: found, missing and
+//! duplicate ids in chunks, rows read back equal to what was written, a
+//! missing table (not retried), a paused server.
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::read::ReadError;
+use batch_core::{BatcherSettings, ErrorClass, RetryPolicy};
+use batch_postgres::{
+    DocumentRow, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader, TableName,
+};
+use common::{client, connector, drop_table, table};
+
+fn row(i: usize) -> DocumentRow {
+    let row = DocumentRow::new(
+        format!("d{i}"),
+        format!("/docs/{i}.pdf"),
+        "law",
+        i as i64 * 10,
+        3,
+    );
+    if i.is_multiple_of(2) {
+        row.quality_score(0.5)
+    } else {
+        row
+    }
+}
+
+fn seed(table: &TableName, n: usize) {
+    let settings = BatcherSettings::builder()
+        .batch_size(500)
+        .build()
+        .expect("settings");
+    let inserter = PostgreSQLBatchInserter::with_table(connector(), table.clone(), settings)
+        .expect("inserter");
+    inserter.ensure_schema().expect("schema");
+    for i in 0..n {
+        inserter.add_row(row(i)).expect("valid row");
+    }
+    let report = inserter.close(Duration::from_secs(60));
+    assert_eq!(report.written, n as u64, "{:?}", report.failed.first());
+}
+
+fn few_retries() -> RetryPolicy {
+    RetryPolicy::new(
+        2,
+        Duration::from_millis(10),
+        Duration::from_millis(20),
+        Duration::from_secs(10),
+    )
+    .expect("policy")
+}
+
+#[test]
+fn found_missing_and_duplicate_ids_in_chunks() {
+    let t = table("read");
+    seed(&t, 30);
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()))
+        .with_chunk_size(7)
+        .expect("chunk size");
+    let mut ids: Vec<String> = (20..35).map(|i| format!("d{i}")).collect();
+    ids.extend((0..5).map(|i| format!("absent-{i}")));
+    ids.extend(["d20", "absent-1", "d34"].map(String::from));
+    let rows = reader.get_many(&ids).expect("read");
+    assert_eq!(rows.found.len(), 10, "d20..d29 are stored");
+    for i in 20..30 {
+        let read = rows.get(&format!("d{i}")).expect("found");
+        let written = row(i);
+        assert_eq!(
+            (
+                &read.document_id,
+                &read.file_path,
+                read.content_length,
+                read.quality_score
+            ),
+            (
+                &written.document_id,
+                &written.file_path,
+                written.content_length,
+                written.quality_score
+            )
+        );
+    }
+    let mut missing: Vec<String> = (30..35).map(|i| format!("d{i}")).collect();
+    missing.extend((0..5).map(|i| format!("absent-{i}")));
+    assert_eq!(rows.missing, missing, "each once, in the order asked");
+    assert_eq!(rows.requests, 3, "20 distinct ids, 7 per request");
+
+    let exists = reader.exists_many(&ids).expect("exists");
+    assert_eq!(exists.found.len(), 10);
+    assert_eq!(exists.missing, missing);
+    drop_table(&mut client(), &t);
+}
+
+#[test]
+fn more_ids_than_one_request_takes_go_in_several() {
+    let t = table("many");
+    seed(&t, 1200);
+    let ids: Vec<String> = (0..25_000).map(|i| format!("d{i}")).collect();
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let exists = reader.exists_many(&ids).expect("exists");
+    assert_eq!(exists.found.len(), 1200);
+    assert_eq!(exists.missing.len(), 23_800);
+    assert_eq!(exists.requests, 3, "10,000 ids per request");
+    drop_table(&mut client(), &t);
+}
+
+#[test]
+fn bad_ids_are_refused_before_any_request() {
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), table("bad-id")));
+    let err = reader.get_many(&["d0", "d\0"]).unwrap_err();
+    assert!(
+        matches!(err, ReadError::InvalidId { index: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert_eq!(reader.requests_sent(), 0);
+}
+
+#[test]
+fn a_missing_table_is_not_retried() {
+    let t = table("missing");
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let err = reader.get_many(&["d0"]).unwrap_err();
+    assert!(matches!(err, ReadError::Store { attempts: 1, .. }), "{err}");
+    assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
+    assert!(err.to_string().contains(t.name().as_str()), "{err}");
+}
+
+#[test]
+fn a_paused_server_is_a_clear_error_after_the_retries() {
+    let t = table("paused");
+    seed(&t, 3);
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(
+        connector().timeout(Duration::from_secs(1)),
+        t.clone(),
+    ))
+    .with_retry(few_retries());
+    assert_eq!(
+        reader.get_many(&["d0", "d9"]).expect("read").missing,
+        ["d9"]
+    );
+    let paused = common::pause_server();
+    let err = reader.get_many(&["d1"]).unwrap_err();
+    drop(paused);
+    assert!(matches!(err, ReadError::Store { attempts: 2, .. }), "{err}");
+    assert!(err.class() != ErrorClass::Fatal, "{err}");
+    // Resumed, the same reader reconnects and answers.
+    assert!(reader.get_many(&["d1"]).expect("read").contains("d1"));
+    drop_table(&mut client(), &t);
+}
