@@ -161,6 +161,13 @@ pub use batch_core::{
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "full")]
+mod parallel_read;
+#[cfg(feature = "full")]
+pub use parallel_read::{
+    DocumentExistence, DocumentReads, ParallelBatchReader, StoreRead, StoreReads,
+};
+
 /// The ChromaDB backend (feature `chroma`).
 #[cfg(feature = "chroma")]
 #[doc(inline)]

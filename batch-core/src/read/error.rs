@@ -33,9 +33,9 @@ pub enum ReadError<E> {
         ids: usize,
         /// Tries of that request.
         attempts: u32,
-        /// The store's last error.
+        /// The store's last error (boxed: a read's `Result` stays small).
         #[source]
-        error: E,
+        error: Box<E>,
     },
     /// The thread that runs a request could not start, or the store's code
     /// panicked on it (the panic's message is in the error).
@@ -56,7 +56,7 @@ impl<E: SinkError> ReadError<E> {
     /// The store's own error, if this is one.
     pub fn store_error(&self) -> Option<&E> {
         match self {
-            Self::Store { error, .. } => Some(error),
+            Self::Store { error, .. } => Some(&**error),
             Self::InvalidId { .. } | Self::Thread(_) => None,
         }
     }

@@ -13,8 +13,8 @@ const READ_THREAD: &str = "uds3-batch-read";
 
 /// Reads many ids from one store, one request per chunk of ids.
 ///
-/// Each request runs on a short-lived thread of the library's, so a
-/// reader can be called from a plain thread or from inside an async
+/// Each call runs its requests on a short-lived thread of the library's,
+/// so a reader can be called from a plain thread or from inside an async
 /// runtime (where a driver's own runtime would otherwise panic); the
 /// caller's thread waits, as for any blocking call.
 ///
@@ -152,9 +152,18 @@ impl<S: ReadSource> BatchReader<S> {
     fn lookup<I: AsRef<str>, T: Send>(
         &mut self,
         ids: &[I],
-        mut read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send,
+        read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send,
     ) -> Result<Lookup<T>, ReadError<S::Error>> {
         let wanted = self.distinct_checked(ids)?;
+        on_own_thread(READ_THREAD, || self.read_all(wanted, read)).map_err(ReadError::Thread)?
+    }
+
+    /// Every chunk of `wanted`, on the thread of this call.
+    fn read_all<T: Send>(
+        &mut self,
+        wanted: Vec<String>,
+        mut read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send,
+    ) -> Result<Lookup<T>, ReadError<S::Error>> {
         let mut lookup = Lookup::new();
         let before = self.requests;
         for chunk in wanted.chunks(self.chunk_size) {
@@ -242,7 +251,7 @@ impl<S: ReadSource> BatchReader<S> {
                 first: chunk.first().cloned().unwrap_or_default(),
                 ids: chunk.len(),
                 attempts,
-                error,
+                error: Box::new(error),
             });
         }
     }

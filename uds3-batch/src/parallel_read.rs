@@ -1,0 +1,197 @@
+//! `ParallelBatchReader`: UDS3 v2.3's parallel reader, one set of ids read
+//! from every store at once.
+
+use batch_chroma::{ChromaDBBatchReader, ChromaError, ChromaRecord};
+use batch_core::read::{Lookup, ReadError};
+use batch_couch::serde_json::Value;
+use batch_couch::{CouchDBBatchReader, CouchError};
+use batch_neo4j::{Neo4jBatchReader, Neo4jError, Properties};
+use batch_postgres::{DocumentRow, PostgreSQLBatchReader, PostgresError};
+
+/// What one store answered: found and missing, or why it could not.
+pub type StoreRead<T, E> = Option<Result<Lookup<T>, ReadError<E>>>;
+
+/// Reads the same ids from up to four stores concurrently, each store's
+/// batch reader on a thread of its own, so a read takes about as long as
+/// the slowest store rather than the sum of all four. A store that fails
+/// fails alone: the others' answers come back beside its error.
+///
+/// ```no_run
+/// use uds3_batch::ParallelBatchReader;
+/// use uds3_batch::couch::{CouchDBBatchReader, CouchDatabase};
+/// use uds3_batch::postgres::{Connector, DocumentsTable, PostgreSQLBatchReader, TableName};
+///
+/// let table = DocumentsTable::new(
+///     Connector::from_url("postgres://ingest@127.0.0.1:5432/app")?,
+///     TableName::new("documents")?,
+/// );
+/// let mut reader = ParallelBatchReader::new()
+///     .postgres(PostgreSQLBatchReader::new(table))
+///     .couch(CouchDBBatchReader::new(CouchDatabase::new("http://127.0.0.1:5984", "documents")?));
+/// let reads = reader.get_many(&["doc-1", "doc-2"]);
+/// if let Some(Ok(rows)) = &reads.postgres {
+///     println!("PostgreSQL lacks {:?}", rows.missing);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a reader reads nothing until get_many or exists_many is called"]
+pub struct ParallelBatchReader {
+    postgres: Option<PostgreSQLBatchReader>,
+    couch: Option<CouchDBBatchReader>,
+    chroma: Option<ChromaDBBatchReader>,
+    neo4j: Option<Neo4jBatchReader>,
+}
+
+/// Each store's answer to one parallel read (`None`: no reader for it).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StoreReads<P, C, V, G> {
+    /// PostgreSQL's rows.
+    pub postgres: StoreRead<P, PostgresError>,
+    /// CouchDB's documents.
+    pub couch: StoreRead<C, CouchError>,
+    /// Chroma's records.
+    pub chroma: StoreRead<V, ChromaError>,
+    /// Neo4j's nodes.
+    pub neo4j: StoreRead<G, Neo4jError>,
+}
+
+/// The answer of [`ParallelBatchReader::get_many`].
+pub type DocumentReads = StoreReads<DocumentRow, Value, ChromaRecord, Properties>;
+/// The answer of [`ParallelBatchReader::exists_many`].
+pub type DocumentExistence = StoreReads<(), (), (), ()>;
+
+impl<P, C, V, G> StoreReads<P, C, V, G> {
+    /// Whether every store asked answered (no error).
+    pub fn all_answered(&self) -> bool {
+        self.postgres.as_ref().is_none_or(Result::is_ok)
+            && self.couch.as_ref().is_none_or(Result::is_ok)
+            && self.chroma.as_ref().is_none_or(Result::is_ok)
+            && self.neo4j.as_ref().is_none_or(Result::is_ok)
+    }
+}
+
+impl ParallelBatchReader {
+    /// A reader of no store yet; add stores with the methods named after
+    /// them.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads PostgreSQL rows too.
+    pub fn postgres(mut self, reader: PostgreSQLBatchReader) -> Self {
+        self.postgres = Some(reader);
+        self
+    }
+
+    /// Reads CouchDB documents too.
+    pub fn couch(mut self, reader: CouchDBBatchReader) -> Self {
+        self.couch = Some(reader);
+        self
+    }
+
+    /// Reads Chroma records too.
+    pub fn chroma(mut self, reader: ChromaDBBatchReader) -> Self {
+        self.chroma = Some(reader);
+        self
+    }
+
+    /// Reads Neo4j nodes too.
+    pub fn neo4j(mut self, reader: Neo4jBatchReader) -> Self {
+        self.neo4j = Some(reader);
+        self
+    }
+
+    /// Reads `ids` from every store at once. Blocking (the stores are read
+    /// on threads of the library's); from async code, in `spawn_blocking`.
+    pub fn get_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentReads {
+        let Self {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        } = self;
+        std::thread::scope(|scope| {
+            let postgres = postgres.as_mut().map(|r| start(scope, || r.get_many(ids)));
+            let couch = couch.as_mut().map(|r| start(scope, || r.get_many(ids)));
+            let chroma = chroma.as_mut().map(|r| start(scope, || r.get_many(ids)));
+            let neo4j = neo4j.as_mut().map(|r| start(scope, || r.get_many(ids)));
+            StoreReads {
+                postgres: postgres.map(joined),
+                couch: couch.map(joined),
+                chroma: chroma.map(joined),
+                neo4j: neo4j.map(joined),
+            }
+        })
+    }
+
+    /// The same reads one store after the other: what
+    /// [`get_many`](Self::get_many) saves (`cargo xtask bench` compares
+    /// the two).
+    pub fn get_many_in_sequence<I: AsRef<str>>(&mut self, ids: &[I]) -> DocumentReads {
+        StoreReads {
+            postgres: self.postgres.as_mut().map(|r| r.get_many(ids)),
+            couch: self.couch.as_mut().map(|r| r.get_many(ids)),
+            chroma: self.chroma.as_mut().map(|r| r.get_many(ids)),
+            neo4j: self.neo4j.as_mut().map(|r| r.get_many(ids)),
+        }
+    }
+
+    /// Which of `ids` each store holds, every store at once.
+    pub fn exists_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentExistence {
+        let Self {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        } = self;
+        std::thread::scope(|scope| {
+            let postgres = postgres
+                .as_mut()
+                .map(|r| start(scope, || r.exists_many(ids)));
+            let couch = couch.as_mut().map(|r| start(scope, || r.exists_many(ids)));
+            let chroma = chroma.as_mut().map(|r| start(scope, || r.exists_many(ids)));
+            let neo4j = neo4j.as_mut().map(|r| start(scope, || r.exists_many(ids)));
+            StoreReads {
+                postgres: postgres.map(joined),
+                couch: couch.map(joined),
+                chroma: chroma.map(joined),
+                neo4j: neo4j.map(joined),
+            }
+        })
+    }
+}
+
+type Answer<T, E> = Result<Lookup<T>, ReadError<E>>;
+
+/// A store's read, running on a thread of its own, or its failure to
+/// start one.
+enum Pending<'s, T, E> {
+    Running(std::thread::ScopedJoinHandle<'s, Answer<T, E>>),
+    NoThread(std::io::Error),
+}
+
+fn start<'s, 'e, T: Send + 's, E: Send + 's>(
+    scope: &'s std::thread::Scope<'s, 'e>,
+    read: impl FnOnce() -> Answer<T, E> + Send + 's,
+) -> Pending<'s, T, E> {
+    match std::thread::Builder::new()
+        .name("uds3-parallel-read".to_owned())
+        .spawn_scoped(scope, read)
+    {
+        Ok(handle) => Pending::Running(handle),
+        Err(e) => Pending::NoThread(e),
+    }
+}
+
+/// A store's answer. A reader does not panic (its store's panics come
+/// back as [`ReadError::Thread`]), so a panic here is a bug passed on.
+fn joined<T, E>(pending: Pending<'_, T, E>) -> Answer<T, E> {
+    match pending {
+        Pending::Running(handle) => handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Pending::NoThread(e) => Err(ReadError::Thread(e)),
+    }
+}

@@ -1,0 +1,197 @@
+//! `ParallelBatchReader` against the four real servers: each store's
+//! found and missing ids exactly, a store that is down failing alone, and
+//! the parallel read answering as the same reads in sequence do.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use uds3_batch::ParallelBatchReader;
+use uds3_batch::batch_core::RetryPolicy;
+use uds3_batch::batch_core::read::ReadError;
+use uds3_batch::chroma::{
+    ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, Collection, metadata,
+};
+use uds3_batch::couch::serde_json::json;
+use uds3_batch::couch::{CouchDBBatchInserter, CouchDBBatchReader, CouchDatabase};
+use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, NodesByLabel};
+use uds3_batch::postgres::{
+    Connector, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader, TableName,
+};
+use xtask::test_servers::{self, Endpoints, Service};
+
+const CLOSE: Duration = Duration::from_secs(60);
+
+struct Stores {
+    table: TableName,
+    couch: CouchDatabase,
+    collection: Collection,
+    graph: Neo4jConfig,
+    label: String,
+}
+
+fn pg() -> Connector {
+    Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg url")
+}
+
+/// Every store holds `d0..d9`; PostgreSQL also `d10`, CouchDB `d11`,
+/// Chroma `d12`, Neo4j `d13`.
+fn seeded() -> Stores {
+    let unique = test_servers::unique_name("par");
+    let table = TableName::new(unique.clone()).expect("table");
+    let couch = CouchDatabase::new(&test_servers::require(Service::Couch), &unique).expect("couch");
+    couch.create_if_missing().expect("create");
+    let collection = ChromaClient::new(&test_servers::require(Service::Chroma))
+        .expect("chroma")
+        .get_or_create_collection(&unique, &metadata([("hnsw:space", "l2".into())]))
+        .expect("collection");
+    let endpoints = Endpoints::from_env();
+    let graph = Neo4jConfig::new(
+        &test_servers::require(Service::Neo4j),
+        endpoints.neo4j_user,
+        endpoints.neo4j_password,
+    )
+    .expect("neo4j")
+    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
+    let label = format!("Doc_{}", unique.replace('-', "_"));
+    let ids = |extra: usize| (0..10).chain([extra]).map(|i| format!("d{i}"));
+
+    let settings = uds3_batch::BatcherSettings::builder()
+        .batch_size(100)
+        .build()
+        .expect("settings");
+    let rows = PostgreSQLBatchInserter::with_table(pg(), table.clone(), settings).expect("rows");
+    rows.ensure_schema().expect("schema");
+    for id in ids(10) {
+        rows.add(id.clone(), format!("/{id}"), "law", 1, 1, None, None, None)
+            .expect("row");
+    }
+    let docs = CouchDBBatchInserter::new(couch.clone(), 100).expect("docs");
+    for id in ids(11) {
+        docs.add(json!({"n": 1}), Some(&id)).expect("doc");
+    }
+    let vectors = ChromaBatchInserter::new(collection.clone(), 100).expect("vectors");
+    for id in ids(12) {
+        vectors
+            .add(id, vec![0.5, 0.25], metadata([("k", 1.into())]))
+            .expect("vector");
+    }
+    let nodes = Neo4jBatchCreator::new(graph.clone(), 100).expect("nodes");
+    for id in ids(13) {
+        nodes.upsert_node(&label, id, []).expect("node");
+    }
+    for written in [
+        rows.close(CLOSE).written,
+        docs.close(CLOSE).written,
+        vectors.close(CLOSE).written,
+        nodes.close(CLOSE).written,
+    ] {
+        assert_eq!(written, 11);
+    }
+    Stores {
+        table,
+        couch,
+        collection,
+        graph,
+        label,
+    }
+}
+
+fn reader(stores: &Stores) -> ParallelBatchReader {
+    ParallelBatchReader::new()
+        .postgres(PostgreSQLBatchReader::new(DocumentsTable::new(
+            pg(),
+            stores.table.clone(),
+        )))
+        .couch(CouchDBBatchReader::new(stores.couch.clone()))
+        .chroma(ChromaDBBatchReader::new(stores.collection.clone()))
+        .neo4j(Neo4jBatchReader::new(
+            NodesByLabel::new(stores.graph.clone(), &stores.label).expect("label"),
+        ))
+}
+
+fn set(ids: &[String]) -> BTreeSet<&str> {
+    ids.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn each_store_answers_with_exactly_what_it_holds() {
+    let stores = seeded();
+    let mut reader = reader(&stores);
+    let ids: Vec<String> = (0..15).map(|i| format!("d{i}")).collect();
+    for reads in [reader.get_many(&ids), reader.get_many_in_sequence(&ids)] {
+        assert!(reads.all_answered());
+        let missing = |holds: usize| -> BTreeSet<String> {
+            (10..15)
+                .filter(|&i| i != holds)
+                .map(|i| format!("d{i}"))
+                .collect()
+        };
+        let pg = reads.postgres.expect("asked").expect("answered");
+        assert_eq!(
+            set(&pg.missing),
+            missing(10).iter().map(String::as_str).collect()
+        );
+        assert_eq!(pg.get("d10").map(|r| r.file_path.as_str()), Some("/d10"));
+        let couch = reads.couch.expect("asked").expect("answered");
+        assert_eq!(
+            set(&couch.missing),
+            missing(11).iter().map(String::as_str).collect()
+        );
+        assert_eq!(couch.get("d11").map(|d| d["n"].clone()), Some(json!(1)));
+        let chroma = reads.chroma.expect("asked").expect("answered");
+        assert_eq!(
+            set(&chroma.missing),
+            missing(12).iter().map(String::as_str).collect()
+        );
+        assert_eq!(
+            chroma.get("d12").map(|r| r.embedding.clone()),
+            Some(vec![0.5, 0.25])
+        );
+        let neo4j = reads.neo4j.expect("asked").expect("answered");
+        assert_eq!(
+            set(&neo4j.missing),
+            missing(13).iter().map(String::as_str).collect()
+        );
+        assert_eq!(neo4j.found.len(), 11);
+    }
+    let exists = reader.exists_many(&ids);
+    assert_eq!(
+        exists
+            .postgres
+            .expect("asked")
+            .expect("answered")
+            .found
+            .len(),
+        11
+    );
+    assert_eq!(
+        exists.neo4j.expect("asked").expect("answered").found.len(),
+        11
+    );
+}
+
+#[test]
+fn a_store_that_is_down_fails_alone() {
+    let stores = seeded();
+    let gone = CouchDatabase::with_timeout("http://127.0.0.1:9", "gone", Duration::from_secs(2))
+        .expect("url");
+    let retry = RetryPolicy::new(
+        2,
+        Duration::from_millis(5),
+        Duration::from_millis(10),
+        Duration::from_secs(5),
+    )
+    .expect("policy");
+    let mut reader = reader(&stores).couch(CouchDBBatchReader::new(gone).with_retry(retry));
+    let reads = reader.get_many(&["d0", "d1", "d99"]);
+    assert!(!reads.all_answered());
+    let err = reads.couch.expect("asked").unwrap_err();
+    assert!(matches!(err, ReadError::Store { attempts: 2, .. }), "{err}");
+    for missing in [
+        reads.postgres.expect("asked").expect("answered").missing,
+        reads.chroma.expect("asked").expect("answered").missing,
+        reads.neo4j.expect("asked").expect("answered").missing,
+    ] {
+        assert_eq!(missing, ["d99"]);
+    }
+}
