@@ -77,5 +77,7 @@ pub use creator::{FailedGraphItem, Neo4jBatchCreator};
 pub use error::Neo4jError;
 pub use item::{GraphItem, NodeItem, RelationshipItem};
 pub use property::{Properties, PropertyValue};
-pub use reader::{MAX_IDS_PER_READ, Neo4jBatchReader, NodesByLabel};
+pub use reader::{
+    MAX_IDS_PER_READ, Neo4jBatchReader, NodesByLabel, PAIR_SEPARATOR, RelationshipsByType,
+};
 pub use sink::Neo4jSink;

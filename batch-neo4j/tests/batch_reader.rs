@@ -7,8 +7,11 @@ mod common;
 use std::time::Duration;
 
 use batch_core::RetryPolicy;
-use batch_core::read::ReadError;
-use batch_neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, NodesByLabel, PropertyValue};
+use batch_core::read::{BatchReader, ReadError};
+use batch_neo4j::{
+    Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, NodesByLabel, PropertyValue,
+    RelationshipsByType,
+};
 use common::{config, unique};
 
 fn seed(label: &str, n: usize) {
@@ -109,4 +112,43 @@ fn a_server_that_is_not_there_is_a_clear_error_after_the_retries() {
         "{err}"
     );
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+}
+
+#[test]
+fn relationships_are_found_by_their_two_node_ids() {
+    let (doc, chunk) = (unique("RDoc"), unique("RChunk"));
+    seed(&doc, 2);
+    seed(&chunk, 5);
+    let creator = Neo4jBatchCreator::new(config(), 100).expect("creator");
+    for c in 0..4 {
+        creator
+            .add_relationship_between(
+                (doc.as_str(), "n0"),
+                (chunk.as_str(), format!("n{c}").as_str()),
+                "HAS_CHUNK",
+                [],
+            )
+            .expect("valid relationship");
+    }
+    assert_eq!(creator.close(Duration::from_secs(60)).written, 4);
+    let rels = RelationshipsByType::new(config(), &doc, "HAS_CHUNK", &chunk).expect("names");
+    let mut reader = BatchReader::new(rels);
+    let pairs: Vec<String> = (0..5)
+        .map(|c| RelationshipsByType::pair("n0", &format!("n{c}")))
+        .chain([RelationshipsByType::pair("n1", "n0")])
+        .collect();
+    let found = reader.exists_many(&pairs).expect("exists");
+    assert_eq!(found.found.len(), 4);
+    assert_eq!(
+        found.missing,
+        [
+            RelationshipsByType::pair("n0", "n4"),
+            RelationshipsByType::pair("n1", "n0")
+        ]
+    );
+    let err = reader.exists_many(&["n0"]).unwrap_err();
+    assert!(
+        matches!(err, ReadError::InvalidId { index: 0, .. }),
+        "{err}"
+    );
 }
