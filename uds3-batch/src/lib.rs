@@ -162,6 +162,15 @@ pub use batch_core::{
 struct ReadmeDoctests;
 
 #[cfg(feature = "full")]
+mod concurrently;
+#[cfg(feature = "full")]
+mod ingest;
+#[cfg(feature = "full")]
+pub use ingest::{
+    DocumentIngest, DocumentVerdict, MissingParts, Part, PartFailure, RepairReport, Store,
+    Uds3Document, Uds3Error, Uds3Stores, Verdict, Verdicts, VerifyReport,
+};
+#[cfg(feature = "full")]
 mod parallel_read;
 #[cfg(feature = "full")]
 pub use parallel_read::{

@@ -3,6 +3,8 @@
 
 use batch_chroma::{ChromaDBBatchReader, ChromaError, ChromaRecord};
 use batch_core::read::{Lookup, ReadError};
+
+use crate::concurrently::join;
 use batch_couch::serde_json::Value;
 use batch_couch::{CouchDBBatchReader, CouchError};
 use batch_neo4j::{Neo4jBatchReader, Neo4jError, Properties};
@@ -112,18 +114,26 @@ impl ParallelBatchReader {
             chroma,
             neo4j,
         } = self;
-        std::thread::scope(|scope| {
-            let postgres = postgres.as_mut().map(|r| start(scope, || r.get_many(ids)));
-            let couch = couch.as_mut().map(|r| start(scope, || r.get_many(ids)));
-            let chroma = chroma.as_mut().map(|r| start(scope, || r.get_many(ids)));
-            let neo4j = neo4j.as_mut().map(|r| start(scope, || r.get_many(ids)));
-            StoreReads {
-                postgres: postgres.map(joined),
-                couch: couch.map(joined),
-                chroma: chroma.map(joined),
-                neo4j: neo4j.map(joined),
-            }
-        })
+        let ((postgres, couch), (chroma, neo4j)) = join(
+            || {
+                join(
+                    || postgres.as_mut().map(|r| r.get_many(ids)),
+                    || couch.as_mut().map(|r| r.get_many(ids)),
+                )
+            },
+            || {
+                join(
+                    || chroma.as_mut().map(|r| r.get_many(ids)),
+                    || neo4j.as_mut().map(|r| r.get_many(ids)),
+                )
+            },
+        );
+        StoreReads {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        }
     }
 
     /// The same reads one store after the other: what
@@ -146,52 +156,25 @@ impl ParallelBatchReader {
             chroma,
             neo4j,
         } = self;
-        std::thread::scope(|scope| {
-            let postgres = postgres
-                .as_mut()
-                .map(|r| start(scope, || r.exists_many(ids)));
-            let couch = couch.as_mut().map(|r| start(scope, || r.exists_many(ids)));
-            let chroma = chroma.as_mut().map(|r| start(scope, || r.exists_many(ids)));
-            let neo4j = neo4j.as_mut().map(|r| start(scope, || r.exists_many(ids)));
-            StoreReads {
-                postgres: postgres.map(joined),
-                couch: couch.map(joined),
-                chroma: chroma.map(joined),
-                neo4j: neo4j.map(joined),
-            }
-        })
-    }
-}
-
-type Answer<T, E> = Result<Lookup<T>, ReadError<E>>;
-
-/// A store's read, running on a thread of its own, or its failure to
-/// start one.
-enum Pending<'s, T, E> {
-    Running(std::thread::ScopedJoinHandle<'s, Answer<T, E>>),
-    NoThread(std::io::Error),
-}
-
-fn start<'s, 'e, T: Send + 's, E: Send + 's>(
-    scope: &'s std::thread::Scope<'s, 'e>,
-    read: impl FnOnce() -> Answer<T, E> + Send + 's,
-) -> Pending<'s, T, E> {
-    match std::thread::Builder::new()
-        .name("uds3-parallel-read".to_owned())
-        .spawn_scoped(scope, read)
-    {
-        Ok(handle) => Pending::Running(handle),
-        Err(e) => Pending::NoThread(e),
-    }
-}
-
-/// A store's answer. A reader does not panic (its store's panics come
-/// back as [`ReadError::Thread`]), so a panic here is a bug passed on.
-fn joined<T, E>(pending: Pending<'_, T, E>) -> Answer<T, E> {
-    match pending {
-        Pending::Running(handle) => handle
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        Pending::NoThread(e) => Err(ReadError::Thread(e)),
+        let ((postgres, couch), (chroma, neo4j)) = join(
+            || {
+                join(
+                    || postgres.as_mut().map(|r| r.exists_many(ids)),
+                    || couch.as_mut().map(|r| r.exists_many(ids)),
+                )
+            },
+            || {
+                join(
+                    || chroma.as_mut().map(|r| r.exists_many(ids)),
+                    || neo4j.as_mut().map(|r| r.exists_many(ids)),
+                )
+            },
+        );
+        StoreReads {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        }
     }
 }

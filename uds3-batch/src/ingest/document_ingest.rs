@@ -1,0 +1,233 @@
+//! `DocumentIngest`: whole documents into the four batchers, and a verdict
+//! per document.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use batch_chroma::ChromaBatchInserter;
+use batch_core::{BatchError, BatcherSettings, FailedItem, FlushReport, SinkError};
+use batch_couch::CouchDBBatchInserter;
+use batch_neo4j::{GraphItem, Neo4jBatchCreator};
+use batch_postgres::PostgreSQLBatchInserter;
+
+use crate::concurrently::join;
+use crate::ingest::book::Book;
+use crate::ingest::{Part, PartFailure, Uds3Document, Uds3Error, Uds3Stores, Verdicts};
+
+/// Feeds whole documents to four batchers (PostgreSQL rows, CouchDB
+/// bodies, Chroma vectors, Neo4j nodes and relationships) and tells, per
+/// document, whether every part arrived. The verdicts are built from what
+/// the batchers hand back: a part counts as arrived when its store wrote
+/// it or already held it, as failed when its batcher handed it back; a
+/// part shared by two documents (a node both link to) counts for both,
+/// and no failure is counted twice.
+///
+/// Shared by reference between threads like the batchers themselves.
+/// Its calls block (from async code, call them in `spawn_blocking`).
+///
+/// ```no_run
+/// # use uds3_batch::{BatcherSettings, DocumentIngest, Uds3Document, Uds3Stores};
+/// # fn stores() -> Uds3Stores { unimplemented!() }
+/// # fn documents() -> Vec<Uds3Document> { Vec::new() }
+/// let settings = BatcherSettings::builder().batch_size(500).build()?;
+/// let ingest = DocumentIngest::new(stores(), settings)?;
+/// for document in documents() {
+///     ingest.add(document);
+/// }
+/// let verdicts = ingest.close(std::time::Duration::from_secs(120));
+/// for judged in verdicts.incomplete() {
+///     for failure in judged.failures() {
+///         eprintln!("{}: {} in {}: {}", judged.document_id, failure.part, failure.store(), failure.error);
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an ingest writes nothing until documents are added, and judges nothing until flush() or close()"]
+pub struct DocumentIngest {
+    stores: Uds3Stores,
+    rows: PostgreSQLBatchInserter,
+    docs: CouchDBBatchInserter,
+    vectors: ChromaBatchInserter,
+    graph: Neo4jBatchCreator,
+    book: Mutex<Book>,
+}
+
+impl DocumentIngest {
+    /// Starts the four batchers with `settings` (each its own copy), after
+    /// creating the documents table and the CouchDB database if they are
+    /// missing. Blocking.
+    pub fn new(stores: Uds3Stores, settings: BatcherSettings) -> Result<Self, Uds3Error> {
+        let rows = PostgreSQLBatchInserter::with_table(
+            stores.postgres.clone(),
+            stores.table.clone(),
+            settings.clone(),
+        )?;
+        rows.ensure_schema()?;
+        stores.couch.create_if_missing()?;
+        let docs = CouchDBBatchInserter::with_settings(stores.couch.clone(), settings.clone())?;
+        let vectors = ChromaBatchInserter::with_settings(stores.chroma.clone(), settings.clone())?;
+        let graph = Neo4jBatchCreator::with_settings(stores.neo4j.clone(), settings)?;
+        Ok(Self {
+            stores,
+            rows,
+            docs,
+            vectors,
+            graph,
+            book: Mutex::new(Book::default()),
+        })
+    }
+
+    /// The stores written to.
+    pub fn stores(&self) -> &Uds3Stores {
+        &self.stores
+    }
+
+    /// The PostgreSQL batcher (its stats, its table).
+    pub fn rows(&self) -> &PostgreSQLBatchInserter {
+        &self.rows
+    }
+
+    /// The CouchDB batcher.
+    pub fn docs(&self) -> &CouchDBBatchInserter {
+        &self.docs
+    }
+
+    /// The Chroma batcher.
+    pub fn vectors(&self) -> &ChromaBatchInserter {
+        &self.vectors
+    }
+
+    /// The Neo4j batcher.
+    pub fn graph(&self) -> &Neo4jBatchCreator {
+        &self.graph
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands every part of `document` to its batcher (nodes before
+    /// relationships). A part refused at once (an invalid value, a full
+    /// batcher under `WhenFull::Reject`) is not an error here: it is a
+    /// failure in the document's verdict, like a part the server refused.
+    /// Blocks only as the batchers' `add` does (`WhenFull::Block`).
+    pub fn add(&self, document: Uds3Document) {
+        let parts = document.parts();
+        let Uds3Document {
+            id,
+            row,
+            body,
+            chunks,
+            nodes,
+            relationships,
+        } = document;
+        self.book().register(&id, &parts);
+        let mut refused = Vec::new();
+        if let Some(row) = row {
+            let part = Part::of_row(&row);
+            if let Err(failed) = self.rows.add_row(row) {
+                refused.push(failure(part, &failed));
+            }
+        }
+        if let Some(body) = body
+            && let Err(failed) = self.docs.add(body, Some(&id))
+        {
+            refused.push(failure(Part::Body { id: id.clone() }, &failed));
+        }
+        for chunk in chunks {
+            let part = Part::of_chunk(&chunk);
+            if let Err(failed) = self.vectors.add_record(chunk) {
+                refused.push(failure(part, &failed));
+            }
+        }
+        for node in nodes {
+            let part = Part::of_node(&node);
+            if let Err(failed) = self.graph.add(GraphItem::Node(Box::new(node))) {
+                refused.push(failure(part, &failed));
+            }
+        }
+        for relationship in relationships {
+            let part = Part::of_relationship(&relationship);
+            if let Err(failed) = self
+                .graph
+                .add(GraphItem::Relationship(Box::new(relationship)))
+            {
+                refused.push(failure(part, &failed));
+            }
+        }
+        let mut book = self.book();
+        for failure in refused {
+            book.failed(failure);
+        }
+        book.ready(&id);
+    }
+
+    /// Waits until every part added so far is resolved, and judges the
+    /// documents that were wholly added when the call began (a document
+    /// still being added by another thread is judged by a later flush).
+    pub fn flush(&self) -> Verdicts {
+        self.flush_judging(None)
+    }
+
+    /// Flushes, stops the four batchers (each waits at most `timeout`),
+    /// and judges every document added. A part still unresolved when a
+    /// batcher gives up comes back failed in its verdict.
+    pub fn close(&self, timeout: Duration) -> Verdicts {
+        let ready = self.book().ready_now(None);
+        let ((rows, docs), (vectors, graph)) = join(
+            || join(|| self.rows.close(timeout), || self.docs.close(timeout)),
+            || join(|| self.vectors.close(timeout), || self.graph.close(timeout)),
+        );
+        self.judge(&ready, rows, docs, vectors, graph)
+    }
+
+    /// [`flush`](Self::flush), judging only the documents in `only`.
+    pub(crate) fn flush_judging(&self, only: Option<&HashSet<String>>) -> Verdicts {
+        let ready = self.book().ready_now(only);
+        let ((rows, docs), (vectors, graph)) = join(
+            || join(|| self.rows.flush(), || self.docs.flush()),
+            || join(|| self.vectors.flush(), || self.graph.flush()),
+        );
+        self.judge(&ready, rows, docs, vectors, graph)
+    }
+
+    fn judge(
+        &self,
+        ready: &[String],
+        rows: FlushReport<batch_postgres::DocumentRow, batch_postgres::PostgresError>,
+        docs: FlushReport<batch_couch::CouchDoc, batch_couch::CouchError>,
+        vectors: FlushReport<batch_chroma::ChromaRecord, batch_chroma::ChromaError>,
+        graph: FlushReport<GraphItem, batch_neo4j::Neo4jError>,
+    ) -> Verdicts {
+        let mut book = self.book();
+        for failed in rows.failed {
+            book.failed(failure(Part::of_row(&failed.item), &failed));
+        }
+        for failed in docs.failed {
+            book.failed(failure(Part::of_body(&failed.item), &failed));
+        }
+        for failed in vectors.failed {
+            book.failed(failure(Part::of_chunk(&failed.item), &failed));
+        }
+        for failed in graph.failed {
+            if let Some(part) = Part::of_graph(&failed.item) {
+                book.failed(failure(part, &failed));
+            }
+        }
+        book.judge(ready)
+    }
+}
+
+/// The verdict's record of a part handed back.
+fn failure<T, E: SinkError>(part: Part, failed: &FailedItem<T, E>) -> PartFailure {
+    PartFailure {
+        part,
+        error: failed.error.to_string(),
+        class: match &failed.error {
+            BatchError::Sink(e) => Some(e.class()),
+            _ => None,
+        },
+    }
+}
