@@ -7,24 +7,28 @@
 //! - `Document` and `Chunk` nodes with `HAS_CHUNK` and `NEXT_CHUNK`
 //!   relationships in the graph,
 //!
-//! with all four batchers shared by worker threads, a progress bar, and a
-//! per-store summary. Run it again: everything is already there, so the
-//! second run counts conflicts and writes nothing new.
+//! fed as whole documents to one `DocumentIngest` shared by worker
+//! threads, with a progress bar; then the verdicts (how many documents
+//! reached all four stores), a verification of every document with the
+//! batch readers and a repair pass of whatever is missing, and a per-store
+//! summary. Run it again: everything is already there, so the second run
+//! counts conflicts and writes nothing new.
 //!
 //! ```sh
 //! cargo xtask services up
 //! cargo run --release -p uds3-batch --features full --example ingest -- --docs 500 --threads 4
 //! ```
 
+use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, MetadataValue, metadata};
-use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
-use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig};
-use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter, TableName};
-use uds3_batch::{BatcherSettings, Stats};
+use uds3_batch::chroma::{ChromaClient, ChromaRecord, MetadataValue, metadata};
+use uds3_batch::couch::CouchDatabase;
+use uds3_batch::couch::serde_json::json;
+use uds3_batch::neo4j::{Neo4jConfig, Properties, PropertyValue};
+use uds3_batch::postgres::{Connector, DocumentRow, TableName};
+use uds3_batch::{BatcherSettings, DocumentIngest, Stats, Uds3Document, Uds3Stores};
 
 const DIM: usize = 384;
 
@@ -127,15 +131,8 @@ fn embedding(seed: u64) -> Vec<f32> {
         .collect()
 }
 
-struct Stores {
-    postgres: PostgreSQLBatchInserter,
-    couch: CouchDBBatchInserter,
-    chroma: ChromaBatchInserter,
-    graph: Neo4jBatchCreator,
-}
-
 /// Everything one document brings to the four stores.
-fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn document(doc: u64, chunks: u64) -> Uds3Document {
     let doc_id = format!("doc-{doc:06}");
     let texts: Vec<String> = (0..chunks).map(|c| chunk_text(doc, c)).collect();
     let length: usize = texts.iter().map(String::len).sum();
@@ -144,64 +141,54 @@ fn ingest(stores: &Stores, doc: u64, chunks: u64) -> Result<(), Box<dyn std::err
         .map(|t| t.matches("Urteil").count())
         .sum::<usize>();
     let court = ["BGH", "BVerwG", "BAG", "BFH"][(doc % 4) as usize];
-
-    stores.postgres.add(
+    let row = DocumentRow::new(
         doc_id.clone(),
         format!("/corpus/{court}/{doc_id}.txt"),
         "judgment",
         length as i64,
         terms as i64,
-        None,
-        Some((mix(doc) % 100) as f64 / 100.0),
-        None,
-    )?;
-    stores.couch.add(
-        serde_json::json!({"court": court, "chunks": chunks, "text": texts.join("\n")}),
-        Some(&doc_id),
-    )?;
-    stores
-        .graph
-        .upsert_node("Document", doc_id.clone(), [("court", court.into())])?;
+    )
+    .quality_score((mix(doc) % 100) as f64 / 100.0);
+    let mut document = Uds3Document::new(&doc_id)
+        .row(row)
+        .body(json!({"court": court, "chunks": chunks, "text": texts.join("\n")}))
+        .node("Document", &doc_id, props([("court", court.into())]));
     for (c, text) in texts.iter().enumerate() {
         let chunk_id = format!("{doc_id}-chunk-{c:03}");
-        stores.chroma.add_with_document(
-            chunk_id.clone(),
-            embedding(doc * 1000 + c as u64),
-            metadata([
-                ("doc_id", MetadataValue::from(doc_id.as_str())),
-                ("chunk_index", MetadataValue::from(c as i64)),
-                ("court", MetadataValue::from(court)),
-            ]),
-            text.clone(),
-        )?;
-        stores
-            .graph
-            .upsert_node("Chunk", chunk_id.clone(), [("index", (c as i64).into())])?;
-        stores.graph.add_relationship(
-            doc_id.clone(),
-            chunk_id.clone(),
-            "HAS_CHUNK",
-            [("order", (c as i64).into())],
-        )?;
+        document = document
+            .chunk(
+                ChromaRecord::new(
+                    chunk_id.clone(),
+                    embedding(doc * 1000 + c as u64),
+                    metadata([
+                        ("doc_id", MetadataValue::from(doc_id.as_str())),
+                        ("chunk_index", MetadataValue::from(c as i64)),
+                        ("court", MetadataValue::from(court)),
+                    ]),
+                )
+                .with_document(text.clone()),
+            )
+            .node("Chunk", &chunk_id, props([("index", (c as i64).into())]))
+            .relationship(("Document", &doc_id), "HAS_CHUNK", ("Chunk", &chunk_id));
         if c > 0 {
             let previous = format!("{doc_id}-chunk-{:03}", c - 1);
-            stores.graph.add_relationship_between(
-                ("Chunk", previous.as_str()),
-                ("Chunk", chunk_id.as_str()),
-                "NEXT_CHUNK",
-                [],
-            )?;
+            document =
+                document.relationship(("Chunk", &previous), "NEXT_CHUNK", ("Chunk", &chunk_id));
         }
     }
-    Ok(())
+    document
 }
 
-fn summary(store: &str, stats: Stats, failed: usize) {
+fn props<const N: usize>(pairs: [(&str, PropertyValue); N]) -> Properties {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn summary(store: &str, stats: Stats) {
     println!(
         "{store:<10} written {:>6}  conflicts {:>6}  failed {:>3}  batches {:>4}  requests {:>4}  retries {:>3}",
         stats.total_added,
         stats.total_conflicts,
-        failed,
+        stats.total_failed,
         stats.total_batches,
         stats.total_requests,
         stats.total_retries
@@ -212,7 +199,8 @@ fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(Some(options)) => options,
         Ok(None) => {
-            println!("{USAGE}");
+            // Not println!: a closed pipe (`--help | head`) is no panic.
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -245,38 +233,22 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let neo4j_password = env_or("UDS3_NEO4J_PASSWORD", "uds3-batch-dev");
     let couchdb_url = env_or("UDS3_COUCHDB_URL", "http://127.0.0.1:25984");
 
-    let settings = |name: &str, size: usize| {
-        BatcherSettings::builder()
-            .name(name)
-            .batch_size(size)
-            .build()
-    };
-    let postgres = PostgreSQLBatchInserter::with_table(
+    let stores = Uds3Stores::new(
         Connector::from_url(&postgres_url)?,
         TableName::new("uds3_ingest_documents")?,
-        settings("postgres", 100)?,
-    )?;
-    postgres.ensure_schema()?;
-    let couch_db = CouchDatabase::new(&couchdb_url, "uds3_ingest")?;
-    couch_db.create_if_missing()?;
-    let couch = CouchDBBatchInserter::new(couch_db, 100)?;
-    let collection = ChromaClient::new(&chroma_url)?.get_or_create_collection(
-        "uds3-ingest",
-        &metadata([("hnsw:space", MetadataValue::from("l2"))]),
-    )?;
-    let chroma = ChromaBatchInserter::new(collection, 100)?;
-    let graph = Neo4jBatchCreator::with_settings(
-        Neo4jConfig::new(&neo4j_uri, neo4j_user.as_str(), neo4j_password.as_str())?
-            .labels("Document", "Chunk")?,
-        settings("neo4j", 1000)?,
-    )?;
-    graph.ensure_indexes()?;
-    let stores = Arc::new(Stores {
-        postgres,
-        couch,
-        chroma,
-        graph,
-    });
+        CouchDatabase::new(&couchdb_url, "uds3_ingest")?,
+        ChromaClient::new(&chroma_url)?.get_or_create_collection(
+            "uds3-ingest",
+            &metadata([("hnsw:space", MetadataValue::from("l2"))]),
+        )?,
+        Neo4jConfig::new(&neo4j_uri, neo4j_user.as_str(), neo4j_password.as_str())?,
+    );
+    let settings = BatcherSettings::builder()
+        .name("ingest")
+        .batch_size(250)
+        .build()?;
+    let ingest = DocumentIngest::new(stores, settings)?;
+    ingest.graph().ensure_indexes_for(&["Document", "Chunk"])?;
 
     let bar = indicatif::ProgressBar::new(docs);
     bar.set_style(
@@ -286,42 +258,67 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    std::thread::scope(|scope| -> Result<(), String> {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let (stores, bar) = (Arc::clone(&stores), bar.clone());
-                scope.spawn(move || -> Result<(), String> {
-                    for doc in (t..docs).step_by(threads as usize) {
-                        ingest(&stores, doc, chunks).map_err(|e| e.to_string())?;
-                        bar.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "worker panicked".to_owned())?)
-    })?;
-    let timeout = Duration::from_secs(120);
-    let failed = [
-        stores.postgres.close(timeout).failed.len(),
-        stores.couch.close(timeout).failed.len(),
-        stores.chroma.close(timeout).failed.len(),
-        stores.graph.close(timeout).failed.len(),
-    ];
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (ingest, bar) = (&ingest, bar.clone());
+            scope.spawn(move || {
+                for doc in (t..docs).step_by(threads as usize) {
+                    ingest.add(document(doc, chunks));
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    let verdicts = ingest.flush();
     bar.finish();
     println!(
-        "{docs} documents, {} chunks, {threads} threads, {:.1} s",
+        "{docs} documents, {} chunks, {threads} threads, {:.1} s: {} complete, {} incomplete",
         docs * chunks,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        verdicts.complete(),
+        verdicts.documents.len() - verdicts.complete(),
     );
-    summary("postgres", stores.postgres.stats(), failed[0]);
-    summary("couchdb", stores.couch.stats(), failed[1]);
-    summary("chroma", stores.chroma.stats(), failed[2]);
-    summary("graph", stores.graph.stats(), failed[3]);
-    if failed.iter().sum::<usize>() > 0 {
-        return Err("some items were not written (see above)".into());
+    for judged in verdicts.incomplete().take(5) {
+        for failure in judged.failures() {
+            println!(
+                "  {}: {} ({}): {}",
+                judged.document_id,
+                failure.part,
+                failure.store(),
+                failure.error
+            );
+        }
+    }
+
+    // Verify every document with the batch readers, and send again what a
+    // store lacks.
+    let ids: Vec<String> = (0..docs).map(|d| format!("doc-{d:06}")).collect();
+    let source = |id: &str| {
+        let doc = id.strip_prefix("doc-")?.parse().ok()?;
+        Some(document(doc, chunks))
+    };
+    let checked = Instant::now();
+    let report = ingest.verify(&ids, source)?;
+    let missing: usize = report.missing.iter().map(|m| m.parts.len()).sum();
+    println!(
+        "verify: {} documents checked in {:.1} s, {} with missing parts ({missing} parts)",
+        report.checked,
+        checked.elapsed().as_secs_f64(),
+        report.missing.len(),
+    );
+    let repair = ingest.repair(&report, source);
+    println!(
+        "repair: {} documents fixed, {} still incomplete",
+        repair.fixed.len(),
+        repair.still_incomplete.len()
+    );
+    let left = ingest.close(Duration::from_secs(120));
+    summary("postgres", ingest.rows().stats());
+    summary("couchdb", ingest.docs().stats());
+    summary("chroma", ingest.vectors().stats());
+    summary("graph", ingest.graph().stats());
+    if !repair.still_incomplete.is_empty() || !left.all_complete() {
+        return Err("some documents did not reach every store (see above)".into());
     }
     Ok(())
 }
