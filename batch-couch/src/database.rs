@@ -256,6 +256,53 @@ impl CouchDatabase {
             .collect())
     }
 
+    /// The stored body of each id that exists and is not deleted, with one
+    /// `POST /{db}/_bulk_get` request; `None` if the server has no
+    /// `_bulk_get` (CouchDB before 2.0 answers 404 or 405).
+    pub(crate) fn bulk_get(&self, ids: &[&str]) -> Result<Option<Vec<(String, Value)>>, HttpError> {
+        let path = format!("{}/_bulk_get", self.path);
+        let docs: Vec<Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({ "id": id }))
+            .collect();
+        let body = serde_json::json!({ "docs": docs }).to_string();
+        let (status, text) = self.request("POST", &path, Some(body.as_bytes()))?;
+        match status {
+            200..=299 => {}
+            404 | 405 => return Ok(None),
+            _ => {
+                return Err(HttpError::Status {
+                    status,
+                    url: self.endpoint.url(&path),
+                    body: text.chars().take(2048).collect(),
+                });
+            }
+        }
+        let mut answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
+            url: self.endpoint.url(&path),
+            message: e.to_string(),
+        })?;
+        let Some(Value::Array(results)) = answer.get_mut("results").map(Value::take) else {
+            return Err(HttpError::Decode {
+                url: self.endpoint.url(&path),
+                message: "the answer has no results".to_owned(),
+            });
+        };
+        // Each result: `{"id", "docs": [{"ok": doc} | {"error": ...}]}`
+        // (pouchdb-server answers `{}` for a missing or deleted one).
+        Ok(Some(
+            results
+                .into_iter()
+                .filter_map(|mut result| {
+                    let id = result.get("id")?.as_str()?.to_owned();
+                    let doc = result.get_mut("docs")?.get_mut(0)?.get_mut("ok")?.take();
+                    let deleted = doc.get("_deleted").and_then(Value::as_bool) == Some(true);
+                    (doc.is_object() && !deleted).then_some((id, doc))
+                })
+                .collect(),
+        ))
+    }
+
     /// The ids that exist and are not deleted, with one `POST
     /// /{db}/_all_docs` request (no bodies).
     pub(crate) fn live_ids(&self, ids: &[&str]) -> Result<Vec<String>, HttpError> {

@@ -116,3 +116,30 @@ fn a_host_name_the_certificate_lacks_is_fatal() {
     assert_eq!(class, ErrorClass::Fatal, "{text}");
     assert!(text.contains("127.0.0.2"), "{text}");
 }
+
+#[test]
+fn the_batch_reader_reads_over_tls_and_a_bad_certificate_is_not_retried() {
+    let db = db(&tls_url(), ca_file());
+    db.create_if_missing().expect("create over TLS");
+    let ins = CouchDBBatchInserter::new(db.clone(), 100).expect("start the inserter");
+    for i in 0..5 {
+        ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
+    }
+    assert_eq!(ins.close(TIMEOUT).written, 5);
+    let mut reader = batch_couch::CouchDBBatchReader::new(db);
+    let docs = reader.get_many(&["d0", "d4", "d9"]).expect("read over TLS");
+    assert_eq!(
+        (docs.found.len(), docs.missing.as_slice()),
+        (2, ["d9".to_owned()].as_slice())
+    );
+
+    let untrusted = self::db(&tls_url(), other_ca_file());
+    let mut reader = batch_couch::CouchDBBatchReader::new(untrusted.clone());
+    let err = reader.get_many(&["d0"]).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
+    assert!(
+        matches!(err, batch_core::read::ReadError::Store { attempts: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(untrusted.requests_sent(), 1, "not retried");
+}

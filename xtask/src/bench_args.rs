@@ -6,6 +6,10 @@ use std::path::PathBuf;
 /// The backends `--only` can name, in the order they run.
 pub const BACKENDS: [&str; 4] = ["chroma", "neo4j", "postgres", "couchdb"];
 
+/// What `--only` names for the read and document-ingest rows, which use
+/// all four stores.
+pub const READS: &str = "reads";
+
 /// The help of `cargo xtask bench`.
 pub const HELP: &str = "\
 usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
@@ -21,7 +25,12 @@ plaintext (column `of plain`); PostgreSQL's insert-only COPY method
 batcher shared by 1 and 4 threads; for PostgreSQL and CouchDB at rtt 0, the
 durable buffer under each fsync policy (durable-always, -every-batch,
 -100ms) against the same 16 threads in memory (durable-off), with the
-median and p99 add() latency. Each backend first gets one untimed
+median and p99 add() latency. Without --only (or with reads in it), at every round trip, reads
+of 100 ids (90 stored) from each store one request per id against its
+batch reader, and the four batch readers at once (ParallelBatchReader)
+against in sequence and against the slowest store alone; at the first
+round trip, 400 whole documents from 4 threads through DocumentIngest
+(with verdicts) against the four batchers fed the same parts. Each backend first gets one untimed
 warm-up run; every run checks on the server that every item arrived.
 `of raw` and `of plain` are medians of per-round ratios (the two runs sit
 side by side in each round; library and raw take turns going first). A backend runs a round at every round trip
@@ -35,7 +44,8 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
   --quick       1 round with fewer items instead of 3 interleaved rounds,
                 without batch 10, 8 and 16 in flight and shared use from one
                 thread (faster, noisier)
-  --only LIST   only these backends, comma-separated: chroma,neo4j,postgres,couchdb
+  --only LIST   only these, comma-separated: chroma,neo4j,postgres,couchdb
+                (their write rows) and reads (the read and ingest rows)
   --rtt LIST    round trips to add between library and servers, in ms,
                 comma-separated (default 0): each value reruns the
                 per-item, batched and in-flight modes through a relay on
@@ -46,8 +56,8 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
   --out DIR     write the results to DIR instead
   -h, --help    print this help
 
-Output: a table on the terminal, and results.json, results.md and
-throughput.svg in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
+Output: tables on the terminal, and results.json, results.md,
+throughput.svg, throughput_rtt.svg (with --rtt), reads.json and reads.md in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
 in <workspace>/target/bench/.";
 
 /// What `cargo xtask bench` was asked to do.
@@ -72,6 +82,16 @@ pub struct BenchArgs {
     pub rtt_ms: Option<Vec<u32>>,
 }
 
+impl BenchArgs {
+    /// Whether the read and document-ingest rows run: without `--only`, or
+    /// when it names [`READS`].
+    pub fn runs_reads(&self) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|n| n == READS))
+    }
+}
+
 /// The largest `--rtt` value, in ms.
 pub const MAX_RTT_MS: u32 = 1000;
 
@@ -92,9 +112,12 @@ impl BenchArgs {
                         .next()
                         .ok_or("--only needs a list, e.g. postgres,neo4j")?;
                     let names: Vec<String> = list.split(',').map(str::to_owned).collect();
-                    if let Some(bad) = names.iter().find(|n| !BACKENDS.contains(&n.as_str())) {
+                    if let Some(bad) = names
+                        .iter()
+                        .find(|n| !BACKENDS.contains(&n.as_str()) && *n != READS)
+                    {
                         return Err(format!(
-                            "unknown backend {bad:?} in --only: use {}",
+                            "unknown backend {bad:?} in --only: use {},{READS}",
                             BACKENDS.join(",")
                         ));
                     }
@@ -177,6 +200,15 @@ mod tests {
         };
         assert_eq!(with_rtt.rtts(), vec![0, 10, 50]);
         assert_eq!(BenchArgs::default().rtts(), vec![0]);
+        let Ok(Parsed::Run(reads_only)) = parse(&["--only", "reads"]) else {
+            panic!("--only reads parses");
+        };
+        assert!(reads_only.runs_reads());
+        assert!(BenchArgs::default().runs_reads());
+        let Ok(Parsed::Run(writes_only)) = parse(&["--only", "postgres"]) else {
+            panic!("--only postgres parses");
+        };
+        assert!(!writes_only.runs_reads());
         assert_eq!(parse(&["--quick", "--help"]), Ok(Parsed::Help));
         assert_eq!(parse(&["-h", "--bogus"]), Ok(Parsed::Help));
     }
@@ -187,6 +219,7 @@ mod tests {
             (&["--bogus"][..], "--bogus"),
             (&["quick"][..], "quick"),
             (&["--only", "postgres,mongo"][..], "mongo"),
+            (&["--only", "read"][..], "read"),
             (&["--only"][..], "--only"),
             (&["--out"][..], "--out"),
             (&["--rtt"][..], "--rtt"),

@@ -17,6 +17,7 @@ mod neo4j;
 mod network;
 mod output;
 mod postgres;
+mod reads;
 mod runner;
 
 use std::process::ExitCode;
@@ -107,12 +108,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        plans.push((rtt, relays, backends));
+        plans.push((rtt, relays, backends, routed));
     }
     // Per round trip, a bench per backend, in the same order.
     let mut benches: Vec<Vec<runner::Bench>> = plans
         .iter()
-        .map(|(rtt, _, backends)| {
+        .map(|(rtt, _, backends, _)| {
             backends
                 .iter()
                 .map(|b| runner::Bench::new(b.as_ref(), *rtt, args.quick))
@@ -125,11 +126,14 @@ fn main() -> ExitCode {
     // the next round, so that the server's drift over its minutes hits
     // every round trip alike. The servers stay warm from one round trip
     // to the next: one warm-up, at the first.
-    let count = plans.first().map_or(0, |(_, _, backends)| backends.len());
+    let count = plans
+        .first()
+        .map_or(0, |(_, _, backends, _)| backends.len());
     for b in 0..count {
         let began = std::time::Instant::now();
         for round in 0..=rounds {
-            for (k, ((rtt, _, backends), benches)) in plans.iter_mut().zip(&mut benches).enumerate()
+            for (k, ((rtt, _, backends, _), benches)) in
+                plans.iter_mut().zip(&mut benches).enumerate()
             {
                 let (Some(backend), Some(bench)) = (backends.get_mut(b), benches.get_mut(b)) else {
                     continue;
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        if let Some((_, _, backends)) = plans.first()
+        if let Some((_, _, backends, _)) = plans.first()
             && let Some(backend) = backends.get(b)
         {
             let line = format!(
@@ -157,8 +161,29 @@ fn main() -> ExitCode {
             runner::say(&bar, line);
         }
     }
+    // Issue 17's rows need all four stores.
+    let mut read_records = Vec::new();
+    if args.runs_reads() {
+        let say = |line: String| runner::say(&bar, line);
+        for (k, (rtt, _, _, routed)) in plans.iter().enumerate() {
+            let rows = reads::reads(routed, *rtt, rounds, &say).and_then(|mut rows| {
+                if k == 0 {
+                    rows.push(reads::ingest(routed, *rtt, rounds, &say)?);
+                }
+                Ok(rows)
+            });
+            match rows {
+                Ok(rows) => read_records.extend(rows),
+                Err(e) => {
+                    bar.abandon();
+                    eprintln!("bench: reads at rtt {rtt} ms: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
     let mut records = Vec::new();
-    for ((_, relays, backends), benches) in plans.into_iter().zip(benches) {
+    for ((_, relays, backends, _), benches) in plans.into_iter().zip(benches) {
         for (backend, bench) in backends.iter().zip(benches) {
             records.extend(bench.finish(backend.as_ref(), &bar));
         }
@@ -174,7 +199,13 @@ fn main() -> ExitCode {
         println!();
         print!("{}", output::durable(&records));
     }
-    if let Err(e) = output::write_all(&out, &records, &machine) {
+    if !read_records.is_empty() {
+        println!();
+        print!("{}", reads::table(&read_records));
+    }
+    if let Err(e) =
+        output::write_all(&out, &records, &machine).and_then(|()| reads::write(&out, &read_records))
+    {
         eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;
     }
