@@ -15,7 +15,7 @@ use bolt_client::bolt_proto::message::{Begin, Pull, Record, RunWithMetadata};
 use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
 use bolt_client::bolt_proto::{Message, Value};
 use bolt_client::error::CommunicationError;
-use bolt_client::{Client, Metadata, Params};
+use bolt_client::{Client, Metadata};
 use tokio::io::{AsyncRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -647,21 +647,48 @@ async fn run_and_pull(
     metadata: Option<HashMap<String, Value>>,
     sent: &mut bool,
 ) -> Result<Vec<Record>, Step> {
-    let params = Params::from_iter(statement.params.clone());
+    // RUN and PULL in one write: one round trip, not two.
+    let messages = vec![
+        Message::RunWithMetadata(RunWithMetadata::new(
+            statement.cypher.clone(),
+            statement.params.clone(),
+            metadata.unwrap_or_default(),
+        )),
+        pull_message(client),
+    ];
     *sent = true;
-    let answer = client
-        .run(
-            statement.cypher.as_str(),
-            Some(params),
-            metadata.map(Metadata::from),
-        )
-        .await?;
-    expect_success(answer, "RUN")?;
-    let (records, summary) = client
-        .pull(Some(Metadata::from_iter([("n", -1_i64)])))
-        .await?;
-    expect_success(summary, "PULL")?;
-    Ok(records)
+    let mut answers = client.pipeline(messages).await?.into_iter();
+    statement_answers(&mut || answers.next())
+}
+
+/// PULL of every record: `PULL {n: -1}` from Bolt 4, `PULL_ALL` before.
+fn pull_message(client: &BoltClient) -> Message {
+    if client.version() & 0xff >= 4 {
+        Message::Pull(Pull::new(HashMap::from([(
+            "n".to_owned(),
+            Value::from(-1_i64),
+        )])))
+    } else {
+        Message::PullAll
+    }
+}
+
+/// One statement's answers in a pipeline: RUN's SUCCESS, its records,
+/// PULL's summary.
+fn statement_answers(next: &mut impl FnMut() -> Option<Message>) -> Result<Vec<Record>, Step> {
+    let mut next =
+        |what: &str| next().ok_or_else(|| Step::Protocol(format!("no answer to {what}")));
+    expect_success(next("RUN")?, "RUN")?;
+    let mut records = Vec::new();
+    loop {
+        match next("PULL")? {
+            Message::Record(record) => records.push(record),
+            summary => {
+                expect_success(summary, "PULL")?;
+                return Ok(records);
+            }
+        }
+    }
 }
 
 /// BEGIN and every statement's RUN and PULL in one write, then COMMIT:
@@ -677,17 +704,6 @@ async fn transaction(
     statements: Vec<Statement>,
     commit_sent: &mut bool,
 ) -> Result<Vec<Vec<Record>>, Step> {
-    let bolt4 = client.version() & 0xff >= 4;
-    let pull = || {
-        if bolt4 {
-            Message::Pull(Pull::new(HashMap::from([(
-                "n".to_owned(),
-                Value::from(-1_i64),
-            )])))
-        } else {
-            Message::PullAll
-        }
-    };
     let mut messages = Vec::with_capacity(1 + 2 * statements.len());
     messages.push(Message::Begin(Begin::new(db.unwrap_or_default())));
     let count = statements.len();
@@ -697,29 +713,16 @@ async fn transaction(
             statement.params,
             HashMap::new(),
         )));
-        messages.push(pull());
+        messages.push(pull_message(client));
     }
     let mut answers = client.pipeline(messages).await?.into_iter();
-    let mut next = |what: &str| {
-        answers
-            .next()
-            .ok_or_else(|| Step::Protocol(format!("no answer to {what}")))
-    };
-    expect_success(next("BEGIN")?, "BEGIN")?;
+    let begin = answers
+        .next()
+        .ok_or_else(|| Step::Protocol("no answer to BEGIN".to_owned()))?;
+    expect_success(begin, "BEGIN")?;
     let mut results = Vec::with_capacity(count);
     for _ in 0..count {
-        expect_success(next("RUN")?, "RUN")?;
-        let mut records = Vec::new();
-        loop {
-            match next("PULL")? {
-                Message::Record(record) => records.push(record),
-                summary => {
-                    expect_success(summary, "PULL")?;
-                    break;
-                }
-            }
-        }
-        results.push(records);
+        results.push(statement_answers(&mut || answers.next())?);
     }
     *commit_sent = true;
     expect_success(client.commit().await?, "COMMIT")?;

@@ -148,3 +148,33 @@ fn adaptive_siblings_connect_before_their_first_batch() {
     );
     assert_eq!(relay.connections(), 4);
 }
+
+#[test]
+fn a_batch_read_costs_one_round_trip() {
+    let label = unique("Read");
+    let mut admin = admin();
+    admin
+        .run_cypher(
+            &format!("UNWIND range(0, 9) AS i CREATE (:{label} {{id: 'n' + toString(i)}})"),
+            &batch_neo4j::Properties::new(),
+        )
+        .unwrap();
+    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
+    let endpoints = test_servers::Endpoints::from_env();
+    let graph = Neo4jConfig::new(
+        &format!("bolt://{}", relay.addr()),
+        endpoints.neo4j_user,
+        endpoints.neo4j_password,
+    )
+    .unwrap()
+    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
+    let mut reader =
+        batch_neo4j::Neo4jBatchReader::new(batch_neo4j::NodesByLabel::new(graph, &label).unwrap());
+    let ids: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    // The first read connects: count from the second.
+    assert_eq!(reader.get_many(&ids).unwrap().found.len(), 10);
+    let before = relay.turns();
+    let nodes = reader.get_many(&ids).unwrap();
+    assert_eq!((nodes.found.len(), nodes.missing.len()), (10, 10));
+    assert_eq!(relay.turns() - before, 1, "RUN and PULL in one write");
+}

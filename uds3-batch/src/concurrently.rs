@@ -33,6 +33,18 @@ pub(crate) fn join<A: Send, B: Send>(
     }
 }
 
+/// Runs the four at once (three on threads beside this one), as
+/// [`join`] does.
+pub(crate) fn join4<A: Send, B: Send, C: Send, D: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+    c: impl FnOnce() -> C + Send,
+    d: impl FnOnce() -> D + Send,
+) -> (A, B, C, D) {
+    let ((a, b), (c, d)) = join(|| join(a, b), || join(c, d));
+    (a, b, c, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::join;

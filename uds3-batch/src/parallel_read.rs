@@ -4,7 +4,7 @@
 use batch_chroma::{ChromaDBBatchReader, ChromaError, ChromaRecord};
 use batch_core::read::{Lookup, ReadError};
 
-use crate::concurrently::join;
+use crate::concurrently::join4;
 use batch_couch::serde_json::Value;
 use batch_couch::{CouchDBBatchReader, CouchError};
 use batch_neo4j::{Neo4jBatchReader, Neo4jError, Properties};
@@ -74,6 +74,30 @@ impl<P, C, V, G> StoreReads<P, C, V, G> {
     }
 }
 
+/// `$read` of every reader of `$reader` with `$ids`, the four at once.
+macro_rules! at_once {
+    ($reader:ident, $read:ident, $ids:ident) => {{
+        let ParallelBatchReader {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        } = $reader;
+        let (postgres, couch, chroma, neo4j) = join4(
+            || postgres.as_mut().map(|r| r.$read($ids)),
+            || couch.as_mut().map(|r| r.$read($ids)),
+            || chroma.as_mut().map(|r| r.$read($ids)),
+            || neo4j.as_mut().map(|r| r.$read($ids)),
+        );
+        StoreReads {
+            postgres,
+            couch,
+            chroma,
+            neo4j,
+        }
+    }};
+}
+
 impl ParallelBatchReader {
     /// A reader of no store yet; add stores with the methods named after
     /// them.
@@ -108,32 +132,7 @@ impl ParallelBatchReader {
     /// Reads `ids` from every store at once. Blocking (the stores are read
     /// on threads of the library's); from async code, in `spawn_blocking`.
     pub fn get_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentReads {
-        let Self {
-            postgres,
-            couch,
-            chroma,
-            neo4j,
-        } = self;
-        let ((postgres, couch), (chroma, neo4j)) = join(
-            || {
-                join(
-                    || postgres.as_mut().map(|r| r.get_many(ids)),
-                    || couch.as_mut().map(|r| r.get_many(ids)),
-                )
-            },
-            || {
-                join(
-                    || chroma.as_mut().map(|r| r.get_many(ids)),
-                    || neo4j.as_mut().map(|r| r.get_many(ids)),
-                )
-            },
-        );
-        StoreReads {
-            postgres,
-            couch,
-            chroma,
-            neo4j,
-        }
+        at_once!(self, get_many, ids)
     }
 
     /// The same reads one store after the other: what
@@ -150,31 +149,6 @@ impl ParallelBatchReader {
 
     /// Which of `ids` each store holds, every store at once.
     pub fn exists_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentExistence {
-        let Self {
-            postgres,
-            couch,
-            chroma,
-            neo4j,
-        } = self;
-        let ((postgres, couch), (chroma, neo4j)) = join(
-            || {
-                join(
-                    || postgres.as_mut().map(|r| r.exists_many(ids)),
-                    || couch.as_mut().map(|r| r.exists_many(ids)),
-                )
-            },
-            || {
-                join(
-                    || chroma.as_mut().map(|r| r.exists_many(ids)),
-                    || neo4j.as_mut().map(|r| r.exists_many(ids)),
-                )
-            },
-        );
-        StoreReads {
-            postgres,
-            couch,
-            chroma,
-            neo4j,
-        }
+        at_once!(self, exists_many, ids)
     }
 }

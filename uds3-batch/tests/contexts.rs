@@ -10,18 +10,20 @@
 //! `*_async` twins and `close_async().await`. The inserters are built
 //! inside each context: constructors must neither panic nor refuse there.
 
+mod common;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, Collection, metadata};
+use uds3_batch::chroma::{ChromaBatchInserter, Collection, metadata};
 use uds3_batch::couch::serde_json::json;
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter, TableName};
-use xtask::test_servers::{self, Endpoints, Service};
+use xtask::test_servers;
 
 /// Items per store and context.
 const N: usize = 2000;
@@ -41,25 +43,13 @@ struct Targets {
 
 fn targets(label: &str) -> Targets {
     let unique = test_servers::unique_name(&format!("ctx_{label}"));
-    let pg = Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg url");
     let table = TableName::new(unique.clone()).expect("table name");
-    let couch = CouchDatabase::new(&test_servers::require(Service::Couch), &unique).expect("couch");
+    let couch = common::couch(&unique, Duration::from_secs(60));
     couch
         .create_if_missing()
         .expect("create the couch database");
-    let client = ChromaClient::new(&test_servers::require(Service::Chroma)).expect("chroma");
-    let collection = client
-        .get_or_create_collection(&unique, &metadata([("hnsw:space", "l2".into())]))
-        .expect("collection");
-    let endpoints = Endpoints::from_env();
-    let graph = Neo4jConfig::new(
-        &test_servers::require(Service::Neo4j),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .expect("neo4j uri")
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
-    drop(pg);
+    let collection = common::collection(&unique);
+    let graph = common::graph();
     Targets {
         label: label.to_owned(),
         table,
@@ -71,7 +61,7 @@ fn targets(label: &str) -> Targets {
 }
 
 fn pg_connector() -> Connector {
-    Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg url")
+    common::postgres()
 }
 
 /// What each inserter reported as written.

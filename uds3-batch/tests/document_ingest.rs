@@ -3,19 +3,20 @@
 //! built from what the batchers hand back; verify and repair through the
 //! batch readers; every part stored once.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use uds3_batch::batch_core::RetryPolicy;
-use uds3_batch::chroma::{ChromaClient, ChromaRecord, MetadataValue, metadata};
-use uds3_batch::couch::CouchDatabase;
+use uds3_batch::chroma::{ChromaRecord, MetadataValue, metadata};
 use uds3_batch::couch::serde_json::json;
-use uds3_batch::neo4j::{Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+use uds3_batch::neo4j::{Neo4jSink, Properties, PropertyValue};
 use uds3_batch::postgres::{Connector, DocumentRow, TableName};
 use uds3_batch::{
     BatcherSettings, DocumentIngest, ErrorClass, Part, Store, Uds3Document, Uds3Stores,
 };
-use xtask::test_servers::{self, Endpoints, Service};
+use xtask::test_servers::{self, Service};
 
 const DOCS: usize = 200;
 const CLOSE: Duration = Duration::from_secs(120);
@@ -28,26 +29,11 @@ struct World {
 
 fn world(label: &str, couch_timeout: Duration) -> World {
     let unique = test_servers::unique_name(label);
-    let postgres = Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg");
+    let postgres = common::postgres();
     let table = TableName::new(unique.clone()).expect("table");
-    let couch = CouchDatabase::with_timeout(
-        &test_servers::require(Service::Couch),
-        &unique,
-        couch_timeout,
-    )
-    .expect("couch");
-    let chroma = ChromaClient::new(&test_servers::require(Service::Chroma))
-        .expect("chroma")
-        .get_or_create_collection(&unique, &metadata([("hnsw:space", "l2".into())]))
-        .expect("collection");
-    let endpoints = Endpoints::from_env();
-    let neo4j = Neo4jConfig::new(
-        &test_servers::require(Service::Neo4j),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .expect("neo4j")
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
+    let couch = common::couch(&unique, couch_timeout);
+    let chroma = common::collection(&unique);
+    let neo4j = common::graph();
     let tag = unique.replace('-', "_");
     World {
         stores: Uds3Stores::new(postgres, table, couch, chroma, neo4j),

@@ -2,22 +2,22 @@
 //! found and missing ids exactly, a store that is down failing alone, and
 //! the parallel read answering as the same reads in sequence do.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use uds3_batch::ParallelBatchReader;
 use uds3_batch::batch_core::RetryPolicy;
 use uds3_batch::batch_core::read::ReadError;
-use uds3_batch::chroma::{
-    ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, Collection, metadata,
-};
+use uds3_batch::chroma::{ChromaBatchInserter, ChromaDBBatchReader, Collection, metadata};
 use uds3_batch::couch::serde_json::json;
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDBBatchReader, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, NodesByLabel};
 use uds3_batch::postgres::{
     Connector, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader, TableName,
 };
-use xtask::test_servers::{self, Endpoints, Service};
+use xtask::test_servers;
 
 const CLOSE: Duration = Duration::from_secs(60);
 
@@ -30,7 +30,7 @@ struct Stores {
 }
 
 fn pg() -> Connector {
-    Connector::from_url(&test_servers::require(Service::Postgres)).expect("pg url")
+    common::postgres()
 }
 
 /// Every store holds `d0..d9`; PostgreSQL also `d10`, CouchDB `d11`,
@@ -38,20 +38,10 @@ fn pg() -> Connector {
 fn seeded() -> Stores {
     let unique = test_servers::unique_name("par");
     let table = TableName::new(unique.clone()).expect("table");
-    let couch = CouchDatabase::new(&test_servers::require(Service::Couch), &unique).expect("couch");
+    let couch = common::couch(&unique, Duration::from_secs(60));
     couch.create_if_missing().expect("create");
-    let collection = ChromaClient::new(&test_servers::require(Service::Chroma))
-        .expect("chroma")
-        .get_or_create_collection(&unique, &metadata([("hnsw:space", "l2".into())]))
-        .expect("collection");
-    let endpoints = Endpoints::from_env();
-    let graph = Neo4jConfig::new(
-        &test_servers::require(Service::Neo4j),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .expect("neo4j")
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
+    let collection = common::collection(&unique);
+    let graph = common::graph();
     let label = format!("Doc_{}", unique.replace('-', "_"));
     let ids = |extra: usize| (0..10).chain([extra]).map(|i| format!("d{i}"));
 

@@ -29,7 +29,7 @@ median and p99 add() latency. Without --only (or with reads in it), at every rou
 of 100 ids (90 stored) from each store one request per id against its
 batch reader, and the four batch readers at once (ParallelBatchReader)
 against in sequence and against the slowest store alone; at the first
-round trip, 400 whole documents from 4 threads through DocumentIngest
+round trip, 1000 whole documents from 4 threads through DocumentIngest
 (with verdicts) against the four batchers fed the same parts. Each backend first gets one untimed
 warm-up run; every run checks on the server that every item arrived.
 `of raw` and `of plain` are medians of per-round ratios (the two runs sit

@@ -11,7 +11,7 @@ use batch_couch::CouchDBBatchInserter;
 use batch_neo4j::{GraphItem, Neo4jBatchCreator};
 use batch_postgres::PostgreSQLBatchInserter;
 
-use crate::concurrently::join;
+use crate::concurrently::join4;
 use crate::ingest::book::Book;
 use crate::ingest::{Part, PartFailure, Uds3Document, Uds3Error, Uds3Stores, Verdicts};
 
@@ -176,9 +176,11 @@ impl DocumentIngest {
     /// batcher gives up comes back failed in its verdict.
     pub fn close(&self, timeout: Duration) -> Verdicts {
         let ready = self.book().ready_now(None);
-        let ((rows, docs), (vectors, graph)) = join(
-            || join(|| self.rows.close(timeout), || self.docs.close(timeout)),
-            || join(|| self.vectors.close(timeout), || self.graph.close(timeout)),
+        let (rows, docs, vectors, graph) = join4(
+            || self.rows.close(timeout),
+            || self.docs.close(timeout),
+            || self.vectors.close(timeout),
+            || self.graph.close(timeout),
         );
         self.judge(&ready, rows, docs, vectors, graph)
     }
@@ -186,9 +188,11 @@ impl DocumentIngest {
     /// [`flush`](Self::flush), judging only the documents in `only`.
     pub(crate) fn flush_judging(&self, only: Option<&HashSet<String>>) -> Verdicts {
         let ready = self.book().ready_now(only);
-        let ((rows, docs), (vectors, graph)) = join(
-            || join(|| self.rows.flush(), || self.docs.flush()),
-            || join(|| self.vectors.flush(), || self.graph.flush()),
+        let (rows, docs, vectors, graph) = join4(
+            || self.rows.flush(),
+            || self.docs.flush(),
+            || self.vectors.flush(),
+            || self.graph.flush(),
         );
         self.judge(&ready, rows, docs, vectors, graph)
     }

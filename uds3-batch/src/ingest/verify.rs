@@ -9,7 +9,7 @@ use batch_couch::CouchDBBatchReader;
 use batch_neo4j::{NodesByLabel, RelationshipsByType};
 use batch_postgres::{DocumentsTable, PostgreSQLBatchReader};
 
-use crate::concurrently::join;
+use crate::concurrently::join4;
 use crate::ingest::{DocumentIngest, DocumentVerdict, Part, Uds3Document, Uds3Error};
 
 /// A document's parts that a store does not hold.
@@ -76,9 +76,11 @@ impl DocumentIngest {
         }
         report.checked = expected.len();
         let all: Vec<&Part> = expected.iter().flat_map(|(_, parts)| parts).collect();
-        let ((rows, bodies), (chunks, graph)) = join(
-            || join(|| self.missing_rows(&all), || self.missing_bodies(&all)),
-            || join(|| self.missing_chunks(&all), || self.missing_graph(&all)),
+        let (rows, bodies, chunks, graph) = join4(
+            || self.missing_rows(&all),
+            || self.missing_bodies(&all),
+            || self.missing_chunks(&all),
+            || self.missing_graph(&all),
         );
         let mut missing = rows?;
         missing.extend(bodies?);

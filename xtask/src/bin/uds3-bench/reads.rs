@@ -22,7 +22,7 @@ use uds3_batch::{BatcherSettings, DocumentIngest, ParallelBatchReader, Uds3Docum
 use xtask::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::CLOSE_TIMEOUT;
+use crate::runner::{CLOSE_TIMEOUT, median};
 
 /// Ids per read (UDS3 v2.3's claim is at 100).
 pub const IDS: usize = 100;
@@ -31,7 +31,7 @@ const STORED: usize = 1000;
 /// Dimensions of the vectors (as the write rows).
 const DIM: usize = 384;
 /// Documents per ingest run, and chunks per document.
-const INGEST_DOCS: usize = 400;
+const INGEST_DOCS: usize = 1000;
 const CHUNKS: usize = 4;
 /// Threads adding documents in the ingest rows.
 const THREADS: usize = 4;
@@ -339,7 +339,7 @@ fn parallel(t: &Targets) -> Result<ParallelBatchReader, String> {
 /// millisecond: fewer across a slow network.
 fn reps(rtt_ms: u32) -> usize {
     match rtt_ms {
-        0 => 20,
+        0 => 30,
         1..10 => 5,
         _ => 1,
     }
@@ -359,15 +359,6 @@ fn per_call(
         }
     }
     Ok(started.elapsed().as_secs_f64() / reps as f64)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => xs[n / 2],
-        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
 }
 
 /// The read rows at one round trip: per store, one by one against batch;

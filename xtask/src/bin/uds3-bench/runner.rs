@@ -667,7 +667,8 @@ fn round_order(modes: &[Mode], round: usize) -> Vec<usize> {
     units.into_iter().flatten().collect()
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// The median (0 for none).
+pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     match xs.len() {
         0 => 0.0,
