@@ -18,6 +18,48 @@ pub struct Collection {
     name: String,
     dimension: Option<usize>,
     metadata: Option<serde_json::Value>,
+    read_fields: ReadFields,
+}
+
+/// The fields a batch reader ([`ChromaDBBatchReader`](crate::ChromaDBBatchReader))
+/// asks Chroma for; a field left out reads as empty (no embedding, no
+/// metadata, no document), and the answer is that much smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadFields {
+    /// The embeddings (the bulk of an answer: 384 floats a record, say).
+    pub embeddings: bool,
+    /// The metadata.
+    pub metadatas: bool,
+    /// The document texts.
+    pub documents: bool,
+}
+
+impl ReadFields {
+    /// Every field.
+    pub const ALL: Self = Self {
+        embeddings: true,
+        metadatas: true,
+        documents: true,
+    };
+
+    /// Metadata and documents, no embeddings.
+    pub const WITHOUT_EMBEDDINGS: Self = Self {
+        embeddings: false,
+        ..Self::ALL
+    };
+
+    /// Chroma's `include` list.
+    pub(crate) fn include(self) -> Vec<&'static str> {
+        [
+            (self.embeddings, "embeddings"),
+            (self.metadatas, "metadatas"),
+            (self.documents, "documents"),
+        ]
+        .into_iter()
+        .filter_map(|(asked, name)| asked.then_some(name))
+        .collect()
+    }
 }
 
 /// Records read back with [`Collection::get`], in the server's order
@@ -78,7 +120,21 @@ impl Collection {
             name: info.name,
             dimension: info.dimension,
             metadata: info.metadata,
+            read_fields: ReadFields::ALL,
         }
+    }
+
+    /// The same collection, its batch reads asking for `fields` only
+    /// (every field unless set).
+    #[must_use]
+    pub fn with_read_fields(mut self, fields: ReadFields) -> Self {
+        self.read_fields = fields;
+        self
+    }
+
+    /// The fields its batch reads ask for.
+    pub fn read_fields(&self) -> ReadFields {
+        self.read_fields
     }
 
     /// The collection's UUID.
@@ -133,7 +189,11 @@ impl Collection {
         Ok(self.get_including(&ids, &[])?.ids)
     }
 
-    fn get_including(&self, ids: &[&str], include: &[&str]) -> Result<GetResult, ChromaError> {
+    pub(crate) fn get_including(
+        &self,
+        ids: &[&str],
+        include: &[&str],
+    ) -> Result<GetResult, ChromaError> {
         let body = serde_json::json!({ "ids": ids, "include": include });
         let path = self.path("/get");
         let (_, text) =

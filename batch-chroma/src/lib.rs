@@ -81,7 +81,7 @@ mod write_mode;
 
 pub use body::EmbeddingEncoding;
 pub use client::{ChromaClient, ChromaClientBuilder, DEFAULT_TIMEOUT, PreFlight, TOKEN_VAR};
-pub use collection::{Collection, GetResult};
+pub use collection::{Collection, GetResult, ReadFields};
 pub use error::ChromaError;
 pub use inserter::{ChromaBatchInserter, FailedRecord};
 pub use metadata::{Metadata, MetadataValue, metadata, metadata_from_json};

@@ -13,7 +13,8 @@ use crate::record::ChromaRecord;
 pub const MAX_IDS_PER_READ: usize = 1000;
 
 /// Reads many records of a collection by id (`get_many`: embedding,
-/// metadata and document; `exists_many`: ids only, no payload).
+/// metadata and document, or the fields of
+/// [`Collection::with_read_fields`]; `exists_many`: ids only, no payload).
 ///
 /// ```no_run
 /// use batch_chroma::{ChromaClient, ChromaDBBatchReader, Metadata};
@@ -44,7 +45,7 @@ impl ReadSource for Collection {
 
     fn read(&mut self, ids: &[String]) -> Result<Vec<(String, ChromaRecord)>, ChromaError> {
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let got = self.get(&ids)?;
+        let got = self.get_including(&ids, &self.read_fields().include())?;
         let count = got.ids.len();
         let mut embeddings = got.embeddings.unwrap_or_default().into_iter();
         let mut metadatas = got.metadatas.unwrap_or_default().into_iter();

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, Collection, Metadata};
+use batch_chroma::{
+    ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, Collection, Metadata, ReadFields,
+};
 use batch_core::RetryPolicy;
 use batch_core::read::ReadError;
 use common::{fresh_collection, meta, vector};
@@ -118,4 +120,18 @@ fn a_paused_server_is_a_clear_error_after_the_retries() {
     assert!(err.to_string().contains(client.base_url()), "{err}");
     // Resumed, the same reader answers.
     assert_eq!(reader.get_many(&["a"]).expect("read").missing, ["a"]);
+}
+
+#[test]
+fn only_the_fields_asked_for_are_read() {
+    let collection = fresh_collection("fields");
+    seed(&collection, 3);
+    let mut reader =
+        ChromaDBBatchReader::new(collection.with_read_fields(ReadFields::WITHOUT_EMBEDDINGS));
+    let records = reader.get_many(&["c0", "c2", "c9"]).expect("read");
+    assert_eq!(records.missing, ["c9"]);
+    let record = records.get("c2").expect("found");
+    assert!(record.embedding.is_empty(), "not asked for");
+    assert_eq!(record.metadata, meta(2));
+    assert_eq!(record.document.as_deref(), Some("text 2"));
 }
