@@ -151,3 +151,23 @@ fn a_paused_server_is_a_clear_error_after_the_retries() {
     assert!(reader.get_many(&["d1"]).expect("read").contains("d1"));
     drop_table(&mut client(), &t);
 }
+
+/// Inside a runtime's worker (where blocking on the session's own runtime
+/// would panic), the reader still reads: its requests run on a thread of
+/// the library's.
+#[tokio::test(flavor = "current_thread")]
+async fn reads_from_inside_an_async_runtime() {
+    let t = table("in-runtime");
+    let seeded = t.clone();
+    tokio::task::spawn_blocking(move || seed(&seeded, 5))
+        .await
+        .expect("seeded");
+    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let rows = reader.get_many(&["d0", "d4", "d5"]).expect("read");
+    assert_eq!(rows.missing, ["d5"]);
+    assert_eq!(rows.found.len(), 2);
+    drop(reader);
+    tokio::task::spawn_blocking(move || drop_table(&mut client(), &t))
+        .await
+        .expect("dropped");
+}

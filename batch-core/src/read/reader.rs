@@ -223,10 +223,7 @@ impl<S: ReadSource> BatchReader<S> {
         loop {
             attempts += 1;
             self.requests += 1;
-            let source = &mut self.source;
-            let answer =
-                on_own_thread(READ_THREAD, || read(source, chunk)).map_err(ReadError::Thread)?;
-            let error = match answer {
+            let error = match read(&mut self.source, chunk) {
                 Ok(found) => return Ok(found),
                 Err(error) => error,
             };
