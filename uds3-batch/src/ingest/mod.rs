@@ -6,6 +6,7 @@ mod book;
 mod document;
 mod document_ingest;
 mod error;
+mod missing;
 mod part;
 mod stores;
 mod verdict;
