@@ -16,7 +16,7 @@ use std::time::Duration;
 use batch_chroma::{ChromaBatchInserter, Collection, metadata};
 use batch_core::testing::crash::{self, Stored};
 use batch_core::{BatcherSettings, Fsync};
-use xtask::test_servers::{Service, pause};
+use xtask::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_CHROMA_CRASH_DIR";
 const COLLECTION: &str = "UDS3_CHROMA_CRASH_COLLECTION";
@@ -93,16 +93,8 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_record() {
                 (COLLECTION, OsStr::new(collection.name())),
             ],
             point.kill_after,
-            |_| {
-                // Requests go out and wait for an answer that does not
-                // come; the child dies with them in flight. Resumed when
-                // the guard drops, after the kill.
-                point.pause.then(|| {
-                    let paused = pause(Service::Chroma);
-                    std::thread::sleep(Duration::from_millis(500));
-                    paused
-                })
-            },
+            // Requests go out and hang; the child dies with them in flight.
+            |_| pause_if(point.pause, Service::Chroma, Duration::from_millis(500)),
         );
         crash::verify_recovery(
             &point,

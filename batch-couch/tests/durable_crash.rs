@@ -16,7 +16,7 @@ use batch_core::testing::crash::{self, Stored};
 use batch_core::{BatcherSettings, Fsync};
 use batch_couch::{CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use serde_json::Value;
-use xtask::test_servers::{Service, pause, require};
+use xtask::test_servers::{Service, pause_if, require};
 
 const DIR: &str = "UDS3_COUCH_CRASH_DIR";
 const DB: &str = "UDS3_COUCH_CRASH_DB";
@@ -90,16 +90,8 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_document() {
             "child",
             &[(DIR, dir.path().as_os_str()), (DB, OsStr::new(db.name()))],
             point.kill_after,
-            |_| {
-                // Requests go out and wait for an answer that does not
-                // come; the child dies with them in flight. Resumed when
-                // the guard drops, after the kill.
-                point.pause.then(|| {
-                    let paused = pause(Service::Couch);
-                    std::thread::sleep(Duration::from_millis(500));
-                    paused
-                })
-            },
+            // Requests go out and hang; the child dies with them in flight.
+            |_| pause_if(point.pause, Service::Couch, Duration::from_millis(500)),
         );
         crash::verify_recovery(
             &point,

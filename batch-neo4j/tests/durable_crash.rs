@@ -17,7 +17,7 @@ use batch_core::testing::crash::{self, Stored};
 use batch_core::{BatcherSettings, Fsync};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jSink, Properties, PropertyValue};
 use common::{admin, config, unique};
-use xtask::test_servers::{Service, pause};
+use xtask::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_NEO4J_CRASH_DIR";
 const LABELS: &str = "UDS3_NEO4J_CRASH_LABELS";
@@ -153,16 +153,8 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_item() {
             "child",
             &[(DIR, dir.path().as_os_str()), (LABELS, OsStr::new(&prefix))],
             point.kill_after,
-            |_| {
-                // Transactions go out and wait for an answer that does
-                // not come; the child dies with them in flight. Resumed
-                // when the guard drops, after the kill.
-                point.pause.then(|| {
-                    let paused = pause(Service::Neo4j);
-                    std::thread::sleep(Duration::from_millis(500));
-                    paused
-                })
-            },
+            // Requests go out and hang; the child dies with them in flight.
+            |_| pause_if(point.pause, Service::Neo4j, Duration::from_millis(500)),
         );
         crash::verify_recovery(
             &point,

@@ -16,6 +16,7 @@ use batch_core::testing::crash::{self, Stored};
 use batch_core::{BatcherSettings, Fsync};
 use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, TableName, WriteMethod};
 use common::{client, connector, drop_table, table};
+use xtask::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_PG_CRASH_DIR";
 const TABLE: &str = "UDS3_PG_CRASH_TABLE";
@@ -88,16 +89,8 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_row() {
             "child",
             &[(DIR, dir.path().as_os_str()), (TABLE, OsStr::new(&name))],
             point.kill_after,
-            |_| {
-                // Batches go out and wait for an answer that does not
-                // come; the child dies with them in flight. Resumed when
-                // the guard drops, after the kill.
-                point.pause.then(|| {
-                    let paused = common::pause_server();
-                    std::thread::sleep(Duration::from_millis(500));
-                    paused
-                })
-            },
+            // Batches go out and hang; the child dies with them in flight.
+            |_| pause_if(point.pause, Service::Postgres, Duration::from_millis(500)),
         );
         crash::verify_recovery(
             &point,

@@ -717,6 +717,17 @@ pub fn pause(service: Service) -> Paused {
     Paused(service)
 }
 
+/// For a crash test's kill point "with the server paused": pauses
+/// `service` when `pause` is set and waits `settle` for requests to go
+/// out and hang; the server resumes when the guard drops (after the kill).
+pub fn pause_if(pause: bool, service: Service, settle: Duration) -> Option<Paused> {
+    pause.then(|| {
+        let paused = self::pause(service);
+        std::thread::sleep(settle);
+        paused
+    })
+}
+
 /// Runs the xtask binary with `args`.
 ///
 /// The binary is `$UDS3_XTASK` if set, else `target/debug/xtask` of this
