@@ -99,9 +99,7 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_document() {
             || stored(&db),
             || {
                 let reopened = inserter(dir.path(), &db);
-                let report = reopened.close(Duration::from_secs(120));
-                assert!(report.is_complete(), "{}: {report:?}", point.case);
-                reopened.stats()
+                (reopened.close(Duration::from_secs(120)), reopened.stats())
             },
         );
         let _ = db.delete();

@@ -98,9 +98,7 @@ fn a_producer_killed_at_any_moment_loses_no_accepted_row() {
             || stored(&table),
             || {
                 let reopened = inserter(dir.path(), &table);
-                let report = reopened.close(Duration::from_secs(60));
-                assert!(report.is_complete(), "{}: {report:?}", point.case);
-                reopened.stats()
+                (reopened.close(Duration::from_secs(60)), reopened.stats())
             },
         );
         drop_table(&mut c, &table);

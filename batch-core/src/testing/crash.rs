@@ -209,21 +209,26 @@ pub struct Stored {
 
 /// The parent's side of a backend's crash test, after the kill: reads
 /// what the server holds, reopens the buffer directory (`reopen` opens a
-/// batcher on it, closes it, asserts the close was complete and returns
-/// its stats), and asserts that the server then holds every id whose
+/// batcher on it, closes it and returns the close's report with the
+/// batcher's stats after it), and asserts that the close was complete, that the server then holds every id whose
 /// `add` was accepted, no id never added, each once, and that the
 /// reopened batcher replayed what it wrote (counted as written, never as
 /// a conflict or failure); a second reopen replays nothing.
 ///
 /// # Panics
 /// When any of that does not hold: this is test tooling.
-pub fn verify_recovery(
+pub fn verify_recovery<T: std::fmt::Debug, E: std::fmt::Debug>(
     point: &KillPoint,
     said: &Said,
     stored: impl Fn() -> Stored,
-    reopen: impl Fn() -> crate::Stats,
+    reopen: impl Fn() -> (crate::FlushReport<T, E>, crate::Stats),
 ) {
     let case = point.case;
+    let reopen = || {
+        let (report, stats) = reopen();
+        assert!(report.is_complete(), "{case}: {report:?}");
+        stats
+    };
     assert!(
         !said.ok.is_empty(),
         "{case}: the child accepted nothing (is the server up?)"
