@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, Collection, metadata};
 use batch_core::testing::crash::{self, Stored};
-use batch_core::{BatcherSettings, Fsync};
 use xtask::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_CHROMA_CRASH_DIR";
@@ -25,14 +24,7 @@ const THREADS: u64 = 4;
 const DIM: usize = 8;
 
 fn inserter(dir: &Path, collection: &Collection) -> ChromaBatchInserter {
-    let settings = BatcherSettings::builder()
-        .name("chroma-durable")
-        .batch_size(1000)
-        .max_in_flight(2)
-        .durable(dir)
-        .fsync(Fsync::Always)
-        .build()
-        .expect("settings");
+    let settings = crash::settings("chroma-durable", dir);
     ChromaBatchInserter::with_settings(collection.clone(), settings).expect("inserter")
 }
 

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use batch_core::testing::crash::{self, Stored};
-use batch_core::{BatcherSettings, Fsync};
 use batch_couch::{CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use serde_json::Value;
 use xtask::test_servers::{Service, pause_if, require};
@@ -24,14 +23,7 @@ const ITEMS: u64 = 50_000;
 const THREADS: u64 = 4;
 
 fn inserter(dir: &Path, db: &CouchDatabase) -> CouchDBBatchInserter {
-    let settings = BatcherSettings::builder()
-        .name("couch-durable")
-        .batch_size(1000)
-        .max_in_flight(2)
-        .durable(dir)
-        .fsync(Fsync::Always)
-        .build()
-        .expect("settings");
+    let settings = crash::settings("couch-durable", dir);
     CouchDBBatchInserter::with_options(db.clone(), settings, CouchOptions::default())
         .expect("inserter")
 }

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use batch_core::testing::crash::{self, Stored};
-use batch_core::{BatcherSettings, Fsync};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jSink, Properties, PropertyValue};
 use common::{admin, config, unique};
 use xtask::test_servers::{Service, pause_if};
@@ -43,14 +42,7 @@ impl Labels {
 }
 
 fn creator(dir: &Path) -> Neo4jBatchCreator {
-    let settings = BatcherSettings::builder()
-        .name("neo4j-durable")
-        .batch_size(1000)
-        .max_in_flight(2)
-        .durable(dir)
-        .fsync(Fsync::Always)
-        .build()
-        .expect("settings");
+    let settings = crash::settings("neo4j-durable", dir);
     Neo4jBatchCreator::with_settings(config(), settings).expect("creator")
 }
 

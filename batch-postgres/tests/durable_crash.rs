@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use batch_core::testing::crash::{self, Stored};
-use batch_core::{BatcherSettings, Fsync};
 use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, TableName, WriteMethod};
 use common::{client, connector, drop_table, table};
 use xtask::test_servers::{Service, pause_if};
@@ -24,14 +23,7 @@ const ITEMS: u64 = 50_000;
 const THREADS: u64 = 4;
 
 fn inserter(dir: &Path, table: &TableName) -> PostgreSQLBatchInserter {
-    let settings = BatcherSettings::builder()
-        .name("pg-durable")
-        .batch_size(1000)
-        .max_in_flight(2)
-        .durable(dir)
-        .fsync(Fsync::Always)
-        .build()
-        .expect("settings");
+    let settings = crash::settings("pg-durable", dir);
     PostgreSQLBatchInserter::with_method(connector(), table.clone(), WriteMethod::Unnest, settings)
         .expect("inserter")
 }

@@ -9,6 +9,22 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+/// The batcher settings of every backend's crash test: batch 1000, two
+/// batches in flight, the durable buffer in `dir` under `Fsync::Always`.
+///
+/// # Panics
+/// If the settings are refused (they are not): this is test tooling.
+pub fn settings(name: &str, dir: &std::path::Path) -> crate::BatcherSettings {
+    crate::BatcherSettings::builder()
+        .name(name)
+        .batch_size(1000)
+        .max_in_flight(2)
+        .durable(dir)
+        .fsync(crate::Fsync::Always)
+        .build()
+        .expect("the crash test's settings")
+}
+
 /// The child's side: prints `started N`.
 pub fn started(id: u64) {
     say(&format!("started {id}"));
