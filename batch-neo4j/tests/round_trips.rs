@@ -33,17 +33,20 @@ fn creator_with(
     chunk: &str,
     settings: BatcherSettings,
 ) -> Neo4jBatchCreator {
+    let graph = graph_through(relay).labels(doc, chunk).unwrap();
+    Neo4jBatchCreator::with_settings(graph, settings).unwrap()
+}
+
+/// The test graph, reached through `relay`.
+fn graph_through(relay: &Relay) -> Neo4jConfig {
     let endpoints = test_servers::Endpoints::from_env();
-    let graph = Neo4jConfig::new(
+    Neo4jConfig::new(
         &format!("bolt://{}", relay.addr()),
         endpoints.neo4j_user,
         endpoints.neo4j_password,
     )
     .unwrap()
     .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
-    .labels(doc, chunk)
-    .unwrap();
-    Neo4jBatchCreator::with_settings(graph, settings).unwrap()
 }
 
 #[test]
@@ -160,14 +163,7 @@ fn a_batch_read_costs_one_round_trip() {
         )
         .unwrap();
     let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
-    let endpoints = test_servers::Endpoints::from_env();
-    let graph = Neo4jConfig::new(
-        &format!("bolt://{}", relay.addr()),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .unwrap()
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()));
+    let graph = graph_through(&relay);
     let mut reader =
         batch_neo4j::Neo4jBatchReader::new(batch_neo4j::NodesByLabel::new(graph, &label).unwrap());
     let ids: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
