@@ -21,7 +21,7 @@ pub const MAX_IDS_PER_READ: usize = 1000;
 ///
 /// let client = ChromaClient::new("http://127.0.0.1:8000")?;
 /// let collection = client.get_or_create_collection("chunks", &Metadata::new())?;
-/// let mut reader = ChromaDBBatchReader::new(collection);
+/// let reader = ChromaDBBatchReader::new(collection);
 /// let records = reader.get_many(&["chunk-1", "chunk-2"])?;
 /// for (id, record) in &records.found {
 ///     println!("{id}: {} dimensions", record.embedding.len());

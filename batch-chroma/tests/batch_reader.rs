@@ -29,7 +29,7 @@ fn seed(collection: &Collection, n: usize) {
 fn found_missing_and_duplicate_ids_in_chunks() {
     let collection = fresh_collection("read");
     seed(&collection, 30);
-    let mut reader = ChromaDBBatchReader::new(collection)
+    let reader = ChromaDBBatchReader::new(collection)
         .with_chunk_size(7)
         .expect("chunk size");
     let mut ids: Vec<String> = (20..35).map(|i| format!("c{i}")).collect();
@@ -63,7 +63,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
     let collection = fresh_collection("many");
     seed(&collection, 300);
     let ids: Vec<String> = (0..2500).map(|i| format!("c{i}")).collect();
-    let mut reader = ChromaDBBatchReader::new(collection);
+    let reader = ChromaDBBatchReader::new(collection);
     let per_request = reader.chunk_size() as u64;
     let exists = reader.exists_many(&ids).expect("exists");
     assert_eq!(exists.found.len(), 300);
@@ -73,7 +73,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
 
 #[test]
 fn an_empty_id_is_refused_before_any_request() {
-    let mut reader = ChromaDBBatchReader::new(fresh_collection("bad-id"));
+    let reader = ChromaDBBatchReader::new(fresh_collection("bad-id"));
     let err = reader.exists_many(&["c0", "c1", ""]).unwrap_err();
     assert!(
         matches!(err, ReadError::InvalidId { index: 2, .. }),
@@ -101,7 +101,7 @@ fn a_paused_server_is_a_clear_error_after_the_retries() {
         Duration::from_secs(10),
     )
     .expect("policy");
-    let mut reader = ChromaDBBatchReader::new(collection).with_retry(retry);
+    let reader = ChromaDBBatchReader::new(collection).with_retry(retry);
     let paused = test_servers::pause(Service::Chroma);
     let err = reader.get_many(&["a"]).unwrap_err();
     paused.resume();
@@ -126,7 +126,7 @@ fn a_paused_server_is_a_clear_error_after_the_retries() {
 fn only_the_fields_asked_for_are_read() {
     let collection = fresh_collection("fields");
     seed(&collection, 3);
-    let mut reader =
+    let reader =
         ChromaDBBatchReader::new(collection.with_read_fields(ReadFields::WITHOUT_EMBEDDINGS));
     let records = reader.get_many(&["c0", "c2", "c9"]).expect("read");
     assert_eq!(records.missing, ["c9"]);

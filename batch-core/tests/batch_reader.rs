@@ -1,7 +1,10 @@
 //! `BatchReader` over a scripted source: what batch-core does for every
 //! backend's reads (chunks, retries, halving, refusals, panics).
 
+mod block_on;
+
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::Duration;
 
 use batch_core::read::{BatchReader, ReadError, ReadSource};
@@ -92,7 +95,7 @@ fn quick_retries(attempts: u32) -> RetryPolicy {
 
 #[test]
 fn every_distinct_id_is_found_or_missing_once() {
-    let mut reader = BatchReader::new(Store::default());
+    let reader = BatchReader::new(Store::default());
     let mut asked = ids(0..25);
     asked.extend(ids(0..5));
     let lookup = reader.get_many(&asked).expect("read");
@@ -112,7 +115,7 @@ fn transient_errors_are_retried_and_counted() {
         errors: [ErrorClass::Transient, ErrorClass::OutcomeUnknown].into(),
         ..Store::default()
     };
-    let mut reader = BatchReader::new(store).with_retry(quick_retries(3));
+    let reader = BatchReader::new(store).with_retry(quick_retries(3));
     let lookup = reader.get_many(&ids(0..4)).expect("third try answers");
     assert_eq!(lookup.found.len(), 2);
     assert_eq!(lookup.requests, 3);
@@ -124,7 +127,7 @@ fn a_fatal_error_is_not_retried() {
         errors: [ErrorClass::Fatal].into(),
         ..Store::default()
     };
-    let mut reader = BatchReader::new(store).with_retry(quick_retries(5));
+    let reader = BatchReader::new(store).with_retry(quick_retries(5));
     let err = reader.get_many(&ids(0..4)).unwrap_err();
     match &err {
         ReadError::Store {
@@ -149,7 +152,7 @@ fn a_failure_after_a_good_chunk_returns_no_partial_answer() {
         fail_from_request: Some(1),
         ..Store::default()
     };
-    let mut reader = BatchReader::new(store).with_retry(quick_retries(2));
+    let reader = BatchReader::new(store).with_retry(quick_retries(2));
     let err = reader.get_many(&ids(0..15)).unwrap_err();
     assert!(
         matches!(&err, ReadError::Store { first, attempts: 1, ids: 5, .. } if first == "10"),
@@ -168,7 +171,7 @@ fn a_chunk_too_large_is_halved_until_it_fits() {
         too_large_above: Some(3),
         ..Store::default()
     };
-    let mut reader = BatchReader::new(store);
+    let reader = BatchReader::new(store);
     let lookup = reader.get_many(&ids(0..10)).expect("read in halves");
     assert_eq!(lookup.found.len(), 4, "0, 3, 6, 9");
     assert_eq!(lookup.missing.len(), 6);
@@ -178,7 +181,7 @@ fn a_chunk_too_large_is_halved_until_it_fits() {
 
 #[test]
 fn bad_ids_are_refused_before_any_request() {
-    let mut reader = BatchReader::new(Store::default());
+    let reader = BatchReader::new(Store::default());
     let err = reader.get_many(&["1", "2", "!3"]).unwrap_err();
     assert!(
         matches!(&err, ReadError::InvalidId { index: 2, id, .. } if id == "!3"),
@@ -196,7 +199,7 @@ fn bad_ids_are_refused_before_any_request() {
 
 #[test]
 fn a_panicking_store_is_an_error_not_a_panic() {
-    let mut reader = BatchReader::new(Store {
+    let reader = BatchReader::new(Store {
         panic: true,
         ..Store::default()
     });
@@ -243,7 +246,57 @@ fn each_request_runs_on_a_thread_of_the_library() {
             Ok(Vec::new())
         }
     }
-    let mut reader = BatchReader::new(Where(None));
+    let reader = BatchReader::new(Where(None));
     reader.get_many(&["x"]).expect("read");
     assert_ne!(reader.source().0, Some(caller));
+}
+
+#[test]
+fn an_async_read_answers_as_the_sync_one_and_wakes_its_waiter() {
+    let reader = BatchReader::new(Store::default());
+    let ids = ids(0..25);
+    // Polled by hand: pending at first, then woken by the read's thread.
+    let (woken, waker) = block_on::waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut asked = std::pin::pin!(reader.get_many_async(&ids));
+    let started = std::time::Instant::now();
+    let lookup = loop {
+        if let std::task::Poll::Ready(answer) = asked.as_mut().poll(&mut cx) {
+            break answer.expect("read");
+        }
+        while woken.wakes() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(30), "never woken");
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    };
+    assert_eq!(lookup, reader.get_many(&ids).expect("read"));
+    assert_eq!(lookup.requests, 3);
+    let exists = block_on::block_on(reader.exists_many_async(&ids)).expect("exists");
+    assert_eq!(exists.found.len(), 9);
+    // Bad ids are refused before any thread starts.
+    let err = block_on::block_on(reader.get_many_async(&[""])).unwrap_err();
+    assert!(
+        matches!(err, ReadError::InvalidId { index: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(reader.requests_sent(), 9);
+}
+
+#[test]
+fn an_abandoned_async_read_leaves_the_reader_usable() {
+    let reader = BatchReader::new(Store::default());
+    drop(reader.get_many_async(&ids(0..25)));
+    // The abandoned read may still be running: this one waits its turn.
+    let lookup = reader.get_many(&ids(0..5)).expect("read");
+    assert_eq!(lookup.found.len(), 2);
+}
+
+#[test]
+fn a_store_panicking_under_an_async_read_is_an_error() {
+    let reader = BatchReader::new(Store {
+        panic: true,
+        ..Store::default()
+    });
+    let err = block_on::block_on(reader.get_many_async(&["1"])).unwrap_err();
+    assert!(matches!(err, ReadError::Thread(_)), "{err}");
 }

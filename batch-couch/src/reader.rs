@@ -18,7 +18,7 @@ pub const MAX_IDS_PER_READ: usize = 1000;
 /// use batch_couch::{CouchDBBatchReader, CouchDatabase};
 ///
 /// let db = CouchDatabase::new("http://admin:secret@127.0.0.1:5984", "documents")?;
-/// let mut reader = CouchDBBatchReader::new(db);
+/// let reader = CouchDBBatchReader::new(db);
 /// let docs = reader.get_many(&["doc-1", "doc-2"])?;
 /// println!("{} found, missing {:?}", docs.found.len(), docs.missing);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -27,7 +27,7 @@ fn seed(db: &CouchDatabase, n: usize) {
 fn found_missing_and_duplicate_ids_in_chunks() {
     let db = fresh_db("read");
     seed(&db, 30);
-    let mut reader = CouchDBBatchReader::new(db.clone())
+    let reader = CouchDBBatchReader::new(db.clone())
         .with_chunk_size(7)
         .expect("chunk size");
     // 20 distinct ids (15 stored, 5 not), 3 asked twice.
@@ -71,7 +71,7 @@ fn deleted_documents_are_missing() {
     doc["_rev"] = rev.into();
     db.put(&CouchDoc::new(doc, Some("d1".to_owned()), DEFAULT_MAX_DOC_BYTES).expect("doc"))
         .expect("delete d1");
-    let mut reader = CouchDBBatchReader::new(db);
+    let reader = CouchDBBatchReader::new(db);
     let ids = ["d0", "d1", "d2"];
     assert_eq!(reader.get_many(&ids).expect("read").missing, ["d1"]);
     assert_eq!(reader.exists_many(&ids).expect("exists").missing, ["d1"]);
@@ -82,7 +82,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
     let db = fresh_db("many");
     seed(&db, 1500);
     let ids: Vec<String> = (0..2500).map(|i| format!("d{i}")).collect();
-    let mut reader = CouchDBBatchReader::new(db);
+    let reader = CouchDBBatchReader::new(db);
     let exists = reader.exists_many(&ids).expect("exists");
     assert_eq!(exists.found.len(), 1500);
     assert_eq!(exists.missing.len(), 1000);
@@ -94,7 +94,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
 fn an_empty_id_is_refused_before_any_request() {
     let db = fresh_db("bad-id");
     let before = db.requests_sent();
-    let mut reader = CouchDBBatchReader::new(db.clone());
+    let reader = CouchDBBatchReader::new(db.clone());
     let err = reader.get_many(&["d0", ""]).unwrap_err();
     assert!(
         matches!(err, ReadError::InvalidId { index: 1, .. }),
@@ -114,7 +114,7 @@ fn a_server_that_is_not_there_is_a_clear_error_after_the_retries() {
         Duration::from_secs(10),
     )
     .expect("policy");
-    let mut reader = CouchDBBatchReader::new(db.clone()).with_retry(retry);
+    let reader = CouchDBBatchReader::new(db.clone()).with_retry(retry);
     let err = reader.get_many(&["a", "b"]).unwrap_err();
     match &err {
         ReadError::Store {

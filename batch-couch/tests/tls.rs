@@ -126,7 +126,7 @@ fn the_batch_reader_reads_over_tls_and_a_bad_certificate_is_not_retried() {
         ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
     }
     assert_eq!(ins.close(TIMEOUT).written, 5);
-    let mut reader = batch_couch::CouchDBBatchReader::new(db);
+    let reader = batch_couch::CouchDBBatchReader::new(db);
     let docs = reader.get_many(&["d0", "d4", "d9"]).expect("read over TLS");
     assert_eq!(
         (docs.found.len(), docs.missing.as_slice()),
@@ -134,7 +134,7 @@ fn the_batch_reader_reads_over_tls_and_a_bad_certificate_is_not_retried() {
     );
 
     let untrusted = self::db(&tls_url(), other_ca_file());
-    let mut reader = batch_couch::CouchDBBatchReader::new(untrusted.clone());
+    let reader = batch_couch::CouchDBBatchReader::new(untrusted.clone());
     let err = reader.get_many(&["d0"]).unwrap_err();
     assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
     assert!(

@@ -23,7 +23,7 @@ pub const MAX_IDS_PER_READ: usize = 1000;
 /// use batch_neo4j::{Neo4jBatchReader, Neo4jConfig, NodesByLabel};
 ///
 /// let config = Neo4jConfig::new("bolt://127.0.0.1:7687", "neo4j", "secret")?;
-/// let mut reader = Neo4jBatchReader::new(NodesByLabel::new(config, "Document")?);
+/// let reader = Neo4jBatchReader::new(NodesByLabel::new(config, "Document")?);
 /// let nodes = reader.get_many(&["doc-1", "doc-2"])?;
 /// println!("{} found, missing {:?}", nodes.found.len(), nodes.missing);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -170,7 +170,7 @@ pub const PAIR_SEPARATOR: char = '\u{1f}';
 ///
 /// let config = Neo4jConfig::new("bolt://127.0.0.1:7687", "neo4j", "secret")?;
 /// let rels = RelationshipsByType::new(config, "Document", "HAS_CHUNK", "Chunk")?;
-/// let mut reader = BatchReader::new(rels);
+/// let reader = BatchReader::new(rels);
 /// let pair = RelationshipsByType::pair("doc-1", "doc-1#0");
 /// let found = reader.exists_many(&[pair])?;
 /// println!("missing: {:?}", found.missing);

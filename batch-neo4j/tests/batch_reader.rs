@@ -36,7 +36,7 @@ fn seed(label: &str, n: usize) {
 fn found_missing_and_duplicate_ids_in_chunks() {
     let label = unique("Read");
     seed(&label, 30);
-    let mut reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"))
+    let reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"))
         .with_chunk_size(7)
         .expect("chunk size");
     let mut ids: Vec<String> = (20..35).map(|i| format!("n{i}")).collect();
@@ -72,7 +72,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
     let label = unique("Many");
     seed(&label, 1200);
     let ids: Vec<String> = (0..2500).map(|i| format!("n{i}")).collect();
-    let mut reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"));
+    let reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"));
     let exists = reader.exists_many(&ids).expect("exists");
     assert_eq!(exists.found.len(), 1200);
     assert_eq!(exists.missing.len(), 1300);
@@ -97,7 +97,7 @@ fn a_server_that_is_not_there_is_a_clear_error_after_the_retries() {
         Duration::from_secs(10),
     )
     .expect("policy");
-    let mut reader =
+    let reader =
         Neo4jBatchReader::new(NodesByLabel::new(gone, "Doc").expect("label")).with_retry(retry);
     let err = reader.get_many(&["a", "b"]).unwrap_err();
     assert!(
@@ -132,7 +132,7 @@ fn relationships_are_found_by_their_two_node_ids() {
     }
     assert_eq!(creator.close(Duration::from_secs(60)).written, 4);
     let rels = RelationshipsByType::new(config(), &doc, "HAS_CHUNK", &chunk).expect("names");
-    let mut reader = BatchReader::new(rels);
+    let reader = BatchReader::new(rels);
     let pairs: Vec<String> = (0..5)
         .map(|c| RelationshipsByType::pair("n0", &format!("n{c}")))
         .chain([RelationshipsByType::pair("n1", "n0")])

@@ -164,7 +164,7 @@ fn a_batch_read_costs_one_round_trip() {
         .unwrap();
     let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
     let graph = graph_through(&relay);
-    let mut reader =
+    let reader =
         batch_neo4j::Neo4jBatchReader::new(batch_neo4j::NodesByLabel::new(graph, &label).unwrap());
     let ids: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
     // The first read connects: count from the second.

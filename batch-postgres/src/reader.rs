@@ -20,7 +20,7 @@ pub const MAX_IDS_PER_READ: usize = 10_000;
 ///
 /// let connector = Connector::from_url("postgres://ingest@127.0.0.1:5432/app")?;
 /// let table = TableName::new("documents")?;
-/// let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector, table));
+/// let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector, table));
 /// let rows = reader.get_many(&["doc-1", "doc-2"])?;
 /// println!("{} found, missing {:?}", rows.found.len(), rows.missing);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -57,7 +57,7 @@ fn few_retries() -> RetryPolicy {
 fn found_missing_and_duplicate_ids_in_chunks() {
     let t = table("read");
     seed(&t, 30);
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()))
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()))
         .with_chunk_size(7)
         .expect("chunk size");
     let mut ids: Vec<String> = (20..35).map(|i| format!("d{i}")).collect();
@@ -99,7 +99,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
     let t = table("many");
     seed(&t, 1200);
     let ids: Vec<String> = (0..25_000).map(|i| format!("d{i}")).collect();
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
     let exists = reader.exists_many(&ids).expect("exists");
     assert_eq!(exists.found.len(), 1200);
     assert_eq!(exists.missing.len(), 23_800);
@@ -109,7 +109,7 @@ fn more_ids_than_one_request_takes_go_in_several() {
 
 #[test]
 fn bad_ids_are_refused_before_any_request() {
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), table("bad-id")));
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), table("bad-id")));
     let err = reader.get_many(&["d0", "d\0"]).unwrap_err();
     assert!(
         matches!(err, ReadError::InvalidId { index: 1, .. }),
@@ -122,7 +122,7 @@ fn bad_ids_are_refused_before_any_request() {
 #[test]
 fn a_missing_table_is_not_retried() {
     let t = table("missing");
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
     let err = reader.get_many(&["d0"]).unwrap_err();
     assert!(matches!(err, ReadError::Store { attempts: 1, .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
@@ -131,9 +131,10 @@ fn a_missing_table_is_not_retried() {
 
 #[test]
 fn a_paused_server_is_a_clear_error_after_the_retries() {
+    let _one = xtask::test_servers::one_restart_at_a_time();
     let t = table("paused");
     seed(&t, 3);
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(
         connector().timeout(Duration::from_secs(1)),
         t.clone(),
     ))
@@ -162,7 +163,7 @@ async fn reads_from_inside_an_async_runtime() {
     tokio::task::spawn_blocking(move || seed(&seeded, 5))
         .await
         .expect("seeded");
-    let mut reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
     let rows = reader.get_many(&["d0", "d4", "d5"]).expect("read");
     assert_eq!(rows.missing, ["d5"]);
     assert_eq!(rows.found.len(), 2);
@@ -170,4 +171,31 @@ async fn reads_from_inside_an_async_runtime() {
     tokio::task::spawn_blocking(move || drop_table(&mut client(), &t))
         .await
         .expect("dropped");
+}
+
+/// `get_many_async` waits without blocking the executor: with the server
+/// paused the read cannot finish, yet a timer on the same single-threaded
+/// runtime fires meanwhile.
+#[test]
+fn an_async_read_does_not_block_the_runtime() {
+    let _one = xtask::test_servers::one_restart_at_a_time();
+    let t = table("async-read");
+    seed(&t, 3);
+    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let first = reader.get_many_async(&["d0"]).await.expect("read");
+        assert_eq!(first.found.len(), 1);
+        let paused = common::pause_server();
+        let read = tokio::spawn(reader.get_many_async(&["d1", "d7"]));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!read.is_finished(), "the server is paused: the read waits");
+        drop(paused);
+        let rows = read.await.expect("joined").expect("read after the resume");
+        assert_eq!(rows.missing, ["d7"]);
+    });
+    drop_table(&mut client(), &t);
 }

@@ -27,7 +27,7 @@ pub type StoreRead<T, E> = Option<Result<Lookup<T>, ReadError<E>>>;
 ///     Connector::from_url("postgres://ingest@127.0.0.1:5432/app")?,
 ///     TableName::new("documents")?,
 /// );
-/// let mut reader = ParallelBatchReader::new()
+/// let reader = ParallelBatchReader::new()
 ///     .postgres(PostgreSQLBatchReader::new(table))
 ///     .couch(CouchDBBatchReader::new(CouchDatabase::new("http://127.0.0.1:5984", "documents")?));
 /// let reads = reader.get_many(&["doc-1", "doc-2"]);
@@ -84,10 +84,10 @@ macro_rules! at_once {
             neo4j,
         } = $reader;
         let (postgres, couch, chroma, neo4j) = join4(
-            || postgres.as_mut().map(|r| r.$read($ids)),
-            || couch.as_mut().map(|r| r.$read($ids)),
-            || chroma.as_mut().map(|r| r.$read($ids)),
-            || neo4j.as_mut().map(|r| r.$read($ids)),
+            || postgres.as_ref().map(|r| r.$read($ids)),
+            || couch.as_ref().map(|r| r.$read($ids)),
+            || chroma.as_ref().map(|r| r.$read($ids)),
+            || neo4j.as_ref().map(|r| r.$read($ids)),
         );
         StoreReads {
             postgres,
@@ -131,24 +131,24 @@ impl ParallelBatchReader {
 
     /// Reads `ids` from every store at once. Blocking (the stores are read
     /// on threads of the library's); from async code, in `spawn_blocking`.
-    pub fn get_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentReads {
+    pub fn get_many<I: AsRef<str> + Sync>(&self, ids: &[I]) -> DocumentReads {
         at_once!(self, get_many, ids)
     }
 
     /// The same reads one store after the other: what
     /// [`get_many`](Self::get_many) saves (`cargo xtask bench` compares
     /// the two).
-    pub fn get_many_in_sequence<I: AsRef<str>>(&mut self, ids: &[I]) -> DocumentReads {
+    pub fn get_many_in_sequence<I: AsRef<str>>(&self, ids: &[I]) -> DocumentReads {
         StoreReads {
-            postgres: self.postgres.as_mut().map(|r| r.get_many(ids)),
-            couch: self.couch.as_mut().map(|r| r.get_many(ids)),
-            chroma: self.chroma.as_mut().map(|r| r.get_many(ids)),
-            neo4j: self.neo4j.as_mut().map(|r| r.get_many(ids)),
+            postgres: self.postgres.as_ref().map(|r| r.get_many(ids)),
+            couch: self.couch.as_ref().map(|r| r.get_many(ids)),
+            chroma: self.chroma.as_ref().map(|r| r.get_many(ids)),
+            neo4j: self.neo4j.as_ref().map(|r| r.get_many(ids)),
         }
     }
 
     /// Which of `ids` each store holds, every store at once.
-    pub fn exists_many<I: AsRef<str> + Sync>(&mut self, ids: &[I]) -> DocumentExistence {
+    pub fn exists_many<I: AsRef<str> + Sync>(&self, ids: &[I]) -> DocumentExistence {
         at_once!(self, exists_many, ids)
     }
 }

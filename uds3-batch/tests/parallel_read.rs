@@ -106,7 +106,7 @@ fn set(ids: &[String]) -> BTreeSet<&str> {
 #[test]
 fn each_store_answers_with_exactly_what_it_holds() {
     let stores = seeded();
-    let mut reader = reader(&stores);
+    let reader = reader(&stores);
     let ids: Vec<String> = (0..15).map(|i| format!("d{i}")).collect();
     for reads in [reader.get_many(&ids), reader.get_many_in_sequence(&ids)] {
         assert!(reads.all_answered());
@@ -172,7 +172,7 @@ fn a_store_that_is_down_fails_alone() {
         Duration::from_secs(5),
     )
     .expect("policy");
-    let mut reader = reader(&stores).couch(CouchDBBatchReader::new(gone).with_retry(retry));
+    let reader = reader(&stores).couch(CouchDBBatchReader::new(gone).with_retry(retry));
     let reads = reader.get_many(&["d0", "d1", "d99"]);
     assert!(!reads.all_answered());
     let err = reads.couch.expect("asked").unwrap_err();

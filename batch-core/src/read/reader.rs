@@ -1,6 +1,9 @@
 //! `BatchReader`: get-many and exists-many over a [`ReadSource`].
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::error::{ConfigError, ErrorClass, SinkError};
@@ -15,8 +18,10 @@ const READ_THREAD: &str = "uds3-batch-read";
 ///
 /// Each call runs its requests on a short-lived thread of the library's,
 /// so a reader can be called from a plain thread or from inside an async
-/// runtime (where a driver's own runtime would otherwise panic); the
-/// caller's thread waits, as for any blocking call.
+/// runtime (where a driver's own runtime would otherwise panic): the sync
+/// calls wait for that thread, the `*_async` ones await it without
+/// blocking the executor (any executor; no runtime is required). Calls on
+/// one reader, from several threads or tasks, take turns.
 ///
 /// Duplicate ids are asked for once; ids are checked before the first
 /// request; transient errors are retried under the same [`RetryPolicy`]
@@ -51,7 +56,7 @@ const READ_THREAD: &str = "uds3-batch-read";
 ///     }
 /// }
 ///
-/// let mut reader = BatchReader::new(Evens);
+/// let reader = BatchReader::new(Evens);
 /// let lookup = reader.get_many(&["1", "2", "3", "4", "2"])?;
 /// assert_eq!(lookup.get("4"), Some(&4));
 /// assert_eq!(lookup.missing, ["1", "3"]);
@@ -60,6 +65,12 @@ const READ_THREAD: &str = "uds3-batch-read";
 /// ```
 #[derive(Debug)]
 pub struct BatchReader<S> {
+    reading: Arc<Mutex<Reading<S>>>,
+}
+
+/// A reader's state, behind its lock: the store and what a read needs.
+#[derive(Debug)]
+struct Reading<S> {
     source: S,
     retry: RetryPolicy,
     chunk_size: usize,
@@ -67,97 +78,186 @@ pub struct BatchReader<S> {
     jitter: Jitter,
 }
 
+/// The store of a [`BatchReader`], borrowed ([`BatchReader::source`]):
+/// reads wait while it is held.
+#[derive(Debug)]
+pub struct SourceGuard<'a, S>(MutexGuard<'a, Reading<S>>);
+
+impl<S> Deref for SourceGuard<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.0.source
+    }
+}
+
+impl<S> DerefMut for SourceGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0.source
+    }
+}
+
+type Answer<T, E> = Result<Lookup<T>, ReadError<E>>;
+
 impl<S: ReadSource> BatchReader<S> {
     /// A reader with chunks of the source's largest size and the default
     /// retry policy.
     pub fn new(source: S) -> Self {
         let chunk_size = source.max_ids_per_request().max(1);
         Self {
-            source,
-            retry: RetryPolicy::default(),
-            chunk_size,
-            requests: 0,
-            jitter: Jitter::new(),
+            reading: Arc::new(Mutex::new(Reading {
+                source,
+                retry: RetryPolicy::default(),
+                chunk_size,
+                requests: 0,
+                jitter: Jitter::new(),
+            })),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Reading<S>> {
+        self.reading.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The same reader with another retry policy
     /// ([`RetryPolicy::none`] for none).
     #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        self.lock().retry = retry;
         self
     }
 
     /// The same reader with at most `chunk_size` ids per request; refused
     /// above what the source allows or at 0.
-    pub fn with_chunk_size(mut self, chunk_size: usize) -> Result<Self, ConfigError> {
-        let max = self.source.max_ids_per_request().max(1);
-        if !(1..=max).contains(&chunk_size) {
-            return Err(ConfigError::OutOfRange {
-                var: "chunk_size",
-                value: chunk_size.to_string(),
-                min: 1,
-                max,
-            });
+    pub fn with_chunk_size(self, chunk_size: usize) -> Result<Self, ConfigError> {
+        {
+            let mut reading = self.lock();
+            let max = reading.source.max_ids_per_request().max(1);
+            if !(1..=max).contains(&chunk_size) {
+                return Err(ConfigError::OutOfRange {
+                    var: "chunk_size",
+                    value: chunk_size.to_string(),
+                    min: 1,
+                    max,
+                });
+            }
+            reading.chunk_size = chunk_size;
         }
-        self.chunk_size = chunk_size;
         Ok(self)
     }
 
     /// Ids per request.
     pub fn chunk_size(&self) -> usize {
-        self.chunk_size
+        self.lock().chunk_size
     }
 
     /// Requests sent by this reader so far, retries included.
     pub fn requests_sent(&self) -> u64 {
-        self.requests
+        self.lock().requests
     }
 
-    /// The store this reader reads.
-    pub fn source(&self) -> &S {
-        &self.source
-    }
-
-    /// The store, mutably (e.g. to change what is read).
-    pub fn source_mut(&mut self) -> &mut S {
-        &mut self.source
+    /// The store this reader reads (e.g. to change what is read); reads
+    /// wait while the guard lives.
+    pub fn source(&self) -> SourceGuard<'_, S> {
+        SourceGuard(self.lock())
     }
 
     /// Reads `ids`: every distinct id comes back found, with its value, or
-    /// missing. Blocking: from async code, call it in `spawn_blocking`.
-    pub fn get_many<I: AsRef<str>>(
-        &mut self,
-        ids: &[I],
-    ) -> Result<Lookup<S::Value>, ReadError<S::Error>> {
+    /// missing. Blocking (the requests run on a thread of the library's,
+    /// which this call waits for); from async code,
+    /// [`get_many_async`](Self::get_many_async).
+    pub fn get_many<I: AsRef<str>>(&self, ids: &[I]) -> Answer<S::Value, S::Error> {
         self.lookup(ids, |source, chunk| source.read(chunk))
     }
 
     /// Which of `ids` the store holds: `found` maps each to `()`.
     /// Blocking, like [`get_many`](Self::get_many).
-    pub fn exists_many<I: AsRef<str>>(
-        &mut self,
+    pub fn exists_many<I: AsRef<str>>(&self, ids: &[I]) -> Answer<(), S::Error> {
+        self.lookup(ids, exists)
+    }
+
+    /// [`get_many`](Self::get_many) for async code: the ids are checked
+    /// now, the requests run on a thread of the library's, and the future
+    /// waits for its answer without blocking the executor. Dropping the
+    /// future abandons the answer, not the reader: the thread finishes
+    /// the read and the next call proceeds.
+    pub fn get_many_async<I: AsRef<str>>(
+        &self,
         ids: &[I],
-    ) -> Result<Lookup<()>, ReadError<S::Error>> {
-        self.lookup(ids, |source, chunk| {
-            Ok(source
-                .exists(chunk)?
-                .into_iter()
-                .map(|id| (id, ()))
-                .collect())
-        })
+    ) -> impl Future<Output = Answer<S::Value, S::Error>> + Send + 'static
+    where
+        S: 'static,
+        S::Value: 'static,
+    {
+        self.lookup_async(ids, |source, chunk| source.read(chunk))
+    }
+
+    /// [`exists_many`](Self::exists_many) for async code, as
+    /// [`get_many_async`](Self::get_many_async).
+    pub fn exists_many_async<I: AsRef<str>>(
+        &self,
+        ids: &[I],
+    ) -> impl Future<Output = Answer<(), S::Error>> + Send + 'static
+    where
+        S: 'static,
+    {
+        self.lookup_async(ids, exists)
     }
 
     fn lookup<I: AsRef<str>, T: Send>(
-        &mut self,
+        &self,
         ids: &[I],
         read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send,
-    ) -> Result<Lookup<T>, ReadError<S::Error>> {
-        let wanted = self.distinct_checked(ids)?;
-        on_own_thread(READ_THREAD, || self.read_all(wanted, read)).map_err(ReadError::Thread)?
+    ) -> Answer<T, S::Error> {
+        let wanted = self.lock().distinct_checked(ids)?;
+        on_own_thread(READ_THREAD, || self.lock().read_all(wanted, read))
+            .map_err(ReadError::Thread)?
     }
 
+    fn lookup_async<I: AsRef<str>, T: Send + 'static>(
+        &self,
+        ids: &[I],
+        read: impl FnMut(&mut S, &[String]) -> Result<Vec<(String, T)>, S::Error> + Send + 'static,
+    ) -> impl Future<Output = Answer<T, S::Error>> + Send + 'static
+    where
+        S: 'static,
+    {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let started = self.lock().distinct_checked(ids).and_then(|wanted| {
+            let reading = Arc::clone(&self.reading);
+            std::thread::Builder::new()
+                .name(READ_THREAD.to_owned())
+                .spawn(move || {
+                    let answer = reading
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .read_all(wanted, read);
+                    // The caller may have stopped waiting: nothing to do.
+                    let _ = tx.send(answer);
+                })
+                .map(drop)
+                .map_err(ReadError::Thread)
+        });
+        async move {
+            started?;
+            rx.await.unwrap_or_else(|_| {
+                Err(ReadError::Thread(std::io::Error::other(
+                    "the read thread ended without an answer (the store panicked)",
+                )))
+            })
+        }
+    }
+}
+
+/// A `ReadSource::exists` answer in a lookup's shape.
+fn exists<S: ReadSource>(source: &mut S, chunk: &[String]) -> Result<Vec<(String, ())>, S::Error> {
+    Ok(source
+        .exists(chunk)?
+        .into_iter()
+        .map(|id| (id, ()))
+        .collect())
+}
+
+impl<S: ReadSource> Reading<S> {
     /// Every chunk of `wanted`, on the thread of this call.
     fn read_all<T: Send>(
         &mut self,

@@ -373,7 +373,7 @@ pub fn reads(
     let t = targets(endpoints, "reads", u64::from(rtt_ms))?;
     seed(&t)?;
     let mut stores = stores(&t)?;
-    let mut parallel = parallel(&t)?;
+    let parallel = parallel(&t)?;
     let reps = reps(rtt_ms);
     // Warm every connection (and PostgreSQL's prepared statements).
     let warm = ids(usize::MAX / 2);
