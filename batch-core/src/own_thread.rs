@@ -24,6 +24,35 @@ pub fn on_own_thread<T: Send>(name: &str, work: impl FnOnce() -> T + Send) -> st
     })
 }
 
+/// Runs `work` on a thread named `name` and returns a future of its
+/// answer: [`on_own_thread`] for async code, waiting without blocking the
+/// executor (any executor: the thread wakes the future through a
+/// `futures-channel` oneshot). The thread starts now. Dropping the future
+/// abandons the answer, not the work. A panic in `work`, or a thread that
+/// cannot be started, comes back as an error.
+pub fn on_own_thread_async<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = std::io::Result<T>> + Send + 'static {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let thread = name.to_owned();
+    let started = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            // The caller may have stopped waiting: nothing to do then.
+            let _ = tx.send(work());
+        })
+        .map(drop);
+    async move {
+        started?;
+        rx.await.map_err(|_| {
+            std::io::Error::other(format!(
+                "thread {thread} ended without an answer (it panicked)"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::on_own_thread;

@@ -4,6 +4,10 @@
 use batch_chroma::{ChromaDBBatchReader, ChromaError, ChromaRecord};
 use batch_core::read::{Lookup, ReadError};
 
+use std::future::Future;
+
+use batch_core::on_own_thread_async;
+
 use crate::concurrently::join4;
 use batch_couch::serde_json::Value;
 use batch_couch::{CouchDBBatchReader, CouchError};
@@ -36,7 +40,7 @@ pub type StoreRead<T, E> = Option<Result<Lookup<T>, ReadError<E>>>;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 #[must_use = "a reader reads nothing until get_many or exists_many is called"]
 pub struct ParallelBatchReader {
     postgres: Option<PostgreSQLBatchReader>,
@@ -64,7 +68,32 @@ pub type DocumentReads = StoreReads<DocumentRow, Value, ChromaRecord, Properties
 /// The answer of [`ParallelBatchReader::exists_many`].
 pub type DocumentExistence = StoreReads<(), (), (), ()>;
 
+/// The thread an async parallel read waits on.
+const THREAD: &str = "uds3-parallel-read";
+
+/// A store's answer when the read's thread could not run.
+fn no_thread<T, E>(error: &std::io::Error) -> StoreRead<T, E> {
+    Some(Err(ReadError::Thread(std::io::Error::new(
+        error.kind(),
+        error.to_string(),
+    ))))
+}
+
+fn owned<I: AsRef<str>>(ids: &[I]) -> Vec<String> {
+    ids.iter().map(|id| id.as_ref().to_owned()).collect()
+}
+
 impl<P, C, V, G> StoreReads<P, C, V, G> {
+    /// Every store failed with `error` (the read's thread could not run).
+    fn failed(error: &std::io::Error) -> Self {
+        Self {
+            postgres: no_thread(error),
+            couch: no_thread(error),
+            chroma: no_thread(error),
+            neo4j: no_thread(error),
+        }
+    }
+
     /// Whether every store asked answered (no error).
     pub fn all_answered(&self) -> bool {
         self.postgres.as_ref().is_none_or(Result::is_ok)
@@ -130,7 +159,8 @@ impl ParallelBatchReader {
     }
 
     /// Reads `ids` from every store at once. Blocking (the stores are read
-    /// on threads of the library's); from async code, in `spawn_blocking`.
+    /// on threads of the library's); from async code,
+    /// [`get_many_async`](Self::get_many_async).
     pub fn get_many<I: AsRef<str> + Sync>(&self, ids: &[I]) -> DocumentReads {
         at_once!(self, get_many, ids)
     }
@@ -144,6 +174,35 @@ impl ParallelBatchReader {
             couch: self.couch.as_ref().map(|r| r.get_many(ids)),
             chroma: self.chroma.as_ref().map(|r| r.get_many(ids)),
             neo4j: self.neo4j.as_ref().map(|r| r.get_many(ids)),
+        }
+    }
+
+    /// [`get_many`](Self::get_many) for async code: the four reads run on
+    /// the library's threads and the future awaits them without blocking
+    /// the executor (any executor).
+    pub fn get_many_async<I: AsRef<str>>(
+        &self,
+        ids: &[I],
+    ) -> impl Future<Output = DocumentReads> + Send + 'static {
+        let (readers, ids) = (self.clone(), owned(ids));
+        async move {
+            on_own_thread_async(THREAD, move || readers.get_many(&ids))
+                .await
+                .unwrap_or_else(|e| StoreReads::failed(&e))
+        }
+    }
+
+    /// [`exists_many`](Self::exists_many) for async code, as
+    /// [`get_many_async`](Self::get_many_async).
+    pub fn exists_many_async<I: AsRef<str>>(
+        &self,
+        ids: &[I],
+    ) -> impl Future<Output = DocumentExistence> + Send + 'static {
+        let (readers, ids) = (self.clone(), owned(ids));
+        async move {
+            on_own_thread_async(THREAD, move || readers.exists_many(&ids))
+                .await
+                .unwrap_or_else(|e| StoreReads::failed(&e))
         }
     }
 

@@ -185,3 +185,47 @@ fn a_store_that_is_down_fails_alone() {
         assert_eq!(missing, ["d99"]);
     }
 }
+
+#[test]
+fn the_async_read_answers_as_the_sync_one_from_a_single_threaded_runtime() {
+    let stores = seeded();
+    let reader = reader(&stores);
+    let ids: Vec<String> = (0..15).map(|i| format!("d{i}")).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let (reads, exists) = runtime.block_on(async {
+        (
+            reader.get_many_async(&ids).await,
+            reader.exists_many_async(&ids).await,
+        )
+    });
+    let sync = reader.get_many(&ids);
+    let missing = |r: &uds3_batch::DocumentReads| {
+        (
+            r.postgres
+                .as_ref()
+                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
+            r.couch
+                .as_ref()
+                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
+            r.chroma
+                .as_ref()
+                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
+            r.neo4j
+                .as_ref()
+                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
+        )
+    };
+    assert!(reads.all_answered() && exists.all_answered());
+    assert_eq!(missing(&reads), missing(&sync));
+    let chroma = reads.chroma.expect("asked").expect("answered");
+    assert_eq!(
+        chroma.get("d12").map(|r| r.embedding.clone()),
+        Some(vec![0.5, 0.25])
+    );
+    assert_eq!(
+        exists.neo4j.expect("asked").expect("answered").found.len(),
+        11
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::error::{ConfigError, ErrorClass, SinkError};
-use crate::own_thread::on_own_thread;
+use crate::own_thread::{on_own_thread, on_own_thread_async};
 use crate::read::{Lookup, ReadError, ReadSource};
 use crate::retry::{Jitter, RetryPolicy};
 
@@ -93,6 +93,16 @@ impl<S> Deref for SourceGuard<'_, S> {
 impl<S> DerefMut for SourceGuard<'_, S> {
     fn deref_mut(&mut self) -> &mut S {
         &mut self.0.source
+    }
+}
+
+/// Clones share one state (store, connection, counters): their calls take
+/// turns.
+impl<S> Clone for BatchReader<S> {
+    fn clone(&self) -> Self {
+        Self {
+            reading: Arc::clone(&self.reading),
+        }
     }
 }
 
@@ -221,29 +231,17 @@ impl<S: ReadSource> BatchReader<S> {
     where
         S: 'static,
     {
-        let (tx, rx) = futures_channel::oneshot::channel();
-        let started = self.lock().distinct_checked(ids).and_then(|wanted| {
-            let reading = Arc::clone(&self.reading);
-            std::thread::Builder::new()
-                .name(READ_THREAD.to_owned())
-                .spawn(move || {
-                    let answer = reading
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .read_all(wanted, read);
-                    // The caller may have stopped waiting: nothing to do.
-                    let _ = tx.send(answer);
-                })
-                .map(drop)
-                .map_err(ReadError::Thread)
-        });
+        let checked = self.lock().distinct_checked(ids);
+        let reading = Arc::clone(&self.reading);
         async move {
-            started?;
-            rx.await.unwrap_or_else(|_| {
-                Err(ReadError::Thread(std::io::Error::other(
-                    "the read thread ended without an answer (the store panicked)",
-                )))
-            })
+            let wanted = checked?;
+            let read = move || {
+                let mut reading = reading.lock().unwrap_or_else(PoisonError::into_inner);
+                reading.read_all(wanted, read)
+            };
+            on_own_thread_async(READ_THREAD, read)
+                .await
+                .map_err(ReadError::Thread)?
         }
     }
 }
