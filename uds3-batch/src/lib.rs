@@ -11,7 +11,7 @@
 //! | `neo4j` | [`neo4j`] (batch-neo4j) | `Neo4jBatchCreator` |
 //! | `postgres` | [`postgres`] (batch-postgres) | `PostgreSQLBatchInserter` |
 //! | `couch` | [`couch`] (batch-couch) | `CouchDBBatchInserter` |
-//! | `full` | all four | |
+//! | `full` | all four, and [`ParallelBatchReader`] and [`DocumentIngest`] (one document to all four stores, a verdict per document, verify and repair) | UDS3 v2.3's `ParallelBatchReader` |
 //!
 //! A program that needs one backend can also depend on its crate alone.
 //!
