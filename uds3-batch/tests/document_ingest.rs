@@ -215,6 +215,7 @@ fn refused_parts_make_exactly_their_documents_incomplete_and_repair_completes_th
 
 #[test]
 fn a_paused_store_fails_its_parts_and_verify_and_repair_finish_the_job() {
+    let _one = test_servers::one_restart_at_a_time();
     let world = world("ingest-paused", Duration::from_secs(1));
     let retry = RetryPolicy::new(
         2,
@@ -326,4 +327,44 @@ fn a_paused_store_fails_its_parts_and_verify_and_repair_finish_the_job() {
         "nothing left to judge"
     );
     assert_all_stored_once(&world);
+}
+
+#[test]
+fn parts_a_batcher_still_holds_when_close_gives_up_are_not_called_arrived() {
+    let _one = test_servers::one_restart_at_a_time();
+    let world = world("ingest-close", Duration::from_secs(60));
+    let ingest =
+        DocumentIngest::new(world.stores.clone(), settings(RetryPolicy::default())).expect("start");
+    for i in 0..20 {
+        ingest.add(document(&world, i));
+    }
+    assert!(ingest.flush().all_complete());
+    let paused = test_servers::pause(Service::Couch);
+    for i in 20..30 {
+        ingest.add(document(&world, i));
+    }
+    let verdicts = ingest.close(Duration::from_secs(1));
+    drop(paused);
+    assert_eq!(
+        verdicts.documents.len(),
+        10,
+        "the ten added since the flush"
+    );
+    for judged in &verdicts.documents {
+        let [failure] = judged.failures() else {
+            panic!("only the body is in doubt: {judged:?}");
+        };
+        assert_eq!(
+            failure.part,
+            Part::Body {
+                id: judged.document_id.clone()
+            }
+        );
+        assert_eq!(
+            failure.class,
+            Some(ErrorClass::OutcomeUnknown),
+            "{failure:?}"
+        );
+        assert!(failure.error.contains("close gave up"), "{}", failure.error);
+    }
 }

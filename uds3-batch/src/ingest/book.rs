@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::ingest::{DocumentVerdict, Part, PartFailure, Verdict, Verdicts};
+use batch_core::ErrorClass;
+
+use crate::ingest::{DocumentVerdict, Part, PartFailure, Store, Verdict, Verdicts};
 
 /// Parts to documents and back, under the ingest's lock.
 #[derive(Debug, Default)]
@@ -51,6 +53,28 @@ impl Book {
             let failures = self.failures.entry(document.clone()).or_default();
             if !failures.iter().any(|f| f.part == failure.part) {
                 failures.push(failure.clone());
+            }
+        }
+    }
+
+    /// A batcher gave up with parts of `store` unresolved, not saying
+    /// which: every part in `store` of `documents` that has not failed
+    /// already fails with `error`, an unknown outcome, since it may or may
+    /// not be stored.
+    pub(crate) fn unresolved(&mut self, documents: &[String], store: Store, error: &str) {
+        for document in documents {
+            let Some(parts) = self.parts_of.get(document) else {
+                continue;
+            };
+            let failures = self.failures.entry(document.clone()).or_default();
+            for part in parts.iter().filter(|p| p.store() == store) {
+                if !failures.iter().any(|f| &f.part == part) {
+                    failures.push(PartFailure {
+                        part: part.clone(),
+                        error: error.to_owned(),
+                        class: Some(ErrorClass::OutcomeUnknown),
+                    });
+                }
             }
         }
     }

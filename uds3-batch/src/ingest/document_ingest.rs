@@ -13,7 +13,7 @@ use batch_postgres::PostgreSQLBatchInserter;
 
 use crate::concurrently::join4;
 use crate::ingest::book::Book;
-use crate::ingest::{Part, PartFailure, Uds3Document, Uds3Error, Uds3Stores, Verdicts};
+use crate::ingest::{Part, PartFailure, Store, Uds3Document, Uds3Error, Uds3Stores, Verdicts};
 
 /// Feeds whole documents to four batchers (PostgreSQL rows, CouchDB
 /// bodies, Chroma vectors, Neo4j nodes and relationships) and tells, per
@@ -172,8 +172,11 @@ impl DocumentIngest {
     }
 
     /// Flushes, stops the four batchers (each waits at most `timeout`),
-    /// and judges every document added. A part still unresolved when a
-    /// batcher gives up comes back failed in its verdict.
+    /// and judges every document added. When a batcher gives up with
+    /// parts unresolved, every part of the judged documents in that store
+    /// that did not fail otherwise fails with
+    /// [`ErrorClass::OutcomeUnknown`](batch_core::ErrorClass::OutcomeUnknown): the batcher does not say which parts
+    /// it still holds, so none of them is called arrived; `verify` tells.
     pub fn close(&self, timeout: Duration) -> Verdicts {
         let ready = self.book().ready_now(None);
         let (rows, docs, vectors, graph) = join4(
@@ -182,6 +185,23 @@ impl DocumentIngest {
             || self.vectors.close(timeout),
             || self.graph.close(timeout),
         );
+        // A batcher that gave up still holds parts, without saying which:
+        // none of that store's parts can be called arrived.
+        let gave_up = [
+            (Store::Postgres, rows.pending),
+            (Store::Couch, docs.pending),
+            (Store::Chroma, vectors.pending),
+            (Store::Neo4j, graph.pending),
+        ];
+        {
+            let mut book = self.book();
+            for (store, pending) in gave_up.into_iter().filter(|(_, n)| *n > 0) {
+                let error = format!(
+                    "{store} held {pending} parts unresolved when close gave up after {timeout:?}: stored or not, unknown"
+                );
+                book.unresolved(&ready, store, &error);
+            }
+        }
         self.judge(&ready, rows, docs, vectors, graph)
     }
 
