@@ -100,7 +100,10 @@ impl Book {
         self.ready.retain(|d| !judged.contains(d.as_str()));
         let mut verdicts = Verdicts::default();
         for document in documents {
-            self.ready_set.remove(document);
+            // Judged already (by a flush on another thread): once only.
+            if !self.ready_set.remove(document) {
+                continue;
+            }
             for part in self.parts_of.remove(document).unwrap_or_default() {
                 if let Some(owners) = self.owners.get_mut(&part) {
                     owners.retain(|d| d != document);
@@ -156,6 +159,17 @@ mod tests {
             assert_eq!(judged.failures().len(), 1, "{judged:?}");
         }
         assert!(book.owners.is_empty() && book.parts_of.is_empty() && book.failures.is_empty());
+    }
+
+    #[test]
+    fn two_flushes_of_one_snapshot_judge_each_document_once() {
+        let mut book = Book::default();
+        book.register("a", &[chunk("a1")]);
+        book.ready("a");
+        let (first, second) = (book.ready_now(None), book.ready_now(None));
+        book.failed(failure(chunk("a1")));
+        assert_eq!(book.judge(&first).documents.len(), 1);
+        assert!(book.judge(&second).documents.is_empty());
     }
 
     #[test]
