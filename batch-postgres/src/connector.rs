@@ -275,6 +275,30 @@ impl Connector {
         })
     }
 
+    /// A request's outcome as the library's: the driver's error with what
+    /// the request was doing (`phase`), whether the connection is now
+    /// `closed` and whether a write was `sent`; the deadline's expiry as a
+    /// timeout.
+    pub(crate) fn settle<T>(
+        &self,
+        result: Result<Result<T, postgres::Error>, Elapsed>,
+        phase: Phase,
+        closed: bool,
+        sent: bool,
+    ) -> Result<T, PostgresError> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Err(Elapsed) => Err(self.timed_out(phase, sent)),
+            Ok(Err(e)) => Err(PostgresError::from_request(
+                e,
+                phase,
+                &self.target,
+                closed,
+                sent,
+            )),
+        }
+    }
+
     /// The error of a request that got no answer within the deadline.
     pub(crate) fn timed_out(&self, phase: Phase, sent: bool) -> PostgresError {
         PostgresError::Timeout {

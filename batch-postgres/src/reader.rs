@@ -66,77 +66,57 @@ impl DocumentsTable {
         &self.table
     }
 
-    /// The connection and statements, opened and prepared if needed.
-    fn live(&mut self) -> Result<&mut Live, PostgresError> {
-        if self.live.is_none() {
-            let session = self.connector.open()?;
-            let table = self.table.quoted();
-            // A join with the unnested ids, not `= ANY($1)`: on a table
-            // without statistics (fresh, or never analyzed) `= ANY` took
-            // 1.0 ms for 100 ids against 0.14 ms for the join.
-            let ids = "JOIN unnest($1::text[]) AS wanted(id) ON document_id = wanted.id";
-            let rows_sql = format!("SELECT {} FROM {table} {ids}", DOCUMENT_COLUMNS.join(", "));
-            let ids_sql = format!("SELECT document_id FROM {table} {ids}");
-            let timeout = self.connector.request_timeout();
-            let prepared = session.runtime.within(timeout, async {
+    /// A connection, and the statements prepared on it.
+    fn open(&self) -> Result<Live, PostgresError> {
+        let session = self.connector.open()?;
+        let table = self.table.quoted();
+        // A join with the unnested ids, not `= ANY($1)`: on a table
+        // without statistics (fresh, or never analyzed) `= ANY` took
+        // 1.0 ms for 100 ids against 0.14 ms for the join.
+        let ids = "JOIN unnest($1::text[]) AS wanted(id) ON document_id = wanted.id";
+        let rows_sql = format!("SELECT {} FROM {table} {ids}", DOCUMENT_COLUMNS.join(", "));
+        let ids_sql = format!("SELECT document_id FROM {table} {ids}");
+        let prepared = session
+            .runtime
+            .within(self.connector.request_timeout(), async {
                 Ok::<_, postgres::Error>((
                     session.client.prepare(&rows_sql).await?,
                     session.client.prepare(&ids_sql).await?,
                 ))
             });
-            let (rows, ids) = self.settle(prepared, &session)?;
-            self.live = Some(Live { session, rows, ids });
-        }
-        match self.live.as_mut() {
-            Some(live) => Ok(live),
-            None => Err(self.connector.timed_out(Phase::Connect, false)),
-        }
+        let closed = session.client.is_closed();
+        let (rows, ids) = self
+            .connector
+            .settle(prepared, Phase::Read, closed, false)?;
+        Ok(Live { session, rows, ids })
     }
 
-    fn settle<T>(
-        &self,
-        result: Result<Result<T, postgres::Error>, Elapsed>,
-        session: &Session,
-    ) -> Result<T, PostgresError> {
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Err(Elapsed) => Err(self.connector.timed_out(Phase::Read, false)),
-            Ok(Err(e)) => Err(PostgresError::from_request(
-                e,
-                Phase::Read,
-                self.connector.target(),
-                session.client.is_closed(),
-                false,
-            )),
-        }
-    }
-
-    /// Runs `statement` (rows or ids) with `ids` as `$1`; a connection that
-    /// failed or timed out is dropped, so the next try opens a new one.
+    /// Runs `statement` (rows or ids) with `ids` as `$1`, on the open
+    /// connection or a new one; a connection that failed or timed out is
+    /// dropped, so the next try opens a new one.
     fn query(
         &mut self,
         ids: &[String],
         which: fn(&Live) -> &Statement,
     ) -> Result<Vec<postgres::Row>, PostgresError> {
-        let timeout = self.connector.request_timeout();
-        self.live()?;
-        let Some(live) = self.live.take() else {
-            return Err(self.connector.timed_out(Phase::Connect, false));
+        let live = match self.live.take() {
+            Some(live) => live,
+            None => self.open()?,
         };
-        let result = live
-            .session
-            .runtime
-            .within(timeout, live.session.client.query(which(&live), &[&ids]));
-        let settled = self.settle(result, &live.session);
-        let keep = match &settled {
-            Ok(_) => true,
-            Err(PostgresError::Timeout { .. }) => false,
-            Err(_) => !live.session.client.is_closed(),
+        let result = live.session.runtime.within(
+            self.connector.request_timeout(),
+            live.session.client.query(which(&live), &[&ids]),
+        );
+        let keep = match &result {
+            Ok(Ok(_)) => true,
+            Err(Elapsed) => false,
+            Ok(Err(_)) => !live.session.client.is_closed(),
         };
+        let closed = !keep;
         if keep {
             self.live = Some(live);
         }
-        settled
+        self.connector.settle(result, Phase::Read, closed, false)
     }
 }
 

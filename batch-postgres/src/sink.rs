@@ -192,29 +192,18 @@ impl<R: Row> TableSink<R> {
         phase: Phase,
         sent: bool,
     ) -> Result<T, PostgresError> {
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Err(Elapsed) => {
-                self.live = None;
-                Err(self.connector.timed_out(phase, sent))
-            }
-            Ok(Err(e)) => {
-                let closed = self
-                    .live
-                    .as_ref()
-                    .is_none_or(|l| l.session.client.is_closed());
-                if closed {
-                    self.live = None;
-                }
-                Err(PostgresError::from_request(
-                    e,
-                    phase,
-                    self.connector.target(),
-                    closed,
-                    sent,
-                ))
-            }
+        let closed = match &result {
+            Ok(Ok(_)) => false,
+            Err(Elapsed) => true,
+            Ok(Err(_)) => self
+                .live
+                .as_ref()
+                .is_none_or(|l| l.session.client.is_closed()),
+        };
+        if closed {
+            self.live = None;
         }
+        self.connector.settle(result, phase, closed, sent)
     }
 
     /// Connects and prepares if needed.
