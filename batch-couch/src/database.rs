@@ -259,7 +259,10 @@ impl CouchDatabase {
     /// The stored body of each id that exists and is not deleted, with one
     /// `POST /{db}/_bulk_get` request; `None` if the server has no
     /// `_bulk_get` (CouchDB before 2.0 answers 404 or 405).
-    pub(crate) fn bulk_get(&self, ids: &[&str]) -> Result<Option<Vec<(String, Value)>>, HttpError> {
+    pub(crate) fn bulk_get(
+        &self,
+        ids: &[&str],
+    ) -> Result<Option<Vec<(String, Value)>>, CouchError> {
         let path = format!("{}/_bulk_get", self.path);
         let docs: Vec<Value> = ids
             .iter()
@@ -270,24 +273,9 @@ impl CouchDatabase {
         match status {
             200..=299 => {}
             404 | 405 => return Ok(None),
-            _ => {
-                return Err(HttpError::Status {
-                    status,
-                    url: self.endpoint.url(&path),
-                    body: text.chars().take(2048).collect(),
-                });
-            }
+            _ => return Err(self.status_error(status, &path, text)),
         }
-        let mut answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
-            url: self.endpoint.url(&path),
-            message: e.to_string(),
-        })?;
-        let Some(Value::Array(results)) = answer.get_mut("results").map(Value::take) else {
-            return Err(HttpError::Decode {
-                url: self.endpoint.url(&path),
-                message: "the answer has no results".to_owned(),
-            });
-        };
+        let results = self.array_of(&path, &text, "results")?;
         // Each result: `{"id", "docs": [{"ok": doc} | {"error": ...}]}`
         // (pouchdb-server answers `{}` for a missing or deleted one).
         Ok(Some(
@@ -324,16 +312,19 @@ impl CouchDatabase {
         let path = format!("{}/_all_docs{query}", self.path);
         let body = serde_json::json!({ "keys": ids }).to_string();
         let text = self.request_ok("POST", &path, Some(body.as_bytes()))?;
-        let mut answer: Value = serde_json::from_str(&text).map_err(|e| HttpError::Decode {
-            url: self.endpoint.url(&path),
-            message: e.to_string(),
-        })?;
-        match answer.get_mut("rows").map(Value::take) {
-            Some(Value::Array(rows)) => Ok(rows),
-            _ => Err(HttpError::Decode {
-                url: self.endpoint.url(&path),
-                message: "the answer has no rows".to_owned(),
-            }),
+        self.array_of(&path, &text, "rows")
+    }
+
+    /// The array `field` of the JSON answer `text` to `path`.
+    fn array_of(&self, path: &str, text: &str, field: &str) -> Result<Vec<Value>, HttpError> {
+        let decode = |message: String| HttpError::Decode {
+            url: self.endpoint.url(path),
+            message,
+        };
+        let mut answer: Value = serde_json::from_str(text).map_err(|e| decode(e.to_string()))?;
+        match answer.get_mut(field).map(Value::take) {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(decode(format!("the answer has no {field}"))),
         }
     }
 
