@@ -162,6 +162,22 @@ mod tests {
     }
 
     #[test]
+    fn a_part_handed_back_keeps_its_error_when_its_store_gave_up() {
+        let mut book = Book::default();
+        book.register("a", &[chunk("a1"), chunk("a2")]);
+        book.ready("a");
+        book.failed(failure(chunk("a1")));
+        book.unresolved(&book.ready_now(None), Store::Chroma, "gave up");
+        let verdicts = book.judge(&book.ready_now(None));
+        let errors: Vec<(&Part, &str)> = verdicts.documents[0]
+            .failures()
+            .iter()
+            .map(|f| (&f.part, f.error.as_str()))
+            .collect();
+        assert_eq!(errors, [(&chunk("a1"), "down"), (&chunk("a2"), "gave up")]);
+    }
+
+    #[test]
     fn two_flushes_of_one_snapshot_judge_each_document_once() {
         let mut book = Book::default();
         book.register("a", &[chunk("a1")]);

@@ -186,23 +186,23 @@ impl DocumentIngest {
             || self.graph.close(timeout),
         );
         // A batcher that gave up still holds parts, without saying which:
-        // none of that store's parts can be called arrived.
+        // none of that store's parts can be called arrived. Recorded after
+        // the parts handed back, which keep their own errors.
         let gave_up = [
             (Store::Postgres, rows.pending),
             (Store::Couch, docs.pending),
             (Store::Chroma, vectors.pending),
             (Store::Neo4j, graph.pending),
         ];
-        {
-            let mut book = self.book();
-            for (store, pending) in gave_up.into_iter().filter(|(_, n)| *n > 0) {
-                let error = format!(
-                    "{store} held {pending} parts unresolved when close gave up after {timeout:?}: stored or not, unknown"
-                );
-                book.unresolved(&ready, store, &error);
-            }
+        let mut book = self.book();
+        record(&mut book, rows, docs, vectors, graph);
+        for (store, pending) in gave_up.into_iter().filter(|(_, n)| *n > 0) {
+            let error = format!(
+                "{store} held {pending} parts unresolved when close gave up after {timeout:?}: stored or not, unknown"
+            );
+            book.unresolved(&ready, store, &error);
         }
-        self.judge(&ready, rows, docs, vectors, graph)
+        book.judge(&ready)
     }
 
     /// [`flush`](Self::flush), judging only the documents in `only`.
@@ -214,33 +214,33 @@ impl DocumentIngest {
             || self.vectors.flush(),
             || self.graph.flush(),
         );
-        self.judge(&ready, rows, docs, vectors, graph)
-    }
-
-    fn judge(
-        &self,
-        ready: &[String],
-        rows: FlushReport<batch_postgres::DocumentRow, batch_postgres::PostgresError>,
-        docs: FlushReport<batch_couch::CouchDoc, batch_couch::CouchError>,
-        vectors: FlushReport<batch_chroma::ChromaRecord, batch_chroma::ChromaError>,
-        graph: FlushReport<GraphItem, batch_neo4j::Neo4jError>,
-    ) -> Verdicts {
         let mut book = self.book();
-        for failed in rows.failed {
-            book.failed(failure(Part::of_row(&failed.item), &failed));
+        record(&mut book, rows, docs, vectors, graph);
+        book.judge(&ready)
+    }
+}
+
+/// Records in `book` every part the four reports hand back.
+fn record(
+    book: &mut Book,
+    rows: FlushReport<batch_postgres::DocumentRow, batch_postgres::PostgresError>,
+    docs: FlushReport<batch_couch::CouchDoc, batch_couch::CouchError>,
+    vectors: FlushReport<batch_chroma::ChromaRecord, batch_chroma::ChromaError>,
+    graph: FlushReport<GraphItem, batch_neo4j::Neo4jError>,
+) {
+    for failed in rows.failed {
+        book.failed(failure(Part::of_row(&failed.item), &failed));
+    }
+    for failed in docs.failed {
+        book.failed(failure(Part::of_body(&failed.item), &failed));
+    }
+    for failed in vectors.failed {
+        book.failed(failure(Part::of_chunk(&failed.item), &failed));
+    }
+    for failed in graph.failed {
+        if let Some(part) = Part::of_graph(&failed.item) {
+            book.failed(failure(part, &failed));
         }
-        for failed in docs.failed {
-            book.failed(failure(Part::of_body(&failed.item), &failed));
-        }
-        for failed in vectors.failed {
-            book.failed(failure(Part::of_chunk(&failed.item), &failed));
-        }
-        for failed in graph.failed {
-            if let Some(part) = Part::of_graph(&failed.item) {
-                book.failed(failure(part, &failed));
-            }
-        }
-        book.judge(ready)
     }
 }
 
