@@ -4,22 +4,37 @@
 use std::collections::{BTreeMap, HashSet};
 
 use batch_chroma::ChromaDBBatchReader;
-use batch_core::read::BatchReader;
+use batch_core::read::{BatchReader, ReadError, ReadSource};
 use batch_couch::CouchDBBatchReader;
 use batch_neo4j::{NodesByLabel, RelationshipsByType};
 use batch_postgres::{DocumentsTable, PostgreSQLBatchReader};
 
 use crate::concurrently::join4;
-use crate::ingest::{Part, Uds3Error, Uds3Stores};
+use crate::ingest::{Part, Store, Uds3Error, Uds3Stores};
 
 type Found = Result<HashSet<Part>, Uds3Error>;
 
 /// Which of `parts` their stores do not hold.
 pub(crate) fn missing_parts(stores: &Uds3Stores, parts: &[&Part]) -> Found {
     let (rows, bodies, chunks, graph) = join4(
-        || missing_rows(stores, parts),
-        || missing_bodies(stores, parts),
-        || missing_chunks(stores, parts),
+        || {
+            missing_by_id(parts, Store::Postgres, || {
+                PostgreSQLBatchReader::new(DocumentsTable::new(
+                    stores.postgres.clone(),
+                    stores.table.clone(),
+                ))
+            })
+        },
+        || {
+            missing_by_id(parts, Store::Couch, || {
+                CouchDBBatchReader::new(stores.couch.clone())
+            })
+        },
+        || {
+            missing_by_id(parts, Store::Chroma, || {
+                ChromaDBBatchReader::new(stores.chroma.clone())
+            })
+        },
         || missing_graph(stores, parts),
     );
     let mut missing = rows?;
@@ -29,61 +44,29 @@ pub(crate) fn missing_parts(stores: &Uds3Stores, parts: &[&Part]) -> Found {
     Ok(missing)
 }
 
-fn missing_rows(stores: &Uds3Stores, parts: &[&Part]) -> Found {
+/// The parts of `store` named by one id (rows, bodies, chunks) that the
+/// reader `reader` makes does not find.
+fn missing_by_id<S: ReadSource>(
+    parts: &[&Part],
+    store: Store,
+    reader: impl FnOnce() -> BatchReader<S>,
+) -> Found
+where
+    Uds3Error: From<ReadError<S::Error>>,
+{
     let ids: Vec<&str> = parts
         .iter()
-        .filter_map(|p| match p {
-            Part::Row { document_id } => Some(document_id.as_str()),
-            _ => None,
-        })
+        .filter(|p| p.store() == store)
+        .filter_map(|p| p.single_id())
         .collect();
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let table = DocumentsTable::new(stores.postgres.clone(), stores.table.clone());
-    let lookup = PostgreSQLBatchReader::new(table).exists_many(&ids)?;
+    let lookup = reader().exists_many(&ids)?;
     Ok(lookup
         .missing
         .into_iter()
-        .map(|document_id| Part::Row { document_id })
-        .collect())
-}
-
-fn missing_bodies(stores: &Uds3Stores, parts: &[&Part]) -> Found {
-    let ids: Vec<&str> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Body { id } => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let lookup = CouchDBBatchReader::new(stores.couch.clone()).exists_many(&ids)?;
-    Ok(lookup
-        .missing
-        .into_iter()
-        .map(|id| Part::Body { id })
-        .collect())
-}
-
-fn missing_chunks(stores: &Uds3Stores, parts: &[&Part]) -> Found {
-    let ids: Vec<&str> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Chunk { id } => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let lookup = ChromaDBBatchReader::new(stores.chroma.clone()).exists_many(&ids)?;
-    Ok(lookup
-        .missing
-        .into_iter()
-        .map(|id| Part::Chunk { id })
+        .filter_map(|id| Part::by_id(store, id))
         .collect())
 }
 

@@ -82,6 +82,28 @@ impl Part {
         }
     }
 
+    /// The one id that names this part in its store: a row's
+    /// `document_id`, a body's `_id`, a chunk's id; `None` for graph parts,
+    /// named by label and id.
+    pub(crate) fn single_id(&self) -> Option<&str> {
+        match self {
+            Self::Row { document_id } => Some(document_id),
+            Self::Body { id } | Self::Chunk { id } => Some(id),
+            Self::Node { .. } | Self::Relationship { .. } => None,
+        }
+    }
+
+    /// The part of `store` that `id` alone names (see
+    /// [`single_id`](Self::single_id)); `None` for Neo4j.
+    pub(crate) fn by_id(store: Store, id: String) -> Option<Self> {
+        match store {
+            Store::Postgres => Some(Self::Row { document_id: id }),
+            Store::Couch => Some(Self::Body { id }),
+            Store::Chroma => Some(Self::Chunk { id }),
+            Store::Neo4j => None,
+        }
+    }
+
     pub(crate) fn of_row(row: &DocumentRow) -> Self {
         Self::Row {
             document_id: row.document_id.clone(),
