@@ -125,11 +125,12 @@ impl DocumentIngest {
         } = document;
         self.book().register(&id, &parts);
         let mut refused = Vec::new();
-        if let Some(row) = row {
-            let part = Part::of_row(&row);
-            if let Err(failed) = self.rows.add_row(row) {
-                refused.push(failure(part, &failed));
-            }
+        // A part refused comes back with its item: named from that, so
+        // that nothing is built twice on the way in.
+        if let Some(row) = row
+            && let Err(failed) = self.rows.add_row(row)
+        {
+            refused.push(failure(Part::of_row(&failed.item), &failed));
         }
         if let Some(body) = body
             && let Err(failed) = self.docs.add(body, Some(&id))
@@ -137,22 +138,21 @@ impl DocumentIngest {
             refused.push(failure(Part::Body { id: id.clone() }, &failed));
         }
         for chunk in chunks {
-            let part = Part::of_chunk(&chunk);
             if let Err(failed) = self.vectors.add_record(chunk) {
-                refused.push(failure(part, &failed));
+                refused.push(failure(Part::of_chunk(&failed.item), &failed));
             }
         }
-        for node in nodes {
-            let part = Part::of_node(&node);
-            if let Err(failed) = self.graph.add(GraphItem::Node(Box::new(node))) {
-                refused.push(failure(part, &failed));
-            }
-        }
-        for relationship in relationships {
-            let part = Part::of_relationship(&relationship);
-            if let Err(failed) = self
-                .graph
-                .add(GraphItem::Relationship(Box::new(relationship)))
+        let graph = nodes
+            .into_iter()
+            .map(|node| GraphItem::Node(Box::new(node)))
+            .chain(
+                relationships
+                    .into_iter()
+                    .map(|r| GraphItem::Relationship(Box::new(r))),
+            );
+        for item in graph {
+            if let Err(failed) = self.graph.add(item)
+                && let Some(part) = Part::of_graph(&failed.item)
             {
                 refused.push(failure(part, &failed));
             }
