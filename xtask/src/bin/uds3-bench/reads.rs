@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use uds3_batch::batch_core::read::BatchReader;
+use uds3_batch::batch_core::read::{BatchReader, ReadSource};
 use uds3_batch::chroma::{
     ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, ChromaRecord, Collection, metadata,
 };
@@ -185,9 +185,20 @@ fn ids(round: usize) -> Vec<String> {
     ids
 }
 
-/// A store read one id per request, as without the batch reader (each
-/// store's own single-document call), and with it.
-trait Store {
+/// One id read alone, with the store's own single-document call: whether
+/// the store holds it.
+type ReadOne = Box<dyn FnMut(&str) -> Result<bool, String>>;
+
+/// A store read one id per request, as without the batch reader, and with
+/// it.
+struct Store<S> {
+    name: &'static str,
+    one: ReadOne,
+    reader: BatchReader<S>,
+}
+
+/// A [`Store`] of any backend, for the rows' loop.
+trait Reads {
     fn name(&self) -> &'static str;
     /// Reads `ids` one by one; returns how many were found.
     fn one_by_one(&mut self, ids: &[String]) -> Result<usize, String>;
@@ -195,25 +206,14 @@ trait Store {
     fn batch(&mut self, ids: &[String]) -> Result<usize, String>;
 }
 
-struct Pg {
-    client: uds3_batch::postgres::postgres::Client,
-    one: uds3_batch::postgres::postgres::Statement,
-    reader: PostgreSQLBatchReader,
-}
-
-impl Store for Pg {
+impl<S: ReadSource> Reads for Store<S> {
     fn name(&self) -> &'static str {
-        "postgres"
+        self.name
     }
     fn one_by_one(&mut self, ids: &[String]) -> Result<usize, String> {
         let mut found = 0;
         for id in ids {
-            found += usize::from(
-                self.client
-                    .query_opt(&self.one, &[id])
-                    .map_err(err)?
-                    .is_some(),
-            );
+            found += usize::from((self.one)(id)?);
         }
         Ok(found)
     }
@@ -222,117 +222,57 @@ impl Store for Pg {
     }
 }
 
-struct Couch {
-    db: CouchDatabase,
-    reader: CouchDBBatchReader,
-}
+/// Each store with its single-document call, and the four batch readers
+/// at once (sharing the stores' readers).
+fn stores(t: &Targets) -> Result<(Vec<Box<dyn Reads>>, ParallelBatchReader), String> {
+    let rows = PostgreSQLBatchReader::new(DocumentsTable::new(t.pg.clone(), t.table.clone()));
+    let docs = CouchDBBatchReader::new(t.couch.clone());
+    let vectors = ChromaDBBatchReader::new(t.chroma.clone());
+    let nodes = BatchReader::new(NodesByLabel::new(t.graph.clone(), &t.label).map_err(err)?);
+    let parallel = ParallelBatchReader::new()
+        .postgres(rows.clone())
+        .couch(docs.clone())
+        .chroma(vectors.clone())
+        .neo4j(nodes.clone());
 
-impl Store for Couch {
-    fn name(&self) -> &'static str {
-        "couchdb"
-    }
-    fn one_by_one(&mut self, ids: &[String]) -> Result<usize, String> {
-        let mut found = 0;
-        for id in ids {
-            found += usize::from(self.db.get(id).map_err(err)?.is_some());
-        }
-        Ok(found)
-    }
-    fn batch(&mut self, ids: &[String]) -> Result<usize, String> {
-        Ok(self.reader.get_many(ids).map_err(err)?.found.len())
-    }
-}
-
-struct Chroma {
-    collection: Collection,
-    reader: ChromaDBBatchReader,
-}
-
-impl Store for Chroma {
-    fn name(&self) -> &'static str {
-        "chroma"
-    }
-    fn one_by_one(&mut self, ids: &[String]) -> Result<usize, String> {
-        let mut found = 0;
-        for id in ids {
-            found += self.collection.get(&[id.as_str()]).map_err(err)?.ids.len();
-        }
-        Ok(found)
-    }
-    fn batch(&mut self, ids: &[String]) -> Result<usize, String> {
-        Ok(self.reader.get_many(ids).map_err(err)?.found.len())
-    }
-}
-
-struct Graph {
-    sink: Neo4jSink,
-    cypher: String,
-    reader: BatchReader<NodesByLabel>,
-}
-
-impl Store for Graph {
-    fn name(&self) -> &'static str {
-        "neo4j"
-    }
-    fn one_by_one(&mut self, ids: &[String]) -> Result<usize, String> {
-        let mut found = 0;
-        for id in ids {
-            let params = Properties::from([("id".to_owned(), PropertyValue::from(id.as_str()))]);
-            found += self
-                .sink
-                .run_cypher(&self.cypher, &params)
-                .map_err(err)?
-                .len();
-        }
-        Ok(found)
-    }
-    fn batch(&mut self, ids: &[String]) -> Result<usize, String> {
-        Ok(self.reader.get_many(ids).map_err(err)?.found.len())
-    }
-}
-
-fn stores(t: &Targets) -> Result<Vec<Box<dyn Store>>, String> {
     let mut client = t.pg.connect().map_err(err)?;
-    let one = client
+    let one_row = client
         .prepare(&format!(
             "SELECT {} FROM {} WHERE document_id = $1",
             DOCUMENT_COLUMNS.join(", "),
             t.table.quoted()
         ))
         .map_err(err)?;
-    Ok(vec![
-        Box::new(Pg {
-            client,
-            one,
-            reader: PostgreSQLBatchReader::new(DocumentsTable::new(t.pg.clone(), t.table.clone())),
+    let db = t.couch.clone();
+    let collection = t.chroma.clone();
+    let mut sink = Neo4jSink::connect(t.graph.clone()).map_err(err)?;
+    let one_node = format!("MATCH (n:{} {{id: $id}}) RETURN n", t.label);
+    let stores: Vec<Box<dyn Reads>> = vec![
+        Box::new(Store {
+            name: "postgres",
+            one: Box::new(move |id| Ok(client.query_opt(&one_row, &[&id]).map_err(err)?.is_some())),
+            reader: rows,
         }),
-        Box::new(Couch {
-            db: t.couch.clone(),
-            reader: CouchDBBatchReader::new(t.couch.clone()),
+        Box::new(Store {
+            name: "couchdb",
+            one: Box::new(move |id| Ok(db.get(id).map_err(err)?.is_some())),
+            reader: docs,
         }),
-        Box::new(Chroma {
-            collection: t.chroma.clone(),
-            reader: ChromaDBBatchReader::new(t.chroma.clone()),
+        Box::new(Store {
+            name: "chroma",
+            one: Box::new(move |id| Ok(!collection.get(&[id]).map_err(err)?.ids.is_empty())),
+            reader: vectors,
         }),
-        Box::new(Graph {
-            sink: Neo4jSink::connect(t.graph.clone()).map_err(err)?,
-            cypher: format!("MATCH (n:{} {{id: $id}}) RETURN n", t.label),
-            reader: BatchReader::new(NodesByLabel::new(t.graph.clone(), &t.label).map_err(err)?),
+        Box::new(Store {
+            name: "neo4j",
+            one: Box::new(move |id| {
+                let params = Properties::from([("id".to_owned(), PropertyValue::from(id))]);
+                Ok(!sink.run_cypher(&one_node, &params).map_err(err)?.is_empty())
+            }),
+            reader: nodes,
         }),
-    ])
-}
-
-fn parallel(t: &Targets) -> Result<ParallelBatchReader, String> {
-    Ok(ParallelBatchReader::new()
-        .postgres(PostgreSQLBatchReader::new(DocumentsTable::new(
-            t.pg.clone(),
-            t.table.clone(),
-        )))
-        .couch(CouchDBBatchReader::new(t.couch.clone()))
-        .chroma(ChromaDBBatchReader::new(t.chroma.clone()))
-        .neo4j(BatchReader::new(
-            NodesByLabel::new(t.graph.clone(), &t.label).map_err(err)?,
-        )))
+    ];
+    Ok((stores, parallel))
 }
 
 /// Repetitions of each timed read, so that one sample is not a single
@@ -372,8 +312,7 @@ pub fn reads(
     let began = Instant::now();
     let t = targets(endpoints, "reads", u64::from(rtt_ms))?;
     seed(&t)?;
-    let mut stores = stores(&t)?;
-    let parallel = parallel(&t)?;
+    let (mut stores, parallel) = stores(&t)?;
     let reps = reps(rtt_ms);
     // Warm every connection (and PostgreSQL's prepared statements).
     let warm = ids(usize::MAX / 2);
