@@ -12,6 +12,17 @@
 //! thus covers every adder that appended before it (a group commit, as
 //! Vector's disk buffer and PostgreSQL's WAL do it). Under the other
 //! policies a background thread syncs.
+//!
+//! After each sync a [`Record::Synced`] marker says how far the open
+//! segment was on disk, so that recovery tells a torn write from damage.
+//! Markers are not data: they never wake the syncer, and the next sync
+//! (or the last one, at close) takes them along.
+//!
+//! Resolutions never need room a full disk could refuse: the open segment
+//! always keeps [`RESOLUTION_BYTES`] free per unresolved item, and an item
+//! that would leave less rolls to a new segment first, so a disk that
+//! fills refuses new items at `add` (handed back), never the record that
+//! an item was written.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -21,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::mapped::{Flusher, Mapped};
-use super::record::{self, Record, SEGMENT_HEADER};
+use super::record::{self, Header, RESOLUTION_BYTES, Record, SEGMENT_HEADER};
 use super::recover::{Recovered, segment_path};
 
 /// Segment files are cut at about this size (a record is never split);
@@ -50,6 +61,11 @@ pub(crate) struct Log {
 struct Inner {
     next_seq: u64,
     appended: Position,
+    /// Where the last record that is not a sync marker ends: what the
+    /// background syncer must take to disk.
+    appended_data: Position,
+    /// Items in the log not yet resolved (the sum of the segments' `live`).
+    live: u64,
     synced: Position,
     /// Syncs in progress, at most [`SYNCS_IN_FLIGHT`].
     syncing: usize,
@@ -79,6 +95,10 @@ struct Segment {
     bytes: u64,
     /// Bytes known to be on disk.
     synced_bytes: u64,
+    /// How far the segment's last sync marker says it was on disk.
+    marked: u64,
+    /// Where its last record that is not a sync marker ends.
+    data_end: u64,
     /// Syncs it (`None`: found on open, on disk already).
     flusher: Option<Flusher>,
 }
@@ -102,12 +122,16 @@ pub(crate) enum Refused {
 impl Log {
     /// Opens the log over what `recovered` found in `dir`: its segments
     /// stay until their items are resolved; new records go to a new one.
+    ///
+    /// With unresolved items, a new segment is made at once, with room to
+    /// record their resolutions: `Err` when the disk has none (nothing is
+    /// replayed then, and nothing lost).
     pub(crate) fn open(
         dir: &Path,
         max_bytes: Option<u64>,
         segment_bytes: u64,
         recovered: &Recovered,
-    ) -> Self {
+    ) -> io::Result<Self> {
         let mut segments: VecDeque<Segment> = recovered
             .segments
             .iter()
@@ -117,17 +141,23 @@ impl Log {
                 live: 0,
                 bytes: s.bytes,
                 synced_bytes: s.bytes,
+                marked: s.bytes,
+                data_end: s.bytes,
                 flusher: None,
             })
             .collect();
-        for seq in recovered.unresolved.keys() {
-            if let Some(s) = segments.iter_mut().rev().find(|s| s.first_seq <= *seq) {
+        // Each item keeps alive the segment its record was read from.
+        for item in recovered.unresolved.values() {
+            if let Some(s) = segments.iter_mut().find(|s| s.id == item.segment) {
                 s.live += 1;
             }
         }
+        let live = recovered.unresolved.len() as u64;
         let inner = Inner {
             next_seq: recovered.next_seq,
             appended: 0,
+            appended_data: 0,
+            live,
             synced: 0,
             syncing: 0,
             syncing_upto: 0,
@@ -146,10 +176,25 @@ impl Log {
             inner: Mutex::new(inner),
             progress: Condvar::new(),
         };
-        // Segments whose items were all resolved before the crash go now
-        // (all but the last, which goes once a record follows it).
-        log.collect(&mut log.lock());
-        log
+        {
+            let mut g = log.lock();
+            if live > 0 {
+                log.roll(&mut g, RESOLUTION_BYTES * live).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "durable buffer {}: no room to record what becomes of the {live} \
+                             unresolved items it holds ({e}); nothing was replayed",
+                            dir.display()
+                        ),
+                    )
+                })?;
+            }
+            // Segments whose items were all resolved before the crash go
+            // now (all but the last, which goes once a record follows it).
+            log.collect(&mut g);
+        }
+        Ok(log)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -175,8 +220,10 @@ impl Log {
         let seq = g.next_seq;
         let rec = Record::Item { seq, data };
         let len = record::encoded_len(&rec) as u64;
+        // Room for this item's resolution, and every other's, stays free.
+        let keep = RESOLUTION_BYTES * (g.live + 1);
         if let Some(limit) = self.max_bytes {
-            let header = if Self::rolls(&g, len) {
+            let header = if Self::rolls(&g, len + keep) {
                 SEGMENT_HEADER as u64
             } else {
                 0
@@ -188,10 +235,13 @@ impl Log {
             }
         }
         // A segment this record starts begins at `seq`: count it after.
-        let at = self.append(&mut g, &rec, len).map_err(Refused::Io)?;
+        let at = self.append(&mut g, &rec, len, keep).map_err(Refused::Io)?;
         g.next_seq += 1;
+        g.live += 1;
+        g.appended_data = at;
         if let Some(s) = g.segments.back_mut() {
             s.live += 1;
+            s.data_end = s.bytes;
         }
         Ok((seq, at))
     }
@@ -206,14 +256,20 @@ impl Log {
         let mut g = self.lock();
         let rec = Record::Resolved(record::ranges(seqs.iter().copied()));
         let len = record::encoded_len(&rec) as u64;
-        if let Err(e) = self.append(&mut g, &rec, len) {
-            tracing::error!(dir = %self.dir.display(), error = %e, "durable buffer: cannot record resolved items; after a crash they are sent again");
+        // The room kept for these items' resolutions takes it.
+        match self.append(&mut g, &rec, len, 0) {
+            Ok(at) => {
+                g.appended_data = at;
+                if let Some(s) = g.segments.back_mut() {
+                    s.data_end = s.bytes;
+                }
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "durable buffer: cannot record resolved items; after a crash they are sent again");
+            }
         }
         for &seq in seqs {
-            if let Some(s) = g.segments.iter_mut().rev().find(|s| s.first_seq <= seq) {
-                debug_assert!(s.live > 0, "seq {seq} resolved twice");
-                s.live = s.live.saturating_sub(1);
-            }
+            self.release(&mut g, seq);
         }
         self.collect(&mut g);
     }
@@ -222,10 +278,19 @@ impl Log {
     /// handed back, so it no longer keeps its segment alive.
     pub(crate) fn forget(&self, seq: u64) {
         let mut g = self.lock();
-        if let Some(s) = g.segments.iter_mut().rev().find(|s| s.first_seq <= seq) {
-            s.live = s.live.saturating_sub(1);
-        }
+        self.release(&mut g, seq);
         self.collect(&mut g);
+    }
+
+    /// Item `seq` no longer keeps its segment alive.
+    fn release(&self, g: &mut Inner, seq: u64) {
+        if let Some(s) = g.segments.iter_mut().rev().find(|s| s.first_seq <= seq) {
+            debug_assert!(s.live > 0, "seq {seq} resolved twice");
+            if s.live > 0 {
+                s.live -= 1;
+                g.live = g.live.saturating_sub(1);
+            }
+        }
     }
 
     /// Records that item `seq` failed with `error` and waits for the
@@ -234,12 +299,21 @@ impl Log {
         let mut g = self.lock();
         let rec = Record::Failed { seq, error };
         let len = record::encoded_len(&rec) as u64;
-        if let Err(e) = self.append(&mut g, &rec, len) {
-            tracing::error!(dir = %self.dir.display(), seq, error = %e, "durable buffer: cannot record a failed item; after a crash it is sent again");
+        let keep = RESOLUTION_BYTES * g.live;
+        match self.append(&mut g, &rec, len, keep) {
+            Ok(at) => {
+                g.appended_data = at;
+                if let Some(s) = g.segments.back_mut() {
+                    s.data_end = s.bytes;
+                }
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), seq, error = %e, "durable buffer: cannot record a failed item; after a crash it is sent again");
+            }
         }
     }
 
-    /// Whether a record of `len` bytes starts a new segment.
+    /// Whether `len` bytes do not fit the open segment (or none is open).
     fn rolls(g: &Inner, len: u64) -> bool {
         match (&g.open, g.segments.back()) {
             (Some(open), Some(s)) => s.bytes + len > open.capacity() as u64,
@@ -247,11 +321,12 @@ impl Log {
         }
     }
 
-    /// Copies `rec` into the mapped segment, first creating a new one
-    /// when it does not fit (or none is mapped yet).
-    fn append(&self, g: &mut Inner, rec: &Record<'_>, len: u64) -> io::Result<Position> {
-        if Self::rolls(g, len) {
-            self.roll(g, len)?;
+    /// Copies `rec` (`len` bytes) into the mapped segment, first creating
+    /// a new one when it does not fit with `keep` bytes left over (or
+    /// none is mapped yet).
+    fn append(&self, g: &mut Inner, rec: &Record<'_>, len: u64, keep: u64) -> io::Result<Position> {
+        if Self::rolls(g, len + keep) {
+            self.roll(g, len + keep)?;
         }
         let Inner {
             scratch,
@@ -280,7 +355,12 @@ impl Log {
         let capacity = self.segment_bytes.max(SEGMENT_HEADER as u64 + len);
         let capacity = usize::try_from(capacity).map_err(io::Error::other)?;
         let path = segment_path(&self.dir, id);
-        let mapped = Mapped::create(&path, &record::segment_header(g.next_seq), capacity)
+        let header = Header {
+            first_seq: g.next_seq,
+            id,
+            flags: 0,
+        };
+        let mapped = Mapped::create(&path, &header.encode(), capacity)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         g.next_segment += 1;
         g.segments.push_back(Segment {
@@ -289,6 +369,8 @@ impl Log {
             live: 0,
             bytes: SEGMENT_HEADER as u64,
             synced_bytes: 0,
+            marked: 0,
+            data_end: SEGMENT_HEADER as u64,
             flusher: Some(mapped.flusher()),
         });
         g.open = Some(mapped);
@@ -357,6 +439,7 @@ impl Log {
                             s.synced_bytes = s.synced_bytes.max(to);
                         }
                     }
+                    self.mark_synced(&mut g);
                 }
                 Err(e) => {
                     tracing::error!(dir = %self.dir.display(), error = %e, "durable buffer: sync failed; the items waiting for it are handed back");
@@ -371,19 +454,46 @@ impl Log {
         }
     }
 
-    /// Syncs everything appended so far.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        let at = self.lock().appended;
-        if at == 0 {
-            return Ok(());
+    /// After a sync: a marker saying how far the open segment is on disk,
+    /// when the sync took data the last marker did not cover. Only where
+    /// it fits beside the room kept for resolutions: a marker never rolls
+    /// a segment, and one left out only makes recovery less sure of what
+    /// a damaged tail is (it then cuts less, never more).
+    fn mark_synced(&self, g: &mut Inner) {
+        let Some(s) = g.segments.back() else { return };
+        let through = s.synced_bytes.min(s.bytes);
+        if g.open.is_none() || s.data_end.min(through) <= s.marked {
+            return;
         }
-        self.wait_synced(at)
+        let rec = Record::Synced { through };
+        let len = record::encoded_len(&rec) as u64;
+        let keep = RESOLUTION_BYTES * g.live;
+        if Self::rolls(g, len + keep) {
+            return;
+        }
+        if self.append(g, &rec, len, keep).is_ok()
+            && let Some(s) = g.segments.back_mut()
+        {
+            s.marked = through;
+        }
     }
 
-    /// `true` when something was appended since the last sync.
+    /// Syncs everything appended so far, and the sync marker that says so.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        for _ in 0..2 {
+            let at = self.lock().appended;
+            if at == 0 {
+                return Ok(());
+            }
+            self.wait_synced(at)?;
+        }
+        Ok(())
+    }
+
+    /// `true` when data (not only markers) was appended since the last sync.
     pub(crate) fn unsynced(&self) -> bool {
         let g = self.lock();
-        g.appended > g.synced
+        g.appended_data > g.synced
     }
 
     /// Waits until the log has room for `len` more bytes, or `timeout`.
@@ -447,7 +557,7 @@ mod tests {
 
     fn open(dir: &Path, segment_bytes: u64) -> (Log, Recovered) {
         let recovered = recover(dir).expect("recover");
-        let log = Log::open(dir, None, segment_bytes, &recovered);
+        let log = Log::open(dir, None, segment_bytes, &recovered).expect("open");
         (log, recovered)
     }
 
@@ -488,18 +598,37 @@ mod tests {
     #[test]
     fn resolved_segments_are_deleted_in_order() {
         let dir = tempfile::tempdir().expect("dir");
-        // Three records of 41 bytes per segment.
-        let (log, _) = open(dir.path(), SEGMENT_HEADER as u64 + 3 * 41);
-        let seqs: Vec<u64> = (0..9).map(|_| add(&log, &[7_u8; 20])).collect();
-        let files = || fs::read_dir(dir.path()).expect("ls").count();
-        assert_eq!(files(), 3, "{:?}", log.live());
+        // A few records of 41 bytes per segment, beside the room kept for
+        // resolutions.
+        let (log, _) = open(dir.path(), SEGMENT_HEADER as u64 + 8 * 41);
+        // The items of each segment, by segment id.
+        let mut groups: Vec<(u64, Vec<u64>)> = Vec::new();
+        for _ in 0..9 {
+            let seq = add(&log, &[7_u8; 20]);
+            let id = log.live().last().expect("a segment").0;
+            match groups.last_mut() {
+                Some((last, seqs)) if *last == id => seqs.push(seq),
+                _ => groups.push((id, vec![seq])),
+            }
+        }
+        assert!(groups.len() >= 3, "{groups:?}");
+        let exists = |id: u64| segment_path(dir.path(), id).exists();
         // The middle segment's items first: it must wait for the first.
-        // (Their resolution opens a fourth segment.)
-        log.resolve(&seqs[3..6]);
-        assert_eq!(files(), 4, "{:?}", log.live());
-        log.resolve(&seqs[..3]);
-        assert_eq!(files(), 2, "both old ones gone: {:?}", log.live());
-        log.resolve(&seqs[6..]);
+        log.resolve(&groups[1].1);
+        assert!(
+            exists(groups[0].0) && exists(groups[1].0),
+            "{:?}",
+            log.live()
+        );
+        log.resolve(&groups[0].1);
+        assert!(
+            !exists(groups[0].0) && !exists(groups[1].0),
+            "both old ones gone: {:?}",
+            log.live()
+        );
+        for (_, seqs) in &groups[2..] {
+            log.resolve(seqs);
+        }
         log.sync().expect("sync");
         drop(log);
         let (_, found) = open(dir.path(), SEGMENT_BYTES);
@@ -547,7 +676,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let recovered = recover(dir.path()).expect("recover");
         let seg = SEGMENT_HEADER as u64 + 2 * 41;
-        let log = Log::open(dir.path(), Some(3 * seg), seg, &recovered);
+        let log = Log::open(dir.path(), Some(3 * seg), seg, &recovered).expect("open");
         let mut seqs = Vec::new();
         let full = loop {
             match log.append_item(&[1_u8; 20]) {

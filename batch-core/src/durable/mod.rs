@@ -106,7 +106,7 @@ impl Journal {
             ));
         }
         let recovered = recover::recover(dir)?;
-        let log = Log::open(dir, settings.max_buffer_bytes, segment_bytes, &recovered);
+        let log = Log::open(dir, settings.max_buffer_bytes, segment_bytes, &recovered)?;
         let (hint, wake) = crossbeam_channel::bounded(1);
         let journal = Arc::new(Self {
             log,

@@ -1,34 +1,122 @@
 //! The on-disk shape of the durable log: a segment header, then records,
 //! each `[len: u32][!len: u32][crc32 of body: u32][body]`, little endian.
 //!
-//! The length is stored twice so that a damaged length is told from a
-//! record cut short by a crash: with a sound header, a body that runs past
-//! the end of the last segment is a torn write; a header whose two copies
-//! disagree is one only if nothing but zeros follows it (see
-//! [`scan`](super::recover)).
+//! Every byte recovery trusts is covered by a checksum: the header has its
+//! own CRC over all its fields, each record its body's. The length is
+//! stored twice so that a damaged length is told from a record cut short
+//! by a crash. A write that never finished (a crash tore it) is told from
+//! one that finished and was damaged later by the [`Record::Synced`]
+//! markers: a sync that reached the disk is followed by a marker naming
+//! how far it reached, so damage before the last marker of a segment is
+//! damage (the bytes were on disk), and only damage after it, with no
+//! sound record behind it, can be a torn tail (see
+//! [`recover`](super::recover)).
 
 /// Every segment file starts with these 8 bytes.
 pub(crate) const MAGIC: [u8; 8] = *b"UDS3LOG\0";
-/// The format this release writes and reads. A later release that changes
-/// the layout or the item encoding raises it and keeps reading this one;
-/// this release refuses any other with a clear error.
-pub(crate) const FORMAT_VERSION: u8 = 1;
-/// Magic, version, 7 reserved bytes, the segment's first sequence number.
-pub(crate) const SEGMENT_HEADER: usize = 24;
+/// The format this release writes and reads. Version 1 (the first
+/// release's, never published) had no header checksum and no sync
+/// markers; this release refuses it, and any other, with a clear error.
+pub(crate) const FORMAT_VERSION: u8 = 2;
+/// Magic, version, flags, 2 reserved bytes, the header's CRC, the
+/// segment's first sequence number, the segment's id.
+pub(crate) const SEGMENT_HEADER: usize = 32;
 /// Length, inverted length, checksum.
 pub(crate) const RECORD_HEADER: usize = 12;
+/// The most bytes the resolution of one item can take in a
+/// [`Record::Resolved`]: a record of one range. The log keeps this much
+/// room per unresolved item, so that resolutions never need a new
+/// segment (which a full disk could refuse).
+pub(crate) const RESOLUTION_BYTES: u64 = (RECORD_HEADER + 1 + 12) as u64;
+
+/// Header flag: the segment was rewritten by [`repair`](super::repair)
+/// from the sound records of a damaged one, so its item sequence numbers
+/// may have gaps (the damaged items' numbers).
+pub(crate) const SALVAGED: u8 = 1;
 
 const ITEM: u8 = 1;
 const RESOLVED: u8 = 2;
 const FAILED: u8 = 3;
+const SYNCED: u8 = 4;
 
-/// The header of a segment whose first item will have sequence `first_seq`.
-pub(crate) fn segment_header(first_seq: u64) -> [u8; SEGMENT_HEADER] {
-    let mut h = [0_u8; SEGMENT_HEADER];
-    h[..8].copy_from_slice(&MAGIC);
-    h[8] = FORMAT_VERSION;
-    h[16..].copy_from_slice(&first_seq.to_le_bytes());
-    h
+/// A segment header's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The sequence number of the segment's first item (or, with no item
+    /// in it, of the next item appended after it).
+    pub(crate) first_seq: u64,
+    /// The segment's id, as in its file name.
+    pub(crate) id: u64,
+    /// [`SALVAGED`], or 0.
+    pub(crate) flags: u8,
+}
+
+impl Header {
+    /// The header's bytes, its checksum included.
+    pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER] {
+        let mut h = [0_u8; SEGMENT_HEADER];
+        h[..8].copy_from_slice(&MAGIC);
+        h[8] = FORMAT_VERSION;
+        h[9] = self.flags;
+        h[16..24].copy_from_slice(&self.first_seq.to_le_bytes());
+        h[24..32].copy_from_slice(&self.id.to_le_bytes());
+        let crc = crc32fast::hash(&h);
+        h[12..16].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// Whether the segment came out of a repair.
+    pub(crate) fn salvaged(&self) -> bool {
+        self.flags & SALVAGED != 0
+    }
+}
+
+/// Why a segment header was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadHeader {
+    /// Fewer bytes than a header.
+    Short,
+    /// Not a segment of this library.
+    Magic,
+    /// Another format version (the one found).
+    Version(u8),
+    /// The checksum over the header's fields is wrong.
+    Checksum,
+    /// Flags this release does not know.
+    Flags(u8),
+}
+
+/// Reads the header at the start of a segment file.
+pub(crate) fn read_header(bytes: &[u8]) -> Result<Header, BadHeader> {
+    let h: &[u8; SEGMENT_HEADER] = bytes
+        .get(..SEGMENT_HEADER)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(BadHeader::Short)?;
+    if h[..8] != MAGIC {
+        return Err(BadHeader::Magic);
+    }
+    if h[8] != FORMAT_VERSION {
+        return Err(BadHeader::Version(h[8]));
+    }
+    let mut zeroed = *h;
+    zeroed[12..16].fill(0);
+    if crc32fast::hash(&zeroed).to_le_bytes() != h[12..16] {
+        return Err(BadHeader::Checksum);
+    }
+    let word = |at: usize| {
+        let mut b = [0_u8; 8];
+        b.copy_from_slice(&h[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let header = Header {
+        first_seq: word(16),
+        id: word(24),
+        flags: h[9],
+    };
+    if header.flags & !SALVAGED != 0 || h[10..12] != [0, 0] {
+        return Err(BadHeader::Flags(h[9]));
+    }
+    Ok(header)
 }
 
 /// One record's meaning.
@@ -42,6 +130,10 @@ pub(crate) enum Record<'a> {
     /// An item that failed and waits for the caller to collect it: after
     /// a crash it goes to the dead letters with this error, not to replay.
     Failed { seq: u64, error: &'a str },
+    /// A sync ended: every byte of this segment before offset `through`
+    /// (and every earlier segment) was on disk before this record was
+    /// written.
+    Synced { through: u64 },
 }
 
 /// The bytes [`encode`] appends for `record`, header included.
@@ -52,6 +144,7 @@ pub(crate) fn encoded_len(record: &Record<'_>) -> usize {
             Record::Item { data, .. } => 8 + data.len(),
             Record::Resolved(ranges) => 12 * ranges.len(),
             Record::Failed { error, .. } => 8 + error.len(),
+            Record::Synced { .. } => 8,
         }
 }
 
@@ -76,6 +169,10 @@ pub(crate) fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
             out.push(FAILED);
             out.extend_from_slice(&seq.to_le_bytes());
             out.extend_from_slice(error.as_bytes());
+        }
+        Record::Synced { through } => {
+            out.push(SYNCED);
+            out.extend_from_slice(&through.to_le_bytes());
         }
     }
     let body = &out[start + RECORD_HEADER..];
@@ -153,6 +250,9 @@ fn parse(body: &[u8]) -> Option<Record<'_>> {
             seq: seq_of(rest)?,
             error: std::str::from_utf8(&rest[8..]).ok()?,
         }),
+        SYNCED if rest.len() == 8 => Some(Record::Synced {
+            through: seq_of(rest)?,
+        }),
         _ => None,
     }
 }
@@ -198,6 +298,7 @@ mod tests {
                 seq: 4,
                 error: "HTTP 400: bad vector",
             },
+            Record::Synced { through: 4096 },
         ] {
             let bytes = encoded(&record);
             assert_eq!(bytes.len(), encoded_len(&record));
@@ -223,6 +324,33 @@ mod tests {
                 "byte {i}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_header_reads_back_and_any_flipped_byte_is_refused() {
+        let header = Header {
+            first_seq: 0x0102_0304_0506,
+            id: 42,
+            flags: 0,
+        };
+        let bytes = header.encode();
+        assert_eq!(read_header(&bytes), Ok(header));
+        assert_eq!(
+            read_header(&bytes[..SEGMENT_HEADER - 1]),
+            Err(BadHeader::Short)
+        );
+        for i in 0..SEGMENT_HEADER {
+            for flip in [0x01_u8, 0x40, 0xff] {
+                let mut bad = bytes;
+                bad[i] ^= flip;
+                assert!(read_header(&bad).is_err(), "byte {i} ^ {flip:#x} accepted");
+            }
+        }
+        let salvaged = Header {
+            flags: SALVAGED,
+            ..header
+        };
+        assert!(read_header(&salvaged.encode()).is_ok_and(|h| h.salvaged()));
     }
 
     #[test]

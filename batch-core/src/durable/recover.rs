@@ -1,12 +1,25 @@
 //! Reading a durable log back on open: every segment in order, the items
-//! no record resolved, a torn tail cut, corruption refused.
+//! no record resolved, a torn tail cut, anything else that does not add up
+//! refused with the file, the field and what was expected.
+//!
+//! What recovery checks, so that no damage is taken for data:
+//! - segment ids follow each other (a missing file in the middle is
+//!   refused, not skipped);
+//! - each header's checksum, and that its id is the file name's and its
+//!   first sequence number follows the previous segment's items;
+//! - each record's checksum, and that item sequence numbers follow each
+//!   other (a repaired segment may skip the numbers of the items it lost,
+//!   never go back);
+//! - damage is cut as a torn tail only in the last segment, after its last
+//!   sync marker (bytes before it were on disk: they were damaged, not
+//!   torn), with no sound record behind it.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::record::{self, FORMAT_VERSION, MAGIC, Read, Record, SEGMENT_HEADER};
+use super::record::{self, BadHeader, FORMAT_VERSION, Read, Record, SEGMENT_HEADER};
 
 /// An item accepted before and not resolved: to replay, or, when it had
 /// failed and nobody collected it, to the dead letters.
@@ -15,6 +28,8 @@ pub(crate) struct Unresolved {
     pub(crate) data: Vec<u8>,
     /// The error it failed with, if it had failed.
     pub(crate) failed: Option<String>,
+    /// The id of the segment its record is in.
+    pub(crate) segment: u64,
 }
 
 /// One segment file found on open.
@@ -44,13 +59,14 @@ pub(crate) fn segment_path(dir: &Path, id: u64) -> PathBuf {
 }
 
 /// The segment files of `dir`, by id.
-fn segment_ids(dir: &Path) -> io::Result<Vec<u64>> {
+pub(crate) fn segment_ids(dir: &Path) -> io::Result<Vec<u64>> {
     let mut ids = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(id) = name
             .strip_suffix(".seg")
+            .filter(|s| s.len() == 20)
             .and_then(|s| s.parse::<u64>().ok())
         {
             ids.push(id);
@@ -60,65 +76,129 @@ fn segment_ids(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
-fn corrupt(path: &Path, offset: usize, what: &str) -> io::Error {
+/// An error naming the file, where, and what was wrong; nothing was
+/// replayed.
+pub(crate) fn refused(path: &Path, what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
-            "durable buffer {}: {what} at byte {offset}; the records after it cannot be trusted. \
-             Nothing was replayed; move the file away to start without it",
-            path.display()
+            "durable buffer {}: {what}. Nothing was replayed; `uds3-buffer-repair {}` keeps \
+             every sound record and moves the damaged bytes to a quarantine file",
+            path.display(),
+            path.parent()
+                .map_or_else(String::new, |d| d.display().to_string()),
         ),
     )
 }
 
+/// What is wrong with a header, in words.
+pub(crate) fn header_problem(bad: BadHeader) -> String {
+    match bad {
+        BadHeader::Short => "a segment shorter than its header".to_owned(),
+        BadHeader::Magic => "not a uds3-batch segment (field magic, bytes 0-7)".to_owned(),
+        BadHeader::Version(v) => format!(
+            "format version {v} (field version, byte 8; this release reads version \
+             {FORMAT_VERSION}): open it with the release that wrote it and let it drain"
+        ),
+        BadHeader::Checksum => "the segment header fails its checksum (bytes 0-31: magic, \
+             version, flags, first sequence number, segment id)"
+            .to_owned(),
+        BadHeader::Flags(f) => format!("unknown flags {f:#04x} in the segment header (byte 9)"),
+    }
+}
+
 /// Reads every segment of `dir` (created if missing); a segment ends at
 /// its first byte of unused, zeroed room. The last segment's torn tail (a
-/// damaged record no sound record follows, as a crash or a power loss
-/// leaves it) is cut from the file with a warning; a damaged record
-/// anywhere else, or one a sound record follows, is an error naming the
-/// file and offset, never skipped.
+/// damaged record after the segment's last sync marker with no sound
+/// record behind it, as a crash or a power loss leaves it) is cut from
+/// the file with a warning; anything else that does not check out is an
+/// error naming the file, the field or offset, and what was expected.
 pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
     fs::create_dir_all(dir)?;
     let ids = segment_ids(dir)?;
+    for pair in ids.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(refused(
+                &segment_path(dir, pair[0] + 1),
+                &format!(
+                    "missing: segments {} to {} are there, so their items' records are lost",
+                    pair[0], pair[1]
+                ),
+            ));
+        }
+    }
     let mut out = Recovered {
         next_seq: 1,
         ..Recovered::default()
     };
+    // The first sequence number the next segment must have, and whether
+    // the segment before it was repaired (gaps allowed).
+    let mut expected: Option<(u64, bool)> = None;
     let last = ids.last().copied();
     for id in ids {
         let path = segment_path(dir, id);
         let bytes = fs::read(&path)?;
         let is_last = Some(id) == last;
-        if bytes.len() < SEGMENT_HEADER {
-            if is_last {
-                // Created, header not yet complete: no record was in it.
-                fs::remove_file(&path)?;
-                out.next_segment = id + 1;
-                continue;
-            }
-            return Err(corrupt(&path, 0, "a segment shorter than its header"));
+        if bytes.len() < SEGMENT_HEADER && is_last {
+            // Created, header not yet complete: no record was in it.
+            fs::remove_file(&path)?;
+            out.next_segment = id + 1;
+            continue;
         }
-        if bytes[..8] != MAGIC {
-            return Err(corrupt(&path, 0, "not a uds3-batch segment (bad magic)"));
-        }
-        if bytes[8] != FORMAT_VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "durable buffer {}: format version {} (this release reads version {FORMAT_VERSION}); \
-                     open it with the release that wrote it and let it drain",
-                    path.display(),
-                    bytes[8]
+        let header = record::read_header(&bytes).map_err(|b| refused(&path, &header_problem(b)))?;
+        if header.id != id {
+            return Err(refused(
+                &path,
+                &format!(
+                    "field segment id (bytes 24-31): the header says {}, the file name {id}",
+                    header.id
                 ),
             ));
         }
-        let first_seq = u64::from_le_bytes(bytes[16..24].try_into().unwrap_or_default());
-        out.next_seq = out.next_seq.max(first_seq);
+        if let Some((want, gaps)) = expected
+            && (header.first_seq < want || (!gaps && header.first_seq != want))
+        {
+            return Err(refused(
+                &path,
+                &format!(
+                    "field first sequence number (bytes 16-23): expected {want} after the segment \
+                     before, found {}",
+                    header.first_seq
+                ),
+            ));
+        }
+        let mut next_item = header.first_seq;
+        // How far the last sync marker says this segment was on disk.
+        let mut synced_through = 0_u64;
         let mut at = SEGMENT_HEADER;
         while at < bytes.len() {
             let rest = &bytes[at..];
             if let Read::Record(rec, len) = record::read(rest) {
-                apply(&mut out, rec);
+                match rec {
+                    Record::Item { seq, .. }
+                        if seq < next_item || (!header.salvaged() && seq != next_item) =>
+                    {
+                        return Err(refused(
+                            &path,
+                            &format!(
+                                "field item sequence number of the record at byte {at}: expected \
+                                 {next_item}, found {seq}"
+                            ),
+                        ));
+                    }
+                    Record::Item { seq, .. } => next_item = seq + 1,
+                    Record::Synced { through } if through > at as u64 => {
+                        return Err(refused(
+                            &path,
+                            &format!(
+                                "the sync marker at byte {at} claims bytes up to {through}, past itself"
+                            ),
+                        ));
+                    }
+                    Record::Synced { through } => synced_through = synced_through.max(through),
+                    _ => {}
+                }
+                apply(&mut out, rec, id);
                 at += len;
                 continue;
             }
@@ -126,19 +206,38 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
             if rest.iter().all(|&b| b == 0) {
                 break;
             }
+            if (at as u64) < synced_through {
+                return Err(refused(
+                    &path,
+                    &format!(
+                        "a damaged record at byte {at}, before the sync marker that says bytes up \
+                         to {synced_through} were on disk: it was written whole and changed since"
+                    ),
+                ));
+            }
             // A record cut short by a crash, or pages a power loss did
             // not write, end the log: no sound record follows them.
-            let torn =
-                !(1..rest.len()).any(|i| matches!(record::read(&rest[i..]), Read::Record(..)));
-            if !(torn && is_last) {
-                return Err(corrupt(&path, at, "a damaged record"));
+            let followed =
+                (1..rest.len()).any(|i| matches!(record::read(&rest[i..]), Read::Record(..)));
+            if followed || !is_last {
+                return Err(refused(
+                    &path,
+                    &format!(
+                        "a damaged record at byte {at} with sound records after it{}",
+                        if is_last {
+                            ""
+                        } else {
+                            " (not the last segment)"
+                        }
+                    ),
+                ));
             }
             let cut = (bytes.len() - at) as u64;
             tracing::warn!(
                 file = %path.display(),
                 offset = at,
                 bytes = cut,
-                "durable buffer: torn tail cut (a write the crash interrupted); the records before it are replayed"
+                "durable buffer: torn tail cut (a write the crash interrupted, after the last sync); the records before it are replayed"
             );
             fs::OpenOptions::new()
                 .write(true)
@@ -147,9 +246,11 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
             out.cut = Some((path.clone(), at as u64, cut));
             break;
         }
+        out.next_seq = out.next_seq.max(next_item);
+        expected = Some((next_item, header.salvaged()));
         out.segments.push(FoundSegment {
             id,
-            first_seq,
+            first_seq: header.first_seq,
             bytes: at as u64,
         });
         out.next_segment = id + 1;
@@ -157,21 +258,25 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
     Ok(out)
 }
 
-fn apply(out: &mut Recovered, record: Record<'_>) {
+fn apply(out: &mut Recovered, record: Record<'_>, segment: u64) {
     match record {
         Record::Item { seq, data } => {
-            out.next_seq = out.next_seq.max(seq + 1);
             out.unresolved.insert(
                 seq,
                 Unresolved {
                     data: data.to_vec(),
                     failed: None,
+                    segment,
                 },
             );
         }
         Record::Resolved(ranges) => {
             for (first, count) in ranges {
-                for seq in first..first + u64::from(count) {
+                // By the items there, not by the range: a range is up to
+                // 2^32 numbers long.
+                let end = first.saturating_add(u64::from(count));
+                let seqs: Vec<u64> = out.unresolved.range(first..end).map(|(s, _)| *s).collect();
+                for seq in seqs {
                     out.unresolved.remove(&seq);
                 }
             }
@@ -181,5 +286,6 @@ fn apply(out: &mut Recovered, record: Record<'_>) {
                 item.failed = Some(error.to_owned());
             }
         }
+        Record::Synced { .. } => {}
     }
 }
