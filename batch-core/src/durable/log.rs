@@ -56,6 +56,9 @@ pub(crate) struct Log {
     inner: Mutex<Inner>,
     /// Signalled when a sync ends and when a segment is deleted.
     progress: Condvar,
+    /// Tests: creating a segment fails as on a full disk.
+    #[cfg(test)]
+    disk_full: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -175,6 +178,8 @@ impl Log {
             segment_bytes: segment_bytes.max(SEGMENT_HEADER as u64 + 1),
             inner: Mutex::new(inner),
             progress: Condvar::new(),
+            #[cfg(test)]
+            disk_full: std::sync::atomic::AtomicBool::new(false),
         };
         {
             let mut g = log.lock();
@@ -351,6 +356,10 @@ impl Log {
     /// Creates, reserves and maps the next segment, large enough for a
     /// record of `len` bytes.
     fn roll(&self, g: &mut Inner, len: u64) -> io::Result<()> {
+        #[cfg(test)]
+        if self.disk_full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(28));
+        }
         let id = g.next_segment;
         let capacity = self.segment_bytes.max(SEGMENT_HEADER as u64 + len);
         let capacity = usize::try_from(capacity).map_err(io::Error::other)?;
@@ -369,7 +378,9 @@ impl Log {
             live: 0,
             bytes: SEGMENT_HEADER as u64,
             synced_bytes: 0,
-            marked: 0,
+            // Nothing to mark until a record follows the header (which
+            // has its own checksum).
+            marked: SEGMENT_HEADER as u64,
             data_end: SEGMENT_HEADER as u64,
             flusher: Some(mapped.flusher()),
         });
@@ -457,8 +468,7 @@ impl Log {
     /// After a sync: a marker saying how far the open segment is on disk,
     /// when the sync took data the last marker did not cover. Only where
     /// it fits beside the room kept for resolutions: a marker never rolls
-    /// a segment, and one left out only makes recovery less sure of what
-    /// a damaged tail is (it then cuts less, never more).
+    /// a segment here (see [`Log::sync`] for what stands in for it).
     fn mark_synced(&self, g: &mut Inner) {
         let Some(s) = g.segments.back() else { return };
         let through = s.synced_bytes.min(s.bytes);
@@ -478,16 +488,29 @@ impl Log {
         }
     }
 
-    /// Syncs everything appended so far, and the sync marker that says so.
+    /// Syncs everything appended so far, and what says so: the sync
+    /// marker, or, where the open segment had no room left for one, a new
+    /// segment (damage in a segment before the last is never taken for a
+    /// torn tail). Without either, recovery would take damage to the
+    /// records after the last marker for a write the crash interrupted.
     pub(crate) fn sync(&self) -> io::Result<()> {
-        for _ in 0..2 {
-            let at = self.lock().appended;
-            if at == 0 {
-                return Ok(());
-            }
-            self.wait_synced(at)?;
+        let at = self.lock().appended;
+        if at == 0 {
+            return Ok(());
         }
-        Ok(())
+        self.wait_synced(at)?;
+        {
+            let mut g = self.lock();
+            let unmarked = g.segments.back().is_some_and(|s| s.data_end > s.marked);
+            if unmarked && g.open.is_some() && g.synced >= g.appended_data {
+                let keep = RESOLUTION_BYTES * g.live;
+                if let Err(e) = self.roll(&mut g, keep) {
+                    tracing::debug!(dir = %self.dir.display(), error = %e, "durable buffer: no room for a sync marker");
+                }
+            }
+        }
+        let at = self.lock().appended;
+        self.wait_synced(at)
     }
 
     /// `true` when data (not only markers) was appended since the last sync.
@@ -633,6 +656,44 @@ mod tests {
         drop(log);
         let (_, found) = open(dir.path(), SEGMENT_BYTES);
         assert!(found.unresolved.is_empty());
+    }
+
+    /// Issue 30, defect 2: with the disk full, items that were written
+    /// must still be recorded as resolved, or the next open sends them
+    /// again over what others wrote since.
+    #[test]
+    fn a_full_disk_refuses_new_items_but_never_the_record_of_a_resolution() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (log, _) = open(dir.path(), SEGMENT_HEADER as u64 + 1000);
+        let mut seqs = vec![add(&log, &[3_u8; 20])];
+        // Fill the open segment until the next item needs a new one,
+        // which the full disk refuses.
+        log.disk_full.store(true, std::sync::atomic::Ordering::Relaxed);
+        loop {
+            match log.append_item(&[3_u8; 20]) {
+                Ok((seq, _)) => seqs.push(seq),
+                Err(Refused::Io(e)) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "{e}");
+                    break;
+                }
+                Err(Refused::Full(f)) => panic!("{f:?}"),
+            }
+        }
+        assert!(seqs.len() > 5, "{}", seqs.len());
+        // Every item is written and resolved one at a time, the worst
+        // case for room (one range each).
+        for &seq in &seqs {
+            log.resolve(&[seq]);
+        }
+        // Still full at close.
+        log.sync().expect("sync");
+        drop(log);
+        let (_, found) = open(dir.path(), SEGMENT_BYTES);
+        assert!(
+            found.unresolved.is_empty(),
+            "{} written items would be sent again",
+            found.unresolved.len()
+        );
     }
 
     #[test]

@@ -289,3 +289,124 @@ fn apply(out: &mut Recovered, record: Record<'_>, segment: u64) {
         Record::Synced { .. } => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::log::Log;
+    use super::*;
+
+    /// A small log with items in several segments, some resolved, one
+    /// failed, closed cleanly; returns its directory and what a reopen
+    /// must find unresolved.
+    fn small_log() -> (tempfile::TempDir, BTreeMap<u64, Unresolved>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = Log::open(dir.path(), None, 300, &recover(dir.path()).expect("recover"))
+            .expect("open");
+        let seqs: Vec<u64> = (0..8_u8)
+            .map(|i| log.append_item(&[b'a' + i; 24]).expect("room").0)
+            .collect();
+        log.resolve(&[seqs[0], seqs[2], seqs[5]]);
+        log.failed(seqs[3], "HTTP 400");
+        log.sync().expect("sync");
+        drop(log);
+        let found = recover(dir.path()).expect("reopen").unresolved;
+        assert_eq!(found.len(), 5, "{found:?}");
+        (dir, found)
+    }
+
+    fn copy_dir(from: &Path) -> tempfile::TempDir {
+        let to = tempfile::tempdir().expect("dir");
+        for id in segment_ids(from).expect("ls") {
+            fs::copy(segment_path(from, id), segment_path(to.path(), id)).expect("copy");
+        }
+        to
+    }
+
+    fn message(e: &io::Error) -> String {
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn a_changed_first_sequence_number_is_refused_with_file_and_field() {
+        let (dir, _) = small_log();
+        let ids = segment_ids(dir.path()).expect("ls");
+        assert!(ids.len() >= 3, "{ids:?}");
+        let path = segment_path(dir.path(), ids[1]);
+        let mut bytes = fs::read(&path).expect("read");
+        // Byte 17: the second byte of the first sequence number.
+        bytes[17] ^= 0x01;
+        fs::write(&path, &bytes).expect("write");
+        let m = message(&recover(dir.path()).expect_err("refused"));
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(m.contains(name) && m.contains("checksum"), "{m}");
+    }
+
+    #[test]
+    fn a_header_with_a_sound_checksum_that_does_not_follow_is_refused() {
+        let (dir, _) = small_log();
+        let ids = segment_ids(dir.path()).expect("ls");
+        let path = segment_path(dir.path(), ids[1]);
+        let mut bytes = fs::read(&path).expect("read");
+        let mut header = record::read_header(&bytes).expect("header");
+        header.first_seq += 256;
+        bytes[..SEGMENT_HEADER].copy_from_slice(&header.encode());
+        fs::write(&path, &bytes).expect("write");
+        let m = message(&recover(dir.path()).expect_err("refused"));
+        assert!(m.contains("first sequence number") && m.contains("expected"), "{m}");
+    }
+
+    #[test]
+    fn a_missing_middle_segment_and_a_renamed_one_are_refused() {
+        let (dir, _) = small_log();
+        let ids = segment_ids(dir.path()).expect("ls");
+        let gone = copy_dir(dir.path());
+        fs::remove_file(segment_path(gone.path(), ids[1])).expect("rm");
+        let m = message(&recover(gone.path()).expect_err("refused"));
+        assert!(m.contains("missing"), "{m}");
+        let renamed = copy_dir(dir.path());
+        let last = *ids.last().expect("ids");
+        fs::rename(
+            segment_path(renamed.path(), last),
+            segment_path(renamed.path(), last + 1),
+        )
+        .expect("mv");
+        let m = message(&recover(renamed.path()).expect_err("refused"));
+        assert!(m.contains("missing") || m.contains("segment id"), "{m}");
+    }
+
+    /// Issue 30's goal: flipping any byte of a log, one at a time, either
+    /// refuses the open or recovers exactly what the log held.
+    #[test]
+    fn every_flipped_byte_is_refused_or_recovers_every_record() {
+        let (dir, want) = small_log();
+        let ids = segment_ids(dir.path()).expect("ls");
+        let (mut refusals, mut recoveries) = (0, 0);
+        for &id in &ids {
+            let len = fs::metadata(segment_path(dir.path(), id)).expect("meta").len() as usize;
+            for at in 0..len {
+                for flip in [0x01_u8, 0xff] {
+                    let copy = copy_dir(dir.path());
+                    let path = segment_path(copy.path(), id);
+                    let mut bytes = fs::read(&path).expect("read");
+                    bytes[at] ^= flip;
+                    fs::write(&path, &bytes).expect("write");
+                    match recover(copy.path()) {
+                        Err(e) => {
+                            message(&e);
+                            refusals += 1;
+                        }
+                        Ok(found) => {
+                            assert_eq!(
+                                found.unresolved, want,
+                                "segment {id} byte {at} ^ {flip:#x}: recovered something else"
+                            );
+                            recoveries += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(refusals > 0 && recoveries > 0, "{refusals} {recoveries}");
+    }
+}
