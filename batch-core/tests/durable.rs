@@ -349,6 +349,42 @@ fn a_corrupt_record_is_refused_with_its_file_and_offset() {
     );
 }
 
+/// Issue 30, defect 3: a damaged middle record refuses the open (above);
+/// repair then keeps every sound record before and after it, where moving
+/// the segment away lost them all.
+#[test]
+fn repair_keeps_every_sound_record_around_a_damaged_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let said = run_child(dir.path(), "hang", 300);
+    let first = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&first).expect("read");
+    let at = used(&bytes) / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&first, &bytes).expect("write");
+    let (sink, _) = FakeSink::new(FakeScript::default());
+    assert!(Batcher::new(sink, settings(dir.path()).build().expect("settings")).is_err());
+    let report = batch_core::durable::repair(dir.path()).expect("repair");
+    assert_eq!(report.repaired.len(), 1, "{report:?}");
+    let fixed = &report.repaired[0];
+    let lost: u64 = fixed.items_lost.iter().map(|(_, n)| n).sum();
+    assert!(lost <= 1, "one record damaged: {report:?}");
+    assert!(fixed.quarantine.iter().all(|f| f.exists()), "{report:?}");
+    let (written, stats, _) = reopen(dir.path());
+    let unique: HashSet<u64> = written.iter().copied().collect();
+    assert_eq!(unique.len(), written.len(), "no duplicates");
+    let missing = said.ok.difference(&unique).count() as u64;
+    assert!(
+        missing <= lost,
+        "{missing} acknowledged items missing, {lost} named lost"
+    );
+    assert!(
+        unique.len() >= 299,
+        "the sound records replayed: {}",
+        unique.len()
+    );
+    assert_eq!(stats.total_replayed, written.len() as u64);
+}
+
 #[test]
 fn at_the_disk_bound_reject_hands_the_item_back_and_block_waits() {
     let dir = tempfile::tempdir().expect("dir");

@@ -668,7 +668,8 @@ mod tests {
         let mut seqs = vec![add(&log, &[3_u8; 20])];
         // Fill the open segment until the next item needs a new one,
         // which the full disk refuses.
-        log.disk_full.store(true, std::sync::atomic::Ordering::Relaxed);
+        log.disk_full
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         loop {
             match log.append_item(&[3_u8; 20]) {
                 Ok((seq, _)) => seqs.push(seq),

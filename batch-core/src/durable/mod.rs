@@ -33,16 +33,29 @@
 //!
 //! # Layout
 //! `NNNNNNNNNNNNNNNNNNNN.seg` segment files (32 MiB, reserved on disk when
-//! created, zeros after the last record) of length-prefixed,
-//! CRC-32-checked records: accepted items, what was resolved, what
-//! failed; `dead_letters.jsonl`; `LOCK`, held while a batcher has the
-//! directory open.
+//! created, zeros after the last record), each a header with its own
+//! checksum, then length-prefixed, CRC-32-checked records: accepted
+//! items, what was resolved, what failed, and after each sync a marker of
+//! how far it reached; `dead_letters.jsonl`; `LOCK`, held while a batcher
+//! has the directory open; `quarantine/`, if [`repair`] found damage.
+//!
+//! # Damage
+//! Opening refuses a log it cannot prove whole, naming the file, the field
+//! or offset, and what was expected: a header or record failing its
+//! checksum, a segment missing between two others, sequence numbers that
+//! do not follow, damage before a sync marker. The only thing cut without
+//! asking is a torn tail: damage after the last segment's last sync
+//! marker with no sound record behind it, which is what a crash leaves.
+//! [`repair`] (the `uds3-buffer-repair` binary) then keeps every sound
+//! record of a refused log and quarantines the rest. A log's last segment
+//! deleted whole cannot be noticed (nothing after it names it).
 
 mod dead_letters;
 pub(crate) mod log;
 mod mapped;
 mod record;
 mod recover;
+mod repair;
 
 use std::fs::File;
 use std::io;
@@ -55,6 +68,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 pub use dead_letters::{DEAD_LETTERS_FILE, DeadLetter, read_dead_letters, take_dead_letters};
 pub(crate) use log::{Position, Refused};
 pub(crate) use recover::Unresolved;
+pub use repair::{QUARANTINE_DIR, RepairReport, RepairedSegment, repair};
 
 use crate::durable_settings::{DurableSettings, Fsync};
 use log::Log;

@@ -291,17 +291,23 @@ fn apply(out: &mut Recovered, record: Record<'_>, segment: u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::log::Log;
     use super::*;
 
     /// A small log with items in several segments, some resolved, one
     /// failed, closed cleanly; returns its directory and what a reopen
-    /// must find unresolved.
-    fn small_log() -> (tempfile::TempDir, BTreeMap<u64, Unresolved>) {
+    /// must find unresolved. Item `i` (0-based) has sequence number
+    /// `i + 1` and 24 bytes `b'a' + i`.
+    pub(crate) fn small_log() -> (tempfile::TempDir, BTreeMap<u64, Unresolved>) {
         let dir = tempfile::tempdir().expect("dir");
-        let log = Log::open(dir.path(), None, 300, &recover(dir.path()).expect("recover"))
-            .expect("open");
+        let log = Log::open(
+            dir.path(),
+            None,
+            300,
+            &recover(dir.path()).expect("recover"),
+        )
+        .expect("open");
         let seqs: Vec<u64> = (0..8_u8)
             .map(|i| log.append_item(&[b'a' + i; 24]).expect("room").0)
             .collect();
@@ -314,7 +320,7 @@ mod tests {
         (dir, found)
     }
 
-    fn copy_dir(from: &Path) -> tempfile::TempDir {
+    pub(crate) fn copy_dir(from: &Path) -> tempfile::TempDir {
         let to = tempfile::tempdir().expect("dir");
         for id in segment_ids(from).expect("ls") {
             fs::copy(segment_path(from, id), segment_path(to.path(), id)).expect("copy");
@@ -353,7 +359,10 @@ mod tests {
         bytes[..SEGMENT_HEADER].copy_from_slice(&header.encode());
         fs::write(&path, &bytes).expect("write");
         let m = message(&recover(dir.path()).expect_err("refused"));
-        assert!(m.contains("first sequence number") && m.contains("expected"), "{m}");
+        assert!(
+            m.contains("first sequence number") && m.contains("expected"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -383,7 +392,9 @@ mod tests {
         let ids = segment_ids(dir.path()).expect("ls");
         let (mut refusals, mut recoveries) = (0, 0);
         for &id in &ids {
-            let len = fs::metadata(segment_path(dir.path(), id)).expect("meta").len() as usize;
+            let len = fs::metadata(segment_path(dir.path(), id))
+                .expect("meta")
+                .len() as usize;
             for at in 0..len {
                 for flip in [0x01_u8, 0xff] {
                     let copy = copy_dir(dir.path());
