@@ -20,10 +20,15 @@ pub type ItemCheck<T> = Arc<dyn Fn(&T) -> Result<(), String> + Send + Sync>;
 /// What happened to one item of a batch write.
 #[derive(Debug)]
 pub enum ItemOutcome<E> {
-    /// The item was written.
+    /// The request applied the item's values: it created the record, or
+    /// changed an existing one in an upsert mode; in a replay, also a
+    /// record that holds the item's values (see [`Stats`](crate::Stats)
+    /// for the one meaning every backend follows).
     Written,
-    /// The item was already there (an idempotent conflict): counted in
-    /// `total_conflicts`, not retried, not a failure.
+    /// The item was already there (an idempotent conflict): the server
+    /// held its values, or its key in a mode that keeps what is there, or
+    /// a later item of the batch with the same key superseded it. Counted
+    /// in `total_conflicts`, not retried, not a failure.
     Conflict,
     /// The item was refused; the other items of the batch are unaffected.
     /// It goes back to the caller with this error, unretried.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 /// |---|---|---|
 /// | `total_received` | items `add` accepted | - |
 /// | `total_refused` | items `add` handed straight back (invalid, too large, full, closed) | - |
-/// | `total_added` | accepted items the server confirmed as written by this batcher | `total_added` (Neo4j: `total_created`) |
-/// | `total_conflicts` | accepted items the server already held (an idempotent success, not written again), including an in-batch duplicate superseded by a later one | - |
+/// | `total_added` | accepted items whose values this batcher's request applied, as the server confirmed (see below) | `total_added` (Neo4j: `total_created`) |
+/// | `total_conflicts` | accepted items the server already held, or whose key it keeps (an idempotent success, not written again), including an in-batch duplicate superseded by a later one | - |
 /// | `total_failed` | accepted items handed back with an error (report, failure handler, or the log after `Drop`) | - |
 /// | `uncollected` | of `total_failed`, those waiting for the next report | - |
 /// | `pending` | accepted items buffered, not yet sent | `pending` |
@@ -23,18 +23,43 @@ use std::collections::BTreeMap;
 ///
 /// At any moment `total_added + total_conflicts + total_failed + pending +
 /// in_flight == total_received`; refused items are in none of these.
+///
+/// # Written and conflict: one meaning on every backend
+/// - **Written**: this batcher's request applied the item's values: it
+///   created the record, or in an upsert mode changed an existing one
+///   (PostgreSQL `ON CONFLICT DO UPDATE`, Chroma `/upsert`, Neo4j `MERGE`
+///   with `SET +=`, CouchDB `Overwrite`). A replay after an unknown outcome
+///   or a crash counts an item whose record holds its values as written,
+///   once: the lost attempt most likely stored it, and no backend can tell
+///   that from an identical record stored before.
+/// - **Conflict**: the item was not applied because the server already
+///   held it: its key, where the mode keeps what is there (PostgreSQL
+///   `DO NOTHING`, Chroma `/add`, CouchDB's existing document under
+///   `Skip`), or its very values, where the backend can tell (PostgreSQL's
+///   `IS DISTINCT FROM` guard, Neo4j comparing the item's properties); and
+///   an in-batch duplicate superseded by a later item with the same key.
+///
+/// Why this one: a counter then says what the batcher did to the server,
+/// the same on every backend, so `total_added` is how many items changed
+/// it (an upsert of 30,000 existing keys with new values is 30,000
+/// written, not 30,000 conflicts), and each item is counted exactly once,
+/// which keeps the sum above. It counts items, not records: two items
+/// that change one record in two batches are two written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Items written (UDS3 v2.2's `total_added`; only what the server
-    /// confirmed, not what was handed to `add`).
+    /// Items written: created or changed by this batcher's request (UDS3
+    /// v2.2's `total_added`; only what the server confirmed, not what was
+    /// handed to `add`). See the type's docs for the meaning on every backend.
     pub total_added: u64,
     /// Batches taken from the buffer and sent (UDS3 v2.2's `total_batches`).
     pub total_batches: u64,
     /// Batches that failed for good and went to the fallback
     /// (UDS3 v2.2's `total_fallbacks`).
     pub total_fallbacks: u64,
-    /// Items found already present: idempotent successes (`total_conflicts`).
+    /// Items found already present (their values, or their key in a mode
+    /// that keeps it) or superseded in their batch: idempotent successes
+    /// (`total_conflicts`).
     pub total_conflicts: u64,
     /// Items handed back to the caller with an error.
     pub total_failed: u64,

@@ -1,4 +1,5 @@
 //! Test support for code built on batch-core (feature `testing`).
 
+pub mod counts;
 pub mod crash;
 pub mod fake;
