@@ -279,7 +279,7 @@ mod tests {
             cypher.contains("MERGE (b)<-[r:`HAS_CHUNK`]-(a)"),
             "{cypher}"
         );
-        assert!(cypher.ends_with("RETURN row.i AS i, created"), "{cypher}");
+        assert!(cypher.ends_with("RETURN row.i AS i, written"), "{cypher}");
         let err = config
             .relationship_statement("HAS CHUNK`) DETACH DELETE (x")
             .unwrap_err();

@@ -21,8 +21,10 @@ batch_core::inserter! {
     /// Buffers relationships (and node upserts) and merges them in batches:
     /// one `UNWIND` query per relationship type per batch, in one transaction.
     ///
-    /// Every added item ends up written (`total_created`), already present
-    /// (`total_conflicts`: re-running creates no duplicates), or handed back in
+    /// Every added item ends up written (`total_created`: it created its
+    /// element or changed its properties), already present
+    /// (`total_conflicts`: the element held the item's values already;
+    /// re-running creates no duplicates), or handed back in
     /// a [`FlushReport`](batch_core::FlushReport) with its error (e.g. a
     /// relationship whose endpoint does not exist). Dropping the creator
     /// flushes it.

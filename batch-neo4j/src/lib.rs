@@ -6,8 +6,10 @@
 //! whatever its statements: BEGIN with every RUN and PULL in one write
 //! (Bolt pipelining), then COMMIT. Each query returns the rows it merged,
 //! so a relationship whose endpoint does not exist comes back to the caller
-//! with [`Neo4jError::EndpointNotFound`] instead of vanishing, and one that
-//! already exists counts as a conflict, not a creation. Relationship types
+//! with [`Neo4jError::EndpointNotFound`] instead of vanishing. A node or
+//! relationship created or changed by its item counts as written
+//! (`total_created`), one that already held the item's values as a
+//! conflict: batch-core's one meaning of both on every backend. Relationship types
 //! and labels are checked against `^[A-Za-z_][A-Za-z0-9_]*$` before they go
 //! anywhere near the query text. Transient errors (`Neo.TransientError.*`,
 //! connections lost before the COMMIT) are retried by batch-core; a lost

@@ -41,7 +41,7 @@ enum Slot {
 
 impl BatchPlan {
     /// `replay`: the batch follows an attempt whose commit may have
-    /// succeeded (see [`created_flag`]).
+    /// succeeded (see [`written_test`]).
     pub(crate) fn build(
         items: &[GraphItem],
         anchor: MergeAnchor,
@@ -151,22 +151,34 @@ impl BatchPlan {
     }
 
     /// One outcome per item from the records of every statement. Each
-    /// record is `(i, created)`; a row without a record matched no endpoint.
+    /// record is `(i, written)`; a row without a record matched no
+    /// endpoint. Of duplicates carried by one row, the last item is the
+    /// one written (its values are applied last) and the earlier ones are
+    /// conflicts, superseded in the batch, as on the other backends.
     pub(crate) fn outcomes(
         &self,
         items: &[GraphItem],
         results: &[Vec<Record>],
     ) -> Vec<ItemOutcome<Neo4jError>> {
         // Per item index: whether a record came back for it, and whether
-        // one said created.
-        let mut created: Vec<Option<bool>> = vec![None; items.len()];
+        // one said written.
+        let mut written: Vec<Option<bool>> = vec![None; items.len()];
         for record in results.iter().flatten() {
-            if let [Value::Integer(i), created_flag] = record.fields() {
-                let Some(slot) = usize::try_from(*i).ok().and_then(|i| created.get_mut(i)) else {
+            if let [Value::Integer(i), flag] = record.fields() {
+                let Some(slot) = usize::try_from(*i).ok().and_then(|i| written.get_mut(i)) else {
                     continue;
                 };
-                let now = matches!(created_flag, Value::Boolean(true));
+                let now = matches!(flag, Value::Boolean(true));
                 *slot = Some(slot.unwrap_or(false) | now);
+            }
+        }
+        // Per row (its first item): the last item it carries.
+        let mut last: Vec<usize> = (0..items.len()).collect();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Slot::Row { first } = *slot
+                && let Some(l) = last.get_mut(first)
+            {
+                *l = i;
             }
         }
         items
@@ -180,8 +192,8 @@ impl BatchPlan {
                         return ItemOutcome::Failed(Neo4jError::Invalid(message));
                     }
                 };
-                match created.get(first).copied().flatten() {
-                    Some(true) if first == i => ItemOutcome::Written,
+                match written.get(first).copied().flatten() {
+                    Some(true) if last.get(first) == Some(&i) => ItemOutcome::Written,
                     Some(_) => ItemOutcome::Conflict,
                     None => ItemOutcome::Failed(missing(item)),
                 }
@@ -228,38 +240,46 @@ fn statement(cypher: String, rows: Vec<Value>) -> Statement {
     }
 }
 
-/// Sets a marker on create and clears it in the same query: the only way
-/// Cypher tells a created element from a matched one, so that a re-sent
-/// row counts as a conflict, not as a second creation. Cleared with
+/// Sets a marker on create and clears it in the same query (the only way
+/// Cypher tells a created element from a matched one), and returns
+/// whether the row counts as written (see [`written_test`]). Cleared with
 /// `SET x = null`, not `REMOVE`: on ArcadeDB 26.10 a `REMOVE` after `WITH`
 /// left the marker stored on MERGE-created elements.
-fn created_flag(var: &str, own: Option<usize>) -> String {
+fn created_flag(var: &str, replay: bool) -> String {
     format!(
         "ON CREATE SET {var}.`{CREATED_MARKER}` = true \
-         WITH row, {var}, {} AS created \
+         WITH row, {var}, {} AS written \
          SET {var}.`{CREATED_MARKER}` = null \
          SET {var} += row.props \
-         RETURN row.i AS i, created",
-        created_test(var, own)
+         RETURN row.i AS i, written",
+        written_test(var, replay)
     )
 }
 
-/// The `created` expression: the marker, and in a replay (`own` is then
-/// how many keys the MERGE pattern sets itself) also "holds exactly the
-/// row's properties",
-/// compared before `SET += row.props`. After a lost COMMIT answer that is
-/// the lost attempt's element: the transaction was all or nothing, and it
-/// created the element with these properties. An element that existed
-/// before with the very same properties is counted as written too; the
-/// batch-core contract accepts that ("same content").
-fn created_test(var: &str, own: Option<usize>) -> String {
-    let marker = format!("{var}.`{CREATED_MARKER}` IS NOT NULL");
-    let Some(own) = own else {
-        return marker;
-    };
+/// The `written` expression, batch-core's one meaning of written
+/// (`Stats`): the row is written when the MERGE created the element, or
+/// when `SET += row.props` changes it (an existing element that holds
+/// another value for one of the row's keys), as PostgreSQL's
+/// `ON CONFLICT DO UPDATE` counts an update; an element that already
+/// holds every value of the row is a conflict, as PostgreSQL's
+/// `IS DISTINCT FROM` guard counts it. Compared before the `SET`.
+///
+/// In a replay every row counts as written: after a lost COMMIT answer an
+/// element holding the row's values is most likely the lost attempt's own
+/// write (the transaction was all or nothing), and it cannot be told from
+/// one that held them before; batch-core's `replay_batch` contract asks
+/// for written then. Until issue 30 the replay compared the element's
+/// whole property map with the row's, so an upsert of some keys of a
+/// node with more (its replay found the lost attempt's change) counted
+/// as a conflict, and the normal path counted every changed element as a
+/// conflict.
+fn written_test(var: &str, replay: bool) -> String {
+    if replay {
+        return "true".to_owned();
+    }
     format!(
-        "{marker} OR coalesce(size(keys({var})) = size(keys(row.props)) + {own} \
-         AND all(k IN keys(row.props) WHERE {var}[k] = row.props[k]), false)"
+        "{var}.`{CREATED_MARKER}` IS NOT NULL \
+         OR NOT coalesce(all(k IN keys(row.props) WHERE {var}[k] = row.props[k]), false)"
     )
 }
 
@@ -267,7 +287,7 @@ pub(crate) fn node_cypher(label: &Name, replay: bool) -> String {
     format!(
         "UNWIND $rows AS row MERGE (n:{} {{id: row.id}}) {}",
         label.quoted(),
-        created_flag("n", replay.then_some(1))
+        created_flag("n", replay)
     )
 }
 
@@ -275,7 +295,8 @@ impl Neo4jConfig {
     /// The Cypher each batch runs for relationships of `rel_type` between
     /// this config's labels (the grouped `MERGE`, not APOC): it unwinds
     /// `$rows`, maps of `i` (the row's index), `from`, `to` (node ids) and
-    /// `props`, and returns `i` and whether the relationship was created.
+    /// `props`, and returns `i` and whether the row was written (created, or
+    /// its properties changed).
     /// For review, `EXPLAIN`, or timing the same statement without the
     /// batcher. `rel_type` is checked like `add_relationship`'s.
     pub fn relationship_statement(&self, rel_type: &str) -> Result<String, Neo4jError> {
@@ -306,25 +327,24 @@ pub(crate) fn relationship_cypher(
         from_label.quoted(),
         to_label.quoted(),
     );
-    let own = replay.then_some(0);
     if apoc {
         // The type is a validated identifier, so quoting it as a string
         // literal is safe. The marker goes in through onCreateProps.
         return format!(
             "{matches}CALL apoc.merge.relationship(a, '{rel_type}', {{}}, {{`{CREATED_MARKER}`: true}}, b, {{}}) \
              YIELD rel WITH row, rel AS r \
-             WITH row, r, {} AS created \
+             WITH row, r, {} AS written \
              SET r.`{CREATED_MARKER}` = null \
              SET r += row.props \
-             RETURN row.i AS i, created",
-            created_test("r", own)
+             RETURN row.i AS i, written",
+            written_test("r", replay)
         );
     }
     let pattern = match anchor {
         MergeAnchor::EndNode => format!("(b)<-[r:{}]-(a)", rel_type.quoted()),
         MergeAnchor::StartNode => format!("(a)-[r:{}]->(b)", rel_type.quoted()),
     };
-    format!("{matches}MERGE {pattern} {}", created_flag("r", own))
+    format!("{matches}MERGE {pattern} {}", created_flag("r", replay))
 }
 
 #[cfg(test)]

@@ -18,14 +18,18 @@ use crate::property::{Properties, PropertyValue, from_bolt};
 /// `UNWIND` statement per node label (upserts first) and one per
 /// relationship type, each returning the rows it merged.
 ///
-/// Outcomes per item: `Written` when the node or relationship was created,
-/// `Conflict` when it already existed (its properties are still updated;
-/// re-sending creates no duplicate), `Failed(EndpointNotFound)` for a
+/// Outcomes per item, batch-core's one meaning of both
+/// ([`Stats`](batch_core::Stats)): `Written` when the node or relationship
+/// was created, or existed and the item changed one of its properties (as
+/// PostgreSQL counts an upsert's update); `Conflict` when it already held
+/// every property value of the item (re-sending creates no duplicate), or
+/// when a later item of the batch with the same identity superseded it;
+/// `Failed(EndpointNotFound)` for a
 /// relationship whose start or end node does not exist. A failed
 /// transaction is rolled back and returned as `Err` (nothing written),
 /// except [`Neo4jError::OutcomeUnknown`] (the COMMIT's answer was lost):
-/// its replay counts an element that holds exactly the batch's properties
-/// as written, since the lost commit most likely stored it.
+/// its replay counts every element it merged as written, since the lost
+/// commit most likely stored the batch's values itself.
 pub struct Neo4jSink {
     session: BoltSession,
     anchor: MergeAnchor,
@@ -193,10 +197,10 @@ impl Sink for Neo4jSink {
         self.write(items, false)
     }
 
-    /// The same statements, except that an element MERGE found instead of
-    /// created counts as created when its properties are exactly the
-    /// row's: what the lost attempt would have stored. The extra
-    /// comparison is paid by replays only.
+    /// The same statements, except that every element the replay merges
+    /// counts as written: one that already holds the row's values is most
+    /// likely the lost attempt's own write, and cannot be told from one
+    /// that held them before.
     fn replay_batch(
         &mut self,
         items: &[GraphItem],
@@ -238,7 +242,7 @@ impl Neo4jSink {
         })?;
         let outcomes = plan.outcomes(items, &results);
         if plan.relationships > 0 {
-            let created = outcomes
+            let written = outcomes
                 .iter()
                 .zip(items)
                 .filter(|(o, i)| {
@@ -247,7 +251,7 @@ impl Neo4jSink {
                 .count();
             tracing::info!(
                 relationships = plan.relationships,
-                created,
+                written,
                 replay,
                 "Neo4j Batch Create ({}): {} relationships",
                 if apoc { "APOC" } else { "Manual" },

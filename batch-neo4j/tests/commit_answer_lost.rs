@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use batch_core::testing::counts::assert_counted;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{admin, config, count, seed_doc_and_chunks, unique};
 use xtask::test_servers::{self, Service};
@@ -26,6 +27,9 @@ use xtask::test_servers::{self, Service};
 /// A Bolt COMMIT message as one chunk: size 2, struct of no fields (0xB0) with
 /// tag 0x12, end-of-message marker.
 const COMMIT: [u8; 6] = [0x00, 0x02, 0xB0, 0x12, 0x00, 0x00];
+
+/// The tests of this binary pause the one shared server: one at a time.
+static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the server stays paused after it received the COMMIT.
@@ -59,6 +63,26 @@ impl Relay {
             }
         });
         Self { addr, armed, fired }
+    }
+}
+
+impl Relay {
+    /// The test server's config, through this relay, with the short timeout.
+    fn config(&self) -> Neo4jConfig {
+        let endpoints = test_servers::Endpoints::from_env();
+        Neo4jConfig::new(
+            &format!("bolt://{}", self.addr),
+            endpoints.neo4j_user,
+            endpoints.neo4j_password,
+        )
+        .unwrap()
+        .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+        .timeout(TIMEOUT)
+    }
+
+    /// A creator writing batches of `batch` through this relay.
+    fn creator(&self, graph: Neo4jConfig, batch: usize) -> Neo4jBatchCreator {
+        Neo4jBatchCreator::new(graph, batch).unwrap()
     }
 }
 
@@ -115,25 +139,16 @@ fn answers(mut upstream: TcpStream, mut client: TcpStream) {
 
 #[test]
 fn a_lost_commit_answer_is_replayed_and_counted_as_written() {
+    let _server = SERVER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     let total = 200;
     let mut admin = admin();
     seed_doc_and_chunks(&mut admin, &doc, &chunk, total);
 
-    let direct = config();
-    let relay = Relay::start(direct.addr().to_owned());
-    let endpoints = test_servers::Endpoints::from_env();
-    let graph = Neo4jConfig::new(
-        &format!("bolt://{}", relay.addr),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .unwrap()
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
-    .labels(&doc, &chunk)
-    .unwrap()
-    .timeout(TIMEOUT);
-    let creator = Neo4jBatchCreator::new(graph, total).unwrap();
+    let relay = Relay::start(config().addr().to_owned());
+    let creator = relay.creator(relay.config().labels(&doc, &chunk).unwrap(), total);
 
     relay.armed.store(true, Ordering::SeqCst);
     for i in 0..total {
@@ -170,4 +185,57 @@ fn a_lost_commit_answer_is_replayed_and_counted_as_written() {
         "{stats:?}"
     );
     assert_eq!(stats.total_conflicts, 0, "{stats:?}");
+}
+
+/// Issue 30's replay miscount: 100 existing nodes holding `v` and `w`
+/// get a new `v`; the COMMIT's answer is lost, and the replay finds every
+/// node already changed by the lost attempt. The replay must count each
+/// node once as written, as the same upsert without a lost answer does
+/// (the server holds the 100 changed nodes, the batcher's own values).
+#[test]
+fn a_replayed_upsert_of_existing_nodes_counts_each_node_once_as_written() {
+    let _server = SERVER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let label = unique("Replay");
+    let total = 100;
+    let mut admin = admin();
+    admin
+        .run_cypher(
+            &format!(
+                "UNWIND range(0, {}) AS i CREATE (:{label} {{id: 'n' + toString(i), v: 0, w: 'kept'}})",
+                total - 1
+            ),
+            &batch_neo4j::Properties::new(),
+        )
+        .unwrap();
+
+    let relay = Relay::start(config().addr().to_owned());
+    let creator = relay.creator(relay.config(), total);
+    relay.armed.store(true, Ordering::SeqCst);
+    for i in 0..total {
+        creator
+            .upsert_node(&label, format!("n{i}"), [("v", (i as i64 + 1).into())])
+            .unwrap();
+    }
+    let report = creator.flush_timeout(Duration::from_secs(120));
+    assert!(
+        relay.fired.load(Ordering::SeqCst),
+        "the relay never saw the COMMIT: the test did not test anything"
+    );
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let stats = creator.stats();
+    assert!(stats.total_retries >= 1, "{stats:?}");
+    let changed = count(
+        &mut admin,
+        &format!(
+            "MATCH (n:{label}) WHERE n.v = toInteger(substring(n.id, 1)) + 1 AND n.w = 'kept' RETURN count(n)"
+        ),
+    );
+    assert_eq!(changed, total as i64, "every node holds its new value once");
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
+        total as i64
+    );
+    assert_counted(&stats, total as u64, 0, "replay after a lost COMMIT answer");
 }
