@@ -385,6 +385,108 @@ fn repair_keeps_every_sound_record_around_a_damaged_one() {
     assert_eq!(stats.total_replayed, written.len() as u64);
 }
 
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts `size` (e.g. "128k") of tmpfs; needs root, as CI runs.
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {status}"
+        );
+        Self { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Issue 30, defect 2, on a real file system that fills up: items that
+/// do not fit are handed back at `add`; every item accepted is written
+/// once or handed back, and recorded as resolved although the disk stays
+/// full, so the next open sends nothing again (before: the written items
+/// were sent again, over whatever others wrote since). Every other item
+/// fails, so that its segment stays (a failure keeps its item in the log
+/// until collected) and resolutions take more room than one range.
+#[test]
+fn a_full_disk_hands_new_items_back_and_never_resends_written_ones() {
+    let disk = SmallDisk::mount("128k");
+    let dir = disk.dir.path().join("buffer");
+    let (hang, release) = Hang::new();
+    let (sink, record) = FakeSink::new(FakeScript {
+        hang: Some(hang),
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    });
+    // Segments of 25 kB: five fit the disk, the bound is never reached.
+    let settings = settings(&dir)
+        .batch_size(100)
+        .max_buffer_bytes(200_000)
+        .build()
+        .expect("settings");
+    let batcher = Batcher::new(sink, settings).expect("start");
+    let item = |id: u64| {
+        let item = FakeItem::new(id);
+        if id % 2 == 1 { item.bad() } else { item }
+    };
+    let mut accepted = 0;
+    let refused = loop {
+        match batcher.add(item(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(back) => break back,
+        }
+        assert!(accepted < 100_000, "the disk fills");
+    };
+    assert_eq!(refused.item.id, accepted, "the item comes back");
+    assert!(
+        matches!(&refused.error, BatchError::Buffer(e) if e.kind() == std::io::ErrorKind::StorageFull),
+        "{}",
+        refused.error
+    );
+    assert!(accepted > 500, "{accepted} accepted");
+    drop(release);
+    let report = batcher.close(Duration::from_secs(30));
+    assert_eq!(report.pending, 0, "{report:?}");
+    let mut failed: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, (1..accepted).step_by(2).collect::<Vec<_>>());
+    assert_eq!(report.written, accepted.div_ceil(2));
+    drop(batcher);
+    let (again, stats, replays) = reopen(&dir);
+    assert_eq!(
+        (
+            again.len(),
+            stats.total_replayed,
+            replays,
+            stats.total_dead_letters
+        ),
+        (0, 0, 0, 0),
+        "items sent again after the disk filled"
+    );
+    let written: Vec<u64> = record
+        .lock()
+        .expect("record")
+        .written
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(written, (0..accepted).step_by(2).collect::<Vec<_>>());
+}
+
 #[test]
 fn at_the_disk_bound_reject_hands_the_item_back_and_block_waits() {
     let dir = tempfile::tempdir().expect("dir");
