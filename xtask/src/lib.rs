@@ -5,6 +5,9 @@
 //!   stops and starts them. The backends' tests and benches use it; they
 //!   take `xtask = { path = "../xtask", default-features = false }` as a
 //!   dev-dependency, which builds nothing but this module (std only).
+//! - [`process`]: detached spawning, pid files, signals, liveness and log
+//!   tails of server processes, for `cargo xtask services` and for the
+//!   servers a test runs itself ([`test_servers::postgres`]).
 //! - [`relay`]: a loopback TCP relay in front of a server that counts
 //!   connections and can add a round trip (tests of "no retry", the
 //!   benchmark's network latency).
@@ -23,6 +26,7 @@
 pub mod bench_args;
 #[cfg(feature = "cli")]
 pub mod bolt;
+pub mod process;
 pub mod relay;
 pub mod test_servers;
 

@@ -42,7 +42,12 @@
 //! `cargo xtask services stop|start|restart NAME` for tests that check that a
 //! server restart loses nothing.
 //!
+//! [`postgres`]: PostgreSQL servers a test runs itself (a primary and a
+//! streaming standby for failover tests), from the same Debian binaries.
+//!
 //! std only: it needs none of xtask's features.
+
+pub mod postgres;
 
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};

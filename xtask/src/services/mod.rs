@@ -16,9 +16,12 @@ pub mod chroma;
 pub mod http;
 pub mod postgres;
 pub mod pouchdb;
-pub mod process;
 pub mod tls;
 pub mod wheel;
+
+// In the library, so that the tests' own servers (`xtask::test_servers::postgres`)
+// run their processes the same way.
+pub use xtask::process;
 
 use std::fs;
 use std::path::{Path, PathBuf};

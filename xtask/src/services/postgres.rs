@@ -13,52 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use xtask::test_servers::postgres::{bin_dir, make_traversable, psql, run_as};
 use xtask::test_servers::{Service, UrlParts};
 
 use super::Ctx;
-use super::process::{self, euid, run_logged, user_ids};
+use super::process::{self, euid, run_logged};
 use super::tls;
 
 const SERVICE: Service = Service::Postgres;
-
-/// Server binaries of Debian's PostgreSQL, 15 preferred, else the newest.
-fn bin_dir() -> Option<PathBuf> {
-    let preferred = PathBuf::from("/usr/lib/postgresql/15/bin");
-    if preferred.join("postgres").is_file() {
-        return Some(preferred);
-    }
-    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("postgres").is_file().then_some((version, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, bin)| bin)
-}
-
-/// The `psql` to use for checks: Debian's next to the server, else from PATH.
-fn psql() -> PathBuf {
-    bin_dir()
-        .map(|b| b.join("psql"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("psql"))
-}
-
-/// Uid and gid to run the server as: the `postgres` user when we are root.
-fn run_as() -> Result<Option<(u32, u32)>, String> {
-    if euid() != Some(0) {
-        return Ok(None);
-    }
-    user_ids("postgres")
-        .map(|(uid, gid, _)| Some((uid, gid)))
-        .ok_or_else(|| {
-            "running as root but there is no `postgres` user (apt-get install -y postgresql)".into()
-        })
-}
 
 /// Installs Debian's PostgreSQL if missing, and creates the cluster once.
 pub fn install(ctx: &Ctx) -> Result<(), String> {
@@ -112,24 +74,6 @@ pub fn install(ctx: &Ctx) -> Result<(), String> {
     }
     eprintln!("[postgres] initdb {}", data.display());
     run_logged(cmd, &log, "initdb")
-}
-
-/// Gives every folder from `/` down to `dir` the others' search bit, so the
-/// `postgres` user can reach its data folder.
-fn make_traversable(dir: &Path) -> Result<(), String> {
-    for folder in dir.ancestors() {
-        let meta = fs::metadata(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
-        let mode = meta.permissions().mode();
-        if mode & 0o001 == 0 {
-            eprintln!(
-                "[postgres] chmod o+x {} (so the postgres user can reach its data folder)",
-                folder.display()
-            );
-            fs::set_permissions(folder, fs::Permissions::from_mode(mode | 0o001))
-                .map_err(|e| format!("cannot chmod o+x {}: {e}", folder.display()))?;
-        }
-    }
-    Ok(())
 }
 
 fn user_of(ctx: &Ctx) -> Result<String, String> {
