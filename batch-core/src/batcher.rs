@@ -111,6 +111,20 @@ impl<S: Sink> Batcher<S> {
     /// handler sees each item by reference; once it returns, the item
     /// counts as handed back. A handler that panics is isolated: the panic
     /// is logged and that item goes to the next report instead.
+    ///
+    /// # Calling the batcher from the handler
+    /// The handler may use its own batcher (through a clone of an
+    /// inserter or an `Arc`), but it runs on the thread that writes the
+    /// batches, so nothing there may wait for that thread:
+    /// - `add`/`add_async` of an item that finds room is accepted as
+    ///   usual; one that would have to wait for room (under
+    ///   [`WhenFull::Block`], or for the durable buffer) comes back at once
+    ///   with [`BatchError::OwnThread`] instead of hanging the batcher;
+    /// - `flush`, `flush_timeout`, `close` and their async forms ship the
+    ///   buffer (`close` also closes) and return at once, without waiting:
+    ///   their report says so in [`FlushReport::not_waited`].
+    ///
+    /// The same holds for a sink that calls its own batcher.
     pub fn with_failure_handler(
         sink: S,
         settings: BatcherSettings,
@@ -123,7 +137,10 @@ impl<S: Sink> Batcher<S> {
     /// flusher thread) instead of the next report; replaces a handler set
     /// before. Failed items already queued stay in the next report. As with
     /// [`with_failure_handler`](Self::with_failure_handler), a panicking
-    /// handler is isolated and its item goes to the next report.
+    /// handler is isolated and its item goes to the next report, and a
+    /// handler that calls this batcher is never left waiting for itself
+    /// (see there: an `add` that would wait comes back with
+    /// [`BatchError::OwnThread`], a flush or close returns at once).
     pub fn set_failure_handler(
         &self,
         handler: impl Fn(&FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
@@ -393,6 +410,15 @@ impl<S: Sink> Batcher<S> {
                         bytes: full.bytes,
                         limit: full.limit,
                     })
+                } else if self.shared.on_own_thread() {
+                    // Only this thread can free the room.
+                    Logged::Refused(BatchError::OwnThread {
+                        full: format!(
+                            "durable buffer: {} bytes with this item, limit {}",
+                            full.bytes, full.limit
+                        )
+                        .into(),
+                    })
                 } else {
                     Logged::Full(bytes.len() as u64)
                 }
@@ -453,6 +479,11 @@ impl<S: Sink> Batcher<S> {
                 WhenFull::Reject => BatchError::Full {
                     pending: queued + uncollected,
                     limit,
+                },
+                // The failure handler or the sink, adding on the thread
+                // that alone could make room: waiting would be forever.
+                WhenFull::Block if self.shared.on_own_thread() => BatchError::OwnThread {
+                    full: format!("{} items pending, limit {limit}", queued + uncollected).into(),
                 },
                 WhenFull::Block => match on_full {
                     OnFull::Wait => {
@@ -540,14 +571,18 @@ impl<S: Sink> Batcher<S> {
         timeout: Option<Duration>,
         close: bool,
     ) -> FlushReport<Item<S>, Error<S>> {
-        self.wait_resolved(timeout, close);
-        self.report()
+        let not_waited = self.wait_resolved(timeout, close);
+        self.report_not_waited(not_waited)
     }
 
     /// Ships the buffer and waits (at most `timeout`) until everything
     /// added before is resolved; then, when closing, syncs the durable
-    /// buffer, so that what was resolved is on disk too.
-    fn wait_resolved(&self, timeout: Option<Duration>, close: bool) {
+    /// buffer, so that what was resolved is on disk too. On the batcher's
+    /// own thread it only ships (and closes) and says why it did not wait.
+    fn wait_resolved(&self, timeout: Option<Duration>, close: bool) -> Option<&'static str> {
+        if let Some(why) = self.ship_without_waiting(close) {
+            return Some(why);
+        }
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         self.barrier(Reply::Blocking(reply_tx), close);
         // The reply channel disconnects at once if the flusher is gone.
@@ -564,6 +599,38 @@ impl<S: Sink> Batcher<S> {
         if close {
             self.sync_durable();
         }
+        None
+    }
+
+    /// On the batcher's own thread (its failure handler or sink), where a
+    /// flush or close would wait for this very thread forever: ships the
+    /// buffer and, when closing, closes, without waiting, and returns why.
+    /// `None` on any other thread.
+    fn ship_without_waiting(&self, close: bool) -> Option<&'static str> {
+        if !self.shared.on_own_thread() {
+            return None;
+        }
+        let (unanswered, _) = futures_channel::oneshot::channel();
+        self.barrier(Reply::Async(unanswered), close);
+        if close {
+            self.sync_durable();
+        }
+        tracing::warn!(
+            batcher = %self.settings.name,
+            close,
+            "flush or close called on the batcher's own thread (failure handler or sink); not waiting, which would hang it"
+        );
+        Some(NOT_WAITED_OWN_THREAD)
+    }
+
+    /// [`report`](Self::report), saying why the call did not wait.
+    fn report_not_waited(
+        &self,
+        not_waited: Option<&'static str>,
+    ) -> FlushReport<Item<S>, Error<S>> {
+        let mut report = self.report();
+        report.not_waited = not_waited;
+        report
     }
 
     /// Writes and syncs the durable buffer, if there is one.
@@ -581,6 +648,9 @@ impl<S: Sink> Batcher<S> {
     /// a dropped future leaves the flush running and its failures in the
     /// next report.
     pub async fn flush_async(&self) -> FlushReport<Item<S>, Error<S>> {
+        if let Some(why) = self.ship_without_waiting(false) {
+            return self.report_not_waited(Some(why));
+        }
         let (reply_tx, reply_rx) = futures_channel::oneshot::channel();
         self.barrier(Reply::Async(reply_tx), false);
         // `Canceled` means the flusher is gone: nothing more will resolve.
@@ -595,6 +665,9 @@ impl<S: Sink> Batcher<S> {
     /// batch is resolved; bound it with the runtime's timeout if needed
     /// (items then stay pending and are written in the background).
     pub async fn close_async(&self) -> FlushReport<Item<S>, Error<S>> {
+        if let Some(why) = self.ship_without_waiting(true) {
+            return self.report_not_waited(Some(why));
+        }
         let (reply_tx, reply_rx) = futures_channel::oneshot::channel();
         self.barrier(Reply::Async(reply_tx), true);
         let _ = reply_rx.await;
@@ -646,6 +719,7 @@ impl<S: Sink> Batcher<S> {
                 conflicts: conflicts - st.reported.1,
                 failed: std::mem::take(&mut st.failed),
                 pending: st.buf.len() + st.in_flight,
+                not_waited: None,
             };
             st.reported = (written, conflicts);
             (report, std::mem::take(&mut st.failed_seqs))
@@ -723,6 +797,10 @@ impl<S: Sink> Drop for Batcher<S> {
         }
     }
 }
+
+/// [`FlushReport::not_waited`] of a flush or close called on the batcher's
+/// own thread.
+const NOT_WAITED_OWN_THREAD: &str = "called on the batcher's own thread (from its failure handler or sink), where waiting would hang the batcher: the buffer was shipped, not waited for";
 
 /// What [`Batcher::enqueue`] does at the pending bound under
 /// [`WhenFull::Block`].

@@ -177,6 +177,21 @@ pub enum BatchError<E> {
         /// The configured bound.
         limit: u64,
     },
+    /// `add` (or `add_async`) was called on the batcher's own thread, from
+    /// its failure handler or its sink, while the batcher was full: room
+    /// can only come from that very thread, so waiting would hang the
+    /// batcher for good. The item comes back at once instead (counted in
+    /// `total_refused`); add it again from another thread, or after the
+    /// handler returned. An item that finds room is accepted as usual.
+    #[error(
+        "the batcher is full ({full}) and add() was called on its own thread (from its failure handler or sink), where waiting for room would hang the batcher; add the item from another thread"
+    )]
+    OwnThread {
+        /// What is full: the pending items or the durable buffer, with the
+        /// bound. (An `Arc<str>`, not a `String`, to keep `BatchError`, and
+        /// every `FailedItem`, as small as before.)
+        full: Arc<str>,
+    },
     /// The batcher's own flusher panicked (outside the sink and the failure
     /// handler, e.g. in a tracing subscriber) while it held the item. If
     /// the flusher thread itself ended, the batcher accepts nothing more and
@@ -209,6 +224,9 @@ impl<E> Clone for BatchError<E> {
                 limit: *limit,
             },
             Self::FlusherPanicked(m) => Self::FlusherPanicked(Arc::clone(m)),
+            Self::OwnThread { full } => Self::OwnThread {
+                full: Arc::clone(full),
+            },
             Self::Buffer(e) => Self::Buffer(Arc::clone(e)),
             Self::BufferFull { bytes, limit } => Self::BufferFull {
                 bytes: *bytes,
@@ -220,11 +238,15 @@ impl<E> Clone for BatchError<E> {
 
 impl<E: SinkError> BatchError<E> {
     /// `true` when adding the same item again later may succeed: a transient
-    /// sink error or a full batcher.
+    /// sink error or a full batcher (also one found full from its own
+    /// thread).
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Sink(e) => e.is_retriable(),
-            Self::Full { .. } | Self::Uncollected { .. } | Self::BufferFull { .. } => true,
+            Self::Full { .. }
+            | Self::Uncollected { .. }
+            | Self::BufferFull { .. }
+            | Self::OwnThread { .. } => true,
             _ => false,
         }
     }

@@ -105,6 +105,7 @@ enum Event<T> {
 
 impl<S: Sink> Flusher<S> {
     pub(crate) fn run(self, rx: Receiver<Msg<S::Item>>) {
+        self.shared.claim_thread();
         let mut guard = StopGuard {
             shared: Arc::clone(&self.shared),
             rx,

@@ -369,6 +369,7 @@ fn write_jobs<S: Sink>(
     jobs: &Receiver<Batch<S::Item>>,
     done: &Sender<Done>,
 ) {
+    writer.shared.claim_thread();
     let mut guard = WorkerGuard {
         worker,
         done,

@@ -51,11 +51,20 @@ pub struct FlushReport<T, E> {
     /// other threads meanwhile, or, after a `close` that timed out, still
     /// held by a hanging sink.
     pub pending: usize,
+    /// Why the call returned without waiting for the items it shipped, if
+    /// it did: `flush`, `flush_timeout`, `close` (and their async forms)
+    /// called on the batcher's own thread, i.e. from its failure handler or
+    /// its sink, cannot wait, since only that thread can resolve what they
+    /// would wait for. They ship the buffer (and `close` closes the
+    /// batcher) and return at once; the items shipped are written after
+    /// the handler returns, and are counted in `pending` here.
+    pub not_waited: Option<&'static str>,
 }
 
 impl<T, E> FlushReport<T, E> {
-    /// `true` when nothing failed and nothing is left pending.
+    /// `true` when nothing failed, nothing is left pending, and the call
+    /// waited (see [`not_waited`](Self::not_waited)).
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.pending == 0
+        self.failed.is_empty() && self.pending == 0 && self.not_waited.is_none()
     }
 }

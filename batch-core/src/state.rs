@@ -1,5 +1,7 @@
 //! The state shared by the adding threads and the flusher thread.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -7,6 +9,16 @@ use crate::journal::Durable;
 use crate::message::Batch;
 use crate::report::FailedItem;
 use crate::stats::Stats;
+
+/// Numbers the batchers of the process, so that a thread can tell whose
+/// it is (0 is no batcher's).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The batcher (its [`Shared::id`]) whose flusher or writer thread
+    /// this is; 0 on every other thread.
+    static OWN_BATCHER: Cell<u64> = const { Cell::new(0) };
+}
 
 /// Called with every failed item, on the flusher thread, when set. The
 /// handler sees the item by reference (like rdkafka's delivery callback):
@@ -70,6 +82,9 @@ impl<T, E> State<T, E> {
 }
 
 pub(crate) struct Shared<T, E> {
+    /// This batcher's number in the process: what its own threads are
+    /// marked with (see [`claim_thread`](Self::claim_thread)).
+    pub(crate) id: u64,
     pub(crate) state: Mutex<State<T, E>>,
     /// Signalled when items leave `in_flight`, failures are collected, or
     /// the batcher closes: wakes `add` ...
@@ -91,6 +106,7 @@ impl<T, E> Shared<T, E> {
         durable: Option<Durable<T>>,
     ) -> Self {
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State {
                 buf: Vec::with_capacity(capacity),
                 buf_seqs: Vec::new(),
@@ -111,6 +127,19 @@ impl<T, E> Shared<T, E> {
             name,
             durable,
         }
+    }
+
+    /// Marks the current thread as this batcher's own (its flusher or a
+    /// writer): the sink and the failure handler run there, and a call of
+    /// theirs back into the batcher must not wait for this very thread.
+    pub(crate) fn claim_thread(&self) {
+        OWN_BATCHER.with(|own| own.set(self.id));
+    }
+
+    /// `true` on this batcher's flusher and writer threads, i.e. when
+    /// called from its failure handler or its sink.
+    pub(crate) fn on_own_thread(&self) -> bool {
+        OWN_BATCHER.with(|own| own.get() == self.id)
     }
 
     /// Locks the state; a poisoned lock is taken over, since every update

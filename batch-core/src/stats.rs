@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 /// | counter | counts | UDS3 v2.2 |
 /// |---|---|---|
 /// | `total_received` | items `add` accepted | - |
-/// | `total_refused` | items `add` handed straight back (invalid, too large, full, closed) | - |
+/// | `total_refused` | items `add` handed straight back (invalid, too large, full, closed, full on the batcher's own thread) | - |
 /// | `total_added` | accepted items whose values this batcher's request applied, as the server confirmed (see below) | `total_added` (Neo4j: `total_created`) |
 /// | `total_conflicts` | accepted items the server already held, or whose key it keeps (an idempotent success, not written again), including an in-batch duplicate superseded by a later one | - |
 /// | `total_failed` | accepted items handed back with an error (report, failure handler, or the log after `Drop`) | - |

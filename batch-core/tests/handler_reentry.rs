@@ -1,0 +1,323 @@
+//! Issue 30, defect 4: a failure handler that calls its own batcher
+//! (`add`, `add_async`, `flush`, `flush_timeout`, `flush_async`, `close`,
+//! `close_async`) runs on the thread that writes the batches; anything it
+//! waits for there only that thread could give, so it hung the batcher
+//! forever. Each call is made from the handler, with one batch in flight
+//! (the flusher's thread) and with a pool of writers: nothing hangs, every
+//! item ends exactly once (written, or handed back), and the counters add
+//! up.
+//!
+//! Each scenario runs on a thread of its own, and the test waits for it at
+//! most a minute: a hang detector, so that a regression fails instead of
+//! hanging CI, not a timing assert (the scenarios take milliseconds).
+
+mod block_on;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
+use batch_core::{BatchError, Batcher, BatcherSettings, RetryPolicy, WhenFull};
+use block_on::block_on;
+
+/// What the handler calls on its own batcher, once per failed item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Add,
+    AddAsync,
+    Flush,
+    FlushTimeout,
+    FlushAsync,
+    Close,
+    CloseAsync,
+}
+
+/// Items the main thread adds; every even one is bad and fails.
+const ITEMS: u64 = 40;
+/// Ids of the items the handler adds: the failed item's id plus this.
+const READDED: u64 = 10_000;
+
+/// Where every item ended, as seen by the test.
+#[derive(Default)]
+struct Seen {
+    /// Failed items the handler received.
+    handled: Vec<u64>,
+    /// Items the handler's `add` accepted.
+    readded: Vec<u64>,
+    /// Items the handler's `add` handed back, with their error.
+    readd_refused: Vec<(u64, String)>,
+    /// Failed items in the reports the handler's flush or close returned.
+    handler_reports: Vec<u64>,
+    /// `not_waited` of those reports.
+    not_waited: Vec<Option<&'static str>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs one scenario and checks where every item ended. Returns the
+/// handler's view, for call-specific checks.
+fn scenario(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
+    let (sink, record) = FakeSink::new(FakeScript {
+        bad_items: BadItems::FailItem,
+        ..FakeScript::default()
+    });
+    let settings = BatcherSettings::builder()
+        .name(format!("reentry-{call:?}-{max_in_flight}-{max_pending}"))
+        .batch_size(4)
+        .max_pending(max_pending)
+        .when_full(WhenFull::Block)
+        .max_in_flight(max_in_flight)
+        .retry(
+            RetryPolicy::new(1, Duration::ZERO, Duration::ZERO, Duration::from_secs(5))
+                .expect("policy"),
+        )
+        .build()
+        .expect("settings");
+    let b = Arc::new(Batcher::new(sink, settings).expect("start"));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (weak, view) = (Arc::downgrade(&b), Arc::clone(&seen));
+    b.set_failure_handler(move |failed| {
+        let id = failed.item.id;
+        lock(&view).handled.push(id);
+        let Some(b) = weak.upgrade() else { return };
+        let again = FakeItem::new(id + READDED);
+        let added = match call {
+            Call::Add if id < READDED => Some(b.add(again)),
+            Call::AddAsync if id < READDED => Some(block_on(b.add_async(again))),
+            Call::Add | Call::AddAsync => None,
+            Call::Flush => {
+                let r = b.flush();
+                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
+                None
+            }
+            Call::FlushTimeout => {
+                let r = b.flush_timeout(Duration::from_secs(3600));
+                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
+                None
+            }
+            Call::FlushAsync => {
+                let r = block_on(b.flush_async());
+                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
+                None
+            }
+            Call::Close => {
+                let r = b.close(Duration::from_secs(3600));
+                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
+                None
+            }
+            Call::CloseAsync => {
+                let r = block_on(b.close_async());
+                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
+                None
+            }
+        };
+        match added {
+            Some(Ok(())) => lock(&view).readded.push(id + READDED),
+            Some(Err(back)) => lock(&view)
+                .readd_refused
+                .push((back.item.id, back.error.to_string())),
+            None => {}
+        }
+    });
+
+    let mut refused_at_add = Vec::new();
+    for id in 0..ITEMS {
+        let item = FakeItem::new(id);
+        let item = if id % 2 == 0 { item.bad() } else { item };
+        if let Err(back) = b.add(item) {
+            // Only a close from the handler refuses the main thread's items.
+            assert!(
+                matches!(back.error, BatchError::Closed),
+                "{call:?}: item {id} refused: {}",
+                back.error
+            );
+            refused_at_add.push(back.item.id);
+        }
+    }
+    // A flush first, so that the handler runs while the batcher is open.
+    let flushed = b.flush();
+    let mut report = b.close(Duration::from_secs(3600));
+    assert_eq!(report.not_waited, None, "the main thread's close waits");
+    assert_eq!(flushed.not_waited, None, "the main thread's flush waits");
+    report.failed.extend(flushed.failed);
+    let stats = b.stats();
+    drop(b);
+
+    let seen = std::mem::take(&mut *lock(&seen));
+    let record = lock(&record).clone();
+    // Where every item ended, counted: each exactly once.
+    let mut ends: HashMap<u64, Vec<&str>> = HashMap::new();
+    for item in &record.written {
+        ends.entry(item.id).or_default().push("written");
+    }
+    for id in &seen.handled {
+        ends.entry(*id).or_default().push("to the handler");
+    }
+    for id in &seen.handler_reports {
+        ends.entry(*id).or_default().push("in the handler's report");
+    }
+    for (id, _) in &seen.readd_refused {
+        ends.entry(*id).or_default().push("refused to the handler");
+    }
+    for id in &refused_at_add {
+        ends.entry(*id)
+            .or_default()
+            .push("refused to the main thread");
+    }
+    for failed in &report.failed {
+        ends.entry(failed.item.id)
+            .or_default()
+            .push("in the main thread's reports");
+    }
+    for id in (0..ITEMS).chain(seen.readded.iter().copied()) {
+        let where_ = ends.get(&id).cloned().unwrap_or_default();
+        assert_eq!(where_.len(), 1, "{call:?}: item {id} ended {where_:?}");
+    }
+    for (id, where_) in &ends {
+        assert_eq!(where_.len(), 1, "{call:?}: item {id} ended {where_:?}");
+    }
+    // What the handler's add accepted was written like any other item.
+    for id in &seen.readded {
+        assert_eq!(ends[id], ["written"], "{call:?}: re-added item {id}");
+    }
+    // Refused because waiting would hang the batcher, or, for the last
+    // batch's failures, because the main thread closed it meanwhile.
+    for (id, error) in &seen.readd_refused {
+        assert!(
+            error.contains("own thread") || error.contains("closed"),
+            "{call:?}: item {id}: {error}"
+        );
+    }
+    assert_eq!(stats.pending + stats.in_flight, 0, "{call:?}: {stats:?}");
+    assert_eq!(
+        stats.total_added
+            + stats.total_conflicts
+            + stats.total_failed
+            + stats.pending
+            + stats.in_flight,
+        stats.total_received,
+        "{call:?}: {stats:?}"
+    );
+    assert_eq!(stats.total_added, record.written.len() as u64, "{call:?}");
+    assert_eq!(
+        stats.total_received,
+        ITEMS - refused_at_add.len() as u64 + seen.readded.len() as u64,
+        "{call:?}: {stats:?}"
+    );
+    assert_eq!(
+        stats.total_refused,
+        (refused_at_add.len() + seen.readd_refused.len()) as u64,
+        "{call:?}: {stats:?}"
+    );
+    assert_eq!(
+        stats.total_failed,
+        (seen.handled.len() + report.failed.len() + seen.handler_reports.len()) as u64
+    );
+    seen
+}
+
+fn record_report(
+    view: &Mutex<Seen>,
+    failed: impl Iterator<Item = u64>,
+    not_waited: Option<&'static str>,
+) {
+    let mut v = lock(view);
+    v.handler_reports.extend(failed);
+    v.not_waited.push(not_waited);
+}
+
+/// Runs `scenario` on its own thread; a hang (the defect) fails the test
+/// after a minute instead of hanging the run.
+fn within_a_minute(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scenario(call, max_in_flight, max_pending));
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(seen) => seen,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!(
+                "{call:?} from the failure handler (max_in_flight {max_in_flight}) hung the batcher"
+            )
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("{call:?} (max_in_flight {max_in_flight}): the scenario failed, see above")
+        }
+    }
+}
+
+#[test]
+fn add_from_the_handler_at_the_bound_comes_back_at_once() {
+    for call in [Call::Add, Call::AddAsync] {
+        for lanes in [1, 2] {
+            // The batch being finished fills the bound: no room.
+            let seen = within_a_minute(call, lanes, 4);
+            assert!(
+                seen.readd_refused
+                    .iter()
+                    .any(|(_, e)| e.contains("own thread")),
+                "{call:?}/{lanes}: no add from the handler met a full batcher"
+            );
+        }
+    }
+}
+
+#[test]
+fn add_from_the_handler_with_room_is_accepted_and_written() {
+    for call in [Call::Add, Call::AddAsync] {
+        for lanes in [1, 2] {
+            let seen = within_a_minute(call, lanes, 1000);
+            assert!(
+                !seen.readded.is_empty(),
+                "{call:?}/{lanes}: nothing re-added"
+            );
+            assert_eq!(
+                seen.readded.len() + seen.readd_refused.len(),
+                seen.handled.len() - count_readded_failures(&seen),
+                "{call:?}/{lanes}"
+            );
+            assert!(
+                !seen
+                    .readd_refused
+                    .iter()
+                    .any(|(_, e)| e.contains("own thread")),
+                "{call:?}/{lanes}: {:?}",
+                seen.readd_refused
+            );
+        }
+    }
+}
+
+/// Re-added items are good, so they never fail: every handler call is for
+/// a main-thread item and re-adds one.
+fn count_readded_failures(seen: &Seen) -> usize {
+    seen.handled.iter().filter(|id| **id >= READDED).count()
+}
+
+#[test]
+fn flush_and_close_from_the_handler_return_at_once_and_say_why() {
+    for call in [
+        Call::Flush,
+        Call::FlushTimeout,
+        Call::FlushAsync,
+        Call::Close,
+        Call::CloseAsync,
+    ] {
+        for lanes in [1, 2] {
+            let seen = within_a_minute(call, lanes, 8);
+            assert!(
+                !seen.not_waited.is_empty(),
+                "{call:?}/{lanes}: the handler never ran"
+            );
+            for why in &seen.not_waited {
+                let why = why.unwrap_or_else(|| {
+                    panic!("{call:?}/{lanes}: a report from the handler without not_waited")
+                });
+                assert!(why.contains("own thread"), "{why}");
+            }
+        }
+    }
+}
