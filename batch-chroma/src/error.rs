@@ -48,9 +48,18 @@ pub enum ChromaError {
     /// A bad batch size or ENV value.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The batcher's flusher thread could not be started.
-    #[error("cannot start the batcher thread: {0}")]
-    Spawn(#[from] std::io::Error),
+    /// The batcher could not start: its durable buffer cannot be opened
+    /// (the message names the directory and the cause), or a thread of it
+    /// cannot be started. batch-core's [`StartError`](batch_core::StartError),
+    /// unchanged (in an `Arc`, so that this error stays small).
+    #[error(transparent)]
+    Start(std::sync::Arc<batch_core::StartError>),
+}
+
+impl From<batch_core::StartError> for ChromaError {
+    fn from(e: batch_core::StartError) -> Self {
+        Self::Start(std::sync::Arc::new(e))
+    }
 }
 
 impl SinkError for ChromaError {
@@ -63,7 +72,7 @@ impl SinkError for ChromaError {
             Self::PreFlight(e) if e.is_retriable() => ErrorClass::Transient,
             Self::PreFlight(_) => ErrorClass::Fatal,
             Self::OverMaxBatchSize { .. } => ErrorClass::TooLarge,
-            Self::Invalid(_) | Self::Response { .. } | Self::Config(_) | Self::Spawn(_) => {
+            Self::Invalid(_) | Self::Response { .. } | Self::Config(_) | Self::Start(_) => {
                 ErrorClass::Permanent
             }
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
-use crate::error::BatchError;
+use crate::error::{BatchError, StartError};
 use crate::flusher::{Flusher, Lanes};
 use crate::journal::{Durable, Refused};
 use crate::message::{Batch, Msg, Reply};
@@ -85,8 +85,12 @@ impl<S: Sink> Batcher<S> {
     /// Starts a batcher that writes to `sink`. With
     /// [`max_in_flight`](BatcherSettings::max_in_flight) above 1, the other
     /// batches in flight go to the sink's [`sibling`](Sink::sibling)s.
-    /// Fails only if a thread cannot be spawned.
-    pub fn new(sink: S, settings: BatcherSettings) -> std::io::Result<Self> {
+    ///
+    /// # Errors
+    /// If the durable buffer of the settings cannot be opened
+    /// ([`StartError::Buffer`], naming its directory and the cause), or a
+    /// thread cannot be spawned ([`StartError::Thread`]).
+    pub fn new(sink: S, settings: BatcherSettings) -> Result<Self, StartError> {
         Self::start(vec![sink], settings, None)
     }
 
@@ -101,8 +105,9 @@ impl<S: Sink> Batcher<S> {
     /// added.
     ///
     /// # Errors
-    /// If `sinks` is empty, or a thread cannot be spawned.
-    pub fn with_sinks(sinks: Vec<S>, settings: BatcherSettings) -> std::io::Result<Self> {
+    /// If `sinks` is empty, the durable buffer cannot be opened, or a
+    /// thread cannot be spawned (see [`new`](Self::new)).
+    pub fn with_sinks(sinks: Vec<S>, settings: BatcherSettings) -> Result<Self, StartError> {
         Self::start(sinks, settings, None)
     }
 
@@ -129,7 +134,7 @@ impl<S: Sink> Batcher<S> {
         sink: S,
         settings: BatcherSettings,
         handler: impl Fn(&FailedItem<Item<S>, Error<S>>) + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, StartError> {
         Self::start(vec![sink], settings, Some(Arc::new(handler)))
     }
 
@@ -152,12 +157,12 @@ impl<S: Sink> Batcher<S> {
         mut sinks: Vec<S>,
         settings: BatcherSettings,
         handler: Option<FailureHandler<Item<S>, Error<S>>>,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, StartError> {
         let Some(first) = sinks.first() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("batcher {:?}: no sink to write to", settings.name),
-            ));
+            return Err(StartError::NoSink(format!(
+                "batcher {:?}: no sink to write to",
+                settings.name
+            )));
         };
         let limits = first.limits();
         let check = first.item_check();
@@ -172,7 +177,11 @@ impl<S: Sink> Batcher<S> {
         let (durable, replay, buried) = match &settings.durable {
             None => (None, Vec::new(), 0),
             Some(d) => {
-                let (durable, replay, buried) = open_durable::<S>(d, &settings.name)?;
+                let (durable, replay, buried) =
+                    open_durable::<S>(d, &settings.name).map_err(|cause| StartError::Buffer {
+                        dir: d.dir.clone(),
+                        cause,
+                    })?;
                 (Some(durable), replay, buried)
             }
         };
@@ -210,13 +219,16 @@ impl<S: Sink> Batcher<S> {
         });
         let lanes = match (writers.next(), writers.len()) {
             (Some(writer), 0) => Lanes::One(writer),
-            (first, _) => Lanes::Many(Box::new(Pool::spawn(
-                first.into_iter().chain(writers).collect(),
-                Arc::clone(&shared),
-                &settings.name,
-                settings.adaptive_concurrency,
-                batch_size,
-            )?)),
+            (first, _) => Lanes::Many(Box::new(
+                Pool::spawn(
+                    first.into_iter().chain(writers).collect(),
+                    Arc::clone(&shared),
+                    &settings.name,
+                    settings.adaptive_concurrency,
+                    batch_size,
+                )
+                .map_err(StartError::Thread)?,
+            )),
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         let flusher = Flusher {
@@ -227,7 +239,8 @@ impl<S: Sink> Batcher<S> {
         };
         std::thread::Builder::new()
             .name(format!("batch-{}", settings.name))
-            .spawn(move || flusher.run(rx))?;
+            .spawn(move || flusher.run(rx))
+            .map_err(StartError::Thread)?;
         tracing::debug!(batcher = %settings.name, batch_size, ?max_bytes, "batcher started");
         shared.lock().stats.total_dead_letters += buried;
         replay_first(&shared, &tx, replay, batch_size);

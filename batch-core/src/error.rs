@@ -63,6 +63,61 @@ pub enum ConfigError {
     },
 }
 
+/// Why a batcher could not start ([`Batcher::new`](crate::Batcher::new)
+/// and its siblings). Every backend's constructor passes it on unchanged,
+/// so the message is the same whichever backend it comes from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The durable buffer could not be opened (or read back): the message
+    /// names the directory and the cause, e.g. `durable buffer /x/y: Not a
+    /// directory (os error 20)`.
+    #[error("{}", buffer_message(dir, cause))]
+    Buffer {
+        /// The buffer directory of the settings.
+        dir: std::path::PathBuf,
+        /// What failed, as the file system (or the log) said it.
+        cause: std::io::Error,
+    },
+    /// A thread of the batcher (its flusher or a writer) could not be
+    /// started.
+    #[error("cannot start the batcher's thread: {0}")]
+    Thread(std::io::Error),
+    /// Nothing to run: no sink was given (the message says which batcher).
+    #[error("{0}")]
+    NoSink(String),
+}
+
+/// `durable buffer {dir}: {cause}`, without naming the directory twice
+/// when the cause already does.
+fn buffer_message(dir: &std::path::Path, cause: &std::io::Error) -> String {
+    let text = cause.to_string();
+    let dir = dir.display().to_string();
+    if text.contains(&dir) {
+        text
+    } else {
+        format!("durable buffer {dir}: {text}")
+    }
+}
+
+impl StartError {
+    /// The I/O error kind of the cause ([`InvalidInput`](std::io::ErrorKind::InvalidInput)
+    /// for [`NoSink`](Self::NoSink)).
+    pub fn kind(&self) -> std::io::ErrorKind {
+        match self {
+            Self::Buffer { cause, .. } | Self::Thread(cause) => cause.kind(),
+            Self::NoSink(_) => std::io::ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// So that `Batcher::new(..)?` works in functions returning `io::Result`.
+impl From<StartError> for std::io::Error {
+    fn from(error: StartError) -> Self {
+        std::io::Error::new(error.kind(), error)
+    }
+}
+
 /// How a sink error should be handled: the one question batch-core asks of
 /// every backend error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -115,7 +115,7 @@ pub use durable_settings::{
     BUFFER_DIR_VAR, BUFFER_FSYNC_VAR, BUFFER_MAX_BYTES_VAR, DurableSettings, Fsync,
 };
 pub use env::BackendEnv;
-pub use error::{BatchError, ConfigError, ErrorClass, SinkError};
+pub use error::{BatchError, ConfigError, ErrorClass, SinkError, StartError};
 pub use own_thread::{on_own_thread, on_own_thread_async};
 pub use report::{FailedItem, FlushReport};
 pub use retry::RetryPolicy;

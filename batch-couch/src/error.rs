@@ -66,9 +66,18 @@ pub enum CouchError {
     /// The batcher settings are invalid (e.g. a bad `COUCHDB_BATCH_INSERT_SIZE`).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The batcher's flusher thread could not be started.
-    #[error("cannot start the flusher thread: {0}")]
-    Spawn(#[from] std::io::Error),
+    /// The batcher could not start: its durable buffer cannot be opened
+    /// (the message names the directory and the cause), or a thread of it
+    /// cannot be started. batch-core's [`StartError`](batch_core::StartError),
+    /// unchanged (in an `Arc`, so that this error stays small).
+    #[error(transparent)]
+    Start(std::sync::Arc<batch_core::StartError>),
+}
+
+impl From<batch_core::StartError> for CouchError {
+    fn from(e: batch_core::StartError) -> Self {
+        Self::Start(std::sync::Arc::new(e))
+    }
 }
 
 impl From<HttpError> for CouchError {
@@ -101,7 +110,7 @@ impl SinkError for CouchError {
             | Self::InvalidUrl(_)
             | Self::InvalidDatabaseName(_)
             | Self::Config(_)
-            | Self::Spawn(_) => ErrorClass::Permanent,
+            | Self::Start(_) => ErrorClass::Permanent,
             #[cfg(feature = "tls")]
             Self::Tls(_) => ErrorClass::Fatal,
         }

@@ -46,8 +46,7 @@ batch_core::inserter! {
     fn with_settings(graph: Neo4jConfig, settings) -> Result<Self, Neo4jError> {
         let sink = on_own_thread(&graph, || Neo4jSink::connect(graph.clone()))?;
         let counters = sink.counters();
-        let batcher = Batcher::new(sink, settings)
-            .map_err(|e| Neo4jError::Config(format!("cannot start the flusher thread: {e}")))?;
+        let batcher = Batcher::new(sink, settings)?;
         Ok(Self {
             batcher,
             graph,

@@ -82,6 +82,18 @@ pub enum Neo4jError {
     /// A configuration value that cannot be used (URI, labels, ENV).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The batcher could not start: its durable buffer cannot be opened
+    /// (the message names the directory and the cause), or a thread of it
+    /// cannot be started. batch-core's [`StartError`](batch_core::StartError),
+    /// shared (the error is `Clone`).
+    #[error(transparent)]
+    Start(std::sync::Arc<batch_core::StartError>),
+}
+
+impl From<batch_core::StartError> for Neo4jError {
+    fn from(e: batch_core::StartError) -> Self {
+        Self::Start(std::sync::Arc::new(e))
+    }
 }
 
 impl Neo4jError {

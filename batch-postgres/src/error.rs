@@ -137,9 +137,21 @@ pub enum PostgresError {
     /// A batch setting (e.g. from ENV) is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The batcher's flusher thread (or a session's runtime) could not be started.
+    /// A session's runtime or connecting thread could not be started.
     #[error("could not start a thread: {0}")]
     Spawn(#[source] std::io::Error),
+    /// The batcher could not start: its durable buffer cannot be opened
+    /// (the message names the directory and the cause), or a thread of it
+    /// cannot be started. batch-core's [`StartError`](batch_core::StartError),
+    /// unchanged (in an `Arc`, so that this error stays small).
+    #[error(transparent)]
+    Start(std::sync::Arc<batch_core::StartError>),
+}
+
+impl From<batch_core::StartError> for PostgresError {
+    fn from(e: batch_core::StartError) -> Self {
+        Self::Start(std::sync::Arc::new(e))
+    }
 }
 
 /// `error: cause: cause ...`, the whole source chain in one line (the
@@ -304,9 +316,11 @@ impl SinkError for PostgresError {
                 }
             }
             Self::Schema(_) | Self::Tls { .. } => ErrorClass::Fatal,
-            Self::Encode { .. } | Self::Invalid(_) | Self::Config(_) | Self::Spawn(_) => {
-                ErrorClass::Permanent
-            }
+            Self::Encode { .. }
+            | Self::Invalid(_)
+            | Self::Config(_)
+            | Self::Spawn(_)
+            | Self::Start(_) => ErrorClass::Permanent,
         }
     }
 }

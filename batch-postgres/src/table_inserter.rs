@@ -72,7 +72,7 @@ impl<R: Row> TableBatchInserter<R> {
         settings: BatcherSettings,
     ) -> Result<Self, PostgresError> {
         sink.connect()?;
-        let batcher = Batcher::new(sink, settings).map_err(PostgresError::Spawn)?;
+        let batcher = Batcher::new(sink, settings)?;
         Ok(Self { batcher })
     }
 }
