@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
 
 use crate::error::{ErrorClass, SinkError};
 
@@ -457,6 +458,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if host.is_empty() || host.starts_with(':') {
         return Err(format!("server URL {:?} has no host", redact(url)));
     }
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        decode_userinfo(userinfo).map_err(|why| format!("server URL {:?}: {why}", redact(url)))?;
+    }
     if cfg!(not(feature = "tls")) && scheme.eq_ignore_ascii_case("https") {
         return Err(format!(
             "server URL {:?} is https://, but this build has no TLS: turn on the `tls` feature \
@@ -487,7 +491,11 @@ fn redact(url: &str) -> String {
 }
 
 /// Splits `scheme://user:pass@host/...` into the URL without credentials
-/// and a basic `Authorization` value.
+/// and a basic `Authorization` value. The user and password are
+/// percent-decoded, as every other client does (`p%40ss` is sent as
+/// `p@ss`); userinfo [`check_url`] refuses (not UTF-8 once decoded, a `:`
+/// in the user) is sent as decoded all the same (lossily), never as
+/// written.
 fn split_credentials(url: &str) -> (String, Option<String>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.to_owned(), None);
@@ -496,11 +504,47 @@ fn split_credentials(url: &str) -> (String, Option<String>) {
     let (authority, path) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let auth = format!("Basic {}", STANDARD.encode(userinfo.as_bytes()));
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            let mut pair = percent_decode_str(user).decode_utf8_lossy().into_owned();
+            if let Some(password) = password {
+                pair.push(':');
+                pair.push_str(&percent_decode_str(password).decode_utf8_lossy());
+            }
+            let auth = format!("Basic {}", STANDARD.encode(pair.as_bytes()));
             (format!("{scheme}://{host}{path}"), Some(auth))
         }
         None => (url.to_owned(), None),
     }
+}
+
+/// The user and password of a URL's userinfo (`user[:password]`),
+/// percent-decoded with servo's `percent-encoding` (the decoder of the `url`
+/// crate, already in the tree through ureq). Refused, saying which part
+/// (never its value): a part that is not UTF-8 once decoded, and a user
+/// with a `:` (Basic auth cannot carry it: the server would split there).
+fn decode_userinfo(userinfo: &str) -> Result<(String, Option<String>), String> {
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let decode = |part: &str, what: &str| {
+        percent_decode_str(part)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
+    };
+    let user = decode(user, "user name")?;
+    if user.contains(':') {
+        return Err(
+            "the user name holds a ':' (percent-encoded), which HTTP Basic auth cannot carry"
+                .to_owned(),
+        );
+    }
+    let password = password.map(|p| decode(p, "password")).transpose()?;
+    Ok((user, password))
 }
 
 #[cfg(test)]
@@ -556,12 +600,97 @@ mod tests {
     fn credentials_become_a_basic_auth_header() {
         let (url, auth) = split_credentials("http://user:p%40ss@127.0.0.1:5984/db");
         assert_eq!(url, "http://127.0.0.1:5984/db");
-        // The userinfo is sent as written in the URL, base64-encoded.
-        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwJTQwc3M="));
+        // The userinfo is percent-decoded, then base64-encoded: user:p@ss.
+        assert_eq!(auth.as_deref(), Some("Basic dXNlcjpwQHNz"));
         assert_eq!(
             split_credentials("http://h:1/x"),
             ("http://h:1/x".to_owned(), None)
         );
+    }
+
+    /// The Basic auth pair a URL's userinfo is sent as.
+    fn sent_pair(url: &str) -> String {
+        let (_, auth) = split_credentials(url);
+        let auth = auth.expect("credentials");
+        let encoded = auth.strip_prefix("Basic ").expect("basic");
+        String::from_utf8(STANDARD.decode(encoded).expect("base64")).expect("utf-8")
+    }
+
+    #[test]
+    fn user_and_password_are_percent_decoded() {
+        // @ : / % # in the password, and all but ':' in the user.
+        let url = "http://us%40er%2F%25%23:p%40s%3As%2Fw%25d%23@127.0.0.1:5984/db";
+        assert!(check_url(url).is_ok());
+        assert_eq!(sent_pair(url), "us@er/%#:p@s:s/w%d#");
+        assert_eq!(split_credentials(url).0, "http://127.0.0.1:5984/db");
+        // A raw '@' in the password still ends at the last '@'.
+        assert_eq!(sent_pair("http://u:p@ss@h:1"), "u:p@ss");
+        // Not encoded: sent as written. No password: the user alone.
+        assert_eq!(sent_pair("http://admin:secret@h:1"), "admin:secret");
+        assert_eq!(sent_pair("http://admin@h:1"), "admin");
+        // A '%' not followed by two hex digits stays as it is.
+        assert_eq!(sent_pair("http://u:100%@h:1"), "u:100%");
+    }
+
+    /// The wire value: the `Authorization` header a local listener
+    /// receives from a real request (no test server takes a password with
+    /// these characters without changing its shared configuration).
+    #[test]
+    fn the_decoded_password_is_what_the_server_receives() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut authorization = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    authorization = Some(value.trim().to_owned());
+                }
+            }
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .expect("answer");
+            authorization
+        });
+        let url = format!("http://us%40er:p%40s%3As%2Fw%25d%23@{addr}");
+        check_url(&url).expect("a valid URL");
+        let endpoint = Endpoint::new(&url, Duration::from_secs(10));
+        let (status, _) = endpoint.request("GET", "/", None).expect("request");
+        assert_eq!(status, 200);
+        let received = server
+            .join()
+            .expect("listener")
+            .expect("an Authorization header");
+        let expected = format!("Basic {}", STANDARD.encode("us@er:p@s:s/w%d#"));
+        assert_eq!(received, expected);
+        assert!(!format!("{endpoint:?}").contains("p@s"), "{endpoint:?}");
+    }
+
+    #[test]
+    fn undecodable_userinfo_is_refused_with_the_password_masked() {
+        let err = check_url("http://user:s%FFcret@127.0.0.1:5984").unwrap_err();
+        assert!(err.contains("password is not valid UTF-8"), "{err}");
+        assert!(
+            err.contains("127.0.0.1:5984") && err.contains("user:***@"),
+            "{err}"
+        );
+        assert!(!err.contains("s%FFcret"), "{err}");
+        let err = check_url("http://u%FF:secret@h:1").unwrap_err();
+        assert!(
+            err.contains("user name is not valid UTF-8") && !err.contains("secret"),
+            "{err}"
+        );
+        let err = check_url("http://a%3Ab:secret@h:1").unwrap_err();
+        assert!(err.contains("':'") && !err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -215,8 +215,11 @@ fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
             )));
         }
     };
-    let host_port = rest.split(['/', '?']).next().unwrap_or_default();
-    if host_port.is_empty() || host_port.contains('@') {
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // An '@' anywhere, not only before the first '/': a password written
+    // unencoded may hold a '/', '?' or '#' ("bolt://u:pa/ss@db" is no
+    // host "u" with a path).
+    if host_port.is_empty() || rest.contains('@') {
         return Err(Neo4jError::Config(format!(
             "URI {shown:?} has no host (credentials belong in Neo4jConfig::new, not the URI)"
         )));
@@ -245,13 +248,15 @@ fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
 }
 
 /// `uri` with any `user:password@` replaced by `***@`, for messages.
+/// Everything before the last `@` is masked, even past a `/`, `?` or `#`:
+/// a password written unencoded may hold those, and a Bolt URI has no path
+/// or query that needs an `@`, so masking too much is the safe side.
 fn masked(uri: &str) -> String {
     let (scheme, rest) = match uri.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), uri),
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => uri.to_owned(),
     }
@@ -329,6 +334,34 @@ mod tests {
             err.to_string(),
             "invalid configuration: URI \"127.0.0.1:27687\" has no scheme: write bolt://127.0.0.1:27687"
         );
+    }
+
+    /// Issue 30, defect 7: Bolt takes its user and password as they are
+    /// (Neo4jConfig::new), not from the URI, so nothing is percent-decoded
+    /// there; credentials in the URI are refused, and never shown, whatever
+    /// `@ : / % #` they hold, written raw or percent-encoded.
+    #[test]
+    fn special_characters_in_credentials() {
+        let config = Neo4jConfig::new("bolt://db:7687", "us@er/%#", "p@s:s/w%d#").expect("config");
+        assert_eq!(
+            (config.user.as_str(), config.password.as_str()),
+            ("us@er/%#", "p@s:s/w%d#")
+        );
+        assert!(!format!("{config:?}").contains("p@s"), "{config:?}");
+        for (uri, secret) in [
+            ("bolt://root:p%40s%3As%2Fw%25d%23@db:7687", "p%40s"),
+            ("neo4j://root:p@s:s/w%d#@db:7687", "s/w%d#"),
+            ("bolt://root:pa/ss@db:7687", "pa/ss"),
+            ("bolt://root:pa?ss@db:7687", "pa?ss"),
+            ("bolt://root:pa#ss@db:7687", "pa#ss"),
+        ] {
+            let err = Neo4jConfig::new(uri, "root", "pw").unwrap_err().to_string();
+            assert!(!err.contains(secret), "{uri}: {err}");
+            assert!(
+                err.contains("***@db:7687") && err.contains("Neo4jConfig::new"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
