@@ -484,6 +484,21 @@ fn shape_problem(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Issue 30, defect 7: the driver's URL parser percent-decodes the
+    /// user and the password (`p%40ss` is `p@ss`), as libpq does; the
+    /// checks in front of it keep them as written.
+    #[test]
+    fn url_credentials_are_percent_decoded() {
+        let url = "postgres://us%40er%2F%23:p%40s%3As%2Fw%25d%23@127.0.0.1:25432/db";
+        let connector = Connector::from_url(url).expect("a valid URL");
+        assert_eq!(connector.async_config.get_user(), Some("us@er/#"));
+        assert_eq!(
+            connector.async_config.get_password(),
+            Some(&b"p@s:s/w%d#"[..])
+        );
+        assert_eq!(connector.config.get_password(), Some(&b"p@s:s/w%d#"[..]));
+    }
+
     #[test]
     fn a_connection_string_without_scheme_is_refused_with_the_fix() {
         let err = Connector::from_url("127.0.0.1:11000")
