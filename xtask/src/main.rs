@@ -36,6 +36,11 @@ that fails:
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --all-features -- -D warnings
   cargo test --workspace --all-features
+  for each published crate (batch-core, batch-chroma, batch-neo4j,
+  batch-postgres, batch-couch, uds3-batch), alone:
+    cargo test -p CRATE                          (its default features)
+    cargo check -p CRATE --no-default-features
+  cargo package --workspace --exclude xtask --allow-dirty
   cargo xtask services check
 and stops the servers it started, also when a step failed; servers that were
 already running stay up. Exits non-zero if anything failed.

@@ -11,8 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// The crates `cargo package` packs (every member but xtask).
-const PUBLISHED: [&str; 6] = [
+/// The crates `cargo package` packs (every member but xtask): the one
+/// list of published crates, also the crates `cargo xtask test` tests and
+/// checks one by one. A test in `tests` below keeps it equal to the
+/// workspace members without `publish = false`.
+pub(crate) const PUBLISHED: [&str; 6] = [
     "batch-core",
     "batch-chroma",
     "batch-neo4j",
@@ -81,6 +84,31 @@ mod tests {
         assert!(!stale.exists());
         assert!(other_version.exists() && foreign.exists() && crates_io.exists());
         std::fs::remove_dir_all(&src).expect("clean up");
+    }
+
+    /// `PUBLISHED` is every workspace member whose manifest does not say
+    /// `publish = false`, in the workspace's order.
+    #[test]
+    fn the_published_list_matches_the_workspace() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+        let members = manifest
+            .split_once("members = [")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .expect("members")
+            .0;
+        let published: Vec<&str> = members
+            .split(',')
+            .map(|m| m.trim().trim_matches('"'))
+            .filter(|m| !m.is_empty())
+            .filter(|m| {
+                let own = std::fs::read_to_string(root.join(m).join("Cargo.toml")).expect("member");
+                !own.lines().any(|l| l.replace(' ', "") == "publish=false")
+            })
+            .collect();
+        assert_eq!(published, PUBLISHED);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `cargo xtask test`: the whole suite, as CI runs it.
 //!
 //! Starts the services, runs fmt, clippy, rustdoc (warnings denied), the
-//! tests against them and `cargo package` of every published crate, runs
-//! `services check`, then stops only the services it started, also when a
-//! step failed. Exits non-zero if anything failed.
+//! tests against them, each published crate alone (`cargo test -p CRATE`
+//! with its default features, `cargo check -p CRATE --no-default-features`),
+//! and `cargo package` of every published crate, runs `services check`, then
+//! stops only the services it started, also when a step failed. Exits
+//! non-zero if anything failed.
 
 use std::process::ExitCode;
 
 use crate::harness::{cargo, with_services};
-use crate::package_overlay;
+use crate::package_overlay::{self, PUBLISHED};
 use crate::services;
 
 const STEPS: &[&[&str]] = &[
@@ -32,6 +34,21 @@ const STEPS: &[&[&str]] = &[
         r#"build.rustdocflags=["-D", "warnings"]"#,
     ],
     &["test", "--workspace", "--all-features"],
+];
+
+/// Every published crate alone, as a user builds it (issue 30, defect 6:
+/// `--all-features` alone hid a test that needs a feature but was not
+/// gated on it): its own tests with its default features, and the library
+/// with no default features (without `--all-targets`, so that no
+/// dev-dependency lends it a feature).
+fn alone(krate: &str) -> [Vec<&str>; 2] {
+    [
+        vec!["test", "-p", krate],
+        vec!["check", "-p", krate, "--no-default-features"],
+    ]
+}
+
+const PACKAGE: &[&[&str]] = &[
     // Each published crate packages, and builds from its .crate alone
     // (unpublished path dependencies come from a local overlay). Not the
     // dirty-tree check: that is for `cargo publish`.
@@ -61,6 +78,13 @@ pub fn run() -> ExitCode {
             }
         }
         if !STEPS.iter().all(|step| cargo(ctx, step)) {
+            return false;
+        }
+        let each_alone = PUBLISHED.iter().flat_map(|krate| alone(krate));
+        if !each_alone.into_iter().all(|step| cargo(ctx, &step)) {
+            return false;
+        }
+        if !PACKAGE.iter().all(|step| cargo(ctx, step)) {
             return false;
         }
         eprintln!("xtask: services check");
