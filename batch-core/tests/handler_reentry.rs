@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use batch_core::testing::counts::assert_adds_up;
 use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
 use batch_core::{BatchError, Batcher, BatcherSettings, RetryPolicy, WhenFull};
 use block_on::block_on;
@@ -192,15 +193,7 @@ fn scenario(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
         );
     }
     assert_eq!(stats.pending + stats.in_flight, 0, "{call:?}: {stats:?}");
-    assert_eq!(
-        stats.total_added
-            + stats.total_conflicts
-            + stats.total_failed
-            + stats.pending
-            + stats.in_flight,
-        stats.total_received,
-        "{call:?}: {stats:?}"
-    );
+    assert_adds_up(&stats, &format!("{call:?}"));
     assert_eq!(stats.total_added, record.written.len() as u64, "{call:?}");
     assert_eq!(
         stats.total_received,

@@ -98,27 +98,13 @@ impl Journal {
             .max_buffer_bytes
             .map_or(log::SEGMENT_BYTES, |max| (max / 8).min(log::SEGMENT_BYTES));
         std::fs::create_dir_all(dir).map_err(|e| in_dir(dir, e))?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("LOCK"))
-            .map_err(|e| in_dir(dir, e))?;
         // A batcher just dropped may still be ending its threads (they
         // hold the log until they return): give it a moment.
-        let began = std::time::Instant::now();
-        while lock.try_lock().is_err() && began.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if lock.try_lock().is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!(
-                    "durable buffer {}: another batcher has it open (one batcher per directory)",
-                    dir.display()
-                ),
-            ));
-        }
+        let lock = lock_dir(
+            dir,
+            Duration::from_secs(5),
+            "another batcher has it open (one batcher per directory)",
+        )?;
         let recovered = recover::recover(dir)?;
         let log = Log::open(dir, settings.max_buffer_bytes, segment_bytes, &recovered)?;
         let (hint, wake) = crossbeam_channel::bounded(1);
@@ -217,6 +203,28 @@ impl Journal {
     pub(crate) fn sync(&self) -> io::Result<()> {
         self.log.sync()
     }
+}
+
+/// Takes the directory's `LOCK`, waiting up to `wait` for a holder to let
+/// go; `Err` saying `held` when it does not.
+pub(crate) fn lock_dir(dir: &Path, wait: Duration, held: &str) -> io::Result<File> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(|e| in_dir(dir, e))?;
+    let began = std::time::Instant::now();
+    while lock.try_lock().is_err() {
+        if began.elapsed() >= wait {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("durable buffer {}: {held}", dir.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(lock)
 }
 
 fn in_dir(dir: &Path, e: io::Error) -> io::Error {

@@ -8,6 +8,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::record::{
     self, BadHeader, FORMAT_VERSION, Header, Read, Record, SALVAGED, SEGMENT_HEADER,
@@ -62,21 +63,7 @@ pub struct RepairedSegment {
 /// wrote it).
 pub fn repair(dir: impl AsRef<Path>) -> io::Result<RepairReport> {
     let dir = dir.as_ref();
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("LOCK"))
-        .map_err(|e| io::Error::new(e.kind(), format!("durable buffer {}: {e}", dir.display())))?;
-    if lock.try_lock().is_err() {
-        return Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            format!(
-                "durable buffer {}: a batcher has it open; close it first",
-                dir.display()
-            ),
-        ));
-    }
+    let _lock = super::lock_dir(dir, Duration::ZERO, "a batcher has it open; close it first")?;
     let ids = segment_ids(dir)?;
     let mut report = RepairReport {
         segments: ids.len(),

@@ -17,6 +17,16 @@ pub fn assert_counted(stats: &Stats, written: u64, conflicts: u64, case: &str) {
         (written, conflicts, 0),
         "{case}: (written, conflicts, failed) differ from what the server holds: {stats:?}"
     );
+    assert_adds_up(stats, case);
+}
+
+/// Asserts that every item a batcher received is counted once:
+/// `total_added + total_conflicts + total_failed + pending + in_flight ==
+/// total_received`. `case` names the scenario in the message.
+///
+/// # Panics
+/// When it does not hold: this is test tooling.
+pub fn assert_adds_up(stats: &Stats, case: &str) {
     assert_eq!(
         stats.total_added
             + stats.total_conflicts
