@@ -177,7 +177,7 @@ fn speaks_tls(_address: &str, _timeout: Duration) -> bool {
 
 /// `host:port` of an `http(s)://[userinfo@]host[:port]/...` URL, the port
 /// filled in from the scheme (80, 443).
-fn address_of(url: &str) -> String {
+pub(crate) fn address_of(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let authority = rest.split('/').next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -199,7 +199,7 @@ fn address_of(url: &str) -> String {
 }
 
 /// The host of `host:port` (brackets of an IPv6 literal removed).
-fn host_of(address: &str) -> &str {
+pub(crate) fn host_of(address: &str) -> &str {
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']')
 }
@@ -496,7 +496,7 @@ fn redact(url: &str) -> String {
 /// `p@ss`); userinfo [`check_url`] refuses (not UTF-8 once decoded, a `:`
 /// in the user) is sent as decoded all the same (lossily), never as
 /// written.
-fn split_credentials(url: &str) -> (String, Option<String>) {
+pub(crate) fn split_credentials(url: &str) -> (String, Option<String>) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url.to_owned(), None);
     };

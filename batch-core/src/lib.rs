@@ -88,6 +88,10 @@ mod durable_settings;
 pub mod env;
 mod error;
 mod flusher;
+/// Entry points for the project's fuzz targets, not API (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "http")]
 pub mod http;
 mod inserter;

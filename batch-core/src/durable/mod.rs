@@ -53,8 +53,8 @@
 mod dead_letters;
 pub(crate) mod log;
 mod mapped;
-mod record;
-mod recover;
+pub(crate) mod record;
+pub(crate) mod recover;
 mod repair;
 
 use std::fs::File;

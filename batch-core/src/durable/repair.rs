@@ -361,4 +361,35 @@ mod tests {
         assert!(report.repaired.is_empty(), "{report:?}");
         assert!(!dir.path().join(QUARANTINE_DIR).exists());
     }
+
+    /// Found by the `segment_recovery` fuzz target (issue 30; input in
+    /// `fuzz/artifacts/segment_recovery/`): a segment whose records are
+    /// all sound but whose item sequence numbers skip one (1, then 3) is
+    /// refused by the open, yet repair finds nothing to repair in it (it
+    /// checks only that numbers rise), so the log stays refused. Ignored
+    /// until repair handles it: reported to the lead.
+    #[test]
+    #[ignore = "fuzz finding: repair leaves a skipped sequence number refused"]
+    fn a_skipped_sequence_number_is_repaired_to_an_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut bytes = Header {
+            first_seq: 1,
+            id: 0,
+            flags: 0,
+        }
+        .encode()
+        .to_vec();
+        for seq in [1, 3] {
+            record::encode(&Record::Item { seq, data: b"{}" }, &mut bytes);
+        }
+        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
+        let refused = recover(dir.path()).expect_err("a skipped number is refused");
+        assert!(
+            refused.to_string().contains("expected 2, found 3"),
+            "{refused}"
+        );
+        repair(dir.path()).expect("repair");
+        let found = recover(dir.path()).expect("repaired: opens");
+        assert_eq!(found.unresolved.keys().copied().collect::<Vec<_>>(), [1, 3]);
+    }
 }
