@@ -159,6 +159,33 @@ impl BoltSession {
         Ok(session)
     }
 
+    /// A session whose connection reads the server's answers from
+    /// `answers` (the handshake's version first) and swallows what it
+    /// sends, through the same handshake, HELLO and probe as a real one:
+    /// the fuzz targets' way in. A reconnect goes to `config`'s address.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn over_answers(config: Neo4jConfig, answers: Vec<u8>) -> Result<Self, Neo4jError> {
+        let runtime = OwnRuntime::start()
+            .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
+        let stream: Box<dyn Io> = Box::new(crate::fuzzing::Answers::new(answers));
+        let started = runtime.block_on(async {
+            match Client::new(BufStream::new(stream).compat(), &VERSIONS).await {
+                Ok(client) => greet(&config, client).await,
+                Err(e) => Err(Neo4jError::Connection {
+                    addr: config.addr.clone(),
+                    message: e.to_string(),
+                }),
+            }
+        });
+        let client = started.map_err(|e| Neo4jError::Config(e.to_string()))??;
+        Ok(Self {
+            config,
+            tls: None,
+            client: Some(client),
+            runtime,
+        })
+    }
+
     /// A session to the same server that connects at its first use: only
     /// its own runtime is started here.
     pub(crate) fn sibling(&self) -> std::io::Result<Self> {
@@ -546,7 +573,7 @@ async fn connect(config: &Neo4jConfig, tls: Option<&TlsConfig>) -> Result<BoltCl
         Some(tls) => tls_handshake(config, tls, tcp).await?,
         None => Box::new(tcp),
     };
-    let mut client = match Client::new(BufStream::new(stream).compat(), &VERSIONS).await {
+    let client = match Client::new(BufStream::new(stream).compat(), &VERSIONS).await {
         Ok(client) => client,
         // A TLS port answers the Bolt preamble with an alert or by closing.
         Err(e) if tls.is_none() && speaks_tls(config).await => {
@@ -558,6 +585,16 @@ async fn connect(config: &Neo4jConfig, tls: Option<&TlsConfig>) -> Result<BoltCl
             });
         }
         Err(e) => return Err(lost(&e)),
+    };
+    greet(config, client).await
+}
+
+/// HELLO and a probe on a fresh Bolt connection; the connection once the
+/// server can serve the database.
+async fn greet(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClient, Neo4jError> {
+    let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
+        addr: config.addr.clone(),
+        message: e.to_string(),
     };
     let hello = Metadata::from_iter([
         (

@@ -66,6 +66,10 @@ mod connection;
 mod counters;
 mod creator;
 mod error;
+/// Entry points for the project's fuzz targets, not API (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod item;
 mod name;
 mod plan;

@@ -72,6 +72,18 @@ impl Neo4jSink {
         Arc::clone(&self.counters)
     }
 
+    /// A sink over `session` (the fuzz targets' in-memory one).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn over_session(session: BoltSession, anchor: MergeAnchor, try_apoc: bool) -> Self {
+        Self {
+            session,
+            anchor,
+            apoc: None,
+            try_apoc,
+            counters: Arc::default(),
+        }
+    }
+
     /// Runs one Cypher statement in an auto-commit transaction and returns
     /// its records, each value as a [`PropertyValue`] (`None` for null and
     /// for values a property cannot hold, such as nodes). For checks and
