@@ -118,6 +118,10 @@ mod database;
 mod doc;
 mod doc_id;
 mod error;
+/// Entry points for the project's fuzz targets, not API (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod inserter;
 mod options;
 mod reader;
