@@ -175,6 +175,17 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
             let rest = &bytes[at..];
             if let Read::Record(rec, len) = record::read(rest) {
                 match rec {
+                    // No number follows it: a log never hands it out.
+                    Record::Item { seq: u64::MAX, .. } => {
+                        return Err(refused(
+                            &path,
+                            &format!(
+                                "field item sequence number of the record at byte {at}: {}, the \
+                                 last number there is, which no log hands out",
+                                u64::MAX
+                            ),
+                        ));
+                    }
                     Record::Item { seq, .. }
                         if seq < next_item || (!header.salvaged() && seq != next_item) =>
                     {
@@ -419,5 +430,34 @@ pub(crate) mod tests {
             }
         }
         assert!(refusals > 0 && recoveries > 0, "{refusals} {recoveries}");
+    }
+
+    /// Found by the `segment_recovery` fuzz target: an item numbered
+    /// `u64::MAX` (no number can follow it; a log never hands it out)
+    /// overflowed `seq + 1` (a panic where overflow is checked, a wrap to
+    /// 0 elsewhere). It is refused with the file and field named.
+    #[test]
+    fn an_item_with_the_last_sequence_number_is_refused_not_a_panic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut bytes = record::Header {
+            first_seq: u64::MAX,
+            id: 0,
+            flags: 0,
+        }
+        .encode()
+        .to_vec();
+        record::encode(
+            &Record::Item {
+                seq: u64::MAX,
+                data: b"{}",
+            },
+            &mut bytes,
+        );
+        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
+        let m = message(&recover(dir.path()).expect_err("refused"));
+        assert!(
+            m.contains("00000000000000000000.seg") && m.contains("sequence number"),
+            "{m}"
+        );
     }
 }

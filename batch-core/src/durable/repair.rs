@@ -167,7 +167,8 @@ fn salvage(bytes: &[u8], id: u64, expected: Option<(u64, bool)>) -> Result<Salva
             Read::Record(Record::Synced { .. }, len) => at += len,
             Read::Record(rec, len) => {
                 if let Record::Item { seq, .. } = rec {
-                    if items.last().is_some_and(|&last| seq <= last) {
+                    // u64::MAX: no number follows it, no log hands it out.
+                    if seq == u64::MAX || items.last().is_some_and(|&last| seq <= last) {
                         problem
                             .get_or_insert_with(|| format!("item {seq} out of order at byte {at}"));
                         damaged.push((at, rest[..len].to_vec()));
@@ -391,5 +392,33 @@ mod tests {
         repair(dir.path()).expect("repair");
         let found = recover(dir.path()).expect("repaired: opens");
         assert_eq!(found.unresolved.keys().copied().collect::<Vec<_>>(), [1, 3]);
+    }
+
+    /// Found by the `segment_recovery` fuzz target (input in
+    /// `fuzz/artifacts/segment_recovery/crash-64b9ac7d...`): an item
+    /// numbered `u64::MAX` in a damaged segment overflowed `seq + 1` in
+    /// repair (a panic where overflow is checked). Such an item cannot
+    /// have been written (no number follows it): it is quarantined as
+    /// damage, and the log opens with the others.
+    #[test]
+    fn an_item_with_the_last_sequence_number_is_quarantined_not_a_panic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut bytes = Header {
+            first_seq: 1,
+            id: 0,
+            flags: 0,
+        }
+        .encode()
+        .to_vec();
+        for seq in [1, u64::MAX] {
+            record::encode(&Record::Item { seq, data: b"{}" }, &mut bytes);
+        }
+        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
+        recover(dir.path()).expect_err("refused before the repair");
+        let report = repair(dir.path()).expect("repair");
+        assert_eq!(report.repaired.len(), 1, "{report:?}");
+        assert!(report.repaired[0].quarantined_bytes > 0, "{report:?}");
+        let found = recover(dir.path()).expect("repaired: opens");
+        assert_eq!(found.unresolved.keys().copied().collect::<Vec<_>>(), [1]);
     }
 }
