@@ -116,6 +116,13 @@ pub(crate) fn header_problem(bad: BadHeader) -> String {
 pub(crate) fn recover(dir: &Path) -> io::Result<Recovered> {
     fs::create_dir_all(dir)?;
     let ids = segment_ids(dir)?;
+    if ids.last() == Some(&u64::MAX) {
+        return Err(refused(
+            &segment_path(dir, u64::MAX),
+            "field segment id (the file name): the last number there is, which no log hands \
+             out (no segment could follow it)",
+        ));
+    }
     for pair in ids.windows(2) {
         if pair[1] != pair[0] + 1 {
             return Err(refused(
@@ -457,6 +464,27 @@ pub(crate) mod tests {
         let m = message(&recover(dir.path()).expect_err("refused"));
         assert!(
             m.contains("00000000000000000000.seg") && m.contains("sequence number"),
+            "{m}"
+        );
+    }
+
+    /// Found by the `segment_recovery` fuzz target: a segment file
+    /// numbered `u64::MAX` (a log never gets there; a renamed file)
+    /// overflowed `id + 1`, the next segment's id. It is refused with the
+    /// file named.
+    #[test]
+    fn a_segment_with_the_last_id_is_refused_not_a_panic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let header = record::Header {
+            first_seq: 1,
+            id: u64::MAX,
+            flags: 0,
+        };
+        let path = segment_path(dir.path(), u64::MAX);
+        fs::write(&path, header.encode()).expect("write");
+        let m = message(&recover(dir.path()).expect_err("refused"));
+        assert!(
+            m.contains("18446744073709551615.seg") && m.contains("segment id"),
             "{m}"
         );
     }
