@@ -13,14 +13,38 @@ fn text(data: &[u8]) -> String {
 }
 
 /// The password of `scheme://user:password@host/...`, if the URL has one
-/// that occurs nowhere else in it (so that finding it in a message means
-/// the message leaked it) and is long enough to mean something.
+/// that occurs nowhere else in it and is long enough to mean something.
+/// URLs that `{:?}` would escape are left out: the escapes (`\0` for a
+/// NUL) can spell a password that the message never showed.
 pub fn unique_password(url: &str) -> Option<&str> {
+    if format!("{url:?}") != format!("\"{url}\"") {
+        return None;
+    }
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     (password.len() >= 4 && url.matches(password).count() == 1).then_some(password)
+}
+
+/// Whether the message `message_of` gives for `url` shows the URL's
+/// password: more often than the message for the same URL with another
+/// password does (a password such as `http` may be a word of the message
+/// itself), or a marker put in its place shows up.
+pub fn shows_password(url: &str, message_of: impl Fn(&str) -> Option<String>) -> bool {
+    const MARKER: &str = "Zq9Secret";
+    let Some(password) = unique_password(url) else {
+        return false;
+    };
+    let Some(message) = message_of(url) else {
+        return false;
+    };
+    let other = url.replacen(password, MARKER, 1);
+    let baseline = message_of(&other).unwrap_or_default();
+    // The marker is the other URL's password only if the swap kept the
+    // URL's shape (a password of colons, say, does not).
+    (unique_password(&other) == Some(MARKER) && baseline.contains(MARKER))
+        || message.matches(password).count() > baseline.matches(password).count()
 }
 
 /// URL and ENV parsing: the first byte picks the parser, the rest is the
@@ -35,14 +59,12 @@ pub fn url_env(data: &[u8]) {
     let value = text(rest);
     match which % 6 {
         0 => {
-            if let Err(message) = crate::http::check_url(&value)
-                && let Some(password) = unique_password(&value)
-            {
-                assert!(
-                    !message.contains(password),
-                    "check_url({value:?}) shows the password: {message}"
-                );
-            }
+            let message_of = |url: &str| crate::http::check_url(url).err();
+            assert!(
+                !shows_password(&value, message_of),
+                "check_url({value:?}) shows the password: {:?}",
+                message_of(&value)
+            );
         }
         1 => {
             let (base, authorization) = crate::http::split_credentials(&value);
@@ -168,7 +190,8 @@ mod segments {
         if mode & 1 != 0 {
             segments.iter_mut().for_each(|s| fix_checksums(s));
         }
-        let last_first = u64::MAX - MAX_SEGMENTS as u64;
+        // The last segment can be numbered u64::MAX.
+        let last_first = u64::MAX - (MAX_SEGMENTS as u64 - 1);
         let first_id = match (mode >> 1) & 3 {
             0 => segments
                 .first()
@@ -353,6 +376,9 @@ mod segments {
                         // back across segments as they are. Tolerated so that
                         // the fuzzer looks past it.
                         Err(e) if e.to_string().contains("sequence number") => {}
+                        // A segment file numbered u64::MAX: refused by name,
+                        // which repair does not change.
+                        Err(e) if e.to_string().contains("the last number there is") => {}
                         Err(e) => panic!("repaired, still refused: {e}"),
                     },
                     Err(e) => {
