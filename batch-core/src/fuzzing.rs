@@ -369,16 +369,6 @@ mod segments {
                         Ok(after) => {
                             check_recovered(&after, &written, false, "recover after repair");
                         }
-                        // Known findings, reported to the lead (issue 30;
-                        // fuzz/artifacts/segment_recovery/, and the ignored
-                        // tests a_skipped_sequence_number_is_repaired_to_an_open
-                        // and a_sync_marker_past_itself_is_repaired_to_an_open):
-                        // repair leaves item sequence numbers that skip or go
-                        // back, and sync markers past themselves, as they are.
-                        // Tolerated so that the fuzzer looks past them.
-                        Err(e)
-                            if e.to_string().contains("sequence number")
-                                || e.to_string().contains("past itself") => {}
                         // A segment file numbered u64::MAX: refused by name,
                         // which repair does not change.
                         Err(e) if e.to_string().contains("the last number there is") => {}

@@ -159,22 +159,50 @@ fn salvage(bytes: &[u8], id: u64, expected: Option<(u64, bool)>) -> Result<Salva
         damaged.push((0, bytes[..bytes.len().min(SEGMENT_HEADER)].to_vec()));
     }
     let mut kept = Vec::new();
-    let mut items = Vec::new();
+    let mut items: Vec<u64> = Vec::new();
+    // No item may go below the header's first number (when sound) or
+    // the number the segment before leads to.
+    let floor = header.map_or(expected.map_or(0, |(want, _)| want), |h| h.first_seq);
+    // Where numbers must follow each other without a gap, the next one.
+    let mut next = header.filter(|h| !h.salvaged()).map(|h| h.first_seq);
     let mut at = SEGMENT_HEADER.min(bytes.len());
     while at < bytes.len() {
         let rest = &bytes[at..];
         match record::read(rest) {
-            Read::Record(Record::Synced { .. }, len) => at += len,
+            // A marker that claims bytes past itself is nonsense however
+            // sound: quarantined. Others mean nothing in a rewritten file.
+            Read::Record(Record::Synced { through }, len) => {
+                if through > at as u64 {
+                    problem.get_or_insert_with(|| {
+                        format!(
+                            "the sync marker at byte {at} claims bytes up to {through}, past itself"
+                        )
+                    });
+                    damaged.push((at, rest[..len].to_vec()));
+                }
+                at += len;
+            }
             Read::Record(rec, len) => {
                 if let Record::Item { seq, .. } = rec {
                     // u64::MAX: no number follows it, no log hands it out.
-                    if seq == u64::MAX || items.last().is_some_and(|&last| seq <= last) {
+                    if seq == u64::MAX
+                        || seq < floor
+                        || items.last().is_some_and(|&last| seq <= last)
+                    {
                         problem
                             .get_or_insert_with(|| format!("item {seq} out of order at byte {at}"));
                         damaged.push((at, rest[..len].to_vec()));
                         at += len;
                         continue;
                     }
+                    if let Some(want) = next
+                        && seq != want
+                    {
+                        problem.get_or_insert_with(|| {
+                            format!("item sequence numbers skip from {want} to {seq} at byte {at}")
+                        });
+                    }
+                    next = next.map(|_| seq + 1);
                     items.push(seq);
                 }
                 kept.push(rest[..len].to_vec());
@@ -366,11 +394,9 @@ mod tests {
     /// Found by the `segment_recovery` fuzz target (issue 30; input in
     /// `fuzz/artifacts/segment_recovery/`): a segment whose records are
     /// all sound but whose item sequence numbers skip one (1, then 3) is
-    /// refused by the open, yet repair finds nothing to repair in it (it
-    /// checks only that numbers rise), so the log stays refused. Ignored
-    /// until repair handles it: reported to the lead.
+    /// refused by the open; repair rewrites it as salvaged (gaps allowed)
+    /// and names the skipped number as lost.
     #[test]
-    #[ignore = "fuzz finding: repair leaves a skipped sequence number refused"]
     fn a_skipped_sequence_number_is_repaired_to_an_open() {
         let dir = tempfile::tempdir().expect("dir");
         let mut bytes = Header {
@@ -389,7 +415,8 @@ mod tests {
             refused.to_string().contains("expected 2, found 3"),
             "{refused}"
         );
-        repair(dir.path()).expect("repair");
+        let report = repair(dir.path()).expect("repair");
+        assert_eq!(report.repaired[0].items_lost, [(2, 1)], "{report:?}");
         let found = recover(dir.path()).expect("repaired: opens");
         assert_eq!(found.unresolved.keys().copied().collect::<Vec<_>>(), [1, 3]);
     }
@@ -424,11 +451,8 @@ mod tests {
 
     /// Seen while reading repair against recovery for the fuzz finding
     /// above: a sound sync marker that claims bytes past itself is
-    /// refused by the open, but repair sees no damage (it drops markers
-    /// without looking at them), so the log stays refused. Ignored until
-    /// repair handles it: reported to the lead.
+    /// refused by the open; repair quarantines the marker.
     #[test]
-    #[ignore = "repair leaves a sync marker past itself refused"]
     fn a_sync_marker_past_itself_is_repaired_to_an_open() {
         let dir = tempfile::tempdir().expect("dir");
         let mut bytes = Header {
