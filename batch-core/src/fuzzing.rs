@@ -323,7 +323,7 @@ mod segments {
     }
 
     /// Segment recovery on the segment files `data` stands for (see
-    /// [`segments_of`]). Invariants: no panic and bounded work; every item
+    /// `segments_of`). Invariants: no panic and bounded work; every item
     /// recovered was in exactly one item record of the input, with its
     /// bytes; a second recovery of the directory (a torn tail cut the
     /// first time) finds the same; a log opened over it, dropped and
@@ -383,7 +383,7 @@ mod segments {
         }
     }
 
-    /// Real logs written by [`Log`], each as one input of
+    /// Real logs written by the durable log (`Log`), each as one input of
     /// [`segment_recovery`] (mode 0, segments concatenated, the unused
     /// zeroed room cut): for the fuzzers' seed corpus and the smoke runs.
     pub fn segment_seeds() -> Vec<Vec<u8>> {

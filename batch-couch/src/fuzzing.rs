@@ -139,7 +139,7 @@ fn docs() -> Vec<CouchDoc> {
 }
 
 /// CouchDB answer decoding: the statuses and bodies a server gives
-/// (after byte 0: see [`answers`]) to the requests of a batch write
+/// (after byte 0: see `answers`) to the requests of a batch write
 /// (`_bulk_docs`, and `_all_docs` for revisions and stored copies), its
 /// replay, a read (`_bulk_get`, or `_all_docs?include_docs` without
 /// it) or an existence check (`_all_docs`), through batch-couch's own

@@ -1,5 +1,5 @@
 //! The one meaning of written and conflict, as every backend's tests
-//! check it against what their server holds (see [`Stats`](crate::Stats)).
+//! check it against what their server holds (see [`Stats`]).
 
 use crate::Stats;
 
