@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let graph = Neo4jConfig::new(
         &var("UDS3_NEO4J_URI", "bolt://127.0.0.1:27687"),
-        var("UDS3_NEO4J_USER", "root"),
+        var("UDS3_NEO4J_USER", "neo4j"),
         var("UDS3_NEO4J_PASSWORD", "uds3-batch-dev"),
     )?
     .labels("ExampleDocument", "ExampleChunk")?;

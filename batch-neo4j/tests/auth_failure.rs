@@ -1,71 +1,50 @@
 //! Bad credentials are fatal: no retry and no bisection can fix them, so a
-//! batch comes back whole after one request, with a message that names the
-//! server and its code but never the password.
+//! batch comes back whole once a login is refused, with a message that names
+//! the server and its code but never the password.
 //!
-//! "Wrong password on reconnect" is built with ArcadeDB's user commands
-//! (HTTP `POST /api/v1/server`): the creator connects as a user of its own,
-//! the test then drops that user and creates it again with another
-//! password. ArcadeDB revokes the live session at once (`Security.
-//! Unauthorized`: "The credentials of this connection are no longer
-//! valid"), the sink reconnects once, and HELLO fails with the old password.
+//! "Wrong password on reconnect" is built with Neo4j's user administration
+//! (`CREATE USER`, `ALTER USER`, `dbms.killConnection`; Neo4j routes them
+//! to the system database): the creator connects as a user of its own, the
+//! test changes that user's password and closes the creator's connection.
+//! Neo4j checks credentials at HELLO only, so a live connection would keep
+//! working (ArcadeDB, the earlier test server, revoked it at once). The
+//! lost connection costs one retry (transient); the new connection's HELLO
+//! is refused, and that is fatal: the batch comes back whole.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
-use std::io::{Read, Write};
-
 use batch_core::{BatcherSettings, ErrorClass, Fallback, SinkError};
-use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jError};
+use batch_neo4j::{
+    Neo4jBatchCreator, Neo4jConfig, Neo4jError, Neo4jSink, Properties, PropertyValue,
+};
 use common::{config, unique};
-use xtask::test_servers::{self, Endpoints};
+use xtask::test_servers;
 
 const OLD_PASSWORD: &str = "old-secret-4711";
 const NEW_PASSWORD: &str = "new-secret-0815";
 
-/// Runs an ArcadeDB server command as root; panics unless it answers 200.
-fn server_command(command: &str) {
-    let e = Endpoints::from_env();
-    let body = format!("{{\"command\":{command:?}}}");
-    let auth = base64(format!("{}:{}", e.neo4j_user, e.neo4j_password).as_bytes());
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", e.arcadedb_http_port)).unwrap();
-    write!(
-        stream,
-        "POST /api/v1/server HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{command}: {answer}");
+/// Runs a user administration command as the test server's admin user, with
+/// `$name` and `$password` bound (Neo4j routes it to the system database).
+fn admin_command(cypher: &str, name: &str, password: &str) {
+    let mut admin = Neo4jSink::connect(config()).unwrap();
+    let params = Properties::from_iter([
+        ("name".to_owned(), PropertyValue::from(name)),
+        ("password".to_owned(), PropertyValue::from(password)),
+    ]);
+    admin.run_cypher(cypher, &params).unwrap();
 }
 
 fn create_user(name: &str, password: &str) {
-    server_command(&format!(
-        "create user {{\"name\":\"{name}\",\"password\":\"{password}\",\"databases\":{{\"{}\":\"admin\"}}}}",
-        test_servers::NEO4J_DATABASE
-    ));
+    admin_command(
+        "CREATE USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
+        name,
+        password,
+    );
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+fn drop_user(name: &str) {
+    admin_command("DROP USER $name IF EXISTS", name, "");
 }
 
 /// The test server's config with other credentials.
@@ -89,7 +68,7 @@ fn assert_names_auth_failure_not_password(error: &Neo4jError, addr: &str) {
 }
 
 #[test]
-fn a_password_changed_under_a_live_creator_fails_the_batch_in_one_request() {
+fn a_password_changed_under_a_live_creator_fails_the_batch_at_the_next_login() {
     let user = unique("u");
     create_user(&user, OLD_PASSWORD);
     let graph = config_as(&user, OLD_PASSWORD);
@@ -104,8 +83,25 @@ fn a_password_changed_under_a_live_creator_fails_the_batch_in_one_request() {
     )
     .unwrap();
 
-    server_command(&format!("drop user {user}"));
-    create_user(&user, NEW_PASSWORD);
+    admin_command(
+        "ALTER USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
+        &user,
+        NEW_PASSWORD,
+    );
+    // Neo4j checks credentials at HELLO only: the live connection stays
+    // authenticated until it is closed, as a server restart or a network
+    // cut would close it.
+    let mut admin = common::admin();
+    let killed = common::count(
+        &mut admin,
+        &format!(
+            "CALL dbms.listConnections() YIELD connectionId, username \
+             WHERE username = '{user}' \
+             CALL dbms.killConnection(connectionId) YIELD message \
+             RETURN count(*)"
+        ),
+    );
+    assert_eq!(killed, 1, "the creator's one connection");
 
     for i in 0..16 {
         creator
@@ -113,13 +109,14 @@ fn a_password_changed_under_a_live_creator_fails_the_batch_in_one_request() {
             .unwrap();
     }
     let report = creator.flush();
-    server_command(&format!("drop user {user}"));
+    drop_user(&user);
     let stats = creator.stats();
     eprintln!("after the password change: {stats:?}");
 
-    // One request: no retry of a refusal, no 2n-1 bisection.
-    assert_eq!(stats.total_requests, 1, "{stats:?}");
-    assert_eq!(stats.total_retries, 0, "{stats:?}");
+    // The lost connection is retried once; the refused login is not
+    // retried, and no 2n-1 bisection follows it.
+    assert_eq!(stats.total_requests, 2, "{stats:?}");
+    assert_eq!(stats.total_retries, 1, "{stats:?}");
     assert_eq!(stats.total_fallbacks, 0, "{stats:?}");
     assert_eq!(report.written, 0);
     assert_eq!(report.failed.len(), 16, "{report:?}");
@@ -131,7 +128,8 @@ fn a_password_changed_under_a_live_creator_fails_the_batch_in_one_request() {
 
 #[test]
 fn a_wrong_password_at_connect_is_fatal_and_not_shown() {
-    let graph = config_as("root", OLD_PASSWORD);
+    let user = test_servers::Endpoints::from_env().neo4j_user;
+    let graph = config_as(&user, OLD_PASSWORD);
     let addr = graph.addr().to_owned();
     let error = Neo4jBatchCreator::new(graph, 16).unwrap_err();
     assert_names_auth_failure_not_password(&error, &addr);

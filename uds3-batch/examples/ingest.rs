@@ -229,7 +229,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     );
     let chroma_url = env_or("UDS3_CHROMA_URL", "http://127.0.0.1:28000");
     let neo4j_uri = env_or("UDS3_NEO4J_URI", "bolt://127.0.0.1:27687");
-    let neo4j_user = env_or("UDS3_NEO4J_USER", "root");
+    let neo4j_user = env_or("UDS3_NEO4J_USER", "neo4j");
     let neo4j_password = env_or("UDS3_NEO4J_PASSWORD", "uds3-batch-dev");
     let couchdb_url = env_or("UDS3_COUCHDB_URL", "http://127.0.0.1:25984");
 

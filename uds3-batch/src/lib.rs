@@ -54,7 +54,7 @@
 //! # #[cfg(feature = "neo4j")] {
 //! use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig};
 //!
-//! let graph = Neo4jConfig::new("bolt://127.0.0.1:27687", "root", "uds3-batch-dev")?.labels("Document", "Chunk")?;
+//! let graph = Neo4jConfig::new("bolt://127.0.0.1:27687", "neo4j", "uds3-batch-dev")?.labels("Document", "Chunk")?;
 //! let creator = Neo4jBatchCreator::new(graph, 1000)?;
 //! creator.ensure_indexes()?;
 //! creator.upsert_node("Document", "doc_1", [("title", "Urteil".into())])?;

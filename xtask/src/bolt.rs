@@ -1,8 +1,7 @@
 //! A blocking Bolt connection on bolt-client, for readiness and smoke
 //! checks: connect, authenticate, run auto-commit queries.
 //!
-//! Offers Bolt 4.4, 4.0 and 3.0 (ArcadeDB's Bolt plugin speaks 3, 4.0, 4.4
-//! and 5.0-5.4; Neo4j 4.4 and 5.x speak 4.4). Each connection owns a
+//! Offers Bolt 4.4, 4.0 and 3.0 (Neo4j 4.4 and 5.x speak 4.4). Each connection owns a
 //! current-thread tokio runtime and blocks on it; every step must finish
 //! within the timeout given to [`Bolt::connect`].
 

@@ -12,10 +12,9 @@
 //! | `UDS3_POSTGRES_URL` | `postgres://postgres@127.0.0.1:25432/postgres` |
 //! | `UDS3_CHROMA_URL` | `http://127.0.0.1:28000` |
 //! | `UDS3_NEO4J_URI` | `bolt://127.0.0.1:27687` |
-//! | `UDS3_NEO4J_USER` | `root` |
+//! | `UDS3_NEO4J_USER` | `neo4j` |
 //! | `UDS3_NEO4J_PASSWORD` | `uds3-batch-dev` |
 //! | `UDS3_COUCHDB_URL` | `http://127.0.0.1:25984` |
-//! | `UDS3_ARCADEDB_HTTP_PORT` | `22480` |
 //! | `UDS3_POSTGRES_TLS_URL` | `postgres://postgres@localhost:25432/postgres?sslmode=require` |
 //! | `UDS3_CHROMA_TLS_URL` | `https://localhost:28443` |
 //! | `UDS3_NEO4J_TLS_URI` | `bolt+s://localhost:27688` |
@@ -28,7 +27,7 @@
 //! `UDS3_TLS_CA_FILE`; `UDS3_TLS_OTHER_CA_FILE` is an unrelated CA, for tests
 //! that a client refuses a server its CA did not sign. PostgreSQL serves TLS
 //! on its usual port (the client asks for it with `sslmode`); Chroma,
-//! pouchdb-server and ArcadeDB's Bolt port get a TLS front end (stunnel) on
+//! pouchdb-server and Neo4j's Bolt port get a TLS front end (stunnel) on
 //! ports of their own. The PostgreSQL TLS URL holds only what the Rust
 //! `postgres` crate parses (`sslmode=require`; a rustls connector with the
 //! test CA verifies the certificate); libpq (`psql`) verifies only with
@@ -60,7 +59,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const POSTGRES_URL_VAR: &str = "UDS3_POSTGRES_URL";
 /// Environment variable with the Chroma base URL.
 pub const CHROMA_URL_VAR: &str = "UDS3_CHROMA_URL";
-/// Environment variable with the Bolt URI (Neo4j, or ArcadeDB's Bolt plugin).
+/// Environment variable with the Bolt URI (Neo4j).
 pub const NEO4J_URI_VAR: &str = "UDS3_NEO4J_URI";
 /// Environment variable with the Bolt user.
 pub const NEO4J_USER_VAR: &str = "UDS3_NEO4J_USER";
@@ -68,8 +67,6 @@ pub const NEO4J_USER_VAR: &str = "UDS3_NEO4J_USER";
 pub const NEO4J_PASSWORD_VAR: &str = "UDS3_NEO4J_PASSWORD";
 /// Environment variable with the CouchDB base URL (may carry `user:pass@`).
 pub const COUCHDB_URL_VAR: &str = "UDS3_COUCHDB_URL";
-/// Environment variable with ArcadeDB's HTTP port (used for its readiness check).
-pub const ARCADEDB_HTTP_PORT_VAR: &str = "UDS3_ARCADEDB_HTTP_PORT";
 /// Environment variable with the PostgreSQL URL for TLS connections.
 pub const POSTGRES_TLS_URL_VAR: &str = "UDS3_POSTGRES_TLS_URL";
 /// Environment variable with the Chroma base URL over HTTPS.
@@ -99,14 +96,12 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:25432/post
 pub const DEFAULT_CHROMA_URL: &str = "http://127.0.0.1:28000";
 /// Default of [`NEO4J_URI_VAR`].
 pub const DEFAULT_NEO4J_URI: &str = "bolt://127.0.0.1:27687";
-/// Default of [`NEO4J_USER_VAR`] (ArcadeDB's root user).
-pub const DEFAULT_NEO4J_USER: &str = "root";
-/// Default of [`NEO4J_PASSWORD_VAR`] (ArcadeDB wants at least 8 characters).
+/// Default of [`NEO4J_USER_VAR`] (Neo4j's built-in admin user).
+pub const DEFAULT_NEO4J_USER: &str = "neo4j";
+/// Default of [`NEO4J_PASSWORD_VAR`] (Neo4j wants at least 8 characters).
 pub const DEFAULT_NEO4J_PASSWORD: &str = "uds3-batch-dev";
 /// Default of [`COUCHDB_URL_VAR`].
 pub const DEFAULT_COUCHDB_URL: &str = "http://127.0.0.1:25984";
-/// Default of [`ARCADEDB_HTTP_PORT_VAR`].
-pub const DEFAULT_ARCADEDB_HTTP_PORT: u16 = 22480;
 /// Default of [`POSTGRES_TLS_URL_VAR`]: the PostgreSQL server of
 /// [`DEFAULT_POSTGRES_URL`], by the certificate's name, asking for TLS.
 pub const DEFAULT_POSTGRES_TLS_URL: &str =
@@ -121,7 +116,7 @@ pub const DEFAULT_COUCHDB_TLS_URL: &str = "https://localhost:26984";
 pub const TLS_CA_FILE: &str = "tls/ca.pem";
 /// Where `cargo xtask services up` writes the unrelated CA, in the state folder.
 pub const TLS_OTHER_CA_FILE: &str = "tls/other-ca.pem";
-/// The graph database that the local ArcadeDB serves over Bolt (its default
+/// The graph database that the local Neo4j serves over Bolt (its default
 /// database, so sessions that name none land there too).
 pub const NEO4J_DATABASE: &str = "neo4j";
 
@@ -149,7 +144,7 @@ pub enum Service {
     Postgres,
     /// Chroma (`chroma`).
     Chroma,
-    /// A Bolt + Cypher server: ArcadeDB locally, or a real Neo4j (`neo4j`).
+    /// A Bolt + Cypher server: Neo4j (`neo4j`).
     Neo4j,
     /// A CouchDB HTTP API: pouchdb-server locally, or Apache CouchDB (`couch`).
     Couch,
@@ -242,8 +237,6 @@ pub struct Endpoints {
     /// CouchDB base URL, e.g. `http://127.0.0.1:25984`; `user:pass@` in it
     /// means basic authentication.
     pub couchdb_url: String,
-    /// ArcadeDB's HTTP port (only used by the local ArcadeDB).
-    pub arcadedb_http_port: u16,
     /// PostgreSQL URL for TLS, e.g.
     /// `postgres://postgres@localhost:25432/postgres?sslmode=require`.
     pub postgres_tls_url: String,
@@ -268,7 +261,6 @@ impl Default for Endpoints {
             neo4j_user: DEFAULT_NEO4J_USER.to_owned(),
             neo4j_password: DEFAULT_NEO4J_PASSWORD.to_owned(),
             couchdb_url: DEFAULT_COUCHDB_URL.to_owned(),
-            arcadedb_http_port: DEFAULT_ARCADEDB_HTTP_PORT,
             postgres_tls_url: DEFAULT_POSTGRES_TLS_URL.to_owned(),
             chroma_tls_url: DEFAULT_CHROMA_TLS_URL.to_owned(),
             neo4j_tls_uri: DEFAULT_NEO4J_TLS_URI.to_owned(),
@@ -294,35 +286,17 @@ fn default_services_dir() -> PathBuf {
 
 impl Endpoints {
     /// Reads every variable, using the default for each one unset or empty.
-    ///
-    /// # Panics
-    /// If [`ARCADEDB_HTTP_PORT_VAR`] is set but is not a port number.
+    /// Values are taken as they are: a malformed URL is reported by whoever
+    /// parses it ([`Endpoints::parts`]), naming its variable.
     pub fn from_env() -> Endpoints {
-        match Endpoints::try_from_env() {
-            Ok(endpoints) => endpoints,
-            Err(msg) => panic!("{msg}"),
-        }
-    }
-
-    /// Like [`Endpoints::from_env`], but returns an error message instead of
-    /// panicking on a malformed value.
-    pub fn try_from_env() -> Result<Endpoints, String> {
         let d = Endpoints::default();
-        let port =
-            match var(ARCADEDB_HTTP_PORT_VAR) {
-                None => d.arcadedb_http_port,
-                Some(v) => v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                    format!("{ARCADEDB_HTTP_PORT_VAR}={v:?} is not a port number")
-                })?,
-            };
-        Ok(Endpoints {
+        Endpoints {
             postgres_url: var(POSTGRES_URL_VAR).unwrap_or(d.postgres_url),
             chroma_url: var(CHROMA_URL_VAR).unwrap_or(d.chroma_url),
             neo4j_uri: var(NEO4J_URI_VAR).unwrap_or(d.neo4j_uri),
             neo4j_user: var(NEO4J_USER_VAR).unwrap_or(d.neo4j_user),
             neo4j_password: var(NEO4J_PASSWORD_VAR).unwrap_or(d.neo4j_password),
             couchdb_url: var(COUCHDB_URL_VAR).unwrap_or(d.couchdb_url),
-            arcadedb_http_port: port,
             postgres_tls_url: var(POSTGRES_TLS_URL_VAR).unwrap_or(d.postgres_tls_url),
             chroma_tls_url: var(CHROMA_TLS_URL_VAR).unwrap_or(d.chroma_tls_url),
             neo4j_tls_uri: var(NEO4J_TLS_URI_VAR).unwrap_or(d.neo4j_tls_uri),
@@ -333,7 +307,7 @@ impl Endpoints {
             tls_other_ca_file: var(TLS_OTHER_CA_FILE_VAR)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| services_dir().join(TLS_OTHER_CA_FILE)),
-        })
+        }
     }
 
     /// The TLS URL of one service.
@@ -413,7 +387,6 @@ impl Endpoints {
             (NEO4J_USER_VAR, self.neo4j_user.clone()),
             (NEO4J_PASSWORD_VAR, self.neo4j_password.clone()),
             (COUCHDB_URL_VAR, self.couchdb_url.clone()),
-            (ARCADEDB_HTTP_PORT_VAR, self.arcadedb_http_port.to_string()),
             (POSTGRES_TLS_URL_VAR, self.postgres_tls_url.clone()),
             (CHROMA_TLS_URL_VAR, self.chroma_tls_url.clone()),
             (NEO4J_TLS_URI_VAR, self.neo4j_tls_uri.clone()),
@@ -506,8 +479,8 @@ impl UrlParts {
 
 /// Whether a TCP connection to the service opens within about two seconds.
 pub fn reachable(service: Service) -> bool {
-    Endpoints::try_from_env()
-        .and_then(|e| e.host_port(service))
+    Endpoints::from_env()
+        .host_port(service)
         .is_ok_and(|(host, port)| tcp_reachable(&host, port, CONNECT_TIMEOUT))
 }
 

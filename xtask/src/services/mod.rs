@@ -9,11 +9,11 @@
 //!
 //! `up` also makes the TLS endpoints (`tls.rs`): a test CA and a server
 //! certificate in `$UDS3_SERVICES_DIR/tls/`, PostgreSQL with `ssl=on`, and
-//! stunnel in front of Chroma, pouchdb-server and ArcadeDB's Bolt port.
+//! stunnel in front of Chroma, pouchdb-server and Neo4j's Bolt port.
 
-pub mod arcadedb;
 pub mod chroma;
 pub mod http;
+pub mod neo4j;
 pub mod postgres;
 pub mod pouchdb;
 pub mod tls;
@@ -56,7 +56,7 @@ and a certificate for localhost and 127.0.0.1 in $UDS3_SERVICES_DIR/tls/
 (plus an unrelated CA, other-ca.pem, for \"wrong CA\" tests), starts
 PostgreSQL with ssl=on (same port; the client picks with sslmode), and
 stunnel (Debian's stunnel4, installed if missing) in front of Chroma,
-pouchdb-server and ArcadeDB's Bolt port, on the ports of the *_TLS_*
+pouchdb-server and Neo4j's Bolt port, on the ports of the *_TLS_*
 variables. `down` stops stunnel once no server `up` started is left.
 
 commands:
@@ -74,7 +74,7 @@ commands:
   resume NAME..    SIGCONT what `pause` stopped
   env              print `export UDS3_...=...` lines: eval \"$(cargo xtask services env)\"
   help             print this help (also -h, --help after any command)
-NAME: postgres, chroma, neo4j (ArcadeDB), couch (pouchdb-server)";
+NAME: postgres, chroma, neo4j (Neo4j 5.26 Community), couch (pouchdb-server)";
 
 /// The `UDS3_*` variables with their defaults, as help text.
 pub fn variables_help() -> String {
@@ -150,7 +150,7 @@ impl Ctx {
                 .parse()
                 .map_err(|_| format!("{TIMEOUT_VAR}={v:?} is not a number of seconds"))?,
         };
-        let mut endpoints = Endpoints::try_from_env()?;
+        let mut endpoints = Endpoints::from_env();
         // The CA files `up` writes, by the canonical state folder.
         if std::env::var_os(TLS_CA_FILE_VAR).is_none_or(|v| v.is_empty()) {
             endpoints.tls_ca_file = dir.join(xtask::test_servers::TLS_CA_FILE);
@@ -233,7 +233,7 @@ fn install(ctx: &Ctx, s: Service) -> Result<(), String> {
     match s {
         Service::Postgres => postgres::install(ctx),
         Service::Chroma => chroma::install(ctx),
-        Service::Neo4j => arcadedb::install(ctx),
+        Service::Neo4j => neo4j::install(ctx),
         Service::Couch => pouchdb::install(ctx),
     }
 }
@@ -242,7 +242,7 @@ fn command(ctx: &Ctx, s: Service) -> Result<Command, String> {
     match s {
         Service::Postgres => postgres::command(ctx),
         Service::Chroma => chroma::command(ctx),
-        Service::Neo4j => arcadedb::command(ctx),
+        Service::Neo4j => neo4j::command(ctx),
         Service::Couch => pouchdb::command(ctx),
     }
 }
@@ -251,17 +251,17 @@ fn ready(ctx: &Ctx, s: Service) -> Result<(), String> {
     match s {
         Service::Postgres => postgres::ready(ctx),
         Service::Chroma => chroma::ready(ctx),
-        Service::Neo4j => arcadedb::ready(ctx),
+        Service::Neo4j => neo4j::ready(ctx),
         Service::Couch => pouchdb::ready(ctx),
     }
 }
 
-/// Readiness of a server xtask did not start (no ArcadeDB HTTP port, etc.).
+/// Readiness of a server xtask did not start (no ready file, etc.).
 fn probe_external(ctx: &Ctx, s: Service) -> Result<(), String> {
     match s {
         Service::Postgres => postgres::probe_external(ctx),
         Service::Chroma => chroma::ready(ctx),
-        Service::Neo4j => arcadedb::probe_external(ctx),
+        Service::Neo4j => neo4j::probe_external(ctx),
         Service::Couch => pouchdb::ready(ctx),
     }
 }
@@ -278,7 +278,7 @@ fn check(ctx: &Ctx, s: Service, token: &str) -> Result<String, String> {
     match s {
         Service::Postgres => postgres::check(ctx, token),
         Service::Chroma => chroma::check(ctx, token),
-        Service::Neo4j => arcadedb::check(ctx, token),
+        Service::Neo4j => neo4j::check(ctx, token),
         Service::Couch => pouchdb::check(ctx, token),
     }
 }
@@ -298,7 +298,7 @@ fn label(s: Service) -> &'static str {
     match s {
         Service::Postgres => "postgres (PostgreSQL)",
         Service::Chroma => "chroma (Chroma)",
-        Service::Neo4j => "neo4j (ArcadeDB, Bolt)",
+        Service::Neo4j => "neo4j (Neo4j, Bolt)",
         Service::Couch => "couch (pouchdb-server)",
     }
 }
@@ -368,12 +368,11 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     Ok(Outcome::Started { pid, secs })
 }
 
-/// The settings a server is started with (URL; for ArcadeDB also its HTTP
-/// port), as recorded next to its pid.
+/// The settings a server is started with (URL; for PostgreSQL also TLS), as
+/// recorded next to its pid.
 fn serve_key(ctx: &Ctx, s: Service) -> String {
     let url = mask_password(ctx.endpoints.url(s));
     match s {
-        Service::Neo4j => format!("{url} http:{}\n", ctx.endpoints.arcadedb_http_port),
         Service::Postgres => format!("{url} ssl=on\n"),
         _ => format!("{url}\n"),
     }
@@ -444,8 +443,8 @@ fn is_fatal(error: &str) -> bool {
 }
 
 /// Whether the server's log shows a start-up failure although the process
-/// lives on (ArcadeDB's JVM keeps running after its main thread died, e.g.
-/// when its HTTP port is taken).
+/// lives on (Neo4j's JVM keeps running on its own threads after the main
+/// thread died, e.g. when setting the password failed).
 fn fatal_in_log(s: Service, log: &Path) -> bool {
     match s {
         Service::Neo4j => process::tail(log, 30).contains("Exception in thread \"main\""),
@@ -639,10 +638,7 @@ fn status(ctx: &Ctx) -> bool {
         let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
         let mut url = mask_password(ctx.endpoints.url(s));
         if s == Service::Neo4j {
-            url.push_str(&format!(
-                " (user {}; ArcadeDB HTTP 127.0.0.1:{})",
-                ctx.endpoints.neo4j_user, ctx.endpoints.arcadedb_http_port
-            ));
+            url.push_str(&format!(" (user {})", ctx.endpoints.neo4j_user));
         }
         println!("{:<9}{state:<9}{pid:<9}{url}", s.name());
     }

@@ -1,5 +1,5 @@
 //! TLS endpoints: a test CA and a server certificate, and stunnel in front
-//! of Chroma, pouchdb-server and ArcadeDB's Bolt port.
+//! of Chroma, pouchdb-server and Neo4j's Bolt port.
 //!
 //! Everything lives in `$UDS3_SERVICES_DIR/tls/`: `ca.pem` + `ca.key` (the
 //! test CA), `server.pem` + `server.key` (EC P-256, for `localhost` and

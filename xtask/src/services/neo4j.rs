@@ -1,0 +1,261 @@
+//! The `neo4j` service: Neo4j 5.26 LTS Community, embedded in a small Java
+//! main (`xtask/assets/neo4j/Uds3Neo4j.java`) with its Bolt connector.
+//!
+//! The jars come from Maven Central: `mvn dependency:copy-dependencies` on
+//! the committed `xtask/assets/neo4j/pom.xml` copies `org.neo4j:neo4j` and
+//! `org.neo4j:neo4j-bolt` with their dependencies into
+//! `$UDS3_SERVICES_DIR/cache/neo4j-jars` (Maven's own repository cache stays
+//! in `~/.m2`). `javac` compiles the main into the service folder. Both
+//! happen once per pom and source: a stamp file holds the text they were
+//! made from. The JVM is Java 17 or later (`$JAVA_HOME`, else `java` and
+//! `javac` on the PATH), heap at most 1 GiB, page cache 256 MiB.
+//!
+//! Auth is on: the main sets the password of the user `neo4j` from
+//! `UDS3_NEO4J_PASSWORD` through the system database at every start, then
+//! writes a ready file; readiness is that file, then `RETURN 1` over Bolt
+//! with that password (before the file exists the old password still holds,
+//! and a refused login would end `up` as fatal).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use xtask::bolt::{Bolt, Value};
+use xtask::test_servers::Service;
+
+use super::Ctx;
+use super::process::run_logged;
+
+const SERVICE: Service = Service::Neo4j;
+/// The pom naming the Neo4j jars (its `neo4j.version` is the version run).
+const POM: &str = include_str!("../../assets/neo4j/pom.xml");
+/// The Java main that runs the embedded database.
+const MAIN_JAVA: &str = include_str!("../../assets/neo4j/Uds3Neo4j.java");
+/// Java heap limit: small, this is a test server.
+const HEAP: &str = "-Xmx1g";
+/// Neo4j's minimum password length (`dbms.security.auth_minimum_password_length`).
+const MIN_PASSWORD: usize = 8;
+/// The only user of the local server.
+const USER: &str = "neo4j";
+
+/// Fetches the jars (once per pom) and compiles the main (once per source
+/// and jar list).
+pub fn install(ctx: &Ctx) -> Result<(), String> {
+    check_credentials(ctx)?;
+    let log = ctx.install_log(SERVICE);
+    let jars = fetch_jars(ctx, &log)?;
+    compile_main(ctx, &jars, &log)
+}
+
+/// Refuses credentials the local Neo4j cannot have, naming the variable.
+fn check_credentials(ctx: &Ctx) -> Result<(), String> {
+    if ctx.endpoints.neo4j_password.chars().count() < MIN_PASSWORD {
+        return Err(format!(
+            "Neo4j needs a password of at least {MIN_PASSWORD} characters: set UDS3_NEO4J_PASSWORD"
+        ));
+    }
+    if ctx.endpoints.neo4j_user != USER {
+        return Err(format!(
+            "the local Neo4j has only the user {USER}, not {:?}: unset UDS3_NEO4J_USER",
+            ctx.endpoints.neo4j_user
+        ));
+    }
+    Ok(())
+}
+
+fn jars_dir(ctx: &Ctx) -> PathBuf {
+    ctx.cache().join("neo4j-jars")
+}
+
+fn classes_dir(ctx: &Ctx) -> PathBuf {
+    ctx.svc_dir(SERVICE).join("classes")
+}
+
+/// Whether `dir/.stamp` holds exactly `text`.
+fn stamped(dir: &Path, text: &str) -> bool {
+    fs::read_to_string(dir.join(".stamp")).is_ok_and(|s| s == text)
+}
+
+/// Runs `make` into a fresh temporary folder next to `dest` and moves it to
+/// `dest` with a stamp holding `stamp`, so that a half-made folder is never
+/// taken for a finished one.
+fn build_into(
+    dest: &Path,
+    stamp: &str,
+    make: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let parent = dest.parent().ok_or("no parent folder")?;
+    fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".tmp-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let result = make(&tmp).and_then(|()| {
+        fs::write(tmp.join(".stamp"), stamp).map_err(|e| format!("cannot write stamp: {e}"))?;
+        let _ = fs::remove_dir_all(dest);
+        fs::rename(&tmp, dest).map_err(|e| format!("cannot move {}: {e}", tmp.display()))
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    result
+}
+
+/// `mvn dependency:copy-dependencies` of the committed pom, once per pom.
+fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf, String> {
+    let dir = jars_dir(ctx);
+    if stamped(&dir, POM) {
+        return Ok(dir);
+    }
+    let pom = ctx.svc_dir(SERVICE).join("pom.xml");
+    fs::write(&pom, POM).map_err(|e| format!("cannot write {}: {e}", pom.display()))?;
+    eprintln!("[neo4j] mvn dependency:copy-dependencies (Neo4j jars from Maven Central)");
+    build_into(&dir, POM, |tmp| {
+        let mut cmd = Command::new("mvn");
+        cmd.args(["-B", "-q", "-f"])
+            .arg(&pom)
+            .arg("org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies")
+            .arg(format!("-DoutputDirectory={}", tmp.display()))
+            .current_dir(ctx.svc_dir(SERVICE));
+        run_logged(cmd, log, "mvn dependency:copy-dependencies")
+            .map_err(|e| format!("{e}\n(needs `mvn` on the PATH and Maven Central reachable)"))
+    })?;
+    Ok(dir)
+}
+
+/// The jar file names, sorted: part of the compiled main's stamp.
+fn jar_list(jars: &Path) -> Result<String, String> {
+    let mut names: Vec<String> = fs::read_dir(jars)
+        .map_err(|e| format!("cannot read {}: {e}", jars.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jar"))
+        .collect();
+    names.sort();
+    Ok(names.join("\n"))
+}
+
+/// `javac` of the main against the jars, once per source and jar list.
+fn compile_main(ctx: &Ctx, jars: &Path, log: &Path) -> Result<(), String> {
+    let stamp = format!("{MAIN_JAVA}\n--\n{}", jar_list(jars)?);
+    let dir = classes_dir(ctx);
+    if stamped(&dir, &stamp) {
+        return Ok(());
+    }
+    let src = ctx.svc_dir(SERVICE).join("Uds3Neo4j.java");
+    fs::write(&src, MAIN_JAVA).map_err(|e| format!("cannot write {}: {e}", src.display()))?;
+    eprintln!("[neo4j] javac Uds3Neo4j.java");
+    build_into(&dir, &stamp, |tmp| {
+        let mut cmd = Command::new(java_tool("javac"));
+        cmd.arg("-cp")
+            .arg(format!("{}/*", jars.display()))
+            .arg("-d")
+            .arg(tmp)
+            .arg(&src);
+        run_logged(cmd, log, "javac Uds3Neo4j.java")
+            .map_err(|e| format!("{e}\n(needs a JDK 17 or later: set JAVA_HOME)"))
+    })
+}
+
+/// `$JAVA_HOME/bin/TOOL` if JAVA_HOME is set, else TOOL on the PATH.
+fn java_tool(tool: &str) -> PathBuf {
+    match std::env::var_os("JAVA_HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join("bin").join(tool),
+        None => PathBuf::from(tool),
+    }
+}
+
+/// The file the main writes once the password is set.
+fn ready_file(ctx: &Ctx) -> PathBuf {
+    ctx.svc_dir(SERVICE).join("ready")
+}
+
+/// The Java command running the embedded Neo4j with Bolt on the URI's port.
+pub fn command(ctx: &Ctx) -> Result<Command, String> {
+    check_credentials(ctx)?;
+    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+    let home = ctx.svc_dir(SERVICE).join("home");
+    fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let ready = ready_file(ctx);
+    let _ = fs::remove_file(&ready);
+    let mut cmd = Command::new(java_tool("java"));
+    cmd.args([
+        "-Xms128m",
+        HEAP,
+        "-XX:+UseG1GC",
+        // As Neo4j's own launcher runs it.
+        "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        "--add-opens=java.base/java.io=ALL-UNNAMED",
+        "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+        "-Dio.netty.tryReflectionSetAccessible=true",
+        "-Djava.awt.headless=true",
+    ])
+    .arg("-cp")
+    .arg(format!(
+        "{}:{}/*",
+        classes_dir(ctx).display(),
+        jars_dir(ctx).display()
+    ))
+    .arg("Uds3Neo4j")
+    .arg(&home)
+    .arg(port.to_string())
+    .arg(&ready)
+    .env("UDS3_NEO4J_PASSWORD", &ctx.endpoints.neo4j_password)
+    .current_dir(ctx.svc_dir(SERVICE));
+    Ok(cmd)
+}
+
+/// Ready when the main has set the password and Bolt answers `RETURN 1`.
+pub fn ready(ctx: &Ctx) -> Result<(), String> {
+    let file = ready_file(ctx);
+    if !file.is_file() {
+        return Err(format!("{} not written yet", file.display()));
+    }
+    probe_external(ctx)
+}
+
+fn connect(ctx: &Ctx) -> Result<Bolt, String> {
+    let (host, port) = ctx.endpoints.host_port(SERVICE)?;
+    Bolt::connect(
+        &host,
+        port,
+        &ctx.endpoints.neo4j_user,
+        &ctx.endpoints.neo4j_password,
+        Duration::from_secs(10),
+    )
+}
+
+/// Ready check of any Neo4j (also one `up` did not start): `RETURN 1` over Bolt.
+pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
+    let mut bolt = connect(ctx)?;
+    let rows = bolt.query("RETURN 1 AS one", HashMap::new())?;
+    bolt.close();
+    match rows.as_slice() {
+        [row] if row.first() == Some(&Value::Integer(1)) => Ok(()),
+        _ => Err(format!("RETURN 1 answered {rows:?}")),
+    }
+}
+
+/// Smoke check: MERGE one node over Bolt, then read it back.
+pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
+    let mut bolt = connect(ctx)?;
+    let params = HashMap::from([("token".to_owned(), Value::from(token))]);
+    bolt.query(
+        "MERGE (n:Uds3Smoke {key: 'smoke'}) SET n.token = $token",
+        params,
+    )?;
+    let rows = bolt.query(
+        "MATCH (n:Uds3Smoke {key: 'smoke'}) RETURN n.token AS token",
+        HashMap::new(),
+    )?;
+    bolt.close();
+    match rows.as_slice() {
+        [row] if row.first() == Some(&Value::from(token)) => {
+            Ok("merged and read back a node (:Uds3Smoke) over Bolt".into())
+        }
+        _ => Err(format!("wrote token {token:?}, read {rows:?}")),
+    }
+}
