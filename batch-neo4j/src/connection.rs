@@ -762,8 +762,25 @@ async fn transaction(
         results.push(statement_answers(&mut || answers.next())?);
     }
     *commit_sent = true;
-    expect_success(client.commit().await?, "COMMIT")?;
+    expect_success(client.commit().await?, "COMMIT").map_err(|step| match step {
+        Step::Server { code, message } if commit_may_have_landed(&code) => Step::Lost(format!(
+            "COMMIT answered {code}: {message} (the commit may have landed)"
+        )),
+        other => other,
+    })?;
     Ok(results)
+}
+
+/// Whether a FAILURE answering COMMIT leaves the commit's outcome unknown.
+/// Neo4j 5 that shuts down mid-commit answers
+/// `Neo.TransientError.General.DatabaseUnavailable` for a transaction it
+/// has committed (seen on 5.26: the retry then found every row). A
+/// `General` transient error or a `DatabaseError` is about the server, not
+/// the transaction, so it does not say the transaction was rolled back;
+/// a `ClientError` (a constraint) or a `TransientError.Transaction.*` (a
+/// deadlock, a terminated transaction) does.
+fn commit_may_have_landed(code: &str) -> bool {
+    code.starts_with("Neo.TransientError.General.") || code.starts_with("Neo.DatabaseError.")
 }
 
 async fn auto_commit(
@@ -773,4 +790,25 @@ async fn auto_commit(
     sent: &mut bool,
 ) -> Result<Vec<Record>, Step> {
     run_and_pull(client, statement, db, sent).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_refused_by_the_server_not_the_transaction_may_have_landed() {
+        assert!(commit_may_have_landed(
+            "Neo.TransientError.General.DatabaseUnavailable"
+        ));
+        assert!(commit_may_have_landed(
+            "Neo.DatabaseError.General.UnknownError"
+        ));
+        assert!(!commit_may_have_landed(
+            "Neo.TransientError.Transaction.DeadlockDetected"
+        ));
+        assert!(!commit_may_have_landed(
+            "Neo.ClientError.Schema.ConstraintValidationFailed"
+        ));
+    }
 }
