@@ -394,15 +394,16 @@ async fn bounded<T>(
         .unwrap_or_else(|_| Err(Step::Lost(format!("no answer within {timeout:?}"))))
 }
 
-/// Failures that are about the connection, not the request: a server
-/// shutting down, or a user dropped or given a new password, revokes the
-/// session ("Neo.ClientError.Security.Unauthorized: The credentials of
-/// this connection are no longer valid"), after which ArcadeDB answers
-/// every request on it with `Neo.ClientError.Request.Invalid` ("BEGIN not
-/// expected in state: AUTHENTICATION") even after a RESET. Such a
-/// connection is dropped and the request tried once on a new one:
-/// reconnecting either works, fails to connect (transient), or fails at
-/// HELLO, where bad credentials are a fatal `Unauthorized`.
+/// Failures that are about the connection, not the request: a
+/// `Security` code on a connection that was fine (Neo4j's
+/// `AuthorizationExpired` or `TokenExpired`; ArcadeDB, the test server
+/// until issue 31, revoked the session of a user given a new password,
+/// which Neo4j 5 does not do: it checks credentials at HELLO only), or a
+/// `Request` code (`Request.Invalid`: the connection's state machine is
+/// off, and stays off after a RESET). Such a connection is dropped and
+/// the request tried once on a new one: reconnecting either works, fails
+/// to connect (transient), or fails at HELLO, where bad credentials are a
+/// fatal `Unauthorized`.
 fn connection_is_spent(code: &str) -> bool {
     code.starts_with("Neo.ClientError.Security.") || code.starts_with("Neo.ClientError.Request.")
 }
@@ -623,11 +624,12 @@ async fn greet(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClien
         }
         Err(e) => return Err(lost(&e)),
     }
-    // A restarting server accepts Bolt connections (and even HELLO) before
-    // it can serve the database: ArcadeDB then answers BEGIN with "not
-    // expected in state: AUTHENTICATION" or DatabaseNotFound. Probe with
+    // A restarting server can accept Bolt connections (and even HELLO)
+    // before it can serve the database (ArcadeDB answered BEGIN with "not
+    // expected in state: AUTHENTICATION" or DatabaseNotFound; Neo4j 5
+    // answers Neo.TransientError.General.DatabaseUnavailable). Probe with
     // RETURN 1 and report a server that cannot answer yet as a (transient)
-    // connection error, so batch-core waits and retries.
+    // connection error, so batch-core waits and retries on a new one.
     let probe = Statement {
         cypher: "RETURN 1".to_owned(),
         params: HashMap::new(),
