@@ -32,6 +32,8 @@ public final class Uds3Neo4j {
             System.err.println("usage: Uds3Neo4j HOME PORT READY_FILE");
             System.exit(2);
         }
+        // xtask reads the log from this line on (see neo4j::failed_in_log).
+        System.out.println("uds3-neo4j: starting");
         Path home = Path.of(args[0]);
         int port = Integer.parseInt(args[1]);
         Path readyFile = Path.of(args[2]);

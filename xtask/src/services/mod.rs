@@ -447,7 +447,7 @@ fn is_fatal(error: &str) -> bool {
 /// thread died, e.g. when setting the password failed).
 fn fatal_in_log(s: Service, log: &Path) -> bool {
     match s {
-        Service::Neo4j => process::tail(log, 30).contains("Exception in thread \"main\""),
+        Service::Neo4j => neo4j::failed_in_log(&process::tail(log, 400)),
         _ => false,
     }
 }

@@ -208,6 +208,17 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     Ok(cmd)
 }
 
+/// The line the main prints first: the log holds earlier starts too.
+const START_LINE: &str = "uds3-neo4j: starting";
+
+/// Whether the log of the latest start (from its last [`START_LINE`] on)
+/// shows that the main thread died: the JVM then lives on with Neo4j's
+/// threads and never gets ready. An earlier start's failure does not count.
+pub fn failed_in_log(log_tail: &str) -> bool {
+    let latest = log_tail.rfind(START_LINE).map_or("", |at| &log_tail[at..]);
+    latest.contains("Exception in thread \"main\"")
+}
+
 /// Ready when the main has set the password and Bolt answers `RETURN 1`.
 pub fn ready(ctx: &Ctx) -> Result<(), String> {
     let file = ready_file(ctx);
@@ -257,5 +268,21 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
             Ok("merged and read back a node (:Uds3Smoke) over Bolt".into())
         }
         _ => Err(format!("wrote token {token:?}, read {rows:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_start_can_have_failed() {
+        let old = "uds3-neo4j: starting\nException in thread \"main\" java.lang.RuntimeException\n";
+        assert!(failed_in_log(old));
+        let restarted = format!("{old}uds3-neo4j: starting\nuds3-neo4j: ready\n");
+        assert!(!failed_in_log(&restarted));
+        assert!(!failed_in_log(
+            "Exception in thread \"main\" from before the marker"
+        ));
     }
 }
