@@ -2,7 +2,7 @@
 // with its Bolt connector on 127.0.0.1. Compiled by xtask with javac against
 // the jars that xtask/assets/neo4j/pom.xml fetches.
 //
-// Usage: java -cp CLASSES:JARS/* Uds3Neo4j HOME PORT READY_FILE
+// Usage: java -cp CLASSES:JARS/* Uds3Neo4j HOME PORT READY_FILE PLUGINS
 // with the password of the user `neo4j` in the environment variable
 // UDS3_NEO4J_PASSWORD. Runs until SIGTERM (or SIGINT), then shuts the
 // database down cleanly. Writes READY_FILE once the password is set, so that
@@ -28,8 +28,8 @@ public final class Uds3Neo4j {
     private Uds3Neo4j() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: Uds3Neo4j HOME PORT READY_FILE");
+        if (args.length != 4) {
+            System.err.println("usage: Uds3Neo4j HOME PORT READY_FILE PLUGINS");
             System.exit(2);
         }
         // xtask reads the log from this line on (see neo4j::failed_in_log).
@@ -37,6 +37,7 @@ public final class Uds3Neo4j {
         Path home = Path.of(args[0]);
         int port = Integer.parseInt(args[1]);
         Path readyFile = Path.of(args[2]);
+        Path plugins = Path.of(args[3]);
         String password = System.getenv("UDS3_NEO4J_PASSWORD");
         if (password == null || password.length() < 8) {
             System.err.println("UDS3_NEO4J_PASSWORD must hold at least 8 characters (Neo4j's minimum)");
@@ -48,6 +49,8 @@ public final class Uds3Neo4j {
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
+                // APOC Core's procedures (the jars xtask copied there).
+                .setConfig(GraphDatabaseSettings.plugin_dir, plugins)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(256))
                 // A test server: keep no old transaction logs.
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "false")

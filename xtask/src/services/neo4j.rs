@@ -2,10 +2,10 @@
 //! main (`xtask/assets/neo4j/Uds3Neo4j.java`) with its Bolt connector.
 //!
 //! The jars come from Maven Central: `mvn dependency:copy-dependencies` on
-//! the committed `xtask/assets/neo4j/pom.xml` copies `org.neo4j:neo4j` and
-//! `org.neo4j:neo4j-bolt` with their dependencies into
+//! the committed `xtask/assets/neo4j/pom.xml` copies `org.neo4j:neo4j`,
+//! `org.neo4j:neo4j-bolt` and APOC Core with their dependencies into
 //! `$UDS3_SERVICES_DIR/cache/neo4j-jars` (Maven's own repository cache stays
-//! in `~/.m2`). `javac` compiles the main into the service folder. Both
+//! in `~/.m2`); APOC Core's two jars are copied to its `plugins/` folder. `javac` compiles the main into the service folder. Both
 //! happen once per pom and source: a stamp file holds the text they were
 //! made from. The JVM is Java 17 or later (`$JAVA_HOME`, else `java` and
 //! `javac` on the PATH), heap at most 1 GiB, page cache 256 MiB.
@@ -39,6 +39,8 @@ const HEAP: &str = "-Xmx1g";
 const MIN_PASSWORD: usize = 8;
 /// The only user of the local server.
 const USER: &str = "neo4j";
+/// The folder, inside the jars folder, of the procedure jars (APOC Core).
+const PLUGINS: &str = "plugins";
 
 /// Fetches the jars (once per pom) and compiles the main (once per source
 /// and jar list).
@@ -121,9 +123,40 @@ fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf, String> {
             .arg(format!("-DoutputDirectory={}", tmp.display()))
             .current_dir(ctx.svc_dir(SERVICE));
         run_logged(cmd, log, "mvn dependency:copy-dependencies")
-            .map_err(|e| format!("{e}\n(needs `mvn` on the PATH and Maven Central reachable)"))
+            .map_err(|e| format!("{e}\n(needs `mvn` on the PATH and Maven Central reachable)"))?;
+        copy_plugins(tmp)
     })?;
     Ok(dir)
+}
+
+/// Copies APOC Core's two jars (apoc-core, apoc-common) into `plugins/`,
+/// where Neo4j finds procedures; they stay on the class path too (see the
+/// pom).
+fn copy_plugins(jars: &Path) -> Result<(), String> {
+    let plugins = jars.join(PLUGINS);
+    fs::create_dir_all(&plugins)
+        .map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
+    let apoc: Vec<PathBuf> = fs::read_dir(jars)
+        .map_err(|e| format!("cannot read {}: {e}", jars.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("apoc-") && n.ends_with(".jar"))
+        })
+        .collect();
+    if apoc.len() != 2 {
+        return Err(format!(
+            "expected two APOC jars (apoc-core, apoc-common) in {}, found {apoc:?}",
+            jars.display()
+        ));
+    }
+    for jar in apoc {
+        let to = plugins.join(jar.file_name().unwrap_or_default());
+        fs::copy(&jar, &to).map_err(|e| format!("cannot copy {}: {e}", jar.display()))?;
+    }
+    Ok(())
 }
 
 /// The jar file names, sorted: part of the compiled main's stamp.
@@ -203,6 +236,7 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
     .arg(&home)
     .arg(port.to_string())
     .arg(&ready)
+    .arg(jars_dir(ctx).join(PLUGINS))
     .env("UDS3_NEO4J_PASSWORD", &ctx.endpoints.neo4j_password)
     .current_dir(ctx.svc_dir(SERVICE));
     Ok(cmd)
