@@ -43,6 +43,10 @@ pub struct Neo4jConfig {
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) host: String,
     pub(crate) security: Security,
+    /// `neo4j` schemes: the routing context (the URI's query string, as
+    /// key/value pairs), and the writer is taken from the server's routing
+    /// table; `None` for `bolt` schemes (one server, as named).
+    pub(crate) routing: Option<Vec<(String, String)>>,
     /// Trusted CAs for `+s` schemes; `None`: public roots plus
     /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR).
     #[cfg(feature = "tls")]
@@ -62,6 +66,7 @@ impl std::fmt::Debug for Neo4jConfig {
         f.debug_struct("Neo4jConfig")
             .field("addr", &self.addr)
             .field("security", &self.security)
+            .field("routing", &self.routing)
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("database", &self.database)
@@ -89,10 +94,14 @@ impl Neo4jConfig {
     ///   host. Host names are always verified.
     /// - `bolt+ssc://host:port`: TLS accepting any certificate
     ///   ("self-signed"): encrypted, but the server is not authenticated.
-    /// - `neo4j://`, `neo4j+s://`, `neo4j+ssc://`: the same, as a direct
-    ///   connection to that one server. No routing table is fetched, so a
-    ///   single server (or a load balancer in front of a cluster's leader)
-    ///   is enough; a cluster's followers are not used.
+    /// - `neo4j://`, `neo4j+s://`, `neo4j+ssc://`: the same security, with
+    ///   routing: the server named is asked for its routing table (Bolt's
+    ///   `ROUTE`), and writes go to a WRITE server of that table (see the
+    ///   crate docs, "Bolt version and routing"). A query string is the
+    ///   routing context sent with `ROUTE`
+    ///   (`neo4j://db:7687?policy=eu&region=west`): `key=value` pairs, keys
+    ///   not empty, unique, and not `address` (which the library sets).
+    ///   `bolt` schemes take no query string.
     pub fn new(
         uri: &str,
         user: impl Into<String>,
@@ -103,6 +112,7 @@ impl Neo4jConfig {
             addr: parsed.addr,
             host: parsed.host,
             security: parsed.security,
+            routing: parsed.routing,
             #[cfg(feature = "tls")]
             tls: None,
             user: user.into(),
@@ -188,6 +198,32 @@ impl Neo4jConfig {
     pub fn addr(&self) -> &str {
         &self.addr
     }
+
+    /// Whether the URI's scheme is a `neo4j` one: writes go to a WRITE
+    /// server of the routing table.
+    pub fn is_routing(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    /// The same settings aimed at `addr` (`host:port`, from a routing
+    /// table): TLS then checks the certificate against that host.
+    pub(crate) fn at(&self, addr: &str) -> Self {
+        let mut config = self.clone();
+        config.host = host_of(addr);
+        config.addr = addr.to_owned();
+        config
+    }
+}
+
+/// The host of `host:port` (`[::1]:7687` gives `::1`), for TLS.
+fn host_of(addr: &str) -> String {
+    let host = addr
+        .rsplit_once(':')
+        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(addr, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
 }
 
 /// A parsed URI.
@@ -196,20 +232,23 @@ struct ParsedUri {
     addr: String,
     host: String,
     security: Security,
+    routing: Option<Vec<(String, String)>>,
 }
 
 fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
     let shown = masked(uri);
-    let (security, rest) = match uri.split_once("://") {
-        Some(("bolt" | "neo4j", rest)) => (Security::Plain, rest),
-        Some(("bolt+s" | "neo4j+s", rest)) => (Security::Verified, rest),
-        Some(("bolt+ssc" | "neo4j+ssc", rest)) => (Security::SelfSigned, rest),
-        Some((scheme, _)) => {
+    let (scheme, rest) = uri.split_once("://").unzip();
+    let routing = scheme.is_some_and(|s| s.starts_with("neo4j"));
+    let (security, rest) = match (scheme, rest) {
+        (Some("bolt" | "neo4j"), Some(rest)) => (Security::Plain, rest),
+        (Some("bolt+s" | "neo4j+s"), Some(rest)) => (Security::Verified, rest),
+        (Some("bolt+ssc" | "neo4j+ssc"), Some(rest)) => (Security::SelfSigned, rest),
+        (Some(scheme), _) => {
             return Err(Neo4jError::Config(format!(
-                "URI {shown:?}: scheme {scheme:?} is not supported; use bolt://, bolt+s:// or bolt+ssc:// (or neo4j://, neo4j+s://, neo4j+ssc://)"
+                "URI {shown:?}: scheme {scheme:?} is not supported; use bolt://, bolt+s:// or bolt+ssc:// (or neo4j://, neo4j+s://, neo4j+ssc:// for routing)"
             )));
         }
-        None => {
+        (None, _) => {
             return Err(Neo4jError::Config(format!(
                 "URI {shown:?} has no scheme: write bolt://{shown}"
             )));
@@ -229,22 +268,63 @@ fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
             "URI {shown:?}: TLS needs batch-neo4j's feature \"tls\" (on by default), which this build lacks"
         )));
     }
-    let port = host_port
-        .rsplit_once(':')
-        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let (addr, host) = match port {
-        Some((host, _)) => (host_port.to_owned(), host),
-        None => (format!("{host_port}:7687"), host_port),
+    let query = rest
+        .split('#')
+        .next()
+        .and_then(|r| r.split_once('?'))
+        .map(|(_, q)| q);
+    let routing = match (routing, query) {
+        (true, query) => Some(routing_context(query.unwrap_or_default(), &shown)?),
+        (false, Some(query)) if !query.is_empty() => {
+            return Err(Neo4jError::Config(format!(
+                "URI {shown:?}: a bolt:// URI takes no query string (a routing context belongs to neo4j://)"
+            )));
+        }
+        (false, _) => None,
     };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let addr = if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:7687")
+    };
     Ok(ParsedUri {
+        host: host_of(&addr),
         addr,
-        host,
         security,
+        routing,
     })
+}
+
+/// The routing context of a `neo4j` URI's query string: `key=value`
+/// pairs joined by `&`, as Neo4j's drivers read them (no key empty or
+/// repeated, no value empty, no `address`: the library sends the
+/// address itself). `shown` is the URI, password masked, for messages.
+fn routing_context(query: &str, shown: &str) -> Result<Vec<(String, String)>, Neo4jError> {
+    let mut context: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let refused = |why: &str| {
+            Err(Neo4jError::Config(format!(
+                "URI {shown:?}: routing context {pair:?} {why}"
+            )))
+        };
+        let Some((key, value)) = pair.split_once('=') else {
+            return refused("is not key=value");
+        };
+        if key.is_empty() || value.is_empty() {
+            return refused("has an empty key or value");
+        }
+        if key == "address" {
+            return refused("sets \"address\", which the library sets to the URI's host:port");
+        }
+        if context.iter().any(|(k, _)| k == key) {
+            return refused("repeats a key");
+        }
+        context.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(context)
 }
 
 /// `uri` with any `user:password@` replaced by `***@`, for messages.
@@ -325,6 +405,52 @@ mod tests {
         let err = parse_uri("bolt+tls://db").unwrap_err().to_string();
         assert!(err.contains("\"bolt+tls\" is not supported"), "{err}");
         assert!(err.contains("bolt+s://"), "{err}");
+    }
+
+    /// Issue 31: a `neo4j` URI's query string is its routing context; a
+    /// `bolt` URI takes none, and a malformed context is refused naming
+    /// the URI (password masked).
+    #[test]
+    fn routing_context_from_the_query_string() {
+        let routing = |uri: &str| parse_uri(uri).map(|p| p.routing);
+        assert_eq!(routing("bolt://db:1").unwrap(), None);
+        assert_eq!(routing("neo4j://db:1").unwrap(), Some(vec![]));
+        assert_eq!(
+            routing("neo4j://db:1?policy=eu&region=west#x").unwrap(),
+            Some(vec![
+                ("policy".to_owned(), "eu".to_owned()),
+                ("region".to_owned(), "west".to_owned())
+            ])
+        );
+        let config = Neo4jConfig::new("neo4j://db?policy=eu", "u", "p").unwrap();
+        assert_eq!((config.addr(), config.is_routing()), ("db:7687", true));
+        assert!(
+            !Neo4jConfig::new("bolt://db", "u", "p")
+                .unwrap()
+                .is_routing()
+        );
+        for (uri, why) in [
+            ("bolt://db:1?policy=eu", "takes no query string"),
+            ("neo4j://db:1?policy", "is not key=value"),
+            ("neo4j://db:1?=eu", "empty key or value"),
+            ("neo4j://db:1?policy=", "empty key or value"),
+            ("neo4j://db:1?a=1&a=2", "repeats a key"),
+            ("neo4j://db:1?address=other:2", "\"address\""),
+        ] {
+            let err = Neo4jConfig::new(uri, "u", "p").unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(uri), "{uri}: {err}");
+        }
+        let err = Neo4jConfig::new("neo4j://root:hunter22@db?policy", "u", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter22"), "{err}");
+        let err = Neo4jConfig::new("neo4j+tls://db:1?policy=eu", "u", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"neo4j+tls://db:1?policy=eu\"") && err.contains("not supported"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! of its own instead, since tokio forbids nesting runtimes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bolt_client::bolt_proto::message::{Begin, Pull, Record, RunWithMetadata};
-use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_4};
+use bolt_client::bolt_proto::version::{V3_0, V4_0, V4_1};
 use bolt_client::bolt_proto::{Message, Value};
 use bolt_client::error::CommunicationError;
 use bolt_client::{Client, Metadata};
@@ -21,16 +23,26 @@ use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use crate::config::{Neo4jConfig, Security};
+use crate::counters::QueryCounters;
 use crate::error::{FATAL_PREFIX, Neo4jError};
+use crate::routing::{FetchError, Router, RoutingTable, means_not_the_writer};
 
 /// The byte stream under Bolt: a TCP stream, or TLS over one.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type BoltClient = Client<Compat<BufStream<Box<dyn Io>>>>;
+pub(crate) type BoltClient = Client<Compat<BufStream<Box<dyn Io>>>>;
 
-/// The Bolt versions offered, newest first.
-const VERSIONS: [u32; 4] = [V4_4, V4_0, V3_0, 0];
+/// The Bolt versions offered, newest first: 4.4 down to 4.2 (one range
+/// specifier, which servers from 4.3 understand; this is what Neo4j's 4.4
+/// drivers offer), then 4.1, 4.0 and 3.0. bolt-client 0.11 speaks Bolt 1
+/// to 4.4 and nothing newer, so the server picks the newest of these it
+/// speaks: 4.4 on Neo4j 4.4 to 5.x and 2025.x, which all accept it.
+const VERSIONS: [u32; 4] = [V4_4_TO_4_2, V4_1, V4_0, V3_0];
+
+/// Bolt's version range specifier `00 02 04 04`: minor versions 4 down to
+/// 4 - 2 of major 4.
+const V4_4_TO_4_2: u32 = 0x0002_0404;
 
 /// How long a probe that explains a failed handshake may take.
 #[cfg(feature = "tls")]
@@ -72,6 +84,10 @@ pub(crate) struct BoltSession {
     /// The rustls configuration of a TLS scheme, made once (CA files read).
     tls: Option<TlsConfig>,
     client: Option<BoltClient>,
+    /// `neo4j` schemes: the routing table; `config` is then the writer's.
+    router: Option<Router>,
+    /// Where routing tables fetched are counted.
+    counters: Arc<QueryCounters>,
     /// Last field: dropped after the connection it drives.
     runtime: OwnRuntime,
 }
@@ -144,15 +160,21 @@ impl std::fmt::Debug for BoltSession {
 
 impl BoltSession {
     /// Starts the runtime and connects (so that a wrong address or password
-    /// fails here, not at the first flush).
-    pub(crate) fn open(config: Neo4jConfig) -> Result<Self, Neo4jError> {
+    /// fails here, not at the first flush); a `neo4j` scheme fetches the
+    /// routing table first, counted in `counters`.
+    pub(crate) fn open(
+        config: Neo4jConfig,
+        counters: Arc<QueryCounters>,
+    ) -> Result<Self, Neo4jError> {
         let runtime = OwnRuntime::start()
             .map_err(|e| Neo4jError::Config(format!("cannot start a tokio runtime: {e}")))?;
         let tls = tls_config(&config)?;
         let mut session = Self {
+            router: Router::new(&config),
             config,
             tls,
             client: None,
+            counters,
             runtime,
         };
         session.connected()?;
@@ -182,19 +204,36 @@ impl BoltSession {
             config,
             tls: None,
             client: Some(client),
+            router: None,
+            counters: Arc::default(),
             runtime,
         })
     }
 
     /// A session to the same server that connects at its first use: only
-    /// its own runtime is started here.
+    /// its own runtime is started here. It starts from this session's
+    /// routing table and refreshes its own.
     pub(crate) fn sibling(&self) -> std::io::Result<Self> {
         Ok(Self {
             config: self.config.clone(),
             tls: self.tls.clone(),
             client: None,
+            router: self.router.clone(),
+            counters: Arc::clone(&self.counters),
             runtime: OwnRuntime::start()?,
         })
+    }
+
+    /// The Bolt version agreed with the server, as (major, minor); `None`
+    /// while not connected.
+    pub(crate) fn bolt_version(&self) -> Option<(u8, u8)> {
+        let version = self.client.as_ref()?.version();
+        Some(((version & 0xff) as u8, (version >> 8 & 0xff) as u8))
+    }
+
+    /// The last routing table fetched (`neo4j` schemes only).
+    pub(crate) fn routing_table(&self) -> Option<&RoutingTable> {
+        self.router.as_ref()?.table()
     }
 
     /// Runs the statements `statements()` gives in one explicit
@@ -252,10 +291,20 @@ impl BoltSession {
     /// connection is refused too, the server means it: a `Security` code
     /// stays a server error (fatal), any other spent-session code becomes
     /// a (transient) connection error.
+    ///
+    /// With routing (`neo4j` schemes), a routing table past its TTL is
+    /// fetched again first; a writer that answers that it is none
+    /// ([`means_not_the_writer`]) or is lost before the COMMIT makes the
+    /// session fetch a new table and send the request once more, to the
+    /// new writer (it was rolled back: a plain retry). Refused a second
+    /// time, the error is a (transient) connection error for batch-core's
+    /// retries. A lost answer to a COMMIT also drops the table, and stays
+    /// [`Neo4jError::OutcomeUnknown`] (batch-core replays it).
     fn on_live_session<T>(
         &mut self,
         mut exchange: impl FnMut(&mut Self) -> Result<T, Neo4jError>,
     ) -> Result<T, Neo4jError> {
+        self.honour_ttl()?;
         let reused = self.client.is_some();
         let result = match exchange(self) {
             Err(Neo4jError::Server { code, message, .. })
@@ -263,6 +312,30 @@ impl BoltSession {
             {
                 tracing::info!(addr = %self.config.addr, %code, %message, "session refused; reconnecting once");
                 exchange(self)
+            }
+            Err(e) if self.writer_is_gone(&e) => {
+                tracing::info!(addr = %self.config.addr, error = %e, "writer refused or lost; refreshing the routing table and retrying once");
+                exchange(self)
+            }
+            other => other,
+        };
+        let result = match result {
+            Err(e) if self.writer_is_gone(&e) => Err(match e {
+                Neo4jError::Server {
+                    addr,
+                    code,
+                    message,
+                } => Neo4jError::Connection {
+                    addr,
+                    message: format!("{code}: {message} (again after a routing table refresh)"),
+                },
+                other => other,
+            }),
+            Err(e @ Neo4jError::OutcomeUnknown { .. }) => {
+                if let Some(router) = &mut self.router {
+                    router.forget();
+                }
+                Err(e)
             }
             other => other,
         };
@@ -286,6 +359,120 @@ impl BoltSession {
         self.connected().map(|_| ())
     }
 
+    /// With routing: whether `error` says the writer is no writer any
+    /// more (a FAILURE [`means_not_the_writer`]) or is gone (connection
+    /// lost or refused, nothing committed). If so the routing table and
+    /// the connection are dropped, so that the next attempt fetches a new
+    /// table and connects to its writer.
+    fn writer_is_gone(&mut self, error: &Neo4jError) -> bool {
+        let Some(router) = &mut self.router else {
+            return false;
+        };
+        let gone = match error {
+            Neo4jError::Server { code, .. } => means_not_the_writer(code),
+            Neo4jError::Connection { .. } => true,
+            _ => false,
+        };
+        if gone {
+            router.forget();
+            self.client = None;
+        }
+        gone
+    }
+
+    /// With routing: fetches the routing table again when its TTL is over
+    /// and moves to its writer if that changed (the connection to the old
+    /// one is dropped).
+    fn honour_ttl(&mut self) -> Result<(), Neo4jError> {
+        let stale = self
+            .router
+            .as_ref()
+            .is_some_and(|r| r.writer(Instant::now()).is_none());
+        if stale && self.client.is_some() {
+            let before = self.config.addr.clone();
+            self.route()?;
+            if self.config.addr != before {
+                tracing::info!(from = %before, to = %self.config.addr, "routing table names a new writer");
+                self.client = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// With routing: aims the session at the writer of a routing table
+    /// within its TTL, fetching one when there is none. The routers of the
+    /// last table are asked first, then the URI's server; a router that
+    /// cannot be reached, or whose table names no writer (a cluster
+    /// electing one), is skipped. None answering is a connection error
+    /// (transient); a refused certificate or credentials stay fatal.
+    fn route(&mut self) -> Result<(), Neo4jError> {
+        // A copy (a few strings): the loop below borrows the runtime.
+        let Some(router) = self.router.clone() else {
+            return Ok(());
+        };
+        if let Some(writer) = router.writer(Instant::now()) {
+            self.config = writer;
+            return Ok(());
+        }
+        let mut last = None;
+        for target in router.routers() {
+            let timeout = target.timeout;
+            let fetched = self
+                .runtime
+                .block_on(async {
+                    tokio::time::timeout(timeout, fetch_table(&router, &target, self.tls.as_ref()))
+                        .await
+                })
+                .map_err(|e| Neo4jError::Connection {
+                    addr: target.addr.clone(),
+                    message: format!("cannot start a thread to connect on: {e}"),
+                })
+                .and_then(|r| {
+                    r.unwrap_or_else(|_| {
+                        Err(Neo4jError::Connection {
+                            addr: target.addr.clone(),
+                            message: format!("no routing table within {timeout:?}"),
+                        })
+                    })
+                });
+            match fetched {
+                Ok(table) => match table.writers.first() {
+                    Some(writer) => {
+                        tracing::debug!(router = %target.addr, ?table, "routing table fetched");
+                        self.counters.record_routing_table();
+                        // The new table's writer, even if its TTL is 0
+                        // (then the next request asks again).
+                        self.config = target.at(writer);
+                        let mut router = router;
+                        router.install(table, Instant::now());
+                        self.router = Some(router);
+                        return Ok(());
+                    }
+                    None => {
+                        last = Some(Neo4jError::Connection {
+                            addr: target.addr.clone(),
+                            message: format!(
+                                "routing table names no writer for database {:?} (a cluster electing a leader?): {table:?}",
+                                target.database.as_deref().unwrap_or("(default)")
+                            ),
+                        });
+                    }
+                },
+                Err(e)
+                    if matches!(e, Neo4jError::Tls { .. })
+                        || e.code().is_some_and(|c| c.starts_with(FATAL_PREFIX)) =>
+                {
+                    return Err(e);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Neo4jError::Connection {
+            addr: self.config.addr.clone(),
+            message: "no router to ask for a routing table".to_owned(),
+        }))
+    }
+
     /// RUN/BEGIN metadata naming the database, for Bolt 4+ only.
     fn db_metadata(&mut self) -> Result<Option<HashMap<String, Value>>, Neo4jError> {
         let version = self.connected()?.version();
@@ -295,6 +482,7 @@ impl BoltSession {
     /// The open connection, connecting first if there is none.
     fn connected(&mut self) -> Result<&mut BoltClient, Neo4jError> {
         if self.client.is_none() {
+            self.route()?;
             let timeout = self.config.timeout;
             let client = self
                 .runtime
@@ -564,7 +752,42 @@ async fn speaks_tls(_: &Neo4jConfig) -> bool {
     false
 }
 
+/// A routing table from the router `target`: a connection of its own
+/// (TLS, handshake, HELLO), `ROUTE`, and the connection is closed.
+async fn fetch_table(
+    router: &Router,
+    target: &Neo4jConfig,
+    tls: Option<&TlsConfig>,
+) -> Result<RoutingTable, Neo4jError> {
+    let mut client = authenticated(target, tls).await?;
+    match router.fetch(&mut client, &target.addr).await {
+        Ok(Ok(table)) => Ok(table),
+        Ok(Err((code, message))) => Err(Neo4jError::Server {
+            addr: target.addr.clone(),
+            code,
+            message: format!("answering ROUTE: {message}"),
+        }),
+        Err(FetchError::Lost(message)) => Err(Neo4jError::Connection {
+            addr: target.addr.clone(),
+            message,
+        }),
+        Err(FetchError::Protocol(message)) => {
+            Err(Neo4jError::Protocol(format!("{}: {message}", target.addr)))
+        }
+    }
+}
+
+/// A connection that has passed HELLO and can serve the database.
 async fn connect(config: &Neo4jConfig, tls: Option<&TlsConfig>) -> Result<BoltClient, Neo4jError> {
+    let client = authenticated(config, tls).await?;
+    probe(config, client).await
+}
+
+/// TCP, TLS when asked, the Bolt handshake and HELLO.
+async fn authenticated(
+    config: &Neo4jConfig,
+    tls: Option<&TlsConfig>,
+) -> Result<BoltClient, Neo4jError> {
     let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
         addr: config.addr.clone(),
         message: e.to_string(),
@@ -587,12 +810,17 @@ async fn connect(config: &Neo4jConfig, tls: Option<&TlsConfig>) -> Result<BoltCl
         }
         Err(e) => return Err(lost(&e)),
     };
-    greet(config, client).await
+    hello(config, client).await
 }
 
-/// HELLO and a probe on a fresh Bolt connection; the connection once the
-/// server can serve the database.
-async fn greet(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClient, Neo4jError> {
+/// HELLO and a probe on a fresh Bolt connection (the fuzz targets' way in).
+#[cfg(feature = "fuzzing")]
+async fn greet(config: &Neo4jConfig, client: BoltClient) -> Result<BoltClient, Neo4jError> {
+    probe(config, hello(config, client).await?).await
+}
+
+/// HELLO on a fresh Bolt connection.
+async fn hello(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClient, Neo4jError> {
     let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
         addr: config.addr.clone(),
         message: e.to_string(),
@@ -624,6 +852,15 @@ async fn greet(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClien
         }
         Err(e) => return Err(lost(&e)),
     }
+    Ok(client)
+}
+
+/// The connection once the server can serve the database.
+async fn probe(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClient, Neo4jError> {
+    let lost = |e: &dyn std::fmt::Display| Neo4jError::Connection {
+        addr: config.addr.clone(),
+        message: e.to_string(),
+    };
     // A restarting server can accept Bolt connections (and even HELLO)
     // before it can serve the database (ArcadeDB answered BEGIN with "not
     // expected in state: AUTHENTICATION" or DatabaseNotFound; Neo4j 5
@@ -797,6 +1034,56 @@ async fn auto_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The version bolt-client agrees on with a server speaking `server`
+    /// ((major, minor) pairs), which picks as Bolt servers do: the first
+    /// offer it speaks, the newest version of a range.
+    fn negotiated(server: &'static [(u32, u32)]) -> (u8, u8) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (ours, mut theirs) = tokio::io::duplex(64);
+            let answer = tokio::spawn(async move {
+                let mut offer = [0_u8; 20];
+                theirs.read_exact(&mut offer).await.unwrap();
+                let picked = offer[4..]
+                    .chunks(4)
+                    .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+                    .find_map(|spec| {
+                        let (major, minor, range) =
+                            (spec & 0xff, spec >> 8 & 0xff, spec >> 16 & 0xff);
+                        (minor.saturating_sub(range)..=minor)
+                            .rev()
+                            .find(|m| server.contains(&(major, *m)))
+                            .map(|m| m << 8 | major)
+                    })
+                    .unwrap_or(0);
+                theirs.write_all(&picked.to_be_bytes()).await.unwrap();
+                theirs
+            });
+            let stream: Box<dyn Io> = Box::new(ours);
+            let client = Client::new(BufStream::new(stream).compat(), &VERSIONS).await;
+            drop(answer.await);
+            let version = client.expect("a version both speak").version();
+            ((version & 0xff) as u8, (version >> 8 & 0xff) as u8)
+        })
+    }
+
+    /// Issue 31: the newest version both sides speak. Neo4j 5.26 speaks
+    /// 4.4 and 5.0-5.8; bolt-client stops at 4.4.
+    #[test]
+    fn the_newest_bolt_version_both_sides_speak_is_agreed() {
+        const NEO4J_5: &[(u32, u32)] = &[(4, 4), (5, 0), (5, 4), (5, 8)];
+        const NEO4J_4_3: &[(u32, u32)] = &[(4, 0), (4, 1), (4, 2), (4, 3)];
+        const NEO4J_4_1: &[(u32, u32)] = &[(4, 0), (4, 1)];
+        const NEO4J_3_5: &[(u32, u32)] = &[(3, 0)];
+        assert_eq!(negotiated(NEO4J_5), (4, 4));
+        assert_eq!(negotiated(NEO4J_4_3), (4, 3));
+        assert_eq!(negotiated(NEO4J_4_1), (4, 1));
+        assert_eq!(negotiated(NEO4J_3_5), (3, 0));
+    }
 
     #[test]
     fn a_commit_refused_by_the_server_not_the_transaction_may_have_landed() {

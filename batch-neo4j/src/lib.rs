@@ -17,7 +17,7 @@
 //! written; security errors (bad credentials) fail the batch at once;
 //! other errors isolate the bad rows by bisection.
 //!
-//! The driver is `bolt-client` (Bolt 4.4/4.0/3.0); the sink owns a small
+//! The driver is `bolt-client` (Bolt 4.4 to 3.0, see below); the sink owns a small
 //! tokio runtime and blocks on it from batch-core's flusher thread. The
 //! creator connects and ensures indexes on a short-lived thread of its own,
 //! so it can be created and used from any thread, async code included.
@@ -33,10 +33,43 @@
 //! ([`Neo4jConfig::ca_file`], [`Neo4jConfig::tls`], or the ENV variable
 //! `UDS3_NEO4J_CA_FILE`), and must name the host; host names are always
 //! verified. `bolt+ssc://` / `neo4j+ssc://` accept any certificate
-//! (self-signed): encrypted, not authenticated. `neo4j` schemes are direct
-//! connections to the one server named (no routing). A refused
+//! (self-signed): encrypted, not authenticated. `neo4j` schemes route
+//! (below), with the same TLS to every server of the table. A refused
 //! certificate, or plaintext spoken to a TLS port (or TLS to a plaintext
 //! one), is [`Neo4jError::Tls`]: fatal, named, never retried.
+//!
+//! # Bolt version and routing
+//! The handshake offers Bolt 4.4 down to 4.2, then 4.1, 4.0 and 3.0, and
+//! the server picks the newest it speaks ([`Neo4jSink::bolt_version`]):
+//! 4.4 on Neo4j 4.4, 5.x and 2025.x (checked against Neo4j 5.26). That is
+//! as far as `bolt-client` 0.11 goes (Bolt 1 to 4.4; its source defines no
+//! Bolt 5 version, message or structure). It is enough: every Neo4j from
+//! 4.4 to the current release accepts 4.4, and what Bolt 5 adds (element
+//! ids on nodes and relationships, notification filtering, re-auth,
+//! telemetry, LOGON/LOGOFF) is nothing this crate uses: it merges by its
+//! own `id` property and reads no notifications.
+//!
+//! `neo4j://`, `neo4j+s://` and `neo4j+ssc://` mean "use the routing
+//! table". The server in the URI is asked for it with Bolt's `ROUTE`
+//! message (sent by bolt-client's `Client::route`; Bolt 4.3+), for the
+//! configured database, with the URI's query string as routing context
+//! (`neo4j://db:7687?region=eu`). Writes go to the table's WRITE server.
+//! The table is kept for its TTL and fetched again after it (asking the
+//! table's ROUTE servers first, then the URI's), and at once when the
+//! writer answers `Neo.ClientError.Cluster.NotALeader` or
+//! `Neo.ClientError.General.ForbiddenOnReadOnlyDatabase`, or the
+//! connection to it is lost or refused: the batch, rolled back, is then
+//! sent once more to the new writer; if that fails the same way, it is a
+//! transient error for batch-core's retries. A lost answer to a COMMIT
+//! stays an unknown outcome (replayed, see above) and the next batch
+//! fetches a new table. Tables fetched are counted in
+//! [`QueryStats::routing_tables`]; [`Neo4jSink::routing_table`] shows the
+//! last one. The [`Neo4jBatchReader`] reads from the writer too, not from
+//! READ servers: a read right after a write then sees it without
+//! bookmarks. A server older than Bolt 4.3 has no `ROUTE`: the URI's
+//! server is then used for everything (logged as a warning). Each server
+//! of a table must be reachable at the address it advertises (behind a
+//! TLS front end, set `server.bolt.advertised_address` to the front end's).
 //!
 //! # Quick Start
 //! ```no_run
@@ -75,6 +108,7 @@ mod name;
 mod plan;
 mod property;
 mod reader;
+mod routing;
 mod sink;
 
 pub use config::{DEFAULT_TIMEOUT, MergeAnchor, Neo4jConfig};
@@ -86,4 +120,5 @@ pub use property::{Properties, PropertyValue};
 pub use reader::{
     MAX_IDS_PER_READ, Neo4jBatchReader, NodesByLabel, PAIR_SEPARATOR, RelationshipsByType,
 };
+pub use routing::RoutingTable;
 pub use sink::Neo4jSink;

@@ -64,7 +64,10 @@ impl Reads {
         };
         let session = match &mut self.session {
             Some(session) => session,
-            empty => empty.insert(BoltSession::open(self.config.clone())?),
+            empty => empty.insert(BoltSession::open(
+                self.config.clone(),
+                std::sync::Arc::default(),
+            )?),
         };
         Ok(session
             .run(&statement)?

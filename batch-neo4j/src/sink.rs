@@ -13,6 +13,7 @@ use crate::item::{GraphItem, check_item};
 use crate::name::Name;
 use crate::plan::BatchPlan;
 use crate::property::{Properties, PropertyValue, from_bolt};
+use crate::routing::RoutingTable;
 
 /// Writes batches of [`GraphItem`]s in one explicit transaction: one
 /// `UNWIND` statement per node label (upserts first) and one per
@@ -54,18 +55,32 @@ impl Neo4jSink {
     /// runtime too (the I/O then runs on a short-lived thread of its own).
     pub fn connect(config: Neo4jConfig) -> Result<Self, Neo4jError> {
         let (anchor, try_apoc) = (config.anchor, config.try_apoc);
+        let counters = Arc::default();
         Ok(Self {
-            session: BoltSession::open(config)?,
+            session: BoltSession::open(config, Arc::clone(&counters))?,
             anchor,
             apoc: None,
             try_apoc,
-            counters: Arc::default(),
+            counters,
         })
     }
 
-    /// Round trips made so far.
+    /// Round trips made so far, and routing tables fetched.
     pub fn query_stats(&self) -> QueryStats {
         self.counters.snapshot()
+    }
+
+    /// The Bolt version agreed with the server in the handshake, as
+    /// `(major, minor)`: `(4, 4)` with Neo4j 4.4 and later (see the crate
+    /// docs, "Bolt version and routing"). `None` while not connected.
+    pub fn bolt_version(&self) -> Option<(u8, u8)> {
+        self.session.bolt_version()
+    }
+
+    /// The routing table the writes follow (`neo4j` schemes; `None` for
+    /// `bolt` ones): the last one fetched.
+    pub fn routing_table(&self) -> Option<RoutingTable> {
+        self.session.routing_table().cloned()
     }
 
     pub(crate) fn counters(&self) -> Arc<QueryCounters> {

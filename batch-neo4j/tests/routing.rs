@@ -1,0 +1,371 @@
+//! Issue 31: Bolt version and the `neo4j://` routing scheme against the
+//! real Neo4j 5 server. A single Community server answers `ROUTE` with
+//! itself as writer, reader and router; a small Bolt-aware relay in front
+//! of it (below) names itself in the routing tables it passes on, so that
+//! every connection goes through it, and answers one `BEGIN` with
+//! `Neo.ClientError.Cluster.NotALeader` or closes that connection: the
+//! library fetches a new table and writes the batch there, once.
+//!
+//! The relay is the test's own, not `xtask::relay`: that one forwards
+//! bytes and cannot rewrite a routing table or answer for the server.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink};
+use bolt_client::bolt_proto::message::{Failure, Success};
+use bolt_client::bolt_proto::{Message, Value};
+use common::{admin, count, unique};
+use xtask::test_servers::{self, Endpoints, Service};
+
+/// The test server's `host:port` (from `UDS3_NEO4J_URI`).
+fn server_addr() -> String {
+    let uri = test_servers::require(Service::Neo4j);
+    let rest = uri.split_once("://").map_or(uri.as_str(), |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// `neo4j://{addr}{query}` with the test server's credentials.
+fn routing_config(addr: &str, query: &str) -> Neo4jConfig {
+    let endpoints = Endpoints::from_env();
+    Neo4jConfig::new(
+        &format!("neo4j://{addr}{query}"),
+        endpoints.neo4j_user,
+        endpoints.neo4j_password,
+    )
+    .expect("a neo4j:// URI with a routing context")
+    .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+}
+
+#[test]
+fn bolt_4_4_is_agreed_with_neo4j_5() {
+    let sink = Neo4jSink::connect(common::config()).expect("connect");
+    assert_eq!(sink.bolt_version(), Some((4, 4)));
+    assert_eq!(sink.routing_table(), None, "bolt:// does not route");
+    assert_eq!(sink.query_stats().routing_tables, 0);
+}
+
+#[test]
+fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
+    let addr = server_addr();
+    let config = routing_config(&addr, "?region=test&policy=default");
+    let sink = Neo4jSink::connect(config.clone()).expect("connect through routing");
+    let table = sink.routing_table().expect("a routing table");
+    assert_eq!(table.writers, [addr.as_str()]);
+    assert_eq!(table.readers, [addr.as_str()]);
+    assert_eq!(table.routers, [addr.as_str()]);
+    assert!(table.ttl > Duration::ZERO, "{table:?}");
+    assert_eq!(sink.bolt_version(), Some((4, 4)));
+    assert_eq!(sink.query_stats().routing_tables, 1);
+
+    let label = unique("Routed");
+    let creator = Neo4jBatchCreator::new(config, 50).expect("creator");
+    for i in 0..120 {
+        creator
+            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
+            .expect("add");
+    }
+    let report = creator.close(Duration::from_secs(120));
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    let stats = creator.stats();
+    assert_eq!((stats.total_added, stats.total_failed), (120, 0));
+    assert_eq!(
+        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
+        120
+    );
+    assert_eq!(creator.query_stats().routing_tables, 1, "TTL not over");
+}
+
+/// What the relay does to the first `BEGIN` once armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Answers it `FAILURE {code: "Neo.ClientError.Cluster.NotALeader"}`
+    /// (and `IGNORED` to what follows, until `RESET`), as a follower does.
+    NotALeader,
+    /// Closes that connection: the writer is lost before the COMMIT.
+    CloseWriter,
+}
+
+#[test]
+fn not_a_leader_refreshes_the_table_and_the_batch_is_written_once() {
+    refreshed_once(Fault::NotALeader);
+}
+
+#[test]
+fn a_lost_writer_refreshes_the_table_and_the_batch_is_written_once() {
+    refreshed_once(Fault::CloseWriter);
+}
+
+fn refreshed_once(fault: Fault) {
+    let relay = BoltRelay::start(&server_addr(), fault, None);
+    let label = unique("Rerouted");
+    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
+    assert_eq!(creator.query_stats().routing_tables, 1);
+    relay.arm();
+    for i in 0..100 {
+        creator
+            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
+            .expect("add");
+    }
+    let report = creator.close(Duration::from_secs(120));
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    assert_eq!(relay.injected(), 1, "{fault:?} answered once");
+    let stats = creator.stats();
+    assert_eq!(
+        (stats.total_added, stats.total_conflicts, stats.total_failed),
+        (100, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
+        100
+    );
+    let query_stats = creator.query_stats();
+    assert_eq!(
+        query_stats.routing_tables, 2,
+        "one refresh: {query_stats:?}"
+    );
+    assert_eq!(query_stats.transactions, 1, "retried in the session");
+    assert_eq!(stats.total_retries, 0, "{stats:?}");
+}
+
+/// A routing table's TTL is honoured: with a TTL of 0 every batch asks for
+/// a new table first.
+#[test]
+fn a_table_past_its_ttl_is_fetched_again() {
+    let relay = BoltRelay::start(&server_addr(), Fault::NotALeader, Some(0));
+    let label = unique("Ttl");
+    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 10).expect("creator");
+    for batch in 0..3 {
+        for i in 0..10 {
+            creator
+                .upsert_node(
+                    &label,
+                    format!("n{batch}_{i}"),
+                    [("b", i64::from(batch).into())],
+                )
+                .expect("add");
+        }
+        let report = creator.flush();
+        assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    }
+    assert_eq!(
+        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
+        30
+    );
+    let query_stats = creator.query_stats();
+    assert_eq!(query_stats.transactions, 3);
+    assert_eq!(
+        query_stats.routing_tables, 4,
+        "one at connect, one per batch: {query_stats:?}"
+    );
+}
+
+/// A relay that speaks enough Bolt to rewrite routing tables (every
+/// address becomes the relay's; the TTL optionally replaced) and to
+/// answer one `BEGIN` for the server. Threads per connection, std I/O.
+struct BoltRelay {
+    addr: String,
+    armed: Arc<AtomicBool>,
+    injected: Arc<AtomicU64>,
+}
+
+const SIGNATURE_BEGIN: u8 = 0x11;
+const SIGNATURE_RESET: u8 = 0x0F;
+const SIGNATURE_SUCCESS: u8 = 0x70;
+
+impl BoltRelay {
+    fn start(target: &str, fault: Fault, ttl: Option<i64>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (armed, injected) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        let relay = Self {
+            addr: addr.clone(),
+            armed: Arc::clone(&armed),
+            injected: Arc::clone(&injected),
+        };
+        let target = target.to_owned();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let link = Link {
+                    addr: addr.clone(),
+                    fault,
+                    ttl,
+                    armed: Arc::clone(&armed),
+                    injected: Arc::clone(&injected),
+                };
+                thread::spawn(move || link.run(client, server));
+            }
+        });
+        relay
+    }
+
+    /// The next `BEGIN` gets the fault.
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+/// One client connection through the relay.
+struct Link {
+    addr: String,
+    fault: Fault,
+    ttl: Option<i64>,
+    armed: Arc<AtomicBool>,
+    injected: Arc<AtomicU64>,
+}
+
+impl Link {
+    fn run(self, mut client: TcpStream, mut server: TcpStream) {
+        // Handshake: preamble and four versions, then the server's pick.
+        let mut offer = [0_u8; 20];
+        let mut pick = [0_u8; 4];
+        let shaken = client.read_exact(&mut offer).is_ok()
+            && server.write_all(&offer).is_ok()
+            && server.read_exact(&mut pick).is_ok()
+            && client.write_all(&pick).is_ok();
+        if !shaken {
+            return;
+        }
+        let to_client = Arc::new(Mutex::new(client.try_clone().expect("clone")));
+        let (mut server_in, relay_addr, ttl) = (
+            server.try_clone().expect("clone"),
+            self.addr.clone(),
+            self.ttl,
+        );
+        let answers = Arc::clone(&to_client);
+        let down = thread::spawn(move || {
+            while let Ok(raw) = read_message(&mut server_in) {
+                let raw = rewrite_routing_table(raw, &relay_addr, ttl);
+                if answers.lock().expect("lock").write_all(&raw).is_err() {
+                    break;
+                }
+            }
+            let _ = answers.lock().expect("lock").shutdown(Shutdown::Both);
+        });
+        let mut failed = false;
+        while let Ok(raw) = read_message(&mut client) {
+            let signature = raw.get(3).copied();
+            if signature == Some(SIGNATURE_BEGIN) && self.armed.swap(false, Ordering::SeqCst) {
+                self.injected.fetch_add(1, Ordering::SeqCst);
+                match self.fault {
+                    Fault::CloseWriter => break,
+                    Fault::NotALeader => {
+                        failed = true;
+                        let failure = Message::Failure(Failure::new(HashMap::from([
+                            (
+                                "code".to_owned(),
+                                Value::from("Neo.ClientError.Cluster.NotALeader"),
+                            ),
+                            (
+                                "message".to_owned(),
+                                Value::from(
+                                    "No write operations are allowed on this database (relay)",
+                                ),
+                            ),
+                        ])));
+                        if send(&to_client, failure).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if failed && signature != Some(SIGNATURE_RESET) {
+                if send(&to_client, Message::Ignored).is_err() {
+                    break;
+                }
+                continue;
+            }
+            failed = false;
+            if server.write_all(&raw).is_err() {
+                break;
+            }
+        }
+        let _ = server.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = down.join();
+    }
+}
+
+fn send(to: &Mutex<TcpStream>, message: Message) -> io::Result<()> {
+    let chunks = message.into_chunks().map_err(io::Error::other)?;
+    let mut to = to.lock().expect("lock");
+    for chunk in chunks {
+        to.write_all(&chunk)?;
+    }
+    Ok(())
+}
+
+/// One Bolt message as framed on the wire (chunks and the `00 00` end);
+/// no-op chunks skipped.
+fn read_message(from: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    loop {
+        let mut len = [0_u8; 2];
+        from.read_exact(&mut len)?;
+        let n = usize::from(u16::from_be_bytes(len));
+        if n == 0 && raw.is_empty() {
+            continue;
+        }
+        raw.extend_from_slice(&len);
+        if n == 0 {
+            return Ok(raw);
+        }
+        let start = raw.len();
+        raw.resize(start + n, 0);
+        from.read_exact(&mut raw[start..])?;
+    }
+}
+
+/// `raw`, or, for a SUCCESS carrying a routing table, the same table with
+/// every address replaced by `addr` (and the TTL by `ttl` if given).
+fn rewrite_routing_table(raw: Vec<u8>, addr: &str, ttl: Option<i64>) -> Vec<u8> {
+    if raw.get(3) != Some(&SIGNATURE_SUCCESS) {
+        return raw;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let Ok(Message::Success(success)) = runtime.block_on(Message::from_stream(raw.as_slice()))
+    else {
+        return raw;
+    };
+    let mut metadata = success.metadata().clone();
+    let Some(Value::Map(rt)) = metadata.get_mut("rt") else {
+        return raw;
+    };
+    if let Some(ttl) = ttl {
+        rt.insert("ttl".to_owned(), Value::from(ttl));
+    }
+    if let Some(Value::List(servers)) = rt.get_mut("servers") {
+        for server in servers {
+            if let Value::Map(server) = server
+                && let Some(Value::List(addresses)) = server.get_mut("addresses")
+            {
+                for address in addresses {
+                    *address = Value::from(addr);
+                }
+            }
+        }
+    }
+    Message::Success(Success::new(metadata))
+        .into_chunks()
+        .expect("encode")
+        .concat()
+}
