@@ -14,7 +14,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -108,7 +108,7 @@ fn refreshed_once(fault: Fault) {
     let label = unique("Rerouted");
     let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
     assert_eq!(creator.query_stats().routing_tables, 1);
-    relay.arm();
+    relay.arm(1);
     for i in 0..100 {
         creator
             .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
@@ -134,6 +134,36 @@ fn refreshed_once(fault: Fault) {
     );
     assert_eq!(query_stats.transactions, 1, "retried in the session");
     assert_eq!(stats.total_retries, 0, "{stats:?}");
+}
+
+/// A writer that still answers `NotALeader` after the refresh (a cluster
+/// still electing) makes the batch a transient error: batch-core retries
+/// it, and the retry, on a third table, writes it once.
+#[test]
+fn not_a_leader_again_after_the_refresh_is_retried_by_batch_core() {
+    let relay = BoltRelay::start(&server_addr(), Fault::NotALeader, None);
+    let label = unique("Electing");
+    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
+    relay.arm(2);
+    for i in 0..100 {
+        creator
+            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
+            .expect("add");
+    }
+    let report = creator.close(Duration::from_secs(120));
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    assert_eq!(relay.injected(), 2);
+    let stats = creator.stats();
+    assert_eq!(
+        (stats.total_added, stats.total_failed, stats.total_retries),
+        (100, 0, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
+        100
+    );
+    assert_eq!(creator.query_stats().routing_tables, 3);
 }
 
 /// A routing table's TTL is honoured: with a TTL of 0 every batch asks for
@@ -173,7 +203,7 @@ fn a_table_past_its_ttl_is_fetched_again() {
 /// answer one `BEGIN` for the server. Threads per connection, std I/O.
 struct BoltRelay {
     addr: String,
-    armed: Arc<AtomicBool>,
+    armed: Arc<AtomicU64>,
     injected: Arc<AtomicU64>,
 }
 
@@ -185,7 +215,7 @@ impl BoltRelay {
     fn start(target: &str, fault: Fault, ttl: Option<i64>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let (armed, injected) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        let (armed, injected) = (Arc::default(), Arc::default());
         let relay = Self {
             addr: addr.clone(),
             armed: Arc::clone(&armed),
@@ -211,9 +241,9 @@ impl BoltRelay {
         relay
     }
 
-    /// The next `BEGIN` gets the fault.
-    fn arm(&self) {
-        self.armed.store(true, Ordering::SeqCst);
+    /// The next `times` `BEGIN`s get the fault.
+    fn arm(&self, times: u64) {
+        self.armed.store(times, Ordering::SeqCst);
     }
 
     fn injected(&self) -> u64 {
@@ -226,7 +256,7 @@ struct Link {
     addr: String,
     fault: Fault,
     ttl: Option<i64>,
-    armed: Arc<AtomicBool>,
+    armed: Arc<AtomicU64>,
     injected: Arc<AtomicU64>,
 }
 
@@ -261,7 +291,13 @@ impl Link {
         let mut failed = false;
         while let Ok(raw) = read_message(&mut client) {
             let signature = raw.get(3).copied();
-            if signature == Some(SIGNATURE_BEGIN) && self.armed.swap(false, Ordering::SeqCst) {
+            // Counts down on BEGIN only.
+            let armed = signature == Some(SIGNATURE_BEGIN)
+                && self
+                    .armed
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if armed {
                 self.injected.fetch_add(1, Ordering::SeqCst);
                 match self.fault {
                     Fault::CloseWriter => break,
