@@ -67,9 +67,11 @@
 //! last one. The [`Neo4jBatchReader`] reads from the writer too, not from
 //! READ servers: a read right after a write then sees it without
 //! bookmarks. A server older than Bolt 4.3 has no `ROUTE`: the URI's
-//! server is then used for everything (logged as a warning). Each server
-//! of a table must be reachable at the address it advertises (behind a
-//! TLS front end, set `server.bolt.advertised_address` to the front end's).
+//! server is then used for everything (logged as a warning). A single
+//! Neo4j 5 server names, as writer, the address the client sent in the
+//! routing context (the URI's, so a TLS front end works); a cluster names
+//! its members' advertised addresses, which must be reachable from the
+//! client with the URI's TLS settings.
 //!
 //! # Quick Start
 //! ```no_run

@@ -1,10 +1,13 @@
 //! Issue 31: Bolt version and the `neo4j://` routing scheme against the
 //! real Neo4j 5 server. A single Community server answers `ROUTE` with
-//! itself as writer, reader and router; a small Bolt-aware relay in front
-//! of it (below) names itself in the routing tables it passes on, so that
-//! every connection goes through it, and answers one `BEGIN` with
-//! `Neo.ClientError.Cluster.NotALeader` or closes that connection: the
-//! library fetches a new table and writes the batch there, once.
+//! itself as writer, reader and router (named by the `address` the client
+//! sent in the routing context; `neo4j+s` through the TLS front end is in
+//! `tls.rs`). A small Bolt-aware relay in front of it (below) puts its own
+//! address in every routing table it passes on, so that every connection
+//! goes through it whatever the server names (and can shorten the TTL),
+//! and answers `BEGIN`s with `Neo.ClientError.Cluster.NotALeader` or
+//! closes that connection: the library fetches a new table and writes the
+//! batch there, once.
 //!
 //! The relay is the test's own, not `xtask::relay`: that one forwards
 //! bytes and cannot rewrite a routing table or answer for the server.
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use batch_core::{ErrorClass, SinkError};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink};
 use bolt_client::bolt_proto::message::{Failure, Success};
 use bolt_client::bolt_proto::{Message, Value};
@@ -81,6 +85,30 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
         120
     );
     assert_eq!(creator.query_stats().routing_tables, 1, "TTL not over");
+}
+
+/// Bad credentials through a `neo4j` URI: fatal at the first router, one
+/// connection, the message naming the user and the host. A user of its
+/// own: Neo4j locks a user out after failed logins.
+#[test]
+fn a_wrong_password_through_routing_is_fatal_after_one_connection() {
+    let relay = xtask::relay::Relay::start(&server_addr(), Duration::ZERO).expect("relay");
+    let user = unique("nobody");
+    let config = Neo4jConfig::new(
+        &format!("neo4j://{}?region=eu", relay.addr()),
+        user.as_str(),
+        "wrong-password-1",
+    )
+    .expect("config");
+    let err = Neo4jSink::connect(config).expect_err("refused");
+    assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&relay.addr().to_string()) && text.contains("Unauthorized"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password-1"), "{text}");
+    assert_eq!(relay.connections(), 1);
 }
 
 /// What the relay does to the first `BEGIN` once armed.

@@ -108,11 +108,18 @@ fn self_signed_scheme_needs_no_ca() {
     assert_eq!(count(&mut sink, "RETURN 2"), 2);
 }
 
+/// `neo4j+s` fetches the routing table over TLS and writes to its writer
+/// over TLS. A single Neo4j 5 server names the address the client sent
+/// in the routing context: here the TLS front end.
 #[test]
-fn neo4j_s_scheme_is_a_direct_tls_connection() {
+fn neo4j_s_scheme_routes_over_tls() {
     let tls = endpoint();
-    let uri = format!("neo4j+s://{}", host_port(&tls.url));
+    let addr = host_port(&tls.url);
+    let uri = format!("neo4j+s://{addr}");
     let mut sink = Neo4jSink::connect(config(&uri, None).ca_file(&tls.ca_file)).unwrap();
+    let table = sink.routing_table().expect("a routing table");
+    assert_eq!(table.writers, [addr]);
+    assert_eq!(sink.query_stats().routing_tables, 1);
     assert_eq!(count(&mut sink, "RETURN 3"), 3);
 }
 
