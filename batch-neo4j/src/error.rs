@@ -137,6 +137,14 @@ impl SinkError for Neo4jError {
                 ErrorClass::Transient
             }
             Self::Server { code, .. } if code.starts_with(FATAL_PREFIX) => ErrorClass::Fatal,
+            // The server takes no writes (a follower, a read replica): no
+            // item caused it, so no bisection. A `neo4j` URI has already
+            // refreshed its routing table and turned a repeat into a
+            // (transient) connection error; a `bolt` URI names this one
+            // server, so the answer stands.
+            Self::Server { code, .. } if crate::routing::means_not_the_writer(code) => {
+                ErrorClass::Fatal
+            }
             Self::Tls { .. } => ErrorClass::Fatal,
             _ => ErrorClass::Permanent,
         }
@@ -185,6 +193,18 @@ mod tests {
         };
         assert_eq!(lost.class(), ErrorClass::OutcomeUnknown);
         assert!(lost.to_string().contains("127.0.0.1:7687"), "{lost}");
+    }
+
+    /// Issue 31: a server that takes no writes, reached through a `bolt`
+    /// URI, fails the batch once instead of bisecting it item by item.
+    #[test]
+    fn a_server_that_takes_no_writes_is_fatal() {
+        for code in [
+            "Neo.ClientError.Cluster.NotALeader",
+            "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+        ] {
+            assert_eq!(server(code).class(), ErrorClass::Fatal, "{code}");
+        }
     }
 
     #[test]
