@@ -390,7 +390,9 @@ impl BoltSession {
             .is_some_and(|r| r.writer(Instant::now()).is_none());
         if stale && self.client.is_some() {
             let before = self.config.addr.clone();
-            self.route()?;
+            // The router's connection is not needed: the writer's is open,
+            // or is dropped below and opened again at once.
+            drop(self.route()?);
             if self.config.addr != before {
                 tracing::info!(from = %before, to = %self.config.addr, "routing table names a new writer");
                 self.client = None;
@@ -405,14 +407,17 @@ impl BoltSession {
     /// cannot be reached, or whose table names no writer (a cluster
     /// electing one), is skipped. None answering is a connection error
     /// (transient); a refused certificate or credentials stay fatal.
-    fn route(&mut self) -> Result<(), Neo4jError> {
+    /// When the router that answered is the writer itself (a single
+    /// server), its connection is returned, to be used for the writes: one
+    /// connection instead of two.
+    fn route(&mut self) -> Result<Option<BoltClient>, Neo4jError> {
         // A copy (a few strings): the loop below borrows the runtime.
         let Some(router) = self.router.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         if let Some(writer) = router.writer(Instant::now()) {
             self.config = writer;
-            return Ok(());
+            return Ok(None);
         }
         let mut last = None;
         for target in router.routers() {
@@ -436,17 +441,18 @@ impl BoltSession {
                     })
                 });
             match fetched {
-                Ok(table) => match table.writers.first() {
+                Ok((table, client)) => match table.writers.first() {
                     Some(writer) => {
                         tracing::debug!(router = %target.addr, ?table, "routing table fetched");
                         self.counters.record_routing_table();
+                        let spare = (*writer == target.addr).then_some(client);
                         // The new table's writer, even if its TTL is 0
                         // (then the next request asks again).
                         self.config = target.at(writer);
                         let mut router = router;
                         router.install(table, Instant::now());
                         self.router = Some(router);
-                        return Ok(());
+                        return Ok(spare);
                     }
                     None => {
                         last = Some(Neo4jError::Connection {
@@ -482,12 +488,19 @@ impl BoltSession {
     /// The open connection, connecting first if there is none.
     fn connected(&mut self) -> Result<&mut BoltClient, Neo4jError> {
         if self.client.is_none() {
-            self.route()?;
+            let spare = self.route()?;
             let timeout = self.config.timeout;
+            let (config, tls) = (&self.config, self.tls.as_ref());
             let client = self
                 .runtime
                 .block_on(async {
-                    tokio::time::timeout(timeout, connect(&self.config, self.tls.as_ref())).await
+                    tokio::time::timeout(timeout, async {
+                        match spare {
+                            Some(client) => probe(config, client).await,
+                            None => connect(config, tls).await,
+                        }
+                    })
+                    .await
                 })
                 .map_err(|e| Neo4jError::Connection {
                     addr: self.config.addr.clone(),
@@ -752,16 +765,17 @@ async fn speaks_tls(_: &Neo4jConfig) -> bool {
     false
 }
 
-/// A routing table from the router `target`: a connection of its own
-/// (TLS, handshake, HELLO), `ROUTE`, and the connection is closed.
+/// A routing table from the router `target`, over a connection of its own
+/// (TLS, handshake, HELLO, `ROUTE`), returned with the table: the caller
+/// keeps it if the router is the writer.
 async fn fetch_table(
     router: &Router,
     target: &Neo4jConfig,
     tls: Option<&TlsConfig>,
-) -> Result<RoutingTable, Neo4jError> {
+) -> Result<(RoutingTable, BoltClient), Neo4jError> {
     let mut client = authenticated(target, tls).await?;
     match router.fetch(&mut client, &target.addr).await {
-        Ok(Ok(table)) => Ok(table),
+        Ok(Ok(table)) => Ok((table, client)),
         Ok(Err((code, message))) => Err(Neo4jError::Server {
             addr: target.addr.clone(),
             code,

@@ -65,6 +65,16 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
     assert_eq!(table.writers, [addr.as_str()]);
     assert_eq!(table.readers, [addr.as_str()]);
     assert_eq!(table.routers, [addr.as_str()]);
+    // The router is the writer: its connection carries the writes too.
+    let relay = xtask::relay::Relay::start(&addr, Duration::ZERO).expect("relay");
+    let through = routing_config(&relay.addr().to_string(), "");
+    let mut one = Neo4jSink::connect(through).expect("connect through the relay");
+    assert_eq!(count(&mut one, "RETURN 7"), 7);
+    assert_eq!(
+        relay.connections(),
+        1,
+        "one connection for ROUTE and writes"
+    );
     assert!(table.ttl > Duration::ZERO, "{table:?}");
     assert_eq!(sink.bolt_version(), Some((4, 4)));
     assert_eq!(sink.query_stats().routing_tables, 1);
