@@ -34,8 +34,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub(crate) type BoltClient = Client<Compat<BufStream<Box<dyn Io>>>>;
 
 /// The Bolt versions offered, newest first: 4.4 down to 4.2 (one range
-/// specifier, which servers from 4.3 understand; this is what Neo4j's 4.4
-/// drivers offer), then 4.1, 4.0 and 3.0. bolt-client 0.11 speaks Bolt 1
+/// specifier, which servers from 4.3 understand and older ones skip; this
+/// is what Neo4j's 4.4 drivers offer), then 4.1, 4.0 and 3.0. bolt-client 0.11 speaks Bolt 1
 /// to 4.4 and nothing newer, so the server picks the newest of these it
 /// speaks: 4.4 on Neo4j 4.4 to 5.x and 2025.x, which all accept it.
 const VERSIONS: [u32; 4] = [V4_4_TO_4_2, V4_1, V4_0, V3_0];

@@ -44,7 +44,9 @@
 //! 4.4 on Neo4j 4.4, 5.x and 2025.x (checked against Neo4j 5.26). That is
 //! as far as `bolt-client` 0.11 goes (Bolt 1 to 4.4; its source defines no
 //! Bolt 5 version, message or structure). It is enough: every Neo4j from
-//! 4.4 to the current release accepts 4.4, and what Bolt 5 adds (element
+//! 4.4 to the current release accepts 4.4 (Neo4j's table "Bolt Protocol
+//! and Neo4j compatibility" lists 4.4 as supported from 4.4 to current,
+//! beside Bolt 5 and, from 2025.10, Bolt 6), and what Bolt 5 adds (element
 //! ids on nodes and relationships, notification filtering, re-auth,
 //! telemetry, LOGON/LOGOFF) is nothing this crate uses: it merges by its
 //! own `id` property and reads no notifications.
