@@ -23,7 +23,7 @@ use std::thread;
 use std::time::Duration;
 
 use batch_core::{ErrorClass, SinkError};
-use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink};
+use batch_neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, Neo4jSink, NodesByLabel};
 use bolt_client::bolt_proto::message::{Failure, Success};
 use bolt_client::bolt_proto::{Message, Value};
 use common::{admin, count, unique};
@@ -95,6 +95,14 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
         120
     );
     assert_eq!(creator.query_stats().routing_tables, 1, "TTL not over");
+
+    // The batch reader follows the table too (it reads from the writer).
+    let reader = Neo4jBatchReader::new(
+        NodesByLabel::new(routing_config(&addr, "?region=test"), &label).expect("label"),
+    );
+    let ids: Vec<String> = (0..120).map(|i| format!("n{i}")).collect();
+    let nodes = reader.get_many(&ids).expect("read through routing");
+    assert_eq!(nodes.found.len(), 120);
 }
 
 /// Bad credentials through a `neo4j` URI: fatal at the first router, one
