@@ -115,6 +115,16 @@ impl Adaptive {
         }
     }
 
+    /// A batch ended whose request the server rolled back as deadlocked
+    /// (and which was retried): like a throttle, the limit shrinks by
+    /// [`DECREASE`] and slow start ends. Deadlocks come from batches in
+    /// flight at once waiting for each other's locks, so fewer in flight
+    /// make fewer of them.
+    pub(crate) fn deadlocked(&mut self) {
+        self.limit = (self.limit * DECREASE).max(1.0);
+        self.slow_start = false;
+    }
+
     fn grow(&mut self) {
         let step = if self.slow_start {
             1.0
@@ -236,6 +246,24 @@ mod tests {
             3,
             "after slow start a first batch tells nothing"
         );
+    }
+
+    #[test]
+    fn a_deadlock_shrinks_the_limit_and_ends_slow_start() {
+        let mut a = Adaptive::new(16);
+        for _ in 0..7 {
+            a.observe(Duration::from_millis(10), 1, true, true);
+        }
+        assert_eq!(a.allowed(), 8, "slow start");
+        a.deadlocked();
+        assert_eq!(a.allowed(), 6, "8 * 0.75");
+        // No queueing after it: growth is one per round, not per batch.
+        a.observe(Duration::from_millis(10), 6, false, true);
+        assert_eq!(a.allowed(), 6);
+        for _ in 0..20 {
+            a.deadlocked();
+        }
+        assert_eq!(a.allowed(), 1, "never below one");
     }
 
     #[test]

@@ -159,6 +159,18 @@ pub trait SinkError: std::error::Error + Send + Sync + 'static {
             ErrorClass::Transient | ErrorClass::OutcomeUnknown
         )
     }
+
+    /// `true` when the request lost a lock conflict with another
+    /// transaction and the server rolled it back (Neo4j's
+    /// `Neo.TransientError.Transaction.DeadlockDetected`, PostgreSQL's
+    /// `40P01`). Such an error must also be
+    /// [`Transient`](ErrorClass::Transient): the batch is retried whole,
+    /// each deadlock is counted in [`Stats::total_deadlocks`](crate::Stats::total_deadlocks),
+    /// and an adaptive in-flight limit backs off, since more batches in
+    /// flight only make more of them. `false` unless a sink says so.
+    fn is_deadlock(&self) -> bool {
+        false
+    }
 }
 
 /// Why an item was not written. Comes back with the item itself in a

@@ -143,7 +143,9 @@ fn run_one<S: Sink>(
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match msg {
-            Ok(Msg::Batch(batch)) => writer.process(batch),
+            Ok(Msg::Batch(batch)) => {
+                writer.process(batch);
+            }
             Ok(Msg::Linger(at)) => deadline = Some(deadline.map_or(at, |d| d.min(at))),
             Ok(Msg::Barrier(reply)) => reply.send(),
             Ok(Msg::Close(reply)) => {

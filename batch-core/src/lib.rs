@@ -39,6 +39,7 @@
 //! | `uds3_batch_batches_total` | counter | batches resolved (`total_batches`) |
 //! | `uds3_batch_requests_total` | counter | requests sent, retries included (`total_requests`) |
 //! | `uds3_batch_retries_total` | counter | retries among them (`total_retries`) |
+//! | `uds3_batch_deadlocks_total` | counter | requests the server rolled back as deadlocked (`total_deadlocks`) |
 //! | `uds3_batch_request_duration_seconds` | histogram | latency of each request |
 //! | `uds3_batch_batch_items` | histogram | items per batch |
 //! | `uds3_batch_add_to_resolved_seconds` | histogram | per batch, from the `add` of its oldest item until every item is resolved (written, conflict or handed back): the longest add-to-written wait in the batch |

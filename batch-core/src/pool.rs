@@ -38,6 +38,8 @@ use crate::writer::Writer;
 pub(crate) struct Done {
     worker: usize,
     died: bool,
+    /// Attempts of the batch the server rolled back as deadlocked.
+    deadlocks: u64,
 }
 
 impl Done {
@@ -46,6 +48,7 @@ impl Done {
         Done {
             worker: usize::MAX,
             died: true,
+            deadlocks: 0,
         }
     }
 }
@@ -258,6 +261,14 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                 .is_some_and(|warm| std::mem::replace(warm, true));
             if let Some(adaptive) = &mut self.adaptive
                 && !done.died
+                && done.deadlocks > 0
+            {
+                // Batches in flight deadlocked each other: its latency
+                // includes the lock wait and the retry, and fewer in
+                // flight make fewer deadlocks. Whatever its size.
+                adaptive.deadlocked();
+            } else if let Some(adaptive) = &mut self.adaptive
+                && !done.died
                 && items * 2 >= self.capacity
             {
                 let saturated = running >= adaptive.allowed();
@@ -380,10 +391,11 @@ fn write_jobs<S: Sink>(
         ahead.store(false, Ordering::Release);
     }
     for batch in jobs {
-        writer.process(batch);
+        let deadlocks = writer.process(batch);
         let _ = done.send(Done {
             worker,
             died: false,
+            deadlocks,
         });
     }
     guard.finished = true;
@@ -402,6 +414,7 @@ impl Drop for WorkerGuard<'_> {
             let _ = self.done.send(Done {
                 worker: self.worker,
                 died: true,
+                deadlocks: 0,
             });
         }
     }

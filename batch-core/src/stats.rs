@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 /// | `total_fallbacks` | batches that failed as a whole and went to the fallback | `total_fallbacks` |
 /// | `total_requests` | requests made to the server (batches, retries, fallback writes) | - |
 /// | `total_retries` | retries of transient or outcome-unknown whole-batch errors | - |
+/// | `total_deadlocks` | of the errors behind `total_retries`, deadlocks: the server rolled the request back because it waited for a lock held by another transaction ([`SinkError::is_deadlock`](crate::SinkError::is_deadlock)); each attempt that deadlocked counts once, its items are counted once when the batch ends | - |
 /// | `total_replayed` | of `total_received`, items read back from the durable buffer at start | - |
 /// | `total_dead_letters` | failed items nobody collected, written to the durable buffer's dead letters | - |
 ///
@@ -67,6 +68,10 @@ pub struct Stats {
     pub total_refused: u64,
     /// Retries of transient whole-batch errors.
     pub total_retries: u64,
+    /// Requests the server rolled back as deadlocked
+    /// ([`SinkError::is_deadlock`](crate::SinkError::is_deadlock)); each
+    /// is also a retry (or the last error of a batch that ran out of them).
+    pub total_deadlocks: u64,
     /// Requests made to the sink (batch writes, retries, fallback writes).
     pub total_requests: u64,
     /// Items accepted by `add`, and items replayed from the durable buffer.
@@ -100,6 +105,7 @@ impl Stats {
             ("total_failed", self.total_failed),
             ("total_refused", self.total_refused),
             ("total_retries", self.total_retries),
+            ("total_deadlocks", self.total_deadlocks),
             ("total_requests", self.total_requests),
             ("total_received", self.total_received),
             ("total_replayed", self.total_replayed),

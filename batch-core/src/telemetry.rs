@@ -46,6 +46,12 @@ impl Telemetry {
         metrics::counter!("uds3_batch_retries_total", &self.labels).increment(1);
     }
 
+    /// One request the server rolled back as deadlocked.
+    pub(crate) fn deadlock(&self) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!("uds3_batch_deadlocks_total", &self.labels).increment(1);
+    }
+
     /// One batch resolved: its size, how its items ended, and its `age`
     /// since its oldest item was added (the add-to-written time of its
     /// longest waiting item, an upper bound for the others).

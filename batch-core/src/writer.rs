@@ -39,6 +39,8 @@ type Held<T, E> = (FailedItem<T, E>, Option<u64>);
 struct Counters {
     requests: u64,
     retries: u64,
+    /// Attempts the server rolled back as deadlocked.
+    deadlocks: u64,
     fell_back: bool,
 }
 
@@ -68,7 +70,8 @@ pub(crate) struct Writer<S: Sink> {
 impl<S: Sink> Writer<S> {
     /// Writes one batch taken from the buffer and resolves all its items;
     /// a panic anywhere in between hands the unresolved items back.
-    pub(crate) fn process(&mut self, batch: Batch<S::Item>) {
+    /// Returns how many of its attempts deadlocked (for the adaptive limit).
+    pub(crate) fn process(&mut self, batch: Batch<S::Item>) -> u64 {
         let Batch {
             items,
             seqs,
@@ -90,10 +93,12 @@ impl<S: Sink> Writer<S> {
         let panic = written
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
+        let deadlocks = batch.counters.deadlocks;
         self.finish(batch, &seqs, opened, panic.as_ref());
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }
+        deadlocks
     }
 
     /// Connects the sink before its first batch ([`Sink::connect_ahead`]).
@@ -199,6 +204,7 @@ impl<S: Sink> Writer<S> {
             s.total_failed += total_failed;
             s.total_requests += counters.requests;
             s.total_retries += counters.retries;
+            s.total_deadlocks += counters.deadlocks;
             s.total_batches += 1;
             s.total_fallbacks += u64::from(counters.fell_back);
             // One critical section with Drop's: queued for the caller, or,
@@ -388,6 +394,12 @@ impl<S: Sink> Writer<S> {
                 Ok(Err(e)) if e.is_retriable() => {
                     if e.class() == ErrorClass::OutcomeUnknown {
                         *replay = true;
+                    }
+                    if e.is_deadlock() {
+                        // Rolled back whole: the retry sends the same
+                        // items again, and each is resolved once.
+                        counters.deadlocks += 1;
+                        self.telemetry.deadlock();
                     }
                     retry += 1;
                     match self.retry.backoff(retry, started, &mut self.jitter) {

@@ -1,0 +1,62 @@
+//! A request the server rolled back as deadlocked ([`SinkError::is_deadlock`])
+//! is retried whole, counted in `total_deadlocks` once per attempt, and its
+//! items are counted once.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
+
+#[derive(Debug, thiserror::Error)]
+#[error("deadlock detected (rolled back)")]
+struct Deadlock;
+
+impl SinkError for Deadlock {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Transient
+    }
+    fn is_deadlock(&self) -> bool {
+        true
+    }
+}
+
+/// Deadlocks on its first `deadlocks` requests, then writes everything.
+struct Contended {
+    deadlocks: u32,
+}
+
+impl Sink for Contended {
+    type Item = u32;
+    type Error = Deadlock;
+
+    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Deadlock>>, Deadlock> {
+        if self.deadlocks > 0 {
+            self.deadlocks -= 1;
+            return Err(Deadlock);
+        }
+        Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+    }
+}
+
+#[test]
+fn a_deadlocked_batch_is_retried_whole_and_each_deadlock_counted() {
+    let settings = BatcherSettings::builder().batch_size(10).build().unwrap();
+    let batcher = Batcher::new(Contended { deadlocks: 2 }, settings).unwrap();
+    for i in 0..10 {
+        batcher.add(i).unwrap();
+    }
+    let report = batcher.flush();
+    let stats = batcher.stats();
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert_eq!(report.written, 10);
+    assert_eq!(
+        (
+            stats.total_added,
+            stats.total_deadlocks,
+            stats.total_retries,
+            stats.total_requests,
+            stats.total_fallbacks
+        ),
+        (10, 2, 2, 3, 0),
+        "{stats:?}"
+    );
+    assert_eq!(batcher.get_stats()["total_deadlocks"], 2);
+}
