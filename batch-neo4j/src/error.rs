@@ -125,29 +125,94 @@ const RETRYABLE_CODES: &[&str] = &["Neo.ClientError.Database.DatabaseNotFound"];
 /// left is the server's real answer.
 pub(crate) const FATAL_PREFIX: &str = "Neo.ClientError.Security.";
 
+/// Status codes of a statement no item is at fault for: every batch gets
+/// the same answer, so it is [`ErrorClass::Fatal`] (one request, then
+/// every item handed back), not bisected into 2n-1 requests that each
+/// fail the same way. A syntax error (a statement this library built
+/// wrong), a procedure the server lacks, a database that is read-only.
+const FATAL_CODES: &[&str] = &[
+    "Neo.ClientError.Statement.SyntaxError",
+    "Neo.ClientError.Procedure.ProcedureNotFound",
+    "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+];
+
+/// Schema errors: [`ErrorClass::Fatal`] (an index or constraint the
+/// statement needs is missing or conflicting), except
+/// [`ITEM_SCHEMA_CODES`].
+const SCHEMA_PREFIX: &str = "Neo.ClientError.Schema.";
+
+/// The schema errors one item causes: a value a uniqueness constraint
+/// already holds, a property key Neo4j refuses (empty, or with a NUL;
+/// `add` refuses those before). [`ErrorClass::Permanent`], so bisection
+/// isolates the item and the rest of its batch is written.
+const ITEM_SCHEMA_CODES: &[&str] = &[
+    "Neo.ClientError.Schema.ConstraintValidationFailed",
+    "Neo.ClientError.Schema.TokenNameError",
+];
+
+/// What Neo4j 5 (5.26 tested) answers when a transaction needs more
+/// memory than it may use. The same code also means the memory pool of
+/// all transactions (`db.memory.transaction.total.max`) is exhausted for
+/// now, which a retry may cure; the message tells them apart by naming
+/// the setting reached (see [`TX_MEMORY_LIMIT`]).
+const MEMORY_POOL_CODE: &str = "Neo.TransientError.General.MemoryPoolOutOfMemoryError";
+
+/// In a [`MEMORY_POOL_CODE`] message: the limit of one transaction
+/// (`db.memory.transaction.max` in Neo4j 5, `dbms.memory.transaction.max`
+/// in 4.x) was reached, e.g. "The allocation of an extra 2.0 MiB would use
+/// more than the limit 32.0 MiB. Currently using 32.0 MiB.
+/// db.memory.transaction.max threshold reached". The same batch fails the
+/// same way however often it is retried, and its halves use about half
+/// the memory: [`ErrorClass::TooLarge`].
+const TX_MEMORY_LIMIT: &str = "memory.transaction.max threshold";
+
+/// Status codes that say the transaction was too large whatever its
+/// message: Neo4j's documented code for the limit of one transaction.
+const TOO_LARGE_CODES: &[&str] = &["Neo.TransientError.General.TransactionMemoryLimit"];
+
+/// The code of a transaction the server rolled back because it waited for
+/// a lock held by another that waited for one of its own.
+const DEADLOCK_CODE: &str = "Neo.TransientError.Transaction.DeadlockDetected";
+
+/// The class of a FAILURE with `code` and `message`.
+fn server_class(code: &str, message: &str) -> ErrorClass {
+    let too_large = TOO_LARGE_CODES.contains(&code)
+        || (code == MEMORY_POOL_CODE && message.contains(TX_MEMORY_LIMIT));
+    if too_large {
+        ErrorClass::TooLarge
+    } else if code.starts_with("Neo.TransientError.") || RETRYABLE_CODES.contains(&code) {
+        ErrorClass::Transient
+    } else if code.starts_with(FATAL_PREFIX)
+        || FATAL_CODES.contains(&code)
+        // The server takes no writes (a follower, a read replica): no
+        // item caused it, so no bisection. A `neo4j` URI has already
+        // refreshed its routing table and turned a repeat into a
+        // (transient) connection error; a `bolt` URI names this one
+        // server, so the answer stands.
+        || crate::routing::means_not_the_writer(code)
+        || (code.starts_with(SCHEMA_PREFIX) && !ITEM_SCHEMA_CODES.contains(&code))
+    {
+        ErrorClass::Fatal
+    } else {
+        ErrorClass::Permanent
+    }
+}
+
 impl SinkError for Neo4jError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Connection { .. } => ErrorClass::Transient,
             Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
-            Self::Server { code, .. }
-                if code.starts_with("Neo.TransientError.")
-                    || RETRYABLE_CODES.contains(&code.as_str()) =>
-            {
-                ErrorClass::Transient
-            }
-            Self::Server { code, .. } if code.starts_with(FATAL_PREFIX) => ErrorClass::Fatal,
-            // The server takes no writes (a follower, a read replica): no
-            // item caused it, so no bisection. A `neo4j` URI has already
-            // refreshed its routing table and turned a repeat into a
-            // (transient) connection error; a `bolt` URI names this one
-            // server, so the answer stands.
-            Self::Server { code, .. } if crate::routing::means_not_the_writer(code) => {
-                ErrorClass::Fatal
-            }
+            Self::Server { code, message, .. } => server_class(code, message),
             Self::Tls { .. } => ErrorClass::Fatal,
             _ => ErrorClass::Permanent,
         }
+    }
+
+    /// `Neo.TransientError.Transaction.DeadlockDetected`: counted in
+    /// `total_deadlocks`, and an adaptive in-flight limit backs off.
+    fn is_deadlock(&self) -> bool {
+        self.code() == Some(DEADLOCK_CODE)
     }
 }
 
@@ -177,6 +242,57 @@ mod tests {
             .is_retriable()
         );
         assert!(!Neo4jError::Protocol("?".into()).is_retriable());
+    }
+
+    fn server_said(code: &str, message: &str) -> Neo4jError {
+        Neo4jError::Server {
+            addr: "127.0.0.1:7687".into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_limit_of_one_transaction_is_too_large_and_the_pool_of_all_is_transient() {
+        // The messages Neo4j 5.26 sends (the first seen in
+        // tests/status_codes.rs, the second the same text for the pool).
+        let one = server_said(
+            MEMORY_POOL_CODE,
+            "The allocation of an extra 2.0 MiB would use more than the limit 32.0 MiB. \
+             Currently using 32.0 MiB. db.memory.transaction.max threshold reached",
+        );
+        assert_eq!(one.class(), ErrorClass::TooLarge);
+        let all = server_said(
+            MEMORY_POOL_CODE,
+            "The allocation of an extra 2.0 MiB would use more than the limit 1.0 GiB. \
+             Currently using 1.0 GiB. db.memory.transaction.total.max threshold reached",
+        );
+        assert_eq!(all.class(), ErrorClass::Transient);
+        let documented = server_said("Neo.TransientError.General.TransactionMemoryLimit", "");
+        assert_eq!(documented.class(), ErrorClass::TooLarge);
+    }
+
+    #[test]
+    fn statement_and_schema_errors_are_fatal_item_ones_permanent_deadlocks_named() {
+        for code in [
+            "Neo.ClientError.Statement.SyntaxError",
+            "Neo.ClientError.Procedure.ProcedureNotFound",
+            "Neo.ClientError.Schema.IndexNotFound",
+            "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+        ] {
+            assert_eq!(server(code).class(), ErrorClass::Fatal, "{code}");
+        }
+        for code in [
+            "Neo.ClientError.Schema.ConstraintValidationFailed",
+            "Neo.ClientError.Schema.TokenNameError",
+            "Neo.ClientError.Statement.TypeError",
+            "Neo.ClientError.Statement.SemanticError",
+        ] {
+            assert_eq!(server(code).class(), ErrorClass::Permanent, "{code}");
+        }
+        assert!(server(DEADLOCK_CODE).is_deadlock());
+        assert!(server(DEADLOCK_CODE).is_retriable());
+        assert!(!server("Neo.TransientError.Transaction.LockClientStopped").is_deadlock());
     }
 
     #[test]

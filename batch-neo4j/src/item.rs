@@ -125,6 +125,13 @@ pub(crate) fn check_item(item: &GraphItem) -> Result<(), String> {
         return Err("node ids must not be empty".to_owned());
     }
     for (key, value) in props {
+        // Neo4j's own rule for token names; sent, the item would fail its
+        // batch with Neo.ClientError.Schema.TokenNameError.
+        if key.is_empty() || key.contains('\0') {
+            return Err(format!(
+                "property key {key:?} is not allowed: Neo4j refuses empty keys and keys with a NUL character"
+            ));
+        }
         if key == CREATED_MARKER || (is_node && key == "id") {
             return Err(format!(
                 "property key {key:?} is reserved (a node's id is set by the id argument)"

@@ -52,6 +52,12 @@ public final class Uds3Neo4j {
                 // APOC Core's procedures (the jars xtask copied there).
                 .setConfig(GraphDatabaseSettings.plugin_dir, plugins)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(256))
+                // A memory limit per transaction, as production servers set
+                // one (`db.memory.transaction.max`), so that a test can send
+                // a batch over it: 32 MiB is far above any other batch of
+                // the suite and the bench. Community has no
+                // dbms.setConfigValue to change it from a test.
+                .setConfig(GraphDatabaseSettings.memory_transaction_max_size, ByteUnit.mebiBytes(32))
                 // A test server: keep no old transaction logs.
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "false")
                 // Stop in seconds, not 15 s: Bolt waits 5 s for its

@@ -1,0 +1,233 @@
+//! Neo4j's status codes from the real server (issue 31, item 4), each
+//! checked by what the batcher does with it: a uniqueness violation fails
+//! its item only, a transaction over the server's memory limit is split,
+//! a syntax error is one request and no bisection, a property key Neo4j
+//! refuses never reaches it.
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::{
+    Batcher, BatcherSettings, ErrorClass, Fallback, ItemOutcome, RetryPolicy, Sink, SinkError,
+};
+use batch_neo4j::{GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, Properties};
+use common::{admin, config, count, unique};
+
+fn settings(batch_size: usize) -> BatcherSettings {
+    BatcherSettings::builder()
+        .batch_size(batch_size)
+        .fallback(Fallback::Bisect)
+        // Few and quick: a misclassified error ends the test in seconds.
+        .retry(
+            RetryPolicy::new(
+                3,
+                Duration::from_millis(10),
+                Duration::from_millis(50),
+                Duration::from_secs(10),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_duplicate_relationship_id_under_a_uniqueness_constraint_fails_that_item_only() {
+    // Relationship ids unique by constraint (Neo4j 5.7+, Community too);
+    // one relationship of the batch takes the id of one already stored.
+    let (doc, chunk, cites) = (unique("Doc"), unique("Chunk"), unique("CITES"));
+    let mut admin = admin();
+    common::seed_doc_and_chunks(&mut admin, &doc, &chunk, 8);
+    admin
+        .run_cypher(
+            &format!("CREATE CONSTRAINT FOR ()-[r:{cites}]-() REQUIRE r.id IS UNIQUE"),
+            &Properties::new(),
+        )
+        .unwrap();
+    admin
+        .run_cypher(
+            &format!(
+                "MATCH (d:{doc} {{id: 'doc_0'}}), (c:{chunk} {{id: 'chunk_7'}}) \
+                 CREATE (d)-[:{cites} {{id: 'r-taken'}}]->(c)"
+            ),
+            &Properties::new(),
+        )
+        .unwrap();
+    let creator =
+        Neo4jBatchCreator::with_settings(config().labels(&doc, &chunk).unwrap(), settings(6))
+            .unwrap();
+    for c in 0..6 {
+        let id = if c == 4 {
+            "r-taken".to_owned()
+        } else {
+            format!("r{c}")
+        };
+        creator
+            .add_relationship("doc_0", format!("chunk_{c}"), &cites, [("id", id.into())])
+            .unwrap();
+    }
+    let report = creator.flush();
+    let stats = creator.stats();
+    eprintln!("{stats:?}");
+    assert_eq!(report.written, 5, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let failed = &report.failed[0];
+    assert!(
+        matches!(&failed.item, GraphItem::Relationship(r) if r.to_id == "chunk_4"),
+        "{:?}",
+        failed.item
+    );
+    let error = failed.error.sink_error().expect("a server error");
+    assert_eq!(
+        error.code(),
+        Some("Neo.ClientError.Schema.ConstraintValidationFailed"),
+        "{error}"
+    );
+    assert_eq!(stats.total_fallbacks, 1, "{stats:?}");
+    assert_eq!(stats.total_retries, 0, "{stats:?}");
+    assert_eq!(
+        count(
+            &mut admin,
+            &format!("MATCH (:{doc})-[r:{cites}]->(:{chunk}) RETURN count(r)")
+        ),
+        6,
+        "the five new ones and the one holding the id"
+    );
+}
+
+#[test]
+fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
+    // The test server limits one transaction to 32 MiB
+    // (`db.memory.transaction.max`, see xtask/assets/neo4j): 400 nodes of
+    // 50 kB each go over it, Neo4j 5.26 answers
+    // `Neo.TransientError.General.MemoryPoolOutOfMemoryError`
+    // "... db.memory.transaction.max threshold reached", and a retry of
+    // the same batch would fail the same way. Quarters fit.
+    let label = unique("Big");
+    let creator = Neo4jBatchCreator::with_settings(config(), settings(400)).unwrap();
+    let text = "x".repeat(50_000);
+    for i in 0..400 {
+        creator
+            .upsert_node(&label, format!("n{i}"), [("text", text.as_str().into())])
+            .unwrap();
+    }
+    let report = creator.flush_timeout(Duration::from_secs(120));
+    let stats = creator.stats();
+    eprintln!("{stats:?}");
+    assert!(
+        report.is_complete(),
+        "{:?}",
+        report.failed.first().map(|f| &f.error)
+    );
+    assert_eq!(report.written, 400);
+    assert_eq!(stats.total_retries, 0, "not retried as is: {stats:?}");
+    assert_eq!(stats.total_fallbacks, 0, "split, not bisected as a failure");
+    assert!(stats.total_requests >= 3, "split at least once: {stats:?}");
+    let mut admin = admin();
+    assert_eq!(
+        count(
+            &mut admin,
+            &format!("MATCH (n:{label}) WHERE size(n.text) = 50000 RETURN count(n)")
+        ),
+        400
+    );
+}
+
+#[test]
+fn one_item_over_the_memory_limit_comes_back_with_neo4js_code_and_is_not_retried() {
+    let label = unique("Huge");
+    let creator = Neo4jBatchCreator::with_settings(config(), settings(10)).unwrap();
+    creator
+        .upsert_node(&label, "small", [("text", "x".into())])
+        .unwrap();
+    // About 40 MiB of transaction state on its own.
+    let huge = "y".repeat(20_000_000);
+    creator
+        .upsert_node(&label, "huge", [("text", huge.into())])
+        .unwrap();
+    let report = creator.flush_timeout(Duration::from_secs(120));
+    let stats = creator.stats();
+    eprintln!("{stats:?}");
+    // (The report holds 20 MB of text: not printed.)
+    assert_eq!(
+        report.written,
+        1,
+        "{:?}",
+        report.failed.first().map(|f| &f.error)
+    );
+    assert_eq!(report.failed.len(), 1);
+    assert!(matches!(&report.failed[0].item, GraphItem::Node(n) if n.id == "huge"));
+    let error = report.failed[0].error.sink_error().expect("a server error");
+    assert_eq!(
+        error.code(),
+        Some("Neo.TransientError.General.MemoryPoolOutOfMemoryError")
+    );
+    assert_eq!(error.class(), ErrorClass::TooLarge);
+    assert_eq!(stats.total_retries, 0, "{stats:?}");
+    assert_eq!(stats.total_requests, 3, "the pair, then each: {stats:?}");
+}
+
+/// A sink that sends a statement with a syntax error to the real server
+/// for every batch: no item is at fault, as when the library builds a
+/// statement the server's Cypher does not accept.
+struct BadStatement(Neo4jSink);
+
+impl Sink for BadStatement {
+    type Item = u32;
+    type Error = Neo4jError;
+
+    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Neo4jError>>, Neo4jError> {
+        self.0
+            .run_cypher("UNWIND $rows AS row MERGE (n", &Properties::new())?;
+        Ok(items.iter().map(|_| ItemOutcome::Written).collect())
+    }
+}
+
+#[test]
+fn a_syntax_error_is_fatal_one_request_no_retry_no_bisection() {
+    let sink = BadStatement(Neo4jSink::connect(config()).unwrap());
+    let batcher = Batcher::new(sink, settings(8)).unwrap();
+    for i in 0..8 {
+        batcher.add(i).unwrap();
+    }
+    let report = batcher.flush();
+    let stats = batcher.stats();
+    eprintln!("{stats:?}");
+    assert_eq!(report.failed.len(), 8);
+    let error = report.failed[0].error.sink_error().expect("a server error");
+    assert_eq!(error.code(), Some("Neo.ClientError.Statement.SyntaxError"));
+    assert_eq!(
+        (
+            stats.total_requests,
+            stats.total_retries,
+            stats.total_fallbacks
+        ),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_property_key_neo4j_refuses_is_refused_at_add_naming_it() {
+    // Sent, Neo4j 5.26 fails the batch with
+    // `Neo.ClientError.Schema.TokenNameError: '' is not a valid token name`.
+    let label = unique("Keys");
+    let creator = Neo4jBatchCreator::with_settings(config(), settings(4)).unwrap();
+    for key in ["", "a\0b"] {
+        let refused = creator
+            .upsert_node(&label, "n0", [(key, 1.into())])
+            .unwrap_err();
+        let text = refused.error.to_string();
+        assert!(text.contains(&format!("{key:?}")), "{text}");
+        assert!(text.contains("property key"), "{text}");
+    }
+    creator
+        .upsert_node(&label, "n0", [("ok", 1.into())])
+        .unwrap();
+    let report = creator.flush();
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert_eq!(report.written, 1);
+    assert_eq!(creator.stats().total_refused, 2);
+}
