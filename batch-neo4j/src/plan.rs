@@ -104,6 +104,19 @@ impl BatchPlan {
         // GroupKey order puts every Node group before every Relationship
         // group, so relationships find the nodes of the same batch.
         groups.sort_by(|(a, _), (b, _)| a.cmp(b));
+        // Within a group, rows in the order of their node ids (start node,
+        // then end node): Neo4j locks a node as a row creates or changes it
+        // or a relationship on it, in row order, and holds the lock until
+        // the commit. Two batches in flight that share nodes then take
+        // their shared locks in one order, so one waits for the other
+        // instead of each waiting for a lock the other holds
+        // (`DeadlockDetected`, the loser rolled back and retried). Sorted
+        // by the ids as given (bytes): any total order works, so long as
+        // every batch uses the same. Outcomes are matched by `i`, so the
+        // order changes nothing else.
+        for (_, members) in &mut groups {
+            members.sort_by_key(|&i| lock_order(&items[i]));
+        }
 
         let props_of =
             |i: usize| properties_to_bolt(merged.get(&i).unwrap_or(item_properties(&items[i])));
@@ -199,6 +212,14 @@ impl BatchPlan {
                 }
             })
             .collect()
+    }
+}
+
+/// The ids whose order a row takes its node locks in (see `build`).
+fn lock_order(item: &GraphItem) -> (&str, &str) {
+    match item {
+        GraphItem::Node(n) => (n.id.as_str(), ""),
+        GraphItem::Relationship(r) => (r.from_id.as_str(), r.to_id.as_str()),
     }
 }
 
@@ -392,6 +413,22 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_sorted_by_node_ids_within_each_statement() {
+        // Two batches sharing nodes take their locks in the same order
+        // whatever order their items were added in.
+        let items = [
+            node("Chunk", "c2"),
+            rel("HAS_CHUNK", "d1", "c0"),
+            node("Chunk", "c0"),
+            rel("HAS_CHUNK", "d0", "c9"),
+            rel("HAS_CHUNK", "d0", "c1"),
+            node("Chunk", "c1"),
+        ];
+        let plan = BatchPlan::build(&items, MergeAnchor::EndNode, false, false);
+        assert_eq!(rows(&plan), [vec![2, 5, 0], vec![4, 3, 1]]);
+    }
+
+    #[test]
     fn one_statement_per_group_nodes_first_duplicates_merged_bad_names_refused() {
         let items = [
             rel("HAS_CHUNK", "d0", "c0"),
@@ -405,7 +442,7 @@ mod tests {
         ];
         let plan = BatchPlan::build(&items, MergeAnchor::EndNode, false, false);
         // Nodes, then relationship groups in key order; within a group
-        // the order of the batch, duplicates carried by their first item.
+        // node-id order, duplicates carried by their first item.
         assert_eq!(rows(&plan), [vec![1], vec![2], vec![0, 3, 7]]);
         assert!(plan.statements[0].cypher.contains("MERGE (n:`Chunk`"));
         assert!(plan.statements[1].cypher.contains("CITES"));
