@@ -173,3 +173,79 @@ fn the_deadlock_the_server_sends_is_transient_and_the_librarys_order_avoids_it()
     let errors = opposite_orders(&doc, false);
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[test]
+fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
+    // A writer outside the library updates the same 200 nodes in the
+    // opposite order in a loop while a creator upserts them 20 times: Neo4j
+    // ends one of each deadlocked pair; when it is the creator's, the batch
+    // was rolled back and is retried whole.
+    let doc = unique("Doc");
+    let mut admin = admin();
+    admin
+        .run_cypher(
+            &format!("UNWIND range(0, 199) AS d CREATE (:{doc} {{id: 'doc_' + toString(d)}})"),
+            &Default::default(),
+        )
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let (doc, done) = (doc.clone(), std::sync::Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut sink = Neo4jSink::connect(config()).unwrap();
+            let ids: Vec<PropertyValue> =
+                (0..200).rev().map(|d| format!("doc_{d}").into()).collect();
+            let params: Properties = [("ids".to_owned(), PropertyValue::List(ids))]
+                .into_iter()
+                .collect();
+            let mut lost = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let cypher =
+                    format!("UNWIND $ids AS id MATCH (n:{doc} {{id: id}}) SET n.other = id");
+                if sink.run_cypher(&cypher, &params).is_err() {
+                    lost += 1;
+                }
+            }
+            lost
+        })
+    };
+    let creator = Neo4jBatchCreator::new(config(), 200).unwrap();
+    let mut expected = 0;
+    for round in 0..20_i64 {
+        for d in 0..200 {
+            creator
+                .upsert_node(&doc, format!("doc_{d}"), [("round", round.into())])
+                .unwrap();
+        }
+        let report = creator.flush();
+        assert!(report.is_complete(), "{:?}", report.failed.first());
+        expected += 200;
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let other_lost = other.join().unwrap();
+    let stats = creator.stats();
+    eprintln!("creator: {stats:?}; the other writer lost {other_lost} transactions");
+    assert_eq!(
+        stats.total_added + stats.total_conflicts,
+        expected,
+        "{stats:?}"
+    );
+    assert_eq!(stats.total_added, expected, "each round changes every node");
+    assert_eq!(stats.total_failed, 0);
+    assert!(stats.total_retries >= stats.total_deadlocks, "{stats:?}");
+    assert!(
+        stats.total_deadlocks + other_lost > 0,
+        "no deadlock was provoked this time"
+    );
+    assert_eq!(
+        count(
+            &mut admin,
+            &format!("MATCH (n:{doc}) WHERE n.round = 19 RETURN count(n)")
+        ),
+        200
+    );
+    assert_eq!(
+        count(&mut admin, &format!("MATCH (n:{doc}) RETURN count(n)")),
+        200
+    );
+}
