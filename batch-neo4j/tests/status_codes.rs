@@ -15,6 +15,38 @@ use batch_core::{
 use batch_neo4j::{GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, Properties};
 use common::{admin, config, count, unique};
 
+/// Limits one transaction to `mib` MiB (`db.memory.transaction.max`)
+/// until dropped, then lifts the limit again (0, the default: none).
+/// Through the test server's own procedure (xtask/assets/neo4j):
+/// Community has no `dbms.setConfigValue`. Held by one test at a time;
+/// other tests of this file send batches far below the limit.
+struct MemoryLimit(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+static MEMORY_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl MemoryLimit {
+    fn set(mib: i64) -> Self {
+        let held = MEMORY_LIMIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set_transaction_memory_max(mib * 1024 * 1024);
+        Self(held)
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        set_transaction_memory_max(0);
+    }
+}
+
+fn set_transaction_memory_max(bytes: i64) {
+    let params: Properties = [("bytes".to_owned(), bytes.into())].into_iter().collect();
+    admin()
+        .run_cypher("CALL uds3.setTransactionMemoryMax($bytes)", &params)
+        .expect("the test server's uds3.setTransactionMemoryMax (restart it: `cargo xtask services up neo4j`)");
+}
+
 fn settings(batch_size: usize) -> BatcherSettings {
     BatcherSettings::builder()
         .batch_size(batch_size)
@@ -99,12 +131,12 @@ fn a_duplicate_relationship_id_under_a_uniqueness_constraint_fails_that_item_onl
 
 #[test]
 fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
-    // The test server limits one transaction to 32 MiB
-    // (`db.memory.transaction.max`, see xtask/assets/neo4j): 400 nodes of
-    // 50 kB each go over it, Neo4j 5.26 answers
+    // One transaction may use 16 MiB (`db.memory.transaction.max`): 400
+    // nodes of 50 kB each go over it, Neo4j 5.26 answers
     // `Neo.TransientError.General.MemoryPoolOutOfMemoryError`
     // "... db.memory.transaction.max threshold reached", and a retry of
-    // the same batch would fail the same way. Quarters fit.
+    // the same batch would fail the same way. Small enough pieces fit.
+    let limit = MemoryLimit::set(16);
     let label = unique("Big");
     let creator = Neo4jBatchCreator::with_settings(config(), settings(400)).unwrap();
     let text = "x".repeat(50_000);
@@ -114,6 +146,7 @@ fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
             .unwrap();
     }
     let report = creator.flush_timeout(Duration::from_secs(120));
+    drop(limit);
     let stats = creator.stats();
     eprintln!("{stats:?}");
     assert!(
@@ -137,20 +170,22 @@ fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
 
 #[test]
 fn one_item_over_the_memory_limit_comes_back_with_neo4js_code_and_is_not_retried() {
+    let limit = MemoryLimit::set(16);
     let label = unique("Huge");
     let creator = Neo4jBatchCreator::with_settings(config(), settings(10)).unwrap();
     creator
         .upsert_node(&label, "small", [("text", "x".into())])
         .unwrap();
-    // About 40 MiB of transaction state on its own.
-    let huge = "y".repeat(20_000_000);
+    // About 20 MiB of transaction state on its own.
+    let huge = "y".repeat(10_000_000);
     creator
         .upsert_node(&label, "huge", [("text", huge.into())])
         .unwrap();
     let report = creator.flush_timeout(Duration::from_secs(120));
+    drop(limit);
     let stats = creator.stats();
     eprintln!("{stats:?}");
-    // (The report holds 20 MB of text: not printed.)
+    // (The report holds 10 MB of text: not printed.)
     assert_eq!(
         report.written,
         1,

@@ -14,6 +14,8 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
+import org.neo4j.common.DependencyResolver;
+import org.neo4j.configuration.Config;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
@@ -23,6 +25,12 @@ import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 import org.neo4j.graphdb.GraphDatabaseService;
 import org.neo4j.graphdb.QueryExecutionException;
 import org.neo4j.io.ByteUnit;
+import org.neo4j.kernel.api.procedure.GlobalProcedures;
+import org.neo4j.kernel.internal.GraphDatabaseAPI;
+import org.neo4j.procedure.Description;
+import org.neo4j.procedure.Mode;
+import org.neo4j.procedure.Name;
+import org.neo4j.procedure.Procedure;
 
 public final class Uds3Neo4j {
     private Uds3Neo4j() {}
@@ -52,12 +60,6 @@ public final class Uds3Neo4j {
                 // APOC Core's procedures (the jars xtask copied there).
                 .setConfig(GraphDatabaseSettings.plugin_dir, plugins)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(256))
-                // A memory limit per transaction, as production servers set
-                // one (`db.memory.transaction.max`), so that a test can send
-                // a batch over it: 32 MiB is far above any other batch of
-                // the suite and the bench. Community has no
-                // dbms.setConfigValue to change it from a test.
-                .setConfig(GraphDatabaseSettings.memory_transaction_max_size, ByteUnit.mebiBytes(32))
                 // A test server: keep no old transaction logs.
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "false")
                 // Stop in seconds, not 15 s: Bolt waits 5 s for its
@@ -73,9 +75,41 @@ public final class Uds3Neo4j {
             stopped.countDown();
         }, "uds3-neo4j-shutdown"));
         setPassword(dbms.database("system"), password);
+        registerTestProcedures(dbms);
         Files.writeString(readyFile, Long.toString(ProcessHandle.current().pid()));
         System.out.println("uds3-neo4j: ready, Bolt on 127.0.0.1:" + port + ", user neo4j");
         stopped.await();
+    }
+
+    /** The server's configuration, for {@link TestProcedures}. */
+    private static volatile Config config;
+
+    /**
+     * Registers {@link TestProcedures}: Community has no
+     * `dbms.setConfigValue`, and a test needs to lower a dynamic setting for
+     * a moment (batch-neo4j/tests/status_codes.rs).
+     */
+    private static void registerTestProcedures(DatabaseManagementService dbms) throws Exception {
+        DependencyResolver resolver = ((GraphDatabaseAPI) dbms.database("system")).getDependencyResolver();
+        config = resolver.resolveDependency(Config.class);
+        resolver.resolveDependency(GlobalProcedures.class).registerProcedure(TestProcedures.class);
+    }
+
+    /** Procedures of the test server only. */
+    public static final class TestProcedures {
+        /** For Neo4j's procedure compiler. */
+        public TestProcedures() {}
+
+        /**
+         * Sets `db.memory.transaction.max` (the memory one transaction may
+         * use; 0: no limit), as Enterprise's
+         * `dbms.setConfigValue('db.memory.transaction.max', ...)` does.
+         */
+        @Procedure(name = "uds3.setTransactionMemoryMax", mode = Mode.DBMS)
+        @Description("Sets db.memory.transaction.max to the given bytes (0: no limit); test server only.")
+        public void setTransactionMemoryMax(@Name("bytes") long bytes) {
+            config.setDynamic(GraphDatabaseSettings.memory_transaction_max_size, bytes, "uds3 test");
+        }
     }
 
     /** Sets the password of `neo4j` (no change required), also on later starts. */

@@ -8,8 +8,10 @@
 //! in `~/.m2`); APOC Core's two jars are copied to its `plugins/` folder. `javac` compiles the main into the service folder. Both
 //! happen once per pom and source: a stamp file holds the text they were
 //! made from. The JVM is Java 17 or later (`$JAVA_HOME`, else `java` and
-//! `javac` on the PATH), heap at most 1 GiB, page cache 256 MiB, 32 MiB per transaction
-//! (`db.memory.transaction.max`, for the test of a batch over it).
+//! `javac` on the PATH), heap at most 1 GiB, page cache 256 MiB. The main
+//! registers `uds3.setTransactionMemoryMax(bytes)`, which sets the dynamic
+//! `db.memory.transaction.max` (Community lacks `dbms.setConfigValue`),
+//! for the test of a batch over the limit.
 //!
 //! Auth is on: the main sets the password of the user `neo4j` from
 //! `UDS3_NEO4J_PASSWORD` through the system database at every start, then
