@@ -338,6 +338,21 @@ pub(crate) mod tests {
         (dir, found)
     }
 
+    /// Writes segment 0 of `dir`: a header with `first_seq`, then `records`.
+    pub(crate) fn write_segment(dir: &Path, first_seq: u64, records: &[Record<'_>]) {
+        let mut bytes = record::Header {
+            first_seq,
+            id: 0,
+            flags: 0,
+        }
+        .encode()
+        .to_vec();
+        for rec in records {
+            record::encode(rec, &mut bytes);
+        }
+        fs::write(segment_path(dir, 0), &bytes).expect("write");
+    }
+
     pub(crate) fn copy_dir(from: &Path) -> tempfile::TempDir {
         let to = tempfile::tempdir().expect("dir");
         for id in segment_ids(from).expect("ls") {
@@ -446,21 +461,14 @@ pub(crate) mod tests {
     #[test]
     fn an_item_with_the_last_sequence_number_is_refused_not_a_panic() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut bytes = record::Header {
-            first_seq: u64::MAX,
-            id: 0,
-            flags: 0,
-        }
-        .encode()
-        .to_vec();
-        record::encode(
-            &Record::Item {
+        write_segment(
+            dir.path(),
+            u64::MAX,
+            &[Record::Item {
                 seq: u64::MAX,
                 data: b"{}",
-            },
-            &mut bytes,
+            }],
         );
-        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
         let m = message(&recover(dir.path()).expect_err("refused"));
         assert!(
             m.contains("00000000000000000000.seg") && m.contains("sequence number"),

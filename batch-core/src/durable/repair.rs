@@ -325,7 +325,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::super::recover::recover;
-    use super::super::recover::tests::{copy_dir, small_log};
+    use super::super::recover::tests::{copy_dir, small_log, write_segment};
     use super::*;
 
     /// Issue 30: for every byte of a small log flipped (one at a time)
@@ -399,17 +399,8 @@ mod tests {
     #[test]
     fn a_skipped_sequence_number_is_repaired_to_an_open() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut bytes = Header {
-            first_seq: 1,
-            id: 0,
-            flags: 0,
-        }
-        .encode()
-        .to_vec();
-        for seq in [1, 3] {
-            record::encode(&Record::Item { seq, data: b"{}" }, &mut bytes);
-        }
-        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
+        let items = [1, 3].map(|seq| Record::Item { seq, data: b"{}" });
+        write_segment(dir.path(), 1, &items);
         let refused = recover(dir.path()).expect_err("a skipped number is refused");
         assert!(
             refused.to_string().contains("expected 2, found 3"),
@@ -430,17 +421,8 @@ mod tests {
     #[test]
     fn an_item_with_the_last_sequence_number_is_quarantined_not_a_panic() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut bytes = Header {
-            first_seq: 1,
-            id: 0,
-            flags: 0,
-        }
-        .encode()
-        .to_vec();
-        for seq in [1, u64::MAX] {
-            record::encode(&Record::Item { seq, data: b"{}" }, &mut bytes);
-        }
-        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
+        let items = [1, u64::MAX].map(|seq| Record::Item { seq, data: b"{}" });
+        write_segment(dir.path(), 1, &items);
         recover(dir.path()).expect_err("refused before the repair");
         let report = repair(dir.path()).expect("repair");
         assert_eq!(report.repaired.len(), 1, "{report:?}");
@@ -455,22 +437,17 @@ mod tests {
     #[test]
     fn a_sync_marker_past_itself_is_repaired_to_an_open() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut bytes = Header {
-            first_seq: 1,
-            id: 0,
-            flags: 0,
-        }
-        .encode()
-        .to_vec();
-        record::encode(
-            &Record::Item {
-                seq: 1,
-                data: b"{}",
-            },
-            &mut bytes,
+        write_segment(
+            dir.path(),
+            1,
+            &[
+                Record::Item {
+                    seq: 1,
+                    data: b"{}",
+                },
+                Record::Synced { through: 10_000 },
+            ],
         );
-        record::encode(&Record::Synced { through: 10_000 }, &mut bytes);
-        fs::write(segment_path(dir.path(), 0), &bytes).expect("write");
         let refused = recover(dir.path()).expect_err("refused");
         assert!(refused.to_string().contains("past itself"), "{refused}");
         repair(dir.path()).expect("repair");
