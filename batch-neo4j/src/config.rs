@@ -209,6 +209,13 @@ impl Neo4jConfig {
     /// table): TLS then checks the certificate against that host.
     pub(crate) fn at(&self, addr: &str) -> Self {
         let mut config = self.clone();
+        // The routing context keeps the address the URI named (Bolt's
+        // HELLO and ROUTE send it as `address`), wherever the session goes.
+        if let Some(pairs) = config.routing.as_mut()
+            && !pairs.iter().any(|(k, _)| k == "address")
+        {
+            pairs.push(("address".to_owned(), self.addr.clone()));
+        }
         config.host = host_of(addr);
         config.addr = addr.to_owned();
         config

@@ -839,21 +839,28 @@ async fn hello(config: &Neo4jConfig, mut client: BoltClient) -> Result<BoltClien
         addr: config.addr.clone(),
         message: e.to_string(),
     };
-    let hello = Metadata::from_iter([
+    let mut hello = HashMap::from([
         (
             "user_agent",
-            concat!("uds3-batch/", env!("CARGO_PKG_VERSION")),
+            Value::from(concat!("uds3-batch/", env!("CARGO_PKG_VERSION"))),
         ),
-        ("scheme", "basic"),
-        ("principal", config.user.as_str()),
-        ("credentials", config.password.as_str()),
+        ("scheme", Value::from("basic")),
+        ("principal", Value::from(config.user.as_str())),
+        ("credentials", Value::from(config.password.as_str())),
     ]);
+    // A `neo4j` URI tells the server the client routes (Bolt 4.1+), with
+    // the same context `ROUTE` sends.
+    if let Some(context) = crate::routing::context(config) {
+        hello.insert("routing", Value::from(context));
+    }
+    let hello = Metadata::from(hello);
     match client.hello(hello).await {
         Ok(Message::Success(_)) => {}
         Ok(Message::Failure(f)) => {
             let (code, message) = failure_fields(f.metadata());
-            return Err(Neo4jError::Server {
+            return Err(Neo4jError::LoginRefused {
                 addr: config.addr.clone(),
+                user: config.user.clone(),
                 code,
                 message,
             });

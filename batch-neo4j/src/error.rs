@@ -54,6 +54,21 @@ pub enum Neo4jError {
         /// The server's message.
         message: String,
     },
+    /// The server refused the login (HELLO): a wrong user or password, an
+    /// expired credential, a locked user. Named with the user and the
+    /// server, never the password; classified by its code, so
+    /// `Neo.ClientError.Security.*` is fatal (one connection, no retry).
+    #[error("server {addr} refused the login of user {user:?}: {code}: {message}")]
+    LoginRefused {
+        /// `host:port` of the server.
+        addr: String,
+        /// The user the login was for.
+        user: String,
+        /// The Neo4j status code, e.g. `Neo.ClientError.Security.Unauthorized`.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
     /// The server answered something the Bolt state machine did not expect.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -100,7 +115,7 @@ impl Neo4jError {
     /// The Neo4j status code, for server errors.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Server { code, .. } => Some(code),
+            Self::Server { code, .. } | Self::LoginRefused { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -203,7 +218,9 @@ impl SinkError for Neo4jError {
         match self {
             Self::Connection { .. } => ErrorClass::Transient,
             Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
-            Self::Server { code, message, .. } => server_class(code, message),
+            Self::Server { code, message, .. } | Self::LoginRefused { code, message, .. } => {
+                server_class(code, message)
+            }
             Self::Tls { .. } => ErrorClass::Fatal,
             _ => ErrorClass::Permanent,
         }

@@ -111,6 +111,21 @@ impl RoutingTable {
 /// (Neo4j's default routing TTL).
 const NO_ROUTE_TTL: Duration = Duration::from_secs(300);
 
+/// The routing context of a `neo4j` URI, sent with HELLO and `ROUTE`: the
+/// URI's query string and the `address` the URI named; `None` for a
+/// `bolt` URI (no routing: HELLO then carries no `routing` field).
+pub(crate) fn context(config: &Neo4jConfig) -> Option<HashMap<String, Value>> {
+    let pairs = config.routing.as_ref()?;
+    let mut context: HashMap<String, Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    context
+        .entry("address".to_owned())
+        .or_insert_with(|| Value::from(config.addr.as_str()));
+    Some(context)
+}
+
 /// The routing state of one session: the URI's server, the routing
 /// context, and the last table with the time it was fetched.
 #[derive(Debug, Clone)]
@@ -125,15 +140,9 @@ pub(crate) struct Router {
 impl Router {
     /// A router for a `neo4j` URI; `None` for a `bolt` one.
     pub(crate) fn new(config: &Neo4jConfig) -> Option<Self> {
-        let pairs = config.routing.as_ref()?;
-        let mut context: HashMap<String, Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect();
-        context.insert("address".to_owned(), Value::from(config.addr.as_str()));
         Some(Self {
             seed: config.clone(),
-            context,
+            context: context(config)?,
             table: None,
         })
     }

@@ -54,8 +54,9 @@ fn config_as(user: &str, password: &str) -> Neo4jConfig {
         .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
 }
 
-fn assert_names_auth_failure_not_password(error: &Neo4jError, addr: &str) {
+fn assert_names_auth_failure_not_password(error: &Neo4jError, addr: &str, user: &str) {
     let text = error.to_string();
+    assert!(text.contains(&format!("user {user:?}")), "{text}");
     assert_eq!(error.class(), ErrorClass::Fatal, "{text}");
     assert!(
         text.contains("Neo.ClientError.Security.Unauthorized"),
@@ -122,7 +123,7 @@ fn a_password_changed_under_a_live_creator_fails_the_batch_at_the_next_login() {
     assert_eq!(report.failed.len(), 16, "{report:?}");
     for failed in &report.failed {
         let error = failed.error.sink_error().expect("a Neo4j error");
-        assert_names_auth_failure_not_password(error, &addr);
+        assert_names_auth_failure_not_password(error, &addr, &user);
     }
 }
 
@@ -132,5 +133,5 @@ fn a_wrong_password_at_connect_is_fatal_and_not_shown() {
     let graph = config_as(&user, OLD_PASSWORD);
     let addr = graph.addr().to_owned();
     let error = Neo4jBatchCreator::new(graph, 16).unwrap_err();
-    assert_names_auth_failure_not_password(&error, &addr);
+    assert_names_auth_failure_not_password(&error, &addr, &user);
 }

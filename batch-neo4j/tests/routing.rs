@@ -122,7 +122,9 @@ fn a_wrong_password_through_routing_is_fatal_after_one_connection() {
     assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
     let text = err.to_string();
     assert!(
-        text.contains(&relay.addr().to_string()) && text.contains("Unauthorized"),
+        text.contains(&relay.addr().to_string())
+            && text.contains("Unauthorized")
+            && text.contains(&format!("user {user:?}")),
         "{text}"
     );
     assert!(!text.contains("wrong-password-1"), "{text}");
@@ -147,6 +149,47 @@ fn not_a_leader_refreshes_the_table_and_the_batch_is_written_once() {
 #[test]
 fn a_lost_writer_refreshes_the_table_and_the_batch_is_written_once() {
     refreshed_once(Fault::CloseWriter);
+}
+
+/// HELLO tells the server whether the client routes (Bolt 4.1+): through a
+/// `neo4j` URI it carries `routing` with the URI's query string and the
+/// address the URI named, on every connection (also the writer's); through
+/// a `bolt` URI it carries none.
+#[test]
+fn hello_carries_the_routing_context_through_neo4j_only() {
+    let contains = |raw: &[u8], what: &str| raw.windows(what.len()).any(|w| w == what.as_bytes());
+    let relay = BoltRelay::start(&server_addr(), Fault::NotALeader, None);
+    let mut sink =
+        Neo4jSink::connect(routing_config(&relay.addr, "?region=eu-west")).expect("connect");
+    assert_eq!(count(&mut sink, "RETURN 3"), 3);
+    let hellos = relay.hellos();
+    assert!(!hellos.is_empty());
+    for hello in &hellos {
+        for field in [
+            "routing",
+            "region",
+            "eu-west",
+            "address",
+            relay.addr.as_str(),
+        ] {
+            // Not printed: a HELLO holds the password.
+            assert!(contains(hello, field), "HELLO without {field:?}");
+        }
+    }
+
+    let plain = BoltRelay::start(&server_addr(), Fault::NotALeader, None);
+    let endpoints = Endpoints::from_env();
+    let config = Neo4jConfig::new(
+        &format!("bolt://{}", plain.addr),
+        endpoints.neo4j_user,
+        endpoints.neo4j_password,
+    )
+    .expect("config");
+    let mut sink = Neo4jSink::connect(config).expect("connect");
+    assert_eq!(count(&mut sink, "RETURN 4"), 4);
+    let hellos = plain.hellos();
+    assert_eq!(hellos.len(), 1);
+    assert!(!contains(&hellos[0], "routing"), "HELLO with routing");
 }
 
 fn refreshed_once(fault: Fault) {
@@ -251,8 +294,10 @@ struct BoltRelay {
     addr: String,
     armed: Arc<AtomicU64>,
     injected: Arc<AtomicU64>,
+    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
+const SIGNATURE_HELLO: u8 = 0x01;
 const SIGNATURE_BEGIN: u8 = 0x11;
 const SIGNATURE_RESET: u8 = 0x0F;
 const SIGNATURE_SUCCESS: u8 = 0x70;
@@ -261,11 +306,12 @@ impl BoltRelay {
     fn start(target: &str, fault: Fault, ttl: Option<i64>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let (armed, injected) = (Arc::default(), Arc::default());
+        let (armed, injected, hellos) = (Arc::default(), Arc::default(), Arc::default());
         let relay = Self {
             addr: addr.clone(),
             armed: Arc::clone(&armed),
             injected: Arc::clone(&injected),
+            hellos: Arc::clone(&hellos),
         };
         let target = target.to_owned();
         thread::spawn(move || {
@@ -280,6 +326,7 @@ impl BoltRelay {
                     ttl,
                     armed: Arc::clone(&armed),
                     injected: Arc::clone(&injected),
+                    hellos: Arc::clone(&hellos),
                 };
                 thread::spawn(move || link.run(client, server));
             }
@@ -295,6 +342,11 @@ impl BoltRelay {
     fn injected(&self) -> u64 {
         self.injected.load(Ordering::SeqCst)
     }
+
+    /// Every HELLO the clients sent, as framed on the wire.
+    fn hellos(&self) -> Vec<Vec<u8>> {
+        self.hellos.lock().expect("lock").clone()
+    }
 }
 
 /// One client connection through the relay.
@@ -304,6 +356,7 @@ struct Link {
     ttl: Option<i64>,
     armed: Arc<AtomicU64>,
     injected: Arc<AtomicU64>,
+    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Link {
@@ -337,6 +390,9 @@ impl Link {
         let mut failed = false;
         while let Ok(raw) = read_message(&mut client) {
             let signature = raw.get(3).copied();
+            if signature == Some(SIGNATURE_HELLO) {
+                self.hellos.lock().expect("lock").push(raw.clone());
+            }
             // Counts down on BEGIN only.
             let armed = signature == Some(SIGNATURE_BEGIN)
                 && self
