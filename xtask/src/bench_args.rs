@@ -30,7 +30,12 @@ of 100 ids (90 stored) from each store one request per id against its
 batch reader, and the four batch readers at once (ParallelBatchReader)
 against in sequence and against the slowest store alone; at the first
 round trip, 1000 whole documents from 4 threads through DocumentIngest
-(with verdicts) against the four batchers fed the same parts. Each backend first gets one untimed
+(with verdicts) against the four batchers fed the same parts. With neo4j,
+at every round trip, relationships whose endpoints overlap (100 start
+nodes, every batch of 100 reaching most of them) with 1, 2, 4, 8 and 16
+batches in flight and adaptive: items/s, deadlocks and retries, lock
+waits sampled with SHOW TRANSACTIONS, relationships lost or counted
+twice (checked on the server). Each backend first gets one untimed
 warm-up run; every run checks on the server that every item arrived.
 `of raw` and `of plain` are medians of per-round ratios (the two runs sit
 side by side in each round; library and raw take turns going first). A backend runs a round at every round trip
@@ -57,7 +62,8 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
   -h, --help    print this help
 
 Output: tables on the terminal, and results.json, results.md,
-throughput.svg, throughput_rtt.svg (with --rtt), reads.json and reads.md in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
+throughput.svg, throughput_rtt.svg (with --rtt), reads.json, reads.md,
+overlap.json and overlap.md in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
 in <workspace>/target/bench/.";
 
 /// What `cargo xtask bench` was asked to do.
@@ -89,6 +95,14 @@ impl BenchArgs {
         self.only
             .as_ref()
             .is_none_or(|only| only.iter().any(|n| n == READS))
+    }
+
+    /// Whether Neo4j's overlapping-relationship rows run: with Neo4j's
+    /// write rows (without `--only`, or when it names `neo4j`).
+    pub fn runs_overlap(&self) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|n| n == "neo4j"))
     }
 }
 
@@ -209,6 +223,12 @@ mod tests {
             panic!("--only postgres parses");
         };
         assert!(!writes_only.runs_reads());
+        assert!(!writes_only.runs_overlap() && !reads_only.runs_overlap());
+        assert!(BenchArgs::default().runs_overlap());
+        let Ok(Parsed::Run(neo4j)) = parse(&["--only", "neo4j"]) else {
+            panic!("--only neo4j parses");
+        };
+        assert!(neo4j.runs_overlap());
         assert_eq!(parse(&["--quick", "--help"]), Ok(Parsed::Help));
         assert_eq!(parse(&["-h", "--bogus"]), Ok(Parsed::Help));
     }

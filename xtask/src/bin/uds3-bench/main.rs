@@ -16,6 +16,7 @@ mod couch;
 mod neo4j;
 mod network;
 mod output;
+mod overlap;
 mod postgres;
 mod reads;
 mod runner;
@@ -155,6 +156,21 @@ fn main() -> ExitCode {
             runner::say(&bar, line);
         }
     }
+    // Issue 31's rows: overlapping relationships on Neo4j.
+    let mut overlap_records = Vec::new();
+    if args.runs_overlap() {
+        let say = |line: String| runner::say(&bar, line);
+        for (rtt, _, _, routed) in &plans {
+            match overlap::overlap(routed, &endpoints, *rtt, rounds, args.quick, &say) {
+                Ok(rows) => overlap_records.extend(rows),
+                Err(e) => {
+                    bar.abandon();
+                    eprintln!("bench: overlapping relationships at rtt {rtt} ms: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
     // Issue 17's rows need all four stores.
     let mut read_records = Vec::new();
     if args.runs_reads() {
@@ -193,12 +209,17 @@ fn main() -> ExitCode {
         println!();
         print!("{}", output::durable(&records));
     }
+    if !overlap_records.is_empty() {
+        println!();
+        print!("{}", overlap::table(&overlap_records));
+    }
     if !read_records.is_empty() {
         println!();
         print!("{}", reads::table(&read_records));
     }
-    if let Err(e) =
-        output::write_all(&out, &records, &machine).and_then(|()| reads::write(&out, &read_records))
+    if let Err(e) = output::write_all(&out, &records, &machine)
+        .and_then(|()| reads::write(&out, &read_records))
+        .and_then(|()| overlap::write(&out, &overlap_records))
     {
         eprintln!("bench: cannot write results to {}: {e}", out.display());
         return ExitCode::FAILURE;
