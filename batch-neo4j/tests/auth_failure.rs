@@ -15,44 +15,12 @@
 mod common;
 
 use batch_core::{BatcherSettings, ErrorClass, Fallback, SinkError};
-use batch_neo4j::{
-    Neo4jBatchCreator, Neo4jConfig, Neo4jError, Neo4jSink, Properties, PropertyValue,
-};
-use common::{config, unique};
+use batch_neo4j::{Neo4jBatchCreator, Neo4jError};
+use common::{config_as, create_user, drop_user, kill_connections_of, set_password, unique};
 use xtask::test_servers;
 
 const OLD_PASSWORD: &str = "old-secret-4711";
 const NEW_PASSWORD: &str = "new-secret-0815";
-
-/// Runs a user administration command as the test server's admin user, with
-/// `$name` and `$password` bound (Neo4j routes it to the system database).
-fn admin_command(cypher: &str, name: &str, password: &str) {
-    let mut admin = Neo4jSink::connect(config()).unwrap();
-    let params = Properties::from_iter([
-        ("name".to_owned(), PropertyValue::from(name)),
-        ("password".to_owned(), PropertyValue::from(password)),
-    ]);
-    admin.run_cypher(cypher, &params).unwrap();
-}
-
-fn create_user(name: &str, password: &str) {
-    admin_command(
-        "CREATE USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
-        name,
-        password,
-    );
-}
-
-fn drop_user(name: &str) {
-    admin_command("DROP USER $name IF EXISTS", name, "");
-}
-
-/// The test server's config with other credentials.
-fn config_as(user: &str, password: &str) -> Neo4jConfig {
-    Neo4jConfig::new(&format!("bolt://{}", config().addr()), user, password)
-        .unwrap()
-        .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
-}
 
 fn assert_names_auth_failure_not_password(error: &Neo4jError, addr: &str, user: &str) {
     let text = error.to_string();
@@ -84,25 +52,15 @@ fn a_password_changed_under_a_live_creator_fails_the_batch_at_the_next_login() {
     )
     .unwrap();
 
-    admin_command(
-        "ALTER USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
-        &user,
-        NEW_PASSWORD,
-    );
+    set_password(&user, NEW_PASSWORD);
     // Neo4j checks credentials at HELLO only: the live connection stays
     // authenticated until it is closed, as a server restart or a network
     // cut would close it.
-    let mut admin = common::admin();
-    let killed = common::count(
-        &mut admin,
-        &format!(
-            "CALL dbms.listConnections() YIELD connectionId, username \
-             WHERE username = '{user}' \
-             CALL dbms.killConnection(connectionId) YIELD message \
-             RETURN count(*)"
-        ),
+    assert_eq!(
+        kill_connections_of(&user),
+        1,
+        "the creator's one connection"
     );
-    assert_eq!(killed, 1, "the creator's one connection");
 
     for i in 0..16 {
         creator

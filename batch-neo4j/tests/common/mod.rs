@@ -112,3 +112,64 @@ pub fn add_users_u3_with_the_taken_email(creator: &Neo4jBatchCreator, label: &st
             .expect("add");
     }
 }
+
+/// Runs a user administration command as the test server's admin user, with
+/// `$name` and `$password` bound (Neo4j routes it to the system database).
+fn admin_command(cypher: &str, name: &str, password: &str) -> Vec<Vec<Option<PropertyValue>>> {
+    let params = Properties::from_iter([
+        ("name".to_owned(), PropertyValue::from(name)),
+        ("password".to_owned(), PropertyValue::from(password)),
+    ]);
+    admin().run_cypher(cypher, &params).expect(cypher)
+}
+
+/// A user of the test's own (Neo4j locks a user out after failed logins,
+/// and its connections can be told apart).
+pub fn create_user(name: &str, password: &str) {
+    admin_command(
+        "CREATE USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
+        name,
+        password,
+    );
+}
+
+pub fn set_password(name: &str, password: &str) {
+    admin_command(
+        "ALTER USER $name SET PASSWORD $password CHANGE NOT REQUIRED",
+        name,
+        password,
+    );
+}
+
+pub fn drop_user(name: &str) {
+    admin_command("DROP USER $name IF EXISTS", name, "");
+}
+
+/// Closes every connection of `user` on the server, as a restart or a
+/// network cut would; returns how many there were.
+pub fn kill_connections_of(user: &str) -> i64 {
+    let rows = admin_command(
+        "CALL dbms.listConnections() YIELD connectionId, username \
+         WHERE username = $name \
+         CALL dbms.killConnection(connectionId) YIELD message \
+         RETURN count(*)",
+        user,
+        "",
+    );
+    match rows.first().and_then(|r| r.first()) {
+        Some(Some(PropertyValue::Int(n))) => *n,
+        other => panic!("killing the connections of {user}: {other:?}"),
+    }
+}
+
+/// The test server's config with other credentials.
+pub fn config_as(user: &str, password: &str) -> Neo4jConfig {
+    config_at(&config().addr().to_owned(), user, password)
+}
+
+/// The test server's database at `addr` (a relay in front of it), as `user`.
+pub fn config_at(addr: &str, user: &str, password: &str) -> Neo4jConfig {
+    Neo4jConfig::new(&format!("bolt://{addr}"), user, password)
+        .expect("valid URI")
+        .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+}
