@@ -164,7 +164,7 @@ pub fn kill_connections_of(user: &str) -> i64 {
 
 /// The test server's config with other credentials.
 pub fn config_as(user: &str, password: &str) -> Neo4jConfig {
-    config_at(&config().addr().to_owned(), user, password)
+    config_at(config().addr(), user, password)
 }
 
 /// The test server's database at `addr` (a relay in front of it), as `user`.
