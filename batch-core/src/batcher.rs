@@ -214,6 +214,7 @@ impl<S: Sink> Batcher<S> {
             fallback: settings.fallback,
             broken: None,
             refused_ahead: None,
+            answered: None,
             jitter: Jitter::new(),
             telemetry: Telemetry::new(&settings.name, S::BACKEND),
         });
@@ -258,6 +259,14 @@ impl<S: Sink> Batcher<S> {
     /// The settings this batcher runs with.
     pub fn settings(&self) -> &BatcherSettings {
         &self.settings
+    }
+
+    /// Where the time between batches went so far: how long ready batches
+    /// waited for a ready writer (the hand-off, this library's own idle
+    /// time between round trips) and how long writers were idle between
+    /// requests. See [`Timings`](crate::Timings).
+    pub fn timings(&self) -> crate::Timings {
+        self.shared.timings.snapshot()
     }
 
     /// Items per batch: the settings' batch size capped by the sink's limit.
@@ -953,6 +962,7 @@ fn replay_first<T, E>(
             items,
             seqs,
             opened: Some(Instant::now()),
+            shipped: Instant::now(),
             replayed: true,
         };
         // The flusher was just started; should it be gone already, the

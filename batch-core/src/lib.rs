@@ -43,6 +43,8 @@
 //! | `uds3_batch_request_duration_seconds` | histogram | latency of each request |
 //! | `uds3_batch_batch_items` | histogram | items per batch |
 //! | `uds3_batch_add_to_resolved_seconds` | histogram | per batch, from the `add` of its oldest item until every item is resolved (written, conflict or handed back): the longest add-to-written wait in the batch |
+//! | `uds3_batch_handoff_seconds` | histogram | per batch, how long it waited for its writer once both were ready: the library's own idle time between requests ([`Timings`]) |
+//! | `uds3_batch_writer_idle_seconds` | histogram | per batch after a writer's first, the writer's time between its previous answer and this request, waiting for adders included |
 //!
 //! ```
 //! use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
@@ -110,6 +112,7 @@ mod stats;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timings;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod writer;
@@ -128,3 +131,4 @@ pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, MAX_IN_FLI
 pub use sink::{DEFAULT_REQUEST_TIMEOUT, ItemCheck, ItemOutcome, Sink, SinkLimits};
 pub use state::FailureHandler;
 pub use stats::Stats;
+pub use timings::{Histogram, Timings};

@@ -12,6 +12,9 @@ pub(crate) struct Batch<T> {
     /// without one).
     pub(crate) seqs: Vec<u64>,
     pub(crate) opened: Option<Instant>,
+    /// When the batch was cut and shipped: from then on it waits for a
+    /// writer (the hand-off in [`Timings`](crate::Timings)).
+    pub(crate) shipped: Instant,
     /// Read back from the durable buffer: an earlier process may have
     /// written some of them, so the first request is a replay.
     pub(crate) replayed: bool,

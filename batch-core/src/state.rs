@@ -9,6 +9,7 @@ use crate::journal::Durable;
 use crate::message::Batch;
 use crate::report::FailedItem;
 use crate::stats::Stats;
+use crate::timings::TimingsRecorder;
 
 /// Numbers the batchers of the process, so that a thread can tell whose
 /// it is (0 is no batcher's).
@@ -67,6 +68,7 @@ impl<T, E> State<T, E> {
             items,
             seqs: std::mem::take(&mut self.buf_seqs),
             opened: self.first_at.take(),
+            shipped: Instant::now(),
             replayed: false,
         }
     }
@@ -96,6 +98,8 @@ pub(crate) struct Shared<T, E> {
     pub(crate) name: String,
     /// The durable buffer, if the settings ask for one.
     pub(crate) durable: Option<Durable<T>>,
+    /// The writers' between-batch timings.
+    pub(crate) timings: TimingsRecorder,
 }
 
 impl<T, E> Shared<T, E> {
@@ -126,6 +130,7 @@ impl<T, E> Shared<T, E> {
             handler: RwLock::new(handler),
             name,
             durable,
+            timings: TimingsRecorder::default(),
         }
     }
 

@@ -40,6 +40,24 @@ impl Telemetry {
         let _ = latency;
     }
 
+    /// A writer's idle time between two requests.
+    pub(crate) fn writer_idle(&self, idle: Duration) {
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("uds3_batch_writer_idle_seconds", &self.labels)
+            .record(idle.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = idle;
+    }
+
+    /// How long a ready batch waited for its ready writer.
+    pub(crate) fn handoff(&self, waited: Duration) {
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("uds3_batch_handoff_seconds", &self.labels)
+            .record(waited.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = waited;
+    }
+
     /// One retry of a request.
     pub(crate) fn retry(&self) {
         #[cfg(feature = "metrics")]

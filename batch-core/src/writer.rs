@@ -63,6 +63,9 @@ pub(crate) struct Writer<S: Sink> {
     /// What [`Sink::connect_ahead`] answered, when no retry can fix it:
     /// the writer's first batch fails with it, unsent.
     pub(crate) refused_ahead: Option<Arc<S::Error>>,
+    /// When this writer's last request was answered (none before its
+    /// first batch): the start of its idle time between batches.
+    pub(crate) answered: Option<Instant>,
     pub(crate) jitter: Jitter,
     pub(crate) telemetry: Telemetry,
 }
@@ -76,8 +79,10 @@ impl<S: Sink> Writer<S> {
             items,
             seqs,
             opened,
+            shipped,
             replayed,
         } = batch;
+        self.record_idle(shipped);
         if let Some(durable) = &self.shared.durable {
             durable.journal.batch_shipped();
         }
@@ -90,6 +95,7 @@ impl<S: Sink> Writer<S> {
         let written = catch_unwind(AssertUnwindSafe(|| {
             self.write(&mut batch, 0..count, replayed);
         }));
+        self.answered = Some(Instant::now());
         let panic = written
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
@@ -99,6 +105,21 @@ impl<S: Sink> Writer<S> {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }
         deadlocks
+    }
+
+    /// Records the time since this writer's last answer, and the hand-off:
+    /// the part of it since the batch shipped at `shipped` was waiting.
+    fn record_idle(&self, shipped: Instant) {
+        let now = Instant::now();
+        let ready = self.answered.map_or(shipped, |answered| {
+            let idle = now.saturating_duration_since(answered);
+            self.shared.timings.writer_idle.record(idle);
+            self.telemetry.writer_idle(idle);
+            answered.max(shipped)
+        });
+        let handoff = now.saturating_duration_since(ready);
+        self.shared.timings.handoff.record(handoff);
+        self.telemetry.handoff(handoff);
     }
 
     /// Connects the sink before its first batch ([`Sink::connect_ahead`]).

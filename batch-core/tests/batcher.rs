@@ -676,3 +676,24 @@ fn a_failure_handler_set_later_takes_failures_from_then_on() {
     assert_eq!(second.written, 1);
     assert_eq!(*seen.lock().expect("lock"), vec![3]);
 }
+
+/// `timings`: a hand-off per batch and an idle time between a writer's
+/// batches; a writer that waits for its adders is idle, and that wait is
+/// not hand-off (the library's own time between batches).
+#[test]
+fn timings_tell_waiting_for_adders_from_handoff() {
+    let (b, _) = batcher(3, FakeScript::default());
+    for id in 0..3 {
+        add(&b, item(id, false));
+    }
+    assert!(b.flush().is_complete());
+    std::thread::sleep(Duration::from_millis(100));
+    for id in 3..6 {
+        add(&b, item(id, false));
+    }
+    assert!(b.flush().is_complete());
+    let t = b.timings();
+    assert_eq!((t.handoff.count(), t.writer_idle.count()), (2, 1), "{t:?}");
+    assert!(t.writer_idle.total() >= Duration::from_millis(100), "{t:?}");
+    assert!(t.handoff.total() < t.writer_idle.total(), "{t:?}");
+}

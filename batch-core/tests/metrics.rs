@@ -188,6 +188,22 @@ fn add_to_resolved_is_the_age_of_the_oldest_item() {
     assert!(report.is_complete());
     let ages = samples("uds3_batch_add_to_resolved_seconds", "metrics-age");
     assert_eq!(ages.len(), 2, "{ages:?}");
+    // One writer (one in flight): a hand-off per batch, an idle time
+    // between its two, and the same figures as `Batcher::timings`.
+    let handoffs = samples("uds3_batch_handoff_seconds", "metrics-age");
+    let idle = samples("uds3_batch_writer_idle_seconds", "metrics-age");
+    assert_eq!(
+        (handoffs.len(), idle.len()),
+        (2, 1),
+        "{handoffs:?} {idle:?}"
+    );
+    let timings = b.timings();
+    assert_eq!(
+        (timings.handoff.count(), timings.writer_idle.count()),
+        (2, 1)
+    );
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    assert!((secs(timings.writer_idle.total()) - idle[0]).abs() < 1e-6);
     let (old, young) = if ages[0] > ages[1] {
         (ages[0], ages[1])
     } else {

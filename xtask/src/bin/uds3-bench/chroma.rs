@@ -140,7 +140,13 @@ impl Backend for Chroma {
                     records,
                     mode,
                     |(id, v, m)| inserter.add(id, v, m).map_err(|f| f.to_string()),
-                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                    || {
+                        (
+                            inserter.close(CLOSE_TIMEOUT),
+                            inserter.stats(),
+                            inserter.timings(),
+                        )
+                    },
                 )?
                 .after_setup(setup)
             }

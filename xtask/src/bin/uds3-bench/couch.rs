@@ -112,7 +112,13 @@ impl Backend for Couch {
                     docs,
                     mode,
                     |(id, doc)| inserter.add(doc, Some(&id)).map_err(|f| f.to_string()),
-                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                    || {
+                        (
+                            inserter.close(CLOSE_TIMEOUT),
+                            inserter.stats(),
+                            inserter.timings(),
+                        )
+                    },
                 )?
                 .after_setup(setup)
             }

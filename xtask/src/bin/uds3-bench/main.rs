@@ -205,6 +205,8 @@ fn main() -> ExitCode {
     print!("{}", output::table(&records));
     println!("{machine}\n");
     print!("{}", output::goals(&records));
+    println!();
+    print!("{}", output::between_batches(&records));
     if records.iter().any(|r| r.mode.starts_with("durable-")) {
         println!();
         print!("{}", output::durable(&records));

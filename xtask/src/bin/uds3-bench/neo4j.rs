@@ -211,6 +211,7 @@ impl Backend for Neo4j {
                     seconds,
                     requests,
                     add_us: None,
+                    handoff: None,
                 }
             }
             Mode::Ceiling => {
@@ -240,6 +241,7 @@ impl Backend for Neo4j {
                     seconds: started.elapsed().as_secs_f64(),
                     requests: 1,
                     add_us: None,
+                    handoff: None,
                 }
             }
             _ => {
@@ -263,7 +265,13 @@ impl Backend for Neo4j {
                             .add_relationship(from, to, "HAS_CHUNK", [("order", order.into())])
                             .map_err(|f| f.to_string())
                     },
-                    || (creator.close(CLOSE_TIMEOUT), creator.stats()),
+                    || {
+                        (
+                            creator.close(CLOSE_TIMEOUT),
+                            creator.stats(),
+                            creator.timings(),
+                        )
+                    },
                 )?
                 .after_setup(setup)
             }

@@ -82,6 +82,8 @@ pub fn markdown(records: &[Record], machine: &str) -> String {
     let _ = writeln!(out, "{machine}\n");
     out.push_str("## Goals\n\n");
     out.push_str(&goals(records));
+    out.push_str("\n## Between batches\n\n");
+    out.push_str(&between_batches(records));
     out.push_str("\n## Durable buffer\n\n");
     out.push_str(&durable(records));
     out.push_str("\n## Every run\n\n");
@@ -197,6 +199,44 @@ pub fn durable(records: &[Record]) -> String {
             percent(r.fraction_of_in_memory),
             us(r.add_median_us),
             us(r.add_p99_us),
+        );
+    }
+    out
+}
+
+/// The library's own time between batches (`batch_core::Timings`'s
+/// hand-off: a batch and its writer both ready, no request yet) for the
+/// modes that send one batch after another, with the library against
+/// its own statement raw beside it.
+pub fn between_batches(records: &[Record]) -> String {
+    let us = |f: Option<f64>| f.map_or("-".to_owned(), |f| format!("{f:.0}"));
+    let mut out = String::from(
+        "| backend | rtt ms | mode | batch | in flight | hand-off median us | hand-off p99 us | hand-off of run | of raw |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let shown = |r: &&Record| {
+        r.handoff_share.is_some()
+            && r.threads == 1
+            && matches!(r.mode.as_str(), "batched" | "adaptive")
+            && matches!(
+                (r.batch_size, r.in_flight),
+                (100 | 1000, 1) | (1000, 4) | (1000, 16)
+            )
+    };
+    for r in records.iter().filter(shown) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.backend,
+            r.rtt_ms,
+            r.mode,
+            r.batch_size,
+            r.in_flight,
+            us(r.handoff_p50_us),
+            us(r.handoff_p99_us),
+            r.handoff_share
+                .map_or("-".to_owned(), |s| format!("{:.2}%", s * 100.0)),
+            percent(r.fraction_of_raw),
         );
     }
     out
@@ -489,6 +529,9 @@ mod tests {
             fraction_of_in_memory: None,
             add_median_us: None,
             add_p99_us: None,
+            handoff_p50_us: None,
+            handoff_p99_us: None,
+            handoff_share: None,
             claimed_speedup: "50-100x".to_owned(),
             rounds: 3,
         }

@@ -135,6 +135,7 @@ impl Backend for Postgres {
                     seconds: started.elapsed().as_secs_f64(),
                     requests,
                     add_us: None,
+                    handoff: None,
                 }
             }
             Mode::RawInsertOnly(batch_size) => {
@@ -171,6 +172,7 @@ impl Backend for Postgres {
                     seconds: started.elapsed().as_secs_f64(),
                     requests,
                     add_us: None,
+                    handoff: None,
                 }
             }
             Mode::Ceiling => {
@@ -208,6 +210,7 @@ impl Backend for Postgres {
                     seconds: started.elapsed().as_secs_f64(),
                     requests: 1,
                     add_us: None,
+                    handoff: None,
                 }
             }
             _ => {
@@ -225,7 +228,13 @@ impl Backend for Postgres {
                     rows,
                     mode,
                     |row| inserter.add_row(row).map_err(|f| f.to_string()),
-                    || (inserter.close(CLOSE_TIMEOUT), inserter.stats()),
+                    || {
+                        (
+                            inserter.close(CLOSE_TIMEOUT),
+                            inserter.stats(),
+                            inserter.timings(),
+                        )
+                    },
                 )?
                 .after_setup(setup)
             }

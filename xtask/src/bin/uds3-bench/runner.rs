@@ -17,6 +17,18 @@ pub struct Run {
     /// Durable modes: how long one `add` took, median and 99th
     /// percentile, in microseconds.
     pub add_us: Option<(f64, f64)>,
+    /// Library runs: the hand-off between batches (see
+    /// `batch_core::Timings`): median and 99th percentile in
+    /// microseconds, and its sum as a share of the run's seconds.
+    pub handoff: Option<Handoff>,
+}
+
+/// One library run's hand-off figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Handoff {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub share: f64,
 }
 
 impl Run {
@@ -330,6 +342,12 @@ pub struct Record {
     /// Durable-buffer rows only: the median, over rounds, of each run's
     /// 99th-percentile `add` latency, in microseconds.
     pub add_p99_us: Option<f64>,
+    /// Library rows: the median over rounds of each run's median and
+    /// 99th-percentile hand-off between batches, in microseconds, and of
+    /// its sum as a share of the run.
+    pub handoff_p50_us: Option<f64>,
+    pub handoff_p99_us: Option<f64>,
+    pub handoff_share: Option<f64>,
     pub claimed_speedup: String,
     pub rounds: usize,
 }
@@ -588,6 +606,13 @@ impl Bench {
                     let xs: Vec<f64> = runs.iter().filter_map(|r| r.add_us.map(pick)).collect();
                     (!xs.is_empty()).then(|| median(xs))
                 };
+                let handoff = |pick: fn(&Handoff) -> f64| {
+                    let xs: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| r.handoff.as_ref().map(pick))
+                        .collect();
+                    (!xs.is_empty()).then(|| median(xs))
+                };
                 let fraction_of_best_fixed = match mode {
                     Mode::Adaptive { batch_size, max } => {
                         best_fixed(&modes, &samples, *batch_size, *max).and_then(paired_with)
@@ -620,6 +645,9 @@ impl Bench {
                     fraction_of_in_memory,
                     add_median_us: latency(|(median, _)| median),
                     add_p99_us: latency(|(_, p99)| p99),
+                    handoff_p50_us: handoff(|h| h.p50_us),
+                    handoff_p99_us: handoff(|h| h.p99_us),
+                    handoff_share: handoff(|h| h.share),
                     claimed_speedup: backend.profile().claimed.to_owned(),
                     rounds: runs.len(),
                 }
@@ -707,7 +735,11 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
     data: Vec<D>,
     mode: Mode,
     add: impl Fn(D) -> Result<(), String> + Sync,
-    close: impl FnOnce() -> (batch_core::FlushReport<T, E>, batch_core::Stats),
+    close: impl FnOnce() -> (
+        batch_core::FlushReport<T, E>,
+        batch_core::Stats,
+        batch_core::Timings,
+    ),
 ) -> Result<Run, String> {
     let threads = mode.threads().max(1);
     let timed = mode.times_adds();
@@ -745,8 +777,14 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
         }
         Ok(all)
     })?;
-    let (report, stats) = close();
+    let (report, stats, timings) = close();
     let seconds = started.elapsed().as_secs_f64();
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    let handoff = (timings.handoff.count() > 0).then(|| Handoff {
+        p50_us: us(timings.handoff.quantile(0.5)),
+        p99_us: us(timings.handoff.quantile(0.99)),
+        share: timings.handoff.total().as_secs_f64() / seconds,
+    });
     if !report.is_complete() {
         return Err(format!(
             "{} items failed (first: {}), {} pending",
@@ -763,6 +801,7 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
         seconds,
         requests: stats.total_requests,
         add_us: percentiles_us(took),
+        handoff,
     })
 }
 
@@ -821,6 +860,7 @@ pub fn post_each<D>(
         seconds: started.elapsed().as_secs_f64(),
         requests,
         add_us: None,
+        handoff: None,
     })
 }
 
@@ -851,6 +891,7 @@ mod tests {
                     seconds: 1000.0 / r,
                     requests: 1,
                     add_us: None,
+                    handoff: None,
                 })
                 .collect()
         };
