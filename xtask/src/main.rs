@@ -35,6 +35,7 @@ yet (like `cargo xtask services up`), then runs, stopping at the first step
 that fails:
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --all-features -- -D warnings
+  cargo doc --workspace --all-features --no-deps   (rustdoc warnings fail it)
   cargo test --workspace --all-features
   for each published crate (batch-core, batch-chroma, batch-neo4j,
   batch-postgres, batch-couch, uds3-batch), alone:
@@ -110,4 +111,19 @@ fn usage_error(command: Option<&str>, message: &str) -> ExitCode {
         None => eprintln!("xtask: {message} (see `cargo xtask --help`)"),
     }
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo xtask test --help` names every step the run takes (it once
+    /// left out the doc and package steps).
+    #[test]
+    fn test_help_names_every_step() {
+        for step in test::STEPS.iter().chain(test::PACKAGE) {
+            let named = format!("cargo {} {}", step[0], step[1]);
+            assert!(TEST_HELP.contains(&named), "{named:?} missing");
+        }
+    }
 }

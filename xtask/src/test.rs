@@ -13,7 +13,7 @@ use crate::harness::{cargo, with_services};
 use crate::package_overlay::{self, PUBLISHED};
 use crate::services;
 
-const STEPS: &[&[&str]] = &[
+pub(crate) const STEPS: &[&[&str]] = &[
     &["fmt", "--all", "--check"],
     &[
         "clippy",
@@ -48,7 +48,7 @@ fn alone(krate: &str) -> [Vec<&str>; 2] {
     ]
 }
 
-const PACKAGE: &[&[&str]] = &[
+pub(crate) const PACKAGE: &[&[&str]] = &[
     // Each published crate packages, and builds from its .crate alone
     // (unpublished path dependencies come from a local overlay). Not the
     // dirty-tree check: that is for `cargo publish`.
