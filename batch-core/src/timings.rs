@@ -21,7 +21,10 @@ const BUCKETS: usize = 40;
 pub struct Timings {
     /// Per batch: from the moment both the batch was cut and its writer
     /// had the answer to its previous request, to the start of this
-    /// batch's request. The library's own idle time between batches.
+    /// batch's request. The library's own idle time between batches,
+    /// except where a batch was held back on purpose: under adaptive
+    /// concurrency a writer above the limit stays idle, and a batch whose
+    /// key is still in flight waits; both count here too.
     pub handoff: Histogram,
     /// Per batch after a writer's first: from the answer to the writer's
     /// previous request to the start of this one, whether or not a batch
