@@ -630,7 +630,7 @@ pub fn soak(
                             .map_err(|f| format!("row {i} handed back: {f}"))?;
                         hist.record(u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX));
                         count += 1;
-                        if count % 256 == 0 {
+                        if count.is_multiple_of(256) {
                             hist.added.store(count, Ordering::Relaxed);
                         }
                     }
@@ -918,7 +918,7 @@ mod tests {
         let samples: Vec<Sample> = (1..=100)
             .map(|t| {
                 let rss = if t < 10 { 10 * t } else { 100 + t % 9 };
-                sample(f64::from(t as u32), 100_000 + (t % 3) * 1000, rss as u64)
+                sample(f64::from(t as u32), 100_000 + (t % 3) * 1000, rss)
             })
             .collect();
         let v = verdict(&samples, 10_000_000, 10_000_000);
