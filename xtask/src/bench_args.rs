@@ -68,8 +68,10 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
                 that a run has about 50 samples) RSS, items/s, add() p99,
                 pending, the durable segments' count and bytes and open
                 file descriptors; at the end it counts the rows on the
-                server and prints a verdict: RSS within 10% of its value
-                after the first minute (short runs: the first tenth),
+                server and prints a verdict: RSS (its heap, RssAnon;
+                VmRSS also holds the log's mapped segment) within 10% of
+                its value after the first minute (short runs: the first
+                tenth),
                 items/s drift <= 5% between the first and last tenth, 0
                 lost. Writes soak.json, soak.md and soak.svg. Combines
                 with --out only.
