@@ -3,6 +3,8 @@
 //! feature `bench`, release build) against them, and stops what it
 //! started. Results land in `$CARGO_TARGET_DIR/bench/`, else
 //! `target/bench/` (`results.json`, `results.md`, `throughput.svg`).
+//! `cargo xtask bench --soak N` runs issue 33's soak alone instead
+//! (`soak.json`, `soak.md`, `soak.svg`).
 
 use std::process::ExitCode;
 

@@ -13,6 +13,7 @@ pub const READS: &str = "reads";
 /// The help of `cargo xtask bench`.
 pub const HELP: &str = "\
 usage: cargo xtask bench [--quick] [--only LIST] [--rtt LIST] [--out DIR]
+       cargo xtask bench --soak N [--out DIR]
 
 Benchmarks the library on the four real servers: per-item writes (batch
 size 1) against batched ones, 2, 4, 8 and 16 batches in flight and adaptive
@@ -59,12 +60,28 @@ services up`), builds and runs the benchmark (`cargo run --release -p xtask
                 shrink as the round trip grows, runs at batch 1000 write
                 a third from 50 ms
   --out DIR     write the results to DIR instead
+  --soak N      run only the soak instead: N rows (a whole number, or with
+                a suffix k, M or G: 2M, 50M; issue 33's run is 50M) to
+                PostgreSQL through one PostgreSQLBatchInserter (batch 1000,
+                4 in flight, durable buffer with Fsync::Interval(100ms))
+                from 8 adding threads; every 10 s (less for short runs, so
+                that a run has about 50 samples) RSS, items/s, add() p99,
+                pending, the durable segments' count and bytes and open
+                file descriptors; at the end it counts the rows on the
+                server and prints a verdict: RSS (its heap, RssAnon;
+                VmRSS also holds the log's mapped segment) within 10% of
+                its value after the first minute (short runs: the first
+                tenth),
+                items/s drift <= 5% between the first and last tenth, 0
+                lost. Writes soak.json, soak.md and soak.svg. Combines
+                with --out only.
   -h, --help    print this help
 
 Output: tables on the terminal, and results.json, results.md,
 throughput.svg, throughput_rtt.svg (with --rtt), reads.json, reads.md,
-overlap.json and overlap.md in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else
-in <workspace>/target/bench/.";
+overlap.json and overlap.md (with --soak: soak.json, soak.md, soak.svg)
+in $CARGO_TARGET_DIR/bench/ if CARGO_TARGET_DIR is set, else in
+<workspace>/target/bench/.";
 
 /// What `cargo xtask bench` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +103,8 @@ pub struct BenchArgs {
     pub out: Option<PathBuf>,
     /// Round trips to add, in ms (`[0]` if not given).
     pub rtt_ms: Option<Vec<u32>>,
+    /// `--soak N`: run only the soak, of this many rows.
+    pub soak: Option<u64>,
 }
 
 impl BenchArgs {
@@ -159,10 +178,28 @@ impl BenchArgs {
                     let dir = it.next().ok_or("--out needs a folder")?;
                     parsed.out = Some(PathBuf::from(dir));
                 }
+                "--soak" => {
+                    let n = it
+                        .next()
+                        .ok_or("--soak needs a number of rows, e.g. 50M (issue 33's run)")?;
+                    parsed.soak = Some(parse_count(n).map_err(|e| format!("--soak: {e}"))?);
+                }
                 other if other.starts_with('-') => {
                     return Err(format!("unknown flag {other:?}"));
                 }
                 other => return Err(format!("unexpected argument {other:?}")),
+            }
+        }
+        if parsed.soak.is_some() {
+            let others = [
+                ("--quick", parsed.quick),
+                ("--only", parsed.only.is_some()),
+                ("--rtt", parsed.rtt_ms.is_some()),
+            ];
+            if let Some((flag, _)) = others.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "--soak runs only the soak: it does not combine with {flag}"
+                ));
             }
         }
         Ok(Parsed::Run(parsed))
@@ -177,6 +214,36 @@ impl BenchArgs {
     pub fn out_dir(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(default_out)
     }
+}
+
+/// The most rows `--soak` takes (10^12: a `u64` count of rows whose ids
+/// and a run's counters keep far from overflow).
+pub const MAX_SOAK: u64 = 1_000_000_000_000;
+
+/// A count of rows: a whole number from 1 to [`MAX_SOAK`], optionally
+/// with a suffix `k` (thousand), `M` (million) or `G` (billion), e.g.
+/// `2000000`, `2M`, `50M`, `500k`. Underscores between digits are allowed
+/// (`50_000_000`). The error names the value.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("{text:?} is not a number of rows from 1 to {MAX_SOAK} (e.g. 2000000, 2M, 500k)")
+    };
+    let (digits, scale) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1_000),
+        Some((i, 'm' | 'M')) => (&text[..i], 1_000_000),
+        Some((i, 'g' | 'G')) => (&text[..i], 1_000_000_000),
+        _ => (text, 1),
+    };
+    let digits = digits.replace('_', "");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| (1..=MAX_SOAK).contains(n))
+        .ok_or_else(bad)
 }
 
 /// `$CARGO_TARGET_DIR/bench` if that variable is set, else the
@@ -207,6 +274,7 @@ mod tests {
                 only: Some(vec!["postgres".into(), "neo4j".into()]),
                 out: Some(PathBuf::from("/tmp/b")),
                 rtt_ms: None,
+                soak: None,
             }))
         );
         let Ok(Parsed::Run(with_rtt)) = parse(&["--rtt", "0,10,50"]) else {
@@ -234,6 +302,31 @@ mod tests {
     }
 
     #[test]
+    fn soak_takes_a_count_with_an_optional_suffix() {
+        let soak = |args: &[&str]| match parse(args) {
+            Ok(Parsed::Run(a)) => a.soak,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(soak(&[]), None);
+        assert_eq!(soak(&["--soak", "2000000"]), Some(2_000_000));
+        assert_eq!(soak(&["--soak", "2M"]), Some(2_000_000));
+        assert_eq!(soak(&["--soak", "50M"]), Some(50_000_000));
+        assert_eq!(soak(&["--soak", "50_000_000"]), Some(50_000_000));
+        assert_eq!(soak(&["--soak", "500k"]), Some(500_000));
+        assert_eq!(soak(&["--soak", "1G"]), Some(1_000_000_000));
+        assert_eq!(soak(&["--soak", "1"]), Some(1));
+        assert_eq!(
+            parse(&["--soak", "1M", "--out", "/tmp/s"]),
+            Ok(Parsed::Run(BenchArgs {
+                out: Some(PathBuf::from("/tmp/s")),
+                soak: Some(1_000_000),
+                ..BenchArgs::default()
+            }))
+        );
+        assert_eq!(parse(&["--soak", "1M", "--help"]), Ok(Parsed::Help));
+    }
+
+    #[test]
     fn errors_name_the_argument() {
         for (args, named) in [
             (&["--bogus"][..], "--bogus"),
@@ -245,6 +338,20 @@ mod tests {
             (&["--rtt"][..], "--rtt"),
             (&["--rtt", "0,ten"][..], "ten"),
             (&["--rtt", "5000"][..], "5000"),
+            (&["--soak"][..], "--soak"),
+            (&["--soak", "lots"][..], "lots"),
+            (&["--soak", "0"][..], "\"0\""),
+            (&["--soak", "-5"][..], "-5"),
+            (&["--soak", "2.5M"][..], "2.5M"),
+            (&["--soak", "M"][..], "\"M\""),
+            (
+                &["--soak", "99999999999999999999"][..],
+                "99999999999999999999",
+            ),
+            (&["--soak", "2000G"][..], "2000G"),
+            (&["--soak", "1M", "--quick"][..], "--quick"),
+            (&["--only", "postgres", "--soak", "1M"][..], "--only"),
+            (&["--soak", "1M", "--rtt", "10"][..], "--rtt"),
         ] {
             let err = parse(args).expect_err("an error");
             assert!(err.contains(named), "{err:?} does not name {named}");

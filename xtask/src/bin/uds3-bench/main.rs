@@ -7,7 +7,9 @@
 //! to `$CARGO_TARGET_DIR/bench/` if that variable is set, else to
 //! `<workspace>/target/bench/`.
 //!
-//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--rtt 0,10] [--out DIR]`
+//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--rtt 0,10] [--out DIR]`,
+//! or `uds3-bench --soak N [--out DIR]` for issue 33's soak alone
+//! (`soak.{json,md,svg}`; see `soak.rs`)
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
@@ -20,6 +22,7 @@ mod overlap;
 mod postgres;
 mod reads;
 mod runner;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -86,6 +89,24 @@ fn main() -> ExitCode {
     // Durable buffers on the results' file system (not /tmp, which may
     // be a tmpfs where an fsync is free); each run removes its own.
     runner::set_buffer_root(out.join("buffers"));
+    if let Some(rows) = args.soak {
+        // The soak runs alone: rows handed back or lost fail it; goals
+        // not met are its verdict, printed and written, not a failure.
+        return match soak::soak(&endpoints, rows, &out, machine) {
+            Ok(verdict) if verdict.none_lost => ExitCode::SUCCESS,
+            Ok(verdict) => {
+                eprintln!(
+                    "bench: soak: {} rows on the server of {} written",
+                    verdict.arrived, verdict.expected
+                );
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("bench: soak: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rtts = args.rtts();
     let mut plans = Vec::new();
     for &rtt in &rtts {

@@ -242,20 +242,54 @@ pub fn between_batches(records: &[Record]) -> String {
     out
 }
 
-/// One backend's lines in a chart: its (x, items/s) points, and a dashed
-/// reference: a polyline of points, or one level across the chart.
-struct Series<'a> {
-    name: &'a str,
-    points: Vec<(f64, f64)>,
-    dashed: Vec<(f64, f64)>,
-    level: Option<f64>,
+/// One line in a chart (a backend's, or the soak's): its (x, y) points,
+/// and a dashed reference: a polyline of points, or one level across the
+/// chart.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: Vec<(f64, f64)>,
+    pub level: Option<f64>,
 }
 
 /// The x axis: where a value goes (0 to 1 across the plot) and its ticks.
-struct Axis {
-    place: Box<dyn Fn(f64) -> f64>,
-    ticks: Vec<(f64, String)>,
-    label: &'static str,
+pub struct Axis {
+    pub place: Box<dyn Fn(f64) -> f64>,
+    pub ticks: Vec<(f64, String)>,
+    pub label: &'static str,
+}
+
+/// The y axis: logarithmic (rates that span decades) or linear from 0 (a
+/// level whose drift of a few percent should show), and its label.
+pub struct YAxis {
+    pub log: bool,
+    pub label: &'static str,
+}
+
+/// The bench's throughput axis: items/s, logarithmic.
+const ITEMS_PER_S_LOG: YAxis = YAxis {
+    log: true,
+    label: "items/s",
+};
+
+/// A round step (1, 2 or 5 times a power of ten) of at least `raw`, for
+/// ticks on a linear axis.
+pub fn nice_step(raw: f64) -> f64 {
+    if !raw.is_finite() || raw <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let f = raw / magnitude;
+    let n = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    n * magnitude
 }
 
 /// Log-log chart of items/s against batch size, one line per backend
@@ -300,6 +334,7 @@ pub fn svg(records: &[Record]) -> String {
     draw(
         "uds3-batch: items/s against batch size (log-log; dashed: the server's ceiling)",
         &axis,
+        &ITEMS_PER_S_LOG,
         &lines,
     )
 }
@@ -355,6 +390,7 @@ pub fn svg_rtt(records: &[Record]) -> Option<String> {
     Some(draw(
         "uds3-batch: items/s against round trip (best library mode; dashed: per-item)",
         &axis,
+        &ITEMS_PER_S_LOG,
         &lines,
     ))
 }
@@ -370,8 +406,8 @@ fn backends<'a>(records: &[&'a Record]) -> Vec<&'a str> {
     names
 }
 
-/// A chart with a log items/s axis, the given x axis, and a legend.
-fn draw(title: &str, axis: &Axis, lines: &[Series<'_>]) -> String {
+/// A chart with the given axes and a legend.
+pub fn draw(title: &str, axis: &Axis, y_axis: &YAxis, lines: &[Series<'_>]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 420.0;
     const L: f64 = 70.0;
@@ -394,12 +430,34 @@ fn draw(title: &str, axis: &Axis, lines: &[Series<'_>]) -> String {
         ys.iter().copied().fold(f64::INFINITY, f64::min).max(1.0),
         ys.iter().copied().fold(1.0, f64::max),
     );
-    let (ly0, ly1) = (
-        ymin.log10().floor(),
-        ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
-    );
+    // The plotted range, in axis units (log10 of the value on a log
+    // axis), and the horizontal grid lines.
+    let log = y_axis.log;
+    let (y0, y1, grid): (f64, f64, Vec<(f64, String)>) = if log {
+        let (ly0, ly1) = (
+            ymin.log10().floor(),
+            ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
+        );
+        let grid = ((ly0 as i32)..=(ly1 as i32))
+            .map(|e| (10f64.powi(e), 10u64.pow(e.max(0) as u32).to_string()))
+            .collect();
+        (ly0, ly1, grid)
+    } else {
+        let step = nice_step(ymax / 5.0);
+        let top = (ymax / step).ceil().max(1.0) * step;
+        let grid = (0..=(top / step).round() as u32)
+            .map(|k| {
+                let v = f64::from(k) * step;
+                (v, format!("{v}"))
+            })
+            .collect();
+        (0.0, top, grid)
+    };
     let x = |v: f64| L + (axis.place)(v) * (W - L - R);
-    let y = |v: f64| H - B - (v.max(1.0).log10() - ly0) / (ly1 - ly0) * (H - T - B);
+    let y = |v: f64| {
+        let u = if log { v.max(1.0).log10() } else { v };
+        H - B - (u - y0) / (y1 - y0) * (H - T - B)
+    };
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
 <rect width="{W}" height="{H}" fill="white"/>
@@ -416,15 +474,14 @@ fn draw(title: &str, axis: &Axis, lines: &[Series<'_>]) -> String {
             H - B + 16.0,
         );
     }
-    for e in (ly0 as i32)..=(ly1 as i32) {
-        let yv = y(10f64.powi(e));
+    for (value, label) in &grid {
+        let yv = y(*value);
         let _ = writeln!(
             s,
-            r##"<line x1="{L}" y1="{yv}" x2="{}" y2="{yv}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{L}" y1="{yv}" x2="{}" y2="{yv}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{label}</text>"##,
             W - R,
             L - 6.0,
             yv + 4.0,
-            10u64.pow(e as u32)
         );
     }
     let _ = writeln!(
@@ -436,9 +493,10 @@ fn draw(title: &str, axis: &Axis, lines: &[Series<'_>]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">items/s</text>"#,
+        r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">{}</text>"#,
         H / 2.0,
-        H / 2.0
+        H / 2.0,
+        y_axis.label
     );
     let polyline = |points: &[(f64, f64)]| -> String {
         points
@@ -562,6 +620,17 @@ mod tests {
             ],
             "{table}"
         );
+    }
+
+    #[test]
+    fn linear_axes_step_by_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(nice_step(1.0), 1.0);
+        assert_eq!(nice_step(13.0), 20.0);
+        assert_eq!(nice_step(31_000.0), 50_000.0);
+        assert_eq!(nice_step(70.0), 100.0);
+        assert_eq!(nice_step(0.0), 1.0);
+        assert_eq!(nice_step(f64::NAN), 1.0);
     }
 
     #[test]

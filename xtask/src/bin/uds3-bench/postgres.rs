@@ -24,38 +24,44 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn new(endpoints: &Endpoints) -> Self {
-        // Plaintext means plaintext: without `sslmode`, the default
-        // (`prefer`) would take the TLS the test server also offers.
-        let url = &endpoints.postgres_url;
-        let url = if url.contains("sslmode=") {
-            url.clone()
-        } else if url.contains('?') {
-            format!("{url}&sslmode=disable")
-        } else {
-            format!("{url}?sslmode=disable")
-        };
         Self {
-            url,
+            url: plaintext_url(endpoints),
             tls_url: endpoints.postgres_tls_libpq_url(),
             run_no: 0,
         }
     }
 }
 
+/// The server's URL with `sslmode=disable` unless it names a mode:
+/// plaintext means plaintext (without `sslmode`, the default, `prefer`,
+/// would take the TLS the test server also offers).
+pub fn plaintext_url(endpoints: &Endpoints) -> String {
+    let url = &endpoints.postgres_url;
+    if url.contains("sslmode=") {
+        url.clone()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
 fn rows(items: usize) -> Vec<DocumentRow> {
-    (0..items as u64)
-        .map(|i| {
-            DocumentRow::new(
-                format!("doc-{i:08}"),
-                format!("/corpus/{}/urteil-{i}.txt", 1990 + i % 35),
-                ["judgment", "statute", "decree", "contract"][(i % 4) as usize],
-                (1000 + i * 7 % 5000) as i64,
-                (i % 40) as i64,
-            )
-            .created_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i))
-            .quality_score((i % 100) as f64 / 100.0)
-        })
-        .collect()
+    (0..items as u64).map(row).collect()
+}
+
+/// The bench's document row number `i` (its id `doc-{i:08}`, unique per
+/// `i`); the soak makes its rows with it too.
+pub fn row(i: u64) -> DocumentRow {
+    DocumentRow::new(
+        format!("doc-{i:08}"),
+        format!("/corpus/{}/urteil-{i}.txt", 1990 + i % 35),
+        ["judgment", "statute", "decree", "contract"][(i % 4) as usize],
+        (1000 + i * 7 % 5000) as i64,
+        (i % 40) as i64,
+    )
+    .created_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + i))
+    .quality_score((i % 100) as f64 / 100.0)
 }
 
 const PROFILE: Profile = Profile {

@@ -105,6 +105,17 @@ pub fn set_buffer_root(dir: PathBuf) {
 /// A durable buffer directory for one run, removed when dropped.
 pub type BufferDir = Option<tempfile::TempDir>;
 
+/// A new durable buffer directory under [`BUFFER_ROOT`], removed when
+/// dropped (keep it until the run's batcher is closed).
+pub fn buffer_dir() -> Result<tempfile::TempDir, String> {
+    let root = BUFFER_ROOT.get_or_init(std::env::temp_dir);
+    std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    tempfile::Builder::new()
+        .prefix("buffer-")
+        .tempdir_in(root)
+        .map_err(|e| format!("a buffer directory in {}: {e}", root.display()))
+}
+
 /// What a benchmark mode writes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -195,12 +206,7 @@ impl Mode {
         };
         let (builder, dir) = match fsync {
             Some(fsync) => {
-                let root = BUFFER_ROOT.get_or_init(std::env::temp_dir);
-                std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
-                let dir = tempfile::Builder::new()
-                    .prefix("buffer-")
-                    .tempdir_in(root)
-                    .map_err(|e| format!("a buffer directory in {}: {e}", root.display()))?;
+                let dir = buffer_dir()?;
                 (builder.durable(dir.path()).fsync(fsync), Some(dir))
             }
             None => (builder, None),
