@@ -17,20 +17,22 @@
 //!    (the last good level of an earlier batcher, read from its
 //!    [`Stats::adaptive_limit`](crate::Stats::adaptive_limit)), straight
 //!    in step 3; otherwise from one batch, in step 2.
-//! 2. **Slow start.** While latency stays flat (fewer than [`ALPHA`]
+//! 2. **Slow start.** While latency stays flat (fewer than [`GAMMA`]
 //!    batches waiting) and every allowed slot is busy, each observation
 //!    doubles the limit: a short stream reaches its level in a few
 //!    batches. The first observation whose latency rose, whatever level it
 //!    was sent at, ends slow start and sets the limit to its estimate of
 //!    the level (`n * base / x`, rounded up).
-//! 3. **Probing**, one decision per round: `limit` observations of batches
-//!    sent at the current limit with every slot busy, averaged.
+//! 3. **Probing**, one decision per round: `limit + 1` observations of
+//!    batches sent at the current limit with every slot busy; their mean
+//!    latency, and their throughput (`limit` over the time from the first
+//!    one's end to the last one's).
 //!    - Latency flat: one more (additive increase).
 //!    - More than [`BETA`] batches waiting: down to the estimate plus one
 //!      (and at least one less).
 //!    - In between it holds, and every [`PROBE_EVERY`] rounds held it
 //!      probes one step, up and down in turn. A step up is kept if the
-//!      round's throughput (`n / x`) rose by at least [`PROBE_GAIN`] of
+//!      round's throughput rose by at least [`PROBE_GAIN`] of
 //!      what one more batch brings a server that scales linearly; a step
 //!      down is kept if throughput fell by less than that. So a server
 //!      whose throughput still rises as latency rises (several cores
@@ -63,7 +65,11 @@ use std::time::Duration;
 /// limit grows (half a batch, so that a level just past the knee, with
 /// one batch waiting, holds).
 const ALPHA: f64 = 0.5;
-/// Batches waiting at the server above which the limit comes down.
+/// Batches waiting at the server from which slow start ends: a whole
+/// one, so that a network's jitter (a few percent of latency) does not end
+/// it early at a high level.
+const GAMMA: f64 = 1.0;
+/// Batches waiting at the server above which a step down is tried at once.
 const BETA: f64 = 3.0;
 /// Multiplicative decrease on overload.
 const DECREASE: f64 = 0.75;
@@ -73,7 +79,7 @@ const ALPHA_BASELINE: f64 = 0.3;
 const PROBE_EVERY: u32 = 4;
 /// Share of a linear step's gain in throughput (`1 / level`) that decides
 /// a probe.
-const PROBE_GAIN: f64 = 0.125;
+const PROBE_GAIN: f64 = 0.25;
 /// Slack for rounding an estimate up: 4.000000001 batches is four.
 const EPSILON: f64 = 1e-9;
 
@@ -82,8 +88,9 @@ const EPSILON: f64 = 1e-9;
 struct Probe {
     /// The level it left, and returns to unless the step is kept.
     from: usize,
-    /// Throughput at `from`, batches per second.
-    rate: f64,
+    /// Throughput at `from`, batches per second, as counted (ends over
+    /// time) and by Little's law (`n / x`).
+    rate: [f64; 2],
 }
 
 /// The in-flight limit and the latency statistics it follows.
@@ -95,9 +102,8 @@ pub(crate) struct Adaptive {
     baseline: Option<f64>,
     /// Doubling until latency rises.
     slow_start: bool,
-    /// Observations of the current round (sent at `limit`), and the sum
-    /// of their latencies in seconds.
-    round: (usize, f64),
+    /// The current round: observations of batches sent at `limit`.
+    round: Round,
     /// Rounds held since the last change.
     held: u32,
     probe: Option<Probe>,
@@ -118,7 +124,7 @@ impl Adaptive {
             cap,
             baseline: None,
             slow_start: start.is_none(),
-            round: (0, 0.0),
+            round: Round::default(),
             held: 0,
             probe: None,
             probe_up: true,
@@ -139,8 +145,16 @@ impl Adaptive {
 
     /// One batch's latency: the time its requests took, without backoff.
     /// `sent_with`: batches in flight when it was sent, itself included;
-    /// `saturated`: every allowed slot was busy when it ended.
-    pub(crate) fn observe(&mut self, latency: Duration, sent_with: usize, saturated: bool) {
+    /// `saturated`: every allowed slot was busy when it ended; `ended`:
+    /// when it ended, on a clock that only goes forward (the pool's: time
+    /// since it started).
+    pub(crate) fn observe(
+        &mut self,
+        latency: Duration,
+        sent_with: usize,
+        saturated: bool,
+        ended: Duration,
+    ) {
         let x = latency.as_secs_f64();
         let n = sent_with.max(1);
         let base = match self.baseline {
@@ -150,7 +164,7 @@ impl Adaptive {
         };
         self.baseline = Some(base);
         if self.slow_start {
-            if waiting(n, base, x) >= ALPHA {
+            if waiting(n, base, x) + EPSILON >= GAMMA {
                 self.slow_start = false;
                 self.set(estimate(n, base, x));
             } else if saturated {
@@ -162,20 +176,38 @@ impl Adaptive {
             // Sent at another level, or with idle slots: not this round's.
             return;
         }
-        self.round.0 += 1;
-        self.round.1 += x;
-        if self.round.0 < self.limit {
+        let round = &mut self.round;
+        let ended = ended.as_secs_f64();
+        round.first.get_or_insert(ended);
+        round.last = ended;
+        round.count += 1;
+        round.latency += x;
+        if round.count <= self.limit {
             return;
         }
-        let x = self.round.1 / self.round.0 as f64;
-        self.round = (0, 0.0);
-        let rate = if x > 0.0 { n as f64 / x } else { f64::MAX };
+        // `limit` intervals between `limit + 1` ends: the throughput.
+        let Round {
+            count,
+            latency,
+            first,
+            last,
+        } = std::mem::take(round);
+        let x = latency / count as f64;
+        let span = last - first.unwrap_or(last);
+        let counted = if span > 0.0 {
+            (count - 1) as f64 / span
+        } else {
+            f64::MAX
+        };
+        let rate = [counted, if x > 0.0 { n as f64 / x } else { f64::MAX }];
         if let Some(probe) = self.probe.take() {
-            let gain = rate / probe.rate - 1.0;
+            let gains = [0, 1].map(|i| rate[i] / probe.rate[i] - 1.0);
+            // Up only if both measures gained; down if either lost little:
+            // noise must not buy latency.
             let keep = if self.limit > probe.from {
-                gain >= PROBE_GAIN / probe.from as f64
+                gains.iter().all(|&g| g >= PROBE_GAIN / probe.from as f64)
             } else {
-                gain > -PROBE_GAIN / self.limit as f64
+                gains.iter().any(|&g| g > -PROBE_GAIN / self.limit as f64)
             };
             if !keep {
                 self.set(probe.from);
@@ -238,8 +270,20 @@ impl Adaptive {
     /// A new limit, within `1..=cap`; a new round starts.
     fn set(&mut self, limit: usize) {
         self.limit = limit.clamp(1, self.cap);
-        self.round = (0, 0.0);
+        self.round = Round::default();
     }
+}
+
+/// Observations of batches sent at the current limit, with every slot
+/// busy: `limit + 1` of them make a round.
+#[derive(Debug, Clone, Default)]
+struct Round {
+    count: usize,
+    /// Sum of their latencies, seconds.
+    latency: f64,
+    /// When the first and the last of them ended, seconds.
+    first: Option<f64>,
+    last: f64,
 }
 
 /// Batches of `n` waiting at the server, with baseline `base` and latency
@@ -321,7 +365,12 @@ mod tests {
             now = end;
             if let Some(a) = adaptive.as_mut() {
                 let saturated = running >= a.allowed();
-                a.observe(Duration::from_secs_f64(end - sent), n, saturated);
+                a.observe(
+                    Duration::from_secs_f64(end - sent),
+                    n,
+                    saturated,
+                    Duration::from_secs_f64(end),
+                );
                 levels.push((a.allowed(), a.settled()));
             }
         }
@@ -462,6 +511,14 @@ mod tests {
         assert!(tail.iter().all(|l| l.1.abs_diff(4) <= 1), "{tail:?}");
     }
 
+    /// Observes a batch of `ms` latency that ended `ms` after the last.
+    fn tick(a: &mut Adaptive, ms: u64, sent_with: usize, saturated: bool) {
+        let ended = a.round.first.map_or(Duration::ZERO, |_| {
+            Duration::from_secs_f64(a.round.last) + Duration::from_millis(ms)
+        });
+        a.observe(Duration::from_millis(ms), sent_with, saturated, ended);
+    }
+
     #[test]
     fn never_above_the_cap_nor_below_one() {
         let mut a = Adaptive::new(3, None);
@@ -471,6 +528,7 @@ mod tests {
                 Duration::from_secs_f64(latency),
                 (i % 4) as usize,
                 i % 3 != 0,
+                Duration::from_millis(i / 2),
             );
             if i % 11 == 0 {
                 a.overloaded((i % 5) as usize);
@@ -489,10 +547,10 @@ mod tests {
         assert_eq!(a.allowed(), 2, "slow start, every slot busy");
         a.first_of_writer(false);
         assert_eq!(a.allowed(), 2, "a slot was idle");
-        a.observe(Duration::from_millis(10), 1, true);
+        tick(&mut a, 10, 1, true);
         assert_eq!(a.allowed(), 4);
         // Two of three batches waiting: slow start ends at the estimate.
-        a.observe(Duration::from_millis(30), 3, true);
+        tick(&mut a, 30, 3, true);
         assert_eq!(a.allowed(), 1, "3 * 10 / 30");
         a.first_of_writer(true);
         assert_eq!(
@@ -506,7 +564,7 @@ mod tests {
     fn overload_shrinks_the_limit_once_per_window_and_ends_slow_start() {
         let mut a = Adaptive::new(16, None);
         for _ in 0..3 {
-            a.observe(Duration::from_millis(10), 1, true);
+            tick(&mut a, 10, 1, true);
         }
         assert_eq!(a.allowed(), 8, "slow start");
         a.overloaded(8);
@@ -515,12 +573,12 @@ mod tests {
         assert_eq!(a.allowed(), 6, "sent with 8: answered by the decrease to 6");
         a.overloaded(6);
         assert_eq!(a.allowed(), 4, "6 * 0.75");
-        // No queueing after it: no doubling, one more per round of four.
-        for _ in 0..3 {
-            a.observe(Duration::from_millis(10), 4, true);
+        // No queueing after it: no doubling, one more per round of five.
+        for _ in 0..4 {
+            tick(&mut a, 10, 4, true);
         }
         assert_eq!(a.allowed(), 4);
-        a.observe(Duration::from_millis(10), 4, true);
+        tick(&mut a, 10, 4, true);
         assert_eq!(a.allowed(), 5);
         for _ in 0..20 {
             a.overloaded(1);
@@ -532,12 +590,12 @@ mod tests {
     fn idle_slots_do_not_grow_the_limit() {
         let mut a = Adaptive::new(8, None);
         for _ in 0..100 {
-            a.observe(Duration::from_millis(10), 1, false);
+            tick(&mut a, 10, 1, false);
         }
         assert_eq!(a.allowed(), 1);
         let mut a = Adaptive::new(8, Some(4));
         for _ in 0..100 {
-            a.observe(Duration::from_millis(10), 2, false);
+            tick(&mut a, 10, 2, false);
         }
         assert_eq!(a.allowed(), 4, "batches sent with idle slots");
     }

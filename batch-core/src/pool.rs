@@ -21,6 +21,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use foldhash::fast::RandomState;
@@ -39,6 +40,8 @@ pub(crate) struct Done {
     died: bool,
     /// What the batch tells the adaptive limit.
     load: Load,
+    /// When the writer was done with it.
+    ended: Instant,
 }
 
 impl Done {
@@ -48,6 +51,7 @@ impl Done {
             worker: usize::MAX,
             died: true,
             load: Load::default(),
+            ended: Instant::now(),
         }
     }
 }
@@ -95,6 +99,8 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     adaptive: Option<Adaptive>,
     /// The adaptive level last told to the stats.
     told: usize,
+    /// The adaptive limit's clock starts here.
+    started: Instant,
     /// Per writer: it has written a batch. A writer's first batch may pay
     /// for its connection (the rest of a connect ahead, or all of it),
     /// which says nothing about queueing at the server, so the adaptive
@@ -135,6 +141,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             hasher: RandomState::default(),
             adaptive: adaptive.map(|start| Adaptive::new(count, start)),
             told: 0,
+            started: Instant::now(),
             warm: vec![false; count],
             capacity,
             dead: false,
@@ -275,7 +282,8 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             {
                 let saturated = running >= adaptive.allowed();
                 if warm {
-                    adaptive.observe(done.load.busy, sent_with, saturated);
+                    let ended = done.ended.saturating_duration_since(self.started);
+                    adaptive.observe(done.load.busy, sent_with, saturated, ended);
                 } else {
                     adaptive.first_of_writer(saturated);
                 }
@@ -409,6 +417,7 @@ fn write_jobs<S: Sink>(
             worker,
             died: false,
             load,
+            ended: Instant::now(),
         });
     }
     guard.finished = true;
@@ -428,6 +437,7 @@ impl Drop for WorkerGuard<'_> {
                 worker: self.worker,
                 died: true,
                 load: Load::default(),
+                ended: Instant::now(),
             });
         }
     }
