@@ -102,6 +102,9 @@ pub(crate) struct Adaptive {
     baseline: Option<f64>,
     /// Doubling until latency rises.
     slow_start: bool,
+    /// In slow start, after a first sign of a queue cut the limit: the
+    /// limit before the cut, until a second sign confirms it.
+    tentative: Option<usize>,
     /// The current round: observations of batches sent at `limit`.
     round: Round,
     /// Rounds held since the last change.
@@ -124,6 +127,7 @@ impl Adaptive {
             cap,
             baseline: None,
             slow_start: start.is_none(),
+            tentative: None,
             round: Round::default(),
             held: 0,
             probe: None,
@@ -164,11 +168,36 @@ impl Adaptive {
         };
         self.baseline = Some(base);
         if self.slow_start {
-            if waiting(n, base, x) + EPSILON >= GAMMA {
-                self.slow_start = false;
-                self.set(estimate(n, base, x));
-            } else if saturated {
-                self.set(self.limit.saturating_mul(2));
+            let queue = waiting(n, base, x) + EPSILON >= GAMMA;
+            match (queue, self.tentative) {
+                // The first sign of a queue cuts the limit to its estimate.
+                (true, None) => {
+                    self.tentative = Some(self.limit);
+                    self.set(estimate(n, base, x));
+                }
+                // A level above the cut without a queue: the sign was one
+                // late answer (jitter), and slow start goes on.
+                (false, Some(before)) if n > self.limit => {
+                    self.tentative = None;
+                    self.set(before);
+                }
+                // Further signs lower the cut: the first batches of a burst
+                // find fewer of it at the server than were sent. A batch
+                // sent at the cut ends slow start.
+                (_, Some(_)) => {
+                    if queue {
+                        let level = estimate(n, base, x);
+                        if level < self.limit {
+                            self.set(level);
+                        }
+                    }
+                    if n == self.limit {
+                        self.slow_start = false;
+                        self.tentative = None;
+                    }
+                }
+                (false, None) if saturated => self.set(self.limit.saturating_mul(2)),
+                (false, None) => {}
             }
             return;
         }
@@ -245,7 +274,7 @@ impl Adaptive {
     /// did end. In slow start, with every allowed slot busy, it doubles
     /// the limit like a batch that saw no queueing.
     pub(crate) fn first_of_writer(&mut self, saturated: bool) {
-        if self.slow_start && saturated {
+        if self.slow_start && self.tentative.is_none() && saturated {
             self.set(self.limit.saturating_mul(2));
         }
     }
@@ -261,6 +290,7 @@ impl Adaptive {
             return;
         }
         self.slow_start = false;
+        self.tentative = None;
         self.probe = None;
         self.held = 0;
         self.ceiling = Some(self.limit);
@@ -407,8 +437,8 @@ mod tests {
     #[test]
     fn converges_in_eight_batches_at_1_ms_and_50_ms() {
         // 1 ms away, two workers at 1 ms a batch: four in flight keep them
-        // busy. 50 ms away, three workers at 100 ms a batch: five.
-        for (round_trip, service, workers, best) in [(1.0, 1.0, 2.0, 4), (50.0, 100.0, 3.0, 5)] {
+        // busy. 50 ms away, three workers at 150 ms a batch: four too.
+        for (round_trip, service, workers, best) in [(1.0, 1.0, 2.0, 4), (50.0, 150.0, 3.0, 4)] {
             let server = knee(round_trip, service, workers);
             let (fixed, top) = best_fixed(&server, 16);
             assert_eq!(fixed, best, "{round_trip} ms");
@@ -549,9 +579,15 @@ mod tests {
         assert_eq!(a.allowed(), 2, "a slot was idle");
         tick(&mut a, 10, 1, true);
         assert_eq!(a.allowed(), 4);
-        // Two of three batches waiting: slow start ends at the estimate.
+        // Two of three batches waiting: the limit is cut to the estimate,
+        // and a first batch does not grow it while that waits for a second
+        // sign, nor once it came.
         tick(&mut a, 30, 3, true);
         assert_eq!(a.allowed(), 1, "3 * 10 / 30");
+        a.first_of_writer(true);
+        assert_eq!(a.allowed(), 1);
+        tick(&mut a, 30, 3, true);
+        assert_eq!(a.allowed(), 1);
         a.first_of_writer(true);
         assert_eq!(
             a.allowed(),
