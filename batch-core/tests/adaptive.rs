@@ -461,6 +461,13 @@ fn the_limit_settles_at_the_servers_best_level() {
     eprintln!("settled at {level}; requests at the server (last 30): {tail:?}");
     assert!(level.abs_diff(best) <= 1, "settled at {level}, best {best}");
     assert!(seen.iter().any(|&n| n >= best), "{seen:?}");
+    let mut sorted = tail.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!(
+        median.abs_diff(best) <= 1,
+        "mostly {median} at the server, best {best}: {tail:?}"
+    );
     assert!(
         tail.iter().all(|&n| n <= best + 2),
         "at most a probe one step past the level: {tail:?}"
