@@ -4,60 +4,65 @@
 //!
 //! Each resolved near-full batch is one observation: its latency (the time
 //! its requests took, never a retry's backoff sleep) and `n`, the batches
-//! in flight when it was sent, itself included. The baseline is the
+//! in flight when it was sent, itself included. The baseline `base` is the
 //! latency of a batch alone on the server: the running average of batches
 //! sent while no other was in flight, otherwise the lowest seen. With
-//! latency `x`, about `n * (1 - base/x)` of the `n` were waiting at the
+//! latency `x`, about `n * (1 - base / x)` of the `n` were waiting at the
 //! server rather than being worked on or travelling (TCP Vegas' estimate
 //! of the queue), and `n * base / x` is how many the server and the
 //! network carry without a queue: the level where throughput stops rising.
 //!
-//! 1. **Start.** From the level given by
+//! 1. **Start** from the level given by
 //!    [`BatcherSettings::adaptive_start`](crate::BatcherSettings::adaptive_start)
-//!    (the last good level of an earlier batcher, read from its
-//!    [`Stats::adaptive_limit`](crate::Stats::adaptive_limit)), straight
-//!    in step 3; otherwise from one batch, in step 2.
+//!    (the last good level of an earlier batcher, its
+//!    [`Stats::adaptive_limit`](crate::Stats::adaptive_limit)), in step 3;
+//!    otherwise from one batch, in step 2.
 //! 2. **Slow start.** While latency stays flat (fewer than [`GAMMA`]
 //!    batches waiting) and every allowed slot is busy, each observation
-//!    doubles the limit: a short stream reaches its level in a few
-//!    batches. The first observation whose latency rose, whatever level it
-//!    was sent at, ends slow start and sets the limit to its estimate of
-//!    the level (`n * base / x`, rounded up).
-//! 3. **Probing**, one decision per round: `limit + 1` observations of
-//!    batches sent at the current limit with every slot busy; their mean
-//!    latency, and their throughput (`limit` over the time from the first
-//!    one's end to the last one's).
-//!    - Latency flat: one more (additive increase).
-//!    - More than [`BETA`] batches waiting: down to the estimate plus one
-//!      (and at least one less).
-//!    - In between it holds, and every [`PROBE_EVERY`] rounds held it
-//!      probes one step, up and down in turn. A step up is kept if the
-//!      round's throughput rose by at least [`PROBE_GAIN`] of
-//!      what one more batch brings a server that scales linearly; a step
-//!      down is kept if throughput fell by less than that. So a server
-//!      whose throughput still rises as latency rises (several cores
-//!      behind a long round trip) is followed up, and a level that only
-//!      adds latency is left.
+//!    doubles the limit, so that a short stream reaches its level in a
+//!    few batches. The first observation that saw a queue, whatever level
+//!    it was sent at, cuts the limit to its estimate (`n * base / x`,
+//!    rounded up); further ones lower the cut (the first batches of a
+//!    burst find fewer of it at the server than were sent); one without a
+//!    queue sent above the cut undoes it (it was a late answer, jitter);
+//!    the first batch sent at the cut ends slow start.
+//! 3. **Probing**, one decision per round of `limit + 1` observations of
+//!    batches sent at the current limit with every slot busy: their mean
+//!    latency `x`, and their throughput, counted (`limit` ends over the
+//!    time from the first to the last) and by Little's law (`limit / x`).
+//!    - Fewer than [`ALPHA`] waiting: one more (additive increase),
+//!      unless that is the level an overload was last met at.
+//!    - More than [`BETA`] waiting: a step down is probed at once.
+//!    - Otherwise it holds, and every [`PROBE_EVERY`] rounds it probes one
+//!      step, up and down in turn (and up to a level that overloaded).
+//!      A step up is kept if both measures of throughput rose by at least
+//!      [`PROBE_GAIN`] of what one batch more gives a server that scales
+//!      linearly; a step down is kept if either fell by less than that.
+//!      A server whose throughput still rises with latency (several cores
+//!      behind a long round trip) is followed up; a level that only adds
+//!      latency is left; noise alone does not buy latency.
 //! 4. **Overload.** A batch that met a retriable error (a deadlock, a 429
-//!    or 503, any error retried with a backoff; the retry's sleep is a
-//!    sign of overload, not latency) multiplies the limit by [`DECREASE`]
-//!    and ends slow start, once per window: a batch sent with more in
-//!    flight than the limit now allows was already answered by the
+//!    or 503, a lost connection; retried after a backoff or not) is no
+//!    latency observation but a sign of overload: the limit is multiplied
+//!    by [`DECREASE`], slow start ends, a probe is abandoned, and growing
+//!    back to that level is a probe. Once per window: a batch sent with
+//!    more in flight than the limit now allows was answered by the
 //!    decrease that brought it there.
 //!
-//! The limit the batcher settled at (a probe's level not counted) is
+//! The level it settled at (a probe's step not counted) is
 //! [`Stats::adaptive_limit`](crate::Stats::adaptive_limit).
 //!
-//! How fast: evidence that a level is too many comes only with a batch
-//! sent at that level, and it ends after the batches sent before it, so
-//! from one batch the limit settles within about `best + 6` batches (by
-//! the 8th where the best level is 4 or less, for any round trip), and at
-//! once from a remembered level. Across a network latency stays flat as
-//! batches are added, so the limit doubles to the cap. Writers connect
-//! ahead ([`Sink::connect_ahead`](crate::Sink::connect_ahead)) so that a
-//! step does not wait for a connection; a writer's first batch may still
-//! pay for part of one, so it is no latency observation, but in slow
-//! start its end doubles the limit like a flat one.
+//! How fast: that a level is too many shows only in a batch sent at it,
+//! which ends after the batches sent before it. From one batch the limit
+//! is within one step of the best level by the 8th batch where that level
+//! is 4 (at 1 ms or 50 ms; the unit tests' simulated servers), within
+//! about `best + 6` batches for more (17 for 12); from a remembered level
+//! at once. Across a network latency stays flat as batches are added, so
+//! the limit doubles to the cap. Writers connect ahead
+//! ([`Sink::connect_ahead`](crate::Sink::connect_ahead)) so that a step
+//! does not wait for a connection; a writer's first batch may still pay
+//! for part of one, so it is no latency observation, but in slow start
+//! its end doubles the limit like a flat one.
 
 use std::time::Duration;
 
@@ -69,7 +74,8 @@ const ALPHA: f64 = 0.5;
 /// one, so that a network's jitter (a few percent of latency) does not end
 /// it early at a high level.
 const GAMMA: f64 = 1.0;
-/// Batches waiting at the server above which a step down is tried at once.
+/// Batches waiting at the server above which a step down is probed at
+/// once.
 const BETA: f64 = 3.0;
 /// Multiplicative decrease on overload.
 const DECREASE: f64 = 0.75;
@@ -271,8 +277,9 @@ impl Adaptive {
 
     /// A writer's first batch ended: its latency may include the rest of
     /// the writer's connection, so it says nothing about queueing, but it
-    /// did end. In slow start, with every allowed slot busy, it doubles
-    /// the limit like a batch that saw no queueing.
+    /// did end. In slow start (no cut waiting to be confirmed), with every
+    /// allowed slot busy, it doubles the limit like a batch that saw no
+    /// queueing.
     pub(crate) fn first_of_writer(&mut self, saturated: bool) {
         if self.slow_start && self.tentative.is_none() && saturated {
             self.set(self.limit.saturating_mul(2));
@@ -281,8 +288,9 @@ impl Adaptive {
 
     /// A batch ended that met a retriable error: a deadlock, a throttle
     /// (429, 503), a lost connection, retried after a backoff or not. The
-    /// limit shrinks by [`DECREASE`], slow start ends and a probe is
-    /// abandoned; `sent_with` as in [`observe`](Self::observe): a batch
+    /// limit shrinks by [`DECREASE`], slow start ends, a probe is
+    /// abandoned, and the level is remembered as a ceiling that only a
+    /// probe passes; `sent_with` as in [`observe`](Self::observe): a batch
     /// sent with more in flight than the limit allows now was already
     /// answered by the decrease that brought it there.
     pub(crate) fn overloaded(&mut self, sent_with: usize) {

@@ -9,8 +9,8 @@
 //! - A flush is answered once every batch shipped before it is resolved;
 //!   later batches may already be in flight.
 //! - Under adaptive concurrency every writer connects as the pool starts
-//!   ([`Sink::connect_ahead`]), since the limit hands out batches one
-//!   writer at a time; `close` does not wait for one still connecting.
+//!   ([`Sink::connect_ahead`]), since the limit hands out batches a
+//!   step at a time; `close` does not wait for one still connecting.
 //!
 //! Why lanes by key were not chosen: they would split a full batch across
 //! lanes and send half-empty requests. Holding back is free when keys are

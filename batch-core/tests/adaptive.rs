@@ -530,3 +530,28 @@ fn throttled_requests_back_the_limit_off() {
     assert!(throttled <= 8, "throttled: {throttled} at once");
     assert!(stats.adaptive_limit <= 8, "{stats:?}");
 }
+
+#[test]
+fn a_start_level_is_checked_when_the_settings_are_built() {
+    let build = |adaptive: bool, start: usize| {
+        BatcherSettings::builder()
+            .max_in_flight(8)
+            .adaptive_concurrency(adaptive)
+            .adaptive_start(start)
+            .build()
+    };
+    let settings = build(true, 8).expect("the cap is a level");
+    assert_eq!(settings.adaptive_start.map(|l| l.get()), Some(8));
+    for (adaptive, start, names) in [
+        (true, 0, "adaptive_start"),
+        (true, 9, "adaptive_start"),
+        (false, 4, "adaptive_concurrency"),
+    ] {
+        let err = build(adaptive, start).expect_err("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(names) && msg.contains(&start.to_string()),
+            "{msg}"
+        );
+    }
+}
