@@ -40,8 +40,6 @@ pub(crate) struct Done {
     died: bool,
     /// What the batch tells the adaptive limit.
     load: Load,
-    /// When the writer was done with it.
-    ended: Instant,
 }
 
 impl Done {
@@ -51,7 +49,6 @@ impl Done {
             worker: usize::MAX,
             died: true,
             load: Load::default(),
-            ended: Instant::now(),
         }
     }
 }
@@ -282,7 +279,11 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             {
                 let saturated = running >= adaptive.allowed();
                 if warm {
-                    let ended = done.ended.saturating_duration_since(self.started);
+                    let ended = done
+                        .load
+                        .answered
+                        .unwrap_or_else(Instant::now)
+                        .saturating_duration_since(self.started);
                     adaptive.observe(done.load.busy, sent_with, saturated, ended);
                 } else {
                     adaptive.first_of_writer(saturated);
@@ -417,7 +418,6 @@ fn write_jobs<S: Sink>(
             worker,
             died: false,
             load,
-            ended: Instant::now(),
         });
     }
     guard.finished = true;
@@ -437,7 +437,6 @@ impl Drop for WorkerGuard<'_> {
                 worker: self.worker,
                 died: true,
                 load: Load::default(),
-                ended: Instant::now(),
             });
         }
     }

@@ -54,6 +54,8 @@ pub(crate) struct Load {
     /// Requests answered with a retriable error (deadlock, throttle, lost
     /// connection): signs of overload, whether retried or not.
     pub(crate) overloads: u64,
+    /// When its last request was answered.
+    pub(crate) answered: Option<Instant>,
 }
 
 /// One batch being written. Its items stay in this vector, never moved,
@@ -390,6 +392,7 @@ impl<S: Sink> Writer<S> {
             }));
             let took = sent.elapsed();
             counters.load.busy += took;
+            counters.load.answered = Some(sent + took);
             self.telemetry.request(took);
             match answer {
                 Err(panic) => {
