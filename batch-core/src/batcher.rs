@@ -225,7 +225,9 @@ impl<S: Sink> Batcher<S> {
                     first.into_iter().chain(writers).collect(),
                     Arc::clone(&shared),
                     &settings.name,
-                    settings.adaptive_concurrency,
+                    settings
+                        .adaptive_concurrency
+                        .then(|| settings.adaptive_start.map(std::num::NonZeroUsize::get)),
                     batch_size,
                 )
                 .map_err(StartError::Thread)?,

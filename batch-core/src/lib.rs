@@ -22,7 +22,8 @@
 //! once, each on a writer thread with a sink of its own
 //! ([`Sink::sibling`]); items with the same [`Sink::item_key`] are never
 //! written out of order. With [`BatcherSettings::adaptive_concurrency`] the
-//! count follows request latency, up to that cap, and every writer
+//! count finds its level from the requests' latency and throughput, up to
+//! that cap (the rule is described in `src/adaptive.rs`), and every writer
 //! connects as the batcher starts ([`Sink::connect_ahead`]).
 //!
 //! # Metrics (feature `metrics`)

@@ -9,8 +9,8 @@
 //! - A flush is answered once every batch shipped before it is resolved;
 //!   later batches may already be in flight.
 //! - Under adaptive concurrency every writer connects as the pool starts
-//!   ([`Sink::connect_ahead`]), since the limit hands out batches one
-//!   writer at a time; `close` does not wait for one still connecting.
+//!   ([`Sink::connect_ahead`]), since the limit hands out batches a
+//!   step at a time; `close` does not wait for one still connecting.
 //!
 //! Why lanes by key were not chosen: they would split a full batch across
 //! lanes and send half-empty requests. Holding back is free when keys are
@@ -32,14 +32,14 @@ use crate::message::{Batch, Reply};
 use crate::report::FailedItem;
 use crate::sink::Sink;
 use crate::state::Shared;
-use crate::writer::Writer;
+use crate::writer::{Load, Writer};
 
 /// A writer's answer: its batch is resolved, or the thread died.
 pub(crate) struct Done {
     worker: usize,
     died: bool,
-    /// Attempts of the batch the server rolled back as deadlocked.
-    deadlocks: u64,
+    /// What the batch tells the adaptive limit.
+    load: Load,
 }
 
 impl Done {
@@ -48,7 +48,7 @@ impl Done {
         Done {
             worker: usize::MAX,
             died: true,
-            deadlocks: 0,
+            load: Load::default(),
         }
     }
 }
@@ -66,9 +66,8 @@ struct Running {
     seq: u64,
     keys: Vec<u64>,
     items: usize,
-    sent: Instant,
-    /// No other batch was in flight when it was sent.
-    alone: bool,
+    /// Batches in flight when it was sent, itself included.
+    sent_with: usize,
 }
 
 /// The writer threads and what is queued for them.
@@ -95,6 +94,10 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
     hasher: RandomState,
     /// Adjusts how many writers may work at once; `None`: all of them.
     adaptive: Option<Adaptive>,
+    /// The adaptive level last told to the stats.
+    told: usize,
+    /// The adaptive limit's clock starts here.
+    started: Instant,
     /// Per writer: it has written a batch. A writer's first batch may pay
     /// for its connection (the rest of a connect ahead, or all of it),
     /// which says nothing about queueing at the server, so the adaptive
@@ -108,12 +111,13 @@ pub(crate) struct Pool<T: Send + 'static, E: Send + Sync + 'static> {
 }
 
 impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
-    /// Starts a writer thread per writer.
+    /// Starts a writer thread per writer. `adaptive`: `None` for a fixed
+    /// limit, else the level to start from, if one is remembered.
     pub(crate) fn spawn<S: Sink<Item = T, Error = E>>(
         writers: Vec<Writer<S>>,
         shared: Arc<Shared<T, E>>,
         name: &str,
-        adaptive: bool,
+        adaptive: Option<Option<usize>>,
         capacity: usize,
     ) -> std::io::Result<Self> {
         let (done_tx, done) = crossbeam_channel::unbounded();
@@ -132,12 +136,16 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             barriers: VecDeque::new(),
             key_of: S::item_key,
             hasher: RandomState::default(),
-            adaptive: adaptive.then(|| Adaptive::new(count)),
+            adaptive: adaptive.map(|start| Adaptive::new(count, start)),
+            told: 0,
+            started: Instant::now(),
             warm: vec![false; count],
             capacity,
             dead: false,
             shut_down: false,
         };
+        pool.tell_level();
+        let adaptive = adaptive.is_some();
         for (worker, writer) in writers.into_iter().enumerate() {
             let (job_tx, jobs) = crossbeam_channel::bounded(1);
             let done = done_tx.clone();
@@ -229,8 +237,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                         seq,
                         keys,
                         items: count,
-                        sent: Instant::now(),
-                        alone: running == 0,
+                        sent_with: running + 1,
                     });
                 }
                 Err(batch) => {
@@ -250,8 +257,7 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
         if let Some(Running {
             keys,
             items,
-            sent,
-            alone,
+            sent_with,
             ..
         }) = self.running.get_mut(done.worker).and_then(Option::take)
         {
@@ -261,23 +267,29 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
                 .is_some_and(|warm| std::mem::replace(warm, true));
             if let Some(adaptive) = &mut self.adaptive
                 && !done.died
-                && done.deadlocks > 0
+                && done.load.overloads > 0
             {
-                // Batches in flight deadlocked each other: its latency
-                // includes the lock wait and the retry, and fewer in
-                // flight make fewer deadlocks. Whatever its size.
-                adaptive.deadlocked();
+                // A deadlock, a throttle, a lost connection: a sign of
+                // overload, whatever its size; its latency (the retries'
+                // requests) is no observation.
+                adaptive.overloaded(sent_with);
             } else if let Some(adaptive) = &mut self.adaptive
                 && !done.died
                 && items * 2 >= self.capacity
             {
                 let saturated = running >= adaptive.allowed();
                 if warm {
-                    adaptive.observe(sent.elapsed(), running, alone, saturated);
+                    let ended = done
+                        .load
+                        .answered
+                        .unwrap_or_else(Instant::now)
+                        .saturating_duration_since(self.started);
+                    adaptive.observe(done.load.busy, sent_with, saturated, ended);
                 } else {
                     adaptive.first_of_writer(saturated);
                 }
             }
+            self.tell_level();
             for key in keys {
                 if let Some(count) = self.busy.get_mut(&key) {
                     *count -= 1;
@@ -291,6 +303,16 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Pool<T, E> {
             self.dead = true;
         } else {
             self.idle.push(done.worker);
+        }
+    }
+
+    /// Puts the adaptive level in the stats when it changed.
+    fn tell_level(&mut self) {
+        if let Some(level) = self.adaptive.as_ref().map(Adaptive::settled)
+            && level != self.told
+        {
+            self.told = level;
+            self.shared.lock().stats.adaptive_limit = level as u64;
         }
     }
 
@@ -391,11 +413,11 @@ fn write_jobs<S: Sink>(
         ahead.store(false, Ordering::Release);
     }
     for batch in jobs {
-        let deadlocks = writer.process(batch);
+        let load = writer.process(batch);
         let _ = done.send(Done {
             worker,
             died: false,
-            deadlocks,
+            load,
         });
     }
     guard.finished = true;
@@ -414,7 +436,7 @@ impl Drop for WorkerGuard<'_> {
             let _ = self.done.send(Done {
                 worker: self.worker,
                 died: true,
-                deadlocks: 0,
+                load: Load::default(),
             });
         }
     }

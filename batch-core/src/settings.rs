@@ -62,13 +62,27 @@ pub struct BatcherSettings {
     /// batch waits while any of its keys is in flight. At most as many as
     /// the sinks the batcher was given ([`Batcher::with_sinks`](crate::Batcher::with_sinks)).
     pub max_in_flight: NonZeroUsize,
-    /// Adjust the batches in flight from the requests' latency, between 1
-    /// and `max_in_flight` (off by default: always `max_in_flight`). Across
-    /// a network the count climbs to the cap; on a server that queues, it
-    /// stays where the server keeps up. Every writer's connection is opened
-    /// as the batcher starts ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
+    /// Adjust the batches in flight from the requests' latency and
+    /// throughput, between 1 and `max_in_flight` (off by default: always
+    /// `max_in_flight`): doubling until latency rises, then probing, and
+    /// backing off on retries, throttles and deadlocks. The rule is
+    /// described once, in batch-core's `src/adaptive.rs`. Every writer's
+    /// connection is opened as the batcher starts
+    /// ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
     /// `max_in_flight` of them, whether or not the count climbs.
     pub adaptive_concurrency: bool,
+    /// Under [`adaptive_concurrency`](Self::adaptive_concurrency), the
+    /// level to start from instead of one batch in slow start: the last
+    /// good level of an earlier batcher on the same server
+    /// ([`Stats::adaptive_limit`](crate::Stats::adaptive_limit)), so that
+    /// a new batcher does not climb again. At most `max_in_flight`.
+    ///
+    /// Why a setting and not a memo inside the library: a level is only
+    /// good for the server, network and batch size it was found on, which
+    /// the caller knows and a process-wide table keyed by name would guess
+    /// (two batchers of one name may write to different servers, and tests
+    /// would leak levels into each other).
+    pub adaptive_start: Option<NonZeroUsize>,
     /// Keep every accepted item in a log on disk until it is resolved, so
     /// that a crash loses nothing accepted (feature `durable`; the sink
     /// must give a [`Codec`](crate::Codec)). Off by default: items live in
@@ -101,6 +115,7 @@ impl BatcherSettings {
             close_timeout: Duration::from_secs(30),
             max_in_flight: NonZeroUsize::MIN,
             adaptive_concurrency: false,
+            adaptive_start: None,
             durable: None,
         }
     }
@@ -112,6 +127,7 @@ impl BatcherSettings {
             batch_size: settings.batch_size.get(),
             max_pending: None,
             max_in_flight: settings.max_in_flight.get(),
+            adaptive_start: None,
             fsync: None,
             max_buffer_bytes: None,
             settings,
@@ -151,6 +167,8 @@ pub struct BatcherSettingsBuilder {
     batch_size: usize,
     max_pending: Option<usize>,
     max_in_flight: usize,
+    /// Kept raw until `build`, so that 0 is reported there.
+    adaptive_start: Option<usize>,
     fsync: Option<Fsync>,
     max_buffer_bytes: Option<u64>,
 }
@@ -219,14 +237,22 @@ impl BatcherSettingsBuilder {
         self
     }
 
-    /// Adjust the batches in flight from the requests' latency, up to
-    /// `max_in_flight` (TCP Vegas' rule: more while fewer than one batch
-    /// waits at the server, as the rise of latency over a lone batch's
-    /// tells; fewer once more than three wait). Opens all `max_in_flight`
-    /// connections as the batcher starts, so that a growing count never
-    /// waits for one.
+    /// Adjust the batches in flight from the requests' latency and
+    /// throughput, up to `max_in_flight` (the rule: batch-core's
+    /// `src/adaptive.rs`). Opens all `max_in_flight` connections as the
+    /// batcher starts, so that a growing count never waits for one.
     pub fn adaptive_concurrency(mut self, on: bool) -> Self {
         self.settings.adaptive_concurrency = on;
+        self
+    }
+
+    /// Start the adaptive limit at `level` batches in flight, the last
+    /// good level of an earlier batcher
+    /// ([`Stats::adaptive_limit`](crate::Stats::adaptive_limit)), instead
+    /// of at one. `build` refuses 0, a level above `max_in_flight`, and a
+    /// level without [`adaptive_concurrency`](Self::adaptive_concurrency).
+    pub fn adaptive_start(mut self, level: usize) -> Self {
+        self.adaptive_start = Some(level);
         self
     }
 
@@ -317,6 +343,22 @@ impl BatcherSettingsBuilder {
                 min: 1,
                 max: MAX_IN_FLIGHT,
             })?;
+        if let Some(level) = self.adaptive_start {
+            if !s.adaptive_concurrency {
+                return Err(ConfigError::Inconsistent(format!(
+                    "adaptive_start ({level}) needs adaptive concurrency: call adaptive_concurrency(true) too"
+                )));
+            }
+            s.adaptive_start = NonZeroUsize::new(level)
+                .filter(|l| *l <= s.max_in_flight)
+                .map(Some)
+                .ok_or_else(|| ConfigError::OutOfRange {
+                    var: "adaptive_start",
+                    value: level.to_string(),
+                    min: 1,
+                    max: s.max_in_flight.get(),
+                })?;
+        }
         let max_pending = self
             .max_pending
             .unwrap_or_else(|| s.batch_size.get().saturating_mul(s.max_in_flight.get() + 3));

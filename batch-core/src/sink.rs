@@ -123,7 +123,7 @@ pub trait Sink: Send + 'static {
     /// needs) before it is given a batch. With
     /// [`adaptive_concurrency`](crate::BatcherSettings::adaptive_concurrency)
     /// the batcher calls it once on each writer's thread as the batcher
-    /// starts, so that the limit, which grows one batch at a time,
+    /// starts, so that the limit, which grows a step at a time,
     /// never waits on a connection: across a network a connection costs
     /// several round trips, and the writers that joined the ramp one by one
     /// paid them one by one. The call runs on the library's own thread,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 /// | `total_conflicts` | accepted items the server already held, or whose key it keeps (an idempotent success, not written again), including an in-batch duplicate superseded by a later one | - |
 /// | `total_failed` | accepted items handed back with an error (report, failure handler, or the log after `Drop`) | - |
 /// | `uncollected` | of `total_failed`, those waiting for the next report | - |
+/// | `adaptive_limit` | under adaptive concurrency, the batches in flight the limit settled at (a probe one step off not counted); 0 without | - |
 /// | `pending` | accepted items buffered, not yet sent | `pending` |
 /// | `in_flight` | accepted items sent (or queued for the flusher), not yet resolved | - |
 /// | `total_batches` | batches taken from the buffer and written | `total_batches` |
@@ -89,6 +90,12 @@ pub struct Stats {
     /// Failed items waiting to be collected by the next report; they count
     /// toward `max_pending`.
     pub uncollected: u64,
+    /// Under adaptive concurrency, the batches in flight the limit settled
+    /// at (a probe one step off not counted): what a new batcher for the
+    /// same server may start from
+    /// ([`BatcherSettings::adaptive_start`](crate::BatcherSettings::adaptive_start)).
+    /// 0 without adaptive concurrency.
+    pub adaptive_limit: u64,
 }
 
 impl Stats {
@@ -113,6 +120,7 @@ impl Stats {
             ("pending", self.pending),
             ("in_flight", self.in_flight),
             ("uncollected", self.uncollected),
+            ("adaptive_limit", self.adaptive_limit),
         ])
     }
 }

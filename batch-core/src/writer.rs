@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{BatchError, ErrorClass, SinkError};
 use crate::message::Batch;
@@ -42,6 +42,20 @@ struct Counters {
     /// Attempts the server rolled back as deadlocked.
     deadlocks: u64,
     fell_back: bool,
+    /// What the adaptive limit learns from the batch.
+    load: Load,
+}
+
+/// What one batch tells an adaptive in-flight limit.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Load {
+    /// Time its requests took, backoff sleeps between retries excluded.
+    pub(crate) busy: Duration,
+    /// Requests answered with a retriable error (deadlock, throttle, lost
+    /// connection): signs of overload, whether retried or not.
+    pub(crate) overloads: u64,
+    /// When its last request was answered.
+    pub(crate) answered: Option<Instant>,
 }
 
 /// One batch being written. Its items stay in this vector, never moved,
@@ -73,8 +87,8 @@ pub(crate) struct Writer<S: Sink> {
 impl<S: Sink> Writer<S> {
     /// Writes one batch taken from the buffer and resolves all its items;
     /// a panic anywhere in between hands the unresolved items back.
-    /// Returns how many of its attempts deadlocked (for the adaptive limit).
-    pub(crate) fn process(&mut self, batch: Batch<S::Item>) -> u64 {
+    /// Returns what the batch tells an adaptive limit.
+    pub(crate) fn process(&mut self, batch: Batch<S::Item>) -> Load {
         let Batch {
             items,
             seqs,
@@ -99,12 +113,12 @@ impl<S: Sink> Writer<S> {
         let panic = written
             .err()
             .map(|p| Arc::<str>::from(panic_message(p.as_ref())));
-        let deadlocks = batch.counters.deadlocks;
+        let load = batch.counters.load;
         self.finish(batch, &seqs, opened, panic.as_ref());
         if let Some(msg) = panic {
             tracing::error!(batcher = %self.shared.name, panic = %msg, "the flusher caught a panic; the batch's unresolved items were handed back");
         }
-        deadlocks
+        load
     }
 
     /// Records the time since this writer's last answer, and the hand-off:
@@ -397,7 +411,10 @@ impl<S: Sink> Writer<S> {
                     sink.write_batch(items)
                 }
             }));
-            self.telemetry.request(sent.elapsed());
+            let took = sent.elapsed();
+            counters.load.busy += took;
+            counters.load.answered = Some(sent + took);
+            self.telemetry.request(took);
             match answer {
                 Err(panic) => {
                     let msg: Arc<str> = panic_message(panic.as_ref()).into();
@@ -413,6 +430,7 @@ impl<S: Sink> Writer<S> {
                     });
                 }
                 Ok(Err(e)) if e.is_retriable() => {
+                    counters.load.overloads += 1;
                     if e.class() == ErrorClass::OutcomeUnknown {
                         *replay = true;
                     }

@@ -2,12 +2,13 @@
 //! like a server across a network: every batch costs a flat round trip,
 //! and a sibling's first batch also pays for its connection. The limit is
 //! read from the sink (how many batches were in flight halfway through
-//! each write); no duration is asserted.
+//! each write, or from the fake server); no duration is asserted.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use batch_core::testing::fake::{FakeItem, FakeScript, FakeServer, FakeSink};
 use batch_core::{BatchError, Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
 
 /// One round trip per batch: more batches in flight cost no latency.
@@ -401,4 +402,156 @@ fn deadlocks_bring_the_limit_down() {
         mean < 2.75,
         "the limit stays near where batches stop deadlocking: {tail:?}"
     );
+}
+
+/// An adaptive batcher of up to 16 in flight, batches of ten, on a fake
+/// sink in front of `server`, with `script`'s failures; retries without a
+/// backoff, so that only what a retry tells, not its sleep, can move the
+/// limit.
+fn converging(server: &FakeServer, script: FakeScript, start: Option<usize>) -> Batcher<FakeSink> {
+    let (sink, _record) = FakeSink::new(FakeScript {
+        server: Some(server.clone()),
+        ..script
+    });
+    let mut settings = BatcherSettings::builder()
+        .batch_size(10)
+        .max_in_flight(16)
+        .adaptive_concurrency(true)
+        .retry(
+            batch_core::RetryPolicy::new(
+                50,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_secs(60),
+            )
+            .expect("retry"),
+        );
+    if let Some(level) = start {
+        settings = settings.adaptive_start(level);
+    }
+    Batcher::new(sink, settings.build().expect("settings")).expect("spawn")
+}
+
+/// Adds `batches` batches of ten with ids from `first`, and waits for them.
+fn write(batcher: &Batcher<FakeSink>, first: u64, batches: u64) {
+    for id in first..first + batches * 10 {
+        batcher
+            .add(FakeItem::new(id))
+            .map_err(|f| f.error)
+            .expect("add");
+    }
+    let report = batcher.flush();
+    assert_eq!(report.written, batches * 10, "{:?}", batcher.stats());
+}
+
+#[test]
+fn the_limit_settles_at_the_servers_best_level() {
+    // 50 ms away, two workers at 50 ms a batch: four in flight keep them
+    // busy, a fifth only waits. (Long enough that the client's own time
+    // per batch, which the limit counts in flight and the server does
+    // not, stays small on a loaded machine.)
+    let server = FakeServer::new(Duration::from_millis(50), Duration::from_millis(50), 2);
+    let best = server.best_level();
+    assert_eq!(best, 4);
+    let batcher = converging(&server, FakeScript::default(), None);
+    write(&batcher, 0, 100);
+    let level = batcher.stats().adaptive_limit as usize;
+    let seen = server.seen();
+    let tail = &seen[seen.len() - 30..];
+    eprintln!("settled at {level}; requests at the server (last 30): {tail:?}");
+    assert!(level.abs_diff(best) <= 1, "settled at {level}, best {best}");
+    assert!(seen.iter().any(|&n| n >= best), "{seen:?}");
+    let mut sorted = tail.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!(
+        median.abs_diff(best) <= 1,
+        "mostly {median} at the server, best {best}: {tail:?}"
+    );
+    assert!(
+        tail.iter().all(|&n| n <= best + 2),
+        "at most a probe one step past the level: {tail:?}"
+    );
+}
+
+#[test]
+fn a_new_batcher_starts_from_the_remembered_level() {
+    let server = FakeServer::new(Duration::from_millis(50), Duration::from_millis(50), 2);
+    let first = converging(&server, FakeScript::default(), None);
+    write(&first, 0, 60);
+    let level = first.stats().adaptive_limit as usize;
+    drop(first);
+    let fresh = server.seen();
+    assert!(
+        fresh.iter().any(|&n| n > level + 1),
+        "from one batch, slow start climbs past the level: {fresh:?}"
+    );
+    let at_start = fresh.len();
+    // A second batcher on the same server starts at the level, without
+    // slow start's climb past it.
+    let second = converging(&server, FakeScript::default(), Some(level));
+    assert_eq!(second.stats().adaptive_limit as usize, level);
+    write(&second, 10_000, 2 * level as u64);
+    let seen = server.seen();
+    let head = &seen[at_start..];
+    eprintln!("level {level}; the second batcher's requests at the server: {head:?}");
+    assert!(head.contains(&level), "{head:?}");
+    assert!(head.iter().all(|&n| n <= level + 1), "{head:?}");
+}
+
+#[test]
+fn throttled_requests_back_the_limit_off() {
+    // The network alone: sixteen in flight cost no latency. One request
+    // in five is refused with a transient error (a 429 or 503) at once and
+    // retried at once: its batch takes no longer, yet the limit backs off.
+    let network = || FakeServer::new(ROUND_TRIP, Duration::from_micros(100), 64);
+    let most_at_once = |server: &FakeServer| {
+        let seen = server.seen();
+        seen[seen.len() / 2..].iter().copied().max().unwrap_or(0)
+    };
+    let calm = network();
+    write(&converging(&calm, FakeScript::default(), None), 0, 60);
+    let server = network();
+    let throttled = converging(
+        &server,
+        FakeScript {
+            seed: 7,
+            transient_pct: 20,
+            ..FakeScript::default()
+        },
+        None,
+    );
+    write(&throttled, 0, 60);
+    let stats = throttled.stats();
+    let (calm, throttled) = (most_at_once(&calm), most_at_once(&server));
+    eprintln!("most at once (second half): calm {calm}, throttled {throttled}; {stats:?}");
+    assert!(stats.total_retries > 0, "{stats:?}");
+    assert!(calm >= 12, "calm: {calm} at once");
+    assert!(throttled <= 8, "throttled: {throttled} at once");
+    assert!(stats.adaptive_limit <= 8, "{stats:?}");
+}
+
+#[test]
+fn a_start_level_is_checked_when_the_settings_are_built() {
+    let build = |adaptive: bool, start: usize| {
+        BatcherSettings::builder()
+            .max_in_flight(8)
+            .adaptive_concurrency(adaptive)
+            .adaptive_start(start)
+            .build()
+    };
+    let settings = build(true, 8).expect("the cap is a level");
+    assert_eq!(settings.adaptive_start.map(|l| l.get()), Some(8));
+    for (adaptive, start, names) in [
+        (true, 0, "adaptive_start"),
+        (true, 9, "adaptive_start"),
+        (false, 4, "adaptive_concurrency"),
+    ] {
+        let err = build(adaptive, start).expect_err("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(names) && msg.contains(&start.to_string()),
+            "{msg}"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! and property tests. Backends are tested against real servers instead.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -137,6 +138,85 @@ pub struct FakeScript {
     /// Percent of requests answered with one outcome too few (a sink bug);
     /// nothing of such a request is stored.
     pub wrong_count_pct: u8,
+    /// A simulated server every request that gets past the scripted
+    /// failures waits for (a failed one is answered at once), shared by
+    /// the siblings: for tests of adaptive concurrency.
+    pub server: Option<FakeServer>,
+}
+
+/// A simulated server behind a network: a round trip, then `workers`
+/// working on a batch for `service` each. Up to its
+/// [`best_level`](Self::best_level) batches at once (what the round trip
+/// and the workers hold without a queue) a request takes `round_trip +
+/// service`; beyond, throughput stays flat and latency grows in
+/// proportion to the requests at it (they queue). Clones share the server.
+#[derive(Debug, Clone)]
+pub struct FakeServer {
+    round_trip: Duration,
+    service: Duration,
+    workers: usize,
+    active: Arc<AtomicUsize>,
+    /// Requests at the server as each one arrived, itself included.
+    seen: Arc<Mutex<Vec<usize>>>,
+}
+
+impl FakeServer {
+    /// A server `round_trip` away whose `workers` (at least one) take
+    /// `service` per batch.
+    pub fn new(round_trip: Duration, service: Duration, workers: usize) -> Self {
+        Self {
+            round_trip,
+            service,
+            workers: workers.max(1),
+            active: Arc::default(),
+            seen: Arc::default(),
+        }
+    }
+
+    /// Batches at once above which a batch only adds latency, as a real
+    /// number: `workers * (round_trip + service) / service`.
+    fn knee(&self) -> f64 {
+        let lone = (self.round_trip + self.service).as_secs_f64();
+        match self.service.as_secs_f64() {
+            s if s > 0.0 => self.workers as f64 * lone / s,
+            _ => f64::INFINITY,
+        }
+    }
+
+    /// The fewest batches in flight that give the highest throughput: the
+    /// best fixed `max_in_flight` for this server.
+    pub fn best_level(&self) -> usize {
+        let knee = self.knee();
+        if knee.is_finite() {
+            (knee - 1e-9).ceil().max(1.0) as usize
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Requests at the server as each one arrived, itself included, in
+    /// arrival order: the in-flight limit at work.
+    pub fn seen(&self) -> Vec<usize> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// One request: waits as long as the server takes with the requests
+    /// at it now.
+    fn serve(&self) {
+        let n = self.active.fetch_add(1, Ordering::AcqRel) + 1;
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(n);
+        let lone = self.round_trip + self.service;
+        let stretch = (n as f64 / self.knee()).max(1.0);
+        let took = Duration::try_from_secs_f64(lone.as_secs_f64() * stretch);
+        std::thread::sleep(took.unwrap_or(Duration::MAX));
+        self.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What the fake sink did, shared with the test.
@@ -293,6 +373,9 @@ impl FakeSink {
         }
         if self.script.bad_items == BadItems::FailBatch && items.iter().any(|i| i.bad) {
             return Err(err(ErrorClass::Permanent, "batch contains a bad item"));
+        }
+        if let Some(server) = &self.script.server {
+            server.serve();
         }
         let unknown = self.roll(self.script.unknown_pct);
         let mut rec = self.record.lock().unwrap_or_else(PoisonError::into_inner);
