@@ -122,7 +122,7 @@ pub use durable_settings::{
 pub use env::BackendEnv;
 pub use error::{BatchError, ConfigError, ErrorClass, SinkError, StartError};
 pub use own_thread::{on_own_thread, on_own_thread_async};
-pub use report::{FailedItem, FlushReport};
+pub use report::{AddManyError, FailedItem, FlushReport};
 pub use retry::RetryPolicy;
 pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, MAX_IN_FLIGHT, WhenFull};
 pub use sink::{DEFAULT_REQUEST_TIMEOUT, ItemCheck, ItemOutcome, Sink, SinkLimits};
