@@ -83,7 +83,7 @@ pub use body::EmbeddingEncoding;
 pub use client::{ChromaClient, ChromaClientBuilder, DEFAULT_TIMEOUT, PreFlight, TOKEN_VAR};
 pub use collection::{Collection, GetResult, ReadFields};
 pub use error::ChromaError;
-pub use inserter::{ChromaBatchInserter, FailedRecord};
+pub use inserter::{ChromaBatchInserter, FailedRecord, FailedRecords};
 pub use metadata::{Metadata, MetadataValue, metadata, metadata_from_json};
 pub use reader::{ChromaDBBatchReader, MAX_IDS_PER_READ};
 pub use record::ChromaRecord;

@@ -1,5 +1,9 @@
 //! ns per `Batcher::add` with a null sink: one thread, and 1/2/4/8 threads
 //! sharing one batcher. Goal: at most 100 ns per add on one thread.
+//!
+//! `add_many_vs_add`: 100 items through one `add_many` call against 100
+//! `add` calls, one thread, in memory (the durable buffer's side is in
+//! `durable_add.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,5 +78,44 @@ fn add(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, add);
+/// How a run hands its items to the batcher.
+#[derive(Clone, Copy)]
+enum Calls {
+    /// `add`, one call per item.
+    Adds,
+    /// `add_many`, one call per 100 items.
+    Many,
+}
+
+/// Items per call of `add_many`.
+const CHUNK: u64 = 100;
+
+fn add_many_vs_add(c: &mut Criterion) {
+    let mut group = c.benchmark_group("add_many_vs_add");
+    group.throughput(Throughput::Elements(CHUNK));
+    for (name, calls) in [("100_adds", Calls::Adds), ("add_many_100", Calls::Many)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let batcher = batcher();
+                let start = Instant::now();
+                for i in 0..iters {
+                    let items = i * CHUNK..(i + 1) * CHUNK;
+                    let refused = match calls {
+                        Calls::Adds => items.map(|n| batcher.add(n)).any(|r| r.is_err()),
+                        Calls::Many => batcher.add_many(items).is_err(),
+                    };
+                    assert!(!refused, "refused");
+                }
+                let report = batcher.close(Duration::from_secs(60));
+                let elapsed = start.elapsed();
+                assert!(report.is_complete());
+                // Per 100 items, close included.
+                elapsed
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, add, add_many_vs_add);
 criterion_main!(benches);

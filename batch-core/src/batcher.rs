@@ -20,6 +20,8 @@ use crate::stats::Stats;
 use crate::telemetry::Telemetry;
 use crate::writer::Writer;
 
+mod many;
+
 type Item<S> = <S as Sink>::Item;
 type Error<S> = <S as Sink>::Error;
 
@@ -417,36 +419,34 @@ impl<S: Sink> Batcher<S> {
                 }
             },
             Err(Refused::Io(e)) => Logged::Refused(BatchError::Buffer(Arc::new(e))),
-            Err(Refused::Full(full)) => {
-                // Room comes only from resolving what is buffered or in
-                // flight: send a waiting buffer now; with nothing left to
-                // write (the log is full of failures nobody collected, or
-                // the batcher is closed), waiting would be forever.
-                let busy = {
-                    let mut st = self.shared.lock();
-                    if st.in_flight == 0 && !st.buf.is_empty() {
-                        self.ship(&mut st);
-                    }
-                    st.in_flight > 0 && !st.closed
-                };
-                if self.settings.when_full == WhenFull::Reject || !busy {
-                    Logged::Refused(BatchError::BufferFull {
-                        bytes: full.bytes,
-                        limit: full.limit,
-                    })
-                } else if self.shared.on_own_thread() {
-                    // Only this thread can free the room.
-                    Logged::Refused(BatchError::OwnThread {
-                        full: format!(
-                            "durable buffer: {} bytes with this item, limit {}",
-                            full.bytes, full.limit
-                        )
-                        .into(),
-                    })
-                } else {
-                    Logged::Full(bytes.len() as u64)
-                }
+            Err(Refused::Full(full)) => self.log_full(full.bytes, full.limit, bytes.len() as u64),
+        }
+    }
+
+    /// The durable buffer is at its bound (`bytes` with the next item of
+    /// `len` bytes, over `limit`): the error the item comes back with, or
+    /// [`Logged::Full`] when waiting for room may help.
+    fn log_full(&self, bytes: u64, limit: u64, len: u64) -> Logged<Error<S>> {
+        // Room comes only from resolving what is buffered or in
+        // flight: send a waiting buffer now; with nothing left to
+        // write (the log is full of failures nobody collected, or
+        // the batcher is closed), waiting would be forever.
+        let busy = {
+            let mut st = self.shared.lock();
+            if st.in_flight == 0 && !st.buf.is_empty() {
+                self.ship(&mut st);
             }
+            st.in_flight > 0 && !st.closed
+        };
+        if self.settings.when_full == WhenFull::Reject || !busy {
+            Logged::Refused(BatchError::BufferFull { bytes, limit })
+        } else if self.shared.on_own_thread() {
+            // Only this thread can free the room.
+            Logged::Refused(BatchError::OwnThread {
+                full: format!("durable buffer: {bytes} bytes with this item, limit {limit}").into(),
+            })
+        } else {
+            Logged::Full(len)
         }
     }
 

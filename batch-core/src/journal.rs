@@ -31,6 +31,12 @@ impl Journal {
     pub(crate) fn append(&self, _: &[u8]) -> Result<(u64, u64), Refused> {
         match *self {}
     }
+    pub(crate) fn append_many<'a>(
+        &self,
+        _: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (std::ops::Range<u64>, u64, Option<Refused>) {
+        match *self {}
+    }
     pub(crate) fn accept(&self, _: u64) -> std::io::Result<()> {
         match *self {}
     }

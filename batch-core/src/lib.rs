@@ -17,6 +17,15 @@
 //! ([`on_own_thread`], the flusher thread), so every inserter can be built
 //! and used from a plain thread, any async runtime, or `spawn_blocking`.
 //!
+//! # Many items at once
+//! [`Batcher::add_many`] (and [`Batcher::add_many_async`]) takes many items
+//! in one call, e.g. a document's chunks: one lock of the buffer for all of
+//! them, one linger message to the flusher, and under the durable buffer
+//! one append and one wait for the sync that covers them all, where `add`
+//! in a loop pays each per item. Batches, order and counters are those of
+//! `add` in a loop; the items it cannot accept come back in an
+//! [`AddManyError`], each with its index in the input.
+//!
 //! # Several batches in flight
 //! [`BatcherSettings::max_in_flight`] writes up to that many batches at
 //! once, each on a writer thread with a sink of its own
@@ -126,7 +135,7 @@ pub use durable_settings::{
 pub use env::BackendEnv;
 pub use error::{BatchError, ConfigError, ErrorClass, SinkError, StartError};
 pub use own_thread::{on_own_thread, on_own_thread_async};
-pub use report::{FailedItem, FlushReport};
+pub use report::{AddManyError, FailedItem, FlushReport};
 pub use retry::RetryPolicy;
 pub use settings::{BatcherSettings, BatcherSettingsBuilder, Fallback, MAX_IN_FLIGHT, WhenFull};
 pub use sink::{DEFAULT_REQUEST_TIMEOUT, ItemCheck, ItemOutcome, Sink, SinkLimits};

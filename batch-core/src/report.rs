@@ -34,6 +34,56 @@ impl<T, E> FailedItem<T, E> {
     }
 }
 
+/// The items [`Batcher::add_many`](crate::Batcher::add_many) (or an
+/// inserter's `add_many`) did not accept, each with its index in the input
+/// and the error `add` would have given it. Every other item of the call
+/// was accepted: a call is never all-or-nothing, so that one bad chunk
+/// does not hold back a document's hundred good ones, and nothing comes
+/// back twice.
+#[derive(Debug)]
+#[must_use = "the items not accepted are handed back here; dropping this drops them"]
+pub struct AddManyError<T, E> {
+    /// The items not accepted, in input order, each with its index in the
+    /// input (never empty).
+    pub failed: Vec<(usize, FailedItem<T, E>)>,
+}
+
+impl<T, E> AddManyError<T, E> {
+    /// The indexes in the input of the items not accepted, in order.
+    pub fn indexes(&self) -> Vec<usize> {
+        self.failed.iter().map(|(index, _)| *index).collect()
+    }
+
+    /// The failed items alone, in input order, dropping their indexes.
+    pub fn into_items(self) -> Vec<FailedItem<T, E>> {
+        self.failed.into_iter().map(|(_, item)| item).collect()
+    }
+}
+
+impl<T, E: std::error::Error> std::fmt::Display for AddManyError<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.failed.first() {
+            Some((index, first)) => write!(
+                f,
+                "{} item(s) not accepted; the first, at index {index}: {}",
+                self.failed.len(),
+                first.error
+            ),
+            None => f.write_str("no item refused"),
+        }
+    }
+}
+
+/// So that `add_many(items)?` works in functions returning
+/// `Box<dyn Error>`; the source is the first item's error.
+impl<T: std::fmt::Debug, E: std::error::Error + 'static> std::error::Error for AddManyError<T, E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failed
+            .first()
+            .map(|(_, f)| &f.error as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// The result of [`Batcher::flush`](crate::Batcher::flush) or
 /// [`Batcher::close`](crate::Batcher::close): what was resolved since the
 /// previous report.

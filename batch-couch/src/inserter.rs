@@ -2,7 +2,7 @@
 //! `Batcher` over a [`CouchSink`] with UDS3's constructors and `add`.
 
 use batch_core::env::COUCHDB;
-use batch_core::{BatchError, Batcher, BatcherSettings, FailedItem};
+use batch_core::{AddManyError, BatchError, Batcher, BatcherSettings, FailedItem};
 use serde_json::Value;
 
 use crate::database::CouchDatabase;
@@ -13,6 +13,11 @@ use crate::sink::CouchSink;
 
 /// A document handed back to the caller, with the reason.
 pub type FailedDoc = FailedItem<CouchDoc, CouchError>;
+
+/// The documents [`CouchDBBatchInserter::add_many`] (or
+/// [`add_docs`](CouchDBBatchInserter::add_docs)) did not accept, each with
+/// its index in the input.
+pub type FailedDocs = AddManyError<CouchDoc, CouchError>;
 
 batch_core::inserter! {
     /// Buffers documents and writes them with one `_bulk_docs` request per
@@ -92,6 +97,78 @@ impl CouchDBBatchInserter {
         self.batcher.add_async(doc).await
     }
 
+    /// Adds many documents at once, each `(doc, doc_id)` as
+    /// [`add`](Self::add) takes them, in order: e.g. every chunk of a
+    /// document. Each is prepared as `add` prepares it, then all go to
+    /// batch-core's [`add_many`](Batcher::add_many): one lock of the
+    /// buffer for all of them (and under a durable buffer one append and
+    /// one sync), where `add` in a loop pays that per document. Batches
+    /// are cut as they would be by `add`.
+    ///
+    /// # Errors
+    /// The documents `add` would refuse (not an object, bad id, too large,
+    /// ...), each with its index in `docs` and the same error; every other
+    /// document is accepted.
+    pub fn add_many<'a>(
+        &self,
+        docs: impl IntoIterator<Item = (Value, Option<&'a str>)>,
+    ) -> Result<(), FailedDocs> {
+        let (prepared, refused) = self.prepare_many(docs);
+        refused.merge(self.batcher.add_many(prepared))
+    }
+
+    /// [`add_many`](Self::add_many) for async code: waits for room in the
+    /// buffer without blocking the thread. The documents are prepared at
+    /// the call, so the future holds none of the arguments and is `Send`.
+    pub fn add_many_async<'a>(
+        &self,
+        docs: impl IntoIterator<Item = (Value, Option<&'a str>)>,
+    ) -> impl Future<Output = Result<(), FailedDocs>> + Send + '_ {
+        let (prepared, refused) = self.prepare_many(docs);
+        let adding = self.batcher.add_many_async(prepared);
+        async move { refused.merge(adding.await) }
+    }
+
+    /// Adds many prepared documents at once (e.g. ones handed back
+    /// earlier), as [`add_doc`](Self::add_doc) adds each, through
+    /// batch-core's [`add_many`](Batcher::add_many).
+    ///
+    /// # Errors
+    /// The documents `add_doc` would refuse, each with its index in `docs`
+    /// and the same error; every other document is accepted.
+    pub fn add_docs(&self, docs: impl IntoIterator<Item = CouchDoc>) -> Result<(), FailedDocs> {
+        self.batcher.add_many(docs)
+    }
+
+    /// [`add_docs`](Self::add_docs) for async code, as
+    /// [`add_many_async`](Self::add_many_async).
+    pub fn add_docs_async(
+        &self,
+        docs: impl IntoIterator<Item = CouchDoc>,
+    ) -> impl Future<Output = Result<(), FailedDocs>> + Send + '_ {
+        self.batcher.add_many_async(docs)
+    }
+
+    /// The documents `add_many` hands to the batcher, and those it refused
+    /// while preparing them, by index.
+    fn prepare_many<'a>(
+        &self,
+        docs: impl IntoIterator<Item = (Value, Option<&'a str>)>,
+    ) -> (Vec<CouchDoc>, Prepared) {
+        let mut prepared = Vec::new();
+        let mut refused = Prepared::default();
+        for (index, (doc, doc_id)) in docs.into_iter().enumerate() {
+            match self.prepare(doc, doc_id) {
+                Ok(doc) => {
+                    prepared.push(doc);
+                    refused.at.push(index);
+                }
+                Err(failed) => refused.failed.push((index, failed)),
+            }
+        }
+        (prepared, refused)
+    }
+
     /// The document `add` buffers, or the refusal it returns.
     fn prepare(&self, doc: Value, doc_id: Option<&str>) -> Result<CouchDoc, FailedDoc> {
         CouchDoc::new(doc, doc_id.map(str::to_owned), self.max_doc_bytes).map_err(|refused| {
@@ -105,5 +182,36 @@ impl CouchDBBatchInserter {
     /// The database written to (e.g. for [`CouchDatabase::requests_sent`]).
     pub fn database(&self) -> &CouchDatabase {
         &self.database
+    }
+}
+
+/// What `add_many` refused while preparing, and where in its input each
+/// prepared document came from.
+#[derive(Default)]
+struct Prepared {
+    /// Index in the input of each prepared document, in order.
+    at: Vec<usize>,
+    /// Documents refused while preparing, by index in the input.
+    failed: Vec<(usize, FailedDoc)>,
+}
+
+impl Prepared {
+    /// The batcher's answer for the prepared documents (indexed among
+    /// them), with the refusals of preparing: every failure by its index
+    /// in the input, in order.
+    fn merge(self, added: Result<(), FailedDocs>) -> Result<(), FailedDocs> {
+        let mut failed = self.failed;
+        if let Err(back) = added {
+            failed.extend(
+                back.failed
+                    .into_iter()
+                    .map(|(index, doc)| (self.at.get(index).copied().unwrap_or(index), doc)),
+            );
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        failed.sort_by_key(|(index, _)| *index);
+        Err(AddManyError { failed })
     }
 }

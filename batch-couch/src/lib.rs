@@ -133,7 +133,7 @@ pub use conflict::ConflictPolicy;
 pub use database::{CouchDatabase, DEFAULT_TIMEOUT};
 pub use doc::{CouchDoc, DEFAULT_MAX_DOC_BYTES, RefusedDoc};
 pub use error::CouchError;
-pub use inserter::{CouchDBBatchInserter, FailedDoc};
+pub use inserter::{CouchDBBatchInserter, FailedDoc, FailedDocs};
 pub use options::{CouchOptions, DEFAULT_MAX_REQUEST_BYTES};
 pub use reader::{CouchDBBatchReader, MAX_IDS_PER_READ};
 pub use sink::CouchSink;

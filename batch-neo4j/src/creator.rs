@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use batch_core::env::NEO4J;
-use batch_core::{Batcher, FailedItem};
+use batch_core::{AddManyError, Batcher, FailedItem};
 
 use crate::config::Neo4jConfig;
 use crate::counters::{QueryCounters, QueryStats};
@@ -16,6 +16,10 @@ use crate::sink::Neo4jSink;
 
 /// An item handed back by the creator, with its error.
 pub type FailedGraphItem = FailedItem<GraphItem, Neo4jError>;
+
+/// The items [`Neo4jBatchCreator::add_many`] (and its siblings) did not
+/// accept, each with its index in the input.
+pub type FailedGraphItems = AddManyError<GraphItem, Neo4jError>;
 
 batch_core::inserter! {
     /// Buffers relationships (and node upserts) and merges them in batches:
@@ -133,6 +137,120 @@ impl Neo4jBatchCreator {
         self.batcher.add_async(node(label, id, properties))
     }
 
+    /// Adds many items at once, nodes and relationships mixed, in order:
+    /// batch-core's [`add_many`](Batcher::add_many), one lock of the
+    /// buffer for all of them (and under a durable buffer one append and
+    /// one sync), where the single adds pay that per item. Batches are cut
+    /// as they would be by the single adds.
+    ///
+    /// # Errors
+    /// The items the single adds would refuse (bad type or label, empty
+    /// id, a property Neo4j cannot store, ...), each with its index in
+    /// `items` and the same error; every other item is accepted.
+    pub fn add_many(
+        &self,
+        items: impl IntoIterator<Item = GraphItem>,
+    ) -> Result<(), FailedGraphItems> {
+        self.batcher.add_many(items)
+    }
+
+    /// [`add_many`](Self::add_many) for async code: waits for room without
+    /// blocking the thread ([`Batcher::add_many_async`]). The items are
+    /// taken at the call; the future is `Send`.
+    pub fn add_many_async(
+        &self,
+        items: impl IntoIterator<Item = GraphItem>,
+    ) -> impl Future<Output = Result<(), FailedGraphItems>> + Send + '_ {
+        self.batcher.add_many_async(items)
+    }
+
+    /// Adds many relationships between the configured labels at once, each
+    /// `(from_id, to_id, rel_type, properties)` as
+    /// [`add_relationship`](Self::add_relationship) takes them, through
+    /// [`add_many`](Self::add_many): e.g. a document's `HAS_CHUNK`
+    /// relationships to all its chunks.
+    ///
+    /// # Errors
+    /// As [`add_many`](Self::add_many): the relationships
+    /// `add_relationship` would refuse, by index, with its error.
+    pub fn add_relationships<'k, P>(
+        &self,
+        relationships: impl IntoIterator<
+            Item = (impl Into<String>, impl Into<String>, impl Into<String>, P),
+        >,
+    ) -> Result<(), FailedGraphItems>
+    where
+        P: IntoIterator<Item = (&'k str, PropertyValue)>,
+    {
+        self.batcher.add_many(self.relationships(relationships))
+    }
+
+    /// [`add_relationships`](Self::add_relationships) for async code: waits
+    /// for room without blocking the thread. The items are built at the
+    /// call, so the future holds none of the arguments.
+    pub fn add_relationships_async<'k, P>(
+        &self,
+        relationships: impl IntoIterator<
+            Item = (impl Into<String>, impl Into<String>, impl Into<String>, P),
+        >,
+    ) -> impl Future<Output = Result<(), FailedGraphItems>> + Send + '_
+    where
+        P: IntoIterator<Item = (&'k str, PropertyValue)>,
+    {
+        self.batcher
+            .add_many_async(self.relationships(relationships))
+    }
+
+    /// Upserts many nodes of one label at once, each `(id, properties)` as
+    /// [`upsert_node`](Self::upsert_node) takes them, through
+    /// [`add_many`](Self::add_many).
+    ///
+    /// # Errors
+    /// As [`add_many`](Self::add_many): the nodes `upsert_node` would
+    /// refuse, by index, with its error.
+    pub fn upsert_nodes<'k, P>(
+        &self,
+        label: &str,
+        nodes: impl IntoIterator<Item = (impl Into<String>, P)>,
+    ) -> Result<(), FailedGraphItems>
+    where
+        P: IntoIterator<Item = (&'k str, PropertyValue)>,
+    {
+        self.batcher.add_many(nodes_of(label, nodes))
+    }
+
+    /// [`upsert_nodes`](Self::upsert_nodes) for async code: waits for room
+    /// without blocking the thread. The items are built at the call.
+    pub fn upsert_nodes_async<'k, P>(
+        &self,
+        label: &str,
+        nodes: impl IntoIterator<Item = (impl Into<String>, P)>,
+    ) -> impl Future<Output = Result<(), FailedGraphItems>> + Send + '_
+    where
+        P: IntoIterator<Item = (&'k str, PropertyValue)>,
+    {
+        self.batcher.add_many_async(nodes_of(label, nodes))
+    }
+
+    /// The items of `add_relationships`, built as `add_relationship`
+    /// builds each.
+    fn relationships<'k, P>(
+        &self,
+        relationships: impl IntoIterator<
+            Item = (impl Into<String>, impl Into<String>, impl Into<String>, P),
+        >,
+    ) -> Vec<GraphItem>
+    where
+        P: IntoIterator<Item = (&'k str, PropertyValue)>,
+    {
+        relationships
+            .into_iter()
+            .map(|(from_id, to_id, rel_type, properties)| {
+                self.relationship(from_id, to_id, rel_type, properties)
+            })
+            .collect()
+    }
+
     /// The item of `add_relationship`, between the configured labels.
     fn relationship<'k>(
         &self,
@@ -212,6 +330,20 @@ fn node<'k>(
         id: id.into(),
         properties: collect(properties),
     }))
+}
+
+/// The items of `upsert_nodes`, built as `upsert_node` builds each.
+fn nodes_of<'k, P>(
+    label: &str,
+    nodes: impl IntoIterator<Item = (impl Into<String>, P)>,
+) -> Vec<GraphItem>
+where
+    P: IntoIterator<Item = (&'k str, PropertyValue)>,
+{
+    nodes
+        .into_iter()
+        .map(|(id, properties)| node(label, id, properties))
+        .collect()
 }
 
 fn collect<'k>(properties: impl IntoIterator<Item = (&'k str, PropertyValue)>) -> Properties {

@@ -117,7 +117,7 @@ mod sink;
 
 pub use config::{DEFAULT_TIMEOUT, MergeAnchor, Neo4jConfig};
 pub use counters::QueryStats;
-pub use creator::{FailedGraphItem, Neo4jBatchCreator};
+pub use creator::{FailedGraphItem, FailedGraphItems, Neo4jBatchCreator};
 pub use error::Neo4jError;
 pub use item::{GraphItem, NodeItem, RelationshipItem};
 pub use property::{Properties, PropertyValue};

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use batch_core::env::POSTGRES;
-use batch_core::{BatcherSettings, FailedItem};
+use batch_core::{AddManyError, BatcherSettings, FailedItem};
 
 use crate::connector::Connector;
 use crate::documents::{DocumentRow, create_documents_table, documents_spec};
@@ -147,7 +147,37 @@ impl PostgreSQLBatchInserter {
     ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
         self.batcher.add_async(row).await
     }
+
+    /// Buffers many prepared rows at once, in order (build each with
+    /// [`DocumentRow::new`], which gives `created_at` and
+    /// `processing_status` the defaults of [`add`](Self::add)):
+    /// batch-core's [`add_many`](batch_core::Batcher::add_many), one lock
+    /// of the buffer for all of them and, under a durable buffer, one
+    /// append and one sync (with `Fsync::Always`, one fsync for the call
+    /// instead of one per row). Batches are cut as they would be by `add`.
+    ///
+    /// # Errors
+    /// The rows `add_row` would refuse (empty id, NUL bytes, negative
+    /// counts, a quality score outside 0-1, ...), each with its index in
+    /// `rows` and the same error; every other row is accepted.
+    pub fn add_many(&self, rows: impl IntoIterator<Item = DocumentRow>) -> Result<(), FailedRows> {
+        self.batcher.add_many(rows)
+    }
+
+    /// [`add_many`](Self::add_many) for async code: waits for room without
+    /// blocking a thread. The rows are taken at the call; the future is
+    /// `Send`.
+    pub fn add_many_async(
+        &self,
+        rows: impl IntoIterator<Item = DocumentRow>,
+    ) -> impl Future<Output = Result<(), FailedRows>> + Send + '_ {
+        self.batcher.add_many_async(rows)
+    }
 }
+
+/// The rows [`PostgreSQLBatchInserter::add_many`] did not accept, each with
+/// its index in the input.
+pub type FailedRows = AddManyError<DocumentRow, PostgresError>;
 
 /// The row `add` and `add_async` write: UDS3's defaults for what is `None`.
 #[allow(clippy::too_many_arguments)] // add's arguments

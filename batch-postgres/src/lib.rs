@@ -95,7 +95,7 @@ pub use documents::{
 };
 pub use error::{Phase, PostgresError, ServerError};
 pub use ident::{Ident, TableName};
-pub use inserter::{DEFAULT_TABLE, PostgreSQLBatchInserter};
+pub use inserter::{DEFAULT_TABLE, FailedRows, PostgreSQLBatchInserter};
 pub use reader::{DocumentsTable, MAX_IDS_PER_READ, PostgreSQLBatchReader};
 pub use row::{DynRow, Row};
 pub use sink::{TableSink, WriteMethod};

@@ -34,17 +34,20 @@
 //! # Quick Start: ChromaDB (feature `chroma`)
 //! ```no_run
 //! # #[cfg(feature = "chroma")] {
-//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, metadata};
+//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, ChromaRecord, metadata};
 //!
 //! let client = ChromaClient::new("http://127.0.0.1:28000")?;
 //! let collection = client.get_or_create_collection("chunks", &metadata([("hnsw:space", "l2".into())]))?;
 //! let inserter = ChromaBatchInserter::new(collection, 100)?;
-//! for i in 0..250 {
-//!     inserter.add(format!("chunk-{i}"), vec![0.5; 384], metadata([("chunk_index", i.into())]))?;
-//! }
+//! inserter.add("summary-1", vec![0.5; 384], metadata([("doc_id", "doc-1".into())]))?; // one record
+//! // A document's 250 chunks in one call: one lock (and under a durable
+//! // buffer one fsync) for all of them; a bad one comes back by its index.
+//! inserter.add_many((0..250).map(|i| {
+//!     ChromaRecord::new(format!("doc-1#{i}"), vec![0.5; 384], metadata([("chunk_index", i.into())]))
+//! }))?;
 //! let report = inserter.close(std::time::Duration::from_secs(30));
 //! assert!(report.is_complete());
-//! println!("{:?}", inserter.get_stats()); // {"total_added": 250, "total_batches": 3, ...}
+//! println!("{:?}", inserter.get_stats()); // {"total_added": 251, "total_batches": 3, ...}
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -58,11 +61,12 @@
 //! let creator = Neo4jBatchCreator::new(graph, 1000)?;
 //! creator.ensure_indexes()?;
 //! creator.upsert_node("Document", "doc_1", [("title", "Urteil".into())])?;
-//! creator.upsert_node("Chunk", "chunk_1_0", [("index", 0.into())])?;
-//! creator.add_relationship("doc_1", "chunk_1_0", "HAS_CHUNK", [("order", 0.into())])?;
-//! creator.add_relationship("doc_1", "chunk_1_0", "MENTIONS", [])?; // no properties
+//! // The document's 12 chunks and their HAS_CHUNK relationships, many at a time.
+//! creator.upsert_nodes("Chunk", (0..12).map(|i| (format!("chunk_1_{i}"), [("index", i.into())])))?;
+//! creator.add_relationships((0..12).map(|i| ("doc_1", format!("chunk_1_{i}"), "HAS_CHUNK", [("order", i.into())])))?;
+//! creator.add_relationship("doc_1", "chunk_1_0", "MENTIONS", [])?; // one, no properties
 //! let report = creator.flush();
-//! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 4, ...}
+//! println!("{} failed; {:?}", report.failed.len(), creator.get_stats()); // {"total_created": 26, ...}
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -112,8 +116,8 @@
 //! close timeout). batch-core uses no runtime, so any executor works.
 //! ```no_run
 //! # #[cfg(all(feature = "postgres", feature = "chroma"))]
-//! # async fn service(documents: Vec<(String, Vec<f32>)>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, metadata};
+//! # async fn service(documents: Vec<(String, Vec<Vec<f32>>)>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, ChromaRecord, metadata};
 //! use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter};
 //!
 //! // A client call you make yourself is a plain blocking call.
@@ -124,9 +128,13 @@
 //! let rows = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?, 500)?;
 //! rows.ensure_schema()?;
 //! let vectors = ChromaBatchInserter::new(collection, 500)?;
-//! for (id, embedding) in documents {
+//! for (id, chunks) in documents {
 //!     rows.add_async(id.clone(), format!("/docs/{id}"), "law", 0, 0, None, None, None).await?;
-//!     vectors.add_async(id, embedding, metadata([("source", "service".into())])).await?;
+//!     // All of the document's chunk vectors in one call.
+//!     let records = chunks.into_iter().enumerate().map(|(n, embedding)| {
+//!         ChromaRecord::new(format!("{id}#{n}"), embedding, metadata([("doc_id", id.as_str().into())]))
+//!     });
+//!     vectors.add_many_async(records).await?;
 //! }
 //! let reports = (rows.close_async().await, vectors.close_async().await);
 //! assert!(reports.0.is_complete() && reports.1.is_complete());
@@ -151,8 +159,8 @@ pub use batch_core::env::{
     should_use_postgres_batch_insert,
 };
 pub use batch_core::{
-    BatchError, Batcher, BatcherSettings, ConfigError, ErrorClass, FailedItem, Fallback,
-    FlushReport, RetryPolicy, Sink, SinkError, Stats, WhenFull,
+    AddManyError, BatchError, Batcher, BatcherSettings, ConfigError, ErrorClass, FailedItem,
+    Fallback, FlushReport, RetryPolicy, Sink, SinkError, Stats, WhenFull,
 };
 
 // The README's Rust blocks, compiled (not run) as doc tests of this crate;

@@ -59,6 +59,19 @@ pub(crate) struct Log {
     /// Tests: creating a segment fails as on a full disk.
     #[cfg(test)]
     disk_full: std::sync::atomic::AtomicBool,
+    /// Tests: appends of items (each one lock) and syncs done.
+    #[cfg(test)]
+    pub(crate) counted: Counted,
+}
+
+/// What a test counts of a log's work.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Counted {
+    /// Calls that appended items, one lock each.
+    pub(crate) appends: std::sync::atomic::AtomicU64,
+    /// Syncs to disk.
+    pub(crate) syncs: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -180,6 +193,8 @@ impl Log {
             progress: Condvar::new(),
             #[cfg(test)]
             disk_full: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            counted: Counted::default(),
         };
         {
             let mut g = log.lock();
@@ -222,13 +237,46 @@ impl Log {
     /// item survives a crash of the process. `Err`: nothing was appended.
     pub(crate) fn append_item(&self, data: &[u8]) -> Result<(u64, Position), Refused> {
         let mut g = self.lock();
+        #[cfg(test)]
+        self.counted
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.append_one(&mut g, data)
+    }
+
+    /// Appends accepted items in order under one lock, until one is
+    /// refused: returns the sequence numbers of those appended (one run),
+    /// the position to wait for that covers all of them, and why the next
+    /// one was refused, if one was (it and those after it were not
+    /// appended).
+    pub(crate) fn append_items<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (Range<u64>, Position, Option<Refused>) {
+        let mut g = self.lock();
+        #[cfg(test)]
+        self.counted
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (first, mut at) = (g.next_seq, g.appended);
+        for data in items {
+            match self.append_one(&mut g, data) {
+                Ok((_, end)) => at = end,
+                Err(refused) => return (first..g.next_seq, at, Some(refused)),
+            }
+        }
+        (first..g.next_seq, at, None)
+    }
+
+    /// [`append_item`](Self::append_item) under the lock already taken.
+    fn append_one(&self, g: &mut Inner, data: &[u8]) -> Result<(u64, Position), Refused> {
         let seq = g.next_seq;
         let rec = Record::Item { seq, data };
         let len = record::encoded_len(&rec) as u64;
         // Room for this item's resolution, and every other's, stays free.
         let keep = RESOLUTION_BYTES * (g.live + 1);
         if let Some(limit) = self.max_bytes {
-            let header = if Self::rolls(&g, len + keep) {
+            let header = if Self::rolls(g, len + keep) {
                 SEGMENT_HEADER as u64
             } else {
                 0
@@ -240,7 +288,7 @@ impl Log {
             }
         }
         // A segment this record starts begins at `seq`: count it after.
-        let at = self.append(&mut g, &rec, len, keep).map_err(Refused::Io)?;
+        let at = self.append(g, &rec, len, keep).map_err(Refused::Io)?;
         g.next_seq += 1;
         g.live += 1;
         g.appended_data = at;
@@ -430,6 +478,10 @@ impl Log {
                 .collect();
             let dir_dirty = std::mem::take(&mut g.dir_dirty);
             drop(g);
+            #[cfg(test)]
+            self.counted
+                .syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = ranges
                 .iter()
                 .try_for_each(|(_, f, a, b)| f.sync(*a as usize, *b as usize))

@@ -141,6 +141,21 @@ impl Journal {
         Ok((journal, recovered.unresolved.into_iter().collect()))
     }
 
+    /// Appends accepted items in order, one lock for all, until one is
+    /// refused (see [`Log::append_items`]).
+    pub(crate) fn append_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a [u8]>,
+    ) -> (std::ops::Range<u64>, Position, Option<Refused>) {
+        self.log.append_items(items)
+    }
+
+    /// What the log counted of its work (tests).
+    #[cfg(test)]
+    pub(crate) fn counted(&self) -> &log::Counted {
+        &self.log.counted
+    }
+
     /// Appends an accepted item (see [`Log::append_item`]).
     pub(crate) fn append(&self, data: &[u8]) -> Result<(u64, Position), Refused> {
         self.log.append_item(data)

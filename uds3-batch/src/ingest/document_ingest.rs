@@ -137,9 +137,12 @@ impl DocumentIngest {
         {
             refused.push(failure(Part::Body { id: id.clone() }, &failed));
         }
-        for chunk in chunks {
-            if let Err(failed) = self.vectors.add_record(chunk) {
-                refused.push(failure(Part::of_chunk(&failed.item), &failed));
+        // A document's chunks, and its nodes and relationships, each in one
+        // call: one lock of the batcher (and one fsync under a durable
+        // buffer) for all of them.
+        if let Err(back) = self.vectors.add_many(chunks) {
+            for (_, failed) in &back.failed {
+                refused.push(failure(Part::of_chunk(&failed.item), failed));
             }
         }
         let graph = nodes
@@ -150,11 +153,11 @@ impl DocumentIngest {
                     .into_iter()
                     .map(|r| GraphItem::Relationship(Box::new(r))),
             );
-        for item in graph {
-            if let Err(failed) = self.graph.add(item)
-                && let Some(part) = Part::of_graph(&failed.item)
-            {
-                refused.push(failure(part, &failed));
+        if let Err(back) = self.graph.add_many(graph) {
+            for (_, failed) in &back.failed {
+                if let Some(part) = Part::of_graph(&failed.item) {
+                    refused.push(failure(part, failed));
+                }
             }
         }
         let mut book = self.book();

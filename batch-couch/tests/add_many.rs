@@ -1,0 +1,121 @@
+//! `CouchDBBatchInserter::add_many`, `add_docs` and their async twins
+//! against the real server: the invalid documents come back by their
+//! index, every other one is stored, in as many `_bulk_docs` requests as
+//! `add` would send.
+
+mod common;
+
+use std::time::Duration;
+
+use batch_core::{BatchError, BatcherSettings};
+use batch_couch::{CouchDBBatchInserter, CouchDoc, DEFAULT_MAX_DOC_BYTES};
+use common::{doc, fresh_db};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Document `i` with its id; those at `bad` are invalid (not an object, or
+/// a reserved top-level field), as `add` would refuse them.
+fn entry(i: usize, bad: &[usize]) -> (Value, String) {
+    let value = match bad.iter().position(|b| *b == i) {
+        Some(0) => json!([i]),
+        Some(_) => json!({"_secret": i}),
+        None => doc(i),
+    };
+    (value, format!("d{i}"))
+}
+
+fn inserter(db: &batch_couch::CouchDatabase, batch_size: usize) -> CouchDBBatchInserter {
+    let settings = BatcherSettings::builder()
+        .batch_size(batch_size)
+        .build()
+        .expect("settings");
+    CouchDBBatchInserter::with_settings(db.clone(), settings).expect("start")
+}
+
+#[test]
+fn add_many_hands_back_the_invalid_documents_by_index_and_writes_the_rest() {
+    let db = fresh_db("add_many");
+    let ins = inserter(&db, 100);
+    let before = db.requests_sent();
+    let bad = [17, 200];
+    let entries: Vec<(Value, String)> = (0..250).map(|i| entry(i, &bad)).collect();
+    let back = ins
+        .add_many(entries.iter().map(|(v, id)| (v.clone(), Some(id.as_str()))))
+        .expect_err("two documents are invalid");
+    assert_eq!(back.indexes(), bad);
+    for (index, failed) in &back.failed {
+        let (value, id) = &entries[*index];
+        let single = ins
+            .add(value.clone(), Some(id))
+            .expect_err("add refuses it too");
+        assert!(
+            matches!(failed.error, BatchError::Invalid(_)),
+            "{}",
+            failed.error
+        );
+        assert_eq!(failed.error.to_string(), single.error.to_string());
+        assert_eq!(failed.item.doc(), value, "handed back unchanged");
+    }
+    let report = ins.close(TIMEOUT);
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 248);
+    let stats = ins.stats();
+    assert_eq!(stats.total_added, 248);
+    assert_eq!(
+        (stats.total_requests, stats.total_fallbacks),
+        (3, 0),
+        "100, 100 and 48, as add would send them"
+    );
+    assert_eq!(db.requests_sent() - before, 3, "three _bulk_docs requests");
+    assert_eq!(db.doc_count().expect("count"), 248);
+    assert!(db.get("d17").expect("get").is_none());
+    assert_eq!(db.get("d18").expect("get").expect("stored")["n"], 18);
+}
+
+#[test]
+fn failures_of_preparing_and_of_the_batcher_come_back_in_input_order() {
+    let db = fresh_db("add_many_closed");
+    let ins = inserter(&db, 10);
+    let _ = ins.close(TIMEOUT);
+    // Index 1 is refused while it is prepared, 0 and 2 by the closed
+    // batcher: each at its own index.
+    let back = ins
+        .add_many([
+            (doc(0), Some("a")),
+            (json!("text"), None),
+            (doc(2), Some("c")),
+        ])
+        .expect_err("closed");
+    assert_eq!(back.indexes(), [0, 1, 2]);
+    assert!(matches!(back.failed[0].1.error, BatchError::Closed));
+    assert!(matches!(back.failed[1].1.error, BatchError::Invalid(_)));
+    assert!(matches!(back.failed[2].1.error, BatchError::Closed));
+    assert_eq!(back.failed[2].1.item.id(), "c");
+}
+
+#[test]
+fn the_async_twins_write_from_a_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = fresh_db("add_many_async");
+    let ins = inserter(&db, 10);
+    let entries: Vec<(Value, String)> = (0..25).map(|i| entry(i, &[4])).collect();
+    let back = runtime
+        .block_on(ins.add_many_async(entries.iter().map(|(v, id)| (v.clone(), Some(id.as_str())))))
+        .expect_err("one document is invalid");
+    assert_eq!(back.indexes(), [4]);
+    let docs = (25..30).map(|i| {
+        CouchDoc::new(doc(i), Some(format!("d{i}")), DEFAULT_MAX_DOC_BYTES).expect("valid")
+    });
+    runtime
+        .block_on(ins.add_docs_async(docs))
+        .expect("prepared documents");
+    let report = runtime.block_on(ins.close_async());
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written, 29);
+    assert_eq!(db.doc_count().expect("count"), 29);
+}
