@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, ChromaRecord};
-use batch_core::{BatchError, BatcherSettings};
+use batch_core::testing::add_many::{assert_refused_as_add, assert_written_as_add};
+use batch_core::{BatcherSettings, Stats};
 use common::{fresh_collection, meta, vector};
 
 /// Record `i`; the records at `bad` are invalid (NaN in the vector, or an
@@ -35,31 +36,18 @@ fn add_many_hands_back_the_invalid_records_by_index_and_writes_the_rest() {
     let back = inserter
         .add_many((0..250).map(|i| record(i, &bad)))
         .expect_err("two records are invalid");
-    assert_eq!(back.indexes(), bad);
+    assert_refused_as_add(&back, &bad, |i| {
+        let single = inserter.add_record(record(i, &bad));
+        single.expect_err("add refuses it too").error.to_string()
+    });
     for (index, failed) in &back.failed {
-        // The very error `add` gives the same record.
-        let single = inserter
-            .add_record(record(*index, &bad))
-            .expect_err("add refuses it too");
-        assert!(
-            matches!(failed.error, BatchError::Invalid(_)),
-            "{}",
-            failed.error
-        );
-        assert_eq!(failed.error.to_string(), single.error.to_string());
         assert_eq!(failed.item.metadata, meta(*index), "the record comes back");
     }
     let report = inserter.close(Duration::from_secs(30));
-    assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.written, 248);
     let stats = inserter.stats();
-    assert_eq!(stats.total_added, 248);
-    assert_eq!(stats.total_refused, 4, "two by add_many, two by add");
-    assert_eq!(
-        (stats.total_requests, stats.total_fallbacks),
-        (3, 0),
-        "100, 100 and 48, as add would send them"
-    );
+    // 100, 100 and 48 records; two refused by add_many, two by add.
+    assert_written_as_add(&report, &Stats::default(), &stats, (248, 3));
+    assert_eq!(stats.total_refused, 4);
     assert_eq!(collection.count().expect("count"), 248);
     let got = collection
         .get(&["chunk-0", "chunk-16", "chunk-18", "chunk-249", "chunk-17"])

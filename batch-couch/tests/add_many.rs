@@ -7,7 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::{BatchError, BatcherSettings};
+use batch_core::testing::add_many::{assert_refused_as_add, assert_written_as_add};
+use batch_core::{BatchError, BatcherSettings, Stats};
 use batch_couch::{CouchDBBatchInserter, CouchDoc, DEFAULT_MAX_DOC_BYTES};
 use common::{doc, fresh_db};
 use serde_json::{Value, json};
@@ -43,30 +44,21 @@ fn add_many_hands_back_the_invalid_documents_by_index_and_writes_the_rest() {
     let back = ins
         .add_many(entries.iter().map(|(v, id)| (v.clone(), Some(id.as_str()))))
         .expect_err("two documents are invalid");
-    assert_eq!(back.indexes(), bad);
+    assert_refused_as_add(&back, &bad, |i| {
+        let (value, id) = &entries[i];
+        let single = ins.add(value.clone(), Some(id));
+        single.expect_err("add refuses it too").error.to_string()
+    });
     for (index, failed) in &back.failed {
-        let (value, id) = &entries[*index];
-        let single = ins
-            .add(value.clone(), Some(id))
-            .expect_err("add refuses it too");
-        assert!(
-            matches!(failed.error, BatchError::Invalid(_)),
-            "{}",
-            failed.error
+        assert_eq!(
+            failed.item.doc(),
+            &entries[*index].0,
+            "handed back unchanged"
         );
-        assert_eq!(failed.error.to_string(), single.error.to_string());
-        assert_eq!(failed.item.doc(), value, "handed back unchanged");
     }
     let report = ins.close(TIMEOUT);
-    assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.written, 248);
-    let stats = ins.stats();
-    assert_eq!(stats.total_added, 248);
-    assert_eq!(
-        (stats.total_requests, stats.total_fallbacks),
-        (3, 0),
-        "100, 100 and 48, as add would send them"
-    );
+    // 100, 100 and 48, as add would send them.
+    assert_written_as_add(&report, &Stats::default(), &ins.stats(), (248, 3));
     assert_eq!(db.requests_sent() - before, 3, "three _bulk_docs requests");
     assert_eq!(db.doc_count().expect("count"), 248);
     assert!(db.get("d17").expect("get").is_none());

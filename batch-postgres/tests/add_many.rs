@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::{BatchError, BatcherSettings};
+use batch_core::testing::add_many::{assert_refused_as_add, assert_written_as_add};
+use batch_core::{BatcherSettings, Stats};
 use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, TableName};
 use common::{client, connector, count, drop_table, table};
 
@@ -42,17 +43,11 @@ fn add_many_hands_back_the_invalid_rows_by_index_and_writes_the_rest() {
     let back = ins
         .add_many((0..250).map(|i| row(i, &bad)))
         .expect_err("two rows are invalid");
-    assert_eq!(back.indexes(), bad);
+    assert_refused_as_add(&back, &bad, |i| {
+        let single = ins.add_row(row(i, &bad));
+        single.expect_err("add refuses it too").error.to_string()
+    });
     for (index, failed) in &back.failed {
-        let single = ins
-            .add_row(row(*index, &bad))
-            .expect_err("add refuses it too");
-        assert!(
-            matches!(failed.error, BatchError::Invalid(_)),
-            "{}",
-            failed.error
-        );
-        assert_eq!(failed.error.to_string(), single.error.to_string());
         assert_eq!(
             failed.item.file_path,
             format!("/p/{index}.pdf"),
@@ -60,20 +55,10 @@ fn add_many_hands_back_the_invalid_rows_by_index_and_writes_the_rest() {
         );
     }
     let report = ins.close(Duration::from_secs(30));
-    assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.written, 248);
     let stats = ins.stats();
-    assert_eq!(stats.total_added, 248);
-    assert_eq!(stats.total_refused, 4, "two by add_many, two by add_row");
-    assert_eq!(
-        (
-            stats.total_batches,
-            stats.total_requests,
-            stats.total_fallbacks
-        ),
-        (3, 3, 0),
-        "100, 100 and 48 rows, as add would send them"
-    );
+    // 100, 100 and 48 rows; two refused by add_many, two by add_row.
+    assert_written_as_add(&report, &Stats::default(), &stats, (248, 3));
+    assert_eq!(stats.total_refused, 4);
     let mut c = client();
     assert_eq!(count(&mut c, &t), 248);
     let missing: i64 = c
