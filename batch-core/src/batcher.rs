@@ -363,6 +363,17 @@ impl<S: Sink> Batcher<S> {
         refused
     }
 
+    /// Counts `items` an inserter refused before they became the sink's
+    /// items, as [`add`](Self::add) counts the items it refuses: e.g.
+    /// CouchDB's `add` refuses a document that is not an object before
+    /// there is a document to hand the batcher. `total_refused` then means
+    /// the same on every backend: every item refused at add.
+    pub fn count_refused(&self, items: u64) {
+        if items > 0 {
+            self.shared.lock().stats.total_refused += items;
+        }
+    }
+
     /// An item `add` appended to the durable buffer and then refused
     /// (closed, full): it leaves the log again.
     fn refused_logged(

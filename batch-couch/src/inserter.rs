@@ -169,9 +169,11 @@ impl CouchDBBatchInserter {
         (prepared, refused)
     }
 
-    /// The document `add` buffers, or the refusal it returns.
+    /// The document `add` buffers, or the refusal it returns (counted in
+    /// `total_refused`, as the batcher counts the items it refuses).
     fn prepare(&self, doc: Value, doc_id: Option<&str>) -> Result<CouchDoc, FailedDoc> {
         CouchDoc::new(doc, doc_id.map(str::to_owned), self.max_doc_bytes).map_err(|refused| {
+            self.batcher.count_refused(1);
             FailedItem {
                 item: refused.doc,
                 error: BatchError::Invalid(refused.reason),
