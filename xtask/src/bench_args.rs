@@ -25,8 +25,9 @@ plaintext (column `of plain`); PostgreSQL's insert-only COPY method
 (insert-only, against its own COPY sent per batch: raw-insert-only); one
 batcher shared by 1 and 4 threads; for PostgreSQL and CouchDB at rtt 0, the
 durable buffer under each fsync policy (durable-always, -every-batch,
--100ms) against the same 16 threads in memory (durable-off), with the
-median and p99 add() latency. Without --only (or with reads in it), at every round trip, reads
+-100ms, and -always-many: Always with add_many of 100 items per call)
+against the same 16 threads in memory (durable-off), with the median
+and p99 latency of one add() (of one add_many() call). Without --only (or with reads in it), at every round trip, reads
 of 100 ids (90 stored) from each store one request per id against its
 batch reader, and the four batch readers at once (ParallelBatchReader)
 against in sequence and against the slowest store alone; at the first

@@ -7,7 +7,7 @@ use xtask::test_servers::Endpoints;
 
 use crate::corpus;
 use crate::runner::{
-    Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, post_each, raw_chunk, timed,
+    Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive_many, post_each, raw_chunk, timed,
 };
 
 pub struct Couch {
@@ -108,10 +108,18 @@ impl Backend for Couch {
                     CouchDBBatchInserter::with_settings(db.clone(), settings)
                         .map_err(|e| e.to_string())
                 })?;
-                drive(
+                drive_many(
                     docs,
                     mode,
                     |(id, doc)| inserter.add(doc, Some(&id)).map_err(|f| f.to_string()),
+                    |docs| {
+                        // Moved in, as `add` takes them.
+                        let (ids, docs): (Vec<String>, Vec<_>) = docs.into_iter().unzip();
+                        let ids = ids.iter().map(|id| Some(id.as_str()));
+                        inserter
+                            .add_many(docs.into_iter().zip(ids))
+                            .map_err(|f| f.to_string())
+                    },
                     || {
                         (
                             inserter.close(CLOSE_TIMEOUT),

@@ -13,7 +13,7 @@ use batch_postgres::postgres::binary_copy::BinaryCopyInWriter;
 use batch_postgres::postgres::types::Type;
 use xtask::test_servers::Endpoints;
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
+use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive_many, timed};
 
 pub struct Postgres {
     url: String,
@@ -230,10 +230,11 @@ impl Backend for Postgres {
                     PostgreSQLBatchInserter::with_method(connector, table.clone(), method, settings)
                         .map_err(|e| e.to_string())
                 })?;
-                drive(
+                drive_many(
                     rows,
                     mode,
                     |row| inserter.add_row(row).map_err(|f| f.to_string()),
+                    |rows| inserter.add_many(rows).map_err(|f| f.to_string()),
                     || {
                         (
                             inserter.close(CLOSE_TIMEOUT),

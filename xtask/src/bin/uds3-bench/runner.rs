@@ -66,13 +66,21 @@ pub enum Durability {
     EveryBatch,
     /// `Fsync::Interval(100 ms)`.
     Interval100ms,
+    /// `Fsync::Always`, items added [`ADD_MANY_CHUNK`] at a time with
+    /// `add_many`: one append and one fsync wait per call.
+    AlwaysMany,
 }
+
+/// Items per `add_many` call in [`Durability::AlwaysMany`] runs (issue
+/// 33: "with add_many of 100").
+pub const ADD_MANY_CHUNK: usize = 100;
 
 impl Durability {
     /// Every durability, the reference first.
-    pub const ALL: [Durability; 4] = [
+    pub const ALL: [Durability; 5] = [
         Durability::Off,
         Durability::Always,
+        Durability::AlwaysMany,
         Durability::EveryBatch,
         Durability::Interval100ms,
     ];
@@ -80,7 +88,7 @@ impl Durability {
     fn fsync(self) -> Option<Fsync> {
         match self {
             Durability::Off => None,
-            Durability::Always => Some(Fsync::Always),
+            Durability::Always | Durability::AlwaysMany => Some(Fsync::Always),
             Durability::EveryBatch => Some(Fsync::EveryBatch),
             Durability::Interval100ms => Some(Fsync::Interval(Duration::from_millis(100))),
         }
@@ -165,6 +173,7 @@ impl Mode {
             Mode::Durable(Durability::Always) => "durable-always",
             Mode::Durable(Durability::EveryBatch) => "durable-every-batch",
             Mode::Durable(Durability::Interval100ms) => "durable-100ms",
+            Mode::Durable(Durability::AlwaysMany) => "durable-always-many",
         }
     }
 
@@ -213,6 +222,12 @@ impl Mode {
         };
         let settings = builder.build().map_err(|e| e.to_string())?;
         Ok((settings, dir))
+    }
+
+    /// Items per `add_many` call for modes that add in chunks; `None`:
+    /// one `add` per item.
+    pub fn chunk(&self) -> Option<usize> {
+        matches!(self, Mode::Durable(Durability::AlwaysMany)).then_some(ADD_MANY_CHUNK)
     }
 
     /// Whether every `add` of a run of this mode is timed.
@@ -747,6 +762,74 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
         batch_core::Timings,
     ),
 ) -> Result<Run, String> {
+    let one_by_one = |share: Vec<D>, mut took: Option<&mut Vec<u32>>| -> Result<(), String> {
+        for item in share {
+            timed_call(took.as_deref_mut(), || add(item))?;
+        }
+        Ok(())
+    };
+    drive_shares(data, mode, &one_by_one, close)
+}
+
+/// [`drive`] for modes that add in chunks ([`Mode::chunk`]): each thread
+/// hands its items to `add_many` [`ADD_MANY_CHUNK`] at a time, each call
+/// timed as one `add` is; other modes go through `add` as in `drive`.
+pub fn drive_many<D: Send, T, E: std::fmt::Display>(
+    data: Vec<D>,
+    mode: Mode,
+    add: impl Fn(D) -> Result<(), String> + Sync,
+    add_many: impl Fn(Vec<D>) -> Result<(), String> + Sync,
+    close: impl FnOnce() -> (
+        batch_core::FlushReport<T, E>,
+        batch_core::Stats,
+        batch_core::Timings,
+    ),
+) -> Result<Run, String> {
+    let Some(chunk) = mode.chunk() else {
+        return drive(data, mode, add, close);
+    };
+    let in_chunks = |share: Vec<D>, mut took: Option<&mut Vec<u32>>| -> Result<(), String> {
+        let mut share = share.into_iter().peekable();
+        while share.peek().is_some() {
+            let part: Vec<D> = share.by_ref().take(chunk).collect();
+            timed_call(took.as_deref_mut(), || add_many(part))?;
+        }
+        Ok(())
+    };
+    drive_shares(data, mode, &in_chunks, close)
+}
+
+/// Runs `call`, and records how long it took in `took`, if given.
+fn timed_call(
+    took: Option<&mut Vec<u32>>,
+    call: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let Some(took) = took else {
+        return call();
+    };
+    let began = Instant::now();
+    call()?;
+    took.push(u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX));
+    Ok(())
+}
+
+/// How one thread of a library run adds its share of the items (timing
+/// each call into the vector when the mode times its adds).
+type AddShare<'a, D> = dyn Fn(Vec<D>, Option<&mut Vec<u32>>) -> Result<(), String> + Sync + 'a;
+
+/// The threads of a library run: thread `t` gets every `t`-th item and
+/// `add_share` adds them (timing each call into its vector when the mode
+/// times its adds); then `close`, and the run's figures.
+fn drive_shares<D: Send, T, E: std::fmt::Display>(
+    data: Vec<D>,
+    mode: Mode,
+    add_share: &AddShare<'_, D>,
+    close: impl FnOnce() -> (
+        batch_core::FlushReport<T, E>,
+        batch_core::Stats,
+        batch_core::Timings,
+    ),
+) -> Result<Run, String> {
     let threads = mode.threads().max(1);
     let timed = mode.times_adds();
     let mut shares: Vec<Vec<D>> = (0..threads).map(|_| Vec::new()).collect();
@@ -755,21 +838,12 @@ pub fn drive<D: Send, T, E: std::fmt::Display>(
     }
     let started = Instant::now();
     let took = std::thread::scope(|scope| -> Result<Vec<u32>, String> {
-        let add = &add;
         let workers: Vec<_> = shares
             .into_iter()
             .map(|share| {
                 scope.spawn(move || -> Result<Vec<u32>, String> {
-                    if !timed {
-                        share.into_iter().try_for_each(add)?;
-                        return Ok(Vec::new());
-                    }
-                    let mut took = Vec::with_capacity(share.len());
-                    for item in share {
-                        let began = Instant::now();
-                        add(item)?;
-                        took.push(u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX));
-                    }
+                    let mut took = Vec::new();
+                    add_share(share, timed.then_some(&mut took))?;
                     Ok(took)
                 })
             })
