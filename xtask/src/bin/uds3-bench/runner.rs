@@ -866,15 +866,7 @@ fn drive_shares<D: Send, T, E: std::fmt::Display>(
         share: timings.handoff.total().as_secs_f64() / seconds,
     });
     if !report.is_complete() {
-        return Err(format!(
-            "{} items failed (first: {}), {} pending",
-            report.failed.len(),
-            report
-                .failed
-                .first()
-                .map_or(String::new(), |f| f.error.to_string()),
-            report.pending
-        ));
+        return Err(incomplete(&report, "items failed"));
     }
     Ok(Run {
         items: stats.total_added as usize,
@@ -883,6 +875,24 @@ fn drive_shares<D: Send, T, E: std::fmt::Display>(
         add_us: percentiles_us(took),
         handoff,
     })
+}
+
+/// Why a run's final report is not complete: how many of its items
+/// came back (`what`: "items failed", ...), the first one's error, and
+/// how many were still pending.
+pub fn incomplete<T, E: std::fmt::Display>(
+    report: &batch_core::FlushReport<T, E>,
+    what: &str,
+) -> String {
+    format!(
+        "{} {what} (first: {}), {} pending",
+        report.failed.len(),
+        report
+            .failed
+            .first()
+            .map_or(String::new(), |f| f.error.to_string()),
+        report.pending
+    )
 }
 
 /// The median and 99th percentile of `ns` (nanoseconds), in microseconds.

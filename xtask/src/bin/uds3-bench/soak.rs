@@ -20,7 +20,7 @@ use xtask::test_servers::Endpoints;
 
 use crate::output::{Axis, Series, YAxis, draw, nice_step};
 use crate::postgres;
-use crate::runner::{CLOSE_TIMEOUT, buffer_dir, say};
+use crate::runner::{CLOSE_TIMEOUT, buffer_dir, incomplete, say};
 
 /// Rows per batch.
 pub const BATCH_SIZE: usize = 1000;
@@ -736,13 +736,8 @@ pub fn soak(
     bar.finish_and_clear();
     if !report.is_complete() {
         return Err(format!(
-            "{} rows handed back (first: {}), {} pending at close",
-            report.failed.len(),
-            report
-                .failed
-                .first()
-                .map_or(String::new(), |f| f.error.to_string()),
-            report.pending
+            "{} at close",
+            incomplete(&report, "rows handed back")
         ));
     }
     // Every row's id is one of the `rows` ids written, and the primary
