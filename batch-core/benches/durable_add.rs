@@ -52,6 +52,19 @@ impl Sink for NullSink {
     }
 }
 
+/// The benchmarked batcher: batch 1000 on the null sink, with a durable
+/// buffer in `dir` under `fsync` (in memory for `None`).
+fn batcher(dir: &std::path::Path, fsync: Option<Fsync>) -> Arc<Batcher<NullSink>> {
+    let mut builder = BatcherSettings::builder()
+        .name("bench")
+        .batch_size(1000)
+        .max_pending(64_000);
+    if let Some(fsync) = fsync {
+        builder = builder.durable(dir).fsync(fsync);
+    }
+    Arc::new(Batcher::new(NullSink, builder.build().expect("settings")).expect("spawn"))
+}
+
 fn root() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(
@@ -78,16 +91,7 @@ fn durable_add(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter_custom(|iters| {
                 let dir = tempfile::tempdir_in(root()).expect("dir");
-                let mut builder = BatcherSettings::builder()
-                    .name("bench")
-                    .batch_size(1000)
-                    .max_pending(64_000);
-                if let Some(fsync) = fsync {
-                    builder = builder.durable(dir.path()).fsync(fsync);
-                }
-                let batcher = Arc::new(
-                    Batcher::new(NullSink, builder.build().expect("settings")).expect("spawn"),
-                );
+                let batcher = batcher(dir.path(), fsync);
                 let per_thread = iters.div_ceil(THREADS);
                 let start = Instant::now();
                 std::thread::scope(|scope| {
@@ -150,16 +154,7 @@ fn durable_add_many_vs_add(c: &mut Criterion) {
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter_custom(|iters| {
                     let dir = tempfile::tempdir_in(root()).expect("dir");
-                    let mut builder = BatcherSettings::builder()
-                        .name("bench")
-                        .batch_size(1000)
-                        .max_pending(64_000);
-                    if let Some(fsync) = fsync {
-                        builder = builder.durable(dir.path()).fsync(fsync);
-                    }
-                    let batcher = Arc::new(
-                        Batcher::new(NullSink, builder.build().expect("settings")).expect("spawn"),
-                    );
+                    let batcher = batcher(dir.path(), fsync);
                     let per_thread = iters.div_ceil(THREADS);
                     let start = Instant::now();
                     std::thread::scope(|scope| {
