@@ -4,13 +4,16 @@
 //! client speaks after the server did: the round trips a protocol needs),
 //! and can delay each direction by a fixed time,
 //! in byte order, to put a network's round trip between client and server
-//! (the kernel here has no netem). Std only, a thread per direction.
+//! (the kernel here has no netem). It can also cut a connection right
+//! after the server answered a given request ([`Relay::cut_after_answer_to`]),
+//! so that the client reads the answer and the end of the connection
+//! together. Std only, a thread per direction.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +26,9 @@ pub struct Relay {
     connections: Arc<AtomicU64>,
     turns: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    /// The request whose answer ends its connection, once; `None` when
+    /// no cut is asked for (or it happened).
+    cut: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl Relay {
@@ -50,8 +56,9 @@ impl Relay {
         let connections = Arc::new(AtomicU64::new(0));
         let turns = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Mutex::new(None));
         let (count, stopped) = (Arc::clone(&connections), Arc::clone(&stop));
-        let all_turns = Arc::clone(&turns);
+        let (all_turns, cut_pattern) = (Arc::clone(&turns), Arc::clone(&cut));
         thread::Builder::new()
             .name(format!("relay-{}", addr.port()))
             .spawn(move || {
@@ -74,8 +81,15 @@ impl Relay {
                         client_spoke: Arc::clone(&client_spoke),
                         turns: Arc::clone(&all_turns),
                     };
-                    pipe(&client, &server, one_way, up);
-                    pipe(&server, &client, one_way, Turns::Answer(client_spoke));
+                    // Per connection: the request to cut after was seen.
+                    let armed = Arc::new(AtomicBool::new(false));
+                    let watch = Cut::Watch {
+                        pattern: Arc::clone(&cut_pattern),
+                        armed: Arc::clone(&armed),
+                    };
+                    pipe(&client, &server, one_way, up, watch);
+                    let answer = Turns::Answer(client_spoke);
+                    pipe(&server, &client, one_way, answer, Cut::After(armed));
                 }
             })?;
         Ok(Relay {
@@ -83,7 +97,26 @@ impl Relay {
             connections,
             turns,
             stop,
+            cut,
         })
+    }
+
+    /// Cuts the next connection whose client sends bytes holding
+    /// `request`: the server's next chunk of bytes after it (its answer)
+    /// still goes to the client, then the client's socket is shut down at
+    /// once, so the client finds the answer and the end of the connection
+    /// in one read. Once only; later connections are left alone.
+    pub fn cut_after_answer_to(&self, request: &[u8]) {
+        *self.cut.lock().unwrap_or_else(PoisonError::into_inner) = Some(request.to_vec());
+    }
+
+    /// Whether the cut asked for with [`cut_after_answer_to`](Self::cut_after_answer_to)
+    /// found its request (and so happened, once the server answered).
+    pub fn cut_done(&self) -> bool {
+        self.cut
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
     }
 
     /// The relay's address, e.g. `127.0.0.1:<port>`.
@@ -177,14 +210,50 @@ impl Turns {
     }
 }
 
+/// What a direction of one connection does about a cut.
+enum Cut {
+    /// Client to server: a chunk holding the pattern (taken, so once per
+    /// relay) arms the cut.
+    Watch {
+        pattern: Arc<Mutex<Option<Vec<u8>>>>,
+        armed: Arc<AtomicBool>,
+    },
+    /// Server to client: once armed, the chunk written is the last.
+    After(Arc<AtomicBool>),
+}
+
+impl Cut {
+    /// A chunk was read: arms the cut if it holds the pattern.
+    fn read(&self, chunk: &[u8]) {
+        if let Cut::Watch { pattern, armed } = self {
+            let mut pattern = pattern.lock().unwrap_or_else(PoisonError::into_inner);
+            if pattern
+                .as_deref()
+                .is_some_and(|p| !p.is_empty() && chunk.windows(p.len()).any(|w| w == p))
+            {
+                *pattern = None;
+                armed.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// A chunk was written: whether the connection ends here.
+    fn ends_after_write(&self) -> bool {
+        matches!(self, Cut::After(armed) if armed.load(Ordering::Acquire))
+    }
+}
+
 /// Copies `from` to `to`: a reader stamps each chunk with when it may go
 /// on, a writer sends it then, so bytes keep their order and every chunk
-/// is late by `one_way`. The end of `from` shuts `to`'s write half.
-fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns) {
+/// is late by `one_way`. The end of `from` shuts `to`'s write half; a cut
+/// shuts `to` whole.
+fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns, cut: Cut) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
     let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let cut = Arc::new(cut);
+    let cut_read = Arc::clone(&cut);
     let _ = thread::Builder::new()
         .name("relay-read".into())
         .spawn(move || {
@@ -194,6 +263,7 @@ fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         turns.spoke();
+                        cut_read.read(&buf[..n]);
                         if chunks
                             .send((Instant::now() + one_way, buf[..n].to_vec()))
                             .is_err()
@@ -215,6 +285,10 @@ fn pipe(from: &TcpStream, to: &TcpStream, one_way: Duration, turns: Turns) {
                 }
                 if to.write_all(&chunk).is_err() {
                     break;
+                }
+                if cut.ends_after_write() {
+                    let _ = to.shutdown(Shutdown::Both);
+                    return;
                 }
             }
             let _ = to.shutdown(Shutdown::Write);
@@ -270,6 +344,32 @@ mod tests {
         let mut one = [0_u8; 1];
         second.read_exact(&mut one).expect("echo");
         assert_eq!(relay.connections(), 2);
+    }
+
+    #[test]
+    fn a_cut_delivers_the_answer_then_ends_that_connection_only() {
+        let target = echo_server();
+        let relay = Relay::start(&target, Duration::ZERO).expect("relay");
+        relay.cut_after_answer_to(b"PREPARE");
+        let mut c = TcpStream::connect(relay.addr()).expect("connect");
+        c.write_all(b"BEGIN").expect("write");
+        let mut answer = [0_u8; 5];
+        c.read_exact(&mut answer)
+            .expect("untouched before the request");
+        assert!(!relay.cut_done());
+        c.write_all(b"PREPARE").expect("write");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).expect("the answer, then the end");
+        assert_eq!(rest, b"PREPARE", "the answer arrives whole before the end");
+        assert!(relay.cut_done());
+        // Once only: the next connection carries the same request on.
+        let mut next = TcpStream::connect(relay.addr()).expect("connect");
+        next.write_all(b"PREPARE").expect("write");
+        let mut again = [0_u8; 7];
+        next.read_exact(&mut again).expect("echo");
+        next.write_all(b"X").expect("still open");
+        let mut one = [0_u8; 1];
+        next.read_exact(&mut one).expect("still answered");
     }
 
     #[test]
