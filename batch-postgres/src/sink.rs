@@ -206,7 +206,8 @@ impl<R: Row> TableSink<R> {
         self.connector.settle(result, phase, closed, sent)
     }
 
-    /// Connects and prepares if needed.
+    /// Connects and prepares if needed; the connection returned holds its
+    /// statements (`prepared` is `Some`).
     fn prepared(&mut self) -> Result<&mut Live, PostgresError> {
         let timeout = self.connector.request_timeout();
         let (spec, method) = (Arc::clone(&self.spec), self.method);
@@ -215,10 +216,20 @@ impl<R: Row> TableSink<R> {
             let Session { runtime, client } = &mut live.session;
             let result = runtime.within(timeout, prepare(client, &spec, method));
             let prepared = self.settle(result, Phase::Prepare, false)??;
-            let live = self.live()?;
-            live.prepared = Some(prepared);
+            self.same_live()?.prepared = Some(prepared);
         }
-        self.live()
+        self.same_live()
+    }
+
+    /// The connection the operation's last request used, never a new one:
+    /// statements (and the COPY method's staging table) belong to the
+    /// connection they were prepared on. [`live`](Self::live) would open
+    /// a new connection if that one ended right after answering, and hand
+    /// it the old one's statements: every write then failed for good
+    /// (SQLSTATE 26000, "prepared statement does not exist"). A request on
+    /// a connection that ended fails as a lost connection and is retried.
+    fn same_live(&mut self) -> Result<&mut Live, PostgresError> {
+        self.live.as_mut().ok_or_else(not_prepared)
     }
 
     /// Checks what only the server's column types tell, without a round
@@ -380,15 +391,16 @@ impl<R: Row> TableSink<R> {
             let (spec, method) = (Arc::clone(&self.spec), self.method);
             let was_sent = Cell::new(false);
             let result = {
-                let live = self.prepared()?;
-                let Session { runtime, client } = &mut live.session;
-                let prepared = live.prepared.as_ref();
+                let Live {
+                    session: Session { runtime, client },
+                    prepared,
+                } = self.prepared()?;
+                // Never "nothing written": the rows would count as
+                // conflicts without having been sent.
+                let prepared = prepared.as_ref().ok_or_else(not_prepared)?;
                 let values = &values;
                 let was_sent = &was_sent;
                 runtime.within(timeout, async move {
-                    let Some(prepared) = prepared else {
-                        return Ok(Vec::new());
-                    };
                     match method {
                         WriteMethod::Unnest => {
                             write_unnest(client, prepared, &spec, values, was_sent).await
@@ -468,15 +480,18 @@ impl<R: Row> TableSink<R> {
             let Session { runtime, client } = &mut live.session;
             let result = runtime.within(timeout, client.prepare_typed(&sql, &types));
             let check = self.settle(result, Phase::Prepare, false)?;
-            if let Some(prepared) = self.live()?.prepared.as_mut() {
+            if let Some(prepared) = self.same_live()?.prepared.as_mut() {
                 prepared.check = Some(check);
             }
         }
         let result = {
-            let live = self.live()?;
-            let Some(check) = live.prepared.as_ref().and_then(|p| p.check.clone()) else {
-                return Ok(vec![false; rows.len()]);
-            };
+            let live = self.same_live()?;
+            // Never "not stored": the rows would count as conflicts.
+            let check = live
+                .prepared
+                .as_ref()
+                .and_then(|p| p.check.clone())
+                .ok_or_else(not_prepared)?;
             let params: Vec<Vec<&(dyn ToSql + Sync)>> = rows
                 .iter()
                 .map(|row| {
@@ -498,6 +513,17 @@ impl<R: Row> TableSink<R> {
         };
         self.settle(result, Phase::Prepare, false)
     }
+}
+
+/// A step found no statements on the connection it was given: a bug of
+/// this crate, reported as an error rather than taken as "nothing
+/// written". Permanent, so a batch falls back to smaller requests, each
+/// preparing afresh.
+fn not_prepared() -> PostgresError {
+    PostgresError::Invalid(
+        "internal error: no statements prepared on the connection in use (please report)"
+            .to_owned(),
+    )
 }
 
 /// Names a row by its conflict key: `id="d17"`, or `(a, b)=("x", 2)`.

@@ -9,47 +9,11 @@ mod common;
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
-use common::{client, count, drop_table, table, url};
-use xtask::relay::Relay;
+use batch_postgres::DocumentRow;
+use common::{client, count, drop_table, table, through_relay};
 
 fn rows(range: std::ops::Range<u32>) -> impl Iterator<Item = DocumentRow> {
     range.map(|d| DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
-}
-
-/// Table `t` created directly, a relay in front of the test server, and
-/// an inserter with `settings` whose connections go through it.
-fn through_relay(t: &TableName, settings: BatcherSettings) -> (Relay, PostgreSQLBatchInserter) {
-    let direct = url();
-    let Some(host_port) = direct
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split(['/', '?']).next())
-    else {
-        panic!("no host:port in {direct}");
-    };
-    let relay = Relay::start(host_port, Duration::ZERO).expect("relay");
-    let through = direct.replacen(host_port, &format!("127.0.0.1:{}", relay.port()), 1);
-    // Plaintext: the test server offers TLS, which adds its own turns.
-    let through = format!(
-        "{through}{}sslmode=disable",
-        if through.contains('?') { '&' } else { '?' }
-    );
-    let setup = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&direct).expect("url"),
-        t.clone(),
-        BatcherSettings::default(),
-    )
-    .expect("inserter");
-    setup.ensure_schema().expect("schema");
-    drop(setup);
-    let ins = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&through).expect("url"),
-        t.clone(),
-        settings,
-    )
-    .expect("inserter");
-    (relay, ins)
 }
 
 #[test]

@@ -137,12 +137,24 @@ pub fn failover_loses_nothing(replication: Replication, durable: Option<&Path>) 
         p.join().expect("producer");
     }
     let report = ins.close(GUARD);
-    let failed: Vec<String> = report
-        .failed
-        .iter()
-        .map(|f| format!("{}: {}", f.item.document_id, f.error))
-        .collect();
-    assert!(report.is_complete(), "not written: {failed:?}");
+    // One line per distinct error, so that a failure names its cause in
+    // the first lines of the output even when thousands of rows failed.
+    let mut errors: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    for f in &report.failed {
+        let e = errors.entry(f.error.to_string()).or_default();
+        e.0 += 1;
+        e.1 = f.item.document_id.clone();
+    }
+    for (error, (count, last)) in &errors {
+        eprintln!("FAILED {count} row(s), e.g. {last}: {error}");
+    }
+    assert!(
+        report.is_complete(),
+        "{} row(s) not written, {} pending, not waited: {:?}",
+        report.failed.len(),
+        report.pending,
+        report.not_waited
+    );
     let stats = ins.stats();
     eprintln!("after close: {stats:?}");
 

@@ -2,8 +2,9 @@
 //! `cargo xtask services`, unique table names, read-back.
 #![allow(dead_code)]
 
-use batch_postgres::{Connector, TableName, WriteMethod};
+use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName, WriteMethod};
 use postgres::{Client, NoTls};
+use xtask::relay::Relay;
 use xtask::test_servers::{Service, require};
 
 /// Every write method, for tests that must hold for all of them.
@@ -91,4 +92,53 @@ pub fn backends(application_name: &str) -> Vec<i32> {
 /// The test server's configuration, to change a setting before connecting.
 pub fn config() -> postgres::Config {
     url().parse().expect("valid URL")
+}
+
+/// Table `t` created directly, a relay in front of the test server, and
+/// an inserter with `settings` (and the default write method) whose
+/// connections go through it.
+pub fn through_relay(
+    t: &TableName,
+    settings: batch_core::BatcherSettings,
+) -> (Relay, PostgreSQLBatchInserter) {
+    through_relay_with(t, WriteMethod::default(), settings)
+}
+
+/// [`through_relay`] with the write method `method`.
+pub fn through_relay_with(
+    t: &TableName,
+    method: WriteMethod,
+    settings: batch_core::BatcherSettings,
+) -> (Relay, PostgreSQLBatchInserter) {
+    let direct = url();
+    let Some(host_port) = direct
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?']).next())
+    else {
+        panic!("no host:port in {direct}");
+    };
+    let relay = Relay::start(host_port, std::time::Duration::ZERO).expect("relay");
+    let through = direct.replacen(host_port, &format!("127.0.0.1:{}", relay.port()), 1);
+    // Plaintext: the test server offers TLS, which adds its own turns.
+    let through = format!(
+        "{through}{}sslmode=disable",
+        if through.contains('?') { '&' } else { '?' }
+    );
+    let setup = PostgreSQLBatchInserter::with_table(
+        Connector::from_url(&direct).expect("url"),
+        t.clone(),
+        batch_core::BatcherSettings::default(),
+    )
+    .expect("inserter");
+    setup.ensure_schema().expect("schema");
+    drop(setup);
+    let ins = PostgreSQLBatchInserter::with_method(
+        Connector::from_url(&through).expect("url"),
+        t.clone(),
+        method,
+        settings,
+    )
+    .expect("inserter");
+    (relay, ins)
 }
