@@ -1,6 +1,7 @@
 //! Adaptive concurrency: how many batches may be in flight, found from the
 //! requests' latency and throughput, never above `max_in_flight`. This is
-//! the one description of the rule; the settings and the README point here.
+//! the one description of the rule; the settings, the crate docs and the
+//! workspace's docs/ pages point here.
 //!
 //! Each resolved near-full batch is one observation: its latency (the time
 //! its requests took, never a retry's backoff sleep) and `n`, the batches

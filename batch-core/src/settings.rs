@@ -64,11 +64,9 @@ pub struct BatcherSettings {
     pub max_in_flight: NonZeroUsize,
     /// Adjust the batches in flight from the requests' latency and
     /// throughput, between 1 and `max_in_flight` (off by default: always
-    /// `max_in_flight`): doubling until latency rises, then probing, and
-    /// backing off on retries, throttles and deadlocks. The rule is
-    /// described once, in batch-core's `src/adaptive.rs`. Every writer's
-    /// connection is opened as the batcher starts
-    /// ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
+    /// `max_in_flight`). The rule is described once, in batch-core's
+    /// `src/adaptive.rs`. Every writer's connection is opened as the
+    /// batcher starts ([`Sink::connect_ahead`](crate::Sink::connect_ahead)),
     /// `max_in_flight` of them, whether or not the count climbs.
     pub adaptive_concurrency: bool,
     /// Under [`adaptive_concurrency`](Self::adaptive_concurrency), the

@@ -1,7 +1,7 @@
 //! The fuzz targets' smoke runs (feature `fuzzing`): each target's seeds
 //! and a few thousand deterministic mutations of them through its entry
 //! point, in seconds, on stable Rust. The real runs are `cargo +nightly
-//! fuzz run <target>` in `fuzz/` (see the README's "Fuzzing").
+//! fuzz run <target>` in `fuzz/` (see `docs/fuzzing.md`).
 
 use batch_core::fuzzing;
 

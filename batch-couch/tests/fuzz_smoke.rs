@@ -2,8 +2,7 @@
 //! thousand deterministic mutations of CouchDB answers through
 //! batch-couch's writes and reads, in seconds, on stable Rust, against a
 //! scripted local HTTP server (no CouchDB needed). The real runs: `cargo
-//! +nightly fuzz run couch_answers` in `fuzz/` (see the README's
-//! "Fuzzing").
+//! +nightly fuzz run couch_answers` in `fuzz/` (see `docs/fuzzing.md`).
 
 use batch_core::fuzzing::smoke;
 use batch_couch::fuzzing;

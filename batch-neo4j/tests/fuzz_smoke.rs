@@ -2,7 +2,7 @@
 //! thousand deterministic mutations through the Bolt answer decoding and
 //! the URI parsing, in seconds, on stable Rust, with no server (the
 //! answers are read from memory). The real runs: `cargo +nightly fuzz run
-//! bolt_answers` in `fuzz/` (see the README's "Fuzzing").
+//! bolt_answers` in `fuzz/` (see `docs/fuzzing.md`).
 
 use std::cell::Cell;
 

@@ -163,11 +163,28 @@ pub use batch_core::{
     Fallback, FlushReport, RetryPolicy, Sink, SinkError, Stats, WhenFull,
 };
 
-// The README's Rust blocks, compiled (not run) as doc tests of this crate;
-// README.md here is a symlink to the workspace README.
+// The Rust blocks of the workspace README and of the docs/ pages that hold
+// Rust code, compiled (not run) as doc tests of this crate. The files lie
+// outside this package: only a doctest build of the workspace reads them.
 #[cfg(all(doctest, feature = "full"))]
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../docs/async-and-network.md")]
+struct AsyncAndNetworkDoctests;
+
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../docs/durability.md")]
+struct DurabilityDoctests;
+
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../docs/reading.md")]
+struct ReadingDoctests;
+
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../docs/managed-databases.md")]
+struct ManagedDatabasesDoctests;
 
 #[cfg(feature = "full")]
 mod concurrently;

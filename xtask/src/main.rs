@@ -17,7 +17,8 @@ usage: cargo xtask <command> [flags]
 
 commands:
   test       what CI runs: starts the test servers, then fmt --check, clippy
-             -D warnings, every test against the servers, and `services check`;
+             -D warnings, rustdoc, every test against the servers (and each
+             published crate alone), `cargo package`, and `services check`;
              stops the servers it started (`cargo xtask test --help`)
   bench      benchmarks per-item against batched writes on the four servers;
              results in $CARGO_TARGET_DIR/bench/, else target/bench/
