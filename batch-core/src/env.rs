@@ -54,7 +54,7 @@ pub const POSTGRES: BackendEnv = BackendEnv {
 
 /// CouchDB: `ENABLE_COUCHDB_BATCH_INSERT` (false), `COUCHDB_BATCH_INSERT_SIZE` (100, 1-1000).
 pub const COUCHDB: BackendEnv = BackendEnv {
-    name: "couchdb",
+    name: "couch",
     enable_var: "ENABLE_COUCHDB_BATCH_INSERT",
     size_var: "COUCHDB_BATCH_INSERT_SIZE",
     default_size: 100,

@@ -132,7 +132,7 @@ fn backend_settings_are_named_after_the_backend() {
         (&env::CHROMA, "chroma"),
         (&env::NEO4J, "neo4j"),
         (&env::POSTGRES, "postgres"),
-        (&env::COUCHDB, "couchdb"),
+        (&env::COUCHDB, "couch"),
     ];
     for (backend, name) in cases {
         let settings = BatcherSettings::for_backend(backend, 7).expect("valid");

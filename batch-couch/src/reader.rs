@@ -28,7 +28,7 @@ pub type CouchDBBatchReader = BatchReader<CouchDatabase>;
 impl ReadSource for CouchDatabase {
     type Value = Value;
     type Error = CouchError;
-    const BACKEND: &'static str = "couchdb";
+    const BACKEND: &'static str = "couch";
 
     fn max_ids_per_request(&self) -> usize {
         MAX_IDS_PER_READ

@@ -275,7 +275,7 @@ impl CouchSink {
 impl Sink for CouchSink {
     type Item = CouchDoc;
     type Error = CouchError;
-    const BACKEND: &'static str = "couchdb";
+    const BACKEND: &'static str = "couch";
 
     /// The same database and options; the HTTP agent's pool gives each
     /// concurrent request a connection of its own.

@@ -314,7 +314,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     );
     let left = ingest.close(Duration::from_secs(120));
     summary("postgres", ingest.rows().stats());
-    summary("couchdb", ingest.docs().stats());
+    summary("couch", ingest.docs().stats());
     summary("chroma", ingest.vectors().stats());
     summary("graph", ingest.graph().stats());
     if !repair.still_incomplete.is_empty() || !left.all_complete() {

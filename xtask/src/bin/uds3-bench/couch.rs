@@ -46,7 +46,7 @@ impl Couch {
 }
 
 const PROFILE: Profile = Profile {
-    name: "couchdb",
+    name: "couch",
     claimed: "100-500x",
     batch_sizes: &[10, 100, 1000],
     per_item: (200, 500),

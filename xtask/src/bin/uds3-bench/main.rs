@@ -7,7 +7,7 @@
 //! to `$CARGO_TARGET_DIR/bench/` if that variable is set, else to
 //! `<workspace>/target/bench/`.
 //!
-//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couchdb] [--rtt 0,10] [--out DIR]`,
+//! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couch] [--rtt 0,10] [--out DIR]`,
 //! or `uds3-bench --soak N [--out DIR]` for issue 33's soak alone
 //! (`soak.{json,md,svg}`; see `soak.rs`)
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).

@@ -254,7 +254,7 @@ fn stores(t: &Targets) -> Result<(Vec<Box<dyn Reads>>, ParallelBatchReader), Str
             reader: rows,
         }),
         Box::new(Store {
-            name: "couchdb",
+            name: "couch",
             one: Box::new(move |id| Ok(db.get(id).map_err(err)?.is_some())),
             reader: docs,
         }),
