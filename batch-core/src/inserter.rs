@@ -9,6 +9,25 @@
 //! the batcher (`flush`, `flush_timeout`, `close`, `stats`, `get_stats`,
 //! `set_failure_handler`, and whatever batch-core adds later) is the
 //! inserter's too, with no per-backend copy.
+//!
+//! # Why `Deref` to the batcher (decided in issue 32)
+//! Rust's API guidelines (C-DEREF) keep `Deref` for smart pointers; an
+//! inserter is not one. It is kept all the same, after weighing the two
+//! alternatives:
+//! - **Forwarding methods generated here** would be a second list of the
+//!   batcher's API (sync and async, `flush`, `close`, `add_many`,
+//!   `stats`, `timings`, ...) that every new batcher method must be added
+//!   to, or the inserters silently lack it; a backend's own `add` (UDS3's
+//!   argument lists) still has to shadow `Batcher::add` either way.
+//! - **A trait** (`Inserter` with provided methods) needs an import at
+//!   every call site and a trait object or a generic where users now
+//!   name one concrete type; UDS3's users expect `inserter.flush()` to
+//!   just work.
+//!
+//! What `Deref` costs is method resolution by shadowing: an inserter's
+//! own `add` hides the batcher's `add` of the raw item. Code that means
+//! the [`Batcher`](crate::Batcher) itself can say so with the generated
+//! `batcher()` accessor rather than rely on auto-deref.
 
 /// Declares a backend inserter: the struct (a `batcher` field plus the
 /// given fields), `Deref<Target = Batcher<Sink>>`, and, with `env(ENV);`
@@ -50,7 +69,8 @@
 ///
 /// let inserter = NumberInserter::new((), 10)?;
 /// inserter.add(7).map_err(|f| f.error)?; // Batcher::add, through Deref
-/// assert_eq!(inserter.flush().written, 1);
+/// inserter.batcher().add(8).map_err(|f| f.error)?; // the same, named
+/// assert_eq!(inserter.flush().written, 2);
 /// assert_eq!(inserter.settings().name, "chroma");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -77,6 +97,15 @@ macro_rules! inserter {
             type Target = $batcher;
 
             fn deref(&self) -> &$batcher {
+                &self.batcher
+            }
+        }
+
+        impl $(<$g: $bound>)? $name $(<$g>)? {
+            /// The batcher this inserter writes through: every batcher
+            /// method, named explicitly (the inserter's own `add` hides
+            /// the batcher's `add` of the raw item).
+            pub fn batcher(&self) -> &$batcher {
                 &self.batcher
             }
         }
