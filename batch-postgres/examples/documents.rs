@@ -24,19 +24,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..250 {
         inserter
             .add(
-                format!("doc-{i}"),
-                format!("/docs/{i}.pdf"),
-                "law",
-                1200 + i,
-                7,
-                None,
-                Some(0.9),
-                None,
+                DocumentRow::new(
+                    format!("doc-{i}"),
+                    format!("/docs/{i}.pdf"),
+                    "law",
+                    1200 + i,
+                    7,
+                )
+                .quality_score(0.9),
             )
             .map_err(|f| f.error)?;
     }
     // Refused before the server: NUL bytes cannot be stored in PostgreSQL text.
-    if let Err(refused) = inserter.add_row(DocumentRow::new("bad\0id", "/x", "law", 1, 1)) {
+    if let Err(refused) = inserter.add(DocumentRow::new("bad\0id", "/x", "law", 1, 1)) {
         println!("refused at add: {}", refused.error);
     }
 

@@ -1,8 +1,6 @@
 //! `PostgreSQLBatchInserter`: UDS3 v2.2's documents inserter, the
 //! `documents` preset of the generic table inserter.
 
-use std::time::SystemTime;
-
 use batch_core::env::POSTGRES;
 use batch_core::{AddManyError, BatcherSettings, FailedItem};
 
@@ -77,87 +75,53 @@ impl PostgreSQLBatchInserter {
         &self.table
     }
 
-    /// UDS3's `add(document_id, file_path, classification, content_length,
-    /// legal_terms_count, created_at=None, quality_score=None,
-    /// processing_status=None)`: `created_at` defaults to now and
-    /// `processing_status` to `completed`. Invalid values come back at once.
-    // Mirrors UDS3 v2.2's signature (see add_row); the Err hands the row back by design.
-    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
-    pub fn add(
-        &self,
-        document_id: impl Into<String>,
-        file_path: impl Into<String>,
-        classification: impl Into<String>,
-        content_length: i64,
-        legal_terms_count: i64,
-        created_at: Option<SystemTime>,
-        quality_score: Option<f64>,
-        processing_status: Option<&str>,
-    ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
-        self.add_row(document(
-            document_id,
-            file_path,
-            classification,
-            content_length,
-            legal_terms_count,
-            created_at,
-            quality_score,
-            processing_status,
-        ))
-    }
-
-    /// [`add`](Self::add) for async code: waits for room without blocking
-    /// a thread. The row is built at the call, so the future borrows none
-    /// of the arguments and is `Send`.
-    #[allow(clippy::too_many_arguments)] // mirrors add
-    pub fn add_async(
-        &self,
-        document_id: impl Into<String>,
-        file_path: impl Into<String>,
-        classification: impl Into<String>,
-        content_length: i64,
-        legal_terms_count: i64,
-        created_at: Option<SystemTime>,
-        quality_score: Option<f64>,
-        processing_status: Option<&str>,
-    ) -> impl Future<Output = Result<(), FailedItem<DocumentRow, PostgresError>>> + Send + '_ {
-        self.add_row_async(document(
-            document_id,
-            file_path,
-            classification,
-            content_length,
-            legal_terms_count,
-            created_at,
-            quality_score,
-            processing_status,
-        ))
-    }
-
-    /// Adds a prepared [`DocumentRow`].
+    /// Buffers one document row. UDS3 v2.2's `add(document_id, file_path,
+    /// classification, content_length, legal_terms_count, created_at=None,
+    /// quality_score=None, processing_status=None)` is
+    /// `add(DocumentRow::new(document_id, file_path, classification,
+    /// content_length, legal_terms_count))`, with
+    /// [`created_at`](DocumentRow::created_at),
+    /// [`quality_score`](DocumentRow::quality_score) and
+    /// [`processing_status`](DocumentRow::processing_status) chained for
+    /// the keyword arguments; `created_at` defaults to now and
+    /// `processing_status` to `completed`, as in UDS3.
+    ///
+    /// ```no_run
+    /// # use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let docs = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1/postgres")?, 100)?;
+    /// docs.add(DocumentRow::new("doc-1", "/docs/1.pdf", "contract", 1200, 4).quality_score(0.9))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// An invalid row (empty id, NUL bytes, negative counts, a quality
+    /// score outside 0-1, ...) comes back at once with the reason; so does
+    /// a row the batcher cannot take (closed, full).
     #[allow(clippy::result_large_err)] // the Err hands the row back by design
-    pub fn add_row(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
+    pub fn add(&self, row: DocumentRow) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
         self.batcher.add(row)
     }
 
-    /// [`add_row`](Self::add_row) for async code: waits for room without
-    /// blocking a thread.
-    pub async fn add_row_async(
+    /// [`add`](Self::add) for async code: waits for room without blocking
+    /// a thread. The row is taken at the call, so the future is `Send`.
+    pub fn add_async(
         &self,
         row: DocumentRow,
-    ) -> Result<(), FailedItem<DocumentRow, PostgresError>> {
-        self.batcher.add_async(row).await
+    ) -> impl Future<Output = Result<(), FailedItem<DocumentRow, PostgresError>>> + Send + '_ {
+        self.batcher.add_async(row)
     }
 
     /// Buffers many prepared rows at once, in order (build each with
     /// [`DocumentRow::new`], which gives `created_at` and
-    /// `processing_status` the defaults of [`add`](Self::add)):
+    /// `processing_status` UDS3's defaults):
     /// batch-core's [`add_many`](batch_core::Batcher::add_many), one lock
     /// of the buffer for all of them and, under a durable buffer, one
     /// append and one sync (with `Fsync::Always`, one fsync for the call
     /// instead of one per row). Batches are cut as they would be by `add`.
     ///
     /// # Errors
-    /// The rows `add_row` would refuse (empty id, NUL bytes, negative
+    /// The rows `add` would refuse (empty id, NUL bytes, negative
     /// counts, a quality score outside 0-1, ...), each with its index in
     /// `rows` and the same error; every other row is accepted.
     pub fn add_many(&self, rows: impl IntoIterator<Item = DocumentRow>) -> Result<(), FailedRows> {
@@ -178,32 +142,3 @@ impl PostgreSQLBatchInserter {
 /// The rows [`PostgreSQLBatchInserter::add_many`] did not accept, each with
 /// its index in the input.
 pub type FailedRows = AddManyError<DocumentRow, PostgresError>;
-
-/// The row `add` and `add_async` write: UDS3's defaults for what is `None`.
-#[allow(clippy::too_many_arguments)] // add's arguments
-fn document(
-    document_id: impl Into<String>,
-    file_path: impl Into<String>,
-    classification: impl Into<String>,
-    content_length: i64,
-    legal_terms_count: i64,
-    created_at: Option<SystemTime>,
-    quality_score: Option<f64>,
-    processing_status: Option<&str>,
-) -> DocumentRow {
-    let mut row = DocumentRow::new(
-        document_id,
-        file_path,
-        classification,
-        content_length,
-        legal_terms_count,
-    );
-    if let Some(at) = created_at {
-        row.created_at = at;
-    }
-    row.quality_score = quality_score;
-    if let Some(status) = processing_status {
-        row.processing_status = status.to_owned();
-    }
-    row
-}

@@ -50,7 +50,7 @@
 //!
 //! # Quick Start
 //! ```no_run
-//! use batch_postgres::{Connector, PostgreSQLBatchInserter};
+//! use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
 //! use std::time::Duration;
 //!
 //! let connector = Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?;
@@ -58,10 +58,10 @@
 //! inserter.ensure_schema()?;
 //! for i in 0..250 {
 //!     // document_id, file_path, classification, content_length,
-//!     // legal_terms_count, created_at, quality_score, processing_status
-//!     inserter
-//!         .add(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7, None, Some(0.9), None)
-//!         .map_err(|f| f.error)?;
+//!     // legal_terms_count; created_at, quality_score and processing_status
+//!     // chained where UDS3 took keyword arguments
+//!     let row = DocumentRow::new(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7);
+//!     inserter.add(row.quality_score(0.9)).map_err(|f| f.error)?;
 //! }
 //! let report = inserter.close(Duration::from_secs(30));
 //! for failed in &report.failed {

@@ -44,7 +44,7 @@ fn add_many_hands_back_the_invalid_rows_by_index_and_writes_the_rest() {
         .add_many((0..250).map(|i| row(i, &bad)))
         .expect_err("two rows are invalid");
     assert_refused_as_add(&back, &bad, |i| {
-        let single = ins.add_row(row(i, &bad));
+        let single = ins.add(row(i, &bad));
         single.expect_err("add refuses it too").error.to_string()
     });
     for (index, failed) in &back.failed {
@@ -56,7 +56,7 @@ fn add_many_hands_back_the_invalid_rows_by_index_and_writes_the_rest() {
     }
     let report = ins.close(Duration::from_secs(30));
     let stats = ins.stats();
-    // 100, 100 and 48 rows; two refused by add_many, two by add_row.
+    // 100, 100 and 48 rows; two refused by add_many, two by add.
     assert_written_as_add(&report, &Stats::default(), &stats, (248, 3));
     assert_eq!(stats.total_refused, 4);
     let mut c = client();

@@ -45,16 +45,13 @@ fn inserter(table: &TableName) -> PostgreSQLBatchInserter {
 fn add_all(inserter: &PostgreSQLBatchInserter) {
     for i in 0..ITEMS {
         inserter
-            .add(
+            .add(DocumentRow::new(
                 format!("doc-{i}"),
                 format!("/d/{i}"),
                 "law",
                 i,
                 1,
-                None,
-                None,
-                None,
-            )
+            ))
             .expect("add");
     }
 }
@@ -156,7 +153,7 @@ fn assert_send<T: Send>(t: T) -> T {
     t
 }
 
-/// The async API: `add_async` / `add_row_async` from tasks on both
+/// The async API: `add_async` / `add_async` from tasks on both
 /// runtime flavors (the futures are `Send`), `flush_async`, `close_async`.
 /// A small `max_pending` makes adders wait for room.
 async fn async_api(prefix: &str) {
@@ -177,16 +174,13 @@ async fn async_api(prefix: &str) {
         tokio::spawn(async move {
             for i in 0..half {
                 let status = format!("s{i}");
-                assert_send(ins.add_async(
-                    format!("doc-{i}"),
-                    "/d",
-                    "law",
-                    i,
-                    1,
-                    None,
-                    Some(0.5),
-                    Some(&status),
-                ))
+                assert_send(
+                    ins.add_async(
+                        DocumentRow::new(format!("doc-{i}"), "/d", "law", i, 1)
+                            .quality_score(0.5)
+                            .processing_status(&status),
+                    ),
+                )
                 .await
                 .expect("add_async");
             }
@@ -197,9 +191,7 @@ async fn async_api(prefix: &str) {
         tokio::spawn(async move {
             for i in half..ITEMS {
                 let row = DocumentRow::new(format!("doc-{i}"), "/d", "law", i, 1);
-                assert_send(ins.add_row_async(row))
-                    .await
-                    .expect("add_row_async");
+                assert_send(ins.add_async(row)).await.expect("add_async");
             }
         })
     };
@@ -208,7 +200,7 @@ async fn async_api(prefix: &str) {
     let report = ins.flush_async().await;
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.written, ITEMS as u64);
-    ins.add_async("late", "/d", "law", 1, 1, None, None, None)
+    ins.add_async(DocumentRow::new("late", "/d", "law", 1, 1))
         .await
         .expect("add_async");
     let report = ins.close_async().await;

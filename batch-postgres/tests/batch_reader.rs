@@ -37,7 +37,7 @@ fn seed(table: &TableName, n: usize) {
         .expect("inserter");
     inserter.ensure_schema().expect("schema");
     for i in 0..n {
-        inserter.add_row(row(i)).expect("valid row");
+        inserter.add(row(i)).expect("valid row");
     }
     let report = inserter.close(Duration::from_secs(60));
     assert_eq!(report.written, n as u64, "{:?}", report.failed.first());

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_postgres::{Connector, PostgreSQLBatchInserter};
+use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
 use common::{METHODS, client, count, drop_table, table, unique};
 
 #[test]
@@ -37,7 +37,7 @@ fn terminated_backend_is_reconnected_and_nothing_is_lost() {
                 "{method:?}: the inserter's backend was found"
             );
             for i in 0..25 {
-                ins.add(format!("t{round}-{i}"), "/p", "c", 1, 1, None, None, None)
+                ins.add(DocumentRow::new(format!("t{round}-{i}"), "/p", "c", 1, 1))
                     .expect("add");
             }
             let report = ins.flush();

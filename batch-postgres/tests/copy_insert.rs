@@ -32,7 +32,7 @@ fn copies_every_row() {
     let t = table("docs_copy_insert");
     let ins = inserter(&t, 1000);
     for i in 0..5000 {
-        ins.add_row(DocumentRow::new(format!("d{i}"), "/p", "c", i, 1))
+        ins.add(DocumentRow::new(format!("d{i}"), "/p", "c", i, 1))
             .expect("add");
     }
     let report = ins.close(Duration::from_secs(60));
@@ -53,14 +53,14 @@ fn stored_keys_are_conflicts_found_by_bisecting_and_left_unchanged() {
     let first = inserter(&t, 100);
     for i in (0..100).step_by(10) {
         first
-            .add_row(DocumentRow::new(format!("d{i}"), "/old", "c", 1, 1))
+            .add(DocumentRow::new(format!("d{i}"), "/old", "c", 1, 1))
             .expect("add");
     }
     assert_eq!(first.close(Duration::from_secs(30)).written, 10);
 
     let ins = inserter(&t, 100);
     for i in 0..100 {
-        ins.add_row(DocumentRow::new(format!("d{i}"), "/new", "c", 1, 1))
+        ins.add(DocumentRow::new(format!("d{i}"), "/new", "c", 1, 1))
             .expect("add");
     }
     let report = ins.close(Duration::from_secs(60));

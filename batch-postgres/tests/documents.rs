@@ -71,20 +71,23 @@ fn every_column_reads_back_exactly_with_every_method() {
         let t = table("docs_exact");
         let ins = inserter(&t, method, 3);
         for i in 0..7_i64 {
-            let quality = (i % 2 == 0).then_some(0.125 * i as f64);
-            let status = (i == 3).then_some("failed");
-            let created = (i != 5).then(|| at(1_700_000_000 + i as u64, 123_456));
-            ins.add(
+            // Unset where UDS3 passed None: quality NULL, status
+            // `completed`, created_at now.
+            let mut row = DocumentRow::new(
                 format!("doc-{i}"),
                 format!("/p/{i}.pdf"),
                 "law",
                 1000 + i,
                 i,
-                created,
-                quality,
-                status,
-            )
-            .expect("add");
+            );
+            row.quality_score = (i % 2 == 0).then_some(0.125 * i as f64);
+            if i == 3 {
+                row = row.processing_status("failed");
+            }
+            if i != 5 {
+                row = row.created_at(at(1_700_000_000 + i as u64, 123_456));
+            }
+            ins.add(row).expect("add");
         }
         let report = ins.flush();
         assert!(report.is_complete(), "{method:?}: {report:?}");
@@ -128,7 +131,7 @@ fn upsert_updates_all_but_created_at_and_rerun_changes_nothing() {
             DocumentRow::new(format!("d{i}"), "/old", "a", 1, 1).created_at(at(1_600_000_000, 0))
         };
         for i in 0..5 {
-            ins.add_row(first(i)).expect("add");
+            ins.add(first(i)).expect("add");
         }
         assert_eq!(ins.flush().written, 5);
         let second = |i: i64| {
@@ -138,7 +141,7 @@ fn upsert_updates_all_but_created_at_and_rerun_changes_nothing() {
                 .processing_status("reviewed")
         };
         for i in 0..5 {
-            ins.add_row(second(i)).expect("add");
+            ins.add(second(i)).expect("add");
         }
         let report = ins.flush();
         assert!(report.is_complete());
@@ -164,7 +167,7 @@ fn upsert_updates_all_but_created_at_and_rerun_changes_nothing() {
         };
         let before = (read(&t), xmins(&mut client()));
         for i in 0..5 {
-            ins.add_row(second(i)).expect("add");
+            ins.add(second(i)).expect("add");
         }
         let report = ins.flush();
         assert!(report.is_complete());
@@ -180,13 +183,13 @@ fn duplicate_id_in_one_batch_last_one_wins() {
     for method in METHODS {
         let t = table("docs_dup");
         let ins = inserter(&t, method, 10);
-        ins.add_row(DocumentRow::new("same", "/1", "first", 1, 1))
+        ins.add(DocumentRow::new("same", "/1", "first", 1, 1))
             .expect("add");
-        ins.add_row(DocumentRow::new("other", "/o", "x", 1, 1))
+        ins.add(DocumentRow::new("other", "/o", "x", 1, 1))
             .expect("add");
-        ins.add_row(DocumentRow::new("same", "/2", "second", 2, 2))
+        ins.add(DocumentRow::new("same", "/2", "second", 2, 2))
             .expect("add");
-        ins.add_row(DocumentRow::new("same", "/3", "last", 3, 3))
+        ins.add(DocumentRow::new("same", "/3", "last", 3, 3))
             .expect("add");
         let report = ins.flush();
         assert!(report.is_complete(), "{method:?}: {report:?}");
@@ -219,16 +222,13 @@ fn stats_equal_the_table_with_a_duplicate_key_in_the_batch() {
         for i in 0..10 {
             // d3 twice: 10 rows added, 9 in the table.
             let id = if i == 9 { 3 } else { i };
-            ins.add(
+            ins.add(DocumentRow::new(
                 format!("d{id}"),
                 format!("/{i}"),
                 "c",
                 1,
                 1,
-                None,
-                None,
-                None,
-            )
+            ))
             .expect("add");
         }
         let report = ins.flush();
@@ -255,7 +255,7 @@ fn one_bad_row_comes_back_with_sqlstate_and_the_rest_is_written() {
             .expect("constraint");
         for i in 0..40 {
             let class = if i == 17 { "secret" } else { "public" };
-            ins.add_row(DocumentRow::new(format!("d{i:02}"), "/p", class, 1, 1))
+            ins.add(DocumentRow::new(format!("d{i:02}"), "/p", class, 1, 1))
                 .expect("add");
         }
         let report = ins.flush();
@@ -288,7 +288,7 @@ fn invalid_rows_are_refused_before_the_server() {
     let t = table("docs_invalid");
     let ins = inserter(&t, WriteMethod::Unnest, 10);
     let nul = ins
-        .add("a\0b", "/p", "c", 1, 1, None, None, None)
+        .add(DocumentRow::new("a\0b", "/p", "c", 1, 1))
         .expect_err("NUL refused");
     assert!(
         matches!(nul.error, BatchError::Invalid(ref m) if m.contains("NUL")),
@@ -296,14 +296,14 @@ fn invalid_rows_are_refused_before_the_server() {
         nul.error
     );
     assert_eq!(nul.item.document_id, "a\0b", "the row comes back unchanged");
-    assert!(ins.add("", "/p", "c", 1, 1, None, None, None).is_err());
-    assert!(ins.add("x", "/p", "c", -1, 1, None, None, None).is_err());
+    assert!(ins.add(DocumentRow::new("", "/p", "c", 1, 1)).is_err());
+    assert!(ins.add(DocumentRow::new("x", "/p", "c", -1, 1)).is_err());
     assert!(
-        ins.add("x", "/p", "c", 1, 1, None, Some(f64::NAN), None)
+        ins.add(DocumentRow::new("x", "/p", "c", 1, 1).quality_score(f64::NAN))
             .is_err()
     );
     assert!(
-        ins.add("x", "/p", "c", 1, 1, None, Some(1.01), None)
+        ins.add(DocumentRow::new("x", "/p", "c", 1, 1).quality_score(1.01))
             .is_err()
     );
     let report = ins.flush();
@@ -327,14 +327,8 @@ fn sql_metacharacters_are_stored_verbatim_in_values_and_names() {
         let ins = inserter(&t, method, 3);
         for (i, text) in weird.iter().enumerate() {
             ins.add(
-                format!("{text}#{i}"),
-                *text,
-                *text,
-                1,
-                1,
-                None,
-                None,
-                Some(text),
+                DocumentRow::new(format!("{text}#{i}"), *text, *text, 1, 1)
+                    .processing_status(*text),
             )
             .expect("add");
         }
@@ -361,7 +355,7 @@ fn stats_equal_select_count_over_many_batches() {
     let t = table("docs_count");
     let ins = inserter(&t, WriteMethod::Unnest, 37);
     for i in 0..1000 {
-        ins.add(format!("n{i}"), "/p", "c", i, 0, None, None, None)
+        ins.add(DocumentRow::new(format!("n{i}"), "/p", "c", i, 0))
             .expect("add");
     }
     let report = ins.close(WAIT);
@@ -383,7 +377,7 @@ fn missing_table_hands_every_row_back_with_42p01() {
     let ins =
         PostgreSQLBatchInserter::with_table(connector(), t.clone(), settings).expect("inserter");
     for i in 0..4 {
-        ins.add(format!("m{i}"), "/p", "c", 1, 1, None, None, None)
+        ins.add(DocumentRow::new(format!("m{i}"), "/p", "c", 1, 1))
             .expect("add");
     }
     let report = ins.flush();

@@ -47,7 +47,7 @@ fn child() {
     };
     let table = TableName::new(name.to_string_lossy().into_owned()).expect("table");
     let inserter = inserter(Path::new(&dir), &table);
-    crash::add_from_threads(THREADS, ITEMS, move |id| inserter.add_row(row(id)).is_ok());
+    crash::add_from_threads(THREADS, ITEMS, move |id| inserter.add(row(id)).is_ok());
 }
 
 /// The ids in the table, and its row count.

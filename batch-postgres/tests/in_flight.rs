@@ -29,7 +29,7 @@ fn four_in_flight_write_everything_and_keep_each_documents_order() {
     // later, well inside the four in flight.
     for version in 0..VERSIONS {
         for doc in 0..DOCS {
-            ins.add_row(DocumentRow::new(
+            ins.add(DocumentRow::new(
                 format!("doc-{doc}"),
                 format!("/v{version}"),
                 "c",

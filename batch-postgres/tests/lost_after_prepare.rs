@@ -46,7 +46,7 @@ fn statements_prepared_on_a_lost_connection_are_prepared_again() {
         };
         relay.cut_after_answer_to(last_prepared);
         for d in 0..ROWS {
-            ins.add_row(DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
+            ins.add(DocumentRow::new(format!("d{d}"), "/p", "c", 1, 1))
                 .expect("add");
         }
         let report = ins.flush();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use batch_core::BatcherSettings;
-use batch_postgres::{DynRow, PostgreSQLBatchInserter, TableBatchInserter, TableSpec};
+use batch_postgres::{DocumentRow, DynRow, PostgreSQLBatchInserter, TableBatchInserter, TableSpec};
 use common::{client, connector, count, drop_table, pause_server, table};
 
 #[test]
@@ -51,7 +51,7 @@ fn flush_timeout_returns_on_a_paused_server_and_nothing_is_lost() {
 
     let paused = pause_server();
     for i in 0..25_i64 {
-        docs.add(format!("d{i}"), "/p", "c", 1, 1, None, None, None)
+        docs.add(DocumentRow::new(format!("d{i}"), "/p", "c", 1, 1))
             .expect("add");
         rows.add(vec![Box::new(format!("r{i}")), Box::new(i)])
             .expect("add");

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use batch_core::BatcherSettings;
-use batch_postgres::PostgreSQLBatchInserter;
+use batch_postgres::{DocumentRow, PostgreSQLBatchInserter};
 use common::{client, connector, count, drop_table, pause_server, table};
 
 #[test]
@@ -27,12 +27,12 @@ fn a_write_lost_to_a_paused_server_is_replayed_and_counted_once() {
     ins.ensure_schema().expect("schema");
     // A first write prepares the statements, so that the paused server
     // receives the write itself, not a prepare.
-    ins.add("warm-up", "/p", "c", 1, 1, None, None, None)
+    ins.add(DocumentRow::new("warm-up", "/p", "c", 1, 1))
         .expect("add");
     assert!(ins.flush().is_complete());
     let paused = pause_server();
     for i in 0..300 {
-        ins.add(format!("p{i}"), "/p", "c", 1, 1, None, None, None)
+        ins.add(DocumentRow::new(format!("p{i}"), "/p", "c", 1, 1))
             .expect("add");
     }
     // Past the 1 s deadline, within the retry budget (60 s).

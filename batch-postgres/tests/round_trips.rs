@@ -23,7 +23,7 @@ fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
     let (relay, ins) = through_relay(&t, settings.expect("settings"));
     let connected = relay.turns();
     for row in rows(0..10) {
-        ins.add_row(row).expect("add");
+        ins.add(row).expect("add");
     }
     assert!(ins.flush().is_complete());
     let first = relay.turns() - connected;
@@ -31,7 +31,7 @@ fn a_batch_is_one_round_trip_once_its_connection_has_prepared() {
     for k in 1..4 {
         let before = relay.turns();
         for row in rows(k * 10..k * 10 + 10) {
-            ins.add_row(row).expect("add");
+            ins.add(row).expect("add");
         }
         assert!(ins.flush().is_complete());
         later.push(relay.turns() - before);
@@ -65,7 +65,7 @@ fn adaptive_siblings_connect_and_prepare_before_their_first_batch() {
             panic!("siblings did not connect ahead: {seen:?} (connections, turns)")
         });
     for row in rows(0..400) {
-        ins.add_row(row).expect("add");
+        ins.add(row).expect("add");
     }
     assert!(ins.flush().is_complete());
     assert_eq!(count(&mut client(), &t), 400);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_postgres::PostgreSQLBatchInserter;
+use batch_postgres::{DocumentRow, PostgreSQLBatchInserter};
 use common::{client, connector, count, drop_table, table, url};
 use xtask::test_servers::{Service, restart};
 
@@ -50,7 +50,7 @@ fn streams_through_a_restart(connector: batch_postgres::Connector) {
             let mut after = 0;
             // Keep adding until the restart is over, then 1000 more.
             while after < 1000 {
-                ins.add(format!("r{added}"), "/p", "c", 1, 1, None, None, None)
+                ins.add(DocumentRow::new(format!("r{added}"), "/p", "c", 1, 1))
                     .expect("add");
                 added += 1;
                 if restarted.load(Ordering::Acquire) {

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use batch_core::{BatcherSettings, ErrorClass, SinkError};
-use batch_postgres::{Connector, PostgreSQLBatchInserter, PostgresError};
+use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, PostgresError};
 use common::{backends, client, config, count, drop_table, stop_backend, table, unique};
 
 #[test]
@@ -62,14 +62,14 @@ fn a_stopped_backend_times_out_and_the_batch_is_replayed_on_a_new_connection() {
     ins.ensure_schema().expect("schema");
     // A first write prepares the statements, so that the stopped backend
     // holds the write itself.
-    ins.add("warm-up", "/p", "c", 1, 1, None, None, None)
+    ins.add(DocumentRow::new("warm-up", "/p", "c", 1, 1))
         .expect("add");
     assert!(ins.flush().is_complete());
     let pids = backends(&app);
     assert_eq!(pids.len(), 1, "the inserter's backend: {pids:?}");
     let stopped = stop_backend(pids[0]);
     for i in 0..20 {
-        ins.add(format!("s{i}"), "/p", "c", 1, 1, None, None, None)
+        ins.add(DocumentRow::new(format!("s{i}"), "/p", "c", 1, 1))
             .expect("add");
     }
     let started = Instant::now();

@@ -45,7 +45,7 @@ fn verify_full_writes_1000_rows_over_tls() {
         .expect("inserter");
     ins.ensure_schema().expect("schema");
     for i in 0..1000 {
-        ins.add_row(DocumentRow::new(format!("d{i}"), "/p", "c", 1, 1))
+        ins.add(DocumentRow::new(format!("d{i}"), "/p", "c", 1, 1))
             .expect("add");
     }
     let report = ins.flush();

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inserter = PostgreSQLBatchInserter::with_table(connector.clone(), table.clone(), settings)?;
     inserter.ensure_schema()?;
     for i in 0..5_000 {
-        inserter.add_row(DocumentRow::new(
+        inserter.add(DocumentRow::new(
             format!("doc-{i}"),
             "/docs",
             "law",

@@ -74,12 +74,13 @@
 //! # Quick Start: PostgreSQL (feature `postgres`)
 //! ```no_run
 //! # #[cfg(feature = "postgres")] {
-//! use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter};
+//! use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
 //!
 //! let inserter = PostgreSQLBatchInserter::new(Connector::from_url("postgres://postgres@127.0.0.1:25432/postgres")?, 100)?;
 //! inserter.ensure_schema()?;
 //! for i in 0..250 {
-//!     inserter.add(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7, None, Some(0.9), None)?;
+//!     let row = DocumentRow::new(format!("doc-{i}"), format!("/docs/{i}.pdf"), "law", 1200, 7);
+//!     inserter.add(row.quality_score(0.9))?;
 //! }
 //! let report = inserter.close(std::time::Duration::from_secs(30));
 //! for failed in &report.failed {
@@ -118,7 +119,7 @@
 //! # #[cfg(all(feature = "postgres", feature = "chroma"))]
 //! # async fn service(documents: Vec<(String, Vec<Vec<f32>>)>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use uds3_batch::chroma::{ChromaBatchInserter, ChromaClient, ChromaRecord, metadata};
-//! use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter};
+//! use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter};
 //!
 //! // A client call you make yourself is a plain blocking call.
 //! let collection = tokio::task::spawn_blocking(|| {
@@ -129,7 +130,7 @@
 //! rows.ensure_schema()?;
 //! let vectors = ChromaBatchInserter::new(collection, 500)?;
 //! for (id, chunks) in documents {
-//!     rows.add_async(id.clone(), format!("/docs/{id}"), "law", 0, 0, None, None, None).await?;
+//!     rows.add_async(DocumentRow::new(id.clone(), format!("/docs/{id}"), "law", 0, 0)).await?;
 //!     // All of the document's chunk vectors in one call.
 //!     let records = chunks.into_iter().enumerate().map(|(n, embedding)| {
 //!         ChromaRecord::new(format!("{id}#{n}"), embedding, metadata([("doc_id", id.as_str().into())]))

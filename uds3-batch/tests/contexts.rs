@@ -22,7 +22,7 @@ use uds3_batch::chroma::{ChromaBatchInserter, Collection, metadata};
 use uds3_batch::couch::serde_json::json;
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
-use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter, TableName};
+use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 use xtask::test_servers;
 
 /// Items per store and context.
@@ -94,7 +94,7 @@ fn ingest_sync(t: &Targets) -> Written {
     let graph = Neo4jBatchCreator::new(t.graph.clone(), BATCH).expect("neo4j creator");
     for i in 0..N {
         let id = format!("{}-{i}", t.label);
-        pg.add(id.clone(), format!("/d/{i}"), "law", 1, 1, None, None, None)
+        pg.add(DocumentRow::new(id.clone(), format!("/d/{i}"), "law", 1, 1))
             .expect("pg add");
         chroma
             .add(id.clone(), vector(i), metadata([("i", (i as i64).into())]))
@@ -136,7 +136,7 @@ async fn ingest_async(t: &Targets) -> Written {
     let graph = Neo4jBatchCreator::new(t.graph.clone(), BATCH).expect("neo4j creator");
     for i in 0..N {
         let id = format!("{}-{i}", t.label);
-        pg.add_async(id.clone(), format!("/d/{i}"), "law", 1, 1, None, None, None)
+        pg.add_async(DocumentRow::new(id.clone(), format!("/d/{i}"), "law", 1, 1))
             .await
             .expect("pg add");
         chroma

@@ -15,7 +15,8 @@ use uds3_batch::couch::serde_json::json;
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDBBatchReader, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, NodesByLabel};
 use uds3_batch::postgres::{
-    Connector, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader, TableName,
+    Connector, DocumentRow, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader,
+    TableName,
 };
 use xtask::test_servers;
 
@@ -52,7 +53,7 @@ fn seeded() -> Stores {
     let rows = PostgreSQLBatchInserter::with_table(pg(), table.clone(), settings).expect("rows");
     rows.ensure_schema().expect("schema");
     for id in ids(10) {
-        rows.add(id.clone(), format!("/{id}"), "law", 1, 1, None, None, None)
+        rows.add(DocumentRow::new(id.clone(), format!("/{id}"), "law", 1, 1))
             .expect("row");
     }
     let docs = CouchDBBatchInserter::new(couch.clone(), 100).expect("docs");

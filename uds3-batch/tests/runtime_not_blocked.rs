@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use uds3_batch::BatcherSettings;
-use uds3_batch::postgres::{Connector, PostgreSQLBatchInserter, TableName};
+use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 use xtask::test_servers::{self, Service};
 
 const PAUSE: Duration = Duration::from_millis(1500);
@@ -63,7 +63,7 @@ fn a_timer_keeps_ticking_while_add_async_and_flush_async_wait() {
         // server; the 21st waits for room.
         for i in 0..40 {
             inserter
-                .add_async(format!("r{i}"), "/p", "law", 1, 1, None, None, None)
+                .add_async(DocumentRow::new(format!("r{i}"), "/p", "law", 1, 1))
                 .await
                 .expect("add");
         }

@@ -87,7 +87,7 @@ pub fn failover_loses_nothing(replication: Replication, durable: Option<&Path>) 
             let ins = Arc::clone(&ins);
             std::thread::spawn(move || {
                 for id in (t..ROWS).step_by(THREADS as usize) {
-                    if let Err(f) = ins.add_row(row(id)) {
+                    if let Err(f) = ins.add(row(id)) {
                         panic!("add of {} refused: {}", f.item.document_id, f.error);
                     }
                 }

@@ -128,7 +128,7 @@ impl DocumentIngest {
         // A part refused comes back with its item: named from that, so
         // that nothing is built twice on the way in.
         if let Some(row) = row
-            && let Err(failed) = self.rows.add_row(row)
+            && let Err(failed) = self.rows.add(row)
         {
             refused.push(failure(Part::of_row(&failed.item), &failed));
         }

@@ -233,7 +233,7 @@ impl Backend for Postgres {
                 drive_many(
                     rows,
                     mode,
-                    |row| inserter.add_row(row).map_err(|f| f.to_string()),
+                    |row| inserter.add(row).map_err(|f| f.to_string()),
                     |rows| inserter.add_many(rows).map_err(|f| f.to_string()),
                     || {
                         (

@@ -443,7 +443,7 @@ fn ingest_run(endpoints: &Endpoints, with_verdicts: bool, n: u64) -> Result<f64,
         let counted = std::sync::atomic::AtomicUsize::new(0);
         share(docs, |doc| {
             let refused = [
-                doc.row.map(|r| rows.add_row(r).is_err()),
+                doc.row.map(|r| rows.add(r).is_err()),
                 doc.body.map(|b| bodies.add(b, Some(&doc.id)).is_err()),
             ];
             let chunks = doc

@@ -626,7 +626,7 @@ pub fn soak(
                         let row = postgres::row(i);
                         let began = Instant::now();
                         inserter
-                            .add_row(row)
+                            .add(row)
                             .map_err(|f| format!("row {i} handed back: {f}"))?;
                         hist.record(u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX));
                         count += 1;
