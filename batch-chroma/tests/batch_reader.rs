@@ -12,7 +12,7 @@ use batch_chroma::{
 use batch_core::RetryPolicy;
 use batch_core::read::ReadError;
 use common::{fresh_collection, meta, vector};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 fn seed(collection: &Collection, n: usize) {
     let inserter = ChromaBatchInserter::new(collection.clone(), 100).expect("start the inserter");

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use batch_chroma::{ChromaBatchInserter, Collection, metadata};
 use batch_core::testing::crash::{self, Stored};
-use xtask::test_servers::{Service, pause_if};
+use test_support::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_CHROMA_CRASH_DIR";
 const COLLECTION: &str = "UDS3_CHROMA_CRASH_COLLECTION";

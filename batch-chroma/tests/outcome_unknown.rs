@@ -10,7 +10,7 @@ use std::time::Duration;
 use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaSink, WriteMode};
 use batch_core::{BatcherSettings, RetryPolicy};
 use common::{meta, vector};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 fn replays_an_ambiguous_batch(mode: WriteMode) {
     let client = ChromaClient::builder(&test_servers::require(Service::Chroma))

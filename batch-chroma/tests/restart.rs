@@ -12,7 +12,7 @@ use std::time::Duration;
 use batch_chroma::{ChromaBatchInserter, ChromaClient, ChromaSink, WriteMode};
 use batch_core::{BatcherSettings, RetryPolicy};
 use common::{fresh_collection, meta, vector};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 /// How the inserter reaches the server.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ fn streams_through_a_restart(mode: WriteMode, over: Over) {
 
 #[test]
 fn add_through_a_server_restart_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     streams_through_a_restart(WriteMode::Add, Over::Plaintext);
     streams_through_a_restart(WriteMode::Upsert, Over::Plaintext);
 }
@@ -96,6 +96,6 @@ fn add_through_a_server_restart_loses_nothing() {
 #[cfg(feature = "tls")]
 #[test]
 fn add_through_a_server_restart_behind_tls_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     streams_through_a_restart(WriteMode::Add, Over::Tls);
 }

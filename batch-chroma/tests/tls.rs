@@ -17,7 +17,7 @@ use batch_chroma::{
 use batch_core::tls::TlsSettings;
 use batch_core::{BatcherSettings, ErrorClass, SinkError};
 use common::{meta, vector};
-use xtask::test_servers::{Service, TlsEndpoint, require_tls, unique_name};
+use test_support::test_servers::{Service, TlsEndpoint, require_tls, unique_name};
 
 /// The project's TLS endpoint (`cargo xtask services up`): URL, test CA,
 /// unrelated CA.

@@ -295,7 +295,7 @@ fn a_replay_counts_our_own_stored_records_as_written_and_others_as_conflicts() {
 fn replay_counts_our_own_records(space: &str) {
     let collection = common::client()
         .get_or_create_collection(
-            &xtask::test_servers::unique_name("replay"),
+            &test_support::test_servers::unique_name("replay"),
             &metadata([("hnsw:space", space.into())]),
         )
         .expect("collection");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use batch_core::testing::crash::{self, Stored};
 use batch_couch::{CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use serde_json::Value;
-use xtask::test_servers::{Service, pause_if, require};
+use test_support::test_servers::{Service, pause_if, require};
 
 const DIR: &str = "UDS3_COUCH_CRASH_DIR";
 const DB: &str = "UDS3_COUCH_CRASH_DB";

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use batch_core::{BatcherSettings, ErrorClass, RetryPolicy, SinkError};
 use batch_couch::{ConflictPolicy, CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use common::doc;
-use xtask::test_servers::{Service, pause, require, unique_name};
+use test_support::test_servers::{Service, pause, require, unique_name};
 
 /// Large enough that pouchdb-server takes a few hundred ms to store one
 /// batch, so the pause lands while it is storing it.

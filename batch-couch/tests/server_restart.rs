@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use common::{doc, fresh_db};
-use xtask::test_servers::{Service, start, stop};
+use test_support::test_servers::{Service, start, stop};
 
 #[test]
 fn server_stopped_mid_stream_then_restarted_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     streams_through_a_restart(fresh_db("restart"));
 }
 
@@ -21,8 +21,8 @@ fn server_stopped_mid_stream_then_restarted_loses_nothing() {
 #[test]
 fn server_behind_tls_stopped_mid_stream_then_restarted_loses_nothing() {
     use batch_core::tls::TlsSettings;
-    let _alone = xtask::test_servers::one_restart_at_a_time();
-    let tls = xtask::test_servers::require_tls(Service::Couch);
+    let _alone = test_support::test_servers::one_restart_at_a_time();
+    let tls = test_support::test_servers::require_tls(Service::Couch);
     let db = CouchDatabase::new(&tls.url, fresh_db("restart_tls").name())
         .and_then(|db| db.with_tls(&TlsSettings::new().public_roots(false).ca_file(tls.ca_file)))
         .expect("TLS database");

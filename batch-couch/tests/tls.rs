@@ -16,7 +16,7 @@ use batch_core::tls::TlsSettings;
 use batch_core::{BatchError, BatcherSettings, ErrorClass, SinkError};
 use batch_couch::{CouchDBBatchInserter, CouchDatabase, CouchOptions};
 use common::doc;
-use xtask::test_servers::{Service, TlsEndpoint, require_tls, unique_name};
+use test_support::test_servers::{Service, TlsEndpoint, require_tls, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use batch_neo4j::{MergeAnchor, Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 fn config() -> Neo4jConfig {
     let uri = test_servers::require(Service::Neo4j);

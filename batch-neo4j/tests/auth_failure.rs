@@ -17,7 +17,7 @@ mod common;
 use batch_core::{BatcherSettings, ErrorClass, Fallback, SinkError};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jError};
 use common::{config_as, create_user, drop_user, kill_connections_of, set_password, unique};
-use xtask::test_servers;
+use test_support::test_servers;
 
 const OLD_PASSWORD: &str = "old-secret-4711";
 const NEW_PASSWORD: &str = "new-secret-0815";

@@ -6,7 +6,7 @@
 //! Own binary: it pauses the shared test server. The pause must fall
 //! between "COMMIT sent" and "answer received", a window of milliseconds,
 //! so a small TCP relay between the sink and the real server holds the
-//! first COMMIT, pauses the server (`xtask::test_servers::pause`), hands
+//! first COMMIT, pauses the server (`test_support::test_servers::pause`), hands
 //! the COMMIT over to the paused server, and resumes it once the client
 //! has timed out. The relay changes no byte; the server commits for real.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
@@ -22,7 +22,7 @@ use std::time::Duration;
 use batch_core::testing::counts::assert_counted;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{admin, config, count, seed_doc_and_chunks, unique};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 /// A Bolt COMMIT message as one chunk: size 2, struct of no fields (0xB0) with
 /// tag 0x12, end-of-message marker.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use batch_core::testing::crash::{self, Stored};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jSink, Properties, PropertyValue};
 use common::{admin, config, unique};
-use xtask::test_servers::{Service, pause_if};
+use test_support::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_NEO4J_CRASH_DIR";
 const LABELS: &str = "UDS3_NEO4J_CRASH_LABELS";

@@ -1,7 +1,7 @@
 //! Across a network every round trip costs a batch the network's round
 //! trip time, so a batch is sent in two: BEGIN with every statement's RUN
 //! and PULL in one write, then COMMIT. Counted by a relay between the
-//! creator and the real server (`xtask::relay::Relay::turns`), never timed.
+//! creator and the real server (`test_support::relay::Relay::turns`), never timed.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
@@ -14,8 +14,8 @@ use common::{
     add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
     seed_doc_and_chunks, unique,
 };
-use xtask::relay::Relay;
-use xtask::test_servers;
+use test_support::relay::Relay;
+use test_support::test_servers;
 
 /// A creator whose connection goes through `relay`.
 fn creator_through(relay: &Relay, doc: &str, chunk: &str, batch_size: usize) -> Neo4jBatchCreator {

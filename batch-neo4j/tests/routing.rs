@@ -9,7 +9,7 @@
 //! closes that connection: the library fetches a new table and writes the
 //! batch there, once.
 //!
-//! The relay is the test's own, not `xtask::relay`: that one forwards
+//! The relay is the test's own, not `test_support::relay`: that one forwards
 //! bytes and cannot rewrite a routing table or answer for the server.
 
 mod common;
@@ -27,7 +27,7 @@ use batch_neo4j::{Neo4jBatchCreator, Neo4jBatchReader, Neo4jConfig, Neo4jSink, N
 use bolt_client::bolt_proto::message::{Failure, Success};
 use bolt_client::bolt_proto::{Message, Value};
 use common::{admin, count, unique};
-use xtask::test_servers::{self, Endpoints, Service};
+use test_support::test_servers::{self, Endpoints, Service};
 
 /// The test server's `host:port` (from `UDS3_NEO4J_URI`).
 fn server_addr() -> String {
@@ -66,7 +66,7 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
     assert_eq!(table.readers, [addr.as_str()]);
     assert_eq!(table.routers, [addr.as_str()]);
     // The router is the writer: its connection carries the writes too.
-    let relay = xtask::relay::Relay::start(&addr, Duration::ZERO).expect("relay");
+    let relay = test_support::relay::Relay::start(&addr, Duration::ZERO).expect("relay");
     let through = routing_config(&relay.addr().to_string(), "");
     let mut one = Neo4jSink::connect(through).expect("connect through the relay");
     assert_eq!(count(&mut one, "RETURN 7"), 7);
@@ -110,7 +110,7 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
 /// own: Neo4j locks a user out after failed logins.
 #[test]
 fn a_wrong_password_through_routing_is_fatal_after_one_connection() {
-    let relay = xtask::relay::Relay::start(&server_addr(), Duration::ZERO).expect("relay");
+    let relay = test_support::relay::Relay::start(&server_addr(), Duration::ZERO).expect("relay");
     let user = unique("nobody");
     let config = Neo4jConfig::new(
         &format!("neo4j://{}?region=eu", relay.addr()),

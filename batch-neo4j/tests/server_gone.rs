@@ -19,7 +19,7 @@ use common::{
     admin, config, config_at, count_rels, create_user, drop_user, kill_connections_of,
     seed_doc_and_chunks, unique,
 };
-use xtask::relay::Relay;
+use test_support::relay::Relay;
 
 const PASSWORD: &str = "gone-secret-0042";
 const TRIES: u32 = 3;

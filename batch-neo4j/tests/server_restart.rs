@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
 use common::{admin, config, count, seed_doc_and_chunks, unique};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 #[test]
 fn a_server_restart_mid_stream_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     streams_through_a_restart(config());
 }
 
 #[cfg(feature = "tls")]
 #[test]
 fn a_server_restart_behind_tls_mid_stream_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     streams_through_a_restart(common::tls_config());
 }
 

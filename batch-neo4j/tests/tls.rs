@@ -16,8 +16,8 @@ use batch_core::tls::TlsSettings;
 use batch_core::{BatcherSettings, ErrorClass, SinkError};
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jError, Neo4jSink};
 use common::{count, unique};
-use xtask::relay::Relay;
-use xtask::test_servers::{self, Endpoints, Service, TlsEndpoint};
+use test_support::relay::Relay;
+use test_support::test_servers::{self, Endpoints, Service, TlsEndpoint};
 
 /// `host:port` of a Bolt URI.
 fn host_port(uri: &str) -> &str {

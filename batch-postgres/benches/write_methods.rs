@@ -14,7 +14,7 @@ use batch_postgres::{
     documents_spec,
 };
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use xtask::test_servers::{Service, require};
+use test_support::test_servers::{Service, require};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 

@@ -131,7 +131,7 @@ fn a_missing_table_is_not_retried() {
 
 #[test]
 fn a_paused_server_is_a_clear_error_after_the_retries() {
-    let _one = xtask::test_servers::one_restart_at_a_time();
+    let _one = test_support::test_servers::one_restart_at_a_time();
     let t = table("paused");
     seed(&t, 3);
     let reader = PostgreSQLBatchReader::new(DocumentsTable::new(
@@ -178,7 +178,7 @@ async fn reads_from_inside_an_async_runtime() {
 /// runtime fires meanwhile.
 #[test]
 fn an_async_read_does_not_block_the_runtime() {
-    let _one = xtask::test_servers::one_restart_at_a_time();
+    let _one = test_support::test_servers::one_restart_at_a_time();
     let t = table("async-read");
     seed(&t, 3);
     let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));

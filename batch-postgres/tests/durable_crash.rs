@@ -15,7 +15,7 @@ use std::time::Duration;
 use batch_core::testing::crash::{self, Stored};
 use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, TableName, WriteMethod};
 use common::{client, connector, drop_table, table};
-use xtask::test_servers::{Service, pause_if};
+use test_support::test_servers::{Service, pause_if};
 
 const DIR: &str = "UDS3_PG_CRASH_DIR";
 const TABLE: &str = "UDS3_PG_CRASH_TABLE";

@@ -8,7 +8,7 @@
 #[path = "common/failover.rs"]
 mod failover;
 
-use xtask::test_servers::postgres::Replication;
+use test_support::test_servers::postgres::Replication;
 
 #[test]
 fn promotion_then_kill_of_the_primary_loses_and_doubles_nothing() {

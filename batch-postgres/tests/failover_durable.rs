@@ -4,7 +4,7 @@
 #[path = "common/failover.rs"]
 mod failover;
 
-use xtask::test_servers::postgres::Replication;
+use test_support::test_servers::postgres::Replication;
 
 #[test]
 fn failover_with_the_durable_buffer_loses_and_doubles_nothing() {

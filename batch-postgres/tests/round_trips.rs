@@ -2,7 +2,7 @@
 //! trip time: a batch is one round trip (the prepared upsert, autocommit),
 //! and a connection prepares once, at its first batch, in two. Counted by a relay
 //! between the inserter and the real server
-//! (`xtask::relay::Relay::turns`), never timed.
+//! (`test_support::relay::Relay::turns`), never timed.
 
 mod common;
 

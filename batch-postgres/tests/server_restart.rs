@@ -11,11 +11,11 @@ use std::time::Duration;
 use batch_core::BatcherSettings;
 use batch_postgres::{DocumentRow, PostgreSQLBatchInserter};
 use common::{client, connector, count, drop_table, table, url};
-use xtask::test_servers::{Service, restart};
+use test_support::test_servers::{Service, restart};
 
 #[test]
 fn restart_mid_stream_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     url();
     streams_through_a_restart(connector());
 }
@@ -23,10 +23,10 @@ fn restart_mid_stream_loses_nothing() {
 #[cfg(feature = "tls")]
 #[test]
 fn restart_mid_stream_over_tls_loses_nothing() {
-    let _alone = xtask::test_servers::one_restart_at_a_time();
+    let _alone = test_support::test_servers::one_restart_at_a_time();
     url();
-    xtask::test_servers::require_tls(Service::Postgres);
-    let verify_full = xtask::test_servers::Endpoints::from_env().postgres_tls_libpq_url();
+    test_support::test_servers::require_tls(Service::Postgres);
+    let verify_full = test_support::test_servers::Endpoints::from_env().postgres_tls_libpq_url();
     let connector = batch_postgres::Connector::from_url(&verify_full).expect("TLS URL");
     streams_through_a_restart(connector);
 }

@@ -10,7 +10,7 @@ mod common;
 use batch_core::{Batcher, BatcherSettings, ErrorClass, SinkError};
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableSink, documents_spec};
 use common::{client, count, drop_table, table};
-use xtask::test_servers::{Service, TlsEndpoint, require_tls};
+use test_support::test_servers::{Service, TlsEndpoint, require_tls};
 
 /// The TLS URL without its query, then `query`.
 fn url(ep: &TlsEndpoint, query: &str) -> String {

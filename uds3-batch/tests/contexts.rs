@@ -18,12 +18,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use test_support::test_servers;
 use uds3_batch::chroma::{ChromaBatchInserter, Collection, metadata};
 use uds3_batch::couch::serde_json::json;
 use uds3_batch::couch::{CouchDBBatchInserter, CouchDatabase};
 use uds3_batch::neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
-use xtask::test_servers;
 
 /// Items per store and context.
 const N: usize = 2000;

@@ -8,6 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use test_support::test_servers::{self, Service};
 use uds3_batch::batch_core::RetryPolicy;
 use uds3_batch::chroma::{ChromaRecord, MetadataValue, metadata};
 use uds3_batch::couch::serde_json::json;
@@ -16,7 +17,6 @@ use uds3_batch::postgres::{Connector, DocumentRow, TableName};
 use uds3_batch::{
     BatcherSettings, DocumentIngest, ErrorClass, Part, Store, Uds3Document, Uds3Stores,
 };
-use xtask::test_servers::{self, Service};
 
 const DOCS: usize = 200;
 const CLOSE: Duration = Duration::from_secs(120);

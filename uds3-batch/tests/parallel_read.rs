@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use test_support::test_servers;
 use uds3_batch::ParallelBatchReader;
 use uds3_batch::batch_core::RetryPolicy;
 use uds3_batch::batch_core::read::ReadError;
@@ -18,7 +19,6 @@ use uds3_batch::postgres::{
     Connector, DocumentRow, DocumentsTable, PostgreSQLBatchInserter, PostgreSQLBatchReader,
     TableName,
 };
-use xtask::test_servers;
 
 const CLOSE: Duration = Duration::from_secs(60);
 

@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use test_support::test_servers::{self, Service};
 use uds3_batch::BatcherSettings;
 use uds3_batch::postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
-use xtask::test_servers::{self, Service};
 
 const PAUSE: Duration = Duration::from_millis(1500);
 

@@ -1,16 +1,9 @@
 //! Project automation for the uds3-batch workspace; never published.
 //!
-//! The library holds what more than one target needs:
-//! - [`test_servers`]: where the test servers are, and how a test reaches,
-//!   stops and starts them. The backends' tests and benches use it; they
-//!   take `xtask = { path = "../xtask", default-features = false }` as a
-//!   dev-dependency, which builds nothing but this module (std only).
-//! - [`process`]: detached spawning, pid files, signals, liveness and log
-//!   tails of server processes, for `cargo xtask services` and for the
-//!   servers a test runs itself ([`test_servers::postgres`]).
-//! - [`relay`]: a loopback TCP relay in front of a server that counts
-//!   connections and can add a round trip (tests of "no retry", the
-//!   benchmark's network latency).
+//! The library holds what more than one of its targets needs:
+//! - [`test_servers`], [`process`], [`relay`] and [`workspace_root`]:
+//!   re-exported from the `test-support` crate, where the backends' tests
+//!   and benches take them from (none of them depends on xtask).
 //! - [`bolt`] (feature `cli`): the Bolt connection of the `xtask` binary's
 //!   readiness and smoke checks and of the benchmark's raw Neo4j path.
 //! - [`bench_args`] (feature `cli`): the command line of `cargo xtask
@@ -26,14 +19,5 @@
 pub mod bench_args;
 #[cfg(feature = "cli")]
 pub mod bolt;
-pub mod process;
-pub mod relay;
-pub mod test_servers;
 
-use std::path::{Path, PathBuf};
-
-/// The workspace root (the parent of xtask's folder).
-pub fn workspace_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
-}
+pub use test_support::{process, relay, test_servers, workspace_root};

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 /// The client for the test server (`UDS3_CHROMA_URL`); fails with the
 /// `cargo xtask services up` hint if it does not answer.

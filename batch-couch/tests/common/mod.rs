@@ -5,7 +5,7 @@
 
 use batch_couch::CouchDatabase;
 use serde_json::{Value, json};
-use xtask::test_servers::{Service, require, unique_name};
+use test_support::test_servers::{Service, require, unique_name};
 
 /// A handle to a database that does not exist yet (fails with the
 /// `cargo xtask services up` message when the server is away).

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
-use xtask::test_servers::{self, Service};
+use test_support::test_servers::{self, Service};
 
 /// The test server from `UDS3_NEO4J_URI`, `UDS3_NEO4J_USER`,
 /// `UDS3_NEO4J_PASSWORD` (batch-core's shared defaults); fails the test with
@@ -32,7 +32,7 @@ pub fn tls_config() -> Neo4jConfig {
         )
 }
 
-pub use xtask::test_servers::unique_name as unique;
+pub use test_support::test_servers::unique_name as unique;
 
 /// A connection for setup and checks.
 pub fn admin() -> Neo4jSink {

@@ -1,6 +1,6 @@
 //! The failover scenario of `tests/failover.rs` and
 //! `tests/failover_durable.rs`: a primary and a synchronous streaming
-//! standby of their own (`xtask::test_servers::postgres::PgPair`, no
+//! standby of their own (`test_support::test_servers::postgres::PgPair`, no
 //! shared server), reached by one multi-host URL with
 //! `target_session_attrs=read-write`. Threads add rows; mid-ingest the
 //! standby is promoted, then the old primary is killed with SIGKILL. The
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use batch_core::{BatcherSettings, RetryPolicy, Stats};
 use batch_postgres::{Connector, DocumentRow, PostgreSQLBatchInserter, TableName};
 use postgres::{Client, NoTls};
-use xtask::test_servers::postgres::{PgPair, Replication};
+use test_support::test_servers::postgres::{PgPair, Replication};
 
 /// Rows added in all.
 pub const ROWS: u64 = 20_000;
@@ -78,7 +78,7 @@ fn inserter(url: &str, table: &TableName, durable: Option<&Path>) -> PostgreSQLB
 pub fn failover_loses_nothing(replication: Replication, durable: Option<&Path>) {
     let pair = PgPair::start(replication).expect("primary and standby");
     let url = pair.url();
-    let table = TableName::new(xtask::test_servers::unique_name("failover")).expect("name");
+    let table = TableName::new(test_support::test_servers::unique_name("failover")).expect("name");
     let ins = Arc::new(inserter(&url, &table, durable));
     ins.ensure_schema().expect("schema on the primary");
 

@@ -4,8 +4,8 @@
 
 use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName, WriteMethod};
 use postgres::{Client, NoTls};
-use xtask::relay::Relay;
-use xtask::test_servers::{Service, require};
+use test_support::relay::Relay;
+use test_support::test_servers::{Service, require};
 
 /// Every write method, for tests that must hold for all of them.
 pub const METHODS: [WriteMethod; 3] = [WriteMethod::Unnest, WriteMethod::Copy, WriteMethod::PerRow];
@@ -24,7 +24,7 @@ pub fn client() -> Client {
     Client::connect(&url(), NoTls).expect("connect to the test server")
 }
 
-pub use xtask::test_servers::unique_name as unique;
+pub use test_support::test_servers::unique_name as unique;
 
 pub fn table(prefix: &str) -> TableName {
     TableName::new(unique(prefix)).expect("valid name")
@@ -72,8 +72,8 @@ pub fn stop_backend(pid: i32) -> Stopped {
 
 /// Stops the whole server (postmaster and every backend, see
 /// `cargo xtask services pause`) until the guard drops.
-pub fn pause_server() -> xtask::test_servers::Paused {
-    xtask::test_servers::pause(Service::Postgres)
+pub fn pause_server() -> test_support::test_servers::Paused {
+    test_support::test_servers::pause(Service::Postgres)
 }
 
 /// The pids of the backends serving `application_name`.

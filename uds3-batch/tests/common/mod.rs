@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use test_support::test_servers::{self, Endpoints, Service};
 use uds3_batch::chroma::{ChromaClient, Collection, metadata};
 use uds3_batch::couch::CouchDatabase;
 use uds3_batch::neo4j::Neo4jConfig;
 use uds3_batch::postgres::Connector;
-use xtask::test_servers::{self, Endpoints, Service};
 
 /// The PostgreSQL server.
 pub fn postgres() -> Connector {

@@ -1,0 +1,27 @@
+//! Test and bench tooling of the uds3-batch workspace; never published.
+//!
+//! The backends' tests and benches, `uds3-batch`'s tests, and the `xtask`
+//! binary (which starts the servers) take what they share from here, so
+//! that nothing depends on `xtask`: the arrows run from the tools down to
+//! this crate, never back up. std only.
+//! - [`test_servers`]: where the test servers are, and how a test reaches,
+//!   stops and starts them; [`test_servers::postgres`] runs a primary and
+//!   standby pair of a test's own.
+//! - [`process`]: detached spawning, pid files, signals, liveness and log
+//!   tails of server processes.
+//! - [`relay`]: a loopback TCP relay in front of a server that counts
+//!   connections and turns, can add a round trip, and can cut a
+//!   connection after a given answer.
+//! - [`workspace_root`].
+
+pub mod process;
+pub mod relay;
+pub mod test_servers;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the parent of this crate's folder).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
