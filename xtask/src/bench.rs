@@ -1,6 +1,6 @@
 //! `cargo xtask bench [--quick] [--only LIST]`: the main job. Starts the
-//! services, runs the benchmark (the `uds3-bench` binary of this crate,
-//! feature `bench`, release build) against them, and stops what it
+//! services, runs the benchmark (the `uds3-bench` crate's binary, release
+//! build) against them, and stops what it
 //! started. Results land in `$CARGO_TARGET_DIR/bench/`, else
 //! `target/bench/` (`results.json`, `results.md`, `throughput.svg`).
 //! `cargo xtask bench --soak N` runs issue 33's soak alone instead
@@ -18,9 +18,7 @@ pub fn run(args: &[String]) -> ExitCode {
             "--release",
             "--quiet",
             "--package",
-            "xtask",
-            "--features",
-            "bench",
+            "uds3-bench",
             "--bin",
             "uds3-bench",
             "--",

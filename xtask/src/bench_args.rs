@@ -45,8 +45,8 @@ before its next round, so that a server's drift over its minutes falls on
 every round trip alike.
 
 Starts the test servers that are not running yet (like `cargo xtask
-services up`), builds and runs the benchmark (`cargo run --release -p xtask
---features bench --bin uds3-bench`), then stops the servers it started.
+services up`), builds and runs the benchmark (`cargo run --release -p
+uds3-bench`), then stops the servers it started.
 
   --quick       1 round with fewer items instead of 3 interleaved rounds,
                 without batch 10, 8 and 16 in flight and shared use from one

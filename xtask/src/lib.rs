@@ -8,12 +8,11 @@
 //!   readiness and smoke checks and of the benchmark's raw Neo4j path.
 //! - [`bench_args`] (feature `cli`): the command line of `cargo xtask
 //!   bench`, which the `xtask` binary checks before it starts anything and
-//!   `uds3-bench` parses again.
-//! - [`workspace_root`].
+//!   `uds3-bench` (a crate of its own, which `cargo xtask bench` runs)
+//!   parses again.
 //!
-//! Targets: the `xtask` binary (`cargo xtask ...`) needs the feature `cli`
-//! (on by default); `uds3-bench`, which `cargo xtask bench` runs, needs
-//! the feature `bench`, which brings in every backend.
+//! The `xtask` binary (`cargo xtask ...`) needs the feature `cli` (on by
+//! default).
 
 #[cfg(feature = "cli")]
 pub mod bench_args;

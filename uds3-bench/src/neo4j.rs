@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
+use test_support::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 use xtask::bolt::{Bolt, Value};
-use xtask::test_servers::{Endpoints, NEO4J_DATABASE, Service};
 
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
 

@@ -27,8 +27,8 @@ mod soak;
 use std::process::ExitCode;
 
 use runner::Backend;
+use test_support::test_servers::Endpoints;
 use xtask::bench_args::{BenchArgs, HELP, Parsed};
-use xtask::test_servers::Endpoints;
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use batch_core::{BatcherSettings, Fsync};
 use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName};
 use indicatif::{ProgressBar, ProgressStyle};
-use xtask::test_servers::Endpoints;
+use test_support::test_servers::Endpoints;
 
 use crate::output::{Axis, Series, YAxis, draw, nice_step};
 use crate::postgres;

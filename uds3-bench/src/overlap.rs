@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use batch_core::BatcherSettings;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
-use xtask::test_servers::Endpoints;
+use test_support::test_servers::Endpoints;
 
 use crate::runner::{CLOSE_TIMEOUT, median};
 

@@ -3,7 +3,7 @@
 
 use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, metadata};
 
-use xtask::test_servers::Endpoints;
+use test_support::test_servers::Endpoints;
 
 use crate::corpus;
 use crate::runner::{

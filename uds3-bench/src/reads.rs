@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use test_support::test_servers::Endpoints;
 use uds3_batch::batch_core::read::{BatchReader, ReadSource};
 use uds3_batch::chroma::{
     ChromaBatchInserter, ChromaClient, ChromaDBBatchReader, ChromaRecord, Collection, metadata,
@@ -19,7 +20,6 @@ use uds3_batch::postgres::{
     PostgreSQLBatchReader, TableName,
 };
 use uds3_batch::{BatcherSettings, DocumentIngest, ParallelBatchReader, Uds3Document, Uds3Stores};
-use xtask::test_servers::Endpoints;
 
 use crate::corpus;
 use crate::runner::{CLOSE_TIMEOUT, median};

@@ -3,7 +3,7 @@
 
 use batch_core::tls::TlsSettings;
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
-use xtask::test_servers::Endpoints;
+use test_support::test_servers::Endpoints;
 
 use crate::corpus;
 use crate::runner::{

@@ -11,7 +11,7 @@ use batch_postgres::{
 
 use batch_postgres::postgres::binary_copy::BinaryCopyInWriter;
 use batch_postgres::postgres::types::Type;
-use xtask::test_servers::Endpoints;
+use test_support::test_servers::Endpoints;
 
 use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive_many, timed};
 

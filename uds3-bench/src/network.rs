@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use xtask::relay::Relay;
-use xtask::test_servers::{Endpoints, Service};
+use test_support::relay::Relay;
+use test_support::test_servers::{Endpoints, Service};
 
 /// Endpoints as given (`rtt_ms` 0), or through relays that add `rtt_ms`
 /// per round trip. The relays run while the returned value lives.
