@@ -42,7 +42,7 @@ that fails:
   batch-postgres, batch-couch, uds3-batch), alone:
     cargo test -p CRATE                          (its default features)
     cargo check -p CRATE --no-default-features
-  cargo package --workspace --exclude xtask --allow-dirty
+  cargo package --workspace --allow-dirty   (but xtask, test-support, uds3-bench)
   cargo xtask services check
 and stops the servers it started, also when a step failed; servers that were
 already running stay up. Exits non-zero if anything failed.

@@ -57,6 +57,10 @@ pub(crate) const PACKAGE: &[&[&str]] = &[
         "--workspace",
         "--exclude",
         "xtask",
+        "--exclude",
+        "test-support",
+        "--exclude",
+        "uds3-bench",
         "--allow-dirty",
     ],
 ];
