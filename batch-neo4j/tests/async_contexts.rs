@@ -1,14 +1,16 @@
-//! The creator from every kind of caller thread: a plain thread, a tokio
-//! current-thread and multi-thread runtime, `spawn_blocking`. Found from
-//! outside: inside a runtime `new` and `ensure_indexes` were refused with
-//! `InsideAsyncRuntime` (even in `spawn_blocking`, which that error advised).
-//! And the async adders, under a runtime whose only thread they must not block.
+//! The creator from every kind of caller: the conformance kit's runtime
+//! contexts (`test_support::kit::contexts`: a plain thread, tokio
+//! current-thread and multi-thread runtimes, `spawn_blocking`, a drop
+//! inside a runtime, the async API from spawned tasks and from a runtime's
+//! only thread). Found from outside: inside a runtime `new` and
+//! `ensure_indexes` were refused with `InsideAsyncRuntime` (even in
+//! `spawn_blocking`, which that error advised). And Neo4j's own async
+//! adders, under a runtime whose only thread they must not block.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use batch_core::BatcherSettings;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
@@ -17,70 +19,17 @@ use common::{admin, config, count_rels, unique};
 const RELS: usize = 500;
 const DOCS: usize = 10;
 
+test_support::runtime_contexts!(common::Neo4j);
+
 /// A config with fresh start and end labels.
 fn fresh_graph() -> (Neo4jConfig, String, String) {
     let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     (config().labels(&doc, &chunk).unwrap(), doc, chunk)
 }
 
-/// Upserts the nodes and adds `RELS` relationships between them.
-fn fill(creator: &Neo4jBatchCreator, doc: &str, chunk: &str) {
-    for d in 0..DOCS {
-        creator
-            .upsert_node(doc, format!("doc_{d}"), [("d", (d as i64).into())])
-            .unwrap();
-    }
-    for i in 0..RELS {
-        creator
-            .upsert_node(chunk, format!("chunk_{i}"), [("order", (i as i64).into())])
-            .unwrap();
-        creator
-            .add_relationship(
-                format!("doc_{}", i % DOCS),
-                format!("chunk_{i}"),
-                "HAS_CHUNK",
-                [("order", (i as i64).into())],
-            )
-            .unwrap();
-    }
-}
-
 /// What the server holds: `HAS_CHUNK` relationships between the labels.
 fn server_count(doc: &str, chunk: &str) -> i64 {
     count_rels(&mut admin(), doc, "HAS_CHUNK", chunk)
-}
-
-/// Everything a sync caller does: construct, ensure indexes, add, flush,
-/// count on the server (and drop the creator and the checking sink).
-fn write_and_count() {
-    let (graph, doc, chunk) = fresh_graph();
-    let creator = Neo4jBatchCreator::new(graph, 200).unwrap();
-    creator.ensure_indexes().unwrap();
-    fill(&creator, &doc, &chunk);
-    let report = creator.flush();
-    assert!(report.is_complete(), "{:?}", report.failed);
-    assert_eq!(report.written as usize, DOCS + 2 * RELS);
-    assert_eq!(server_count(&doc, &chunk), RELS as i64);
-}
-
-#[test]
-fn from_a_plain_thread() {
-    std::thread::spawn(write_and_count).join().unwrap();
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn from_a_current_thread_runtime() {
-    write_and_count();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn from_a_multi_thread_runtime() {
-    write_and_count();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn from_spawn_blocking() {
-    tokio::task::spawn_blocking(write_and_count).await.unwrap();
 }
 
 #[test]
@@ -95,23 +44,6 @@ fn ensure_indexes_inside_async_code() {
         creator.ensure_indexes().unwrap();
         creator.ensure_indexes_for(&[&doc]).unwrap();
     });
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn dropping_without_close_inside_a_current_thread_runtime_writes_everything() {
-    let (graph, doc, chunk) = fresh_graph();
-    let close_timeout = Duration::from_secs(30);
-    let settings = BatcherSettings::builder()
-        .batch_size(200)
-        .close_timeout(close_timeout)
-        .build()
-        .unwrap();
-    let creator = Neo4jBatchCreator::with_settings(graph, settings).unwrap();
-    fill(&creator, &doc, &chunk);
-    let started = Instant::now();
-    drop(creator);
-    assert!(started.elapsed() < close_timeout + Duration::from_secs(5));
-    assert_eq!(server_count(&doc, &chunk), RELS as i64);
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -3,7 +3,7 @@
 //! The backends' tests and benches, `uds3-batch`'s tests, and the `xtask`
 //! binary (which starts the servers) take what they share from here, so
 //! that nothing depends on `xtask`: the arrows run from the tools down to
-//! this crate, never back up. std only.
+//! this crate, never back up. std only, but for the kit.
 //! - [`test_servers`]: where the test servers are, and how a test reaches,
 //!   stops and starts them; [`test_servers::postgres`] runs a primary and
 //!   standby pair of a test's own.
@@ -12,8 +12,12 @@
 //! - [`relay`]: a loopback TCP relay in front of a server that counts
 //!   connections and turns, can add a round trip, and can cut a
 //!   connection after a given answer.
+//! - [`kit`] (feature `kit`): the backend conformance kit, behaviours
+//!   every backend shares, written once.
 //! - [`workspace_root`].
 
+#[cfg(feature = "kit")]
+pub mod kit;
 pub mod process;
 pub mod relay;
 pub mod test_servers;

@@ -40,3 +40,34 @@ pub fn meta(i: usize) -> Metadata {
         ("even", i.is_multiple_of(2).into()),
     ])
 }
+
+/// Chroma for the conformance kit (`test_support::kit`): a fresh
+/// collection, records with 8-dimensional vectors, the collection's count.
+pub struct Chroma;
+
+impl test_support::kit::Backend for Chroma {
+    type Sink = batch_chroma::ChromaSink;
+    type Inserter = batch_chroma::ChromaBatchInserter;
+    type Target = Collection;
+
+    fn fresh(prefix: &str) -> Collection {
+        fresh_collection(prefix)
+    }
+
+    fn inserter(target: &Collection, settings: batch_core::BatcherSettings) -> Self::Inserter {
+        batch_chroma::ChromaBatchInserter::with_settings(target.clone(), settings)
+            .expect("inserter")
+    }
+
+    fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {
+        inserter.batcher()
+    }
+
+    fn item(_: &Self::Target, prefix: &str, i: usize) -> batch_chroma::ChromaRecord {
+        batch_chroma::ChromaRecord::new(format!("{prefix}{i}"), vector(i, 8), meta(i))
+    }
+
+    fn count(target: &Collection) -> u64 {
+        target.count().expect("count")
+    }
+}

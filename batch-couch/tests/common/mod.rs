@@ -25,3 +25,39 @@ pub fn fresh_db(label: &str) -> CouchDatabase {
 pub fn doc(i: usize) -> Value {
     json!({"type": "test", "n": i, "text": format!("document {i}")})
 }
+
+/// CouchDB for the conformance kit (`test_support::kit`): a fresh
+/// database, small documents with ids `{prefix}{i}`, the document count.
+pub struct Couch;
+
+impl test_support::kit::Backend for Couch {
+    type Sink = batch_couch::CouchSink;
+    type Inserter = batch_couch::CouchDBBatchInserter;
+    type Target = CouchDatabase;
+
+    fn fresh(prefix: &str) -> CouchDatabase {
+        fresh_db(&prefix.replace('-', "_"))
+    }
+
+    fn inserter(target: &CouchDatabase, settings: batch_core::BatcherSettings) -> Self::Inserter {
+        batch_couch::CouchDBBatchInserter::with_settings(target.clone(), settings)
+            .expect("inserter")
+    }
+
+    fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {
+        inserter.batcher()
+    }
+
+    fn item(_: &Self::Target, prefix: &str, i: usize) -> batch_couch::CouchDoc {
+        batch_couch::CouchDoc::new(
+            doc(i),
+            Some(format!("{prefix}{i}")),
+            batch_couch::DEFAULT_MAX_DOC_BYTES,
+        )
+        .expect("a valid document")
+    }
+
+    fn count(target: &CouchDatabase) -> u64 {
+        target.doc_count().expect("doc_count")
+    }
+}

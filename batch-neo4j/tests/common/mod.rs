@@ -173,3 +173,40 @@ pub fn config_at(addr: &str, user: &str, password: &str) -> Neo4jConfig {
         .expect("valid URI")
         .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
 }
+
+/// Neo4j for the conformance kit (`test_support::kit`): a fresh label,
+/// nodes `(:Label {id: "{prefix}{i}"})` upserted, the label's node count.
+pub struct Neo4j;
+
+impl test_support::kit::Backend for Neo4j {
+    type Sink = Neo4jSink;
+    type Inserter = Neo4jBatchCreator;
+    /// The label the items get.
+    type Target = String;
+
+    fn fresh(prefix: &str) -> String {
+        unique(&prefix.replace('-', "_"))
+    }
+
+    fn inserter(_: &String, settings: batch_core::BatcherSettings) -> Self::Inserter {
+        Neo4jBatchCreator::with_settings(config(), settings).expect("creator")
+    }
+
+    fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {
+        inserter.batcher()
+    }
+
+    fn item(label: &String, prefix: &str, i: usize) -> batch_neo4j::GraphItem {
+        let mut properties = Properties::new();
+        properties.insert("n".to_owned(), PropertyValue::Int(i as i64));
+        batch_neo4j::GraphItem::Node(Box::new(batch_neo4j::NodeItem {
+            label: label.clone(),
+            id: format!("{prefix}{i}"),
+            properties,
+        }))
+    }
+
+    fn count(label: &String) -> u64 {
+        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")) as u64
+    }
+}

@@ -142,3 +142,53 @@ pub fn through_relay_with(
     .expect("inserter");
     (relay, ins)
 }
+
+/// Runs `f` on a plain thread of its own: the sync `postgres` client must
+/// not run inside a runtime (not even on a `spawn_blocking` thread).
+pub fn on_plain_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f).join().expect("a plain thread")
+}
+
+/// PostgreSQL for the conformance kit (`test_support::kit`): a fresh
+/// documents table, rows with ids `{prefix}{i}`, the table's `count(*)`.
+pub struct Postgres;
+
+impl test_support::kit::Backend for Postgres {
+    type Sink = batch_postgres::TableSink<batch_postgres::DocumentRow>;
+    type Inserter = PostgreSQLBatchInserter;
+    type Target = TableName;
+
+    fn fresh(prefix: &str) -> TableName {
+        let t = table(&prefix.replace('-', "_"));
+        let create = t.clone();
+        on_plain_thread(move || {
+            PostgreSQLBatchInserter::with_table(
+                connector(),
+                create,
+                batch_core::BatcherSettings::default(),
+            )
+            .expect("inserter")
+            .ensure_schema()
+            .expect("schema");
+        });
+        t
+    }
+
+    fn inserter(target: &TableName, settings: batch_core::BatcherSettings) -> Self::Inserter {
+        PostgreSQLBatchInserter::with_table(connector(), target.clone(), settings)
+            .expect("inserter")
+    }
+
+    fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {
+        inserter.batcher().batcher()
+    }
+
+    fn item(_: &Self::Target, prefix: &str, i: usize) -> batch_postgres::DocumentRow {
+        batch_postgres::DocumentRow::new(format!("{prefix}{i}"), "/d", "law", i as i64, 1)
+    }
+
+    fn count(target: &TableName) -> u64 {
+        let target = target.clone();
+        on_plain_thread(move || count(&mut client(), &target) as u64)
+    }
+}

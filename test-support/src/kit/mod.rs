@@ -1,0 +1,39 @@
+//! The backend conformance kit (feature `kit`): behaviours every backend
+//! shares, written once and generically, run by each backend's tests
+//! against its real server through the small [`Backend`] trait its test
+//! module implements. A backend's own test files keep only what is
+//! specific to its protocol.
+//!
+//! Each behaviour is a module of generic functions plus a macro that
+//! declares its `#[test]`s in the calling test file, e.g.
+//! `test_support::runtime_contexts!(common::Chroma);`.
+
+pub mod contexts;
+
+use batch_core::{Batcher, BatcherSettings, Sink};
+
+/// What the kit needs of a backend: a fresh place on its server, an
+/// inserter writing there, items, and what the server holds. The methods
+/// block (the kit calls them off a runtime's threads where it must).
+pub trait Backend: 'static {
+    /// The backend's sink (its items print in failure messages).
+    type Sink: Sink<Item: std::fmt::Debug>;
+    /// Its inserter.
+    type Inserter: Send + Sync + 'static;
+    /// Where items go: a collection, a database, a table, a label pair.
+    type Target: Clone + Send + Sync + 'static;
+
+    /// A fresh, empty target whose name starts with `prefix`.
+    fn fresh(prefix: &str) -> Self::Target;
+    /// An inserter writing to `target` with `settings`.
+    fn inserter(target: &Self::Target, settings: BatcherSettings) -> Self::Inserter;
+    /// The batcher `inserter` writes through (its `batcher()`): the kit
+    /// adds the sink's items with the batcher's own `add`, which an
+    /// inserter's UDS3-shaped `add` hides.
+    fn batcher(inserter: &Self::Inserter) -> &Batcher<Self::Sink>;
+    /// Item `i` for `target`; items with different `(prefix, i)` are
+    /// different records on the server (their keys differ).
+    fn item(target: &Self::Target, prefix: &str, i: usize) -> <Self::Sink as Sink>::Item;
+    /// How many items the server holds in `target`.
+    fn count(target: &Self::Target) -> u64;
+}
