@@ -4,6 +4,10 @@
 
 mod common;
 
+// Found, missing and duplicate ids in chunks, many ids, an empty id:
+// the conformance kit's reader contract (`test_support::kit::reading`).
+test_support::batch_reader_contract!(common::Chroma);
+
 use std::time::Duration;
 
 use batch_chroma::{
@@ -23,63 +27,6 @@ fn seed(collection: &Collection, n: usize) {
     }
     let report = inserter.close(Duration::from_secs(60));
     assert_eq!(report.written, n as u64, "{:?}", report.failed.first());
-}
-
-#[test]
-fn found_missing_and_duplicate_ids_in_chunks() {
-    let collection = fresh_collection("read");
-    seed(&collection, 30);
-    let reader = ChromaDBBatchReader::new(collection)
-        .with_chunk_size(7)
-        .expect("chunk size");
-    let mut ids: Vec<String> = (20..35).map(|i| format!("c{i}")).collect();
-    ids.extend((0..5).map(|i| format!("absent-{i}")));
-    ids.extend(["c20", "absent-1", "c34"].map(String::from));
-    let records = reader.get_many(&ids).expect("read");
-    assert_eq!(records.found.len(), 10, "c20..c29 are stored");
-    for i in 20..30 {
-        let record = records.get(&format!("c{i}")).expect("found");
-        assert_eq!(record.id, format!("c{i}"));
-        assert_eq!(record.embedding, vector(i, 8), "exact f32 round trip");
-        assert_eq!(record.metadata, meta(i));
-        assert_eq!(
-            record.document.as_deref(),
-            Some(format!("text {i}").as_str())
-        );
-    }
-    let mut missing: Vec<String> = (30..35).map(|i| format!("c{i}")).collect();
-    missing.extend((0..5).map(|i| format!("absent-{i}")));
-    assert_eq!(records.missing, missing, "each once, in the order asked");
-    assert_eq!(records.requests, 3, "20 distinct ids, 7 per request");
-
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 10);
-    assert_eq!(exists.missing, missing);
-    assert_eq!(reader.requests_sent(), 6);
-}
-
-#[test]
-fn more_ids_than_one_request_takes_go_in_several() {
-    let collection = fresh_collection("many");
-    seed(&collection, 300);
-    let ids: Vec<String> = (0..2500).map(|i| format!("c{i}")).collect();
-    let reader = ChromaDBBatchReader::new(collection);
-    let per_request = reader.chunk_size() as u64;
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 300);
-    assert_eq!(exists.missing.len(), 2200);
-    assert_eq!(exists.requests, 2500_u64.div_ceil(per_request));
-}
-
-#[test]
-fn an_empty_id_is_refused_before_any_request() {
-    let reader = ChromaDBBatchReader::new(fresh_collection("bad-id"));
-    let err = reader.exists_many(&["c0", "c1", ""]).unwrap_err();
-    assert!(
-        matches!(err, ReadError::InvalidId { index: 2, .. }),
-        "{err}"
-    );
-    assert_eq!(reader.requests_sent(), 0);
 }
 
 #[test]

@@ -4,6 +4,10 @@
 
 mod common;
 
+// Found, missing and duplicate ids in chunks, many ids, an empty id:
+// the conformance kit's reader contract (`test_support::kit::reading`).
+test_support::batch_reader_contract!(common::Neo4j);
+
 use std::time::Duration;
 
 use batch_core::RetryPolicy;
@@ -30,53 +34,6 @@ fn seed(label: &str, n: usize) {
     }
     let report = creator.close(Duration::from_secs(60));
     assert_eq!(report.written, n as u64, "{:?}", report.failed.first());
-}
-
-#[test]
-fn found_missing_and_duplicate_ids_in_chunks() {
-    let label = unique("Read");
-    seed(&label, 30);
-    let reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"))
-        .with_chunk_size(7)
-        .expect("chunk size");
-    let mut ids: Vec<String> = (20..35).map(|i| format!("n{i}")).collect();
-    ids.extend((0..5).map(|i| format!("absent-{i}")));
-    ids.extend(["n20", "absent-1", "n34"].map(String::from));
-    let nodes = reader.get_many(&ids).expect("read");
-    assert_eq!(nodes.found.len(), 10, "n20..n29 are stored");
-    for i in 20..30 {
-        let props = nodes.get(&format!("n{i}")).expect("found");
-        assert_eq!(
-            props.get("title"),
-            Some(&PropertyValue::from(format!("node {i}")))
-        );
-        assert_eq!(props.get("rank"), Some(&PropertyValue::Int(i as i64)));
-        assert!(
-            !props.contains_key("id"),
-            "id is the key, not a property: {props:?}"
-        );
-        assert_eq!(props.len(), 2, "{props:?}");
-    }
-    let mut missing: Vec<String> = (30..35).map(|i| format!("n{i}")).collect();
-    missing.extend((0..5).map(|i| format!("absent-{i}")));
-    assert_eq!(nodes.missing, missing, "each once, in the order asked");
-    assert_eq!(nodes.requests, 3, "20 distinct ids, 7 per request");
-
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 10);
-    assert_eq!(exists.missing, missing);
-}
-
-#[test]
-fn more_ids_than_one_request_takes_go_in_several() {
-    let label = unique("Many");
-    seed(&label, 1200);
-    let ids: Vec<String> = (0..2500).map(|i| format!("n{i}")).collect();
-    let reader = Neo4jBatchReader::new(NodesByLabel::new(config(), &label).expect("label"));
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 1200);
-    assert_eq!(exists.missing.len(), 1300);
-    assert_eq!(exists.requests, 3, "1000 ids per request");
 }
 
 #[test]

@@ -4,6 +4,10 @@
 
 mod common;
 
+// Found, missing and duplicate ids in chunks, many ids, an empty id:
+// the conformance kit's reader contract (`test_support::kit::reading`).
+test_support::batch_reader_contract!(common::Postgres);
+
 use std::time::Duration;
 
 use batch_core::read::ReadError;
@@ -51,60 +55,6 @@ fn few_retries() -> RetryPolicy {
         Duration::from_secs(10),
     )
     .expect("policy")
-}
-
-#[test]
-fn found_missing_and_duplicate_ids_in_chunks() {
-    let t = table("read");
-    seed(&t, 30);
-    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()))
-        .with_chunk_size(7)
-        .expect("chunk size");
-    let mut ids: Vec<String> = (20..35).map(|i| format!("d{i}")).collect();
-    ids.extend((0..5).map(|i| format!("absent-{i}")));
-    ids.extend(["d20", "absent-1", "d34"].map(String::from));
-    let rows = reader.get_many(&ids).expect("read");
-    assert_eq!(rows.found.len(), 10, "d20..d29 are stored");
-    for i in 20..30 {
-        let read = rows.get(&format!("d{i}")).expect("found");
-        let written = row(i);
-        assert_eq!(
-            (
-                &read.document_id,
-                &read.file_path,
-                read.content_length,
-                read.quality_score
-            ),
-            (
-                &written.document_id,
-                &written.file_path,
-                written.content_length,
-                written.quality_score
-            )
-        );
-    }
-    let mut missing: Vec<String> = (30..35).map(|i| format!("d{i}")).collect();
-    missing.extend((0..5).map(|i| format!("absent-{i}")));
-    assert_eq!(rows.missing, missing, "each once, in the order asked");
-    assert_eq!(rows.requests, 3, "20 distinct ids, 7 per request");
-
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 10);
-    assert_eq!(exists.missing, missing);
-    drop_table(&mut client(), &t);
-}
-
-#[test]
-fn more_ids_than_one_request_takes_go_in_several() {
-    let t = table("many");
-    seed(&t, 1200);
-    let ids: Vec<String> = (0..25_000).map(|i| format!("d{i}")).collect();
-    let reader = PostgreSQLBatchReader::new(DocumentsTable::new(connector(), t.clone()));
-    let exists = reader.exists_many(&ids).expect("exists");
-    assert_eq!(exists.found.len(), 1200);
-    assert_eq!(exists.missing.len(), 23_800);
-    assert_eq!(exists.requests, 3, "10,000 ids per request");
-    drop_table(&mut client(), &t);
 }
 
 #[test]

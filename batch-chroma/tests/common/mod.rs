@@ -71,3 +71,16 @@ impl test_support::kit::Backend for Chroma {
         target.count().expect("count")
     }
 }
+
+impl test_support::kit::reading::Readable for Chroma {
+    type Source = Collection;
+
+    fn source(target: &Collection) -> Collection {
+        target.clone()
+    }
+
+    fn assert_read_back(record: &batch_chroma::ChromaRecord, i: usize) {
+        assert_eq!(record.embedding, vector(i, 8), "exact f32 round trip");
+        assert_eq!(record.metadata, meta(i));
+    }
+}

@@ -61,3 +61,19 @@ impl test_support::kit::Backend for Couch {
         target.doc_count().expect("doc_count")
     }
 }
+
+impl test_support::kit::reading::Readable for Couch {
+    type Source = CouchDatabase;
+
+    fn source(target: &CouchDatabase) -> CouchDatabase {
+        target.clone()
+    }
+
+    fn assert_read_back(stored: &Value, i: usize) {
+        assert_eq!(stored["n"], i);
+        assert!(
+            stored["_id"].is_string() && stored["_rev"].is_string(),
+            "{stored}"
+        );
+    }
+}

@@ -210,3 +210,20 @@ impl test_support::kit::Backend for Neo4j {
         count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")) as u64
     }
 }
+
+impl test_support::kit::reading::Readable for Neo4j {
+    type Source = batch_neo4j::NodesByLabel;
+
+    fn source(label: &String) -> batch_neo4j::NodesByLabel {
+        batch_neo4j::NodesByLabel::new(config(), label).expect("label")
+    }
+
+    fn assert_read_back(properties: &Properties, i: usize) {
+        assert_eq!(properties.get("n"), Some(&PropertyValue::Int(i as i64)));
+        assert_eq!(
+            properties.len(),
+            1,
+            "id is the key, not a property: {properties:?}"
+        );
+    }
+}

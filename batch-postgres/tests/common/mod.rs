@@ -192,3 +192,22 @@ impl test_support::kit::Backend for Postgres {
         on_plain_thread(move || count(&mut client(), &target) as u64)
     }
 }
+
+impl test_support::kit::reading::Readable for Postgres {
+    type Source = batch_postgres::DocumentsTable;
+
+    fn source(target: &TableName) -> batch_postgres::DocumentsTable {
+        batch_postgres::DocumentsTable::new(connector(), target.clone())
+    }
+
+    fn assert_read_back(read: &batch_postgres::DocumentRow, i: usize) {
+        assert_eq!(
+            (
+                read.file_path.as_str(),
+                read.content_length,
+                read.legal_terms_count
+            ),
+            ("/d", i as i64, 1)
+        );
+    }
+}

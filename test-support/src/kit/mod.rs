@@ -9,6 +9,7 @@
 //! `test_support::runtime_contexts!(common::Chroma);`.
 
 pub mod contexts;
+pub mod reading;
 
 use batch_core::{Batcher, BatcherSettings, Sink};
 
@@ -36,4 +37,22 @@ pub trait Backend: 'static {
     fn item(target: &Self::Target, prefix: &str, i: usize) -> <Self::Sink as Sink>::Item;
     /// How many items the server holds in `target`.
     fn count(target: &Self::Target) -> u64;
+}
+
+/// Writes items `range` of `prefix` to `target` and checks that every one
+/// was written.
+pub fn write<B: Backend>(target: &B::Target, prefix: &str, range: std::ops::Range<usize>) {
+    let inserter = B::inserter(target, BatcherSettings::default());
+    let batcher = B::batcher(&inserter);
+    let count = range.len() as u64;
+    for i in range {
+        batcher.add(B::item(target, prefix, i)).expect("add");
+    }
+    let report = batcher.flush();
+    assert!(
+        report.is_complete(),
+        "{:?}",
+        report.failed.first().map(|f| f.error.to_string())
+    );
+    assert_eq!(report.written, count);
 }
