@@ -249,10 +249,9 @@ impl ChromaClientBuilder {
     /// `http://`/`https://` or host, and a tenant or database name that is
     /// not a plain path segment, are refused.
     pub fn build(self) -> Result<ChromaClient, ChromaError> {
-        batch_core::http::check_url(&self.url).map_err(ChromaError::Setting)?;
+        let endpoint = Endpoint::new(&self.url, self.timeout).map_err(ChromaError::Setting)?;
         check_name("tenant", &self.tenant)?;
         check_name("database", &self.database)?;
-        let endpoint = Endpoint::new(&self.url, self.timeout);
         #[cfg(feature = "tls")]
         let endpoint = {
             let settings = match self.tls {

@@ -115,6 +115,8 @@ mod pool;
 pub mod read;
 mod report;
 mod retry;
+#[cfg(feature = "server-url")]
+pub mod server_url;
 mod settings;
 mod sink;
 mod state;

@@ -53,9 +53,8 @@ impl CouchDatabase {
         name: &str,
         timeout: Duration,
     ) -> Result<Self, CouchError> {
-        batch_core::http::check_url(server_url).map_err(CouchError::InvalidUrl)?;
+        let endpoint = Endpoint::new(server_url, timeout).map_err(CouchError::InvalidUrl)?;
         check_name(name)?;
-        let endpoint = Endpoint::new(server_url, timeout);
         #[cfg(feature = "tls")]
         let endpoint = endpoint.with_tls(&batch_core::tls::TlsSettings::from_env(
             batch_core::tls::COUCHDB_CA_FILE_VAR,
