@@ -7,7 +7,7 @@
 use std::fmt;
 
 use percent_encoding::percent_decode_str;
-use url::{Host, Url};
+use url::{Host, Position, Url};
 
 /// What is wrong with a server URL. Never holds the URL's password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +161,12 @@ impl ServerUrl {
         self.user.is_some() || self.password.is_some()
     }
 
+    /// The path and the query string (`/db?x=1`; `/` at least for
+    /// `http(s)`, empty for a scheme without path such as `bolt://h`).
+    pub fn path_and_query(&self) -> &str {
+        &self.url[Position::BeforePath..Position::AfterQuery]
+    }
+
     /// The query string (without `?`), if there is one.
     pub fn query(&self) -> Option<&str> {
         self.url.query()
@@ -243,6 +249,7 @@ mod tests {
         assert_eq!((url.host(), url.port()), ("::1".into(), None));
         assert_eq!(url.address(7687), "[::1]:7687");
         let url = ServerUrl::parse("neo4j://db:1?policy=eu#x").expect("url");
+        assert_eq!(url.path_and_query(), "?policy=eu");
         assert_eq!(
             (url.query(), url.address(7687)),
             (Some("policy=eu"), "db:1".into())

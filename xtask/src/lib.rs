@@ -4,7 +4,8 @@
 //! - [`test_servers`]: where the test servers are, and how a test reaches,
 //!   stops and starts them. The backends' tests and benches use it; they
 //!   take `xtask = { path = "../xtask", default-features = false }` as a
-//!   dev-dependency, which builds nothing but this module (std only).
+//!   dev-dependency, which builds nothing but this module (std, and
+//!   batch-core's `ServerUrl` for the servers' URLs).
 //! - [`process`]: detached spawning, pid files, signals, liveness and log
 //!   tails of server processes, for `cargo xtask services` and for the
 //!   servers a test runs itself ([`test_servers::postgres`]).
