@@ -49,8 +49,7 @@ pub struct Neo4jConfig {
     /// key/value pairs), and the writer is taken from the server's routing
     /// table; `None` for `bolt` schemes (one server, as named).
     pub(crate) routing: Option<Vec<(String, String)>>,
-    /// Trusted CAs for `+s` schemes; `None`: public roots plus
-    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR).
+    /// Trusted CAs for `+s` schemes; `None`: Mozilla's public roots.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<batch_core::tls::TlsSettings>,
     pub(crate) user: String,
@@ -91,9 +90,10 @@ impl Neo4jConfig {
     /// - `bolt://host:port`: plaintext.
     /// - `bolt+s://host:port`: TLS (feature `tls`, on by default); the
     ///   server's certificate must be signed by a trusted CA (Mozilla's
-    ///   roots, plus the CA file in `UDS3_NEO4J_CA_FILE` or given with
-    ///   [`ca_file`](Self::ca_file) / [`tls`](Self::tls)) and name the
-    ///   host. Host names are always verified.
+    ///   roots, plus a CA file given with [`ca_file`](Self::ca_file) /
+    ///   [`tls`](Self::tls), or named by `UDS3_NEO4J_CA_FILE` with
+    ///   [`from_env`](Self::from_env)) and name the host. Host names are
+    ///   always verified.
     /// - `bolt+ssc://host:port`: TLS accepting any certificate
     ///   ("self-signed"): encrypted, but the server is not authenticated.
     /// - `neo4j://`, `neo4j+s://`, `neo4j+ssc://`: the same security, with
@@ -106,7 +106,7 @@ impl Neo4jConfig {
     ///   `bolt` schemes take no query string.
     ///
     /// Credentials in the URI (`bolt://user:password@host`) are refused:
-    /// they belong in `user` and `password`.
+    /// they belong in `user` and `password`. Reads no ENV variable.
     pub fn new(
         uri: &str,
         user: impl Into<String>,
@@ -129,6 +129,36 @@ impl Neo4jConfig {
             try_apoc: false,
             timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// [`new`](Self::new), plus the CA file named by the ENV variable
+    /// `UDS3_NEO4J_CA_FILE` ([`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR)),
+    /// if set, trusted by `+s` schemes besides Mozilla's roots: the
+    /// variable is read now, the file when a connection is opened.
+    /// [`tls`](Self::tls) afterwards replaces it; [`ca_file`](Self::ca_file)
+    /// adds to it. Without the `tls` feature it reads nothing.
+    pub fn from_env(
+        uri: &str,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<Self, Neo4jError> {
+        let config = Self::new(uri, user, password)?;
+        #[cfg(feature = "tls")]
+        let config = config.tls_from_env(|name| std::env::var_os(name))?;
+        Ok(config)
+    }
+
+    /// The TLS settings of [`from_env`](Self::from_env), the variable
+    /// read through `lookup`.
+    #[cfg(feature = "tls")]
+    fn tls_from_env(
+        self,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, Neo4jError> {
+        let settings =
+            batch_core::tls::TlsSettings::from_env_with(batch_core::tls::NEO4J_CA_FILE_VAR, lookup)
+                .map_err(|e| Neo4jError::Config(e.to_string()))?;
+        Ok(self.tls(settings))
     }
 
     /// The database to write to (Bolt 4+). `None` uses the server's
@@ -175,9 +205,8 @@ impl Neo4jConfig {
     }
 
     /// Which certificate authorities a `bolt+s://` / `neo4j+s://`
-    /// connection trusts (default: Mozilla's roots plus the CA file in
-    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR), read
-    /// when the connection is opened). Not used by the other schemes.
+    /// connection trusts (default: Mozilla's roots; CA files are read when
+    /// the connection is opened). Not used by the other schemes.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
         self.tls = Some(settings);
@@ -478,6 +507,23 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// `new` reads no ENV; `from_env` takes the CA file variable (read
+    /// here through a lookup, as `from_env` reads the process's).
+    #[cfg(feature = "tls")]
+    #[test]
+    fn only_from_env_reads_the_ca_file_variable() {
+        use batch_core::tls::NEO4J_CA_FILE_VAR;
+        let config = Neo4jConfig::new("bolt+s://db:7687", "u", "p").expect("config");
+        assert_eq!(config.tls, None);
+        let lookup = |name: &str| (name == NEO4J_CA_FILE_VAR).then(|| "/etc/ca.pem".into());
+        let config = config.tls_from_env(lookup).expect("from env");
+        let files = config.tls.as_ref().map(|t| t.ca_files().to_vec());
+        assert_eq!(files, Some(vec!["/etc/ca.pem".into()]));
+        // Given afterwards, a CA file adds to the variable's.
+        let config = config.ca_file("/etc/other.pem");
+        assert_eq!(config.tls.map(|t| t.ca_files().len()), Some(2));
     }
 
     #[test]
