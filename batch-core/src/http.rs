@@ -564,38 +564,12 @@ mod tests {
     /// these characters without changing its shared configuration).
     #[test]
     fn the_decoded_password_is_what_the_server_receives() {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().expect("accept");
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut authorization = None;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("authorization")
-                {
-                    authorization = Some(value.trim().to_owned());
-                }
-            }
-            let mut stream = stream;
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .expect("answer");
-            authorization
-        });
-        let url = format!("http://us%40er:p%40s%3As%2Fw%25d%23@{addr}");
+        let probe = crate::testing::authorization_probe::AuthorizationProbe::start();
+        let url = probe.url("us%40er:p%40s%3As%2Fw%25d%23");
         let endpoint = Endpoint::new(&url, Duration::from_secs(10)).expect("a valid URL");
         let (status, _) = endpoint.request("GET", "/", None).expect("request");
         assert_eq!(status, 200);
-        let received = server
-            .join()
-            .expect("listener")
-            .expect("an Authorization header");
+        let received = probe.received().expect("an Authorization header");
         let expected = format!("Basic {}", STANDARD.encode("us@er:p@s:s/w%d#"));
         assert_eq!(received, expected);
         assert!(!format!("{endpoint:?}").contains("p@s"), "{endpoint:?}");
