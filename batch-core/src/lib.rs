@@ -40,7 +40,7 @@
 //! ([`BatcherSettings::from_env`], `TlsSettings::from_env`, the
 //! inserters' `from_env`, the backends' `ChromaClient::from_env`,
 //! `CouchDatabase::from_env`, `Neo4jConfig::from_env`,
-//! `Connector::from_env`) and the functions of [`env`]. Every other
+//! `Connector::from_env`) and the functions of [`env`](mod@env). Every other
 //! constructor and builder takes its settings from its arguments alone,
 //! so no ambient variable changes what code that never named it does.
 //!
