@@ -45,12 +45,21 @@ impl ChromaClient {
     /// `user:password@` for basic auth) on `default_tenant` /
     /// `default_database`. No request is made yet; a URL without
     /// `http://`/`https://` or host is refused here, with a message that
-    /// says so, rather than at the first request.
+    /// says so, rather than at the first request. Reads no ENV variable:
+    /// see [`from_env`](Self::from_env).
     pub fn new(url: &str) -> Result<Self, ChromaError> {
         Self::builder(url).build()
     }
 
-    /// A builder to set tenant, database, auth header and timeout.
+    /// [`new`](Self::new), plus what the ENV gives: the CA file in
+    /// [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR) and the
+    /// token in [`TOKEN_VAR`] (see [`ChromaClientBuilder::from_env`]).
+    pub fn from_env(url: &str) -> Result<Self, ChromaError> {
+        ChromaClientBuilder::from_env(url)?.build()
+    }
+
+    /// A builder to set tenant, database, auth header and timeout. Reads
+    /// no ENV variable: see [`ChromaClientBuilder::from_env`].
     pub fn builder(url: &str) -> ChromaClientBuilder {
         ChromaClientBuilder {
             url: url.to_owned(),
@@ -58,6 +67,7 @@ impl ChromaClient {
             database: "default_database".to_owned(),
             authorization: None,
             token: None,
+            env_token: None,
             #[cfg(feature = "tls")]
             tls: None,
             timeout: DEFAULT_TIMEOUT,
@@ -142,8 +152,9 @@ pub(crate) struct CollectionInfo {
     pub(crate) metadata: Option<serde_json::Value>,
 }
 
-/// Builds a [`ChromaClient`].
-#[derive(Debug, Clone)]
+/// Builds a [`ChromaClient`]. Its `Debug` masks the URL's password and
+/// every token.
+#[derive(Clone)]
 #[must_use]
 pub struct ChromaClientBuilder {
     url: String,
@@ -151,13 +162,36 @@ pub struct ChromaClientBuilder {
     database: String,
     authorization: Option<String>,
     token: Option<(&'static str, String)>,
+    /// [`TOKEN_VAR`]'s value, read by [`from_env`](Self::from_env).
+    env_token: Option<String>,
     #[cfg(feature = "tls")]
     tls: Option<batch_core::tls::TlsSettings>,
     timeout: Duration,
 }
 
+impl std::fmt::Debug for ChromaClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |given: bool| given.then_some("<redacted>");
+        let mut f = f.debug_struct("ChromaClientBuilder");
+        f.field("url", &batch_core::server_url::masked(&self.url))
+            .field("tenant", &self.tenant)
+            .field("database", &self.database)
+            .field("authorization", &secret(self.authorization.is_some()))
+            .field(
+                "token",
+                &self.token.as_ref().map(|(name, _)| (name, "<redacted>")),
+            )
+            .field("env_token", &secret(self.env_token.is_some()));
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls);
+        f.field("timeout", &self.timeout).finish()
+    }
+}
+
 /// ENV variable with a Chroma token, sent as `Authorization: Bearer
-/// <token>` when nothing more explicit names credentials.
+/// <token>` when nothing more explicit names credentials; read only by
+/// the `from_env` constructors ([`ChromaClient::from_env`],
+/// [`ChromaClientBuilder::from_env`]).
 ///
 /// Precedence, most explicit first: the builder's
 /// [`authorization`](ChromaClientBuilder::authorization),
@@ -169,7 +203,8 @@ pub const TOKEN_VAR: &str = "UDS3_CHROMA_TOKEN";
 
 /// The `Authorization` value to set: the builder's; else, unless other
 /// credentials are `explicit` (an `X-Chroma-Token`, or basic auth from the
-/// URL), a non-blank token from the environment as `Bearer <token>`.
+/// URL), a non-blank token from the environment (if
+/// [`from_env`](ChromaClientBuilder::from_env) read one) as `Bearer <token>`.
 fn authorization(
     given: Option<String>,
     explicit: bool,
@@ -185,6 +220,33 @@ fn authorization(
 }
 
 impl ChromaClientBuilder {
+    /// [`ChromaClient::builder`], plus what the ENV gives, read now: the
+    /// CA file named by [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR)
+    /// (trusted besides Mozilla's roots; [`tls`](Self::tls) replaces it,
+    /// [`ca_file`](Self::ca_file) adds to it) and the token in
+    /// [`TOKEN_VAR`] (used only when nothing more explicit names
+    /// credentials). A CA file variable that is not Unicode is refused.
+    pub fn from_env(url: &str) -> Result<Self, ChromaError> {
+        Self::from_env_with(url, |name| std::env::var_os(name))
+    }
+
+    /// [`from_env`](Self::from_env) with the variables read through `lookup`.
+    fn from_env_with(
+        url: &str,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, ChromaError> {
+        let mut builder = ChromaClient::builder(url);
+        #[cfg(feature = "tls")]
+        {
+            use batch_core::tls::{CHROMA_CA_FILE_VAR, TlsSettings};
+            let settings = TlsSettings::from_env_with(CHROMA_CA_FILE_VAR, &lookup)
+                .map_err(|e| ChromaError::Setting(e.to_string()))?;
+            builder.tls = Some(settings);
+        }
+        builder.env_token = lookup(TOKEN_VAR).and_then(|token| token.into_string().ok());
+        Ok(builder)
+    }
+
     /// The tenant (default `default_tenant`).
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = tenant.into();
@@ -205,8 +267,8 @@ impl ChromaClientBuilder {
     }
 
     /// Chroma token auth as `Authorization: Bearer <token>` (Chroma's
-    /// default token header). Without it, [`TOKEN_VAR`] is read at
-    /// [`build`](Self::build).
+    /// default token header); replaces the token of [`TOKEN_VAR`] that
+    /// [`from_env`](Self::from_env) read.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.authorization = Some(format!("Bearer {}", token.into()));
         self
@@ -219,9 +281,10 @@ impl ChromaClientBuilder {
         self
     }
 
-    /// TLS settings for `https://` (default: Mozilla's public roots plus
-    /// the CA file in [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR),
-    /// if set). Replaces that default, ENV variable included.
+    /// TLS settings for `https://` (default: Mozilla's public roots, plus
+    /// the CA file in [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR)
+    /// if [`from_env`](Self::from_env) read one). Replaces that default,
+    /// ENV variable included.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
         self.tls = Some(settings);
@@ -249,23 +312,18 @@ impl ChromaClientBuilder {
     /// `http://`/`https://` or host, and a tenant or database name that is
     /// not a plain path segment, are refused.
     pub fn build(self) -> Result<ChromaClient, ChromaError> {
-        batch_core::http::check_url(&self.url).map_err(ChromaError::Setting)?;
+        let endpoint = Endpoint::new(&self.url, self.timeout).map_err(ChromaError::Setting)?;
         check_name("tenant", &self.tenant)?;
         check_name("database", &self.database)?;
-        let endpoint = Endpoint::new(&self.url, self.timeout);
         #[cfg(feature = "tls")]
-        let endpoint = {
-            let settings = match self.tls {
-                Some(settings) => settings,
-                None => batch_core::tls::TlsSettings::from_env(batch_core::tls::CHROMA_CA_FILE_VAR)
-                    .map_err(|e| ChromaError::Setting(e.to_string()))?,
-            };
-            endpoint
-                .with_tls(&settings)
-                .map_err(|e| ChromaError::Setting(e.to_string()))?
+        let endpoint = match &self.tls {
+            Some(settings) => endpoint
+                .with_tls(settings)
+                .map_err(|e| ChromaError::Setting(e.to_string()))?,
+            None => endpoint,
         };
         let explicit = self.token.is_some() || endpoint.has_authorization();
-        let env_token = || std::env::var(TOKEN_VAR).ok();
+        let env_token = || self.env_token;
         let endpoint = match authorization(self.authorization, explicit, env_token) {
             Some(auth) => endpoint.with_authorization(auth),
             None => endpoint,
@@ -301,7 +359,7 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ChromaError> {
 
 #[cfg(test)]
 mod tests {
-    use super::authorization;
+    use super::{ChromaClientBuilder, TOKEN_VAR, authorization};
 
     fn env(token: &str) -> impl FnOnce() -> Option<String> {
         let token = token.to_owned();
@@ -332,5 +390,29 @@ mod tests {
         );
         assert_eq!(authorization(None, false, env("  ")), None);
         assert_eq!(authorization(None, false, || None), None);
+    }
+
+    /// `from_env` takes the token and the CA file variable (read here
+    /// through a lookup, as `from_env` reads the process's).
+    #[test]
+    fn from_env_reads_the_token_and_the_ca_file() {
+        let token = |name: &str| (name == TOKEN_VAR).then(|| "t0k".into());
+        let client = ChromaClientBuilder::from_env_with("http://127.0.0.1:1", token)
+            .and_then(ChromaClientBuilder::build)
+            .expect("client");
+        assert!(client.endpoint.has_authorization());
+        // The plain builder reads no ENV, whatever the process's holds.
+        let client = super::ChromaClient::new("http://127.0.0.1:1").expect("client");
+        assert!(!client.endpoint.has_authorization());
+        #[cfg(feature = "tls")]
+        {
+            use batch_core::tls::CHROMA_CA_FILE_VAR;
+            let ca =
+                |name: &str| (name == CHROMA_CA_FILE_VAR).then(|| "/nonexistent/ca.pem".into());
+            let err = ChromaClientBuilder::from_env_with("https://127.0.0.1:1", ca)
+                .and_then(ChromaClientBuilder::build)
+                .expect_err("the CA file is read at build");
+            assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        }
     }
 }

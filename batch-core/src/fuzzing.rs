@@ -49,8 +49,8 @@ pub fn shows_password(url: &str, message_of: impl Fn(&str) -> Option<String>) ->
 
 /// URL and ENV parsing: the first byte picks the parser, the rest is the
 /// URL or the variable's value. Invariants: no panic; an error names the
-/// variable (ENV) and never shows a URL's password; credentials are split
-/// off the URL used for requests.
+/// variable (ENV) and never shows a URL's password; a parsed URL shows
+/// its password only when asked for it.
 pub fn url_env(data: &[u8]) {
     use crate::durable_settings::{BUFFER_DIR_VAR, BUFFER_FSYNC_VAR, BUFFER_MAX_BYTES_VAR};
     let Some((&which, rest)) = data.split_first() else {
@@ -67,17 +67,18 @@ pub fn url_env(data: &[u8]) {
             );
         }
         1 => {
-            let (base, authorization) = crate::http::split_credentials(&value);
-            // Endpoints are made of URLs check_url passed: with a scheme.
-            if let Some(password) = unique_password(&value).filter(|_| value.contains("://")) {
-                assert!(
-                    !base.contains(password),
-                    "split_credentials({value:?}) left the password in {base:?}"
-                );
-                assert!(authorization.is_some(), "{value:?}: credentials dropped");
-            }
-            let address = crate::http::address_of(&value);
-            let _ = crate::http::host_of(&address);
+            // A parsed URL shows its password nowhere but `password()`.
+            let shown = |url: &str| {
+                crate::server_url::ServerUrl::parse(url).ok().map(|url| {
+                    let _ = url.address(1);
+                    format!("{} {url} {url:?}", url.without_credentials())
+                })
+            };
+            assert!(
+                !shows_password(&value, shown),
+                "{value:?}: a parsed URL shows the password: {:?}",
+                shown(&value)
+            );
         }
         2 => {
             for env in [crate::env::CHROMA, crate::env::NEO4J] {

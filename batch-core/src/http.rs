@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use percent_encoding::percent_decode_str;
 
 use crate::error::{ErrorClass, SinkError};
+use crate::server_url::{ServerUrl, UrlProblem};
 
 /// An HTTP request that failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -144,11 +144,12 @@ pub fn tls_problem(error: &ureq::Error, host: &str) -> Option<String> {
     }
 }
 
-/// Whether the server at `address` answers a TLS ClientHello with a TLS
-/// record (handshake or alert). Only asked after an `http://` request got
-/// no answer; `false` without the `tls` feature.
+/// Whether the server at `address` (`host:port`, `host` as the TLS name)
+/// answers a TLS ClientHello with a TLS record (handshake or alert). Only
+/// asked after an `http://` request got no answer; `false` without the
+/// `tls` feature.
 #[cfg(feature = "tls")]
-fn speaks_tls(address: &str, timeout: Duration) -> bool {
+fn speaks_tls(address: &str, host: &str, timeout: Duration) -> bool {
     use std::io::{Read, Write};
     use std::net::{TcpStream, ToSocketAddrs};
     let probe = || -> Option<bool> {
@@ -158,7 +159,7 @@ fn speaks_tls(address: &str, timeout: Duration) -> bool {
         stream.set_read_timeout(Some(timeout)).ok()?;
         stream.set_write_timeout(Some(timeout)).ok()?;
         let config = crate::tls::TlsSettings::new().client_config().ok()?;
-        let name = rustls::pki_types::ServerName::try_from(host_of(address).to_owned()).ok()?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
         let mut conn = rustls::ClientConnection::new(config, name).ok()?;
         let mut hello = Vec::new();
         conn.write_tls(&mut hello).ok()?;
@@ -171,44 +172,22 @@ fn speaks_tls(address: &str, timeout: Duration) -> bool {
 }
 
 #[cfg(not(feature = "tls"))]
-fn speaks_tls(_address: &str, _timeout: Duration) -> bool {
+fn speaks_tls(_address: &str, _host: &str, _timeout: Duration) -> bool {
     false
-}
-
-/// `host:port` of an `http(s)://[userinfo@]host[:port]/...` URL, the port
-/// filled in from the scheme (80, 443).
-pub(crate) fn address_of(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let authority = rest.split('/').next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let has_port = match host_port.rsplit_once(':') {
-        Some((host, port)) => {
-            !port.is_empty()
-                && !host.ends_with(':')
-                && (!host.starts_with('[') || host.ends_with(']'))
-        }
-        None => false,
-    };
-    if has_port {
-        host_port.to_owned()
-    } else if scheme.eq_ignore_ascii_case("https") {
-        format!("{host_port}:443")
-    } else {
-        format!("{host_port}:80")
-    }
-}
-
-/// The host of `host:port` (brackets of an IPv6 literal removed).
-pub(crate) fn host_of(address: &str) -> &str {
-    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// A base URL and an `Authorization` header value, taken apart from a URL
 /// that may carry `user:password@` (sent as HTTP basic auth).
 #[derive(Clone)]
 pub struct Endpoint {
+    /// The URL without credentials or trailing `/`.
     base: String,
+    /// `host:port` of the server, the port filled in from the scheme.
+    address: String,
+    /// The host, as TLS checks it.
+    host: String,
+    /// Whether the scheme is `http` (no TLS).
+    plaintext: bool,
     authorization: Option<String>,
     secret_header: Option<(&'static str, String)>,
     timeout: Duration,
@@ -219,6 +198,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("base", &self.base)
+            .field("timeout", &self.timeout)
             .field(
                 "authorization",
                 &self.authorization.as_ref().map(|_| "<redacted>"),
@@ -236,17 +216,21 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// An endpoint at `url` (`http(s)://[user:password@]host:port[/prefix]`)
-    /// with a per-request timeout. `https://` trusts Mozilla's public roots
-    /// (feature `tls`); [`with_tls`](Self::with_tls) adds CA files.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        let (base, authorization) = split_credentials(url.trim_end_matches('/'));
-        Self {
-            base,
-            authorization,
+    /// with a per-request timeout; a URL [`check_url`] refuses is refused
+    /// with its message. `https://` trusts Mozilla's public roots (feature
+    /// `tls`); [`with_tls`](Self::with_tls) adds CA files.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let url = check_url(url)?;
+        Ok(Self {
+            base: url.without_credentials().trim_end_matches('/').to_owned(),
+            address: url.address(80),
+            host: url.host(),
+            plaintext: url.scheme() == "http",
+            authorization: basic_authorization(&url),
             secret_header: None,
             timeout,
             agent: default_agent(timeout),
-        }
+        })
     }
 
     /// Uses `settings` for `https://` (reads its CA files now).
@@ -344,19 +328,15 @@ impl Endpoint {
     /// A transport error as an [`HttpError`]: [`HttpError::Tls`] when TLS
     /// failed, [`HttpError::Transport`] otherwise.
     fn transport_error(&self, url: &str, source: ureq::Error) -> HttpError {
-        let address = address_of(&self.base);
-        let problem = tls_problem(&source, host_of(&address)).or_else(|| {
+        let problem = tls_problem(&source, &self.host).or_else(|| {
             // `http://` to a TLS port: the server hangs up without an
             // answer, which looks like a lost connection. Ask the port.
-            let plaintext = self
-                .base
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
             let no_answer = !matches!(
                 class_of_transport(&source),
                 ErrorClass::Transient | ErrorClass::Permanent
             );
-            (plaintext && no_answer && speaks_tls(&address, self.timeout)).then(|| {
+            let ask = self.plaintext && no_answer;
+            (ask && speaks_tls(&self.address, &self.host, self.timeout)).then(|| {
                 "the server speaks TLS on this port, but the URL is http://: use https://"
                     .to_owned()
             })
@@ -364,7 +344,7 @@ impl Endpoint {
         match problem {
             Some(reason) => HttpError::Tls {
                 url: url.to_owned(),
-                address,
+                address: self.address.clone(),
                 reason,
                 source: Some(Box::new(source)),
             },
@@ -436,115 +416,56 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
-/// Refuses a server URL that is not `http://` or `https://` with a host:
-/// backends call it when they are built, so `127.0.0.1:11000` is refused
-/// with a message that says what is missing, before any request.
-pub fn check_url(url: &str) -> Result<(), String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!(
+/// Parses a server URL ([`ServerUrl`]) and refuses one that is not
+/// `http://` or `https://` with a host: backends call it (through
+/// [`Endpoint::new`]) when they are built, so `127.0.0.1:11000` is refused
+/// with a message that says what is missing, before any request. Every
+/// message names the URL with its password masked.
+pub fn check_url(url: &str) -> Result<ServerUrl, String> {
+    let url = ServerUrl::parse(url).map_err(|e| match e.problem() {
+        UrlProblem::NoScheme => format!(
             "server URL {:?} has no scheme: write http://{} (or https://...)",
-            redact(url),
-            redact(url)
-        ));
-    };
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            e.masked(),
+            e.masked()
+        ),
+        problem => format!("server URL {:?} {problem}", e.masked()),
+    })?;
+    let shown = url.masked();
+    let scheme = url.scheme();
+    if !matches!(scheme, "http" | "https") {
         return Err(format!(
-            "server URL {:?} has scheme {scheme:?}; only http:// and https:// are supported",
-            redact(url)
+            "server URL {shown:?} has scheme {scheme:?}; only http:// and https:// are supported"
         ));
     }
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() || host.starts_with(':') {
-        return Err(format!("server URL {:?} has no host", redact(url)));
-    }
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        decode_userinfo(userinfo).map_err(|why| format!("server URL {:?}: {why}", redact(url)))?;
-    }
-    if cfg!(not(feature = "tls")) && scheme.eq_ignore_ascii_case("https") {
+    if url.user().is_some_and(|user| user.contains(':')) {
         return Err(format!(
-            "server URL {:?} is https://, but this build has no TLS: turn on the `tls` feature \
-             (on by default in batch-chroma, batch-couch and uds3-batch)",
-            redact(url)
+            "server URL {shown:?} is refused: the user name holds a ':' (percent-encoded), \
+             which HTTP Basic auth cannot carry"
         ));
     }
-    Ok(())
+    if cfg!(not(feature = "tls")) && scheme == "https" {
+        return Err(format!(
+            "server URL {shown:?} is https://, but this build has no TLS: turn on the `tls` feature \
+             (on by default in batch-chroma, batch-couch and uds3-batch)"
+        ));
+    }
+    Ok(url)
 }
 
-/// `url` with any password replaced by `***`, for messages.
-fn redact(url: &str) -> String {
-    let (prefix, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    if prefix.is_empty() {
-        format!("{authority}{path}")
-    } else {
-        format!("{prefix}://{authority}{path}")
+/// The `Authorization: Basic` value of a URL's user and password
+/// (percent-decoded: `p%40ss` is sent as `p@ss`, as every other client
+/// does); `None` without credentials. A user without password is sent
+/// alone, as `user`.
+fn basic_authorization(url: &ServerUrl) -> Option<String> {
+    if !url.has_credentials() {
+        return None;
     }
-}
-
-/// Splits `scheme://user:pass@host/...` into the URL without credentials
-/// and a basic `Authorization` value. The user and password are
-/// percent-decoded, as every other client does (`p%40ss` is sent as
-/// `p@ss`); userinfo [`check_url`] refuses (not UTF-8 once decoded, a `:`
-/// in the user) is sent as decoded all the same (lossily), never as
-/// written.
-pub(crate) fn split_credentials(url: &str) -> (String, Option<String>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_owned(), None);
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            let mut pair = percent_decode_str(user).decode_utf8_lossy().into_owned();
-            if let Some(password) = password {
-                pair.push(':');
-                pair.push_str(&percent_decode_str(password).decode_utf8_lossy());
-            }
-            let auth = format!("Basic {}", STANDARD.encode(pair.as_bytes()));
-            (format!("{scheme}://{host}{path}"), Some(auth))
-        }
-        None => (url.to_owned(), None),
+    let mut pair = url.user().unwrap_or_default().to_owned();
+    if let Some(password) = url.password() {
+        pair.push(':');
+        pair.push_str(password);
     }
-}
-
-/// The user and password of a URL's userinfo (`user[:password]`),
-/// percent-decoded with servo's `percent-encoding` (the decoder of the `url`
-/// crate, already in the tree through ureq). Refused, saying which part
-/// (never its value): a part that is not UTF-8 once decoded, and a user
-/// with a `:` (Basic auth cannot carry it: the server would split there).
-fn decode_userinfo(userinfo: &str) -> Result<(String, Option<String>), String> {
-    let (user, password) = match userinfo.split_once(':') {
-        Some((user, password)) => (user, Some(password)),
-        None => (userinfo, None),
-    };
-    let decode = |part: &str, what: &str| {
-        percent_decode_str(part)
-            .decode_utf8()
-            .map(|s| s.into_owned())
-            .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
-    };
-    let user = decode(user, "user name")?;
-    if user.contains(':') {
-        return Err(
-            "the user name holds a ':' (percent-encoded), which HTTP Basic auth cannot carry"
-                .to_owned(),
-        );
-    }
-    let password = password.map(|p| decode(p, "password")).transpose()?;
-    Ok((user, password))
+    Some(format!("Basic {}", STANDARD.encode(pair.as_bytes())))
 }
 
 #[cfg(test)]
@@ -584,6 +505,12 @@ mod tests {
         for s in [401, 403, 404, 407] {
             assert_eq!(class_of_status(s), ErrorClass::Fatal, "{s}");
         }
+    }
+
+    /// The base URL and `Authorization` value an endpoint at `url` uses.
+    fn split_credentials(url: &str) -> (String, Option<String>) {
+        let endpoint = Endpoint::new(url, Duration::from_secs(1)).expect(url);
+        (endpoint.base, endpoint.authorization)
     }
 
     #[test]
@@ -637,39 +564,12 @@ mod tests {
     /// these characters without changing its shared configuration).
     #[test]
     fn the_decoded_password_is_what_the_server_receives() {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().expect("accept");
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut authorization = None;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).expect("read") == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("authorization")
-                {
-                    authorization = Some(value.trim().to_owned());
-                }
-            }
-            let mut stream = stream;
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .expect("answer");
-            authorization
-        });
-        let url = format!("http://us%40er:p%40s%3As%2Fw%25d%23@{addr}");
-        check_url(&url).expect("a valid URL");
-        let endpoint = Endpoint::new(&url, Duration::from_secs(10));
+        let probe = crate::testing::authorization_probe::AuthorizationProbe::start();
+        let url = probe.url("us%40er:p%40s%3As%2Fw%25d%23");
+        let endpoint = Endpoint::new(&url, Duration::from_secs(10)).expect("a valid URL");
         let (status, _) = endpoint.request("GET", "/", None).expect("request");
         assert_eq!(status, 200);
-        let received = server
-            .join()
-            .expect("listener")
-            .expect("an Authorization header");
+        let received = probe.received().expect("an Authorization header");
         let expected = format!("Basic {}", STANDARD.encode("us@er:p@s:s/w%d#"));
         assert_eq!(received, expected);
         assert!(!format!("{endpoint:?}").contains("p@s"), "{endpoint:?}");
@@ -696,7 +596,7 @@ mod tests {
     #[test]
     fn refused_connection_is_transient() {
         // Port 9 (discard) on loopback: nothing listens there in CI.
-        let endpoint = Endpoint::new("http://127.0.0.1:9", Duration::from_secs(2));
+        let endpoint = Endpoint::new("http://127.0.0.1:9", Duration::from_secs(2)).expect("URL");
         let err = endpoint.request("GET", "/", None).unwrap_err();
         assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     }

@@ -35,6 +35,15 @@
 //! that cap (the rule is described in `src/adaptive.rs`), and every writer
 //! connects as the batcher starts ([`Sink::connect_ahead`]).
 //!
+//! # ENV variables
+//! Only what says so reads them: the `from_env` constructors
+//! ([`BatcherSettings::from_env`], `TlsSettings::from_env`, the
+//! inserters' `from_env`, the backends' `ChromaClient::from_env`,
+//! `CouchDatabase::from_env`, `Neo4jConfig::from_env`,
+//! `Connector::from_env`) and the functions of [`env`](mod@env). Every other
+//! constructor and builder takes its settings from its arguments alone,
+//! so no ambient variable changes what code that never named it does.
+//!
 //! # Metrics (feature `metrics`)
 //! Recorded through the `metrics` facade, labelled `batcher` (the
 //! settings' name) and `backend` ([`Sink::BACKEND`]), for whatever exporter
@@ -115,6 +124,8 @@ mod pool;
 pub mod read;
 mod report;
 mod retry;
+#[cfg(feature = "server-url")]
+pub mod server_url;
 mod settings;
 mod sink;
 mod state;

@@ -39,8 +39,33 @@ impl CouchDatabase {
     /// A database `name` on the server at `server_url`
     /// (`http://[user:password@]host:port[/prefix]`), with a 60 s timeout
     /// per request. Sends nothing; see [`create_if_missing`](Self::create_if_missing).
+    /// Reads no ENV variable: see [`from_env`](Self::from_env).
     pub fn new(server_url: &str, name: &str) -> Result<Self, CouchError> {
         Self::with_timeout(server_url, name, DEFAULT_TIMEOUT)
+    }
+
+    /// [`new`](Self::new), plus the CA file named by the ENV variable
+    /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR), if
+    /// set, trusted for `https://` besides Mozilla's roots (read here; an
+    /// unreadable one is a [`CouchError::Tls`]). Without the `tls`
+    /// feature it reads nothing. For another timeout as well:
+    /// `with_timeout(..)?.with_tls(&TlsSettings::from_env(COUCHDB_CA_FILE_VAR)?)`.
+    pub fn from_env(server_url: &str, name: &str) -> Result<Self, CouchError> {
+        let db = Self::new(server_url, name)?;
+        #[cfg(feature = "tls")]
+        let db = db.tls_from_env(|name| std::env::var_os(name))?;
+        Ok(db)
+    }
+
+    /// The TLS settings of [`from_env`](Self::from_env), the variable
+    /// read through `lookup`.
+    #[cfg(feature = "tls")]
+    fn tls_from_env(
+        self,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, CouchError> {
+        use batch_core::tls::{COUCHDB_CA_FILE_VAR, TlsSettings};
+        self.with_tls(&TlsSettings::from_env_with(COUCHDB_CA_FILE_VAR, lookup)?)
     }
 
     /// Like [`new`](Self::new) with another per-request timeout.
@@ -53,13 +78,8 @@ impl CouchDatabase {
         name: &str,
         timeout: Duration,
     ) -> Result<Self, CouchError> {
-        batch_core::http::check_url(server_url).map_err(CouchError::InvalidUrl)?;
+        let endpoint = Endpoint::new(server_url, timeout).map_err(CouchError::InvalidUrl)?;
         check_name(name)?;
-        let endpoint = Endpoint::new(server_url, timeout);
-        #[cfg(feature = "tls")]
-        let endpoint = endpoint.with_tls(&batch_core::tls::TlsSettings::from_env(
-            batch_core::tls::COUCHDB_CA_FILE_VAR,
-        )?)?;
         Ok(Self {
             endpoint,
             name: name.to_owned(),
@@ -70,10 +90,10 @@ impl CouchDatabase {
 
     /// The same database with other TLS settings for `https://` (e.g. a
     /// private CA: `TlsSettings::new().ca_file("ca.pem")`). Without this
-    /// call, `https://` trusts Mozilla's public roots plus the CA file in
-    /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR), if
-    /// set. The CA files are read here; an unreadable one is a
-    /// [`CouchError::Tls`].
+    /// call, `https://` trusts Mozilla's public roots (plus the CA file in
+    /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR) if
+    /// built by [`from_env`](Self::from_env)). The CA files are read here;
+    /// an unreadable one is a [`CouchError::Tls`].
     #[cfg(feature = "tls")]
     pub fn with_tls(mut self, settings: &batch_core::tls::TlsSettings) -> Result<Self, CouchError> {
         self.endpoint = self.endpoint.with_tls(settings)?;
@@ -395,5 +415,20 @@ mod tests {
         let db = CouchDatabase::new("http://127.0.0.1:1", "a/b").unwrap();
         assert_eq!(db.doc_path("_design/x y"), "/a%2Fb/_design/x%20y");
         assert_eq!(db.doc_path("k/1"), "/a%2Fb/k%2F1");
+    }
+
+    /// `from_env` reads the CA file variable (here through a lookup, as
+    /// `from_env` reads the process's): an unreadable file is refused when
+    /// the handle is built, naming it.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn from_env_reads_the_ca_file_variable() {
+        use batch_core::tls::COUCHDB_CA_FILE_VAR;
+        let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
+        let ca = |name: &str| (name == COUCHDB_CA_FILE_VAR).then(|| "/nonexistent/ca.pem".into());
+        let err = db.tls_from_env(ca).expect_err("the CA file is read");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
+        assert!(db.tls_from_env(|_| None).is_ok());
     }
 }

@@ -54,7 +54,8 @@ pub enum CouchError {
     #[error("{0}")]
     InvalidUrl(String),
     /// A TLS setting cannot be used (an unreadable CA file, one without
-    /// certificates, a bad `UDS3_COUCHDB_CA_FILE`).
+    /// certificates, a bad `UDS3_COUCHDB_CA_FILE` read by
+    /// [`CouchDatabase::from_env`](crate::CouchDatabase::from_env)).
     #[cfg(feature = "tls")]
     #[error(transparent)]
     Tls(#[from] batch_core::tls::TlsError),

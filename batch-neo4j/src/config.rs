@@ -1,5 +1,7 @@
 //! `Neo4jConfig`: where the server is and how relationships find their nodes.
 
+use batch_core::server_url::{ServerUrl, UrlProblem, masked};
+
 use crate::error::Neo4jError;
 use crate::name::Name;
 
@@ -47,8 +49,7 @@ pub struct Neo4jConfig {
     /// key/value pairs), and the writer is taken from the server's routing
     /// table; `None` for `bolt` schemes (one server, as named).
     pub(crate) routing: Option<Vec<(String, String)>>,
-    /// Trusted CAs for `+s` schemes; `None`: public roots plus
-    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR).
+    /// Trusted CAs for `+s` schemes; `None`: Mozilla's public roots.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<batch_core::tls::TlsSettings>,
     pub(crate) user: String,
@@ -89,9 +90,10 @@ impl Neo4jConfig {
     /// - `bolt://host:port`: plaintext.
     /// - `bolt+s://host:port`: TLS (feature `tls`, on by default); the
     ///   server's certificate must be signed by a trusted CA (Mozilla's
-    ///   roots, plus the CA file in `UDS3_NEO4J_CA_FILE` or given with
-    ///   [`ca_file`](Self::ca_file) / [`tls`](Self::tls)) and name the
-    ///   host. Host names are always verified.
+    ///   roots, plus a CA file given with [`ca_file`](Self::ca_file) /
+    ///   [`tls`](Self::tls), or named by `UDS3_NEO4J_CA_FILE` with
+    ///   [`from_env`](Self::from_env)) and name the host. Host names are
+    ///   always verified.
     /// - `bolt+ssc://host:port`: TLS accepting any certificate
     ///   ("self-signed"): encrypted, but the server is not authenticated.
     /// - `neo4j://`, `neo4j+s://`, `neo4j+ssc://`: the same security, with
@@ -102,6 +104,9 @@ impl Neo4jConfig {
     ///   (`neo4j://db:7687?policy=eu&region=west`): `key=value` pairs, keys
     ///   not empty, unique, and not `address` (which the library sets).
     ///   `bolt` schemes take no query string.
+    ///
+    /// Credentials in the URI (`bolt://user:password@host`) are refused:
+    /// they belong in `user` and `password`. Reads no ENV variable.
     pub fn new(
         uri: &str,
         user: impl Into<String>,
@@ -124,6 +129,36 @@ impl Neo4jConfig {
             try_apoc: false,
             timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// [`new`](Self::new), plus the CA file named by the ENV variable
+    /// `UDS3_NEO4J_CA_FILE` ([`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR)),
+    /// if set, trusted by `+s` schemes besides Mozilla's roots: the
+    /// variable is read now, the file when a connection is opened.
+    /// [`tls`](Self::tls) afterwards replaces it; [`ca_file`](Self::ca_file)
+    /// adds to it. Without the `tls` feature it reads nothing.
+    pub fn from_env(
+        uri: &str,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<Self, Neo4jError> {
+        let config = Self::new(uri, user, password)?;
+        #[cfg(feature = "tls")]
+        let config = config.tls_from_env(|name| std::env::var_os(name))?;
+        Ok(config)
+    }
+
+    /// The TLS settings of [`from_env`](Self::from_env), the variable
+    /// read through `lookup`.
+    #[cfg(feature = "tls")]
+    fn tls_from_env(
+        self,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, Neo4jError> {
+        let settings =
+            batch_core::tls::TlsSettings::from_env_with(batch_core::tls::NEO4J_CA_FILE_VAR, lookup)
+                .map_err(|e| Neo4jError::Config(e.to_string()))?;
+        Ok(self.tls(settings))
     }
 
     /// The database to write to (Bolt 4+). `None` uses the server's
@@ -170,9 +205,8 @@ impl Neo4jConfig {
     }
 
     /// Which certificate authorities a `bolt+s://` / `neo4j+s://`
-    /// connection trusts (default: Mozilla's roots plus the CA file in
-    /// [`NEO4J_CA_FILE_VAR`](batch_core::tls::NEO4J_CA_FILE_VAR), read
-    /// when the connection is opened). Not used by the other schemes.
+    /// connection trusts (default: Mozilla's roots; CA files are read when
+    /// the connection is opened). Not used by the other schemes.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
         self.tls = Some(settings);
@@ -222,15 +256,10 @@ impl Neo4jConfig {
     }
 }
 
-/// The host of `host:port` (`[::1]:7687` gives `::1`), for TLS.
+/// The host of a routing table's `host:port` (`[::1]:7687` gives `::1`),
+/// for TLS; the address itself if it is no `host:port`.
 fn host_of(addr: &str) -> String {
-    let host = addr
-        .rsplit_once(':')
-        .filter(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(addr, |(host, _)| host);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned()
+    ServerUrl::parse(&format!("bolt://{addr}")).map_or_else(|_| addr.to_owned(), |url| url.host())
 }
 
 /// A parsed URI.
@@ -242,68 +271,66 @@ struct ParsedUri {
     routing: Option<Vec<(String, String)>>,
 }
 
+/// Bolt's port when the URI names none.
+const DEFAULT_PORT: u16 = 7687;
+
+/// Parses a Bolt URI with batch-core's [`ServerUrl`]; the schemes, the
+/// default port, the refusal of credentials and the routing context are
+/// Neo4j's rules, here.
 fn parse_uri(uri: &str) -> Result<ParsedUri, Neo4jError> {
     let shown = masked(uri);
-    let (scheme, rest) = uri.split_once("://").unzip();
-    let routing = scheme.is_some_and(|s| s.starts_with("neo4j"));
-    let (security, rest) = match (scheme, rest) {
-        (Some("bolt" | "neo4j"), Some(rest)) => (Security::Plain, rest),
-        (Some("bolt+s" | "neo4j+s"), Some(rest)) => (Security::Verified, rest),
-        (Some("bolt+ssc" | "neo4j+ssc"), Some(rest)) => (Security::SelfSigned, rest),
-        (Some(scheme), _) => {
-            return Err(Neo4jError::Config(format!(
-                "URI {shown:?}: scheme {scheme:?} is not supported; use bolt://, bolt+s:// or bolt+ssc:// (or neo4j://, neo4j+s://, neo4j+ssc:// for routing)"
-            )));
+    let refused = |why: String| Err(Neo4jError::Config(format!("URI {shown:?}{why}")));
+    let url = match ServerUrl::parse(uri) {
+        Ok(url) => url,
+        Err(e) if *e.problem() == UrlProblem::NoScheme => {
+            return refused(format!(" has no scheme: write bolt://{shown}"));
         }
-        (None, _) => {
-            return Err(Neo4jError::Config(format!(
-                "URI {shown:?} has no scheme: write bolt://{shown}"
-            )));
+        // Checked before the rest: a password written unencoded may hold
+        // a '/', '?' or '#' ("bolt://u:pa/ss@db" is no host "u" with a
+        // bad port), and a Bolt URI has no other use for an '@'.
+        Err(_) if uri.contains('@') => return refused(CREDENTIALS.to_owned()),
+        Err(e) => return refused(format!(" {}", e.problem())),
+    };
+    let scheme = url.scheme();
+    let security = match scheme {
+        "bolt" | "neo4j" => Security::Plain,
+        "bolt+s" | "neo4j+s" => Security::Verified,
+        "bolt+ssc" | "neo4j+ssc" => Security::SelfSigned,
+        _ => {
+            return refused(format!(
+                ": scheme {scheme:?} is not supported; use bolt://, bolt+s:// or bolt+ssc:// (or neo4j://, neo4j+s://, neo4j+ssc:// for routing)"
+            ));
         }
     };
-    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // An '@' anywhere, not only before the first '/': a password written
-    // unencoded may hold a '/', '?' or '#' ("bolt://u:pa/ss@db" is no
-    // host "u" with a path).
-    if host_port.is_empty() || rest.contains('@') {
-        return Err(Neo4jError::Config(format!(
-            "URI {shown:?} has no host (credentials belong in Neo4jConfig::new, not the URI)"
-        )));
+    if url.has_credentials() || uri.contains('@') {
+        return refused(CREDENTIALS.to_owned());
     }
     if security != Security::Plain && !cfg!(feature = "tls") {
-        return Err(Neo4jError::Config(format!(
-            "URI {shown:?}: TLS needs batch-neo4j's feature \"tls\" (on by default), which this build lacks"
-        )));
+        return refused(
+            ": TLS needs batch-neo4j's feature \"tls\" (on by default), which this build lacks"
+                .to_owned(),
+        );
     }
-    let query = rest
-        .split('#')
-        .next()
-        .and_then(|r| r.split_once('?'))
-        .map(|(_, q)| q);
-    let routing = match (routing, query) {
+    let routing = match (scheme.starts_with("neo4j"), url.query()) {
         (true, query) => Some(routing_context(query.unwrap_or_default(), &shown)?),
         (false, Some(query)) if !query.is_empty() => {
-            return Err(Neo4jError::Config(format!(
-                "URI {shown:?}: a bolt:// URI takes no query string (a routing context belongs to neo4j://)"
-            )));
+            return refused(
+                ": a bolt:// URI takes no query string (a routing context belongs to neo4j://)"
+                    .to_owned(),
+            );
         }
         (false, _) => None,
     };
-    let has_port = host_port
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let addr = if has_port {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:7687")
-    };
     Ok(ParsedUri {
-        host: host_of(&addr),
-        addr,
+        addr: url.address(DEFAULT_PORT),
+        host: url.host(),
         security,
         routing,
     })
 }
+
+/// Why a URI with `user:password@` is refused (after the masked URI).
+const CREDENTIALS: &str = " holds credentials: they belong in Neo4jConfig::new, not the URI";
 
 /// The routing context of a `neo4j` URI's query string: `key=value`
 /// pairs joined by `&`, as Neo4j's drivers read them (no key empty or
@@ -332,21 +359,6 @@ fn routing_context(query: &str, shown: &str) -> Result<Vec<(String, String)>, Ne
         context.push((key.to_owned(), value.to_owned()));
     }
     Ok(context)
-}
-
-/// `uri` with any `user:password@` replaced by `***@`, for messages.
-/// Everything before the last `@` is masked, even past a `/`, `?` or `#`:
-/// a password written unencoded may hold those, and a Bolt URI has no path
-/// or query that needs an `@`, so masking too much is the safe side.
-fn masked(uri: &str) -> String {
-    let (scheme, rest) = match uri.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), uri),
-    };
-    match rest.rfind('@') {
-        Some(at) => format!("{scheme}***{}", &rest[at..]),
-        None => uri.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -495,6 +507,23 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// `new` reads no ENV; `from_env` takes the CA file variable (read
+    /// here through a lookup, as `from_env` reads the process's).
+    #[cfg(feature = "tls")]
+    #[test]
+    fn only_from_env_reads_the_ca_file_variable() {
+        use batch_core::tls::NEO4J_CA_FILE_VAR;
+        let config = Neo4jConfig::new("bolt+s://db:7687", "u", "p").expect("config");
+        assert_eq!(config.tls, None);
+        let lookup = |name: &str| (name == NEO4J_CA_FILE_VAR).then(|| "/etc/ca.pem".into());
+        let config = config.tls_from_env(lookup).expect("from env");
+        let files = config.tls.as_ref().map(|t| t.ca_files().to_vec());
+        assert_eq!(files, Some(vec!["/etc/ca.pem".into()]));
+        // Given afterwards, a CA file adds to the variable's.
+        let config = config.ca_file("/etc/other.pem");
+        assert_eq!(config.tls.map(|t| t.ca_files().len()), Some(2));
     }
 
     #[test]

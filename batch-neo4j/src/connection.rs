@@ -623,13 +623,13 @@ type TlsConfig = std::convert::Infallible;
 /// The rustls configuration of `config`'s scheme: `None` for plaintext.
 #[cfg(feature = "tls")]
 fn tls_config(config: &Neo4jConfig) -> Result<Option<TlsConfig>, Neo4jError> {
-    use batch_core::tls::{NEO4J_CA_FILE_VAR, TlsSettings, any_certificate_config};
+    use batch_core::tls::{TlsSettings, any_certificate_config};
     let made = match config.security {
         Security::Plain => return Ok(None),
         Security::SelfSigned => any_certificate_config(),
         Security::Verified => match &config.tls {
             Some(settings) => settings.client_config(),
-            None => TlsSettings::from_env(NEO4J_CA_FILE_VAR).and_then(|s| s.client_config()),
+            None => TlsSettings::new().client_config(),
         },
     };
     made.map(Some)

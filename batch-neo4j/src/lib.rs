@@ -31,7 +31,8 @@
 //! [`TlsSettings`](batch_core::tls::TlsSettings)): the certificate must
 //! be signed by one of Mozilla's roots or a CA file
 //! ([`Neo4jConfig::ca_file`], [`Neo4jConfig::tls`], or the ENV variable
-//! `UDS3_NEO4J_CA_FILE`), and must name the host; host names are always
+//! `UDS3_NEO4J_CA_FILE` read by [`Neo4jConfig::from_env`]), and must name
+//! the host; host names are always
 //! verified. `bolt+ssc://` / `neo4j+ssc://` accept any certificate
 //! (self-signed): encrypted, not authenticated. `neo4j` schemes route
 //! (below), with the same TLS to every server of the table. A refused

@@ -78,22 +78,41 @@ impl Connector {
     ///   it, else plaintext; verified like `require`.
     /// - `require`: TLS or no connection. Like libpq, the certificate is
     ///   **not** verified (encrypted, not authenticated) unless a CA file
-    ///   is given (`sslrootcert` or `UDS3_POSTGRES_CA_FILE`): then its
-    ///   chain is, as with `verify-ca`.
+    ///   is given (`sslrootcert`, or `UDS3_POSTGRES_CA_FILE` with
+    ///   [`from_env`](Self::from_env)): then its chain is, as with
+    ///   `verify-ca`.
     /// - `verify-ca`: TLS, the chain verified, not the host name.
     /// - `verify-full`: TLS, chain and host name verified. Use this one
     ///   against a server on an untrusted network.
     ///
     /// Trusted: `sslrootcert=<file>` alone (PEM; as in libpq, it replaces
     /// the public roots; `sslrootcert=system` means the public roots), else
-    /// Mozilla's public roots plus the file named by `UDS3_POSTGRES_CA_FILE`
-    /// ([`POSTGRES_CA_FILE_VAR`](batch_core::tls::POSTGRES_CA_FILE_VAR)).
-    /// A refused handshake (untrusted certificate, wrong host name, a server
-    /// without TLS when it is required) is [`PostgresError::Tls`], fatal.
+    /// Mozilla's public roots. A refused handshake (untrusted certificate,
+    /// wrong host name, a server without TLS when it is required) is
+    /// [`PostgresError::Tls`], fatal.
     ///
     /// Without the `tls` feature, `prefer` connects in plaintext and
-    /// `require`/`verify-*` are refused here.
+    /// `require`/`verify-*` are refused here. Reads no ENV variable: see
+    /// [`from_env`](Self::from_env).
     pub fn from_url(url: &str) -> Result<Self, PostgresError> {
+        Self::from_url_with(url, |_| None)
+    }
+
+    /// [`from_url`](Self::from_url), plus the CA file named by the ENV
+    /// variable `UDS3_POSTGRES_CA_FILE`
+    /// ([`POSTGRES_CA_FILE_VAR`](batch_core::tls::POSTGRES_CA_FILE_VAR)),
+    /// read now: trusted besides Mozilla's roots when the URL names no
+    /// `sslrootcert`, and then `require` verifies the chain.
+    pub fn from_env(url: &str) -> Result<Self, PostgresError> {
+        Self::from_url_with(url, |name| std::env::var_os(name))
+    }
+
+    /// [`from_url`](Self::from_url), the CA file variable read through
+    /// `lookup`.
+    fn from_url_with(
+        url: &str,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, PostgresError> {
         if let Some(problem) = shape_problem(url) {
             return Err(PostgresError::Invalid(problem));
         }
@@ -116,21 +135,24 @@ impl Connector {
         } else {
             DriverSslMode::Require
         });
-        Self::rustls(config, mode, options.root_cert.as_deref())
+        Self::rustls(config, mode, options.root_cert.as_deref(), lookup)
     }
 
+    /// The TLS connector of `mode`; without `root_cert`, the CA file
+    /// variable is read through `lookup`.
     #[cfg(feature = "tls")]
     fn rustls(
         config: Config,
         mode: SslMode,
         root_cert: Option<&str>,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, PostgresError> {
         use batch_core::tls::{POSTGRES_CA_FILE_VAR, TlsSettings, Verify};
         let invalid = |e: batch_core::tls::TlsError| PostgresError::Invalid(e.to_string());
         let settings = match root_cert {
             Some("system") => TlsSettings::new(),
             Some(file) => TlsSettings::new().public_roots(false).ca_file(file),
-            None => TlsSettings::from_env(POSTGRES_CA_FILE_VAR).map_err(invalid)?,
+            None => TlsSettings::from_env_with(POSTGRES_CA_FILE_VAR, lookup).map_err(invalid)?,
         };
         let verify = match mode {
             SslMode::VerifyFull => Verify::Full,
@@ -147,6 +169,7 @@ impl Connector {
         config: Config,
         mode: SslMode,
         _root_cert: Option<&str>,
+        _lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, PostgresError> {
         if mode == SslMode::Prefer {
             return Ok(Self::no_tls(config));
@@ -554,5 +577,24 @@ mod tests {
         assert!(!format!("{c:?}").contains("secret"));
         let c = Connector::from_url("host=a,b port=1,2 user=u").expect("string");
         assert_eq!(c.target(), "a:1,b:2");
+    }
+
+    /// `from_url` reads no ENV; `from_env` reads the CA file variable
+    /// (here through a lookup, as `from_env` reads the process's): a CA
+    /// file that cannot be read is refused, naming it.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn only_from_env_reads_the_ca_file_variable() {
+        use batch_core::tls::POSTGRES_CA_FILE_VAR;
+        let url = "postgres://u@h/db?sslmode=require";
+        assert!(Connector::from_url(url).is_ok());
+        let ca = |name: &str| (name == POSTGRES_CA_FILE_VAR).then(|| "/nonexistent/ca.pem".into());
+        let err = Connector::from_url_with(url, ca)
+            .expect_err("the CA file is read")
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        // sslrootcert wins over the variable.
+        let url = "postgres://u@h/db?sslmode=require&sslrootcert=system";
+        assert!(Connector::from_url_with(url, ca).is_ok());
     }
 }

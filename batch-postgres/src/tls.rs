@@ -75,7 +75,7 @@ fn classify(error: io::Error, host: &str) -> Box<dyn std::error::Error + Send + 
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
             ) {
                 reason.push_str(&format!(
-                    "; give it with sslrootcert=<file> or {}",
+                    "; give it with sslrootcert=<file> or {} (read by Connector::from_env)",
                     batch_core::tls::POSTGRES_CA_FILE_VAR
                 ));
             }

@@ -3,7 +3,8 @@
 //! The backends' tests and benches, `uds3-batch`'s tests, and the `xtask`
 //! binary (which starts the servers) take what they share from here, so
 //! that nothing depends on `xtask`: the arrows run from the tools down to
-//! this crate, never back up. std only, but for the kit.
+//! this crate, never back up. Small: std and batch-core's `ServerUrl`,
+//! plus tokio for the kit.
 //! - [`test_servers`]: where the test servers are, and how a test reaches,
 //!   stops and starts them; [`test_servers::postgres`] runs a primary and
 //!   standby pair of a test's own.

@@ -400,7 +400,9 @@ impl Endpoints {
     }
 }
 
-/// The parts of a `scheme://[user[:password]@]host[:port][/path]` URL.
+/// The parts of a `scheme://[user[:password]@]host[:port][/path]` URL,
+/// as batch-core's [`ServerUrl`](batch_core::server_url::ServerUrl)
+/// (the `url` crate) parses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlParts {
     /// The scheme, e.g. `http`, `bolt`, `postgres`.
@@ -411,58 +413,26 @@ pub struct UrlParts {
     pub password: Option<String>,
     /// The host, without brackets for an IPv6 address.
     pub host: String,
-    /// The port, if the URL names one.
+    /// The port the URL names, else its scheme's known default (`http`
+    /// 80, `https` 443); `None` for other schemes without one.
     pub port: Option<u16>,
-    /// Everything from the first `/` after the authority (may be empty).
+    /// The path and query (`/db?x=1`; `/` at least for `http(s)`, may be
+    /// empty for other schemes).
     pub path: String,
 }
 
 impl UrlParts {
     /// Splits a URL into its parts.
     pub fn parse(url: &str) -> Result<UrlParts, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| "expected scheme://host[:port]".to_owned())?;
-        let (authority, path) = match rest.find(['/', '?', '#']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let (userinfo, hostport) = match authority.rfind('@') {
-            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-            None => (None, authority),
-        };
-        let (user, password) = match userinfo {
-            None => (None, None),
-            Some(info) => match info.split_once(':') {
-                Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
-                None => (Some(percent_decode(info)), None),
-            },
-        };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| "unclosed [ in host".to_owned())?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("no host".to_owned());
-        }
-        let port = match port {
-            None | Some("") => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?),
-        };
+        let url =
+            batch_core::server_url::ServerUrl::parse(url).map_err(|e| e.problem().to_string())?;
         Ok(UrlParts {
-            scheme: scheme.to_owned(),
-            user,
-            password,
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
+            scheme: url.scheme().to_owned(),
+            user: url.user().map(str::to_owned),
+            password: url.password().map(str::to_owned),
+            host: url.host(),
+            port: url.port(),
+            path: url.path_and_query().to_owned(),
         })
     }
 
@@ -767,27 +737,6 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Decodes `%XX` escapes (anything malformed is kept as is).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

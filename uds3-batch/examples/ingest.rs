@@ -233,15 +233,17 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let neo4j_password = env_or("UDS3_NEO4J_PASSWORD", "uds3-batch-dev");
     let couchdb_url = env_or("UDS3_COUCHDB_URL", "http://127.0.0.1:25984");
 
+    // The `from_env` constructors also read the backends' own variables
+    // (CA files, UDS3_CHROMA_TOKEN); the plain ones read none.
     let stores = Uds3Stores::new(
-        Connector::from_url(&postgres_url)?,
+        Connector::from_env(&postgres_url)?,
         TableName::new("uds3_ingest_documents")?,
-        CouchDatabase::new(&couchdb_url, "uds3_ingest")?,
-        ChromaClient::new(&chroma_url)?.get_or_create_collection(
+        CouchDatabase::from_env(&couchdb_url, "uds3_ingest")?,
+        ChromaClient::from_env(&chroma_url)?.get_or_create_collection(
             "uds3-ingest",
             &metadata([("hnsw:space", MetadataValue::from("l2"))]),
         )?,
-        Neo4jConfig::new(&neo4j_uri, neo4j_user.as_str(), neo4j_password.as_str())?,
+        Neo4jConfig::from_env(&neo4j_uri, neo4j_user.as_str(), neo4j_password.as_str())?,
     );
     let settings = BatcherSettings::builder()
         .name("ingest")

@@ -1,6 +1,8 @@
 //! Test support for code built on batch-core (feature `testing`).
 
 pub mod add_many;
+#[cfg(feature = "http")]
+pub mod authorization_probe;
 pub mod counts;
 pub mod crash;
 pub mod fake;
