@@ -15,12 +15,15 @@
 //!   connection after a given answer.
 //! - [`kit`] (feature `kit`): the backend conformance kit, behaviours
 //!   every backend shares, written once.
+//! - [`secrets`]: the password the backends' secrets tests hide, and
+//!   their shared checks.
 //! - [`workspace_root`].
 
 #[cfg(feature = "kit")]
 pub mod kit;
 pub mod process;
 pub mod relay;
+pub mod secrets;
 pub mod test_servers;
 
 use std::path::{Path, PathBuf};
