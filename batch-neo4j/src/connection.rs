@@ -213,6 +213,8 @@ impl BoltSession {
     /// A session to the same server that connects at its first use: only
     /// its own runtime is started here. It starts from this session's
     /// routing table and refreshes its own.
+    // Without the `tls` feature the TLS config is uninhabited (Copy).
+    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
     pub(crate) fn sibling(&self) -> std::io::Result<Self> {
         Ok(Self {
             config: self.config.clone(),
