@@ -16,6 +16,7 @@ pub mod http;
 pub mod neo4j;
 pub mod postgres;
 pub mod pouchdb;
+mod server;
 pub mod tls;
 pub mod wheel;
 
@@ -25,7 +26,7 @@ pub use xtask::process;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +35,7 @@ use xtask::test_servers::{
 };
 
 use process::{StateLock, running_pid};
+use server::server;
 
 /// Environment variable: seconds `up`/`start` wait for a server to get ready.
 pub const TIMEOUT_VAR: &str = "UDS3_SERVICES_TIMEOUT";
@@ -229,85 +231,11 @@ pub enum Outcome {
     External,
 }
 
-fn install(ctx: &Ctx, s: Service) -> Result<(), String> {
-    match s {
-        Service::Postgres => postgres::install(ctx),
-        Service::Chroma => chroma::install(ctx),
-        Service::Neo4j => neo4j::install(ctx),
-        Service::Couch => pouchdb::install(ctx),
-    }
-}
-
-fn command(ctx: &Ctx, s: Service) -> Result<Command, String> {
-    match s {
-        Service::Postgres => postgres::command(ctx),
-        Service::Chroma => chroma::command(ctx),
-        Service::Neo4j => neo4j::command(ctx),
-        Service::Couch => pouchdb::command(ctx),
-    }
-}
-
-fn ready(ctx: &Ctx, s: Service) -> Result<(), String> {
-    match s {
-        Service::Postgres => postgres::ready(ctx),
-        Service::Chroma => chroma::ready(ctx),
-        Service::Neo4j => neo4j::ready(ctx),
-        Service::Couch => pouchdb::ready(ctx),
-    }
-}
-
-/// Readiness of a server xtask did not start (no ready file, etc.).
-fn probe_external(ctx: &Ctx, s: Service) -> Result<(), String> {
-    match s {
-        Service::Postgres => postgres::probe_external(ctx),
-        Service::Chroma => chroma::ready(ctx),
-        Service::Neo4j => neo4j::probe_external(ctx),
-        Service::Couch => pouchdb::ready(ctx),
-    }
-}
-
-fn after_start(ctx: &Ctx, s: Service) -> Result<(), String> {
-    match s {
-        Service::Postgres => postgres::after_start(ctx),
-        Service::Couch => pouchdb::after_start(ctx),
-        Service::Chroma | Service::Neo4j => Ok(()),
-    }
-}
-
-fn check(ctx: &Ctx, s: Service, token: &str) -> Result<String, String> {
-    match s {
-        Service::Postgres => postgres::check(ctx, token),
-        Service::Chroma => chroma::check(ctx, token),
-        Service::Neo4j => neo4j::check(ctx, token),
-        Service::Couch => pouchdb::check(ctx, token),
-    }
-}
-
-/// The signal that stops a server cleanly, and whether it goes to the whole
-/// process group. PostgreSQL: SIGINT to the postmaster only ("fast" shutdown;
-/// its backends would take SIGINT as "cancel query").
-fn stop_signal(s: Service) -> (&'static str, bool) {
-    match s {
-        Service::Postgres => ("INT", false),
-        _ => ("TERM", true),
-    }
-}
-
-/// A label for messages: which server implements the service here.
-fn label(s: Service) -> &'static str {
-    match s {
-        Service::Postgres => "postgres (PostgreSQL)",
-        Service::Chroma => "chroma (Chroma)",
-        Service::Neo4j => "neo4j (Neo4j, Bolt)",
-        Service::Couch => "couch (pouchdb-server)",
-    }
-}
-
 /// Installs (once) and starts one service, and waits until it is ready.
 pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     let parts = ctx.endpoints.parts(s)?;
     if !parts.is_loopback() {
-        probe_external(ctx, s).map_err(|e| {
+        server(s).probe_external(ctx).map_err(|e| {
             format!(
                 "{} points at {} (not this machine), which does not answer: {e}",
                 s.env_var(),
@@ -324,7 +252,7 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
             return Err(format!(
                 "pid {pid} serves {} with other settings ({}); \
                  run `cargo xtask services restart {s}` to apply the new ones",
-                label(s),
+                server(s).label(),
                 recorded.trim()
             ));
         }
@@ -338,19 +266,19 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     }
     let (host, port) = ctx.endpoints.host_port(s)?;
     if tcp_reachable(&host, port, Duration::from_millis(500)) {
-        return match probe_external(ctx, s) {
+        return match server(s).probe_external(ctx) {
             Ok(()) => Ok(Outcome::External),
             Err(e) => Err(format!(
                 "port {port} is taken by a process `up` did not start, which does not answer as {}: {e}",
-                label(s)
+                server(s).label()
             )),
         };
     }
-    install(ctx, s)?;
+    server(s).install(ctx)?;
     let log = ctx.log(s);
     let _ = fs::remove_file(ctx.pid_file(s));
     rotate(&log);
-    let cmd = command(ctx, s)?;
+    let cmd = server(s).command(ctx)?;
     let started = Instant::now();
     let mut child = process::spawn_detached(cmd, &log)?;
     let pid = child.id();
@@ -358,13 +286,13 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     fs::write(ctx.url_file(s), serve_key(ctx, s))
         .map_err(|e| format!("cannot write {}: {e}", ctx.url_file(s).display()))?;
     if let Err(e) = wait_ready(ctx, s, Some(&mut child)) {
-        let (sig, group) = stop_signal(s);
+        let (sig, group) = server(s).stop_signal();
         process::terminate(pid, sig, group, Duration::from_secs(10));
         let _ = fs::remove_file(ctx.pid_file(s));
         return Err(e);
     }
     let secs = started.elapsed().as_secs_f64();
-    after_start(ctx, s)?;
+    server(s).after_start(ctx)?;
     Ok(Outcome::Started { pid, secs })
 }
 
@@ -372,10 +300,7 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
 /// recorded next to its pid.
 fn serve_key(ctx: &Ctx, s: Service) -> String {
     let url = mask_password(ctx.endpoints.url(s));
-    match s {
-        Service::Postgres => format!("{url} ssl=on\n"),
-        _ => format!("{url}\n"),
-    }
+    format!("{url}{}\n", server(s).started_with())
 }
 
 /// Whether the running server was started with the current settings (true
@@ -396,17 +321,17 @@ fn wait_ready(
     let start = Instant::now();
     let log = ctx.log(s);
     loop {
-        let last = match ready(ctx, s) {
+        let last = match server(s).ready(ctx) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
         if is_fatal(&last) {
-            return Err(format!("{}: {last}", label(s)));
+            return Err(format!("{}: {last}", server(s).label()));
         }
         if child.is_some() && fatal_in_log(s, &log) {
             return Err(format!(
                 "{} failed to start; last {LOG_TAIL} lines of {}:\n{}",
-                label(s),
+                server(s).label(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
             ));
@@ -417,7 +342,7 @@ fn wait_ready(
         if let Some(status) = exited {
             return Err(format!(
                 "{} exited during start-up ({status}); last {LOG_TAIL} lines of {}:\n{}",
-                label(s),
+                server(s).label(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
             ));
@@ -425,7 +350,7 @@ fn wait_ready(
         if start.elapsed() > ctx.timeout {
             return Err(format!(
                 "{} not ready after {} s (set {TIMEOUT_VAR} to wait longer); last check: {last}\nlast {LOG_TAIL} lines of {}:\n{}",
-                label(s),
+                server(s).label(),
                 ctx.timeout.as_secs(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
@@ -443,13 +368,9 @@ fn is_fatal(error: &str) -> bool {
 }
 
 /// Whether the server's log shows a start-up failure although the process
-/// lives on (Neo4j's JVM keeps running on its own threads after the main
-/// thread died, e.g. when setting the password failed).
+/// lives on.
 fn fatal_in_log(s: Service, log: &Path) -> bool {
-    match s {
-        Service::Neo4j => neo4j::failed_in_log(&process::tail(log, 400)),
-        _ => false,
-    }
+    server(s).failed_in_log(&process::tail(log, 400))
 }
 
 /// Keeps one previous log (`NAME.log.1`) when the log passes 8 MiB.
@@ -466,7 +387,7 @@ pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String, String> {
         let _ = fs::remove_file(&pid_file);
         return Ok("not running".into());
     };
-    let (sig, group) = stop_signal(s);
+    let (sig, group) = server(s).stop_signal();
     let note = process::terminate(pid, sig, group, STOP_GRACE);
     if process::is_alive(pid) {
         return Err(format!("pid {pid}: {note}"));
@@ -548,7 +469,7 @@ pub fn up_report(ctx: &Ctx, services: &[Service]) -> (bool, Vec<(Service, Outcom
             }
             Err(e) => {
                 ok = false;
-                eprintln!("services: FAILED {}: {e}", label(s));
+                eprintln!("services: FAILED {}: {e}", server(s).label());
             }
         }
     }
@@ -604,7 +525,7 @@ pub fn down_report(ctx: &Ctx, services: &[Service]) -> bool {
             Ok(note) => eprintln!("services: {:<8} {note}", s.name()),
             Err(e) => {
                 ok = false;
-                eprintln!("services: FAILED to stop {}: {e}", label(s));
+                eprintln!("services: FAILED to stop {}: {e}", server(s).label());
             }
         }
     }
@@ -711,7 +632,7 @@ pub fn check_all(ctx: &Ctx) -> bool {
             .iter()
             .map(|&s| {
                 let token = &token;
-                (s, scope.spawn(move || check(ctx, s, token)))
+                (s, scope.spawn(move || server(s).check(ctx, token)))
             })
             .collect();
         handles
@@ -894,10 +815,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// The TLS check of one service: PostgreSQL's own (psql with
 /// `sslmode=verify-full`), the others' through their TLS front end.
 fn check_tls(ctx: &Ctx, s: Service) -> Result<String, String> {
-    match s {
-        Service::Postgres => postgres::check_tls(ctx),
-        _ => tls::check(ctx, s),
-    }
+    server(s).check_tls(ctx)
 }
 
 #[cfg(test)]

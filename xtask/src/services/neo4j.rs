@@ -308,6 +308,45 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     }
 }
 
+/// This server for [`super::server`].
+pub(crate) struct Neo4j;
+
+impl super::server::Server for Neo4j {
+    fn service(&self) -> Service {
+        Service::Neo4j
+    }
+
+    fn label(&self) -> &'static str {
+        "neo4j (Neo4j, Bolt)"
+    }
+
+    fn install(&self, ctx: &Ctx) -> Result<(), String> {
+        install(ctx)
+    }
+
+    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
+        command(ctx)
+    }
+
+    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
+        ready(ctx)
+    }
+
+    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
+        check(ctx, token)
+    }
+
+    fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
+        probe_external(ctx)
+    }
+
+    /// Neo4j's JVM keeps running on its own threads after the main thread
+    /// died, e.g. when setting the password failed.
+    fn failed_in_log(&self, log_tail: &str) -> bool {
+        failed_in_log(log_tail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,3 +277,54 @@ pub fn check_tls(ctx: &Ctx) -> Result<String, String> {
         _ => Err(format!("pg_stat_ssl answered {got:?}")),
     }
 }
+
+/// This server for [`super::server`].
+pub(crate) struct Postgres;
+
+impl super::server::Server for Postgres {
+    fn service(&self) -> Service {
+        Service::Postgres
+    }
+
+    fn label(&self) -> &'static str {
+        "postgres (PostgreSQL)"
+    }
+
+    fn install(&self, ctx: &Ctx) -> Result<(), String> {
+        install(ctx)
+    }
+
+    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
+        command(ctx)
+    }
+
+    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
+        ready(ctx)
+    }
+
+    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
+        check(ctx, token)
+    }
+
+    fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
+        probe_external(ctx)
+    }
+
+    fn after_start(&self, ctx: &Ctx) -> Result<(), String> {
+        after_start(ctx)
+    }
+
+    fn check_tls(&self, ctx: &Ctx) -> Result<String, String> {
+        check_tls(ctx)
+    }
+
+    /// SIGINT to the postmaster only ("fast" shutdown; its backends would
+    /// take SIGINT as "cancel query").
+    fn stop_signal(&self) -> (&'static str, bool) {
+        ("INT", false)
+    }
+
+    fn started_with(&self) -> &'static str {
+        " ssl=on"
+    }
+}
