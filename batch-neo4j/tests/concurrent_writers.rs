@@ -205,11 +205,28 @@ fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
                 if sink.run_cypher(&cypher, &params).is_err() {
                     lost += 1;
                 }
+                // A gap now and then, so that the creator's retry can pass.
+                std::thread::sleep(Duration::from_millis(2));
             }
             lost
         })
     };
-    let creator = Neo4jBatchCreator::new(config(), 200).unwrap();
+    // A budget no run of deadlocks exhausts (CI once saw the default 12
+    // tries all lose against this writer on a loaded machine): the test is
+    // about what a retry does, not how long the budget lasts.
+    let retry = batch_core::RetryPolicy::new(
+        1000,
+        Duration::from_millis(5),
+        Duration::from_millis(100),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let settings = batch_core::BatcherSettings::builder()
+        .batch_size(200)
+        .retry(retry)
+        .build()
+        .unwrap();
+    let creator = Neo4jBatchCreator::with_settings(config(), settings).unwrap();
     let mut expected = 0;
     for round in 0..20_i64 {
         for d in 0..200 {
