@@ -125,31 +125,4 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     }
 }
 
-/// This server for [`super::server`].
-pub(crate) struct Chroma;
-
-impl super::server::Server for Chroma {
-    fn service(&self) -> Service {
-        Service::Chroma
-    }
-
-    fn label(&self) -> &'static str {
-        "chroma (Chroma)"
-    }
-
-    fn install(&self, ctx: &Ctx) -> Result<(), String> {
-        install(ctx)
-    }
-
-    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
-        command(ctx)
-    }
-
-    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
-        ready(ctx)
-    }
-
-    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
-        check(ctx, token)
-    }
-}
+super::server::managed_server!(Chroma: Service::Chroma, "chroma (Chroma)" {});

@@ -308,34 +308,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     }
 }
 
-/// This server for [`super::server`].
-pub(crate) struct Neo4j;
-
-impl super::server::Server for Neo4j {
-    fn service(&self) -> Service {
-        Service::Neo4j
-    }
-
-    fn label(&self) -> &'static str {
-        "neo4j (Neo4j, Bolt)"
-    }
-
-    fn install(&self, ctx: &Ctx) -> Result<(), String> {
-        install(ctx)
-    }
-
-    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
-        command(ctx)
-    }
-
-    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
-        ready(ctx)
-    }
-
-    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
-        check(ctx, token)
-    }
-
+super::server::managed_server!(Neo4j: Service::Neo4j, "neo4j (Neo4j, Bolt)" {
     fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
         probe_external(ctx)
     }
@@ -345,7 +318,7 @@ impl super::server::Server for Neo4j {
     fn failed_in_log(&self, log_tail: &str) -> bool {
         failed_in_log(log_tail)
     }
-}
+});
 
 #[cfg(test)]
 mod tests {

@@ -278,34 +278,7 @@ pub fn check_tls(ctx: &Ctx) -> Result<String, String> {
     }
 }
 
-/// This server for [`super::server`].
-pub(crate) struct Postgres;
-
-impl super::server::Server for Postgres {
-    fn service(&self) -> Service {
-        Service::Postgres
-    }
-
-    fn label(&self) -> &'static str {
-        "postgres (PostgreSQL)"
-    }
-
-    fn install(&self, ctx: &Ctx) -> Result<(), String> {
-        install(ctx)
-    }
-
-    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
-        command(ctx)
-    }
-
-    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
-        ready(ctx)
-    }
-
-    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
-        check(ctx, token)
-    }
-
+super::server::managed_server!(Postgres: Service::Postgres, "postgres (PostgreSQL)" {
     fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
         probe_external(ctx)
     }
@@ -327,4 +300,4 @@ impl super::server::Server for Postgres {
     fn started_with(&self) -> &'static str {
         " ssl=on"
     }
-}
+});

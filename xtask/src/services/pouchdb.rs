@@ -166,35 +166,8 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     Ok("wrote (_bulk_docs), read and deleted a document in database uds3_smoke".into())
 }
 
-/// This server for [`super::server`].
-pub(crate) struct PouchDb;
-
-impl super::server::Server for PouchDb {
-    fn service(&self) -> Service {
-        Service::Couch
-    }
-
-    fn label(&self) -> &'static str {
-        "couch (pouchdb-server)"
-    }
-
-    fn install(&self, ctx: &Ctx) -> Result<(), String> {
-        install(ctx)
-    }
-
-    fn command(&self, ctx: &Ctx) -> Result<Command, String> {
-        command(ctx)
-    }
-
-    fn ready(&self, ctx: &Ctx) -> Result<(), String> {
-        ready(ctx)
-    }
-
-    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
-        check(ctx, token)
-    }
-
+super::server::managed_server!(PouchDb: Service::Couch, "couch (pouchdb-server)" {
     fn after_start(&self, ctx: &Ctx) -> Result<(), String> {
         after_start(ctx)
     }
-}
+});

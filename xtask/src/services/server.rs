@@ -66,6 +66,47 @@ pub(crate) trait Server: Sync {
     }
 }
 
+/// Declares a service module's server: the unit struct `$name` and its
+/// [`Server`] impl, whose `install`, `command`, `ready` and `check` are
+/// the module's functions of those names (every module has them), plus
+/// the overrides given in braces. Expanded in the module, so those names,
+/// `Ctx`, `Command` and `Service` are the module's.
+macro_rules! managed_server {
+    ($name:ident: $service:expr, $label:literal { $($overrides:tt)* }) => {
+        /// This server for [`super::server`].
+        pub(crate) struct $name;
+
+        impl super::server::Server for $name {
+            fn service(&self) -> Service {
+                $service
+            }
+
+            fn label(&self) -> &'static str {
+                $label
+            }
+
+            fn install(&self, ctx: &Ctx) -> Result<(), String> {
+                install(ctx)
+            }
+
+            fn command(&self, ctx: &Ctx) -> Result<Command, String> {
+                command(ctx)
+            }
+
+            fn ready(&self, ctx: &Ctx) -> Result<(), String> {
+                ready(ctx)
+            }
+
+            fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
+                check(ctx, token)
+            }
+
+            $($overrides)*
+        }
+    };
+}
+pub(crate) use managed_server;
+
 /// The implementation of `s`.
 pub(crate) fn server(s: Service) -> &'static dyn Server {
     match s {
