@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use batch_core::{BatchError, BatcherSettings};
 
-use super::Backend;
+use super::{Backend, write};
 
 /// Items each case writes.
 pub const N: usize = 500;
@@ -86,19 +86,7 @@ fn batches_of(batch: usize) -> BatcherSettings {
 /// Builds an inserter, adds `N` items and flushes, with the sync API, on
 /// whatever thread calls it.
 pub fn fill<B: Backend>(target: &B::Target, prefix: &str) {
-    let inserter = B::inserter(target, batches_of(100));
-    for i in 0..N {
-        B::batcher(&inserter)
-            .add(B::item(target, prefix, i))
-            .expect("add");
-    }
-    let report = B::batcher(&inserter).flush();
-    assert!(
-        report.is_complete(),
-        "{:?}",
-        report.failed.first().map(|f| f.error.to_string())
-    );
-    assert_eq!(report.written, N as u64);
+    write::<B>(target, prefix, 0..N, batches_of(100));
 }
 
 /// The sync API from a plain thread.

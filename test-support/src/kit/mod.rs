@@ -39,10 +39,15 @@ pub trait Backend: 'static {
     fn count(target: &Self::Target) -> u64;
 }
 
-/// Writes items `range` of `prefix` to `target` and checks that every one
-/// was written.
-pub fn write<B: Backend>(target: &B::Target, prefix: &str, range: std::ops::Range<usize>) {
-    let inserter = B::inserter(target, BatcherSettings::default());
+/// Writes items `range` of `prefix` to `target` with the sync API, through
+/// an inserter with `settings`, and checks that every one was written.
+pub fn write<B: Backend>(
+    target: &B::Target,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    settings: BatcherSettings,
+) {
+    let inserter = B::inserter(target, settings);
     let batcher = B::batcher(&inserter);
     let count = range.len() as u64;
     for i in range {

@@ -3,6 +3,7 @@
 //! written; more ids than one request takes; an empty id refused before
 //! any request.
 
+use batch_core::BatcherSettings;
 use batch_core::read::{BatchReader, ReadError, ReadSource};
 
 use super::{Backend, write};
@@ -45,7 +46,7 @@ macro_rules! batch_reader_contract {
 /// stored, 10 not) plus 3 asked twice.
 pub fn found_missing_and_duplicate_ids_in_chunks<B: Readable>() {
     let target = B::fresh("read");
-    write::<B>(&target, "r", 0..30);
+    write::<B>(&target, "r", 0..30, BatcherSettings::default());
     let reader = BatchReader::new(B::source(&target))
         .with_chunk_size(7)
         .expect("chunk size");
@@ -71,7 +72,7 @@ pub fn found_missing_and_duplicate_ids_in_chunks<B: Readable>() {
 /// Two and a half requests' worth of ids, 300 of them stored.
 pub fn more_ids_than_one_request_takes_go_in_several<B: Readable>() {
     let target = B::fresh("many");
-    write::<B>(&target, "m", 0..300);
+    write::<B>(&target, "m", 0..300, BatcherSettings::default());
     let reader = BatchReader::new(B::source(&target));
     let per_request = reader.chunk_size();
     let asked = per_request * 2 + per_request / 2;
