@@ -94,6 +94,19 @@ pub fn config() -> postgres::Config {
     url().parse().expect("valid URL")
 }
 
+/// Creates UDS3's documents table `t` on the test server, directly (an
+/// inserter's `ensure_schema`, on its own short connection).
+pub fn create_documents_table(t: &TableName) {
+    PostgreSQLBatchInserter::with_table(
+        connector(),
+        t.clone(),
+        batch_core::BatcherSettings::default(),
+    )
+    .expect("inserter")
+    .ensure_schema()
+    .expect("schema");
+}
+
 /// Table `t` created directly, a relay in front of the test server, and
 /// an inserter with `settings` (and the default write method) whose
 /// connections go through it.
@@ -125,14 +138,7 @@ pub fn through_relay_with(
         "{through}{}sslmode=disable",
         if through.contains('?') { '&' } else { '?' }
     );
-    let setup = PostgreSQLBatchInserter::with_table(
-        Connector::from_url(&direct).expect("url"),
-        t.clone(),
-        batch_core::BatcherSettings::default(),
-    )
-    .expect("inserter");
-    setup.ensure_schema().expect("schema");
-    drop(setup);
+    create_documents_table(t);
     let ins = PostgreSQLBatchInserter::with_method(
         Connector::from_url(&through).expect("url"),
         t.clone(),
@@ -161,16 +167,7 @@ impl test_support::kit::Backend for Postgres {
     fn fresh(prefix: &str) -> TableName {
         let t = table(&prefix.replace('-', "_"));
         let create = t.clone();
-        on_plain_thread(move || {
-            PostgreSQLBatchInserter::with_table(
-                connector(),
-                create,
-                batch_core::BatcherSettings::default(),
-            )
-            .expect("inserter")
-            .ensure_schema()
-            .expect("schema");
-        });
+        on_plain_thread(move || create_documents_table(&create));
         t
     }
 
