@@ -35,7 +35,7 @@ use xtask::test_servers::{
 };
 
 use process::{StateLock, running_pid};
-use server::server;
+use server::Server;
 
 /// Environment variable: seconds `up`/`start` wait for a server to get ready.
 pub const TIMEOUT_VAR: &str = "UDS3_SERVICES_TIMEOUT";
@@ -229,6 +229,16 @@ pub enum Outcome {
     },
     /// A server that xtask does not manage answers at the URL.
     External,
+}
+
+/// The implementation of `s`.
+fn server(s: Service) -> &'static dyn Server {
+    match s {
+        Service::Postgres => &postgres::Postgres,
+        Service::Chroma => &chroma::Chroma,
+        Service::Neo4j => &neo4j::Neo4j,
+        Service::Couch => &pouchdb::PouchDb,
+    }
 }
 
 /// Installs (once) and starts one service, and waits until it is ready.

@@ -1,14 +1,15 @@
 //! `Server`: what `cargo xtask services` does with one server. Each
 //! service's module implements it once (install, start command,
 //! readiness, checks); the generic code in `services` drives all four
-//! alike through [`server`], the one place that maps a [`Service`] to its
-//! implementation.
+//! alike through `services::server`, the one place that maps a
+//! [`Service`] to its implementation (there, so that this trait depends
+//! on no service module).
 
 use std::process::Command;
 
 use xtask::test_servers::Service;
 
-use super::{Ctx, chroma, neo4j, postgres, pouchdb, tls};
+use super::{Ctx, tls};
 
 /// One managed server. Defaults are what most servers do.
 pub(crate) trait Server: Sync {
@@ -73,7 +74,7 @@ pub(crate) trait Server: Sync {
 /// `Ctx`, `Command` and `Service` are the module's.
 macro_rules! managed_server {
     ($name:ident: $service:expr, $label:literal { $($overrides:tt)* }) => {
-        /// This server for [`super::server`].
+        /// This server for `services::server`.
         pub(crate) struct $name;
 
         impl super::server::Server for $name {
@@ -106,13 +107,3 @@ macro_rules! managed_server {
     };
 }
 pub(crate) use managed_server;
-
-/// The implementation of `s`.
-pub(crate) fn server(s: Service) -> &'static dyn Server {
-    match s {
-        Service::Postgres => &postgres::Postgres,
-        Service::Chroma => &chroma::Chroma,
-        Service::Neo4j => &neo4j::Neo4j,
-        Service::Couch => &pouchdb::PouchDb,
-    }
-}
