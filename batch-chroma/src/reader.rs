@@ -34,7 +34,9 @@ impl ReadSource for Collection {
     type Value = ChromaRecord;
     type Error = ChromaError;
     const BACKEND: &'static str = "chroma";
+    const MAX_IDS_PER_REQUEST: usize = MAX_IDS_PER_READ;
 
+    /// Lower where the server's pre-flight checks said so.
     fn max_ids_per_request(&self) -> usize {
         self.client()
             .cached_pre_flight()

@@ -37,10 +37,7 @@ impl ReadSource for Store {
     type Value = u64;
     type Error = Scripted;
     const BACKEND: &'static str = "store";
-
-    fn max_ids_per_request(&self) -> usize {
-        10
-    }
+    const MAX_IDS_PER_REQUEST: usize = 10;
 
     fn check_id(&self, id: &str) -> Result<(), String> {
         if id.starts_with('!') {
@@ -238,9 +235,7 @@ fn each_request_runs_on_a_thread_of_the_library() {
         type Value = ();
         type Error = Scripted;
         const BACKEND: &'static str = "where";
-        fn max_ids_per_request(&self) -> usize {
-            1
-        }
+        const MAX_IDS_PER_REQUEST: usize = 1;
         fn read(&mut self, _: &[String]) -> Result<Vec<(String, ())>, Scripted> {
             self.0 = Some(std::thread::current().id());
             Ok(Vec::new())

@@ -29,10 +29,7 @@ impl ReadSource for CouchDatabase {
     type Value = Value;
     type Error = CouchError;
     const BACKEND: &'static str = "couch";
-
-    fn max_ids_per_request(&self) -> usize {
-        MAX_IDS_PER_READ
-    }
+    const MAX_IDS_PER_REQUEST: usize = MAX_IDS_PER_READ;
 
     /// `_bulk_get`, or `_all_docs?include_docs=true` with `keys` where the
     /// server has no `_bulk_get`: on pouchdb-server, 100 ids took 5.7 ms

@@ -131,10 +131,7 @@ impl ReadSource for NodesByLabel {
     type Value = Properties;
     type Error = Neo4jError;
     const BACKEND: &'static str = "neo4j";
-
-    fn max_ids_per_request(&self) -> usize {
-        MAX_IDS_PER_READ
-    }
+    const MAX_IDS_PER_REQUEST: usize = MAX_IDS_PER_READ;
 
     fn read(&mut self, ids: &[String]) -> Result<Vec<(String, Properties)>, Neo4jError> {
         Ok(self
@@ -225,10 +222,7 @@ impl ReadSource for RelationshipsByType {
     type Value = ();
     type Error = Neo4jError;
     const BACKEND: &'static str = "neo4j";
-
-    fn max_ids_per_request(&self) -> usize {
-        MAX_IDS_PER_READ
-    }
+    const MAX_IDS_PER_REQUEST: usize = MAX_IDS_PER_READ;
 
     fn check_id(&self, id: &str) -> Result<(), String> {
         match id.split(PAIR_SEPARATOR).collect::<Vec<_>>()[..] {

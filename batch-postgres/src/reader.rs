@@ -124,10 +124,7 @@ impl ReadSource for DocumentsTable {
     type Value = DocumentRow;
     type Error = PostgresError;
     const BACKEND: &'static str = "postgres";
-
-    fn max_ids_per_request(&self) -> usize {
-        MAX_IDS_PER_READ
-    }
+    const MAX_IDS_PER_REQUEST: usize = MAX_IDS_PER_READ;
 
     fn check_id(&self, id: &str) -> Result<(), String> {
         if id.contains('\0') {

@@ -47,7 +47,7 @@ const READ_THREAD: &str = "uds3-batch-read";
 ///     type Value = u64;
 ///     type Error = Down;
 ///     const BACKEND: &'static str = "evens";
-///     fn max_ids_per_request(&self) -> usize { 2 }
+///     const MAX_IDS_PER_REQUEST: usize = 2;
 ///     fn read(&mut self, ids: &[String]) -> Result<Vec<(String, u64)>, Down> {
 ///         Ok(ids.iter().filter_map(|id| {
 ///             let n: u64 = id.parse().ok()?;

@@ -17,7 +17,13 @@ pub trait ReadSource: Send {
 
     /// Most ids one request may carry: the server's limit, or what keeps a
     /// request and its answer a sensible size.
-    fn max_ids_per_request(&self) -> usize;
+    const MAX_IDS_PER_REQUEST: usize;
+
+    /// The limit for this source: [`MAX_IDS_PER_REQUEST`](Self::MAX_IDS_PER_REQUEST)
+    /// unless the source learns a lower one from its server.
+    fn max_ids_per_request(&self) -> usize {
+        Self::MAX_IDS_PER_REQUEST
+    }
 
     /// Why `id` cannot be asked for (before any round trip), if it cannot.
     /// Empty ids are refused by the reader already. The default accepts
