@@ -1,7 +1,7 @@
 //! The inserter from every kind of caller: a plain thread, a tokio
 //! current-thread or multi-thread runtime, `spawn_blocking`, a drop
-//! inside a runtime, and the async API from spawned tasks and from a
-//! runtime's only thread. Each case writes its items and checks the
+//! inside a runtime, and the async API from spawned tasks, from a
+//! runtime's only thread and from a second executor that is not tokio. Each case writes its items and checks the
 //! server's count. Setting up and counting are blocking calls and go
 //! through `spawn_blocking` in async code, as the docs tell users to.
 
@@ -53,6 +53,11 @@ macro_rules! runtime_contexts {
         #[::tokio::test(flavor = "current_thread")]
         async fn the_async_api_on_a_current_thread_runtime() {
             $crate::kit::contexts::async_api_on_the_only_thread::<$backend>().await;
+        }
+
+        #[test]
+        fn the_async_api_without_a_runtime() {
+            $crate::kit::contexts::async_api_without_a_runtime::<$backend>();
         }
     };
 }
@@ -186,10 +191,26 @@ pub async fn async_api_from_spawned_tasks<B: Backend>() {
 /// block the only thread, which the writes need too.
 pub async fn async_api_on_the_only_thread<B: Backend>() {
     let target = fresh_async::<B>("ctx-async1").await;
-    let inserter = B::inserter(&target, tight());
+    add_async_and_close::<B>(&target, "o").await;
+    assert_eq!(count_async::<B>(&target).await, N as u64);
+}
+
+/// The async API driven by a second executor (a thread that polls and
+/// parks, no tokio): the library's futures must wake their task, not rely
+/// on a runtime. The inserter is built inside the executor too.
+pub fn async_api_without_a_runtime<B: Backend>() {
+    let target = B::fresh("ctx-executor");
+    crate::block_on(add_async_and_close::<B>(&target, "e"));
+    assert_eq!(B::count(&target), N as u64);
+}
+
+/// Builds an inserter that must wait for room, adds `N` items with
+/// `add_async` and closes it with `close_async`: everything written.
+async fn add_async_and_close<B: Backend>(target: &B::Target, prefix: &str) {
+    let inserter = B::inserter(target, tight());
     for i in 0..N {
         B::batcher(&inserter)
-            .add_async(B::item(&target, "o", i))
+            .add_async(B::item(target, prefix, i))
             .await
             .expect("add_async");
     }
@@ -199,5 +220,4 @@ pub async fn async_api_on_the_only_thread<B: Backend>() {
         "{:?}",
         report.failed.first().map(|f| f.error.to_string())
     );
-    assert_eq!(count_async::<B>(&target).await, N as u64);
 }
