@@ -90,16 +90,25 @@ pub fn write_pid(pid_file: &Path, pid: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))
 }
 
-/// Whether `pid` is a live process (not a zombie).
+/// Whether `pid` is a live process: one of its threads is not a zombie. A
+/// process whose main thread has exited shows as a zombie while its other
+/// threads (node's, the JVM's) still run and hold its sockets.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
-    // The state follows the command name, which is in parentheses.
+    tasks
+        .flatten()
+        .any(|task| fs::read_to_string(task.path().join("stat")).is_ok_and(|s| !zombie(&s)))
+}
+
+/// Whether a `/proc/.../stat` line is of a zombie (or dead) task. The
+/// state follows the command name, which is in parentheses.
+fn zombie(stat: &str) -> bool {
     let state = stat
         .rfind(')')
         .and_then(|i| stat[i + 1..].split_whitespace().next());
-    !matches!(state, Some("Z" | "X" | "x") | None)
+    matches!(state, Some("Z" | "X" | "x") | None)
 }
 
 /// The command line of `pid`, arguments joined by spaces.
@@ -198,20 +207,65 @@ pub fn wait_vanished(pid: u32, timeout: Duration) -> bool {
     true
 }
 
+/// Whether a live process (not a zombie) of process group `pgid` is left,
+/// found through `/proc/*/stat`.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|p| p.parse::<u32>().ok());
+        pgrp == Some(pgid) && is_alive(pid)
+    })
+}
+
+/// Waits until no live process of group `pgid` is left; false after `timeout`.
+pub fn wait_group_gone(pgid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while group_alive(pgid) {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// Stops `pid`: `signal` (to the group if `group`), then after `grace` SIGKILL
-/// to the group. Returns a note on how it went.
+/// to the group. With `group`, it returns only once every process of the
+/// group is gone: a child that outlives its leader may still hold the
+/// server's port, and a start right after would find it taken.
 pub fn terminate(pid: u32, signal_name: &str, group: bool, grace: Duration) -> String {
     signal(pid, signal_name, group);
     if wait_gone(pid, grace) {
-        // Children of a group leader that outlived it get the same signal.
-        if group {
-            signal(pid, signal_name, true);
+        if !group {
+            return format!("stopped (SIG{signal_name})");
         }
-        return format!("stopped (SIG{signal_name})");
+        // Children of a group leader that outlived it get the same signal.
+        signal(pid, signal_name, true);
+        if wait_group_gone(pid, grace) {
+            return format!("stopped (SIG{signal_name})");
+        }
     }
     signal(pid, "KILL", true);
     signal(pid, "KILL", false);
-    if wait_gone(pid, Duration::from_secs(5)) {
+    if wait_gone(pid, Duration::from_secs(5))
+        && (!group || wait_group_gone(pid, Duration::from_secs(5)))
+    {
         format!(
             "killed (no exit {}s after SIG{signal_name})",
             grace.as_secs()
@@ -284,5 +338,44 @@ impl StateLock {
             }
         }
         Ok(StateLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use super::{group_alive, terminate};
+
+    /// A child that takes a second to exit after SIGTERM outlives its
+    /// group's leader: `terminate` returns only once it is gone too (a
+    /// `restart` started the new server while the old one's child still
+    /// held the port).
+    #[test]
+    fn terminate_waits_for_the_whole_group() {
+        let leader = Command::new("sh")
+            .args([
+                "-c",
+                "sh -c 'trap \"sleep 1; exit 0\" TERM; while :; do sleep 0.1; done' & \
+                 trap 'exit 0' TERM; while :; do sleep 0.1; done",
+            ])
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        let pid = leader.id();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(group_alive(pid), "the group runs");
+        // Reap the leader when it exits, as a parent would.
+        let reaper = std::thread::spawn(move || {
+            let mut leader = leader;
+            leader.wait()
+        });
+        let note = terminate(pid, "TERM", true, Duration::from_secs(10));
+        assert_eq!(note, "stopped (SIGTERM)");
+        assert!(!group_alive(pid), "a child of the group outlived terminate");
+        reaper.join().expect("reaper").expect("wait");
     }
 }
