@@ -49,6 +49,7 @@ impl test_support::kit::Backend for Chroma {
     type Sink = batch_chroma::ChromaSink;
     type Inserter = batch_chroma::ChromaBatchInserter;
     type Target = Collection;
+    const SERVICE: Service = Service::Chroma;
 
     fn fresh(prefix: &str) -> Collection {
         fresh_collection(prefix)
@@ -57,6 +58,20 @@ impl test_support::kit::Backend for Chroma {
     fn inserter(target: &Collection, settings: batch_core::BatcherSettings) -> Self::Inserter {
         batch_chroma::ChromaBatchInserter::with_settings(target.clone(), settings)
             .expect("inserter")
+    }
+
+    fn inserter_with_timeout(
+        target: &Collection,
+        settings: batch_core::BatcherSettings,
+        timeout: std::time::Duration,
+    ) -> Self::Inserter {
+        let collection = ChromaClient::builder(&test_servers::require(Service::Chroma))
+            .timeout(timeout)
+            .build()
+            .expect("client")
+            .get_or_create_collection(target.name(), &Metadata::new())
+            .expect("reopen the collection");
+        Self::inserter(&collection, settings)
     }
 
     fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {

@@ -34,6 +34,7 @@ impl test_support::kit::Backend for Couch {
     type Sink = batch_couch::CouchSink;
     type Inserter = batch_couch::CouchDBBatchInserter;
     type Target = CouchDatabase;
+    const SERVICE: Service = Service::Couch;
 
     fn fresh(prefix: &str) -> CouchDatabase {
         fresh_db(&prefix.replace('-', "_"))
@@ -42,6 +43,16 @@ impl test_support::kit::Backend for Couch {
     fn inserter(target: &CouchDatabase, settings: batch_core::BatcherSettings) -> Self::Inserter {
         batch_couch::CouchDBBatchInserter::with_settings(target.clone(), settings)
             .expect("inserter")
+    }
+
+    fn inserter_with_timeout(
+        target: &CouchDatabase,
+        settings: batch_core::BatcherSettings,
+        timeout: std::time::Duration,
+    ) -> Self::Inserter {
+        let db = CouchDatabase::with_timeout(&require(Service::Couch), target.name(), timeout)
+            .expect("database");
+        Self::inserter(&db, settings)
     }
 
     fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {

@@ -183,6 +183,7 @@ impl test_support::kit::Backend for Neo4j {
     type Inserter = Neo4jBatchCreator;
     /// The label the items get.
     type Target = String;
+    const SERVICE: Service = Service::Neo4j;
 
     fn fresh(prefix: &str) -> String {
         unique(&prefix.replace('-', "_"))
@@ -190,6 +191,14 @@ impl test_support::kit::Backend for Neo4j {
 
     fn inserter(_: &String, settings: batch_core::BatcherSettings) -> Self::Inserter {
         Neo4jBatchCreator::with_settings(config(), settings).expect("creator")
+    }
+
+    fn inserter_with_timeout(
+        _: &String,
+        settings: batch_core::BatcherSettings,
+        timeout: std::time::Duration,
+    ) -> Self::Inserter {
+        Neo4jBatchCreator::with_settings(config().timeout(timeout), settings).expect("creator")
     }
 
     fn batcher(inserter: &Self::Inserter) -> &batch_core::Batcher<Self::Sink> {

@@ -163,6 +163,7 @@ impl test_support::kit::Backend for Postgres {
     type Sink = batch_postgres::TableSink<batch_postgres::DocumentRow>;
     type Inserter = PostgreSQLBatchInserter;
     type Target = TableName;
+    const SERVICE: Service = Service::Postgres;
 
     fn fresh(prefix: &str) -> TableName {
         let t = table(&prefix.replace('-', "_"));
@@ -173,6 +174,15 @@ impl test_support::kit::Backend for Postgres {
 
     fn inserter(target: &TableName, settings: batch_core::BatcherSettings) -> Self::Inserter {
         PostgreSQLBatchInserter::with_table(connector(), target.clone(), settings)
+            .expect("inserter")
+    }
+
+    fn inserter_with_timeout(
+        target: &TableName,
+        settings: batch_core::BatcherSettings,
+        timeout: std::time::Duration,
+    ) -> Self::Inserter {
+        PostgreSQLBatchInserter::with_table(connector().timeout(timeout), target.clone(), settings)
             .expect("inserter")
     }
 

@@ -9,9 +9,15 @@
 //! `test_support::runtime_contexts!(common::Chroma);`.
 
 pub mod contexts;
+pub mod paused;
 pub mod reading;
+pub mod restart;
+
+use std::time::Duration;
 
 use batch_core::{Batcher, BatcherSettings, Sink};
+
+use crate::test_servers::Service;
 
 /// What the kit needs of a backend: a fresh place on its server, an
 /// inserter writing there, items, and what the server holds. The methods
@@ -24,10 +30,20 @@ pub trait Backend: 'static {
     /// Where items go: a collection, a database, a table, a label pair.
     type Target: Clone + Send + Sync + 'static;
 
+    /// The test server, for the behaviours that stop or pause it.
+    const SERVICE: Service;
+
     /// A fresh, empty target whose name starts with `prefix`.
     fn fresh(prefix: &str) -> Self::Target;
     /// An inserter writing to `target` with `settings`.
     fn inserter(target: &Self::Target, settings: BatcherSettings) -> Self::Inserter;
+    /// [`inserter`](Self::inserter) whose client gives up on a request
+    /// after `timeout` (a paused server never answers).
+    fn inserter_with_timeout(
+        target: &Self::Target,
+        settings: BatcherSettings,
+        timeout: Duration,
+    ) -> Self::Inserter;
     /// The batcher `inserter` writes through (its `batcher()`): the kit
     /// adds the sink's items with the batcher's own `add`, which an
     /// inserter's UDS3-shaped `add` hides.

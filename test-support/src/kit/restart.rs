@@ -1,0 +1,87 @@
+//! The server stopped and started again while items stream in: nothing
+//! lost, nothing counted twice. A batch whose answer died with the
+//! connection is replayed, and the replay counts what the lost attempt
+//! stored as written, so the stats equal what the server holds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use batch_core::BatcherSettings;
+
+use super::Backend;
+use crate::test_servers;
+
+/// Items added after the restart is over.
+const AFTER: usize = 1000;
+
+/// Declares the restart test for backend `$backend` in the calling test
+/// file, which should be a test binary of its own: it restarts the shared
+/// server.
+#[macro_export]
+macro_rules! server_restart {
+    ($backend:ty) => {
+        #[test]
+        fn a_server_restart_mid_stream_loses_and_doubles_nothing() {
+            $crate::kit::restart::streams_through_a_restart::<$backend>();
+        }
+    };
+}
+
+/// Streams items from a thread, restarts the server 300 ms in, streams
+/// `AFTER` more once it is back, closes, and compares with the server.
+pub fn streams_through_a_restart<B: Backend>() {
+    let _alone = test_servers::one_restart_at_a_time();
+    let target = B::fresh("restart");
+    let settings = BatcherSettings::builder()
+        .batch_size(50)
+        .build()
+        .expect("settings");
+    let inserter = Arc::new(B::inserter(&target, settings));
+    let restarted = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (inserter, restarted, target) = (
+            Arc::clone(&inserter),
+            Arc::clone(&restarted),
+            target.clone(),
+        );
+        std::thread::spawn(move || {
+            let (mut added, mut after) = (0, 0);
+            while after < AFTER {
+                B::batcher(&inserter)
+                    .add(B::item(&target, "r", added))
+                    .expect("add");
+                added += 1;
+                if restarted.load(Ordering::Acquire) {
+                    after += 1;
+                }
+                if added % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            added as u64
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    test_servers::restart(B::SERVICE);
+    restarted.store(true, Ordering::Release);
+    let added = writer.join().expect("writer");
+    let report = B::batcher(&inserter).close(Duration::from_secs(120));
+    assert!(
+        report.is_complete(),
+        "{} handed back, first: {:?}",
+        report.failed.len(),
+        report.failed.first().map(|f| f.error.to_string())
+    );
+    let stats = B::batcher(&inserter).stats();
+    let held = B::count(&target);
+    eprintln!("added {added}, server holds {held}, {stats:?}");
+    assert!(
+        stats.total_retries > 0,
+        "the restart was not noticed: {stats:?}"
+    );
+    assert_eq!(held, added, "every item is on the server");
+    assert_eq!(stats.total_added, held, "stats equal the server: {stats:?}");
+    assert_eq!(stats.total_conflicts, 0, "{stats:?}");
+    assert_eq!(stats.total_failed, 0, "{stats:?}");
+}
