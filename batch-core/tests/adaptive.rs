@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use batch_core::testing::deadlock::Deadlock;
 use batch_core::testing::fake::{FakeItem, FakeScript, FakeServer, FakeSink};
 use batch_core::{BatchError, Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
 
@@ -294,19 +295,6 @@ fn close_does_not_wait_for_a_sibling_still_connecting() {
     let _ = open.send(());
     assert_eq!((report.written, report.pending), (5, 0));
     assert!(held, "close returned only after the sibling's connect did");
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("deadlock detected (rolled back)")]
-struct Deadlock;
-
-impl SinkError for Deadlock {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Transient
-    }
-    fn is_deadlock(&self) -> bool {
-        true
-    }
 }
 
 /// A server across a network whose transactions deadlock whenever two

@@ -3,43 +3,13 @@
 //! items are counted once.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use batch_core::{Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
-
-#[derive(Debug, thiserror::Error)]
-#[error("deadlock detected (rolled back)")]
-struct Deadlock;
-
-impl SinkError for Deadlock {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Transient
-    }
-    fn is_deadlock(&self) -> bool {
-        true
-    }
-}
-
-/// Deadlocks on its first `deadlocks` requests, then writes everything.
-struct Contended {
-    deadlocks: u32,
-}
-
-impl Sink for Contended {
-    type Item = u32;
-    type Error = Deadlock;
-
-    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Deadlock>>, Deadlock> {
-        if self.deadlocks > 0 {
-            self.deadlocks -= 1;
-            return Err(Deadlock);
-        }
-        Ok(items.iter().map(|_| ItemOutcome::Written).collect())
-    }
-}
+use batch_core::testing::deadlock::DeadlocksFirst;
+use batch_core::{Batcher, BatcherSettings};
 
 #[test]
 fn a_deadlocked_batch_is_retried_whole_and_each_deadlock_counted() {
     let settings = BatcherSettings::builder().batch_size(10).build().unwrap();
-    let batcher = Batcher::new(Contended { deadlocks: 2 }, settings).unwrap();
+    let batcher = Batcher::new(DeadlocksFirst { deadlocks: 2 }, settings).unwrap();
     for i in 0..10 {
         batcher.add(i).unwrap();
     }

@@ -216,43 +216,6 @@ fn add_to_resolved_is_the_age_of_the_oldest_item() {
     assert!(young < old, "{ages:?}");
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("deadlock detected (rolled back)")]
-struct Deadlock;
-
-impl batch_core::SinkError for Deadlock {
-    fn class(&self) -> batch_core::ErrorClass {
-        batch_core::ErrorClass::Transient
-    }
-    fn is_deadlock(&self) -> bool {
-        true
-    }
-}
-
-/// Deadlocks on its first `deadlocks` requests, then writes everything.
-struct Contended {
-    deadlocks: u32,
-}
-
-impl batch_core::Sink for Contended {
-    type Item = u32;
-    type Error = Deadlock;
-
-    fn write_batch(
-        &mut self,
-        items: &[u32],
-    ) -> Result<Vec<batch_core::ItemOutcome<Deadlock>>, Deadlock> {
-        if self.deadlocks > 0 {
-            self.deadlocks -= 1;
-            return Err(Deadlock);
-        }
-        Ok(items
-            .iter()
-            .map(|_| batch_core::ItemOutcome::Written)
-            .collect())
-    }
-}
-
 #[test]
 fn deadlocks_are_counted_like_the_stats() {
     recorded();
@@ -262,7 +225,11 @@ fn deadlocks_are_counted_like_the_stats() {
         .batch_size(5)
         .build()
         .unwrap();
-    let batcher = Batcher::new(Contended { deadlocks: 3 }, settings).unwrap();
+    let batcher = Batcher::new(
+        batch_core::testing::deadlock::DeadlocksFirst { deadlocks: 3 },
+        settings,
+    )
+    .unwrap();
     for i in 0..5 {
         batcher.add(i).unwrap();
     }

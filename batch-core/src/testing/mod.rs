@@ -5,4 +5,5 @@ pub mod add_many;
 pub mod authorization_probe;
 pub mod counts;
 pub mod crash;
+pub mod deadlock;
 pub mod fake;
