@@ -24,8 +24,8 @@ fn server_behind_tls_stopped_mid_stream_then_restarted_loses_nothing() {
     let _alone = test_support::test_servers::one_restart_at_a_time();
     let tls = test_support::test_servers::require_tls(Service::Couch);
     let db = CouchDatabase::new(&tls.url, fresh_db("restart_tls").name())
-        .and_then(|db| db.with_tls(&TlsSettings::new().public_roots(false).ca_file(tls.ca_file)))
-        .expect("TLS database");
+        .expect("TLS database")
+        .tls(TlsSettings::new().public_roots(false).ca_file(tls.ca_file));
     streams_through_a_restart(db);
 }
 
