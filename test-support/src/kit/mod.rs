@@ -10,8 +10,9 @@
 
 pub mod contexts;
 pub mod reading;
+pub mod tls;
 
-use batch_core::{Batcher, BatcherSettings, Sink};
+use batch_core::{Batcher, BatcherSettings, Sink, Stats};
 
 /// What the kit needs of a backend: a fresh place on its server, an
 /// inserter writing there, items, and what the server holds. The methods
@@ -47,8 +48,18 @@ pub fn write<B: Backend>(
     range: std::ops::Range<usize>,
     settings: BatcherSettings,
 ) {
-    let inserter = B::inserter(target, settings);
-    let batcher = B::batcher(&inserter);
+    write_through::<B>(&B::inserter(target, settings), target, prefix, range);
+}
+
+/// [`write`] through `inserter` (one reached some other way, e.g. over
+/// TLS); returns its batcher's stats after the flush.
+pub fn write_through<B: Backend>(
+    inserter: &B::Inserter,
+    target: &B::Target,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+) -> Stats {
+    let batcher = B::batcher(inserter);
     let count = range.len() as u64;
     for i in range {
         batcher.add(B::item(target, prefix, i)).expect("add");
@@ -60,4 +71,5 @@ pub fn write<B: Backend>(
         report.failed.first().map(|f| f.error.to_string())
     );
     assert_eq!(report.written, count);
+    batcher.stats()
 }
