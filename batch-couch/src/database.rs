@@ -400,6 +400,7 @@ fn encode_segment(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use batch_core::{ErrorClass, SinkError};
 
     #[test]
     fn database_names_follow_couchdb_rules() {
@@ -422,15 +423,20 @@ mod tests {
     }
 
     /// `from_env` reads the CA file variable (here through a lookup, as
-    /// `from_env` reads the process's): an unreadable file is refused when
-    /// the handle is built, naming it.
+    /// `from_env` reads the process's): an unreadable file fails the first
+    /// request, fatally, naming it (port 1: nothing listens, nothing is
+    /// sent).
     #[cfg(feature = "tls")]
     #[test]
     fn from_env_reads_the_ca_file_variable() {
         use batch_core::tls::COUCHDB_CA_FILE_VAR;
         let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
         let ca = |name: &str| (name == COUCHDB_CA_FILE_VAR).then(|| "/nonexistent/ca.pem".into());
-        let err = db.tls_from_env(ca).expect_err("the CA file is read");
+        let db = db
+            .tls_from_env(ca)
+            .expect("the file is read at the first request");
+        let err = db.doc_count().expect_err("the CA file is read");
+        assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
         let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
         assert!(db.tls_from_env(|_| None).is_ok());
