@@ -316,12 +316,14 @@ impl ChromaClientBuilder {
         check_name("tenant", &self.tenant)?;
         check_name("database", &self.database)?;
         #[cfg(feature = "tls")]
-        let endpoint = match &self.tls {
-            Some(settings) => endpoint
-                .with_tls(settings)
-                .map_err(|e| ChromaError::Setting(e.to_string()))?,
+        let endpoint = match self.tls {
+            Some(settings) => endpoint.tls(settings),
             None => endpoint,
         };
+        // The CA files are read here, so a bad one fails `build`.
+        endpoint
+            .ready()
+            .map_err(|e| ChromaError::Setting(e.to_string()))?;
         let explicit = self.token.is_some() || endpoint.has_authorization();
         let env_token = || self.env_token;
         let endpoint = match authorization(self.authorization, explicit, env_token) {

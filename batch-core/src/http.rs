@@ -2,6 +2,7 @@
 //! one agent set-up, one request path that reads error bodies (JSON or not),
 //! and one mapping from status codes and transport errors to [`ErrorClass`].
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -191,7 +192,13 @@ pub struct Endpoint {
     authorization: Option<String>,
     secret_header: Option<(&'static str, String)>,
     timeout: Duration,
-    agent: ureq::Agent,
+    /// Which CAs `https://` trusts; read when the agent is made.
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsSettings,
+    /// The agent, made at the first request (so a CA file is read then,
+    /// and a bad one is that request's error, naming the file); shared by
+    /// clones, so one connection pool serves them all.
+    agent: Arc<OnceLock<Result<ureq::Agent, String>>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -218,7 +225,7 @@ impl Endpoint {
     /// An endpoint at `url` (`http(s)://[user:password@]host:port[/prefix]`)
     /// with a per-request timeout; a URL [`check_url`] refuses is refused
     /// with its message. `https://` trusts Mozilla's public roots (feature
-    /// `tls`); [`with_tls`](Self::with_tls) adds CA files.
+    /// `tls`); [`tls`](Self::tls) says otherwise.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
         let url = check_url(url)?;
         Ok(Self {
@@ -229,18 +236,48 @@ impl Endpoint {
             authorization: basic_authorization(&url),
             secret_header: None,
             timeout,
-            agent: default_agent(timeout),
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsSettings::new(),
+            agent: Arc::new(OnceLock::new()),
         })
     }
 
-    /// Uses `settings` for `https://` (reads its CA files now).
+    /// Uses `settings` for `https://`. Cannot fail: the CA files are read
+    /// at the first request (or by [`ready`](Self::ready)), and one that
+    /// cannot be used fails it with an [`HttpError::Tls`] naming the file.
     #[cfg(feature = "tls")]
-    pub fn with_tls(
-        mut self,
-        settings: &crate::tls::TlsSettings,
-    ) -> Result<Self, crate::tls::TlsError> {
-        self.agent = agent(self.timeout, settings.ureq_config()?);
-        Ok(self)
+    pub fn tls(mut self, settings: crate::tls::TlsSettings) -> Self {
+        self.tls = settings;
+        self.agent = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Makes the agent now, reading the CA files: for callers with a
+    /// build step that report a bad CA file there. Sends nothing.
+    pub fn ready(&self) -> Result<(), HttpError> {
+        self.agent(&self.base).map(|_| ())
+    }
+
+    /// The agent, made on first use; a TLS setting that cannot be used is
+    /// an [`HttpError::Tls`] for `url`.
+    fn agent(&self, url: &str) -> Result<&ureq::Agent, HttpError> {
+        let made = self.agent.get_or_init(|| {
+            #[cfg(feature = "tls")]
+            let made = self
+                .tls
+                .ureq_config()
+                .map(|config| agent(self.timeout, config))
+                .map_err(|e| e.to_string());
+            #[cfg(not(feature = "tls"))]
+            let made = Ok(plaintext_agent(self.timeout));
+            made
+        });
+        made.as_ref().map_err(|reason| HttpError::Tls {
+            url: url.to_owned(),
+            address: self.address.clone(),
+            reason: reason.clone(),
+            source: None,
+        })
     }
 
     /// Whether an `Authorization` header is sent: basic auth from the URL's
@@ -282,6 +319,7 @@ impl Endpoint {
         body: Option<&[u8]>,
     ) -> Result<(u16, String), HttpError> {
         let url = self.url(path);
+        let agent = self.agent(&url)?;
         let transport = |source| self.transport_error(&url, source);
         let builder = ureq::http::Request::builder()
             .method(method)
@@ -304,14 +342,14 @@ impl Endpoint {
                         url: url.clone(),
                         message: e.to_string(),
                     })?;
-                self.agent.run(request)
+                agent.run(request)
             }
             None => {
                 let request = builder.body(()).map_err(|e| HttpError::Decode {
                     url: url.clone(),
                     message: e.to_string(),
                 })?;
-                self.agent.run(request)
+                agent.run(request)
             }
         };
         let mut response = response.map_err(transport)?;
@@ -388,15 +426,9 @@ fn agent(timeout: Duration, tls: ureq::tls::TlsConfig) -> ureq::Agent {
         .into()
 }
 
-/// [`agent`] trusting the public roots.
-#[cfg(feature = "tls")]
-fn default_agent(timeout: Duration) -> ureq::Agent {
-    agent(timeout, crate::tls::default_ureq_config())
-}
-
 /// The agent without TLS (`https://` is refused by [`check_url`]).
 #[cfg(not(feature = "tls"))]
-fn default_agent(timeout: Duration) -> ureq::Agent {
+fn plaintext_agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))

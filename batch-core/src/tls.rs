@@ -18,6 +18,20 @@
 //! [`Verify::ChainOnly`] (`verify-ca`) and [`Verify::Nothing`] (`require`
 //! without a CA file: encrypted, not authenticated, as libpq does).
 //!
+//! Every backend takes these settings the same way: a consuming
+//! `.tls(TlsSettings) -> Self` on its client builder or configuration
+//! (`ChromaClientBuilder`, `CouchDatabase`, `Neo4jConfig`), which cannot
+//! fail. The CA files are read when the client is built
+//! (`ChromaClientBuilder::build`) or, for a type with no build step, when
+//! it first connects (`CouchDatabase`'s first request, a Neo4j sink's
+//! connect); a file that cannot be used is then a fatal error naming it
+//! ([`TlsError`]'s text), before anything is sent. One infallible setter
+//! keeps the chains alike (no `?` in the middle of one backend's and not
+//! another's), and the error still says which file. PostgreSQL is the
+//! exception: it takes its trust from the connection string, as libpq
+//! does (`sslrootcert=<file>`, what managed providers document), so
+//! `Connector::from_url` reads the file and reports it.
+//!
 //! The same settings give ureq's [`TlsConfig`](ureq::tls::TlsConfig) (the
 //! HTTP backends, through [`http::Endpoint`](crate::http::Endpoint)) and a
 //! [`rustls::ClientConfig`] (for drivers that take one).
@@ -259,13 +273,6 @@ impl TlsSettings {
     pub fn ureq_config(&self) -> Result<ureq::tls::TlsConfig, TlsError> {
         Ok(ureq_config_of(&self.root_certificates()?))
     }
-}
-
-/// ureq's TLS configuration of the public roots alone (what
-/// [`TlsSettings::new`] gives; reads no file, so it cannot fail).
-#[cfg(feature = "http")]
-pub(crate) fn default_ureq_config() -> ureq::tls::TlsConfig {
-    ureq_config_of(webpki_root_certs::TLS_SERVER_ROOT_CERTS)
 }
 
 #[cfg(feature = "http")]

@@ -46,10 +46,12 @@ impl CouchDatabase {
 
     /// [`new`](Self::new), plus the CA file named by the ENV variable
     /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR), if
-    /// set, trusted for `https://` besides Mozilla's roots (read here; an
-    /// unreadable one is a [`CouchError::Tls`]). Without the `tls`
-    /// feature it reads nothing. For another timeout as well:
-    /// `with_timeout(..)?.with_tls(&TlsSettings::from_env(COUCHDB_CA_FILE_VAR)?)`.
+    /// set, trusted for `https://` besides Mozilla's roots (the variable
+    /// is read here, the file at the first request, as with
+    /// [`tls`](Self::tls)). A variable that is not Unicode is a
+    /// [`CouchError::Tls`]. Without the `tls` feature it reads nothing.
+    /// For another timeout as well:
+    /// `with_timeout(..)?.tls(TlsSettings::from_env(COUCHDB_CA_FILE_VAR)?)`.
     pub fn from_env(server_url: &str, name: &str) -> Result<Self, CouchError> {
         let db = Self::new(server_url, name)?;
         #[cfg(feature = "tls")]
@@ -65,7 +67,7 @@ impl CouchDatabase {
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, CouchError> {
         use batch_core::tls::{COUCHDB_CA_FILE_VAR, TlsSettings};
-        self.with_tls(&TlsSettings::from_env_with(COUCHDB_CA_FILE_VAR, lookup)?)
+        Ok(self.tls(TlsSettings::from_env_with(COUCHDB_CA_FILE_VAR, lookup)?))
     }
 
     /// Like [`new`](Self::new) with another per-request timeout.
@@ -92,12 +94,14 @@ impl CouchDatabase {
     /// private CA: `TlsSettings::new().ca_file("ca.pem")`). Without this
     /// call, `https://` trusts Mozilla's public roots (plus the CA file in
     /// [`COUCHDB_CA_FILE_VAR`](batch_core::tls::COUCHDB_CA_FILE_VAR) if
-    /// built by [`from_env`](Self::from_env)). The CA files are read here;
-    /// an unreadable one is a [`CouchError::Tls`].
+    /// built by [`from_env`](Self::from_env)). Cannot fail: the handle
+    /// has no build step, so the CA files are read at its first request,
+    /// and one that cannot be used fails that request (fatal, naming the
+    /// file; nothing is sent).
     #[cfg(feature = "tls")]
-    pub fn with_tls(mut self, settings: &batch_core::tls::TlsSettings) -> Result<Self, CouchError> {
-        self.endpoint = self.endpoint.with_tls(settings)?;
-        Ok(self)
+    pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
+        self.endpoint = self.endpoint.tls(settings);
+        self
     }
 
     /// The database name.
@@ -396,6 +400,7 @@ fn encode_segment(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use batch_core::{ErrorClass, SinkError};
 
     #[test]
     fn database_names_follow_couchdb_rules() {
@@ -418,15 +423,20 @@ mod tests {
     }
 
     /// `from_env` reads the CA file variable (here through a lookup, as
-    /// `from_env` reads the process's): an unreadable file is refused when
-    /// the handle is built, naming it.
+    /// `from_env` reads the process's): an unreadable file fails the first
+    /// request, fatally, naming it (port 1: nothing listens, nothing is
+    /// sent).
     #[cfg(feature = "tls")]
     #[test]
     fn from_env_reads_the_ca_file_variable() {
         use batch_core::tls::COUCHDB_CA_FILE_VAR;
         let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
         let ca = |name: &str| (name == COUCHDB_CA_FILE_VAR).then(|| "/nonexistent/ca.pem".into());
-        let err = db.tls_from_env(ca).expect_err("the CA file is read");
+        let db = db
+            .tls_from_env(ca)
+            .expect("the file is read at the first request");
+        let err = db.doc_count().expect_err("the CA file is read");
+        assert_eq!(err.class(), ErrorClass::Fatal, "{err}");
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
         let db = CouchDatabase::new("https://127.0.0.1:1", "db").expect("no ENV read");
         assert!(db.tls_from_env(|_| None).is_ok());

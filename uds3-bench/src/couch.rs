@@ -35,7 +35,7 @@ impl Couch {
         let name = format!("uds3_bench_{}_{}", std::process::id(), self.run_no);
         let db = if tls {
             CouchDatabase::new(&self.tls_url, &name)
-                .and_then(|db| db.with_tls(&self.tls))
+                .map(|db| db.tls(self.tls.clone()))
                 .map_err(|e| e.to_string())?
         } else {
             CouchDatabase::new(&self.url, &name).map_err(|e| e.to_string())?

@@ -2,6 +2,9 @@
 //! and a fresh collection per test.
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use batch_chroma::{ChromaClient, Collection, Metadata, metadata};
 use test_support::test_servers::{self, Service};
 

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use batch_couch::CouchDatabase;
 use serde_json::{Value, json};
 use test_support::test_servers::{Service, require, unique_name};

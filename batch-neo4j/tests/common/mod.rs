@@ -1,6 +1,9 @@
 //! Shared helpers of the integration tests: server config, unique names, counts.
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use test_support::test_servers::{self, Service};
 

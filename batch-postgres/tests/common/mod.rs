@@ -2,6 +2,9 @@
 //! `cargo xtask services`, unique table names, read-back.
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName, WriteMethod};
 use postgres::{Client, NoTls};
 use test_support::relay::Relay;

@@ -12,10 +12,11 @@ pub mod contexts;
 pub mod paused;
 pub mod reading;
 pub mod restart;
+pub mod tls;
 
 use std::time::Duration;
 
-use batch_core::{Batcher, BatcherSettings, Sink};
+use batch_core::{Batcher, BatcherSettings, Sink, Stats};
 
 use crate::test_servers::Service;
 
@@ -63,8 +64,18 @@ pub fn write<B: Backend>(
     range: std::ops::Range<usize>,
     settings: BatcherSettings,
 ) {
-    let inserter = B::inserter(target, settings);
-    let batcher = B::batcher(&inserter);
+    write_through::<B>(&B::inserter(target, settings), target, prefix, range);
+}
+
+/// [`write`] through `inserter` (one reached some other way, e.g. over
+/// TLS); returns its batcher's stats after the flush.
+pub fn write_through<B: Backend>(
+    inserter: &B::Inserter,
+    target: &B::Target,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+) -> Stats {
+    let batcher = B::batcher(inserter);
     let count = range.len() as u64;
     for i in range {
         batcher.add(B::item(target, prefix, i)).expect("add");
@@ -76,4 +87,5 @@ pub fn write<B: Backend>(
         report.failed.first().map(|f| f.error.to_string())
     );
     assert_eq!(report.written, count);
+    batcher.stats()
 }

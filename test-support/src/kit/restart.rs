@@ -10,34 +10,63 @@ use std::time::Duration;
 use batch_core::BatcherSettings;
 
 use super::Backend;
+use super::tls::TlsBackend;
 use crate::test_servers;
 
 /// Items added after the restart is over.
 const AFTER: usize = 1000;
 
-/// Declares the restart test for backend `$backend` in the calling test
-/// file, which should be a test binary of its own: it restarts the shared
-/// server.
+/// Declares the restart tests for backend `$backend` (a type implementing
+/// [`TlsBackend`]) in the calling test file, which should be a test binary
+/// of its own: it restarts the shared server. Over TLS, the server behind
+/// the TLS front end restarts (the front end answers the handshake, then
+/// closes).
 #[macro_export]
 macro_rules! server_restart {
     ($backend:ty) => {
         #[test]
         fn a_server_restart_mid_stream_loses_and_doubles_nothing() {
-            $crate::kit::restart::streams_through_a_restart::<$backend>();
+            $crate::kit::restart::streams_through_a_restart::<$backend>(
+                <$backend as $crate::kit::Backend>::inserter,
+            );
+        }
+
+        #[cfg(feature = "tls")]
+        #[test]
+        fn a_server_restart_behind_tls_loses_and_doubles_nothing() {
+            $crate::kit::restart::streams_through_a_restart::<$backend>(
+                $crate::kit::restart::over_tls::<$backend>,
+            );
         }
     };
 }
 
-/// Streams items from a thread, restarts the server 300 ms in, streams
-/// `AFTER` more once it is back, closes, and compares with the server.
-pub fn streams_through_a_restart<B: Backend>() {
+/// An inserter writing to `target` through the server's TLS endpoint,
+/// trusting the test CA.
+pub fn over_tls<B: TlsBackend>(target: &B::Target, settings: BatcherSettings) -> B::Inserter {
+    let endpoint = test_servers::require_tls(B::SERVICE);
+    B::inserter_via(
+        &B::url(&endpoint),
+        Some(&endpoint.ca_file),
+        target,
+        settings,
+    )
+    .expect("an inserter over TLS")
+}
+
+/// Streams items from a thread through an inserter made by `inserter`,
+/// restarts the server 300 ms in, streams `AFTER` more once it is back,
+/// closes, and compares with the server.
+pub fn streams_through_a_restart<B: Backend>(
+    inserter: impl FnOnce(&B::Target, BatcherSettings) -> B::Inserter,
+) {
     let _alone = test_servers::one_restart_at_a_time();
     let target = B::fresh("restart");
     let settings = BatcherSettings::builder()
         .batch_size(50)
         .build()
         .expect("settings");
-    let inserter = Arc::new(B::inserter(&target, settings));
+    let inserter = Arc::new(inserter(&target, settings));
     let restarted = Arc::new(AtomicBool::new(false));
     let writer = {
         let (inserter, restarted, target) = (
