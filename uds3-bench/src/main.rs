@@ -9,7 +9,7 @@
 //!
 //! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couch] [--rtt 0,10] [--out DIR]`,
 //! or `uds3-bench --soak N [--out DIR]` for issue 33's soak alone
-//! (`soak.{json,md,svg}`; see `soak.rs`)
+//! (`soak.{json,md,svg}`; see `soak.rs`); `uds3-bench --help` says more
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
@@ -26,9 +26,10 @@ mod soak;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use runner::Backend;
 use test_support::test_servers::Endpoints;
-use xtask::bench_args::{BenchArgs, HELP, Parsed};
+use xtask::bench_args::BenchCommand;
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -71,18 +72,8 @@ fn backends(
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match BenchArgs::parse(&args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("bench: {e} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // Help and usage errors (exit code 2) end here, as clap prints them.
+    let args = BenchCommand::parse().args;
     let out = args.out_dir();
     let endpoints = Endpoints::from_env();
     let rounds = if args.quick { 1 } else { 3 };
