@@ -15,6 +15,8 @@
 mod chroma;
 mod corpus;
 mod couch;
+mod drive;
+mod mode;
 mod neo4j;
 mod network;
 mod output;
@@ -23,6 +25,7 @@ mod postgres;
 mod reads;
 mod runner;
 mod soak;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -79,7 +82,7 @@ fn main() -> ExitCode {
     let rounds = if args.quick { 1 } else { 3 };
     // Durable buffers on the results' file system (not /tmp, which may
     // be a tmpfs where an fsync is free); each run removes its own.
-    runner::set_buffer_root(out.join("buffers"));
+    mode::set_buffer_root(out.join("buffers"));
     if let Some(rows) = args.soak {
         // The soak runs alone: rows handed back or lost fail it; goals
         // not met are its verdict, printed and written, not a failure.
@@ -128,7 +131,7 @@ fn main() -> ExitCode {
         })
         .collect();
     let total: usize = benches.iter().flatten().map(|b| b.runs(rounds)).sum();
-    let bar = runner::progress(total as u64);
+    let bar = output::progress(total as u64);
     // Backend by backend; within one, a round at every round trip before
     // the next round, so that the server's drift over its minutes hits
     // every round trip alike. The servers stay warm from one round trip
@@ -165,13 +168,13 @@ fn main() -> ExitCode {
                 backend.profile().name,
                 began.elapsed().as_secs_f64()
             );
-            runner::say(&bar, line);
+            output::say(&bar, line);
         }
     }
     // Issue 31's rows: overlapping relationships on Neo4j.
     let mut overlap_records = Vec::new();
     if args.runs_overlap() {
-        let say = |line: String| runner::say(&bar, line);
+        let say = |line: String| output::say(&bar, line);
         for (rtt, _, _, routed) in &plans {
             match overlap::overlap(routed, &endpoints, *rtt, rounds, args.quick, &say) {
                 Ok(rows) => overlap_records.extend(rows),
@@ -186,7 +189,7 @@ fn main() -> ExitCode {
     // Issue 17's rows need all four stores.
     let mut read_records = Vec::new();
     if args.runs_reads() {
-        let say = |line: String| runner::say(&bar, line);
+        let say = |line: String| output::say(&bar, line);
         for (k, (rtt, _, _, routed)) in plans.iter().enumerate() {
             let rows = reads::reads(routed, *rtt, rounds, &say).and_then(|mut rows| {
                 if k == 0 {

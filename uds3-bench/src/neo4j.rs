@@ -11,7 +11,9 @@ use batch_neo4j::{
 };
 use test_support::test_servers::Endpoints;
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
+use crate::drive::{CLOSE_TIMEOUT, Run, drive, timed};
+use crate::mode::{Mode, Profile};
+use crate::runner::Backend;
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
