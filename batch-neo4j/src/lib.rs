@@ -103,6 +103,8 @@ mod config;
 mod connection;
 mod counters;
 mod creator;
+mod cypher_session;
+mod cypher_value;
 mod error;
 /// Entry points for the project's fuzz targets, not API (feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
@@ -119,6 +121,8 @@ mod sink;
 pub use config::{DEFAULT_TIMEOUT, MergeAnchor, Neo4jConfig};
 pub use counters::QueryStats;
 pub use creator::{FailedGraphItem, FailedGraphItems, Neo4jBatchCreator};
+pub use cypher_session::{CypherRows, CypherSession};
+pub use cypher_value::{CypherParams, CypherValue};
 pub use error::Neo4jError;
 pub use item::{GraphItem, NodeItem, RelationshipItem};
 pub use property::{Properties, PropertyValue};

@@ -6,9 +6,9 @@ use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use test_support::test_servers::Endpoints;
 
 use crate::corpus;
-use crate::runner::{
-    Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive_many, post_each, raw_chunk, timed,
-};
+use crate::drive::{CLOSE_TIMEOUT, Run, drive_many, post_each, raw_chunk, timed};
+use crate::mode::{Mode, Profile};
+use crate::runner::Backend;
 
 pub struct Couch {
     url: String,

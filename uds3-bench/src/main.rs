@@ -9,12 +9,14 @@
 //!
 //! Usage: `uds3-bench [--quick] [--only chroma,neo4j,postgres,couch] [--rtt 0,10] [--out DIR]`,
 //! or `uds3-bench --soak N [--out DIR]` for issue 33's soak alone
-//! (`soak.{json,md,svg}`; see `soak.rs`)
+//! (`soak.{json,md,svg}`; see `soak.rs`); `uds3-bench --help` says more
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
 mod chroma;
 mod corpus;
 mod couch;
+mod drive;
+mod mode;
 mod neo4j;
 mod network;
 mod output;
@@ -23,12 +25,14 @@ mod postgres;
 mod reads;
 mod runner;
 mod soak;
+mod stats;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use runner::Backend;
 use test_support::test_servers::Endpoints;
-use xtask::bench_args::{BenchArgs, HELP, Parsed};
+use xtask::bench_args::BenchCommand;
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -71,24 +75,14 @@ fn backends(
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match BenchArgs::parse(&args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("bench: {e} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // Help and usage errors (exit code 2) end here, as clap prints them.
+    let args = BenchCommand::parse().args;
     let out = args.out_dir();
     let endpoints = Endpoints::from_env();
     let rounds = if args.quick { 1 } else { 3 };
     // Durable buffers on the results' file system (not /tmp, which may
     // be a tmpfs where an fsync is free); each run removes its own.
-    runner::set_buffer_root(out.join("buffers"));
+    mode::set_buffer_root(out.join("buffers"));
     if let Some(rows) = args.soak {
         // The soak runs alone: rows handed back or lost fail it; goals
         // not met are its verdict, printed and written, not a failure.
@@ -137,7 +131,7 @@ fn main() -> ExitCode {
         })
         .collect();
     let total: usize = benches.iter().flatten().map(|b| b.runs(rounds)).sum();
-    let bar = runner::progress(total as u64);
+    let bar = output::progress(total as u64);
     // Backend by backend; within one, a round at every round trip before
     // the next round, so that the server's drift over its minutes hits
     // every round trip alike. The servers stay warm from one round trip
@@ -174,13 +168,13 @@ fn main() -> ExitCode {
                 backend.profile().name,
                 began.elapsed().as_secs_f64()
             );
-            runner::say(&bar, line);
+            output::say(&bar, line);
         }
     }
     // Issue 31's rows: overlapping relationships on Neo4j.
     let mut overlap_records = Vec::new();
     if args.runs_overlap() {
-        let say = |line: String| runner::say(&bar, line);
+        let say = |line: String| output::say(&bar, line);
         for (rtt, _, _, routed) in &plans {
             match overlap::overlap(routed, &endpoints, *rtt, rounds, args.quick, &say) {
                 Ok(rows) => overlap_records.extend(rows),
@@ -195,7 +189,7 @@ fn main() -> ExitCode {
     // Issue 17's rows need all four stores.
     let mut read_records = Vec::new();
     if args.runs_reads() {
-        let say = |line: String| runner::say(&bar, line);
+        let say = |line: String| output::say(&bar, line);
         for (k, (rtt, _, _, routed)) in plans.iter().enumerate() {
             let rows = reads::reads(routed, *rtt, rounds, &say).and_then(|mut rows| {
                 if k == 0 {

@@ -3,14 +3,17 @@
 //! `UNWIND` of all rows (ceiling), on nodes created before the clock
 //! starts. Raw and ceiling go over Bolt connections of their own.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
-use test_support::test_servers::{Endpoints, NEO4J_DATABASE, Service};
-use xtask::bolt::{Bolt, Value};
+use batch_neo4j::{
+    CypherParams, CypherSession, CypherValue, Neo4jBatchCreator, Neo4jConfig, Neo4jSink,
+    Properties, PropertyValue,
+};
+use test_support::test_servers::Endpoints;
 
-use crate::runner::{Backend, CLOSE_TIMEOUT, Mode, Profile, Run, drive, timed};
+use crate::drive::{CLOSE_TIMEOUT, Run, drive, timed};
+use crate::mode::{Mode, Profile};
+use crate::runner::Backend;
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";
@@ -21,9 +24,8 @@ pub struct Neo4j {
     /// The same server behind its TLS endpoint (`bolt+s`), trusting the
     /// test CA.
     tls_config: Neo4jConfig,
-    endpoints: Endpoints,
     admin: Option<Neo4jSink>,
-    raw: Option<Bolt>,
+    raw: Option<CypherSession>,
     nodes: usize,
 }
 
@@ -47,25 +49,23 @@ impl Neo4j {
         Ok(Self {
             config,
             tls_config,
-            endpoints: endpoints.clone(),
             admin: None,
             raw: None,
             nodes: 0,
         })
     }
 
-    /// The raw path's own connection, to the library's default database.
-    fn raw(&mut self) -> Result<&mut Bolt, String> {
+    /// A connection of the raw path's own (batch-neo4j's connection code
+    /// without the batcher), to the library's default database.
+    fn connect_raw(&self) -> Result<CypherSession, String> {
+        CypherSession::connect(self.config.clone().timeout(CLOSE_TIMEOUT))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The ceiling's connection, kept between runs.
+    fn raw(&mut self) -> Result<&mut CypherSession, String> {
         if self.raw.is_none() {
-            let (host, port) = self.endpoints.host_port(Service::Neo4j)?;
-            let bolt = Bolt::connect(
-                &host,
-                port,
-                &self.endpoints.neo4j_user,
-                &self.endpoints.neo4j_password,
-                CLOSE_TIMEOUT,
-            )?;
-            self.raw = Some(bolt.database(NEO4J_DATABASE));
+            self.raw = Some(self.connect_raw()?);
         }
         self.raw
             .as_mut()
@@ -172,40 +172,35 @@ impl Backend for Neo4j {
                     .map_err(|e| e.to_string())?;
                 // From nothing, as a new creator starts: its own connection.
                 let started = Instant::now();
-                let (host, port) = self.endpoints.host_port(Service::Neo4j)?;
-                let mut raw = Bolt::connect(
-                    &host,
-                    port,
-                    &self.endpoints.neo4j_user,
-                    &self.endpoints.neo4j_password,
-                    CLOSE_TIMEOUT,
-                )?
-                .database(NEO4J_DATABASE);
+                let mut raw = self.connect_raw()?;
                 let mut requests = 0;
                 for start in (0..items).step_by(batch_size.max(1)) {
-                    let rows: Vec<Value> = (start..(start + batch_size).min(items))
-                        .map(|i| {
-                            let (from, to, order) = rel(i);
-                            Value::from(HashMap::from([
-                                ("i", Value::from((i - start) as i64)),
-                                ("from", Value::from(from)),
-                                ("to", Value::from(to)),
-                                (
-                                    "props",
-                                    Value::from(HashMap::from([("order", Value::from(order))])),
-                                ),
-                            ]))
-                        })
-                        .collect();
-                    let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
-                    let created = raw.transaction(&cypher, params)?;
-                    if created != (start + batch_size).min(items) - start {
+                    let end = (start + batch_size).min(items);
+                    let rows = || {
+                        let rows: Vec<CypherValue> = (start..end)
+                            .map(|i| {
+                                let (from, to, order) = rel(i);
+                                CypherValue::from([
+                                    ("i", ((i - start) as i64).into()),
+                                    ("from", from.into()),
+                                    ("to", to.into()),
+                                    ("props", CypherValue::from([("order", order.into())])),
+                                ])
+                            })
+                            .collect();
+                        CypherParams::from([("rows".to_owned(), rows.into())])
+                    };
+                    let created = raw
+                        .run_in_transaction(&cypher, rows)
+                        .map_err(|e| e.to_string())?
+                        .len();
+                    if created != end - start {
                         return Err(format!("raw batch at {start}: {created} rows answered"));
                     }
                     requests += 1;
                 }
                 let seconds = started.elapsed().as_secs_f64();
-                raw.close();
+                drop(raw);
                 Run {
                     items,
                     seconds,
@@ -222,20 +217,20 @@ impl Backend for Neo4j {
                      MATCH (a:{DOC} {{id: row.from}}) MATCH (b:{CHUNK} {{id: row.to}}) \
                      MERGE (b)<-[r:HAS_CHUNK]-(a) SET r.order = row.order"
                 );
-                let rows: Vec<Value> = (0..items)
+                let rows: Vec<CypherValue> = (0..items)
                     .map(|i| {
                         let (from, to, order) = rel(i);
-                        Value::from(HashMap::from([
-                            ("from", Value::from(from)),
-                            ("to", Value::from(to)),
-                            ("order", Value::from(order)),
-                        ]))
+                        CypherValue::from([
+                            ("from", from.into()),
+                            ("to", to.into()),
+                            ("order", order.into()),
+                        ])
                     })
                     .collect();
-                let params = HashMap::from([("rows".to_owned(), Value::from(rows))]);
+                let params = CypherParams::from([("rows".to_owned(), rows.into())]);
                 let raw = self.raw()?;
                 let started = Instant::now();
-                raw.query(&cypher, params)?;
+                raw.run(&cypher, params).map_err(|e| e.to_string())?;
                 Run {
                     items,
                     seconds: started.elapsed().as_secs_f64(),

@@ -1,11 +1,83 @@
 //! Writes the results: a terminal table, `results.json`, `results.md`,
 //! `throughput.svg` (items/s against batch size, per backend) and, with
-//! several round trips, `throughput_rtt.svg` (items/s against round trip).
+//! several round trips, `throughput_rtt.svg` (items/s against round trip);
+//! and, while the benchmark runs, its progress bar and the lines above it.
+//! [`Record`] is one result line.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::runner::Record;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A result line: also the shape of `results.json` records.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Record {
+    pub backend: String,
+    pub mode: String,
+    /// Round trip added between library and server, ms.
+    pub rtt_ms: u32,
+    pub batch_size: usize,
+    /// Batches in flight at once.
+    pub in_flight: usize,
+    pub threads: usize,
+    pub items: usize,
+    pub seconds: f64,
+    pub items_per_s: f64,
+    pub requests: u64,
+    pub speedup: Option<f64>,
+    /// Items/s over the same statement sent raw at the same batch size.
+    pub fraction_of_raw: Option<f64>,
+    /// Items/s over the server's fastest bulk path.
+    pub fraction_of_ceiling: Option<f64>,
+    /// TLS rows only: items/s over TLS / items/s of plaintext `batched` at
+    /// the same batch size, in the same run.
+    pub fraction_of_plaintext: Option<f64>,
+    /// Adaptive rows only: items/s over the best fixed in-flight setting at
+    /// the same batch size (the one with the highest median), the median
+    /// of the two runs' ratios round by round. Against the best of several
+    /// medians taken alone, every noisy setting's luckiest figure, adaptive
+    /// would be read low.
+    pub fraction_of_best_fixed: Option<f64>,
+    /// Durable-buffer rows only: items/s over `durable-off` (the same
+    /// threads and timing without the buffer), the median of the two
+    /// runs' ratios round by round.
+    pub fraction_of_in_memory: Option<f64>,
+    /// Durable-buffer rows only: the median, over rounds, of each run's
+    /// median `add` latency, in microseconds.
+    pub add_median_us: Option<f64>,
+    /// Durable-buffer rows only: the median, over rounds, of each run's
+    /// 99th-percentile `add` latency, in microseconds.
+    pub add_p99_us: Option<f64>,
+    /// Library rows: the median over rounds of each run's median and
+    /// 99th-percentile hand-off between batches, in microseconds, and of
+    /// its sum as a share of the run.
+    pub handoff_p50_us: Option<f64>,
+    pub handoff_p99_us: Option<f64>,
+    pub handoff_share: Option<f64>,
+    pub claimed_speedup: String,
+    pub rounds: usize,
+}
+
+/// Prints `line` above the progress bar, or to stderr when the bar is
+/// hidden (no terminal).
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The progress bar of `total` runs.
+pub fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
 
 /// A fraction as a whole percentage, `-` for none.
 fn percent(f: Option<f64>) -> String {

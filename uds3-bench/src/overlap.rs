@@ -22,7 +22,8 @@ use batch_core::BatcherSettings;
 use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink, Properties, PropertyValue};
 use test_support::test_servers::Endpoints;
 
-use crate::runner::{CLOSE_TIMEOUT, median};
+use crate::drive::CLOSE_TIMEOUT;
+use crate::stats::median;
 
 /// Start nodes; each batch of [`BATCH`] reaches most of them.
 const DOCS: usize = 100;

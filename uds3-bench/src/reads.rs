@@ -22,7 +22,8 @@ use uds3_batch::postgres::{
 use uds3_batch::{BatcherSettings, DocumentIngest, ParallelBatchReader, Uds3Document, Uds3Stores};
 
 use crate::corpus;
-use crate::runner::{CLOSE_TIMEOUT, median};
+use crate::drive::CLOSE_TIMEOUT;
+use crate::stats::median;
 
 /// Ids per read (UDS3 v2.3's claim is at 100).
 pub const IDS: usize = 100;

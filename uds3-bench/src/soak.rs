@@ -18,9 +18,11 @@ use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName};
 use indicatif::{ProgressBar, ProgressStyle};
 use test_support::test_servers::Endpoints;
 
+use crate::drive::{CLOSE_TIMEOUT, incomplete};
+use crate::mode::buffer_dir;
+use crate::output::say;
 use crate::output::{Axis, Series, YAxis, draw, nice_step};
 use crate::postgres;
-use crate::runner::{CLOSE_TIMEOUT, buffer_dir, incomplete, say};
 
 /// Rows per batch.
 pub const BATCH_SIZE: usize = 1000;

@@ -8,10 +8,21 @@
 
 use std::process::ExitCode;
 
+use xtask::bench_args::BenchArgs;
+
 use crate::harness::{cargo, with_services};
 
-/// Runs the benchmark with the given arguments (`--quick`, `--only ...`).
-pub fn run(args: &[String]) -> ExitCode {
+/// What `cargo xtask bench` adds to the benchmark (the end of its long
+/// help, after what `uds3-bench` measures).
+pub const ABOUT: &str = "\
+Starts the test servers that are not running yet (like `cargo xtask
+services up`), builds and runs the benchmark (`cargo run --release -p
+uds3-bench`), then stops the servers it started.";
+
+/// Runs the benchmark with the given options, checked before the servers
+/// start.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    let args = args.to_args();
     with_services("bench", |ctx| {
         let mut cmd: Vec<&str> = vec![
             "run",

@@ -4,9 +4,7 @@
 //! - [`test_servers`], [`process`], [`relay`] and [`workspace_root`]:
 //!   re-exported from the `test-support` crate, where the backends' tests
 //!   and benches take them from (none of them depends on xtask).
-//! - [`bolt`] (feature `cli`): the Bolt connection of the `xtask` binary's
-//!   readiness and smoke checks and of the benchmark's raw Neo4j path.
-//! - [`bench_args`] (feature `cli`): the command line of `cargo xtask
+//! - [`bench_args`] (feature `bench-args`): the command line of `cargo xtask
 //!   bench`, which the `xtask` binary checks before it starts anything and
 //!   `uds3-bench` (a crate of its own, which `cargo xtask bench` runs)
 //!   parses again.
@@ -14,9 +12,7 @@
 //! The `xtask` binary (`cargo xtask ...`) needs the feature `cli` (on by
 //! default).
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "bench-args")]
 pub mod bench_args;
-#[cfg(feature = "cli")]
-pub mod bolt;
 
 pub use test_support::{process, relay, test_servers, workspace_root};

@@ -13,6 +13,24 @@ use crate::harness::{cargo, with_services};
 use crate::package_overlay::{self, PUBLISHED};
 use crate::services;
 
+/// The long help of `cargo xtask test`.
+pub const ABOUT: &str = "\
+The whole suite, as CI runs it. Starts the test servers that are not running
+yet (like `cargo xtask services up`), then runs, stopping at the first step
+that fails:
+  cargo fmt --all --check
+  cargo clippy --workspace --all-targets --all-features -- -D warnings
+  cargo doc --workspace --all-features --no-deps   (rustdoc warnings fail it)
+  cargo test --workspace --all-features
+  for each published crate (batch-core, batch-chroma, batch-neo4j,
+  batch-postgres, batch-couch, uds3-batch), alone:
+    cargo test -p CRATE                          (its default features)
+    cargo check -p CRATE --no-default-features
+  cargo package --workspace --allow-dirty   (but xtask, test-support, uds3-bench)
+  cargo xtask services check
+and stops the servers it started, also when a step failed; servers that were
+already running stay up. Exits non-zero if anything failed.";
+
 pub(crate) const STEPS: &[&[&str]] = &[
     &["fmt", "--all", "--check"],
     &[

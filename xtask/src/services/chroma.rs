@@ -4,6 +4,7 @@
 //! `chromadb_rust_bindings/` (a native module that links only libc), and call
 //! its `cli(["chroma", "run", ...])`. No venv, no Python dependencies.
 
+use anyhow::{Context, Result, anyhow};
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ const SERVICE: Service = Service::Chroma;
 pub const VERSION: &str = "1.5.9";
 
 /// Downloads and unpacks the wheel once.
-pub fn install(ctx: &Ctx) -> Result<(), String> {
+pub fn install(ctx: &Ctx) -> Result<()> {
     let log = ctx.install_log(SERVICE);
     let wheel = wheel::fetch(
         &ctx.cache(),
@@ -40,8 +41,11 @@ fn install_dir(ctx: &Ctx) -> std::path::PathBuf {
 }
 
 /// The server command, on 127.0.0.1:PORT with its data in the state folder.
-pub fn command(ctx: &Ctx) -> Result<Command, String> {
-    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+pub fn command(ctx: &Ctx) -> Result<Command> {
+    let (_, port) = ctx
+        .endpoints
+        .host_port(SERVICE)
+        .map_err(anyhow::Error::msg)?;
     let svc = ctx.svc_dir(SERVICE);
     let mut cmd = Command::new(wheel::python());
     cmd.args([
@@ -63,7 +67,7 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
 }
 
 /// Ready when `GET /api/v2/heartbeat` answers 200.
-pub fn ready(ctx: &Ctx) -> Result<(), String> {
+pub fn ready(ctx: &Ctx) -> Result<()> {
     let base = Base::parse(&ctx.endpoints.chroma_url)?;
     let agent = http::agent(Duration::from_secs(3));
     http::json(
@@ -78,7 +82,7 @@ pub fn ready(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// Smoke check: upsert one record into collection `uds3_smoke`, read it back.
-pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
+pub fn check(ctx: &Ctx, token: &str) -> Result<String> {
     let base = Base::parse(&ctx.endpoints.chroma_url)?;
     let auth = base.auth.as_ref();
     let agent = http::agent(Duration::from_secs(10));
@@ -94,7 +98,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     )?;
     let id = created["id"]
         .as_str()
-        .ok_or_else(|| format!("collection answer has no id: {created}"))?;
+        .with_context(|| format!("collection answer has no id: {created}"))?;
     let records = format!("{collections}/{id}");
     http::json(
         &agent,
@@ -121,7 +125,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
         Some(doc) if doc == token => {
             Ok("upserted and read back a record in collection uds3_smoke".into())
         }
-        _ => Err(format!("wrote document {token:?}, read {got}")),
+        _ => Err(anyhow!("wrote document {token:?}, read {got}")),
     }
 }
 

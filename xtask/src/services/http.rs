@@ -1,5 +1,6 @@
 //! Tiny HTTP helpers over `ureq` for readiness and smoke checks.
 
+use anyhow::{Context, Result, bail};
 use std::time::Duration;
 
 use xtask::test_servers::UrlParts;
@@ -15,8 +16,8 @@ pub struct Base {
 
 impl Base {
     /// Splits `url` (which may carry `user:pass@`).
-    pub fn parse(url: &str) -> Result<Base, String> {
-        let p = UrlParts::parse(url)?;
+    pub fn parse(url: &str) -> Result<Base> {
+        let p = UrlParts::parse(url).map_err(anyhow::Error::msg)?;
         let host = if p.host.contains(':') {
             format!("[{}]", p.host)
         } else {
@@ -79,7 +80,7 @@ pub fn request(
     url: &str,
     auth: Option<&(String, String)>,
     body: Option<&serde_json::Value>,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, String)> {
     let header = auth.map(|(u, p)| basic_auth(u, p));
     let result = match method {
         Method::Get | Method::Delete => {
@@ -106,12 +107,12 @@ pub fn request(
             }
         }
     };
-    let mut resp = result.map_err(|e| format!("{method:?} {url}: {e}"))?;
+    let mut resp = result.with_context(|| format!("{method:?} {url}"))?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
         .read_to_string()
-        .map_err(|e| format!("{method:?} {url}: reading body: {e}"))?;
+        .with_context(|| format!("{method:?} {url}: reading body"))?;
     Ok((status, text))
 }
 
@@ -123,16 +124,13 @@ pub fn json(
     auth: Option<&(String, String)>,
     body: Option<&serde_json::Value>,
     ok: &[u16],
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value> {
     let (status, text) = request(agent, method, url, auth, body)?;
     if !ok.contains(&status) {
-        return Err(format!(
-            "{method:?} {url}: HTTP {status}: {}",
-            snippet(&text)
-        ));
+        bail!("{method:?} {url}: HTTP {status}: {}", snippet(&text));
     }
     serde_json::from_str(&text)
-        .map_err(|e| format!("{method:?} {url}: not JSON ({e}): {}", snippet(&text)))
+        .with_context(|| format!("{method:?} {url}: not JSON: {}", snippet(&text)))
 }
 
 fn snippet(text: &str) -> String {

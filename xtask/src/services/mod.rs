@@ -24,6 +24,7 @@ pub mod wheel;
 // run their processes the same way.
 pub use xtask::process;
 
+use anyhow::{Context, Result, anyhow, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ use xtask::test_servers::{
 use process::{StateLock, running_pid};
 use server::Server;
 
+use crate::cli::ServicesCommand;
+
 /// Environment variable: seconds `up`/`start` wait for a server to get ready.
 pub const TIMEOUT_VAR: &str = "UDS3_SERVICES_TIMEOUT";
 const DEFAULT_TIMEOUT_SECS: u64 = 180;
@@ -45,10 +48,8 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// Lines of a server's log shown when it fails.
 const LOG_TAIL: usize = 40;
 
-/// The help of `cargo xtask services`, without the variables.
-const HELP: &str = "\
-usage: cargo xtask services <command> [NAME..]
-
+/// The long help of `cargo xtask services`, before its commands.
+pub const ABOUT: &str = "\
 Installs, runs and checks the four servers the backends are tested against,
 on this machine, bound to 127.0.0.1. All state (downloads, installs, data,
 logs, pid files) lives in $UDS3_SERVICES_DIR.
@@ -61,21 +62,6 @@ stunnel (Debian's stunnel4, installed if missing) in front of Chroma,
 pouchdb-server and Neo4j's Bolt port, on the ports of the *_TLS_*
 variables. `down` stops stunnel once no server `up` started is left.
 
-commands:
-  up [NAME..]      install (once) and start servers, wait until ready (all if no NAME)
-  down [NAME..]    stop servers that `up` started (by recorded pid; all if no NAME)
-  status           each server and the TLS front end: state, pid, URL
-  logs [NAME..]    tail of the servers' install and server logs (all and stunnel's if no NAME)
-  check            one write and one read on each server through its own protocol,
-                   and one verified TLS exchange with each TLS endpoint
-  start NAME..     start (like up) and wait until ready
-  stop NAME..      stop (like down); refuses a server `up` did not start
-  restart NAME..   stop, then start and wait until ready
-  pause NAME..     SIGSTOP the server's process group and every descendant (it
-                   keeps its connections open and answers nothing: a hung server)
-  resume NAME..    SIGCONT what `pause` stopped
-  env              print `export UDS3_...=...` lines: eval \"$(cargo xtask services env)\"
-  help             print this help (also -h, --help after any command)
 NAME: postgres, chroma, neo4j (Neo4j 5.26 Community), couch (pouchdb-server)";
 
 /// The `UDS3_*` variables with their defaults, as help text.
@@ -98,32 +84,6 @@ pub fn variables_help() -> String {
     lines.join("\n")
 }
 
-/// The command and its services, checked before anything runs or is
-/// written; `None` asks for the help.
-fn parse(args: &[String]) -> Result<Option<(&str, Vec<Service>)>, String> {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        return Ok(None);
-    }
-    let Some((cmd, rest)) = args.split_first() else {
-        return Err("name a command".into());
-    };
-    if let Some(flag) = rest.iter().find(|a| a.starts_with('-')) {
-        return Err(format!("unknown flag {flag:?}"));
-    }
-    let services = match cmd.as_str() {
-        "help" => return Ok(None),
-        "up" | "down" | "logs" => parse_names(rest, true)?,
-        "start" | "stop" | "restart" | "pause" | "resume" => parse_names(rest, false)?,
-        "status" | "check" | "env" => match rest.first() {
-            None => Vec::new(),
-            Some(extra) => return Err(format!("{cmd} takes no arguments, got {extra:?}")),
-        },
-        flag if flag.starts_with('-') => return Err(format!("unknown flag {flag:?}")),
-        other => return Err(format!("unknown command {other:?}")),
-    };
-    Ok(Some((cmd.as_str(), services)))
-}
-
 /// Where the state is and which addresses the servers use.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -137,20 +97,21 @@ pub struct Ctx {
 
 impl Ctx {
     /// Reads the environment; creates the state folder.
-    pub fn from_env() -> Result<Ctx, String> {
+    pub fn from_env() -> Result<Ctx> {
         let dir = match std::env::var_os(SERVICES_DIR_VAR).filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None => xtask::workspace_root().join(".services"),
         };
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let dir = dir
             .canonicalize()
-            .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+            .with_context(|| format!("cannot resolve {}", dir.display()))?;
         let timeout = match std::env::var(TIMEOUT_VAR).ok().filter(|v| !v.is_empty()) {
             None => DEFAULT_TIMEOUT_SECS,
             Some(v) => v
                 .parse()
-                .map_err(|_| format!("{TIMEOUT_VAR}={v:?} is not a number of seconds"))?,
+                .ok()
+                .with_context(|| format!("{TIMEOUT_VAR}={v:?} is not a number of seconds"))?,
         };
         let mut endpoints = Endpoints::from_env();
         // The CA files `up` writes, by the canonical state folder.
@@ -207,8 +168,8 @@ impl Ctx {
         running_pid(&self.pid_file(s), &self.marker(s))
     }
 
-    fn lock(&self) -> Result<StateLock, String> {
-        StateLock::acquire(&self.dir.join(".lock"))
+    fn lock(&self) -> Result<StateLock> {
+        StateLock::acquire(&self.dir.join(".lock")).map_err(anyhow::Error::msg)
     }
 }
 
@@ -242,29 +203,32 @@ fn server(s: Service) -> &'static dyn Server {
 }
 
 /// Installs (once) and starts one service, and waits until it is ready.
-pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
-    let parts = ctx.endpoints.parts(s)?;
+pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome> {
+    let parts = ctx.endpoints.parts(s).map_err(anyhow::Error::msg)?;
     if !parts.is_loopback() {
-        server(s).probe_external(ctx).map_err(|e| {
-            format!(
-                "{} points at {} (not this machine), which does not answer: {e}",
-                s.env_var(),
-                parts.host
-            )
-        })?;
+        server(s)
+            .probe_external(ctx)
+            .map_err(|e| {
+                format!(
+                    "{} points at {} (not this machine), which does not answer: {e}",
+                    s.env_var(),
+                    parts.host
+                )
+            })
+            .map_err(anyhow::Error::msg)?;
         return Ok(Outcome::External);
     }
     let svc = ctx.svc_dir(s);
-    fs::create_dir_all(&svc).map_err(|e| format!("cannot create {}: {e}", svc.display()))?;
+    fs::create_dir_all(&svc).with_context(|| format!("cannot create {}", svc.display()))?;
     if let Some(pid) = ctx.running(s) {
         if !same_settings(ctx, s) {
             let recorded = fs::read_to_string(ctx.url_file(s)).unwrap_or_default();
-            return Err(format!(
+            bail!(
                 "pid {pid} serves {} with other settings ({}); \
                  run `cargo xtask services restart {s}` to apply the new ones",
                 server(s).label(),
                 recorded.trim()
-            ));
+            );
         }
         wait_ready(ctx, s, None)?;
         return Ok(Outcome::AlreadyRunning { pid });
@@ -274,11 +238,11 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     if let Some(old) = process::read_pid(&ctx.pid_file(s)) {
         process::wait_vanished(old, Duration::from_secs(10));
     }
-    let (host, port) = ctx.endpoints.host_port(s)?;
+    let (host, port) = ctx.endpoints.host_port(s).map_err(anyhow::Error::msg)?;
     if tcp_reachable(&host, port, Duration::from_millis(500)) {
         return match server(s).probe_external(ctx) {
             Ok(()) => Ok(Outcome::External),
-            Err(e) => Err(format!(
+            Err(e) => Err(anyhow!(
                 "port {port} is taken by a process `up` did not start, which does not answer as {}: {e}",
                 server(s).label()
             )),
@@ -290,11 +254,11 @@ pub fn up_one(ctx: &Ctx, s: Service) -> Result<Outcome, String> {
     rotate(&log);
     let cmd = server(s).command(ctx)?;
     let started = Instant::now();
-    let mut child = process::spawn_detached(cmd, &log)?;
+    let mut child = process::spawn_detached(cmd, &log).map_err(anyhow::Error::msg)?;
     let pid = child.id();
-    process::write_pid(&ctx.pid_file(s), pid)?;
+    process::write_pid(&ctx.pid_file(s), pid).map_err(anyhow::Error::msg)?;
     fs::write(ctx.url_file(s), serve_key(ctx, s))
-        .map_err(|e| format!("cannot write {}: {e}", ctx.url_file(s).display()))?;
+        .with_context(|| format!("cannot write {}", ctx.url_file(s).display()))?;
     if let Err(e) = wait_ready(ctx, s, Some(&mut child)) {
         let (sig, group) = server(s).stop_signal();
         process::terminate(pid, sig, group, Duration::from_secs(10));
@@ -323,48 +287,44 @@ fn same_settings(ctx: &Ctx, s: Service) -> bool {
 }
 
 /// Polls readiness until the timeout; fails early if `child` exits.
-fn wait_ready(
-    ctx: &Ctx,
-    s: Service,
-    mut child: Option<&mut std::process::Child>,
-) -> Result<(), String> {
+fn wait_ready(ctx: &Ctx, s: Service, mut child: Option<&mut std::process::Child>) -> Result<()> {
     let start = Instant::now();
     let log = ctx.log(s);
     loop {
         let last = match server(s).ready(ctx) {
             Ok(()) => return Ok(()),
-            Err(e) => e,
+            Err(e) => format!("{e:#}"),
         };
         if is_fatal(&last) {
-            return Err(format!("{}: {last}", server(s).label()));
+            bail!("{}: {last}", server(s).label());
         }
         if child.is_some() && fatal_in_log(s, &log) {
-            return Err(format!(
+            bail!(
                 "{} failed to start; last {LOG_TAIL} lines of {}:\n{}",
                 server(s).label(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
-            ));
+            );
         }
         let exited = child
             .as_deref_mut()
             .and_then(|c| c.try_wait().ok().flatten());
         if let Some(status) = exited {
-            return Err(format!(
+            bail!(
                 "{} exited during start-up ({status}); last {LOG_TAIL} lines of {}:\n{}",
                 server(s).label(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
-            ));
+            );
         }
         if start.elapsed() > ctx.timeout {
-            return Err(format!(
+            bail!(
                 "{} not ready after {} s (set {TIMEOUT_VAR} to wait longer); last check: {last}\nlast {LOG_TAIL} lines of {}:\n{}",
                 server(s).label(),
                 ctx.timeout.as_secs(),
                 log.display(),
                 process::tail(&log, LOG_TAIL)
-            ));
+            );
         }
         sleep(Duration::from_millis(250));
     }
@@ -391,7 +351,7 @@ fn rotate(log: &Path) {
 }
 
 /// Stops one service if `up` started it; returns what happened.
-pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String, String> {
+pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String> {
     let pid_file = ctx.pid_file(s);
     let Some(pid) = ctx.running(s) else {
         let _ = fs::remove_file(&pid_file);
@@ -400,7 +360,7 @@ pub fn stop_one(ctx: &Ctx, s: Service) -> Result<String, String> {
     let (sig, group) = server(s).stop_signal();
     let note = process::terminate(pid, sig, group, STOP_GRACE);
     if process::is_alive(pid) {
-        return Err(format!("pid {pid}: {note}"));
+        bail!("pid {pid}: {note}");
     }
     let _ = fs::remove_file(&pid_file);
     Ok(format!("pid {pid} {note}"))
@@ -412,8 +372,8 @@ fn in_parallel<T: Send>(
     ctx: &Ctx,
     services: &[Service],
     what: &str,
-    action: fn(&Ctx, Service) -> Result<T, String>,
-) -> Vec<(Service, Result<T, String>)> {
+    action: fn(&Ctx, Service) -> Result<T>,
+) -> Vec<(Service, Result<T>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = services
             .iter()
@@ -424,7 +384,7 @@ fn in_parallel<T: Send>(
             .map(|(s, h)| {
                 let result = h
                     .join()
-                    .unwrap_or_else(|_| Err(format!("{s}: {what} thread panicked")));
+                    .unwrap_or_else(|_| Err(anyhow!("{s}: {what} thread panicked")));
                 (s, result)
             })
             .collect()
@@ -432,12 +392,12 @@ fn in_parallel<T: Send>(
 }
 
 /// Starts the services in parallel; one result per service, in order.
-pub fn up(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<Outcome, String>)> {
+pub fn up(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<Outcome>)> {
     in_parallel(ctx, services, "start-up", up_one)
 }
 
 /// Stops the services in parallel; one result per service, in order.
-pub fn down(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<String, String>)> {
+pub fn down(ctx: &Ctx, services: &[Service]) -> Vec<(Service, Result<String>)> {
     in_parallel(ctx, services, "stop", stop_one)
 }
 
@@ -458,7 +418,7 @@ pub fn up_report(ctx: &Ctx, services: &[Service]) -> (bool, Vec<(Service, Outcom
         Ok(()) => up(ctx, services),
         Err(e) => services
             .iter()
-            .map(|&s| (s, Err(format!("no TLS certificate: {e}"))))
+            .map(|&s| (s, Err(anyhow!("no TLS certificate: {e}"))))
             .collect(),
     };
     for (s, result) in results {
@@ -647,7 +607,12 @@ pub fn check_all(ctx: &Ctx) -> bool {
             .collect();
         handles
             .into_iter()
-            .map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err("check panicked".into()))))
+            .map(|(s, h)| {
+                (
+                    s,
+                    h.join().unwrap_or_else(|_| Err(anyhow!("check panicked"))),
+                )
+            })
             .collect()
     });
     let tls_results: Vec<_> = std::thread::scope(|scope| {
@@ -657,7 +622,12 @@ pub fn check_all(ctx: &Ctx) -> bool {
             .collect();
         handles
             .into_iter()
-            .map(|(s, h)| (s, h.join().unwrap_or_else(|_| Err("check panicked".into()))))
+            .map(|(s, h)| {
+                (
+                    s,
+                    h.join().unwrap_or_else(|_| Err(anyhow!("check panicked"))),
+                )
+            })
             .collect()
     });
     let mut ok = true;
@@ -704,29 +674,9 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn parse_names(names: &[String], default_all: bool) -> Result<Vec<Service>, String> {
-    if names.is_empty() {
-        return if default_all {
-            Ok(Service::ALL.to_vec())
-        } else {
-            Err("name a service: postgres, chroma, neo4j or couch".into())
-        };
-    }
-    let mut out = Vec::new();
-    for name in names {
-        let s = Service::from_name(name).ok_or_else(|| {
-            format!("unknown service {name:?}: use postgres, chroma, neo4j or couch")
-        })?;
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    Ok(out)
-}
-
 /// Refuses to `stop`/`restart` a service answered by a server `up` did not
 /// start: a test that restarts a server must not pass without a restart.
-fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Service>, String> {
+fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Service>> {
     for &s in services {
         // Started by `up` (its recorded pid lives): ours to stop or restart, also
         // when it runs with older settings (restarting applies the new ones).
@@ -737,11 +687,11 @@ fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Servi
                 .host_port(s)
                 .is_ok_and(|(h, p)| tcp_reachable(&h, p, Duration::from_secs(1)));
         if foreign {
-            return Err(format!(
+            bail!(
                 "cannot {what} {s}: {} is served by a process `cargo xtask services up` did not start (state folder {})",
                 mask_password(ctx.endpoints.url(s)),
                 ctx.dir.display()
-            ));
+            );
         }
     }
     Ok(services.to_vec())
@@ -749,17 +699,13 @@ fn managed_only(ctx: &Ctx, services: &[Service], what: &str) -> Result<Vec<Servi
 
 /// Sends `signal` to the process group of each service `up` started
 /// (`pause`: STOP, `resume`: CONT); refuses a service that is not running.
-fn signal_all(ctx: &Ctx, services: &[Service], signal: &str) -> Result<bool, String> {
+fn signal_all(ctx: &Ctx, services: &[Service], signal: &str) -> Result<bool> {
     for &s in services {
         let Some(pid) = ctx.running(s) else {
-            return Err(format!(
-                "{s} is not running (start it with `cargo xtask services up {s}`)"
-            ));
+            bail!("{s} is not running (start it with `cargo xtask services up {s}`)");
         };
         if !process::signal(pid, signal, true) {
-            return Err(format!(
-                "cannot send SIG{signal} to {s}'s process group {pid}"
-            ));
+            bail!("cannot send SIG{signal} to {s}'s process group {pid}");
         }
         // Children that left the group (PostgreSQL's backends) too.
         let children = process::descendants(pid);
@@ -774,49 +720,38 @@ fn signal_all(ctx: &Ctx, services: &[Service], signal: &str) -> Result<bool, Str
     Ok(true)
 }
 
-/// Runs `cargo xtask services ARGS`.
-pub fn main(args: &[String]) -> ExitCode {
-    let (cmd, services) = match parse(args) {
-        Ok(Some(request)) => request,
-        Ok(None) => {
-            println!("{HELP}\n\n{}", variables_help());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("services: {e} (see `cargo xtask services --help`)");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs `cargo xtask services COMMAND`.
+pub fn run(command: &ServicesCommand) -> ExitCode {
     let ctx = match Ctx::from_env() {
         Ok(ctx) => ctx,
         Err(e) => {
-            eprintln!("services: {e}");
+            eprintln!("services: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let result = match cmd {
-        "up" | "start" => Ok(up_report(&ctx, &services).0),
-        "down" => Ok(down_report(&ctx, &services)),
-        "stop" => managed_only(&ctx, &services, "stop").map(|ss| down_report(&ctx, &ss)),
-        "restart" => managed_only(&ctx, &services, "restart")
+    let result = match command {
+        ServicesCommand::Up(names) => Ok(up_report(&ctx, &names.services()).0),
+        ServicesCommand::Start(names) => Ok(up_report(&ctx, &names.services()).0),
+        ServicesCommand::Down(names) => Ok(down_report(&ctx, &names.services())),
+        ServicesCommand::Stop(names) => {
+            managed_only(&ctx, &names.services(), "stop").map(|ss| down_report(&ctx, &ss))
+        }
+        ServicesCommand::Restart(names) => managed_only(&ctx, &names.services(), "restart")
             .map(|ss| down_report(&ctx, &ss) && up_report(&ctx, &ss).0),
-        "pause" => {
-            managed_only(&ctx, &services, "pause").and_then(|ss| signal_all(&ctx, &ss, "STOP"))
-        }
-        "resume" => {
-            managed_only(&ctx, &services, "resume").and_then(|ss| signal_all(&ctx, &ss, "CONT"))
-        }
-        "status" => Ok(status(&ctx)),
-        "logs" => Ok(logs(&ctx, &services)),
-        "check" => Ok(check_all(&ctx)),
-        "env" => Ok(env(&ctx)),
-        other => Err(format!("unknown command {other:?}")),
+        ServicesCommand::Pause(names) => managed_only(&ctx, &names.services(), "pause")
+            .and_then(|ss| signal_all(&ctx, &ss, "STOP")),
+        ServicesCommand::Resume(names) => managed_only(&ctx, &names.services(), "resume")
+            .and_then(|ss| signal_all(&ctx, &ss, "CONT")),
+        ServicesCommand::Status => Ok(status(&ctx)),
+        ServicesCommand::Logs(names) => Ok(logs(&ctx, &names.services())),
+        ServicesCommand::Check => Ok(check_all(&ctx)),
+        ServicesCommand::Env => Ok(env(&ctx)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("services: {e}");
+            eprintln!("services: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -824,7 +759,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// The TLS check of one service: PostgreSQL's own (psql with
 /// `sslmode=verify-full`), the others' through their TLS front end.
-fn check_tls(ctx: &Ctx, s: Service) -> Result<String, String> {
+fn check_tls(ctx: &Ctx, s: Service) -> Result<String> {
     server(s).check_tls(ctx)
 }
 
@@ -844,58 +779,5 @@ mod tests {
         assert_eq!(shell_quote("http://127.0.0.1:1"), "http://127.0.0.1:1");
         assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
         assert_eq!(shell_quote(""), "''");
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(parse_names(&[], true), Ok(Service::ALL.to_vec()));
-        assert!(parse_names(&[], false).is_err());
-        assert_eq!(
-            parse_names(&["neo4j".into(), "neo4j".into()], false),
-            Ok(vec![Service::Neo4j])
-        );
-        assert!(parse_names(&["mongo".into()], false).is_err());
-    }
-
-    #[test]
-    fn command_line() {
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        for help in [
-            &["help"][..],
-            &["--help"],
-            &["-h"],
-            &["up", "neo4j", "--help"],
-        ] {
-            assert_eq!(parse(&args(help)), Ok(None), "{help:?}");
-        }
-        assert_eq!(
-            parse(&args(&["restart", "neo4j"])),
-            Ok(Some(("restart", vec![Service::Neo4j])))
-        );
-        assert_eq!(parse(&args(&["check"])), Ok(Some(("check", Vec::new()))));
-        assert_eq!(
-            parse(&args(&["pause", "couch"])),
-            Ok(Some(("pause", vec![Service::Couch])))
-        );
-        assert_eq!(
-            parse(&args(&["resume", "couch"])),
-            Ok(Some(("resume", vec![Service::Couch])))
-        );
-        for (bad, named) in [
-            (&[][..], "command"),
-            (&["up", "--bogus"][..], "--bogus"),
-            (&["--bogus"][..], "--bogus"),
-            (&["bogus"][..], "bogus"),
-            (&["status", "postgres"][..], "postgres"),
-            (&["stop"][..], "name a service"),
-            (&["pause"][..], "name a service"),
-            (&["up", "mongo"][..], "mongo"),
-        ] {
-            let err = parse(&args(bad)).expect_err("an error");
-            assert!(
-                err.contains(named),
-                "{bad:?}: {err:?} does not name {named}"
-            );
-        }
     }
 }

@@ -19,13 +19,13 @@
 //! with that password (before the file exists the old password still holds,
 //! and a refused login would end `up` as fatal).
 
-use std::collections::HashMap;
+use anyhow::{Context, Result, anyhow, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use xtask::bolt::{Bolt, Value};
+use batch_neo4j::{CypherParams, CypherSession, Neo4jConfig, PropertyValue};
 use xtask::test_servers::Service;
 
 use super::Ctx;
@@ -47,7 +47,7 @@ const PLUGINS: &str = "plugins";
 
 /// Fetches the jars (once per pom) and compiles the main (once per source
 /// and jar list).
-pub fn install(ctx: &Ctx) -> Result<(), String> {
+pub fn install(ctx: &Ctx) -> Result<()> {
     check_credentials(ctx)?;
     let log = ctx.install_log(SERVICE);
     let jars = fetch_jars(ctx, &log)?;
@@ -55,17 +55,17 @@ pub fn install(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// Refuses credentials the local Neo4j cannot have, naming the variable.
-fn check_credentials(ctx: &Ctx) -> Result<(), String> {
+fn check_credentials(ctx: &Ctx) -> Result<()> {
     if ctx.endpoints.neo4j_password.chars().count() < MIN_PASSWORD {
-        return Err(format!(
+        bail!(
             "Neo4j needs a password of at least {MIN_PASSWORD} characters: set UDS3_NEO4J_PASSWORD"
-        ));
+        );
     }
     if ctx.endpoints.neo4j_user != USER {
-        return Err(format!(
+        bail!(
             "the local Neo4j has only the user {USER}, not {:?}: unset UDS3_NEO4J_USER",
             ctx.endpoints.neo4j_user
-        ));
+        );
     }
     Ok(())
 }
@@ -86,37 +86,33 @@ fn stamped(dir: &Path, text: &str) -> bool {
 /// Runs `make` into a fresh temporary folder next to `dest` and moves it to
 /// `dest` with a stamp holding `stamp`, so that a half-made folder is never
 /// taken for a finished one.
-fn build_into(
-    dest: &Path,
-    stamp: &str,
-    make: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), String> {
-    let parent = dest.parent().ok_or("no parent folder")?;
-    fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+fn build_into(dest: &Path, stamp: &str, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = dest.parent().context("no parent folder")?;
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = parent.join(format!(".tmp-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let result = make(&tmp).and_then(|()| {
-        fs::write(tmp.join(".stamp"), stamp).map_err(|e| format!("cannot write stamp: {e}"))?;
+        fs::write(tmp.join(".stamp"), stamp).context("cannot write stamp")?;
         let _ = fs::remove_dir_all(dest);
-        fs::rename(&tmp, dest).map_err(|e| format!("cannot move {}: {e}", tmp.display()))
+        fs::rename(&tmp, dest).with_context(|| format!("cannot move {}", tmp.display()))
     });
     let _ = fs::remove_dir_all(&tmp);
     result
 }
 
 /// `mvn dependency:copy-dependencies` of the committed pom, once per pom.
-fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf, String> {
+fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf> {
     let dir = jars_dir(ctx);
     if stamped(&dir, POM) {
         return Ok(dir);
     }
     let pom = ctx.svc_dir(SERVICE).join("pom.xml");
-    fs::write(&pom, POM).map_err(|e| format!("cannot write {}: {e}", pom.display()))?;
+    fs::write(&pom, POM).with_context(|| format!("cannot write {}", pom.display()))?;
     eprintln!("[neo4j] mvn dependency:copy-dependencies (Neo4j jars from Maven Central)");
     build_into(&dir, POM, |tmp| {
         let mut cmd = Command::new("mvn");
@@ -126,7 +122,7 @@ fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf, String> {
             .arg(format!("-DoutputDirectory={}", tmp.display()))
             .current_dir(ctx.svc_dir(SERVICE));
         run_logged(cmd, log, "mvn dependency:copy-dependencies")
-            .map_err(|e| format!("{e}\n(needs `mvn` on the PATH and Maven Central reachable)"))?;
+            .map_err(|e| anyhow!("{e}\n(needs `mvn` on the PATH and Maven Central reachable)"))?;
         copy_plugins(tmp)
     })?;
     Ok(dir)
@@ -135,12 +131,11 @@ fn fetch_jars(ctx: &Ctx, log: &Path) -> Result<PathBuf, String> {
 /// Copies APOC Core's two jars (apoc-core, apoc-common) into `plugins/`,
 /// where Neo4j finds procedures; they stay on the class path too (see the
 /// pom).
-fn copy_plugins(jars: &Path) -> Result<(), String> {
+fn copy_plugins(jars: &Path) -> Result<()> {
     let plugins = jars.join(PLUGINS);
-    fs::create_dir_all(&plugins)
-        .map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
+    fs::create_dir_all(&plugins).with_context(|| format!("cannot create {}", plugins.display()))?;
     let apoc: Vec<PathBuf> = fs::read_dir(jars)
-        .map_err(|e| format!("cannot read {}: {e}", jars.display()))?
+        .with_context(|| format!("cannot read {}", jars.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
@@ -150,22 +145,22 @@ fn copy_plugins(jars: &Path) -> Result<(), String> {
         })
         .collect();
     if apoc.len() != 2 {
-        return Err(format!(
+        bail!(
             "expected two APOC jars (apoc-core, apoc-common) in {}, found {apoc:?}",
             jars.display()
-        ));
+        );
     }
     for jar in apoc {
         let to = plugins.join(jar.file_name().unwrap_or_default());
-        fs::copy(&jar, &to).map_err(|e| format!("cannot copy {}: {e}", jar.display()))?;
+        fs::copy(&jar, &to).with_context(|| format!("cannot copy {}", jar.display()))?;
     }
     Ok(())
 }
 
 /// The jar file names, sorted: part of the compiled main's stamp.
-fn jar_list(jars: &Path) -> Result<String, String> {
+fn jar_list(jars: &Path) -> Result<String> {
     let mut names: Vec<String> = fs::read_dir(jars)
-        .map_err(|e| format!("cannot read {}: {e}", jars.display()))?
+        .with_context(|| format!("cannot read {}", jars.display()))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".jar"))
@@ -175,14 +170,14 @@ fn jar_list(jars: &Path) -> Result<String, String> {
 }
 
 /// `javac` of the main against the jars, once per source and jar list.
-fn compile_main(ctx: &Ctx, jars: &Path, log: &Path) -> Result<(), String> {
+fn compile_main(ctx: &Ctx, jars: &Path, log: &Path) -> Result<()> {
     let stamp = format!("{MAIN_JAVA}\n--\n{}", jar_list(jars)?);
     let dir = classes_dir(ctx);
     if stamped(&dir, &stamp) {
         return Ok(());
     }
     let src = ctx.svc_dir(SERVICE).join("Uds3Neo4j.java");
-    fs::write(&src, MAIN_JAVA).map_err(|e| format!("cannot write {}: {e}", src.display()))?;
+    fs::write(&src, MAIN_JAVA).with_context(|| format!("cannot write {}", src.display()))?;
     eprintln!("[neo4j] javac Uds3Neo4j.java");
     build_into(&dir, &stamp, |tmp| {
         let mut cmd = Command::new(java_tool("javac"));
@@ -192,7 +187,7 @@ fn compile_main(ctx: &Ctx, jars: &Path, log: &Path) -> Result<(), String> {
             .arg(tmp)
             .arg(&src);
         run_logged(cmd, log, "javac Uds3Neo4j.java")
-            .map_err(|e| format!("{e}\n(needs a JDK 17 or later: set JAVA_HOME)"))
+            .map_err(|e| anyhow!("{e}\n(needs a JDK 17 or later: set JAVA_HOME)"))
     })
 }
 
@@ -210,11 +205,14 @@ fn ready_file(ctx: &Ctx) -> PathBuf {
 }
 
 /// The Java command running the embedded Neo4j with Bolt on the URI's port.
-pub fn command(ctx: &Ctx) -> Result<Command, String> {
+pub fn command(ctx: &Ctx) -> Result<Command> {
     check_credentials(ctx)?;
-    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+    let (_, port) = ctx
+        .endpoints
+        .host_port(SERVICE)
+        .map_err(anyhow::Error::msg)?;
     let home = ctx.svc_dir(SERVICE).join("home");
-    fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
     let ready = ready_file(ctx);
     let _ = fs::remove_file(&ready);
     let mut cmd = Command::new(java_tool("java"));
@@ -257,59 +255,57 @@ pub fn failed_in_log(log_tail: &str) -> bool {
 }
 
 /// Ready when the main has set the password and Bolt answers `RETURN 1`.
-pub fn ready(ctx: &Ctx) -> Result<(), String> {
+pub fn ready(ctx: &Ctx) -> Result<()> {
     let file = ready_file(ctx);
     if !file.is_file() {
-        return Err(format!("{} not written yet", file.display()));
+        bail!("{} not written yet", file.display());
     }
     probe_external(ctx)
 }
 
-fn connect(ctx: &Ctx) -> Result<Bolt, String> {
-    let (host, port) = ctx.endpoints.host_port(SERVICE)?;
-    Bolt::connect(
-        &host,
-        port,
-        &ctx.endpoints.neo4j_user,
-        &ctx.endpoints.neo4j_password,
-        Duration::from_secs(10),
-    )
+/// A session to the server's default database, over batch-neo4j's own
+/// connection code (the one the tests exercise).
+fn connect(ctx: &Ctx) -> Result<CypherSession> {
+    let config = Neo4jConfig::new(
+        &ctx.endpoints.neo4j_uri,
+        ctx.endpoints.neo4j_user.as_str(),
+        ctx.endpoints.neo4j_password.as_str(),
+    )?
+    .database(None)
+    .timeout(Duration::from_secs(10));
+    Ok(CypherSession::connect(config)?)
 }
 
 /// Ready check of any Neo4j (also one `up` did not start): `RETURN 1` over Bolt.
-pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
-    let mut bolt = connect(ctx)?;
-    let rows = bolt.query("RETURN 1 AS one", HashMap::new())?;
-    bolt.close();
+pub fn probe_external(ctx: &Ctx) -> Result<()> {
+    let rows = connect(ctx)?.run("RETURN 1 AS one", CypherParams::new())?;
     match rows.as_slice() {
-        [row] if row.first() == Some(&Value::Integer(1)) => Ok(()),
-        _ => Err(format!("RETURN 1 answered {rows:?}")),
+        [row] if row.first() == Some(&Some(PropertyValue::Int(1))) => Ok(()),
+        _ => Err(anyhow!("RETURN 1 answered {rows:?}")),
     }
 }
 
 /// Smoke check: MERGE one node over Bolt, then read it back.
-pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
-    let mut bolt = connect(ctx)?;
-    let params = HashMap::from([("token".to_owned(), Value::from(token))]);
-    bolt.query(
+pub fn check(ctx: &Ctx, token: &str) -> Result<String> {
+    let mut session = connect(ctx)?;
+    session.run(
         "MERGE (n:Uds3Smoke {key: 'smoke'}) SET n.token = $token",
-        params,
+        CypherParams::from([("token".to_owned(), token.into())]),
     )?;
-    let rows = bolt.query(
+    let rows = session.run(
         "MATCH (n:Uds3Smoke {key: 'smoke'}) RETURN n.token AS token",
-        HashMap::new(),
+        CypherParams::new(),
     )?;
-    bolt.close();
     match rows.as_slice() {
-        [row] if row.first() == Some(&Value::from(token)) => {
+        [row] if row.first() == Some(&Some(PropertyValue::from(token))) => {
             Ok("merged and read back a node (:Uds3Smoke) over Bolt".into())
         }
-        _ => Err(format!("wrote token {token:?}, read {rows:?}")),
+        _ => Err(anyhow!("wrote token {token:?}, read {rows:?}")),
     }
 }
 
 super::server::managed_server!(Neo4j: Service::Neo4j, "neo4j (Neo4j, Bolt)" {
-    fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
+    fn probe_external(&self, ctx: &Ctx) -> Result<()> {
         probe_external(ctx)
     }
 

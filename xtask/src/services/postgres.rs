@@ -6,6 +6,7 @@
 //! it gets the others' search bit (`o+x`) if it lacks it. The server listens
 //! on 127.0.0.1 only, with trust authentication and no Unix socket.
 
+use anyhow::{Context, Result, anyhow, bail};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -23,35 +24,37 @@ use super::tls;
 const SERVICE: Service = Service::Postgres;
 
 /// Installs Debian's PostgreSQL if missing, and creates the cluster once.
-pub fn install(ctx: &Ctx) -> Result<(), String> {
+pub fn install(ctx: &Ctx) -> Result<()> {
     let log = ctx.install_log(SERVICE);
     let bin = match bin_dir() {
         Some(bin) => bin,
         None => {
             if euid() != Some(0) {
-                return Err("PostgreSQL server binaries are missing: run `apt-get install -y postgresql` as root".into());
+                bail!(
+                    "PostgreSQL server binaries are missing: run `apt-get install -y postgresql` as root"
+                );
             }
             eprintln!("[postgres] installing Debian's postgresql (apt-get)");
-            process::apt_install("postgresql", &log)?;
-            bin_dir().ok_or("apt-get installed postgresql but no server binaries were found")?
+            process::apt_install("postgresql", &log).map_err(anyhow::Error::msg)?;
+            bin_dir().context("apt-get installed postgresql but no server binaries were found")?
         }
     };
     let svc = ctx.svc_dir(SERVICE);
     let data = svc.join("data");
-    let owner = run_as()?;
+    let owner = run_as().map_err(anyhow::Error::msg)?;
     if owner.is_some() {
-        make_traversable(&svc)?;
+        make_traversable(&svc).map_err(anyhow::Error::msg)?;
     }
     if data.join("PG_VERSION").is_file() {
         return Ok(());
     }
     if data.exists() {
         // A half-made cluster from an interrupted initdb.
-        fs::remove_dir_all(&data).map_err(|e| format!("cannot remove {}: {e}", data.display()))?;
+        fs::remove_dir_all(&data).with_context(|| format!("cannot remove {}", data.display()))?;
     }
-    fs::create_dir(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    fs::create_dir(&data).with_context(|| format!("cannot create {}", data.display()))?;
     fs::set_permissions(&data, fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("cannot chmod {}: {e}", data.display()))?;
+        .with_context(|| format!("cannot chmod {}", data.display()))?;
     let user = user_of(ctx)?;
     let mut cmd = Command::new(bin.join("initdb"));
     cmd.arg("-D")
@@ -69,25 +72,29 @@ pub fn install(ctx: &Ctx) -> Result<(), String> {
         .current_dir(&data);
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&data, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot chown {} to postgres: {e}", data.display()))?;
+            .with_context(|| format!("cannot chown {} to postgres", data.display()))?;
         cmd.uid(uid).gid(gid);
     }
     eprintln!("[postgres] initdb {}", data.display());
-    run_logged(cmd, &log, "initdb")
+    run_logged(cmd, &log, "initdb").map_err(anyhow::Error::msg)
 }
 
-fn user_of(ctx: &Ctx) -> Result<String, String> {
+fn user_of(ctx: &Ctx) -> Result<String> {
     Ok(ctx
         .endpoints
-        .parts(SERVICE)?
+        .parts(SERVICE)
+        .map_err(anyhow::Error::msg)?
         .user
         .unwrap_or_else(|| "postgres".into()))
 }
 
 /// The server command: `postgres` in the foreground, on 127.0.0.1:PORT.
-pub fn command(ctx: &Ctx) -> Result<Command, String> {
-    let bin = bin_dir().ok_or("PostgreSQL server binaries not found")?;
-    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+pub fn command(ctx: &Ctx) -> Result<Command> {
+    let bin = bin_dir().context("PostgreSQL server binaries not found")?;
+    let (_, port) = ctx
+        .endpoints
+        .host_port(SERVICE)
+        .map_err(anyhow::Error::msg)?;
     let data = ctx.svc_dir(SERVICE).join("data");
     wait_for_dead_postmaster(&data);
     let mut cmd = Command::new(bin.join("postgres"));
@@ -97,7 +104,7 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
         .args(["-c", "listen_addresses=127.0.0.1"])
         .args(["-c", "unix_socket_directories="])
         .current_dir(&data);
-    let owner = run_as()?;
+    let owner = run_as().map_err(anyhow::Error::msg)?;
     let (cert, key) = server_cert(ctx, owner)?;
     cmd.args(["-c", "ssl=on"])
         .arg("-c")
@@ -113,7 +120,7 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
 /// Copies the test server certificate and key next to the data folder,
 /// owned by the server's user (PostgreSQL refuses a key file that others
 /// or other users can read); returns their paths.
-fn server_cert(ctx: &Ctx, owner: Option<(u32, u32)>) -> Result<(PathBuf, PathBuf), String> {
+fn server_cert(ctx: &Ctx, owner: Option<(u32, u32)>) -> Result<(PathBuf, PathBuf)> {
     let svc = ctx.svc_dir(SERVICE);
     let cert = svc.join("server.pem");
     let key = svc.join("server.key");
@@ -122,18 +129,20 @@ fn server_cert(ctx: &Ctx, owner: Option<(u32, u32)>) -> Result<(PathBuf, PathBuf
         (tls::server_key(ctx), &key, 0o600),
     ] {
         let _ = fs::remove_file(to);
-        fs::copy(&from, to).map_err(|e| {
-            format!(
-                "cannot copy {} to {}: {e} (`up` writes it)",
-                from.display(),
-                to.display()
-            )
-        })?;
+        fs::copy(&from, to)
+            .map_err(|e| {
+                format!(
+                    "cannot copy {} to {}: {e} (`up` writes it)",
+                    from.display(),
+                    to.display()
+                )
+            })
+            .map_err(anyhow::Error::msg)?;
         fs::set_permissions(to, fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("cannot chmod {}: {e}", to.display()))?;
+            .with_context(|| format!("cannot chmod {}", to.display()))?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(to, Some(uid), Some(gid))
-                .map_err(|e| format!("cannot chown {} to postgres: {e}", to.display()))?;
+                .with_context(|| format!("cannot chown {} to postgres", to.display()))?;
         }
     }
     Ok((cert, key))
@@ -158,8 +167,8 @@ fn wait_for_dead_postmaster(data: &Path) {
 }
 
 /// A psql command on the server of the URL, on database `dbname` (the URL's if None).
-fn psql_cmd(ctx: &Ctx, dbname: Option<&str>) -> Result<Command, String> {
-    let p: UrlParts = ctx.endpoints.parts(SERVICE)?;
+fn psql_cmd(ctx: &Ctx, dbname: Option<&str>) -> Result<Command> {
+    let p: UrlParts = ctx.endpoints.parts(SERVICE).map_err(anyhow::Error::msg)?;
     let port = p.port.unwrap_or(SERVICE.default_port());
     let db = dbname.map(str::to_owned).unwrap_or_else(|| db_of(&p));
     let mut cmd = Command::new(psql());
@@ -185,12 +194,12 @@ fn db_of(p: &UrlParts) -> String {
     }
 }
 
-fn run_psql(mut cmd: Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run psql: {e}"))?;
+fn run_psql(mut cmd: Command) -> Result<String> {
+    let out = cmd.output().context("cannot run psql")?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(format!(
+        Err(anyhow!(
             "psql: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -198,25 +207,25 @@ fn run_psql(mut cmd: Command) -> Result<String, String> {
 }
 
 /// Ready when `SELECT 1` answers on the maintenance database.
-pub fn ready(ctx: &Ctx) -> Result<(), String> {
+pub fn ready(ctx: &Ctx) -> Result<()> {
     let mut cmd = psql_cmd(ctx, Some("postgres"))?;
     cmd.args(["-c", "SELECT 1"]);
     match run_psql(cmd)?.as_str() {
         "1" => Ok(()),
-        other => Err(format!("SELECT 1 answered {other:?}")),
+        other => Err(anyhow!("SELECT 1 answered {other:?}")),
     }
 }
 
 /// Ready check of a server xtask did not start: `SELECT 1` on the URL's database.
-pub fn probe_external(ctx: &Ctx) -> Result<(), String> {
+pub fn probe_external(ctx: &Ctx) -> Result<()> {
     let mut cmd = psql_cmd(ctx, None)?;
     cmd.args(["-c", "SELECT 1"]);
     run_psql(cmd).map(|_| ())
 }
 
 /// Creates the URL's database if it is not `postgres` and does not exist yet.
-pub fn after_start(ctx: &Ctx) -> Result<(), String> {
-    let db = db_of(&ctx.endpoints.parts(SERVICE)?);
+pub fn after_start(ctx: &Ctx) -> Result<()> {
+    let db = db_of(&ctx.endpoints.parts(SERVICE).map_err(anyhow::Error::msg)?);
     if db == "postgres" {
         return Ok(());
     }
@@ -238,7 +247,7 @@ pub fn after_start(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// Smoke check: upsert one row into `uds3_smoke`, then read it back.
-pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
+pub fn check(ctx: &Ctx, token: &str) -> Result<String> {
     let mut cmd = psql_cmd(ctx, None)?;
     cmd.args([
         "-c",
@@ -255,14 +264,14 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     if got == token {
         Ok("upserted and read back a row in table uds3_smoke".into())
     } else {
-        Err(format!("wrote {token:?}, read {got:?}"))
+        Err(anyhow!("wrote {token:?}, read {got:?}"))
     }
 }
 
 /// TLS check: psql with `sslmode=verify-full` and the test CA (see
 /// `Endpoints::postgres_tls_libpq_url`), asking the server whether the
 /// connection is encrypted.
-pub fn check_tls(ctx: &Ctx) -> Result<String, String> {
+pub fn check_tls(ctx: &Ctx) -> Result<String> {
     let mut cmd = Command::new(psql());
     cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .args(["-d", &ctx.endpoints.postgres_tls_libpq_url()])
@@ -274,20 +283,20 @@ pub fn check_tls(ctx: &Ctx) -> Result<String, String> {
     let got = run_psql(cmd)?;
     match got.split_once('|') {
         Some(("t", version)) => Ok(format!("verified TLS ({version}), pg_stat_ssl.ssl = t")),
-        _ => Err(format!("pg_stat_ssl answered {got:?}")),
+        _ => Err(anyhow!("pg_stat_ssl answered {got:?}")),
     }
 }
 
 super::server::managed_server!(Postgres: Service::Postgres, "postgres (PostgreSQL)" {
-    fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
+    fn probe_external(&self, ctx: &Ctx) -> Result<()> {
         probe_external(ctx)
     }
 
-    fn after_start(&self, ctx: &Ctx) -> Result<(), String> {
+    fn after_start(&self, ctx: &Ctx) -> Result<()> {
         after_start(ctx)
     }
 
-    fn check_tls(&self, ctx: &Ctx) -> Result<String, String> {
+    fn check_tls(&self, ctx: &Ctx) -> Result<String> {
         check_tls(ctx)
     }
 

@@ -7,6 +7,7 @@
 //! binary), so `node_modules` never lands in the source tree. npm's own cache
 //! lives in the state folder's cache too.
 
+use anyhow::{Context, Result, anyhow, bail};
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,15 +35,15 @@ fn server_js(ctx: &Ctx) -> PathBuf {
 }
 
 /// Runs `npm ci` once per lock file content.
-pub fn install(ctx: &Ctx) -> Result<(), String> {
+pub fn install(ctx: &Ctx) -> Result<()> {
     let dir = npm_dir(ctx);
     let stamp = dir.join(STAMP);
     if server_js(ctx).is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == PACKAGE_LOCK) {
         return Ok(());
     }
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let write = |name: &str, text: &str| {
-        fs::write(dir.join(name), text).map_err(|e| format!("cannot write {name}: {e}"))
+        fs::write(dir.join(name), text).with_context(|| format!("cannot write {name}"))
     };
     write("package.json", PACKAGE_JSON)?;
     write("package-lock.json", PACKAGE_LOCK)?;
@@ -59,15 +60,18 @@ pub fn install(ctx: &Ctx) -> Result<(), String> {
     .arg(ctx.cache().join("npm"))
     .current_dir(&dir);
     eprintln!("[couch] npm ci (pouchdb-server)");
-    run_logged(cmd, &ctx.install_log(SERVICE), "npm ci")?;
+    run_logged(cmd, &ctx.install_log(SERVICE), "npm ci").map_err(anyhow::Error::msg)?;
     write(STAMP, PACKAGE_LOCK)
 }
 
 /// The server command, on 127.0.0.1:PORT with its databases on disk.
-pub fn command(ctx: &Ctx) -> Result<Command, String> {
-    let (_, port) = ctx.endpoints.host_port(SERVICE)?;
+pub fn command(ctx: &Ctx) -> Result<Command> {
+    let (_, port) = ctx
+        .endpoints
+        .host_port(SERVICE)
+        .map_err(anyhow::Error::msg)?;
     let data = ctx.svc_dir(SERVICE).join("data");
-    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let mut cmd = Command::new("node");
     cmd.arg(server_js(ctx))
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -82,20 +86,20 @@ pub fn command(ctx: &Ctx) -> Result<Command, String> {
 
 /// Ready when `GET /` answers 200 with a welcome: CouchDB's `{"couchdb":
 /// "Welcome"}`, or pouchdb-server's `{"express-pouchdb": "Welcome!"}`.
-pub fn ready(ctx: &Ctx) -> Result<(), String> {
+pub fn ready(ctx: &Ctx) -> Result<()> {
     let base = Base::parse(&ctx.endpoints.couchdb_url)?;
     let agent = http::agent(Duration::from_secs(3));
     let welcome = http::json(&agent, Method::Get, &base.at("/"), None, None, &[200])?;
     if welcome.get("couchdb").is_some() || welcome.get("express-pouchdb").is_some() {
         Ok(())
     } else {
-        Err(format!("GET / answered {welcome}, not a CouchDB welcome"))
+        Err(anyhow!("GET / answered {welcome}, not a CouchDB welcome"))
     }
 }
 
 /// If the URL carries `user:pass`, makes that user a server admin once (while
 /// the server is still in "admin party" mode), so basic auth works.
-pub fn after_start(ctx: &Ctx) -> Result<(), String> {
+pub fn after_start(ctx: &Ctx) -> Result<()> {
     let base = Base::parse(&ctx.endpoints.couchdb_url)?;
     let Some((user, pass)) = &base.auth else {
         return Ok(());
@@ -121,11 +125,11 @@ pub fn after_start(ctx: &Ctx) -> Result<(), String> {
         &[200],
     )
     .map(|_| ())
-    .map_err(|e| format!("cannot create admin {user:?}: {e}"))
+    .with_context(|| format!("cannot create admin {user:?}"))
 }
 
 /// Smoke check: write one document with `_bulk_docs`, read it, delete it.
-pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
+pub fn check(ctx: &Ctx, token: &str) -> Result<String> {
     let base = Base::parse(&ctx.endpoints.couchdb_url)?;
     let auth = base.auth.as_ref();
     let agent = http::agent(Duration::from_secs(10));
@@ -142,7 +146,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
     )?;
     let rev = match written[0]["rev"].as_str() {
         Some(rev) if written[0]["ok"] == json!(true) => rev.to_owned(),
-        _ => return Err(format!("_bulk_docs answered {written}")),
+        _ => bail!("_bulk_docs answered {written}"),
     };
     let read = http::json(
         &agent,
@@ -153,7 +157,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
         &[200],
     )?;
     if read["token"].as_str() != Some(token) {
-        return Err(format!("wrote token {token:?}, read {read}"));
+        bail!("wrote token {token:?}, read {read}");
     }
     http::json(
         &agent,
@@ -167,7 +171,7 @@ pub fn check(ctx: &Ctx, token: &str) -> Result<String, String> {
 }
 
 super::server::managed_server!(PouchDb: Service::Couch, "couch (pouchdb-server)" {
-    fn after_start(&self, ctx: &Ctx) -> Result<(), String> {
+    fn after_start(&self, ctx: &Ctx) -> Result<()> {
         after_start(ctx)
     }
 });

@@ -5,6 +5,7 @@
 //! [`Service`] to its implementation (there, so that this trait depends
 //! on no service module).
 
+use anyhow::Result;
 use std::process::Command;
 
 use xtask::test_servers::Service;
@@ -21,30 +22,30 @@ pub(crate) trait Server: Sync {
 
     /// Installs the server into the services folder (once; a second call
     /// finds it there).
-    fn install(&self, ctx: &Ctx) -> Result<(), String>;
+    fn install(&self, ctx: &Ctx) -> Result<()>;
 
     /// The command that runs the server in the foreground.
-    fn command(&self, ctx: &Ctx) -> Result<Command, String>;
+    fn command(&self, ctx: &Ctx) -> Result<Command>;
 
     /// Whether the server xtask started answers as it should.
-    fn ready(&self, ctx: &Ctx) -> Result<(), String>;
+    fn ready(&self, ctx: &Ctx) -> Result<()>;
 
     /// Readiness of a server xtask did not start (no ready file, ...).
-    fn probe_external(&self, ctx: &Ctx) -> Result<(), String> {
+    fn probe_external(&self, ctx: &Ctx) -> Result<()> {
         self.ready(ctx)
     }
 
     /// Set-up once the server is ready (users, databases).
-    fn after_start(&self, _ctx: &Ctx) -> Result<(), String> {
+    fn after_start(&self, _ctx: &Ctx) -> Result<()> {
         Ok(())
     }
 
     /// `services check`: a write and a read back, tagged with `token`.
-    fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String>;
+    fn check(&self, ctx: &Ctx, token: &str) -> Result<String>;
 
     /// The TLS check: through the TLS front end unless the server speaks
     /// TLS itself.
-    fn check_tls(&self, ctx: &Ctx) -> Result<String, String> {
+    fn check_tls(&self, ctx: &Ctx) -> Result<String> {
         tls::check(ctx, self.service())
     }
 
@@ -86,19 +87,19 @@ macro_rules! managed_server {
                 $label
             }
 
-            fn install(&self, ctx: &Ctx) -> Result<(), String> {
+            fn install(&self, ctx: &Ctx) -> Result<()> {
                 install(ctx)
             }
 
-            fn command(&self, ctx: &Ctx) -> Result<Command, String> {
+            fn command(&self, ctx: &Ctx) -> Result<Command> {
                 command(ctx)
             }
 
-            fn ready(&self, ctx: &Ctx) -> Result<(), String> {
+            fn ready(&self, ctx: &Ctx) -> Result<()> {
                 ready(ctx)
             }
 
-            fn check(&self, ctx: &Ctx, token: &str) -> Result<String, String> {
+            fn check(&self, ctx: &Ctx, token: &str) -> Result<String> {
                 check(ctx, token)
             }
 

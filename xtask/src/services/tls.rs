@@ -11,6 +11,7 @@
 //! other backend whose TLS URL points at this machine, and runs in the
 //! foreground as a detached process of its own, like the servers.
 
+use anyhow::{Context, Result, anyhow, bail};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -91,7 +92,7 @@ fn openssl(args: &[&str], dir: &Path) -> Command {
 }
 
 /// A self-signed CA `NAME.pem` + `NAME.key` in `dir`.
-fn make_ca(dir: &Path, name: &str, subject: &str, log: &Path) -> Result<(), String> {
+fn make_ca(dir: &Path, name: &str, subject: &str, log: &Path) -> Result<()> {
     let key = format!("{name}.key");
     let cert = format!("{name}.pem");
     run_logged(
@@ -121,27 +122,28 @@ fn make_ca(dir: &Path, name: &str, subject: &str, log: &Path) -> Result<(), Stri
         ),
         log,
         "openssl req (CA)",
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     restrict(&dir.join(key))
 }
 
-fn restrict(key: &Path) -> Result<(), String> {
+fn restrict(key: &Path) -> Result<()> {
     fs::set_permissions(key, fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot chmod 600 {}: {e}", key.display()))
+        .with_context(|| format!("cannot chmod 600 {}", key.display()))
 }
 
 /// Writes the CAs and the server certificate once; makes the test CA and
 /// the server certificate again if one of their files is missing, the
 /// unrelated CA if its files are missing.
-pub fn ensure_certs(ctx: &Ctx) -> Result<(), String> {
+pub fn ensure_certs(ctx: &Ctx) -> Result<()> {
     let dir = dir(ctx);
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let log = install_log(ctx);
     let have = |names: &[&str]| names.iter().all(|n| dir.join(n).is_file());
     if !have(&["ca.pem", "ca.key", "server.pem", "server.key"]) {
         if which("openssl").is_none() {
             eprintln!("[tls] installing Debian's openssl (apt-get)");
-            process::apt_install("openssl", &log)?;
+            process::apt_install("openssl", &log).map_err(anyhow::Error::msg)?;
         }
         eprintln!(
             "[tls] making a test CA and a server certificate in {}",
@@ -168,11 +170,12 @@ pub fn ensure_certs(ctx: &Ctx) -> Result<(), String> {
             ),
             &log,
             "openssl req (server)",
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         restrict(&dir.join("server.key"))?;
         let ext = dir.join("server.ext");
         fs::write(&ext, server_extensions())
-            .map_err(|e| format!("cannot write {}: {e}", ext.display()))?;
+            .with_context(|| format!("cannot write {}", ext.display()))?;
         let serial = format!(
             "0x{:x}",
             SystemTime::now()
@@ -204,7 +207,8 @@ pub fn ensure_certs(ctx: &Ctx) -> Result<(), String> {
             ),
             &log,
             "openssl x509 (sign the server certificate)",
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         let _ = fs::remove_file(dir.join("server.csr"));
     }
     if !have(&["other-ca.pem", "other-ca.key"]) {
@@ -242,14 +246,19 @@ pub struct Section {
 }
 
 /// The sections for the services whose TLS URL points at this machine.
-pub fn sections(ctx: &Ctx) -> Result<Vec<Section>, String> {
+pub fn sections(ctx: &Ctx) -> Result<Vec<Section>> {
     let mut out = Vec::new();
     for s in FRONTED {
-        if !ctx.endpoints.tls_parts(s)?.is_loopback() {
+        if !ctx
+            .endpoints
+            .tls_parts(s)
+            .map_err(anyhow::Error::msg)?
+            .is_loopback()
+        {
             continue;
         }
-        let (_, accept) = ctx.endpoints.tls_host_port(s)?;
-        let (host, port) = ctx.endpoints.host_port(s)?;
+        let (_, accept) = ctx.endpoints.tls_host_port(s).map_err(anyhow::Error::msg)?;
+        let (host, port) = ctx.endpoints.host_port(s).map_err(anyhow::Error::msg)?;
         out.push(Section {
             service: s,
             accept,
@@ -304,7 +313,7 @@ pub enum Outcome {
 
 /// Installs stunnel4 if missing, writes its configuration and starts it
 /// (again if its configuration changed); waits until its ports accept.
-pub fn up(ctx: &Ctx) -> Result<Outcome, String> {
+pub fn up(ctx: &Ctx) -> Result<Outcome> {
     let sections = sections(ctx)?;
     let config = stunnel_config(&server_cert(ctx), &server_key(ctx), &sections);
     let file = config_file(ctx);
@@ -322,27 +331,27 @@ pub fn up(ctx: &Ctx) -> Result<Outcome, String> {
     }
     for s in &sections {
         if tcp_reachable("127.0.0.1", s.accept, Duration::from_millis(500)) {
-            return Err(format!(
+            bail!(
                 "port {} ({} TLS) is taken by a process `up` did not start",
                 s.accept,
                 s.service.tls_env_var()
-            ));
+            );
         }
     }
     let bin = match stunnel() {
         Some(bin) => bin,
         None => {
             eprintln!("[tls] installing Debian's stunnel4 (apt-get)");
-            process::apt_install("stunnel4", &install_log(ctx))?;
-            stunnel().ok_or("apt-get installed stunnel4 but no stunnel command was found")?
+            process::apt_install("stunnel4", &install_log(ctx)).map_err(anyhow::Error::msg)?;
+            stunnel().context("apt-get installed stunnel4 but no stunnel command was found")?
         }
     };
-    fs::write(&file, &config).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    fs::write(&file, &config).with_context(|| format!("cannot write {}", file.display()))?;
     let mut cmd = Command::new(bin);
     cmd.arg(&file).current_dir(dir(ctx));
-    let mut child = process::spawn_detached(cmd, &log(ctx))?;
+    let mut child = process::spawn_detached(cmd, &log(ctx)).map_err(anyhow::Error::msg)?;
     let pid = child.id();
-    process::write_pid(&pid_file(ctx), pid)?;
+    process::write_pid(&pid_file(ctx), pid).map_err(anyhow::Error::msg)?;
     if let Err(e) = wait_ports(ctx, &sections, Some(&mut child)) {
         process::terminate(pid, "TERM", true, Duration::from_secs(5));
         let _ = fs::remove_file(pid_file(ctx));
@@ -355,7 +364,7 @@ fn wait_ports(
     ctx: &Ctx,
     sections: &[Section],
     mut child: Option<&mut std::process::Child>,
-) -> Result<(), String> {
+) -> Result<()> {
     let start = Instant::now();
     loop {
         let closed: Vec<u16> = sections
@@ -370,33 +379,33 @@ fn wait_ports(
             .as_deref_mut()
             .and_then(|c| c.try_wait().ok().flatten())
         {
-            return Err(format!(
+            bail!(
                 "stunnel exited during start-up ({status}); tail of {}:\n{}",
                 log(ctx).display(),
                 process::tail(&log(ctx), 20)
-            ));
+            );
         }
         if start.elapsed() > READY_TIMEOUT {
-            return Err(format!(
+            bail!(
                 "stunnel does not accept on port(s) {closed:?} after {} s; tail of {}:\n{}",
                 READY_TIMEOUT.as_secs(),
                 log(ctx).display(),
                 process::tail(&log(ctx), 20)
-            ));
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 /// Stops stunnel if `up` started it; says what happened.
-pub fn stop(ctx: &Ctx) -> Result<String, String> {
+pub fn stop(ctx: &Ctx) -> Result<String> {
     let Some(pid) = running(ctx) else {
         let _ = fs::remove_file(pid_file(ctx));
         return Ok("not running".into());
     };
     let note = process::terminate(pid, "TERM", true, Duration::from_secs(10));
     if process::is_alive(pid) {
-        return Err(format!("pid {pid}: {note}"));
+        bail!("pid {pid}: {note}");
     }
     let _ = fs::remove_file(pid_file(ctx));
     Ok(format!("pid {pid} {note}"))
@@ -404,27 +413,27 @@ pub fn stop(ctx: &Ctx) -> Result<String, String> {
 
 /// Runs `cmd` with `input` on its stdin; its stdout, or an error with its
 /// stderr. Killed after [`CHECK_TIMEOUT`].
-fn run_with_input(mut cmd: Command, input: &[u8]) -> Result<String, String> {
+fn run_with_input(mut cmd: Command, input: &[u8]) -> Result<String> {
     use std::io::{Read, Write};
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A failed write shows up as the server's answer missing.
         let _ = stdin.write_all(input);
     }
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+        if let Some(status) = child.try_wait().context("cannot wait for the check")? {
             break status;
         }
         if start.elapsed() > CHECK_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs()));
+            bail!("no answer within {} s", CHECK_TIMEOUT.as_secs());
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -440,7 +449,7 @@ fn run_with_input(mut cmd: Command, input: &[u8]) -> Result<String, String> {
         Ok(out)
     } else {
         let err = err.trim();
-        Err(format!(
+        Err(anyhow!(
             "openssl s_client failed ({status}): {}",
             err.lines().rev().take(3).collect::<Vec<_>>().join(" / ")
         ))
@@ -472,18 +481,20 @@ fn s_client(host: &str, port: u16, ca: &Path, session: bool) -> Command {
 /// with one HTTPS request, Bolt with a verified TLS handshake, each
 /// through `openssl s_client` trusting only the test CA. (PostgreSQL's own
 /// TLS is checked by its module.)
-pub fn check(ctx: &Ctx, s: Service) -> Result<String, String> {
+pub fn check(ctx: &Ctx, s: Service) -> Result<String> {
     let ca = &ctx.endpoints.tls_ca_file;
     if !ca.is_file() {
-        return Err(format!("no CA file {}", ca.display()));
+        bail!("no CA file {}", ca.display());
     }
-    let parts = ctx.endpoints.tls_parts(s)?;
-    let (host, port) = ctx.endpoints.tls_host_port(s)?;
+    let parts = ctx.endpoints.tls_parts(s).map_err(anyhow::Error::msg)?;
+    let (host, port) = ctx.endpoints.tls_host_port(s).map_err(anyhow::Error::msg)?;
     let request = |path: &str| {
         format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
     };
     match s {
-        Service::Postgres => Err("PostgreSQL terminates TLS itself: see its own check".to_owned()),
+        Service::Postgres => Err(anyhow!(
+            "PostgreSQL terminates TLS itself: see its own check"
+        )),
         Service::Chroma | Service::Couch => {
             let path = if s == Service::Chroma {
                 "/api/v2/heartbeat".to_owned()
@@ -495,7 +506,7 @@ pub fn check(ctx: &Ctx, s: Service) -> Result<String, String> {
             if status.starts_with("HTTP/1.") && status.contains(" 200") {
                 Ok(format!("GET {path} over verified TLS: {status}"))
             } else {
-                Err(format!("GET {path} answered {status:?}"))
+                Err(anyhow!("GET {path} answered {status:?}"))
             }
         }
         Service::Neo4j => {

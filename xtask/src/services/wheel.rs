@@ -4,6 +4,7 @@
 //! native code (Chroma's Rust server) or Java jars plus a bundled JRE inside
 //! the wheels.
 
+use anyhow::{Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,12 +19,12 @@ pub fn fetch(
     prefix: &str,
     extra: &[&str],
     log: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf> {
     let dir = cache.join("wheels");
     if let Some(found) = find(&dir, prefix) {
         return Ok(found);
     }
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Download into a private folder first, so a partial file is never taken
     // for a cached wheel.
     // Unique per process and wheel: `up` fetches several wheels in parallel.
@@ -42,27 +43,29 @@ pub fn fetch(
         .arg(&tmp)
         .arg(requirement);
     eprintln!("[wheel] pip download {requirement}");
-    let result = run_logged(cmd, log, &format!("pip download {requirement}")).and_then(|()| {
-        let wheel = find(&tmp, prefix)
-            .ok_or_else(|| format!("pip download {requirement} left no {prefix}*.whl"))?;
-        let name = wheel.file_name().ok_or("no file name")?.to_owned();
-        let dest = dir.join(name);
-        fs::rename(&wheel, &dest).map_err(|e| format!("cannot move wheel: {e}"))?;
-        Ok(dest)
-    });
+    let result = run_logged(cmd, log, &format!("pip download {requirement}"))
+        .map_err(anyhow::Error::msg)
+        .and_then(|()| {
+            let wheel = find(&tmp, prefix)
+                .with_context(|| format!("pip download {requirement} left no {prefix}*.whl"))?;
+            let name = wheel.file_name().context("no file name")?.to_owned();
+            let dest = dir.join(name);
+            fs::rename(&wheel, &dest).context("cannot move wheel")?;
+            Ok(dest)
+        });
     let _ = fs::remove_dir_all(&tmp);
     result
 }
 
 /// Unpacks the members of `wheel` matching `patterns` into `dest` once; the
 /// file `dest/.complete` marks a finished unpack.
-pub fn unpack(wheel: &Path, patterns: &[&str], dest: &Path, log: &Path) -> Result<(), String> {
+pub fn unpack(wheel: &Path, patterns: &[&str], dest: &Path, log: &Path) -> Result<()> {
     let done = dest.join(".complete");
     if done.is_file() {
         return Ok(());
     }
-    let parent = dest.parent().ok_or("no parent folder")?;
-    fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let parent = dest.parent().context("no parent folder")?;
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -83,11 +86,13 @@ pub fn unpack(wheel: &Path, patterns: &[&str], dest: &Path, log: &Path) -> Resul
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     );
-    let result = run_logged(cmd, log, "unzip").and_then(|()| {
-        let _ = fs::remove_dir_all(dest);
-        fs::rename(&tmp, dest).map_err(|e| format!("cannot move unpacked wheel: {e}"))?;
-        fs::write(&done, b"").map_err(|e| format!("cannot write {}: {e}", done.display()))
-    });
+    let result = run_logged(cmd, log, "unzip")
+        .map_err(anyhow::Error::msg)
+        .and_then(|()| {
+            let _ = fs::remove_dir_all(dest);
+            fs::rename(&tmp, dest).context("cannot move unpacked wheel")?;
+            fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))
+        });
     let _ = fs::remove_dir_all(&tmp);
     result
 }
