@@ -281,24 +281,12 @@ impl ChromaClientBuilder {
         self
     }
 
-    /// TLS settings for `https://` (default: Mozilla's public roots, plus
-    /// the CA file in [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR)
-    /// if [`from_env`](Self::from_env) read one). Replaces that default,
-    /// ENV variable included.
     #[cfg(feature = "tls")]
-    pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
-        self.tls = Some(settings);
-        self
-    }
-
-    /// Also trusts the CA certificates in the PEM file `path` for
-    /// `https://` (a private CA); the public roots stay trusted.
-    #[cfg(feature = "tls")]
-    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        let settings = self.tls.take().unwrap_or_default();
-        self.tls = Some(settings.ca_file(path));
-        self
-    }
+    batch_core::tls_setters!(
+        "TLS settings for `https://` (default: Mozilla's public roots, plus the CA file in \
+         [`CHROMA_CA_FILE_VAR`](batch_core::tls::CHROMA_CA_FILE_VAR) if \
+         [`from_env`](Self::from_env) read one). Replaces that default, ENV variable included."
+    );
 
     /// Per-request timeout (default [`DEFAULT_TIMEOUT`]). A request that
     /// timed out may still have been applied: the batcher retries it as

@@ -458,6 +458,31 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// Declares a builder's `tls` and `ca_file` on a type with a field
+/// `tls: Option<TlsSettings>`, so that the backends take TLS alike; `$doc`
+/// is `tls`'s doc: which connections the settings are for, and the
+/// default.
+#[macro_export]
+macro_rules! tls_setters {
+    ($doc:literal) => {
+        #[doc = $doc]
+        pub fn tls(mut self, settings: $crate::tls::TlsSettings) -> Self {
+            self.tls = Some(settings);
+            self
+        }
+
+        /// Also trusts the CA certificates in the PEM file `path` (a
+        /// private CA, a managed database's CA bundle): shorthand for
+        /// [`tls`](Self::tls) adding a CA file to the current settings,
+        /// whose trusted roots stay.
+        pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            let settings = self.tls.take().unwrap_or_default();
+            self.tls = Some(settings.ca_file(path));
+            self
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

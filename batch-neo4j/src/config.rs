@@ -204,24 +204,12 @@ impl Neo4jConfig {
         self
     }
 
-    /// Which certificate authorities a `bolt+s://` / `neo4j+s://`
-    /// connection trusts (default: Mozilla's roots; CA files are read when
-    /// the connection is opened). Not used by the other schemes.
     #[cfg(feature = "tls")]
-    pub fn tls(mut self, settings: batch_core::tls::TlsSettings) -> Self {
-        self.tls = Some(settings);
-        self
-    }
-
-    /// Also trusts the CA certificates in the PEM file `path` (e.g. a
-    /// managed database's CA bundle): shorthand for [`tls`](Self::tls)
-    /// adding a CA file to the current settings.
-    #[cfg(feature = "tls")]
-    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        let settings = self.tls.take().unwrap_or_default();
-        self.tls = Some(settings.ca_file(path));
-        self
-    }
+    batch_core::tls_setters!(
+        "Which certificate authorities a `bolt+s://` / `neo4j+s://` connection trusts \
+         (default: Mozilla's roots; CA files are read when the connection is opened). \
+         Not used by the other schemes."
+    );
 
     /// Whether the connection uses TLS (`+s` and `+ssc` schemes).
     pub fn is_tls(&self) -> bool {
