@@ -10,8 +10,12 @@ use test_support::test_servers::{Service, require, unique_name};
 /// A handle to a database that does not exist yet (fails with the
 /// `cargo xtask services up` message when the server is away).
 pub fn new_db(label: &str) -> CouchDatabase {
-    let url = require(Service::Couch);
-    CouchDatabase::new(&url, &unique_name(&format!("t_{label}"))).expect("valid database name")
+    database(&unique_name(&format!("t_{label}")))
+}
+
+/// A handle to database `name` on the test server.
+pub fn database(name: &str) -> CouchDatabase {
+    CouchDatabase::new(&require(Service::Couch), name).expect("valid database name")
 }
 
 /// A new, empty database.
@@ -75,5 +79,21 @@ impl test_support::kit::reading::Readable for Couch {
             stored["_id"].is_string() && stored["_rev"].is_string(),
             "{stored}"
         );
+    }
+}
+
+impl test_support::kit::durable::Durable for Couch {
+    const SERVICE: Service = Service::Couch;
+
+    fn name(target: &CouchDatabase) -> String {
+        target.name().to_owned()
+    }
+
+    fn named(name: &str) -> CouchDatabase {
+        database(name)
+    }
+
+    fn remove(target: &CouchDatabase) {
+        let _ = target.delete();
     }
 }

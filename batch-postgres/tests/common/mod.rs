@@ -208,3 +208,20 @@ impl test_support::kit::reading::Readable for Postgres {
         );
     }
 }
+
+impl test_support::kit::durable::Durable for Postgres {
+    const SERVICE: Service = Service::Postgres;
+
+    fn name(target: &TableName) -> String {
+        target.name().as_str().to_owned()
+    }
+
+    fn named(name: &str) -> TableName {
+        TableName::new(name.to_owned()).expect("table name")
+    }
+
+    fn remove(target: &TableName) {
+        let target = target.clone();
+        on_plain_thread(move || drop_table(&mut client(), &target));
+    }
+}

@@ -9,6 +9,7 @@
 //! `test_support::runtime_contexts!(common::Chroma);`.
 
 pub mod contexts;
+pub mod durable;
 pub mod reading;
 
 use batch_core::{Batcher, BatcherSettings, Sink};
