@@ -71,6 +71,17 @@ impl test_support::kit::Backend for Chroma {
         batch_chroma::ChromaRecord::new(format!("{prefix}{i}"), vector(i, 8), meta(i))
     }
 
+    /// NaN in the vector (even `i`) or an empty id (odd).
+    fn invalid_item(target: &Collection, prefix: &str, i: usize) -> batch_chroma::ChromaRecord {
+        let mut record = Self::item(target, prefix, i);
+        if i.is_multiple_of(2) {
+            record.embedding[3] = f32::NAN;
+        } else {
+            record.id.clear();
+        }
+        record
+    }
+
     fn count(target: &Collection) -> u64 {
         target.count().expect("count")
     }

@@ -61,6 +61,20 @@ impl test_support::kit::Backend for Couch {
         .expect("a valid document")
     }
 
+    /// Not an object (even `i`) or with a reserved `_` member (odd), as
+    /// `CouchDoc::new` refuses and hands it back.
+    fn invalid_item(_: &Self::Target, prefix: &str, i: usize) -> batch_couch::CouchDoc {
+        let value = if i.is_multiple_of(2) {
+            json!([i])
+        } else {
+            json!({"_secret": i})
+        };
+        let id = Some(format!("{prefix}{i}"));
+        batch_couch::CouchDoc::new(value, id, batch_couch::DEFAULT_MAX_DOC_BYTES)
+            .expect_err("an invalid document")
+            .doc
+    }
+
     fn count(target: &CouchDatabase) -> u64 {
         target.doc_count().expect("doc_count")
     }

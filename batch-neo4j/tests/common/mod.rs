@@ -206,6 +206,21 @@ impl test_support::kit::Backend for Neo4j {
         }))
     }
 
+    /// A list of mixed types as a property (even `i`) or an empty id
+    /// (odd).
+    fn invalid_item(label: &String, prefix: &str, i: usize) -> batch_neo4j::GraphItem {
+        let mut item = Self::item(label, prefix, i);
+        if let batch_neo4j::GraphItem::Node(node) = &mut item {
+            if i.is_multiple_of(2) {
+                let mixed = PropertyValue::List(vec![1.into(), "a".into()]);
+                node.properties.insert("n".to_owned(), mixed);
+            } else {
+                node.id.clear();
+            }
+        }
+        item
+    }
+
     fn count(label: &String) -> u64 {
         count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")) as u64
     }
