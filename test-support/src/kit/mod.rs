@@ -10,6 +10,7 @@
 
 pub mod add_many;
 pub mod contexts;
+pub mod counts;
 pub mod durable;
 pub mod reading;
 
