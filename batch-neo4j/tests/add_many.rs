@@ -1,10 +1,14 @@
-//! `Neo4jBatchCreator::add_relationships`, `upsert_nodes`, `add_many`
-//! and their async twins against the real server: the invalid items come
-//! back by their index, every other one is merged, in as many
-//! transactions as the single adds would take.
+//! `Neo4jBatchCreator::add_many` and its async twin against the real
+//! server, through the conformance kit's add_many contract on node upserts
+//! (`test_support::kit::add_many`); and Neo4j's own `add_relationships`,
+//! `upsert_nodes` and their async twins: the invalid items come back by
+//! their index, every other one is merged, in as many transactions as the
+//! single adds would take.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
+
+test_support::add_many_contract!(common::Neo4j);
 
 use std::time::Duration;
 

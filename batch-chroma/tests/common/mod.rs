@@ -15,12 +15,16 @@ pub fn client() -> ChromaClient {
     ChromaClient::new(&url).expect("UDS3_CHROMA_URL")
 }
 
+/// The `l2` collection `name`, created if missing.
+pub fn collection(name: &str) -> Collection {
+    client()
+        .get_or_create_collection(name, &metadata([("hnsw:space", "l2".into())]))
+        .expect("create collection")
+}
+
 /// A new, empty `l2` collection named `{prefix}-{unique}`.
 pub fn fresh_collection(prefix: &str) -> Collection {
-    let name = test_servers::unique_name(prefix);
-    client()
-        .get_or_create_collection(&name, &metadata([("hnsw:space", "l2".into())]))
-        .expect("create collection")
+    collection(&test_servers::unique_name(prefix))
 }
 
 /// A deterministic vector of `dim` floats with unrepresentable-in-decimal
@@ -85,6 +89,17 @@ impl test_support::kit::Backend for Chroma {
         batch_chroma::ChromaRecord::new(format!("{prefix}{i}"), vector(i, 8), meta(i))
     }
 
+    /// NaN in the vector (even `i`) or an empty id (odd).
+    fn invalid_item(target: &Collection, prefix: &str, i: usize) -> batch_chroma::ChromaRecord {
+        let mut record = Self::item(target, prefix, i);
+        if i.is_multiple_of(2) {
+            record.embedding[3] = f32::NAN;
+        } else {
+            record.id.clear();
+        }
+        record
+    }
+
     fn count(target: &Collection) -> u64 {
         target.count().expect("count")
     }
@@ -100,5 +115,20 @@ impl test_support::kit::reading::Readable for Chroma {
     fn assert_read_back(record: &batch_chroma::ChromaRecord, i: usize) {
         assert_eq!(record.embedding, vector(i, 8), "exact f32 round trip");
         assert_eq!(record.metadata, meta(i));
+    }
+}
+
+impl test_support::kit::durable::Durable for Chroma {
+
+    fn name(target: &Collection) -> String {
+        target.name().to_owned()
+    }
+
+    fn named(name: &str) -> Collection {
+        collection(name)
+    }
+
+    fn remove(target: &Collection) {
+        let _ = client().delete_collection(target.name());
     }
 }

@@ -13,8 +13,12 @@ use test_support::test_servers::{Service, require, unique_name};
 /// A handle to a database that does not exist yet (fails with the
 /// `cargo xtask services up` message when the server is away).
 pub fn new_db(label: &str) -> CouchDatabase {
-    let url = require(Service::Couch);
-    CouchDatabase::new(&url, &unique_name(&format!("t_{label}"))).expect("valid database name")
+    database(&unique_name(&format!("t_{label}")))
+}
+
+/// A handle to database `name` on the test server.
+pub fn database(name: &str) -> CouchDatabase {
+    CouchDatabase::new(&require(Service::Couch), name).expect("valid database name")
 }
 
 /// A new, empty database.
@@ -71,6 +75,20 @@ impl test_support::kit::Backend for Couch {
         .expect("a valid document")
     }
 
+    /// Not an object (even `i`) or with a reserved `_` member (odd), as
+    /// `CouchDoc::new` refuses and hands it back.
+    fn invalid_item(_: &Self::Target, prefix: &str, i: usize) -> batch_couch::CouchDoc {
+        let value = if i.is_multiple_of(2) {
+            json!([i])
+        } else {
+            json!({"_secret": i})
+        };
+        let id = Some(format!("{prefix}{i}"));
+        batch_couch::CouchDoc::new(value, id, batch_couch::DEFAULT_MAX_DOC_BYTES)
+            .expect_err("an invalid document")
+            .doc
+    }
+
     fn count(target: &CouchDatabase) -> u64 {
         target.doc_count().expect("doc_count")
     }
@@ -89,5 +107,20 @@ impl test_support::kit::reading::Readable for Couch {
             stored["_id"].is_string() && stored["_rev"].is_string(),
             "{stored}"
         );
+    }
+}
+
+impl test_support::kit::durable::Durable for Couch {
+
+    fn name(target: &CouchDatabase) -> String {
+        target.name().to_owned()
+    }
+
+    fn named(name: &str) -> CouchDatabase {
+        database(name)
+    }
+
+    fn remove(target: &CouchDatabase) {
+        let _ = target.delete();
     }
 }

@@ -218,6 +218,21 @@ impl test_support::kit::Backend for Neo4j {
         }))
     }
 
+    /// A list of mixed types as a property (even `i`) or an empty id
+    /// (odd).
+    fn invalid_item(label: &String, prefix: &str, i: usize) -> batch_neo4j::GraphItem {
+        let mut item = Self::item(label, prefix, i);
+        if let batch_neo4j::GraphItem::Node(node) = &mut item {
+            if i.is_multiple_of(2) {
+                let mixed = PropertyValue::List(vec![1.into(), "a".into()]);
+                node.properties.insert("n".to_owned(), mixed);
+            } else {
+                node.id.clear();
+            }
+        }
+        item
+    }
+
     fn count(label: &String) -> u64 {
         count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")) as u64
     }
@@ -238,4 +253,83 @@ impl test_support::kit::reading::Readable for Neo4j {
             "id is the key, not a property: {properties:?}"
         );
     }
+}
+
+/// Neo4j in the kit's crash test: even items are node upserts of the
+/// target label, odd ones relationships `(:{label}Doc {id: 'doc'})-[:HAS]->
+/// (:{label}Chunk {id: 'crash-N'})`, so that the replay of both kinds is
+/// checked. The ends of the relationships are seeded before the run.
+impl test_support::kit::durable::Durable for Neo4j {
+
+    fn name(label: &String) -> String {
+        label.clone()
+    }
+
+    fn named(name: &str) -> String {
+        name.to_owned()
+    }
+
+    fn crash_item(label: &String, n: u64) -> batch_neo4j::GraphItem {
+        use test_support::kit::{Backend, durable::PREFIX};
+        if n.is_multiple_of(2) {
+            return Self::item(label, PREFIX, n as usize);
+        }
+        batch_neo4j::GraphItem::Relationship(Box::new(batch_neo4j::RelationshipItem {
+            from_label: format!("{label}Doc"),
+            from_id: "doc".to_owned(),
+            to_label: format!("{label}Chunk"),
+            to_id: format!("{PREFIX}{n}"),
+            rel_type: "HAS".to_owned(),
+            properties: Properties::from_iter([("n".to_owned(), PropertyValue::Int(n as i64))]),
+        }))
+    }
+
+    /// The labels' indexes, the doc node and a chunk node for every id.
+    fn seed(label: &String) {
+        use test_support::kit::durable::{ITEMS, PREFIX};
+        let mut admin = admin();
+        let (doc, chunk) = (format!("{label}Doc"), format!("{label}Chunk"));
+        admin
+            .ensure_indexes(&[label.as_str(), &doc, &chunk])
+            .expect("indexes");
+        for cypher in [
+            format!("CREATE (:{doc} {{id: 'doc'}})"),
+            format!(
+                "UNWIND range(0, {}) AS n CREATE (:{chunk} {{id: '{PREFIX}' + toString(n)}})",
+                ITEMS - 1
+            ),
+        ] {
+            admin
+                .run_cypher(&cypher, &Properties::new())
+                .expect(&cypher);
+        }
+    }
+
+    /// The ids of the label's nodes and of the relationships' chunks,
+    /// and how many elements hold them.
+    fn stored(label: &String) -> batch_core::testing::crash::Stored {
+        let mut admin = admin();
+        let mut all = crash_ids(&mut admin, &format!("MATCH (n:{label}) RETURN n.id"));
+        all.extend(crash_ids(
+            &mut admin,
+            &format!("MATCH (:{label}Doc)-[:HAS]->(c:{label}Chunk) RETURN c.id"),
+        ));
+        batch_core::testing::crash::Stored {
+            ids: all.iter().copied().collect(),
+            records: all.len(),
+        }
+    }
+}
+
+/// The crash ids in the first column of `cypher`'s rows.
+fn crash_ids(admin: &mut Neo4jSink, cypher: &str) -> Vec<u64> {
+    admin
+        .run_cypher(cypher, &Properties::new())
+        .expect(cypher)
+        .iter()
+        .map(|row| match row.first() {
+            Some(Some(PropertyValue::String(id))) => test_support::kit::durable::crash_number(id),
+            other => panic!("{cypher}: {other:?}"),
+        })
+        .collect()
 }

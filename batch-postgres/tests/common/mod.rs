@@ -197,6 +197,17 @@ impl test_support::kit::Backend for Postgres {
         batch_postgres::DocumentRow::new(format!("{prefix}{i}"), "/d", "law", i as i64, 1)
     }
 
+    /// A negative count (even `i`) or a NUL byte in the id (odd).
+    fn invalid_item(target: &TableName, prefix: &str, i: usize) -> batch_postgres::DocumentRow {
+        let mut row = Self::item(target, prefix, i);
+        if i.is_multiple_of(2) {
+            row.content_length = -1;
+        } else {
+            row.document_id = format!("{prefix}\0{i}");
+        }
+        row
+    }
+
     fn count(target: &TableName) -> u64 {
         let target = target.clone();
         on_plain_thread(move || count(&mut client(), &target) as u64)
@@ -219,5 +230,21 @@ impl test_support::kit::reading::Readable for Postgres {
             ),
             ("/d", i as i64, 1)
         );
+    }
+}
+
+impl test_support::kit::durable::Durable for Postgres {
+
+    fn name(target: &TableName) -> String {
+        target.name().as_str().to_owned()
+    }
+
+    fn named(name: &str) -> TableName {
+        TableName::new(name.to_owned()).expect("table name")
+    }
+
+    fn remove(target: &TableName) {
+        let target = target.clone();
+        on_plain_thread(move || drop_table(&mut client(), &target));
     }
 }

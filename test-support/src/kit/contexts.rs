@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use batch_core::{BatchError, BatcherSettings};
 
-use super::{Backend, write};
+use super::{Backend, batches_of, count_async, fresh_async, off_runtime, write};
 
 /// Items each case writes.
 pub const N: usize = 500;
@@ -60,32 +60,6 @@ macro_rules! runtime_contexts {
             $crate::kit::contexts::async_api_without_a_runtime::<$backend>();
         }
     };
-}
-
-/// Runs the blocking `f` off the runtime's threads.
-async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("a blocking call off the runtime")
-}
-
-/// A fresh target, made off the runtime's threads.
-async fn fresh_async<B: Backend>(prefix: &'static str) -> B::Target {
-    off_runtime(move || B::fresh(prefix)).await
-}
-
-/// The server's count, read off the runtime's threads.
-async fn count_async<B: Backend>(target: &B::Target) -> u64 {
-    let target = target.clone();
-    off_runtime(move || B::count(&target)).await
-}
-
-/// Settings with a batch of `batch` items and everything else default.
-fn batches_of(batch: usize) -> BatcherSettings {
-    BatcherSettings::builder()
-        .batch_size(batch)
-        .build()
-        .expect("settings")
 }
 
 /// Builds an inserter, adds `N` items and flushes, with the sync API, on

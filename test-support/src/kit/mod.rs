@@ -8,7 +8,10 @@
 //! declares its `#[test]`s in the calling test file, e.g.
 //! `test_support::runtime_contexts!(common::Chroma);`.
 
+pub mod add_many;
 pub mod contexts;
+pub mod counts;
+pub mod durable;
 pub mod paused;
 pub mod reading;
 pub mod restart;
@@ -52,6 +55,12 @@ pub trait Backend: 'static {
     /// Item `i` for `target`; items with different `(prefix, i)` are
     /// different records on the server (their keys differ).
     fn item(target: &Self::Target, prefix: &str, i: usize) -> <Self::Sink as Sink>::Item;
+    /// Item `i`, made invalid: `add` refuses it with
+    /// [`BatchError::Invalid`](batch_core::BatchError::Invalid) (the
+    /// sink's item check). Backends that refuse items for several reasons
+    /// give an even `i` one reason and an odd `i` another, so that the kit
+    /// sees each handed back.
+    fn invalid_item(target: &Self::Target, prefix: &str, i: usize) -> <Self::Sink as Sink>::Item;
     /// How many items the server holds in `target`.
     fn count(target: &Self::Target) -> u64;
 }
@@ -88,4 +97,30 @@ pub fn write_through<B: Backend>(
     );
     assert_eq!(report.written, count);
     batcher.stats()
+}
+
+/// Settings with a batch of `batch` items and everything else default.
+fn batches_of(batch: usize) -> BatcherSettings {
+    BatcherSettings::builder()
+        .batch_size(batch)
+        .build()
+        .expect("settings")
+}
+
+/// Runs the blocking `f` off the runtime's threads.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("a blocking call off the runtime")
+}
+
+/// A fresh target, made off the runtime's threads.
+async fn fresh_async<B: Backend>(prefix: &'static str) -> B::Target {
+    off_runtime(move || B::fresh(prefix)).await
+}
+
+/// The server's count, read off the runtime's threads.
+async fn count_async<B: Backend>(target: &B::Target) -> u64 {
+    let target = target.clone();
+    off_runtime(move || B::count(&target)).await
 }
