@@ -119,7 +119,6 @@ impl test_support::kit::reading::Readable for Chroma {
 }
 
 impl test_support::kit::durable::Durable for Chroma {
-
     fn name(target: &Collection) -> String {
         target.name().to_owned()
     }

@@ -111,7 +111,6 @@ impl test_support::kit::reading::Readable for Couch {
 }
 
 impl test_support::kit::durable::Durable for Couch {
-
     fn name(target: &CouchDatabase) -> String {
         target.name().to_owned()
     }

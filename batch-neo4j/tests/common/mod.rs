@@ -260,7 +260,6 @@ impl test_support::kit::reading::Readable for Neo4j {
 /// (:{label}Chunk {id: 'crash-N'})`, so that the replay of both kinds is
 /// checked. The ends of the relationships are seeded before the run.
 impl test_support::kit::durable::Durable for Neo4j {
-
     fn name(label: &String) -> String {
         label.clone()
     }

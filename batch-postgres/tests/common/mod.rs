@@ -234,7 +234,6 @@ impl test_support::kit::reading::Readable for Postgres {
 }
 
 impl test_support::kit::durable::Durable for Postgres {
-
     fn name(target: &TableName) -> String {
         target.name().as_str().to_owned()
     }

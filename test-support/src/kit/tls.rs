@@ -8,7 +8,6 @@
 //! goes through a [`Relay`], which counts the connections.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -197,10 +196,7 @@ pub fn plaintext_to_the_tls_port_is_fatal_and_probed_once<B: TlsBackend>() {
 /// `ca` as [`TlsBackend::inserter_via`] says. Not retriable, whatever else
 /// it is.
 pub fn refused<B: TlsBackend>(url: &str, ca: Option<&Path>) -> Refusal {
-    let host = url[authority(url)]
-        .rsplit_once(':')
-        .map_or("", |(host, _)| host)
-        .to_owned();
+    let host = parse(url).host_str().expect("a host").to_owned();
     refused_at::<B>(url, Ipv4Addr::LOCALHOST, &host, ca)
 }
 
@@ -208,7 +204,7 @@ pub fn refused<B: TlsBackend>(url: &str, ca: Option<&Path>) -> Refusal {
 fn refused_at<B: TlsBackend>(url: &str, ip: Ipv4Addr, host: &str, ca: Option<&Path>) -> Refusal {
     let (relay, url) = relayed(url, ip.into(), host);
     let mut refusal = first_write::<B>(&url, ca);
-    refusal.server = url[authority(&url)].to_owned();
+    refusal.server = format!("{host}:{}", relay.port());
     refusal.connections = relay.connections();
     eprintln!("refused: {refusal:?}");
     assert!(
@@ -257,24 +253,19 @@ fn first_write<B: TlsBackend>(url: &str, ca: Option<&Path>) -> Refusal {
 /// A relay on `ip` in front of the server of `url`, and `url` dialing it
 /// as `host` (the name TLS checks).
 pub fn relayed(url: &str, ip: IpAddr, host: &str) -> (Relay, String) {
-    let at = authority(url);
-    let relay = Relay::start_on(ip, &url[at.clone()], Duration::ZERO).expect("a relay");
-    let dialed = format!(
-        "{}{host}:{}{}",
-        &url[..at.start],
-        relay.port(),
-        &url[at.end..]
+    let mut dialed = parse(url);
+    let server = format!(
+        "{}:{}",
+        dialed.host_str().expect("a host"),
+        dialed.port().expect("a port")
     );
-    (relay, dialed)
+    let relay = Relay::start_on(ip, &server, Duration::ZERO).expect("a relay");
+    dialed.set_host(Some(host)).expect("a host name");
+    dialed.set_port(Some(relay.port())).expect("a port");
+    (relay, dialed.to_string())
 }
 
-/// Where `host:port` is in `url`: after `scheme://` and any `user@`, up to
-/// the path or query.
-fn authority(url: &str) -> Range<usize> {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    let start = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
-    start..end
+/// `url`, parsed (the `url` crate).
+fn parse(url: &str) -> url::Url {
+    url::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
 }
