@@ -5,10 +5,10 @@ use batch_chroma::{ChromaBatchInserter, ChromaClient, Metadata, MetadataValue, m
 
 use test_support::test_servers::Endpoints;
 
+use crate::backend::Backend;
 use crate::corpus;
 use crate::drive::{CLOSE_TIMEOUT, Run, drive, post_each, raw_chunk, timed};
 use crate::mode::{Mode, Profile};
-use crate::runner::Backend;
 
 const DIM: usize = 384;
 

@@ -5,10 +5,10 @@ use batch_core::tls::TlsSettings;
 use batch_couch::{CouchDBBatchInserter, CouchDatabase};
 use test_support::test_servers::Endpoints;
 
+use crate::backend::Backend;
 use crate::corpus;
 use crate::drive::{CLOSE_TIMEOUT, Run, drive_many, post_each, raw_chunk, timed};
 use crate::mode::{Mode, Profile};
-use crate::runner::Backend;
 
 pub struct Couch {
     url: String,

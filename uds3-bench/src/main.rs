@@ -12,6 +12,7 @@
 //! (`soak.{json,md,svg}`; see `soak.rs`); `uds3-bench --help` says more
 //! (endpoints from the `UDS3_*` variables of `cargo xtask services env`).
 
+mod backend;
 mod chroma;
 mod corpus;
 mod couch;
@@ -23,14 +24,15 @@ mod output;
 mod overlap;
 mod postgres;
 mod reads;
+mod run;
 mod runner;
 mod soak;
 mod stats;
 
 use std::process::ExitCode;
 
+use backend::Backend;
 use clap::Parser;
-use runner::Backend;
 use test_support::test_servers::Endpoints;
 use xtask::bench_args::BenchCommand;
 

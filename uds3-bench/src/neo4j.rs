@@ -11,9 +11,9 @@ use batch_neo4j::{
 };
 use test_support::test_servers::Endpoints;
 
+use crate::backend::Backend;
 use crate::drive::{CLOSE_TIMEOUT, Run, drive, timed};
 use crate::mode::{Mode, Profile};
-use crate::runner::Backend;
 
 const DOC: &str = "BenchDoc";
 const CHUNK: &str = "BenchChunk";

@@ -13,9 +13,9 @@ use batch_postgres::postgres::binary_copy::BinaryCopyInWriter;
 use batch_postgres::postgres::types::Type;
 use test_support::test_servers::Endpoints;
 
+use crate::backend::Backend;
 use crate::drive::{CLOSE_TIMEOUT, Run, drive_many, timed};
 use crate::mode::{Mode, Profile};
-use crate::runner::Backend;
 
 pub struct Postgres {
     url: String,

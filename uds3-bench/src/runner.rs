@@ -6,28 +6,11 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
-use crate::drive::Run;
-use crate::mode::{Mode, Profile, modes};
+use crate::backend::{Backend, modes};
+use crate::mode::Mode;
 use crate::output::{Record, say};
+use crate::run::Run;
 use crate::stats::records;
-
-/// A backend under benchmark. Every call sets up a fresh target (table,
-/// collection, database, labels) untimed, writes, checks on the server
-/// that every item arrived, and returns the timed part.
-pub trait Backend {
-    /// What is measured: the constants of this backend's runs.
-    fn profile(&self) -> &'static Profile;
-    /// Whether the backend has an insert-only method ([`Mode::InsertOnly`]).
-    fn insert_only(&self) -> bool {
-        false
-    }
-    /// Whether the durable buffer is measured on this backend
-    /// ([`Mode::Durable`]; its items have a codec).
-    fn durable(&self) -> bool {
-        false
-    }
-    fn run(&mut self, mode: Mode, items: usize) -> Result<Run, String>;
-}
 
 /// One backend at one round trip: its modes, and the samples of the
 /// rounds run so far. `cargo xtask bench` runs a round of every round

@@ -2,9 +2,9 @@
 //! between paired modes, percentiles of `add` latency, and the records
 //! they make.
 
-use crate::drive::{Handoff, Run};
 use crate::mode::{Durability, Mode, Profile};
 use crate::output::Record;
+use crate::run::{Handoff, Run};
 
 /// The records of one backend's rounds at one round trip: each mode's
 /// median rate, its speedup over per-item, its fraction of the ceiling,

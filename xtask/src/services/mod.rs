@@ -12,6 +12,7 @@
 //! stunnel in front of Chroma, pouchdb-server and Neo4j's Bolt port.
 
 pub mod chroma;
+pub mod command;
 pub mod http;
 pub mod neo4j;
 pub mod postgres;
@@ -38,7 +39,7 @@ use xtask::test_servers::{
 use process::{StateLock, running_pid};
 use server::Server;
 
-use crate::cli::ServicesCommand;
+use command::ServicesCommand;
 
 /// Environment variable: seconds `up`/`start` wait for a server to get ready.
 pub const TIMEOUT_VAR: &str = "UDS3_SERVICES_TIMEOUT";
