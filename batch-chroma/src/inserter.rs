@@ -42,6 +42,12 @@ batch_core::inserter! {
     fn with_settings(collection: Collection, settings) -> Result<Self, ChromaError> {
         Self::with_sink(ChromaSink::new(collection, WriteMode::Add)?, settings)
     }
+    many {
+        /// Records are refused as [`add_record`](Self::add_record) refuses them
+        /// (empty id, NaN, reserved metadata keys, a dimension other than
+        /// the collection's, ...).
+        fn add_many, add_many_async(records: ChromaRecord) -> FailedRecords;
+    }
 }
 
 impl ChromaBatchInserter {
@@ -117,36 +123,6 @@ impl ChromaBatchInserter {
         record: ChromaRecord,
     ) -> impl Future<Output = Result<(), FailedRecord>> + Send + '_ {
         self.batcher.add_async(record)
-    }
-
-    /// Buffers many records at once, e.g. every chunk of a document, in
-    /// order: batch-core's [`add_many`](Batcher::add_many), which takes
-    /// the buffer's lock once for all of them (and under a durable buffer
-    /// appends and syncs once), where [`add_record`](Self::add_record) in a
-    /// loop pays that per record. Batches are cut as they would be by
-    /// `add`.
-    ///
-    /// # Errors
-    /// The records `add` would refuse (empty id, NaN, reserved metadata
-    /// keys, a dimension other than the collection's, ...), each with its
-    /// index in `records` and the same error; every other record is
-    /// accepted.
-    pub fn add_many(
-        &self,
-        records: impl IntoIterator<Item = ChromaRecord>,
-    ) -> Result<(), FailedRecords> {
-        self.batcher.add_many(records)
-    }
-
-    /// [`add_many`](Self::add_many) for async code: waits for room in the
-    /// buffer without blocking the thread (batch-core's
-    /// [`add_many_async`](Batcher::add_many_async)). The records are taken
-    /// at the call; the future is `Send`.
-    pub fn add_many_async(
-        &self,
-        records: impl IntoIterator<Item = ChromaRecord>,
-    ) -> impl Future<Output = Result<(), FailedRecords>> + Send + '_ {
-        self.batcher.add_many_async(records)
     }
 
     /// The embedding dimension records must have, once known.

@@ -34,6 +34,9 @@
 /// and the backend's `fn with_settings(target: Target, settings) ->
 /// Result<Self, Error> { ... }`, the three UDS3 v2.2 constructors:
 /// `with_settings`, `new(target, batch_size)` and `from_env(target)`.
+/// With `many { fn add_many, add_many_async(items: Item) -> Failed; }`,
+/// the batcher's `add_many` and its async twin under those names (the
+/// inserter's own, so that they show in its docs with its item type).
 ///
 /// ```
 /// use batch_core::{Batcher, ConfigError, ErrorClass, ItemOutcome, Sink, SinkError};
@@ -86,6 +89,12 @@ macro_rules! inserter {
             $(#[$wattr:meta])*
             fn with_settings($t:ident : $target:ty, $s:ident) -> Result<Self, $err:ty> $body:block
         )?
+        $(
+            many {
+                $(#[$mattr:meta])*
+                fn $many:ident, $many_async:ident ($items:ident : $item:ty) -> $failed:ty;
+            }
+        )?
     ) => {
         $(#[$attr])*
         $vis struct $name $(<$g: $bound>)? {
@@ -132,6 +141,40 @@ macro_rules! inserter {
             )]
             pub fn from_env(target: $target) -> Result<Self, $err> {
                 Self::with_settings(target, $crate::BatcherSettings::from_env(&$env)?.build()?)
+            }
+        }
+        )?
+
+        $(
+        impl $name {
+            /// Buffers many items at once, in order (e.g. every chunk of a
+            /// document): batch-core's [`add_many`]($crate::Batcher::add_many),
+            /// one lock of the buffer for all of them and, under a durable
+            /// buffer, one append and one sync, where single adds in a loop
+            /// pay that per item. Batches are cut as single adds cut them.
+            ///
+            /// # Errors
+            /// The items a single add would refuse, each with its index in
+            /// the input and the same error; every other item is accepted.
+            $(#[$mattr])*
+            pub fn $many(
+                &self,
+                $items: impl IntoIterator<Item = $item>,
+            ) -> ::std::result::Result<(), $failed> {
+                self.batcher.add_many($items)
+            }
+
+            #[doc = concat!(
+                "[`", stringify!($many), "`](Self::", stringify!($many), ") for async code: ",
+                "waits for room in the buffer without blocking the thread ",
+                "(batch-core's `add_many_async`). The items are taken at the call; ",
+                "the future is `Send`."
+            )]
+            pub fn $many_async(
+                &self,
+                $items: impl IntoIterator<Item = $item>,
+            ) -> impl ::std::future::Future<Output = ::std::result::Result<(), $failed>> + Send + '_ {
+                self.batcher.add_many_async($items)
             }
         }
         )?

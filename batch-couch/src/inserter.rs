@@ -46,6 +46,12 @@ batch_core::inserter! {
     fn with_settings(database: CouchDatabase, settings) -> Result<Self, CouchError> {
         Self::with_options(database, settings, CouchOptions::default())
     }
+    many {
+        /// Prepared documents (e.g. ones handed back earlier), each as
+        /// [`add_doc`](Self::add_doc) adds it; [`add_many`](Self::add_many)
+        /// takes raw values.
+        fn add_docs, add_docs_async(docs: CouchDoc) -> FailedDocs;
+    }
 }
 
 impl CouchDBBatchInserter {
@@ -127,26 +133,6 @@ impl CouchDBBatchInserter {
         let (prepared, refused) = self.prepare_many(docs);
         let adding = self.batcher.add_many_async(prepared);
         async move { refused.merge(adding.await) }
-    }
-
-    /// Adds many prepared documents at once (e.g. ones handed back
-    /// earlier), as [`add_doc`](Self::add_doc) adds each, through
-    /// batch-core's [`add_many`](Batcher::add_many).
-    ///
-    /// # Errors
-    /// The documents `add_doc` would refuse, each with its index in `docs`
-    /// and the same error; every other document is accepted.
-    pub fn add_docs(&self, docs: impl IntoIterator<Item = CouchDoc>) -> Result<(), FailedDocs> {
-        self.batcher.add_many(docs)
-    }
-
-    /// [`add_docs`](Self::add_docs) for async code, as
-    /// [`add_many_async`](Self::add_many_async).
-    pub fn add_docs_async(
-        &self,
-        docs: impl IntoIterator<Item = CouchDoc>,
-    ) -> impl Future<Output = Result<(), FailedDocs>> + Send + '_ {
-        self.batcher.add_many_async(docs)
     }
 
     /// The documents `add_many` hands to the batcher, and those it refused

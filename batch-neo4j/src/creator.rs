@@ -57,6 +57,12 @@ batch_core::inserter! {
             counters,
         })
     }
+    many {
+        /// Nodes and relationships may be mixed; each is refused as its
+        /// single add refuses it (bad type or label, empty id, a property
+        /// Neo4j cannot store, ...).
+        fn add_many, add_many_async(items: GraphItem) -> FailedGraphItems;
+    }
 }
 
 impl Neo4jBatchCreator {
@@ -135,33 +141,6 @@ impl Neo4jBatchCreator {
         properties: impl IntoIterator<Item = (&'k str, PropertyValue)>,
     ) -> impl Future<Output = Result<(), FailedGraphItem>> + Send + '_ {
         self.batcher.add_async(node(label, id, properties))
-    }
-
-    /// Adds many items at once, nodes and relationships mixed, in order:
-    /// batch-core's [`add_many`](Batcher::add_many), one lock of the
-    /// buffer for all of them (and under a durable buffer one append and
-    /// one sync), where the single adds pay that per item. Batches are cut
-    /// as they would be by the single adds.
-    ///
-    /// # Errors
-    /// The items the single adds would refuse (bad type or label, empty
-    /// id, a property Neo4j cannot store, ...), each with its index in
-    /// `items` and the same error; every other item is accepted.
-    pub fn add_many(
-        &self,
-        items: impl IntoIterator<Item = GraphItem>,
-    ) -> Result<(), FailedGraphItems> {
-        self.batcher.add_many(items)
-    }
-
-    /// [`add_many`](Self::add_many) for async code: waits for room without
-    /// blocking the thread ([`Batcher::add_many_async`]). The items are
-    /// taken at the call; the future is `Send`.
-    pub fn add_many_async(
-        &self,
-        items: impl IntoIterator<Item = GraphItem>,
-    ) -> impl Future<Output = Result<(), FailedGraphItems>> + Send + '_ {
-        self.batcher.add_many_async(items)
     }
 
     /// Adds many relationships between the configured labels at once, each

@@ -34,6 +34,12 @@ batch_core::inserter! {
     fn with_settings(connector: Connector, settings) -> Result<Self, PostgresError> {
         Self::with_table(connector, TableName::new(DEFAULT_TABLE)?, settings)
     }
+    many {
+        /// Build each row with [`DocumentRow::new`] (UDS3's defaults for
+        /// `created_at` and `processing_status`); with `Fsync::Always`, the
+        /// call waits for one fsync, not one per row.
+        fn add_many, add_many_async(rows: DocumentRow) -> FailedRows;
+    }
 }
 
 impl PostgreSQLBatchInserter {
@@ -110,32 +116,6 @@ impl PostgreSQLBatchInserter {
         row: DocumentRow,
     ) -> impl Future<Output = Result<(), FailedItem<DocumentRow, PostgresError>>> + Send + '_ {
         self.batcher.add_async(row)
-    }
-
-    /// Buffers many prepared rows at once, in order (build each with
-    /// [`DocumentRow::new`], which gives `created_at` and
-    /// `processing_status` UDS3's defaults):
-    /// batch-core's [`add_many`](batch_core::Batcher::add_many), one lock
-    /// of the buffer for all of them and, under a durable buffer, one
-    /// append and one sync (with `Fsync::Always`, one fsync for the call
-    /// instead of one per row). Batches are cut as they would be by `add`.
-    ///
-    /// # Errors
-    /// The rows `add` would refuse (empty id, NUL bytes, negative
-    /// counts, a quality score outside 0-1, ...), each with its index in
-    /// `rows` and the same error; every other row is accepted.
-    pub fn add_many(&self, rows: impl IntoIterator<Item = DocumentRow>) -> Result<(), FailedRows> {
-        self.batcher.add_many(rows)
-    }
-
-    /// [`add_many`](Self::add_many) for async code: waits for room without
-    /// blocking a thread. The rows are taken at the call; the future is
-    /// `Send`.
-    pub fn add_many_async(
-        &self,
-        rows: impl IntoIterator<Item = DocumentRow>,
-    ) -> impl Future<Output = Result<(), FailedRows>> + Send + '_ {
-        self.batcher.add_many_async(rows)
     }
 }
 
