@@ -12,7 +12,8 @@ fn write_and_check(encoding: EmbeddingEncoding) {
     let collection = fresh_collection("insert");
     let sink = ChromaSink::new(collection.clone(), WriteMode::Add).expect("chroma");
     let settings = BatcherSettings::builder().batch_size(100).build();
-    let inserter = ChromaBatchInserter::with_sink(sink.with_encoding(encoding), settings.unwrap());
+    let inserter =
+        ChromaBatchInserter::with_sink(sink.with_encoding(encoding), settings.expect("chroma"));
     let inserter = inserter.expect("chroma");
     for i in 0..250 {
         let (id, text) = (format!("chunk-{i}"), format!("text {i}"));

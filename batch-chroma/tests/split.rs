@@ -17,10 +17,11 @@ fn inserter_with(
     n: usize,
 ) -> ChromaBatchInserter {
     let settings = BatcherSettings::builder().batch_size(batch_size).build();
-    let inserter = ChromaBatchInserter::with_sink(sink, settings.unwrap()).unwrap();
+    let inserter =
+        ChromaBatchInserter::with_sink(sink, settings.expect("settings")).expect("inserter");
     for i in 0..n {
         let added = inserter.add(format!("{prefix}{i}"), vec![i as f32, 1.0], meta(i));
-        added.unwrap();
+        added.expect("valid record");
     }
     inserter
 }
