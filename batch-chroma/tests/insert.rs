@@ -10,23 +10,15 @@ use common::{fresh_collection, meta, vector};
 
 fn write_and_check(encoding: EmbeddingEncoding) {
     let collection = fresh_collection("insert");
-    let sink = ChromaSink::new(collection.clone(), WriteMode::Add)
-        .expect("chroma")
-        .with_encoding(encoding);
-    let settings = BatcherSettings::builder()
-        .batch_size(100)
-        .build()
-        .expect("chroma");
-    let inserter = ChromaBatchInserter::with_sink(sink, settings).expect("chroma");
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Add).expect("chroma");
+    let settings = BatcherSettings::builder().batch_size(100).build();
+    let inserter =
+        ChromaBatchInserter::with_sink(sink.with_encoding(encoding), settings.expect("chroma"));
+    let inserter = inserter.expect("chroma");
     for i in 0..250 {
-        inserter
-            .add_with_document(
-                format!("chunk-{i}"),
-                vector(i, 384),
-                meta(i),
-                format!("text {i}"),
-            )
-            .expect("chroma");
+        let (id, text) = (format!("chunk-{i}"), format!("text {i}"));
+        let added = inserter.add_with_document(id, vector(i, 384), meta(i), text);
+        added.expect("chroma");
     }
     let report = inserter.flush();
     assert!(report.is_complete(), "{report:?}");
@@ -39,8 +31,12 @@ fn write_and_check(encoding: EmbeddingEncoding) {
     assert_eq!(stats.total_fallbacks, 0);
     // Stats equal what the server holds.
     assert_eq!(collection.count().expect("chroma"), stats.total_added);
-    assert_eq!(inserter.get_stats()["total_added"], 250);
-    assert_eq!(inserter.get_stats()["pending"], 0);
+    let map = inserter.get_stats();
+    assert_eq!(
+        (map["total_added"], map["pending"]),
+        (250, 0),
+        "added, pending"
+    );
 
     let sample = [0usize, 1, 99, 100, 101, 199, 200, 249];
     let ids: Vec<String> = sample.iter().map(|i| format!("chunk-{i}")).collect();
@@ -53,10 +49,8 @@ fn write_and_check(encoding: EmbeddingEncoding) {
     for (k, &i) in sample.iter().enumerate() {
         let want = vector(i, 384);
         // f32-exact: compare bits.
-        let same = embeddings[k]
-            .iter()
-            .zip(&want)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let same = bits(&embeddings[k]) == bits(&want);
         assert!(same && embeddings[k].len() == 384, "vector {i} differs");
         assert_eq!(metadatas[k].as_ref(), Some(&meta(i)), "metadata {i}");
         assert_eq!(documents[k].as_deref(), Some(format!("text {i}").as_str()));
@@ -80,9 +74,8 @@ fn records_without_metadata_or_document_are_written() {
     let collection = fresh_collection("bare");
     let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
     for i in 0..15 {
-        inserter
-            .add(format!("b{i}"), vector(i, 8), Default::default())
-            .unwrap();
+        let added = inserter.add(format!("b{i}"), vector(i, 8), Default::default());
+        added.unwrap();
     }
     drop(inserter); // Drop flushes.
     assert_eq!(collection.count().unwrap(), 15);

@@ -8,6 +8,24 @@ use batch_chroma::{ChromaBatchInserter, ChromaSink, WriteMode};
 use batch_core::{BatcherSettings, Sink};
 use common::{client, fresh_collection, meta};
 
+/// An inserter of `batch_size` over `sink`, which has been handed `n`
+/// records `{prefix}{i}` with a 2-dim vector holding `i`.
+fn inserter_with(
+    sink: ChromaSink,
+    batch_size: usize,
+    prefix: &str,
+    n: usize,
+) -> ChromaBatchInserter {
+    let settings = BatcherSettings::builder().batch_size(batch_size).build();
+    let inserter =
+        ChromaBatchInserter::with_sink(sink, settings.expect("settings")).expect("inserter");
+    for i in 0..n {
+        let added = inserter.add(format!("{prefix}{i}"), vec![i as f32, 1.0], meta(i));
+        added.expect("valid record");
+    }
+    inserter
+}
+
 #[test]
 fn a_batch_size_above_max_batch_size_is_capped() {
     let collection = fresh_collection("cap");
@@ -15,18 +33,9 @@ fn a_batch_size_above_max_batch_size_is_capped() {
     let max = collection.client().pre_flight().unwrap().max_batch_size;
     let sink = ChromaSink::new(collection.clone(), WriteMode::Upsert).unwrap();
     assert_eq!(sink.limits().max_items.map(NonZeroUsize::get), Some(max));
-    let settings = BatcherSettings::builder()
-        .batch_size(max + 500)
-        .build()
-        .unwrap();
-    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
-    assert_eq!(inserter.batch_size(), max);
     let n = max + 500;
-    for i in 0..n {
-        inserter
-            .add(format!("c{i}"), vec![i as f32, 1.0], meta(i))
-            .unwrap();
-    }
+    let inserter = inserter_with(sink, n, "c", n);
+    assert_eq!(inserter.batch_size(), max);
     let report = inserter.flush();
     assert!(report.is_complete(), "{:?}", report.failed.first());
     let stats = inserter.stats();
@@ -44,13 +53,7 @@ fn a_batch_over_max_batch_size_built_before_the_pre_flight_is_split() {
     assert_eq!(sink.limits().max_items, None);
     assert_eq!(sink.encoding(), None);
     let n = max + 500;
-    let settings = BatcherSettings::builder().batch_size(n).build().unwrap();
-    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
-    for i in 0..n {
-        inserter
-            .add(format!("l{i}"), vec![i as f32, 1.0], meta(i))
-            .unwrap();
-    }
+    let inserter = inserter_with(sink, n, "l", n);
     let report = inserter.flush();
     assert!(report.is_complete(), "{:?}", report.failed.first());
     assert_eq!(report.written, n as u64);
@@ -65,16 +68,9 @@ fn a_batch_over_max_batch_size_built_before_the_pre_flight_is_split() {
 #[test]
 fn a_smaller_request_cap_splits_batches() {
     let collection = fresh_collection("smallcap");
-    let sink = ChromaSink::new(collection.clone(), WriteMode::Add)
-        .unwrap()
-        .with_max_batch_size(NonZeroUsize::new(10).unwrap());
-    let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
-    let inserter = ChromaBatchInserter::with_sink(sink, settings).unwrap();
-    for i in 0..25 {
-        inserter
-            .add(format!("s{i}"), vec![1.0, i as f32], meta(i))
-            .unwrap();
-    }
+    let sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
+    let sink = sink.with_max_batch_size(NonZeroUsize::new(10).unwrap());
+    let inserter = inserter_with(sink, 100, "s", 25);
     let report = inserter.flush();
     assert_eq!(report.written, 25);
     assert_eq!(inserter.stats().total_batches, 3);

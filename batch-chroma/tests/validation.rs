@@ -11,6 +11,21 @@ use batch_chroma::{
 use batch_core::{BatchError, BatcherSettings, ItemOutcome, Sink};
 use common::{fresh_collection, meta, vector};
 
+/// Whether `e` is the server's answer with HTTP `status`.
+fn is_status(e: &ChromaError, status: u16) -> bool {
+    matches!(e, ChromaError::Http(h) if h.status() == Some(status))
+}
+
+/// The record outcomes as words.
+fn words(outcomes: &[ItemOutcome<ChromaError>]) -> Vec<&'static str> {
+    let word = |o: &ItemOutcome<ChromaError>| match o {
+        ItemOutcome::Written => "written",
+        ItemOutcome::Conflict => "conflict",
+        ItemOutcome::Failed(_) => "failed",
+    };
+    outcomes.iter().map(word).collect()
+}
+
 #[test]
 fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
     let collection = fresh_collection("wrongdim");
@@ -30,10 +45,8 @@ fn a_wrong_dimension_vector_is_handed_back_and_the_others_are_written() {
     let BatchError::Invalid(msg) = &refused[0].error else {
         panic!("{:?}", refused[0].error)
     };
-    assert!(
-        msg.contains("383 dimensions") && msg.contains("384"),
-        "{msg}"
-    );
+    let names_both = msg.contains("383 dimensions") && msg.contains("384");
+    assert!(names_both, "{msg}");
     let report = inserter.flush();
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.written, 9);
@@ -50,8 +63,8 @@ fn the_sinks_item_check_names_each_bad_record() {
     let collection = fresh_collection("sinkcheck");
     let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
     // One accepted write tells the sink the dimension (2).
-    sink.write_batch(&[ChromaRecord::new("seed", vec![0.0, 1.0], meta(0))])
-        .unwrap();
+    let seed = ChromaRecord::new("seed", vec![0.0, 1.0], meta(0));
+    sink.write_batch(&[seed]).unwrap();
     let check = sink.item_check().expect("the Chroma sink checks records");
     let records = [
         ChromaRecord::new("ok1", vec![1.0, 2.0], meta(1)),
@@ -90,11 +103,8 @@ fn non_finite_values_and_reserved_keys_are_refused_by_add() {
     ];
     for (id, v, m) in bad {
         let failed = inserter.add(id, v, m).unwrap_err();
-        assert!(
-            matches!(failed.error, BatchError::Invalid(_)),
-            "{id}: {:?}",
-            failed.error
-        );
+        let invalid = matches!(failed.error, BatchError::Invalid(_));
+        assert!(invalid, "{id}: {:?}", failed.error);
     }
     inserter.add("fine", vector(0, 4), meta(0)).unwrap();
     let report = inserter.close(Duration::from_secs(10));
@@ -107,24 +117,25 @@ fn non_finite_values_and_reserved_keys_are_refused_by_add() {
 fn add_keeps_the_first_duplicate_and_counts_existing_ids_as_conflicts() {
     let collection = fresh_collection("dupadd");
     let inserter = ChromaBatchInserter::new(collection.clone(), 100).unwrap();
-    inserter.add("a", vec![1.0, 1.0], meta(1)).unwrap();
-    inserter.add("b", vec![2.0, 2.0], meta(2)).unwrap();
-    inserter.add("a", vec![9.0, 9.0], meta(9)).unwrap();
-    let report = inserter.flush();
-    assert_eq!((report.written, report.conflicts), (2, 1), "{report:?}");
-    // A later batch with an id already on the server: a conflict, not a write.
-    inserter.add("b", vec![7.0, 7.0], meta(7)).unwrap();
-    inserter.add("c", vec![3.0, 3.0], meta(3)).unwrap();
-    let report = inserter.flush();
-    assert_eq!((report.written, report.conflicts), (1, 1), "{report:?}");
+    // The second batch has an id already on the server: a conflict, not
+    // a write.
+    for (batch, adds, expected) in [
+        ("first", [("a", 1), ("b", 2), ("a", 9)].as_slice(), (2, 1)),
+        ("later", [("b", 7), ("c", 3)].as_slice(), (1, 1)),
+    ] {
+        for &(id, i) in adds {
+            let v = i as f32;
+            inserter.add(id, vec![v, v], meta(i)).unwrap();
+        }
+        let report = inserter.flush();
+        let counted = (report.written, report.conflicts);
+        assert_eq!(counted, expected, "{batch}: {report:?}");
+    }
     let stats = inserter.stats();
     assert_eq!(stats.total_added, collection.count().unwrap());
     assert_eq!(stats.total_conflicts, 2);
-    let got = collection.get(&["a", "b"]).unwrap();
-    assert_eq!(
-        got.embeddings.unwrap(),
-        vec![vec![1.0, 1.0], vec![2.0, 2.0]]
-    );
+    let got = collection.get(&["a", "b"]).unwrap().embeddings.unwrap();
+    assert_eq!(got, vec![vec![1.0, 1.0], vec![2.0, 2.0]]);
 }
 
 #[test]
@@ -148,10 +159,8 @@ fn a_deleted_collection_hands_every_record_back_as_permanent() {
     let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
     inserter.add("x0", vec![1.0], meta(0)).unwrap();
     assert_eq!(inserter.flush().written, 1);
-    collection
-        .client()
-        .delete_collection(collection.name())
-        .unwrap();
+    let client = collection.client();
+    client.delete_collection(collection.name()).unwrap();
     for i in 1..4 {
         inserter.add(format!("x{i}"), vec![1.0], meta(i)).unwrap();
     }
@@ -159,10 +168,7 @@ fn a_deleted_collection_hands_every_record_back_as_permanent() {
     assert_eq!(report.failed.len(), 3, "{report:?}");
     for f in &report.failed {
         let e = f.error.sink_error().expect("a sink error");
-        assert!(
-            matches!(e, ChromaError::Http(h) if h.status() == Some(404)),
-            "{e}"
-        );
+        assert!(is_status(e, 404), "{e}");
     }
     assert_eq!(inserter.stats().total_retries, 0);
 }
@@ -177,45 +183,36 @@ fn a_server_side_400_is_bisected_and_handed_back_per_record() {
     assert_eq!(first.flush().written, 1);
     let second = ChromaBatchInserter::new(stale.clone(), 10).unwrap();
     for i in 0..4 {
-        second
-            .add(format!("three{i}"), vec![1.0, 2.0, 3.0], meta(i))
-            .unwrap();
+        let three = vec![1.0, 2.0, 3.0];
+        second.add(format!("three{i}"), three, meta(i)).unwrap();
     }
     let report = second.flush();
     assert_eq!((report.written, report.failed.len()), (0, 4), "{report:?}");
     for f in &report.failed {
         let e = f.error.sink_error().expect("a sink error");
-        assert!(
-            matches!(e, ChromaError::Http(h) if h.status() == Some(400)),
-            "{e}"
-        );
+        assert!(is_status(e, 400), "{e}");
         assert!(e.to_string().contains("dimension of 2"), "{e}");
     }
     let stats = second.stats();
-    assert_eq!(
-        (stats.total_fallbacks, stats.total_retries),
-        (1, 0),
-        "{stats:?}"
-    );
+    let counted = (stats.total_fallbacks, stats.total_retries);
+    assert_eq!(counted, (1, 0), "fallbacks, retries: {stats:?}");
     assert_eq!(stale.count().unwrap(), 1);
 }
 
 #[test]
 fn a_url_without_scheme_is_refused_with_a_message_that_says_so() {
-    let err = ChromaClient::builder("127.0.0.1:11000")
-        .build()
-        .expect_err("a URL without http:// is refused");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("no scheme") && msg.contains("http://127.0.0.1:11000"),
-        "{msg}"
-    );
+    let built = ChromaClient::builder("127.0.0.1:11000").build();
+    let msg = built
+        .expect_err("a URL without http:// is refused")
+        .to_string();
+    let names_it = msg.contains("no scheme") && msg.contains("http://127.0.0.1:11000");
+    assert!(names_it, "{msg}");
     let err = ChromaClient::new("127.0.0.1:11000").expect_err("new checks it too");
     assert!(err.to_string().contains("no scheme"), "{err}");
-    let err = ChromaClient::builder("http://user:secret@:8000")
-        .build()
-        .expect_err("a URL without host is refused");
-    let msg = err.to_string();
+    let built = ChromaClient::builder("http://user:secret@:8000").build();
+    let msg = built
+        .expect_err("a URL without host is refused")
+        .to_string();
     assert!(msg.contains("no host") && !msg.contains("secret"), "{msg}");
 }
 
@@ -226,20 +223,16 @@ fn a_first_record_the_server_refuses_does_not_fix_the_dimension() {
     // client lets through), then nine valid 4-dim records.
     let collection = fresh_collection("firstrefused");
     let inserter = ChromaBatchInserter::new(collection.clone(), 10).unwrap();
-    inserter
-        .add("bad", vector(0, 5), metadata([("$x", 1.into())]))
-        .expect("the client does not know `$` keys are refused");
+    let dollar = metadata([("$x", 1.into())]);
+    let added = inserter.add("bad", vector(0, 5), dollar);
+    added.expect("the client does not know `$` keys are refused");
     let report = inserter.flush();
     assert_eq!((report.written, report.failed.len()), (0, 1), "{report:?}");
     let e = report.failed[0].error.sink_error().expect("a sink error");
-    assert!(
-        matches!(e, ChromaError::Http(h) if h.status() == Some(400)),
-        "{e}"
-    );
+    assert!(is_status(e, 400), "{e}");
     for i in 1..10 {
-        inserter
-            .add(format!("ok{i}"), vector(i, 4), meta(i))
-            .unwrap_or_else(|f| panic!("record {i} refused: {}", f.error));
+        let added = inserter.add(format!("ok{i}"), vector(i, 4), meta(i));
+        added.unwrap_or_else(|f| panic!("record {i} refused: {}", f.error));
     }
     assert_eq!(inserter.dimension(), None, "nothing was accepted yet");
     let report = inserter.flush();
@@ -261,24 +254,19 @@ fn a_record_checked_before_the_dimension_was_known_is_refused_per_record() {
     // first accepted batch then fixed it at 4.
     let collection = fresh_collection("latedim");
     let mut sink = ChromaSink::new(collection.clone(), WriteMode::Add).unwrap();
-    sink.write_batch(&[ChromaRecord::new("four", vector(0, 4), meta(0))])
-        .unwrap();
-    let outcomes = sink
-        .write_batch(&[
-            ChromaRecord::new("five", vector(1, 5), meta(1)),
-            ChromaRecord::new("four2", vector(2, 4), meta(2)),
-        ])
-        .unwrap();
-    match &outcomes[..] {
-        [
-            ItemOutcome::Failed(ChromaError::Invalid(msg)),
-            ItemOutcome::Written,
-        ] => assert!(
-            msg.contains("\"five\"") && msg.contains("5 dimensions") && msg.contains("has 4"),
-            "{msg}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    let record = |id: &str, i: usize, dim| ChromaRecord::new(id, vector(i, dim), meta(i));
+    sink.write_batch(&[record("four", 0, 4)]).unwrap();
+    let outcomes = sink.write_batch(&[record("five", 1, 5), record("four2", 2, 4)]);
+    let outcomes = outcomes.unwrap();
+    let [
+        ItemOutcome::Failed(ChromaError::Invalid(msg)),
+        ItemOutcome::Written,
+    ] = &outcomes[..]
+    else {
+        panic!("{outcomes:?}")
+    };
+    let names_all = msg.contains("\"five\"") && msg.contains("5 dimensions");
+    assert!(names_all && msg.contains("has 4"), "{msg}");
     assert_eq!(collection.count().unwrap(), 2);
 }
 
@@ -293,12 +281,10 @@ fn a_replay_counts_our_own_stored_records_as_written_and_others_as_conflicts() {
 }
 
 fn replay_counts_our_own_records(space: &str) {
-    let collection = common::client()
-        .get_or_create_collection(
-            &test_support::test_servers::unique_name("replay"),
-            &metadata([("hnsw:space", space.into())]),
-        )
-        .expect("collection");
+    let name = test_support::test_servers::unique_name("replay");
+    let space_metadata = metadata([("hnsw:space", space.into())]);
+    let collection = common::client().get_or_create_collection(&name, &space_metadata);
+    let collection = collection.expect("collection");
     let ours = |i: usize| ChromaRecord::new(format!("r{i}"), vector(i, 8), meta(i));
     for mode in [WriteMode::Add, WriteMode::Upsert] {
         let mut sink = ChromaSink::new(collection.clone(), mode).expect("sink");
@@ -311,22 +297,13 @@ fn replay_counts_our_own_records(space: &str) {
         // r0, r1: "the lost attempt" stored them. r2: someone else's
         // record under our id. r3: not stored yet.
         let outcomes = sink.write_batch(&[rec(0), rec(1)]).expect("write");
-        assert!(outcomes.iter().all(|o| matches!(o, ItemOutcome::Written)));
+        assert_eq!(words(&outcomes), ["written"; 2], "{mode:?} {space}");
         let mut other = rec(2);
         other.embedding = vector(99, 8);
         sink.write_batch(&[other]).expect("write");
 
-        let outcomes = sink
-            .replay_batch(&[rec(0), rec(1), rec(2), rec(3)])
-            .expect("replay");
-        let got: Vec<&str> = outcomes
-            .iter()
-            .map(|o| match o {
-                ItemOutcome::Written => "written",
-                ItemOutcome::Conflict => "conflict",
-                ItemOutcome::Failed(_) => "failed",
-            })
-            .collect();
+        let replayed = sink.replay_batch(&[rec(0), rec(1), rec(2), rec(3)]);
+        let got = words(&replayed.expect("replay"));
         let want = match mode {
             // /add leaves someone else's r2 in place.
             WriteMode::Add => ["written", "written", "conflict", "written"],

@@ -4,6 +4,7 @@
 mod common;
 
 use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use batch_core::{BatchError, BatcherSettings, ErrorClass, SinkError};
@@ -23,21 +24,50 @@ fn inserter(db: &CouchDatabase, batch_size: usize, policy: ConflictPolicy) -> Co
     CouchDBBatchInserter::with_options(db.clone(), settings, options).expect("start the inserter")
 }
 
+/// Adds `value(i)` with id `d{i}` for every `i` of `ids`.
+fn add_ids(
+    ins: &CouchDBBatchInserter,
+    ids: impl IntoIterator<Item = usize>,
+    value: impl Fn(usize) -> Value,
+) {
+    for i in ids {
+        let id = format!("d{i}");
+        ins.add(value(i), Some(&id)).expect("valid doc");
+    }
+}
+
 /// Writes `n` documents with ids `d0..` and checks they all landed.
 fn seed(db: &CouchDatabase, n: usize) {
     let ins = inserter(db, 100, ConflictPolicy::Skip);
-    for i in 0..n {
-        ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
-    }
+    add_ids(&ins, 0..n, doc);
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
     assert_eq!(report.written, n as u64);
 }
 
 fn stored(db: &CouchDatabase, id: &str) -> Value {
-    db.get(id)
-        .expect("read the doc")
-        .unwrap_or_else(|| panic!("{id} not stored"))
+    let stored = db.get(id).expect("read the doc");
+    stored.unwrap_or_else(|| panic!("{id} not stored"))
+}
+
+/// Whether the stored document `id` is at revision `n-…`.
+fn at_revision(db: &CouchDatabase, id: &str, n: u32) -> bool {
+    let rev = stored(db, id)["_rev"].clone();
+    rev.as_str()
+        .expect("a revision")
+        .starts_with(&format!("{n}-"))
+}
+
+/// A design document refusing every document with `reject` set.
+fn store_a_validator(db: &CouchDatabase) {
+    let validate = "function(newDoc) { if (newDoc.reject) { throw({forbidden: 'rejected'}); } }";
+    let (value, id) = (
+        json!({ "validate_doc_update": validate }),
+        "_design/validate",
+    );
+    let validator = CouchDoc::new(value, Some(id.into()), DEFAULT_MAX_DOC_BYTES);
+    let validator = validator.expect("valid design doc");
+    db.put(&validator).expect("store the validator");
 }
 
 #[test]
@@ -77,65 +107,46 @@ fn re_adding_existing_docs_counts_conflicts_without_fallback() {
     let db = fresh_db("conflicts");
     seed(&db, 100);
     let ins = CouchDBBatchInserter::new(db.clone(), 100).unwrap();
-    for i in 0..100 {
-        ins.add(json!({"changed": true}), Some(&format!("d{i}")))
-            .unwrap();
-    }
+    add_ids(&ins, 0..100, |_| json!({"changed": true}));
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
-    assert_eq!(report.written, 0);
-    assert_eq!(report.conflicts, 100);
+    assert_eq!((report.written, report.conflicts), (0, 100));
     let stats = ins.get_stats();
     assert_eq!(stats["total_conflicts"], 100);
     assert_eq!(stats["total_fallbacks"], 0);
     assert_eq!(stats["total_failed"], 0);
     assert_eq!(stats["total_requests"], 1);
-    assert_eq!(
-        stored(&db, "d7").get("changed"),
-        None,
-        "kept the stored doc"
-    );
+    let changed = stored(&db, "d7").get("changed").cloned();
+    assert_eq!(changed, None, "kept the stored doc");
     assert_eq!(db.doc_count().unwrap(), 100);
 }
 
 #[test]
 fn one_refused_doc_is_handed_back_and_the_rest_written() {
     let db = fresh_db("refused");
-    let validator = CouchDoc::new(
-        json!({"validate_doc_update":
-            "function(newDoc) { if (newDoc.reject) { throw({forbidden: 'rejected'}); } }"}),
-        Some("_design/validate".into()),
-        DEFAULT_MAX_DOC_BYTES,
-    )
-    .unwrap();
-    db.put(&validator).unwrap();
-
+    store_a_validator(&db);
     let ins = CouchDBBatchInserter::new(db.clone(), 50).unwrap();
-    for i in 0..50 {
+    add_ids(&ins, 0..50, |i| {
         let mut value = doc(i);
         if i == 17 {
             value["reject"] = json!(true);
         }
-        ins.add(value, Some(&format!("d{i}"))).unwrap();
-    }
+        value
+    });
     let report = ins.close(TIMEOUT);
     assert_eq!(report.written, 49);
     assert_eq!(report.failed.len(), 1);
     let failed = &report.failed[0];
     assert_eq!(failed.item.id(), "d17");
     assert_eq!(failed.item.doc()["reject"], json!(true));
-    assert!(
-        failed.item.doc().get("_id").is_none(),
-        "caller's doc untouched"
-    );
-    match failed.error.sink_error() {
-        Some(CouchError::Rejected { id, .. }) => assert_eq!(id, "d17"),
-        other => panic!("expected a per-document rejection, got {other:?}"),
-    }
-    assert_eq!(
-        failed.error.sink_error().unwrap().class(),
-        ErrorClass::Permanent
-    );
+    let untouched = failed.item.doc().get("_id").is_none();
+    assert!(untouched, "caller's doc untouched");
+    let error = failed.error.sink_error();
+    let Some(CouchError::Rejected { id, .. }) = error else {
+        panic!("expected a per-document rejection, got {error:?}");
+    };
+    assert_eq!(id, "d17");
+    assert_eq!(error.unwrap().class(), ErrorClass::Permanent);
 
     let stats = ins.stats();
     assert_eq!(stats.total_requests, 1, "accepted docs are never resent");
@@ -152,33 +163,20 @@ fn overwrite_policy_updates_revisions() {
     seed(&db, 20);
     let before = db.requests_sent();
     let ins = inserter(&db, 100, ConflictPolicy::Overwrite);
-    for i in 0..20 {
-        ins.add(json!({"n": i, "version": 2}), Some(&format!("d{i}")))
-            .unwrap();
-    }
+    add_ids(&ins, 0..20, |i| json!({"n": i, "version": 2}));
     // Two new ones in the same batch are plain writes.
     ins.add(json!({"version": 1}), Some("new-1")).unwrap();
     ins.add(json!({"version": 1}), Some("new-2")).unwrap();
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete(), "{:?}", report.failed.first());
-    assert_eq!(report.written, 22);
-    assert_eq!(report.conflicts, 0);
+    assert_eq!((report.written, report.conflicts), (22, 0));
     // _bulk_docs, _all_docs for the 20 conflicting ids, _bulk_docs again.
     assert_eq!(db.requests_sent() - before, 3);
-    for i in 0..20 {
-        let stored = stored(&db, &format!("d{i}"));
-        assert_eq!(stored["version"], 2);
-        assert!(
-            stored["_rev"].as_str().unwrap().starts_with("2-"),
-            "{stored}"
-        );
+    for id in (0..20).map(|i| format!("d{i}")) {
+        assert_eq!(stored(&db, &id)["version"], 2, "{id}");
+        assert!(at_revision(&db, &id, 2), "{}", stored(&db, &id));
     }
-    assert!(
-        stored(&db, "new-1")["_rev"]
-            .as_str()
-            .unwrap()
-            .starts_with("1-")
-    );
+    assert!(at_revision(&db, "new-1", 1));
     assert_eq!(db.doc_count().unwrap(), 22);
 }
 
@@ -187,21 +185,17 @@ fn fail_policy_hands_conflicts_back() {
     let db = fresh_db("failpolicy");
     seed(&db, 10);
     let ins = inserter(&db, 100, ConflictPolicy::Fail);
-    for i in 5..15 {
-        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
-    }
+    add_ids(&ins, 5..15, doc);
     let report = ins.close(TIMEOUT);
-    assert_eq!(report.written, 5);
-    assert_eq!(report.conflicts, 0);
+    assert_eq!((report.written, report.conflicts), (5, 0));
     let mut failed: Vec<&str> = report.failed.iter().map(|f| f.item.id()).collect();
     failed.sort_unstable();
     assert_eq!(failed, ["d5", "d6", "d7", "d8", "d9"]);
-    assert!(
-        report
-            .failed
-            .iter()
-            .all(|f| matches!(f.error.sink_error(), Some(CouchError::Conflict { .. })))
-    );
+    for f in &report.failed {
+        let error = f.error.sink_error();
+        let conflict = matches!(error, Some(CouchError::Conflict { .. }));
+        assert!(conflict, "{error:?}");
+    }
     assert_eq!(ins.stats().total_fallbacks, 0);
     assert_eq!(db.doc_count().unwrap(), 15);
 }
@@ -211,10 +205,9 @@ fn duplicate_ids_in_one_batch_behave_like_separate_batches() {
     // Skip: the first occurrence is stored, the later ones are conflicts.
     let db = fresh_db("dupskip");
     let ins = inserter(&db, 10, ConflictPolicy::Skip);
-    ins.add(json!({"v": 1}), Some("a")).unwrap();
-    ins.add(json!({"v": 1}), Some("b")).unwrap();
-    ins.add(json!({"v": 2}), Some("a")).unwrap();
-    ins.add(json!({"v": 3}), Some("a")).unwrap();
+    for (v, id) in [(1, "a"), (1, "b"), (2, "a"), (3, "a")] {
+        ins.add(json!({ "v": v }), Some(id)).unwrap();
+    }
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
     assert_eq!((report.written, report.conflicts), (2, 2));
@@ -223,15 +216,14 @@ fn duplicate_ids_in_one_batch_behave_like_separate_batches() {
     // Overwrite: the last occurrence wins.
     let db = fresh_db("dupoverwrite");
     let ins = inserter(&db, 10, ConflictPolicy::Overwrite);
-    ins.add(json!({"v": 1}), Some("a")).unwrap();
-    ins.add(json!({"v": 2}), Some("a")).unwrap();
-    ins.add(json!({"v": 3}), Some("a")).unwrap();
+    for v in 1..=3 {
+        ins.add(json!({ "v": v }), Some("a")).unwrap();
+    }
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete(), "{:?}", report.failed.first());
     assert_eq!((report.written, report.conflicts), (3, 0));
-    let a = stored(&db, "a");
-    assert_eq!(a["v"], 3);
-    assert!(a["_rev"].as_str().unwrap().starts_with("3-"));
+    assert_eq!(stored(&db, "a")["v"], 3);
+    assert!(at_revision(&db, "a", 3));
     assert_eq!(db.doc_count().unwrap(), 1);
 }
 
@@ -253,22 +245,16 @@ fn bad_documents_are_refused_before_sending() {
     ];
     for (value, id) in cases {
         let failed = ins.add(value.clone(), id).unwrap_err();
-        assert!(
-            matches!(failed.error, BatchError::Invalid(_)),
-            "{}",
-            failed.error
-        );
+        let invalid = matches!(failed.error, BatchError::Invalid(_));
+        assert!(invalid, "{value} {id:?}: {}", failed.error);
         assert_eq!(failed.item.doc(), &value, "handed back unchanged");
     }
     ins.add(json!({"fine": true}), Some("ok")).unwrap();
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
     assert_eq!(report.written, 1);
-    assert_eq!(
-        db.requests_sent() - before,
-        1,
-        "only the valid doc was sent"
-    );
+    let sent = db.requests_sent() - before;
+    assert_eq!(sent, 1, "only the valid doc was sent");
     assert_eq!(db.doc_count().unwrap(), 1);
 }
 
@@ -288,8 +274,7 @@ fn missing_database_fails_every_doc_once_without_fallback() {
         assert_eq!(error.class(), ErrorClass::Fatal);
     }
     let stats = ins.stats();
-    assert_eq!(stats.total_requests, 1);
-    assert_eq!(stats.total_fallbacks, 0);
+    assert_eq!((stats.total_requests, stats.total_fallbacks), (1, 0));
     // Handed-back documents keep their assigned id: adding them again
     // after creating the database stores each exactly once.
     assert!(db.create_if_missing().unwrap());
@@ -311,17 +296,12 @@ fn byte_limit_splits_batches_before_sending() {
     let settings = BatcherSettings::builder().batch_size(100).build().unwrap();
     let options = CouchOptions::default().max_request_bytes(NonZeroUsize::new(10_000).unwrap());
     let ins = CouchDBBatchInserter::with_options(db.clone(), settings, options).unwrap();
-    for i in 0..40 {
-        ins.add(json!({"text": "y".repeat(900)}), Some(&format!("d{i}")))
-            .unwrap();
-    }
+    add_ids(&ins, 0..40, |_| json!({"text": "y".repeat(900)}));
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
     assert_eq!(report.written, 40);
-    assert!(
-        db.requests_sent() - before >= 4,
-        "at most ~10 docs of 900 B per 10 kB request"
-    );
+    let sent = db.requests_sent() - before;
+    assert!(sent >= 4, "at most ~10 docs of 900 B per 10 kB request");
     assert_eq!(db.doc_count().unwrap(), 40);
 }
 
@@ -331,12 +311,7 @@ fn stats_equal_the_database_doc_count() {
     seed(&db, 30);
     let ins = CouchDBBatchInserter::new(db.clone(), 25).unwrap();
     // 30 conflicts with the seed, 70 new, 5 duplicates of new ones, 2 refused.
-    for i in 0..100 {
-        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
-    }
-    for i in 50..55 {
-        ins.add(doc(i), Some(&format!("d{i}"))).unwrap();
-    }
+    add_ids(&ins, (0..100).chain(50..55), doc);
     assert!(ins.add(json!(null), None).is_err());
     assert!(ins.add(json!({}), Some("_x")).is_err());
     let report = ins.close(TIMEOUT);
@@ -351,10 +326,10 @@ fn stats_equal_the_database_doc_count() {
 #[test]
 fn concurrent_adders_lose_nothing() {
     let db = fresh_db("threads");
-    let ins = std::sync::Arc::new(CouchDBBatchInserter::new(db.clone(), 50).unwrap());
+    let ins = Arc::new(CouchDBBatchInserter::new(db.clone(), 50).unwrap());
     let handles: Vec<_> = (0..4)
         .map(|t| {
-            let ins = std::sync::Arc::clone(&ins);
+            let ins = Arc::clone(&ins);
             std::thread::spawn(move || {
                 for i in 0..150 {
                     ins.add(doc(i), Some(&format!("t{t}-{i}"))).unwrap();
@@ -362,9 +337,9 @@ fn concurrent_adders_lose_nothing() {
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .for_each(|h| h.join().expect("adder thread"));
+    for handle in handles {
+        handle.join().expect("adder thread");
+    }
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete(), "{:?}", report.failed);
     assert_eq!((report.written, ins.stats().total_added), (600, 600));
@@ -396,9 +371,8 @@ fn credentials_are_sent_and_refused_ones_fail_every_doc_without_fallback() {
 fn a_refused_document_added_again_is_refused_again_not_sent_empty() {
     let db = fresh_db("readd");
     let ins = inserter(&db, 10, ConflictPolicy::Skip);
-    let refused = ins
-        .add(json!({"_bad": 1}), Some("readd-1"))
-        .expect_err("unknown _ member");
+    let refused = ins.add(json!({"_bad": 1}), Some("readd-1"));
+    let refused = refused.expect_err("unknown _ member");
     let before = db.requests_sent();
     let again = ins.add_doc(refused.item).expect_err("still invalid");
     match &again.error {
@@ -407,24 +381,18 @@ fn a_refused_document_added_again_is_refused_again_not_sent_empty() {
     }
     assert_eq!(again.item.id(), "readd-1", "handed back with its id");
     // A prepared document over this inserter's own size limit is refused too.
-    let big = CouchDoc::new(
-        json!({"pad": "x".repeat(200)}),
-        Some("big".into()),
-        DEFAULT_MAX_DOC_BYTES,
-    )
-    .expect("valid under the default limit");
-    let small = CouchDBBatchInserter::with_options(
-        db.clone(),
-        BatcherSettings::builder().build().expect("settings"),
-        CouchOptions::default().max_doc_bytes(100),
-    )
-    .expect("inserter");
-    let over = small.add_doc(big).expect_err("over 100 bytes");
-    assert!(
-        matches!(over.error, BatchError::Invalid(_)),
-        "{:?}",
-        over.error
-    );
+    let big = json!({"pad": "x".repeat(200)});
+    let big = CouchDoc::new(big, Some("big".into()), DEFAULT_MAX_DOC_BYTES);
+    let big = big.expect("valid under the default limit");
+    let settings = BatcherSettings::builder().build().expect("settings");
+    let options = CouchOptions::default().max_doc_bytes(100);
+    let small = CouchDBBatchInserter::with_options(db.clone(), settings, options);
+    let over = small
+        .expect("inserter")
+        .add_doc(big)
+        .expect_err("over 100 bytes");
+    let invalid = matches!(over.error, BatchError::Invalid(_));
+    assert!(invalid, "{:?}", over.error);
     let report = ins.close(TIMEOUT);
     assert!(report.is_complete());
     assert_eq!(report.written, 0);
@@ -437,27 +405,20 @@ fn the_inserter_has_the_batchers_failure_handler_and_flush_timeout() {
     let db = fresh_db("handler");
     seed(&db, 3);
     let ins = inserter(&db, 10, ConflictPolicy::Fail);
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let collect = std::sync::Arc::clone(&seen);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collect = Arc::clone(&seen);
     ins.set_failure_handler(move |failed| {
-        collect
-            .lock()
-            .expect("lock")
-            .push(failed.item.id().to_owned());
+        let id = failed.item.id().to_owned();
+        collect.lock().expect("lock").push(id);
     });
-    for i in 0..4 {
-        ins.add(doc(i), Some(&format!("d{i}"))).expect("valid doc");
-    }
+    add_ids(&ins, 0..4, doc);
     let report = ins.flush_timeout(TIMEOUT);
     assert!(report.is_complete(), "the handler took the failures");
     assert_eq!(report.written, 1, "d3 is new");
     let mut seen = seen.lock().expect("lock").clone();
     seen.sort();
-    assert_eq!(
-        seen,
-        ["d0", "d1", "d2"],
-        "conflicts under Fail went to the handler"
-    );
+    let handled = "conflicts under Fail went to the handler";
+    assert_eq!(seen, ["d0", "d1", "d2"], "{handled}");
     assert_eq!(ins.get_stats()["total_failed"], 3);
     assert_eq!(db.doc_count().expect("count"), 4);
 }

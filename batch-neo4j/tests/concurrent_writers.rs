@@ -6,14 +6,28 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use batch_core::Sink;
-use batch_core::{ErrorClass, SinkError};
+use batch_core::{BatcherSettings, ErrorClass, RetryPolicy, Sink, SinkError};
 use batch_neo4j::{
     GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, NodeItem, Properties, PropertyValue,
 };
 use common::{admin, config, count, unique};
+
+/// A fresh label with nodes `doc_0..doc_199`.
+fn label_with_200_docs() -> String {
+    let doc = unique("Doc");
+    let cypher = format!("UNWIND range(0, 199) AS d CREATE (:{doc} {{id: 'doc_' + toString(d)}})");
+    admin().run_cypher(&cypher, &Default::default()).unwrap();
+    doc
+}
+
+/// `ids` as a Cypher list.
+fn id_list(ids: impl IntoIterator<Item = String>) -> PropertyValue {
+    PropertyValue::List(ids.into_iter().map(Into::into).collect())
+}
 
 #[test]
 fn concurrent_writers_on_the_same_nodes_are_retried_and_lose_nothing() {
@@ -62,12 +76,8 @@ fn concurrent_writers_on_the_same_nodes_are_retried_and_lose_nothing() {
     eprintln!("writers (written, retries): {results:?}");
     let written: u64 = results.iter().map(|r| r.0).sum();
     assert_eq!(written, 2 * per_writer as u64);
-    let mut admin = admin();
-    let n = count(
-        &mut admin,
-        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
-    );
-    assert_eq!(n, 2 * per_writer as i64);
+    let rels = format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)");
+    assert_eq!(count(&mut admin(), &rels), 2 * per_writer as i64);
 }
 
 /// Two threads, each with a raw sink (no batcher, so no retry), update
@@ -87,17 +97,13 @@ fn opposite_orders(doc: &str, raw: bool) -> Vec<Neo4jError> {
                     if w == 1 {
                         ids.reverse();
                     }
+                    let properties = Properties::from_iter([
+                        ("w".to_owned(), w.into()),
+                        ("round".to_owned(), round.into()),
+                    ]);
                     let written = if raw {
-                        let params: Properties = [
-                            (
-                                "ids".to_owned(),
-                                PropertyValue::List(ids.into_iter().map(Into::into).collect()),
-                            ),
-                            ("w".to_owned(), w.into()),
-                            ("round".to_owned(), round.into()),
-                        ]
-                        .into_iter()
-                        .collect();
+                        let mut params = properties;
+                        params.insert("ids".to_owned(), id_list(ids));
                         sink.run_cypher(
                             &format!(
                                 "UNWIND $ids AS id MATCH (n:{doc} {{id: id}}) \
@@ -113,12 +119,7 @@ fn opposite_orders(doc: &str, raw: bool) -> Vec<Neo4jError> {
                                 GraphItem::Node(Box::new(NodeItem {
                                     label: doc.clone(),
                                     id,
-                                    properties: [
-                                        ("w".to_owned(), w.into()),
-                                        ("round".to_owned(), round.into()),
-                                    ]
-                                    .into_iter()
-                                    .collect(),
+                                    properties: properties.clone(),
                                 }))
                             })
                             .collect();
@@ -147,25 +148,18 @@ fn the_deadlock_the_server_sends_is_transient_and_the_librarys_order_avoids_it()
     // one other node, as ArcadeDB's optimistic conflicts needed, never
     // deadlocks on Neo4j: one shared lock makes no cycle.) The error the
     // server really sent must be a transient deadlock.
-    let doc = unique("Doc");
-    let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!("UNWIND range(0, 199) AS d CREATE (:{doc} {{id: 'doc_' + toString(d)}})"),
-            &Default::default(),
-        )
-        .unwrap();
+    let doc = label_with_200_docs();
     let errors = opposite_orders(&doc, true);
     eprintln!("raw statements in opposite orders: {} errors", errors.len());
     assert!(!errors.is_empty(), "no deadlock was provoked this time");
     for e in &errors {
+        let deadlock = Some("Neo.TransientError.Transaction.DeadlockDetected");
+        assert_eq!(e.code(), deadlock, "{e}");
         assert_eq!(
-            e.code(),
-            Some("Neo.TransientError.Transaction.DeadlockDetected"),
+            (e.class(), e.is_deadlock()),
+            (ErrorClass::Transient, true),
             "{e}"
         );
-        assert_eq!(e.class(), ErrorClass::Transient);
-        assert!(e.is_deadlock());
     }
     // The same items added in opposite orders through the library: its
     // rows go in node-id order (plan.rs), so both take the shared locks in
@@ -180,28 +174,17 @@ fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
     // opposite order in a loop while a creator upserts them 20 times: Neo4j
     // ends one of each deadlocked pair; when it is the creator's, the batch
     // was rolled back and is retried whole.
-    let doc = unique("Doc");
-    let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!("UNWIND range(0, 199) AS d CREATE (:{doc} {{id: 'doc_' + toString(d)}})"),
-            &Default::default(),
-        )
-        .unwrap();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let doc = label_with_200_docs();
+    let done = Arc::new(AtomicBool::new(false));
     let other = {
-        let (doc, done) = (doc.clone(), std::sync::Arc::clone(&done));
+        let (doc, done) = (doc.clone(), Arc::clone(&done));
         std::thread::spawn(move || {
             let mut sink = Neo4jSink::connect(config()).unwrap();
-            let ids: Vec<PropertyValue> =
-                (0..200).rev().map(|d| format!("doc_{d}").into()).collect();
-            let params: Properties = [("ids".to_owned(), PropertyValue::List(ids))]
-                .into_iter()
-                .collect();
+            let ids = id_list((0..200).rev().map(|d| format!("doc_{d}")));
+            let params = Properties::from_iter([("ids".to_owned(), ids)]);
+            let cypher = format!("UNWIND $ids AS id MATCH (n:{doc} {{id: id}}) SET n.other = id");
             let mut lost = 0;
-            while !done.load(std::sync::atomic::Ordering::Acquire) {
-                let cypher =
-                    format!("UNWIND $ids AS id MATCH (n:{doc} {{id: id}}) SET n.other = id");
+            while !done.load(Ordering::Acquire) {
                 if sink.run_cypher(&cypher, &params).is_err() {
                     lost += 1;
                 }
@@ -214,20 +197,11 @@ fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
     // A budget no run of deadlocks exhausts (CI once saw the default 12
     // tries all lose against this writer on a loaded machine): the test is
     // about what a retry does, not how long the budget lasts.
-    let retry = batch_core::RetryPolicy::new(
-        1000,
-        Duration::from_millis(5),
-        Duration::from_millis(100),
-        Duration::from_secs(120),
-    )
-    .unwrap();
-    let settings = batch_core::BatcherSettings::builder()
-        .batch_size(200)
-        .retry(retry)
-        .build()
-        .unwrap();
-    let creator = Neo4jBatchCreator::with_settings(config(), settings).unwrap();
-    let mut expected = 0;
+    let (first, most) = (Duration::from_millis(5), Duration::from_millis(100));
+    let retry = RetryPolicy::new(1000, first, most, Duration::from_secs(120)).unwrap();
+    let settings = BatcherSettings::builder().batch_size(200).retry(retry);
+    let creator = Neo4jBatchCreator::with_settings(config(), settings.build().unwrap()).unwrap();
+    let expected = 20 * 200; // every node in every round
     for round in 0..20_i64 {
         for d in 0..200 {
             creator
@@ -236,9 +210,8 @@ fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
         }
         let report = creator.flush();
         assert!(report.is_complete(), "{:?}", report.failed.first());
-        expected += 200;
     }
-    done.store(true, std::sync::atomic::Ordering::Release);
+    done.store(true, Ordering::Release);
     let other_lost = other.join().unwrap();
     let stats = creator.stats();
     eprintln!("creator: {stats:?}; the other writer lost {other_lost} transactions");
@@ -254,15 +227,9 @@ fn a_batch_deadlocked_by_another_writer_is_retried_whole_and_counted_once() {
         stats.total_deadlocks + other_lost > 0,
         "no deadlock was provoked this time"
     );
-    assert_eq!(
-        count(
-            &mut admin,
-            &format!("MATCH (n:{doc}) WHERE n.round = 19 RETURN count(n)")
-        ),
-        200
-    );
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (n:{doc}) RETURN count(n)")),
-        200
-    );
+    let mut admin = admin();
+    for filter in ["WHERE n.round = 19", ""] {
+        let cypher = format!("MATCH (n:{doc}) {filter} RETURN count(n)");
+        assert_eq!(count(&mut admin, &cypher), 200, "{cypher}");
+    }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use batch_core::{BatchError, BatcherSettings, Fallback, ItemOutcome, Sink};
 use batch_neo4j::{
-    GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, NodeItem, PropertyValue, RelationshipItem,
+    GraphItem, Neo4jBatchCreator, Neo4jConfig, Neo4jError, Neo4jSink, NodeItem, PropertyValue,
+    RelationshipItem,
 };
 use common::{
     add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
@@ -17,17 +18,18 @@ use common::{
 
 const TYPES: [&str; 3] = ["HAS_CHUNK", "NEXT_CHUNK", "REFERS_TO"];
 
+fn graph(doc: &str, chunk: &str) -> Neo4jConfig {
+    config().labels(doc, chunk).unwrap()
+}
+
 /// Creates `docs` Doc nodes and `chunks` Chunk nodes through a creator of their own.
 fn make_nodes(doc: &str, chunk: &str, docs: usize, chunks: usize) {
-    let nodes = Neo4jBatchCreator::new(config().labels(doc, chunk).unwrap(), 1000).unwrap();
+    let nodes = Neo4jBatchCreator::new(graph(doc, chunk), 1000).unwrap();
     nodes.ensure_indexes().unwrap();
     for d in 0..docs {
+        let title = format!("Doc {d}");
         nodes
-            .upsert_node(
-                doc,
-                format!("doc_{d}"),
-                [("title", format!("Doc {d}").into())],
-            )
+            .upsert_node(doc, format!("doc_{d}"), [("title", title.into())])
             .unwrap();
     }
     for c in 0..chunks {
@@ -38,6 +40,13 @@ fn make_nodes(doc: &str, chunk: &str, docs: usize, chunks: usize) {
     let report = nodes.close(Duration::from_secs(60));
     assert!(report.is_complete(), "{:?}", report.failed);
     assert_eq!(report.written as usize, docs + chunks);
+}
+
+/// Fresh Doc and Chunk labels with `docs` and `chunks` nodes.
+fn doc_and_chunk_labels(docs: usize, chunks: usize) -> (String, String) {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    make_nodes(&doc, &chunk, docs, chunks);
+    (doc, chunk)
 }
 
 fn add_rels(creator: &Neo4jBatchCreator, n: usize, docs: usize) {
@@ -57,11 +66,29 @@ fn add_rels(creator: &Neo4jBatchCreator, n: usize, docs: usize) {
     }
 }
 
+/// Relationships from `doc` to `chunk` nodes on the server, of any type,
+/// and how many of them still hold the creation marker.
+fn rels_and_markers(admin: &mut Neo4jSink, doc: &str, chunk: &str) -> (i64, i64) {
+    let all = format!("MATCH (:{doc})-[r]->(:{chunk})");
+    let rels = count(admin, &format!("{all} RETURN count(r)"));
+    let markers = count(
+        admin,
+        &format!("{all} WHERE r._uds3_batch_created IS NOT NULL RETURN count(r)"),
+    );
+    (rels, markers)
+}
+
+fn nodes_of(admin: &mut Neo4jSink, label: &str, filter: &str) -> i64 {
+    count(
+        admin,
+        &format!("MATCH (n:{label}) {filter} RETURN count(n)"),
+    )
+}
+
 #[test]
 fn relationships_2500_across_3_types_take_one_query_per_type_per_batch() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    make_nodes(&doc, &chunk, 50, 2500);
-    let creator = Neo4jBatchCreator::new(config().labels(&doc, &chunk).unwrap(), 1000).unwrap();
+    let (doc, chunk) = doc_and_chunk_labels(50, 2500);
+    let creator = Neo4jBatchCreator::new(graph(&doc, &chunk), 1000).unwrap();
     add_rels(&creator, 2500, 50);
     let report = creator.flush();
     assert!(report.is_complete(), "{:?}", report.failed);
@@ -75,10 +102,14 @@ fn relationships_2500_across_3_types_take_one_query_per_type_per_batch() {
     assert_eq!(q.transactions, 3 + retries, "{q:?}");
     assert!(q.queries >= 9 && q.queries <= 3 * q.transactions, "{q:?}");
     let stats = creator.get_stats();
-    assert_eq!(stats["total_created"], 2500);
-    assert_eq!(stats["total_batches"], 3);
-    assert_eq!(stats["total_fallbacks"], 0);
-    assert_eq!(stats["pending"], 0);
+    for (key, value) in [
+        ("total_created", 2500),
+        ("total_batches", 3),
+        ("total_fallbacks", 0),
+        ("pending", 0),
+    ] {
+        assert_eq!(stats[key], value, "{key}");
+    }
 
     let mut admin = admin();
     let mut total = 0;
@@ -87,16 +118,12 @@ fn relationships_2500_across_3_types_take_one_query_per_type_per_batch() {
         assert_eq!(n, (2500 + 2 - t as i64) / 3, "{rel_type}");
         total += n;
     }
-    // Stats equal what the server holds (these labels are this test's own).
-    let on_server = count(
-        &mut admin,
-        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
-    );
-    assert_eq!(on_server, 2500);
+    // Stats equal what the server holds (these labels are this test's own),
+    // and no marker is left behind.
+    assert_eq!(rels_and_markers(&mut admin, &doc, &chunk), (2500, 0));
     assert_eq!(total, 2500);
-    assert_eq!(stats["total_created"] as i64, on_server);
 
-    // Properties arrived with their types, and no marker is left behind.
+    // Properties arrived with their types.
     let rows = admin
         .run_cypher(
             &format!(
@@ -115,52 +142,35 @@ fn relationships_2500_across_3_types_take_one_query_per_type_per_batch() {
             None
         ]]
     );
-    let markers = count(
-        &mut admin,
-        &format!(
-            "MATCH (:{doc})-[r]->(:{chunk}) WHERE r._uds3_batch_created IS NOT NULL RETURN count(r)"
-        ),
-    );
-    assert_eq!(markers, 0);
 }
 
 #[test]
 fn rerunning_creates_no_duplicates_and_counts_conflicts() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    make_nodes(&doc, &chunk, 10, 300);
-    let graph = config().labels(&doc, &chunk).unwrap();
-    let first = Neo4jBatchCreator::new(graph.clone(), 100).unwrap();
-    add_rels(&first, 300, 10);
-    let report = first.close(Duration::from_secs(60));
-    assert!(report.is_complete(), "{:?}", report.failed);
-    assert_eq!((report.written, report.conflicts), (300, 0));
-
-    let again = Neo4jBatchCreator::new(graph, 100).unwrap();
-    add_rels(&again, 300, 10);
-    // The same relationship twice within one batch is one row: one
-    // conflict. `[]`: no properties.
-    again
-        .add_relationship("doc_0", "chunk_0", "HAS_CHUNK", [])
-        .unwrap();
-    let report = again.close(Duration::from_secs(60));
-    assert!(report.is_complete(), "{:?}", report.failed);
-    assert_eq!((report.written, report.conflicts), (0, 301));
-    assert_eq!(again.get_stats()["total_created"], 0);
-    assert_eq!(again.get_stats()["total_conflicts"], 301);
-
-    let mut admin = admin();
-    let n = count(
-        &mut admin,
-        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
-    );
-    assert_eq!(n, 300);
+    let (doc, chunk) = doc_and_chunk_labels(10, 300);
+    for (run, expected) in [("first", (300, 0)), ("again", (0, 301))] {
+        let creator = Neo4jBatchCreator::new(graph(&doc, &chunk), 100).unwrap();
+        add_rels(&creator, 300, 10);
+        if run == "again" {
+            // The same relationship twice within one batch is one row: one
+            // conflict. `[]`: no properties.
+            creator
+                .add_relationship("doc_0", "chunk_0", "HAS_CHUNK", [])
+                .unwrap();
+        }
+        let report = creator.close(Duration::from_secs(60));
+        assert!(report.is_complete(), "{run}: {:?}", report.failed);
+        assert_eq!((report.written, report.conflicts), expected, "{run}");
+        let stats = creator.get_stats();
+        let counted = (stats["total_created"], stats["total_conflicts"]);
+        assert_eq!(counted, expected, "{run}");
+    }
+    assert_eq!(rels_and_markers(&mut admin(), &doc, &chunk).0, 300);
 }
 
 #[test]
 fn a_row_with_a_missing_endpoint_is_handed_back_and_the_others_written() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    make_nodes(&doc, &chunk, 1, 9);
-    let creator = Neo4jBatchCreator::new(config().labels(&doc, &chunk).unwrap(), 100).unwrap();
+    let (doc, chunk) = doc_and_chunk_labels(1, 9);
+    let creator = Neo4jBatchCreator::new(graph(&doc, &chunk), 100).unwrap();
     for i in 0..10 {
         // chunk_9 does not exist.
         creator
@@ -188,51 +198,42 @@ fn a_row_with_a_missing_endpoint_is_handed_back_and_the_others_written() {
     // One transaction: the missing row did not cost a fallback.
     assert_eq!(creator.query_stats().transactions, 1);
     assert_eq!(creator.get_stats()["total_fallbacks"], 0);
-
-    let mut admin = admin();
-    assert_eq!(count_rels(&mut admin, &doc, "HAS_CHUNK", &chunk), 9);
+    assert_eq!(count_rels(&mut admin(), &doc, "HAS_CHUNK", &chunk), 9);
 }
 
 #[test]
 fn injection_in_rel_type_or_label_is_refused_before_any_round_trip() {
     let creator = Neo4jBatchCreator::new(config(), 10).unwrap();
+    let k = || [("k", PropertyValue::from(1))];
+    let mixed = PropertyValue::List(vec![1.into(), "a".into()]);
+    // (case, the add's result, what the `Invalid` message names; "": any).
+    let mut cases = vec![];
     for bad in [
         "HAS_CHUNK]->() WITH a MATCH (n) DETACH DELETE n //",
         "X` DETACH DELETE a //",
         "HAS CHUNK",
         "",
     ] {
-        let failed = creator
-            .add_relationship("a", "b", bad, [("k", 1.into())])
-            .unwrap_err();
+        let added = creator.add_relationship("a", "b", bad, k());
+        cases.push((format!("type {bad:?}"), added, "relationship type"));
+    }
+    let from = ("Doc`) DETACH DELETE a //", "a");
+    let added = creator.add_relationship_between(from, ("Chunk", "b"), "T", k());
+    cases.push(("label".into(), added, "label"));
+    let added = creator.upsert_node("Doc", "", k());
+    cases.push(("empty id".into(), added, ""));
+    let added = creator.upsert_node("Doc", "x", [("id", "other".into())]);
+    cases.push(("id property".into(), added, "reserved"));
+    let added = creator.add_relationship("a", "b", "T", [("k", mixed)]);
+    cases.push(("mixed list".into(), added, ""));
+    for (case, added, names) in cases {
+        let failed = added.expect_err(&case);
         assert!(
-            matches!(&failed.error, BatchError::Invalid(m) if m.contains("relationship type")),
-            "{:?}",
+            matches!(&failed.error, BatchError::Invalid(m) if m.contains(names)),
+            "{case}: {:?}",
             failed.error
         );
     }
-    let failed = creator
-        .add_relationship_between(
-            ("Doc`) DETACH DELETE a //", "a"),
-            ("Chunk", "b"),
-            "T",
-            [("k", 1.into())],
-        )
-        .unwrap_err();
-    assert!(matches!(&failed.error, BatchError::Invalid(m) if m.contains("label")));
-    let failed = creator
-        .upsert_node("Doc", "", [("k", 1.into())])
-        .unwrap_err();
-    assert!(matches!(&failed.error, BatchError::Invalid(_)));
-    let failed = creator
-        .upsert_node("Doc", "x", [("id", "other".into())])
-        .unwrap_err();
-    assert!(matches!(&failed.error, BatchError::Invalid(m) if m.contains("reserved")));
-    let mixed = PropertyValue::List(vec![1.into(), "a".into()]);
-    let failed = creator
-        .add_relationship("a", "b", "T", [("k", mixed)])
-        .unwrap_err();
-    assert!(matches!(&failed.error, BatchError::Invalid(_)));
 
     let report = creator.flush();
     assert!(report.is_complete());
@@ -246,41 +247,26 @@ fn node_upserts_count_created_and_changed_nodes_as_written_and_unchanged_ones_as
     let creator = Neo4jBatchCreator::new(config(), 100).unwrap();
     creator.ensure_indexes_for(&[&label]).unwrap();
     creator.ensure_indexes_for(&[&label]).unwrap(); // IF NOT EXISTS
-    for i in 0..5 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("v", 1.into())])
-            .unwrap();
+    // New nodes, then changed properties (written, as an upsert's update on
+    // every backend), then the values the nodes hold already (conflicts).
+    let rounds: [(&str, &[(&str, i64)], _); 3] = [
+        ("new", &[("v", 1)], (5, 0)),
+        ("changed", &[("v", 2), ("w", 3)], (5, 0)),
+        ("unchanged", &[("w", 3)], (0, 5)),
+    ];
+    for (round, properties, expected) in rounds {
+        for i in 0..5 {
+            let properties = properties.iter().map(|&(k, v)| (k, v.into()));
+            creator
+                .upsert_node(&label, format!("n{i}"), properties)
+                .unwrap();
+        }
+        let report = creator.flush();
+        assert_eq!((report.written, report.conflicts), expected, "{round}");
     }
-    let report = creator.flush();
-    assert_eq!((report.written, report.conflicts), (5, 0));
-    for i in 0..5 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("v", 2.into()), ("w", 3.into())])
-            .unwrap();
-    }
-    // Changed properties: written, as an upsert's update on every backend.
-    let report = creator.flush();
-    assert_eq!((report.written, report.conflicts), (5, 0));
-    for i in 0..5 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("w", 3.into())])
-            .unwrap();
-    }
-    // The values the nodes hold already: conflicts.
-    let report = creator.flush();
-    assert_eq!((report.written, report.conflicts), (0, 5));
     let mut admin = admin();
-    assert_eq!(
-        count(
-            &mut admin,
-            &format!("MATCH (n:{label}) WHERE n.v = 2 AND n.w = 3 RETURN count(n)")
-        ),
-        5
-    );
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
-        5
-    );
+    assert_eq!(nodes_of(&mut admin, &label, "WHERE n.v = 2 AND n.w = 3"), 5);
+    assert_eq!(nodes_of(&mut admin, &label, ""), 5);
 }
 
 #[test]
@@ -289,15 +275,12 @@ fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
     // which fails the whole transaction (permanent); bisection isolates u3.
     let mut admin = admin();
     let label = label_with_a_taken_email(&mut admin);
-    let creator = Neo4jBatchCreator::with_settings(
-        config(),
-        BatcherSettings::builder()
-            .batch_size(6)
-            .fallback(Fallback::Bisect)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let settings = BatcherSettings::builder()
+        .batch_size(6)
+        .fallback(Fallback::Bisect)
+        .build()
+        .unwrap();
+    let creator = Neo4jBatchCreator::with_settings(config(), settings).unwrap();
     add_users_u3_with_the_taken_email(&creator, &label, 6);
     let report = creator.flush();
     assert_eq!(report.written, 5);
@@ -308,10 +291,7 @@ fn a_row_the_server_refuses_is_isolated_and_the_others_written() {
     assert!(matches!(error, Neo4jError::Server { .. }), "{error}");
     assert!(!batch_core::SinkError::is_retriable(error));
     assert_eq!(creator.get_stats()["total_fallbacks"], 1);
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
-        6
-    );
+    assert_eq!(nodes_of(&mut admin, &label, ""), 6);
 }
 
 #[test]
@@ -325,36 +305,27 @@ fn the_apoc_path_is_probed_once_and_counts_like_the_manual_one() {
         "SHOW PROCEDURES YIELD name WHERE name = 'apoc.merge.relationship' RETURN count(*)",
     );
     assert_eq!(apoc, 1, "the test server has no apoc.merge.relationship");
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    make_nodes(&doc, &chunk, 2, 40);
-    let graph = config().labels(&doc, &chunk).unwrap().try_apoc(true);
+    let (doc, chunk) = doc_and_chunk_labels(2, 40);
     for (round, expected) in [(0, (40, 0)), (1, (0, 40))] {
-        let creator = Neo4jBatchCreator::new(graph.clone(), 20).unwrap();
+        let creator = Neo4jBatchCreator::new(graph(&doc, &chunk).try_apoc(true), 20).unwrap();
         add_rels(&creator, 40, 2);
         let report = creator.close(Duration::from_secs(60));
         assert!(report.is_complete(), "round {round}: {:?}", report.failed);
-        assert_eq!(
-            (report.written, report.conflicts),
-            expected,
-            "round {round}"
-        );
+        let counted = (report.written, report.conflicts);
+        assert_eq!(counted, expected, "round {round}");
     }
-    let n = count(
-        &mut admin,
-        &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)"),
-    );
-    assert_eq!(n, 40);
-    let markers = count(
-        &mut admin,
-        &format!(
-            "MATCH (:{doc})-[r]->(:{chunk}) WHERE r._uds3_batch_created IS NOT NULL RETURN count(r)"
-        ),
-    );
-    assert_eq!(markers, 0);
+    assert_eq!(rels_and_markers(&mut admin, &doc, &chunk), (40, 0));
 }
 
-fn kinds(outcomes: Vec<ItemOutcome<Neo4jError>>) -> Vec<&'static str> {
+/// What `sink` made of each item, written or (with `replay`) replayed.
+fn kinds(sink: &mut Neo4jSink, items: &[GraphItem], replay: bool) -> Vec<&'static str> {
+    let outcomes = if replay {
+        sink.replay_batch(items)
+    } else {
+        sink.write_batch(items)
+    };
     outcomes
+        .unwrap()
         .into_iter()
         .map(|o| match o {
             ItemOutcome::Written => "written",
@@ -366,11 +337,9 @@ fn kinds(outcomes: Vec<ItemOutcome<Neo4jError>>) -> Vec<&'static str> {
 
 #[test]
 fn a_replay_counts_every_element_it_merges_as_written_a_write_only_changed_ones() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
-    make_nodes(&doc, &chunk, 1, 2);
+    let (doc, chunk) = doc_and_chunk_labels(1, 2);
     for (apoc, rel_type) in [(false, "MANUAL"), (true, "VIA_APOC")] {
-        let graph = config().labels(&doc, &chunk).unwrap().try_apoc(apoc);
-        let mut sink = Neo4jSink::connect(graph).unwrap();
+        let mut sink = Neo4jSink::connect(graph(&doc, &chunk).try_apoc(apoc)).unwrap();
         let rel = |to: &str, order: i64| {
             GraphItem::Relationship(Box::new(RelationshipItem {
                 from_label: doc.clone(),
@@ -381,45 +350,50 @@ fn a_replay_counts_every_element_it_merges_as_written_a_write_only_changed_ones(
                 properties: [("order".to_owned(), order.into())].into_iter().collect(),
             }))
         };
-        let items = [rel("chunk_0", 1), rel("chunk_1", 1)];
-        assert_eq!(kinds(sink.write_batch(&items).unwrap()), ["written"; 2]);
-        // What a lost commit stored is this batch's own: written.
-        assert_eq!(kinds(sink.replay_batch(&items).unwrap()), ["written"; 2]);
-        // Other content is changed by the replay: written, as off replays.
-        assert_eq!(
-            kinds(sink.replay_batch(&[rel("chunk_0", 2)]).unwrap()),
-            ["written"]
-        );
-        // Off replays the element holding the item's values is a conflict.
-        assert_eq!(
-            kinds(sink.write_batch(&items).unwrap()),
-            ["written", "conflict"]
-        );
-        assert_eq!(kinds(sink.write_batch(&items).unwrap()), ["conflict"; 2]);
+        let (both, changed) = ([rel("chunk_0", 1), rel("chunk_1", 1)], [rel("chunk_0", 2)]);
+        let steps: [(&str, &[GraphItem], bool, &[&str]); 5] = [
+            ("first write", &both, false, &["written"; 2]),
+            // What a lost commit stored is this batch's own: written.
+            ("replay of the same", &both, true, &["written"; 2]),
+            // Other content is changed by the replay: written, as off replays.
+            ("replay of other content", &changed, true, &["written"]),
+            // Off replays the element holding the item's values is a conflict.
+            (
+                "write after the change",
+                &both,
+                false,
+                &["written", "conflict"],
+            ),
+            ("write again", &both, false, &["conflict"; 2]),
+        ];
+        for (step, items, replay, expected) in steps {
+            assert_eq!(
+                kinds(&mut sink, items, replay),
+                expected,
+                "{rel_type}: {step}"
+            );
+        }
     }
     let label = unique("Node");
     let mut sink = Neo4jSink::connect(config()).unwrap();
-    let node = |v: i64| {
-        GraphItem::Node(Box::new(NodeItem {
+    for (v, replay, expected) in [
+        (1, false, "written"),
+        (1, true, "written"),
+        (2, true, "written"),
+        (2, false, "conflict"),
+    ] {
+        let node = [GraphItem::Node(Box::new(NodeItem {
             label: label.clone(),
             id: "n0".into(),
             properties: [("v".to_owned(), v.into())].into_iter().collect(),
-        }))
-    };
-    assert_eq!(kinds(sink.write_batch(&[node(1)]).unwrap()), ["written"]);
-    assert_eq!(kinds(sink.replay_batch(&[node(1)]).unwrap()), ["written"]);
-    assert_eq!(kinds(sink.replay_batch(&[node(2)]).unwrap()), ["written"]);
-    assert_eq!(kinds(sink.write_batch(&[node(2)]).unwrap()), ["conflict"]);
+        }))];
+        assert_eq!(
+            kinds(&mut sink, &node, replay),
+            [expected],
+            "v {v}, replay {replay}"
+        );
+    }
     let mut admin = admin();
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
-        1
-    );
-    assert_eq!(
-        count(
-            &mut admin,
-            &format!("MATCH (:{doc})-[r]->(:{chunk}) RETURN count(r)")
-        ),
-        4
-    );
+    assert_eq!(nodes_of(&mut admin, &label, ""), 1);
+    assert_eq!(rels_and_markers(&mut admin, &doc, &chunk).0, 4);
 }

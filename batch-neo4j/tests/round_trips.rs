@@ -8,54 +8,55 @@ mod common;
 
 use std::time::Duration;
 
-use batch_core::BatcherSettings;
-use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig};
+use batch_core::{BatcherSettings, BatcherSettingsBuilder};
+use batch_neo4j::{Neo4jBatchCreator, Neo4jConfig, Neo4jSink};
 use common::{
-    add_users_u3_with_the_taken_email, admin, config, count, count_rels, label_with_a_taken_email,
-    seed_doc_and_chunks, unique,
+    add_users_u3_with_the_taken_email, admin, config, config_at, count, count_rels,
+    label_with_a_taken_email, seed_doc_and_chunks, unique,
 };
 use test_support::relay::Relay;
-use test_support::test_servers;
+use test_support::test_servers::Endpoints;
 
-/// A creator whose connection goes through `relay`.
-fn creator_through(relay: &Relay, doc: &str, chunk: &str, batch_size: usize) -> Neo4jBatchCreator {
-    let settings = BatcherSettings::builder()
-        .batch_size(batch_size)
-        .build()
-        .unwrap();
-    creator_with(relay, doc, chunk, settings)
-}
-
-/// A creator with `settings` whose connections go through `relay`.
-fn creator_with(
-    relay: &Relay,
-    doc: &str,
-    chunk: &str,
-    settings: BatcherSettings,
-) -> Neo4jBatchCreator {
-    let graph = graph_through(relay).labels(doc, chunk).unwrap();
-    Neo4jBatchCreator::with_settings(graph, settings).unwrap()
+/// A relay in front of the test server.
+fn relay() -> Relay {
+    Relay::start(config().addr(), Duration::ZERO).unwrap()
 }
 
 /// The test graph, reached through `relay`.
 fn graph_through(relay: &Relay) -> Neo4jConfig {
-    let endpoints = test_servers::Endpoints::from_env();
-    Neo4jConfig::new(
-        &format!("bolt://{}", relay.addr()),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .unwrap()
-    .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+    let endpoints = Endpoints::from_env();
+    let (user, password) = (&endpoints.neo4j_user, &endpoints.neo4j_password);
+    config_at(&relay.addr().to_string(), user, password)
+}
+
+/// A creator with `settings` whose connections go through `relay`.
+fn creator_through(
+    relay: &Relay,
+    (doc, chunk): (&str, &str),
+    settings: BatcherSettingsBuilder,
+) -> Neo4jBatchCreator {
+    let graph = graph_through(relay).labels(doc, chunk).unwrap();
+    Neo4jBatchCreator::with_settings(graph, settings.build().unwrap()).unwrap()
+}
+
+/// Fresh Doc and Chunk labels with `doc_0` and `chunk_0..chunk_9`.
+fn seeded(admin: &mut Neo4jSink) -> (String, String) {
+    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
+    seed_doc_and_chunks(admin, &doc, &chunk, 10);
+    (doc, chunk)
+}
+
+fn nodes_of(admin: &mut Neo4jSink, label: &str) -> i64 {
+    count(admin, &format!("MATCH (n:{label}) RETURN count(n)"))
 }
 
 #[test]
 fn a_batch_of_nodes_and_relationships_costs_two_round_trips() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     let mut admin = admin();
-    seed_doc_and_chunks(&mut admin, &doc, &chunk, 10);
-    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
-    let creator = creator_through(&relay, &doc, &chunk, 1000);
+    let (doc, chunk) = seeded(&mut admin);
+    let relay = relay();
+    let settings = BatcherSettings::builder().batch_size(1000);
+    let creator = creator_through(&relay, (&doc, &chunk), settings);
 
     // Connected (handshake, HELLO, readiness probe): count from here.
     let before = relay.turns();
@@ -65,9 +66,9 @@ fn a_batch_of_nodes_and_relationships_costs_two_round_trips() {
             .unwrap();
     }
     // A second statement in the same batch: new chunk nodes.
-    for i in 10..15 {
+    for i in 10..15_i64 {
         creator
-            .upsert_node(&chunk, format!("chunk_{i}"), [("order", (i as i64).into())])
+            .upsert_node(&chunk, format!("chunk_{i}"), [("order", i.into())])
             .unwrap();
     }
     let report = creator.flush_timeout(Duration::from_secs(60));
@@ -76,14 +77,9 @@ fn a_batch_of_nodes_and_relationships_costs_two_round_trips() {
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.written, 15, "{report:?}");
     assert_eq!(count_rels(&mut admin, &doc, "HAS_CHUNK", &chunk), 10);
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (c:{chunk}) RETURN count(c)")),
-        15
-    );
-    assert_eq!(
-        turns, 2,
-        "BEGIN, RUN and PULL of both statements in one write, then COMMIT"
-    );
+    assert_eq!(nodes_of(&mut admin, &chunk), 15);
+    let both = "BEGIN, RUN and PULL of both statements in one write, then COMMIT";
+    assert_eq!(turns, 2, "{both}");
     assert_eq!(relay.connections(), 1);
 }
 
@@ -94,36 +90,25 @@ fn a_statement_the_server_refuses_mid_pipeline_leaves_the_connection_usable() {
     // connection is RESET and bisection goes on over the same one.
     let mut admin = admin();
     let label = label_with_a_taken_email(&mut admin);
-    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
-    let creator = creator_through(&relay, "Doc", "Chunk", 4);
+    let relay = relay();
+    let settings = BatcherSettings::builder().batch_size(4);
+    let creator = creator_through(&relay, ("Doc", "Chunk"), settings);
     add_users_u3_with_the_taken_email(&creator, &label, 4);
     let report = creator.flush_timeout(Duration::from_secs(60));
     assert_eq!(report.written, 3, "{report:?}");
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (n:{label}) RETURN count(n)")),
-        4
-    );
-    assert_eq!(
-        relay.connections(),
-        1,
-        "the connection survived every FAILURE"
-    );
+    assert_eq!(nodes_of(&mut admin, &label), 4);
+    let survived = "the connection survived every FAILURE";
+    assert_eq!(relay.connections(), 1, "{survived}");
 }
 
 #[test]
 fn adaptive_siblings_connect_before_their_first_batch() {
-    let (doc, chunk) = (unique("Doc"), unique("Chunk"));
     let mut admin = admin();
-    seed_doc_and_chunks(&mut admin, &doc, &chunk, 10);
-    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
-    let settings = BatcherSettings::builder()
-        .batch_size(10)
-        .max_in_flight(4)
-        .adaptive_concurrency(true)
-        .build()
-        .unwrap();
-    let creator = creator_with(&relay, &doc, &chunk, settings);
+    let (doc, chunk) = seeded(&mut admin);
+    let relay = relay();
+    let settings = BatcherSettings::builder().batch_size(10).max_in_flight(4);
+    let creator = creator_through(&relay, (&doc, &chunk), settings.adaptive_concurrency(true));
     // Nothing added yet: the three siblings connect as the creator
     // starts (before, each did inside its first batch).
     let ready = relay
@@ -131,41 +116,29 @@ fn adaptive_siblings_connect_before_their_first_batch() {
         .unwrap_or_else(|seen| {
             panic!("siblings did not connect ahead: {seen:?} (connections, turns)")
         });
-    for i in 0..200 {
+    for i in 0..200_i64 {
         creator
-            .upsert_node(&chunk, format!("new_{i}"), [("order", (i as i64).into())])
+            .upsert_node(&chunk, format!("new_{i}"), [("order", i.into())])
             .unwrap();
     }
     let report = creator.flush_timeout(Duration::from_secs(60));
     assert!(report.failed.is_empty(), "{:?}", report.failed.first());
     assert_eq!(report.written, 200, "{report:?}");
-    assert_eq!(
-        count(&mut admin, &format!("MATCH (c:{chunk}) RETURN count(c)")),
-        210
-    );
-    assert_eq!(
-        relay.turns() - ready,
-        40,
-        "two round trips a batch, none connecting: {:?}",
-        creator.stats()
-    );
+    assert_eq!(nodes_of(&mut admin, &chunk), 210);
+    let stats = creator.stats();
+    let each = "two round trips a batch, none connecting";
+    assert_eq!(relay.turns() - ready, 40, "{each}: {stats:?}");
     assert_eq!(relay.connections(), 4);
 }
 
 #[test]
 fn a_batch_read_costs_one_round_trip() {
     let label = unique("Read");
-    let mut admin = admin();
-    admin
-        .run_cypher(
-            &format!("UNWIND range(0, 9) AS i CREATE (:{label} {{id: 'n' + toString(i)}})"),
-            &batch_neo4j::Properties::new(),
-        )
-        .unwrap();
-    let relay = Relay::start(config().addr(), Duration::ZERO).unwrap();
-    let graph = graph_through(&relay);
-    let reader =
-        batch_neo4j::Neo4jBatchReader::new(batch_neo4j::NodesByLabel::new(graph, &label).unwrap());
+    let seed = format!("UNWIND range(0, 9) AS i CREATE (:{label} {{id: 'n' + toString(i)}})");
+    admin().run_cypher(&seed, &Default::default()).unwrap();
+    let relay = relay();
+    let source = batch_neo4j::NodesByLabel::new(graph_through(&relay), &label).unwrap();
+    let reader = batch_neo4j::Neo4jBatchReader::new(source);
     let ids: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
     // The first read connects: count from the second.
     assert_eq!(reader.get_many(&ids).unwrap().found.len(), 10);

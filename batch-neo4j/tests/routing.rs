@@ -36,16 +36,35 @@ fn server_addr() -> String {
     rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
 }
 
-/// `neo4j://{addr}{query}` with the test server's credentials.
-fn routing_config(addr: &str, query: &str) -> Neo4jConfig {
+/// `{scheme}://{addr}{query}` with the test server's credentials.
+fn config_for(scheme: &str, addr: &str, query: &str) -> Neo4jConfig {
     let endpoints = Endpoints::from_env();
     Neo4jConfig::new(
-        &format!("neo4j://{addr}{query}"),
+        &format!("{scheme}://{addr}{query}"),
         endpoints.neo4j_user,
         endpoints.neo4j_password,
     )
-    .expect("a neo4j:// URI with a routing context")
+    .expect("a URI with a routing context")
     .database(Some(test_servers::NEO4J_DATABASE.to_owned()))
+}
+
+/// `neo4j://{addr}{query}` with the test server's credentials.
+fn routing_config(addr: &str, query: &str) -> Neo4jConfig {
+    config_for("neo4j", addr, query)
+}
+
+/// Upserts nodes `{prefix}{i}` of `label` for `i` in `0..n`.
+fn add_nodes(creator: &Neo4jBatchCreator, label: &str, prefix: &str, n: i64) {
+    for i in 0..n {
+        creator
+            .upsert_node(label, format!("{prefix}{i}"), [("i", i.into())])
+            .expect("add");
+    }
+}
+
+/// How many nodes of `label` the server holds.
+fn nodes_of(label: &str) -> i64 {
+    count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)"))
 }
 
 #[test]
@@ -81,19 +100,12 @@ fn neo4j_scheme_fetches_the_servers_routing_table_and_writes_to_its_writer() {
 
     let label = unique("Routed");
     let creator = Neo4jBatchCreator::new(config, 50).expect("creator");
-    for i in 0..120 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
-            .expect("add");
-    }
+    add_nodes(&creator, &label, "n", 120);
     let report = creator.close(Duration::from_secs(120));
     assert!(report.failed.is_empty(), "{:?}", report.failed.first());
     let stats = creator.stats();
     assert_eq!((stats.total_added, stats.total_failed), (120, 0));
-    assert_eq!(
-        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
-        120
-    );
+    assert_eq!(nodes_of(&label), 120);
     assert_eq!(creator.query_stats().routing_tables, 1, "TTL not over");
 
     // The batch reader follows the table too (it reads from the writer).
@@ -141,6 +153,28 @@ enum Fault {
     CloseWriter,
 }
 
+/// 100 nodes through a relay whose next `armed` `BEGIN`s get `fault`: all
+/// written once, each fault answered; returns the label's creator.
+fn write_through_faults(fault: Fault, armed: u64) -> Neo4jBatchCreator {
+    let relay = BoltRelay::start(&server_addr(), fault, None);
+    let label = unique("Rerouted");
+    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
+    assert_eq!(creator.query_stats().routing_tables, 1);
+    relay.arm(armed);
+    add_nodes(&creator, &label, "n", 100);
+    let report = creator.close(Duration::from_secs(120));
+    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+    assert_eq!(relay.injected(), armed, "{fault:?} answered {armed} times");
+    let stats = creator.stats();
+    assert_eq!(
+        (stats.total_added, stats.total_conflicts, stats.total_failed),
+        (100, 0, 0),
+        "{fault:?}: {stats:?}"
+    );
+    assert_eq!(nodes_of(&label), 100, "{fault:?}");
+    creator
+}
+
 #[test]
 fn not_a_leader_refreshes_the_table_and_the_batch_is_written_once() {
     refreshed_once(Fault::NotALeader);
@@ -149,6 +183,27 @@ fn not_a_leader_refreshes_the_table_and_the_batch_is_written_once() {
 #[test]
 fn a_lost_writer_refreshes_the_table_and_the_batch_is_written_once() {
     refreshed_once(Fault::CloseWriter);
+}
+
+fn refreshed_once(fault: Fault) {
+    let creator = write_through_faults(fault, 1);
+    let query_stats = creator.query_stats();
+    assert_eq!(
+        query_stats.routing_tables, 2,
+        "one refresh: {query_stats:?}"
+    );
+    assert_eq!(query_stats.transactions, 1, "retried in the session");
+    assert_eq!(creator.stats().total_retries, 0, "{fault:?}");
+}
+
+/// A writer that still answers `NotALeader` after the refresh (a cluster
+/// still electing) makes the batch a transient error: batch-core retries
+/// it, and the retry, on a third table, writes it once.
+#[test]
+fn not_a_leader_again_after_the_refresh_is_retried_by_batch_core() {
+    let creator = write_through_faults(Fault::NotALeader, 2);
+    assert_eq!(creator.stats().total_retries, 1);
+    assert_eq!(creator.query_stats().routing_tables, 3);
 }
 
 /// HELLO tells the server whether the client routes (Bolt 4.1+): through a
@@ -165,94 +220,19 @@ fn hello_carries_the_routing_context_through_neo4j_only() {
     let hellos = relay.hellos();
     assert!(!hellos.is_empty());
     for hello in &hellos {
-        for field in [
-            "routing",
-            "region",
-            "eu-west",
-            "address",
-            relay.addr.as_str(),
-        ] {
+        for field in ["routing", "region", "eu-west", "address", &relay.addr] {
             // Not printed: a HELLO holds the password.
             assert!(contains(hello, field), "HELLO without {field:?}");
         }
     }
 
     let plain = BoltRelay::start(&server_addr(), Fault::NotALeader, None);
-    let endpoints = Endpoints::from_env();
-    let config = Neo4jConfig::new(
-        &format!("bolt://{}", plain.addr),
-        endpoints.neo4j_user,
-        endpoints.neo4j_password,
-    )
-    .expect("config");
+    let config = config_for("bolt", &plain.addr, "");
     let mut sink = Neo4jSink::connect(config).expect("connect");
     assert_eq!(count(&mut sink, "RETURN 4"), 4);
     let hellos = plain.hellos();
     assert_eq!(hellos.len(), 1);
     assert!(!contains(&hellos[0], "routing"), "HELLO with routing");
-}
-
-fn refreshed_once(fault: Fault) {
-    let relay = BoltRelay::start(&server_addr(), fault, None);
-    let label = unique("Rerouted");
-    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
-    assert_eq!(creator.query_stats().routing_tables, 1);
-    relay.arm(1);
-    for i in 0..100 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
-            .expect("add");
-    }
-    let report = creator.close(Duration::from_secs(120));
-    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
-    assert_eq!(relay.injected(), 1, "{fault:?} answered once");
-    let stats = creator.stats();
-    assert_eq!(
-        (stats.total_added, stats.total_conflicts, stats.total_failed),
-        (100, 0, 0),
-        "{stats:?}"
-    );
-    assert_eq!(
-        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
-        100
-    );
-    let query_stats = creator.query_stats();
-    assert_eq!(
-        query_stats.routing_tables, 2,
-        "one refresh: {query_stats:?}"
-    );
-    assert_eq!(query_stats.transactions, 1, "retried in the session");
-    assert_eq!(stats.total_retries, 0, "{stats:?}");
-}
-
-/// A writer that still answers `NotALeader` after the refresh (a cluster
-/// still electing) makes the batch a transient error: batch-core retries
-/// it, and the retry, on a third table, writes it once.
-#[test]
-fn not_a_leader_again_after_the_refresh_is_retried_by_batch_core() {
-    let relay = BoltRelay::start(&server_addr(), Fault::NotALeader, None);
-    let label = unique("Electing");
-    let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 100).expect("creator");
-    relay.arm(2);
-    for i in 0..100 {
-        creator
-            .upsert_node(&label, format!("n{i}"), [("i", i64::from(i).into())])
-            .expect("add");
-    }
-    let report = creator.close(Duration::from_secs(120));
-    assert!(report.failed.is_empty(), "{:?}", report.failed.first());
-    assert_eq!(relay.injected(), 2);
-    let stats = creator.stats();
-    assert_eq!(
-        (stats.total_added, stats.total_failed, stats.total_retries),
-        (100, 0, 1),
-        "{stats:?}"
-    );
-    assert_eq!(
-        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
-        100
-    );
-    assert_eq!(creator.query_stats().routing_tables, 3);
 }
 
 /// A routing table's TTL is honoured: with a TTL of 0 every batch asks for
@@ -263,22 +243,11 @@ fn a_table_past_its_ttl_is_fetched_again() {
     let label = unique("Ttl");
     let creator = Neo4jBatchCreator::new(routing_config(&relay.addr, ""), 10).expect("creator");
     for batch in 0..3 {
-        for i in 0..10 {
-            creator
-                .upsert_node(
-                    &label,
-                    format!("n{batch}_{i}"),
-                    [("b", i64::from(batch).into())],
-                )
-                .expect("add");
-        }
+        add_nodes(&creator, &label, &format!("n{batch}_"), 10);
         let report = creator.flush();
         assert!(report.failed.is_empty(), "{:?}", report.failed.first());
     }
-    assert_eq!(
-        count(&mut admin(), &format!("MATCH (n:{label}) RETURN count(n)")),
-        30
-    );
+    assert_eq!(nodes_of(&label), 30);
     let query_stats = creator.query_stats();
     assert_eq!(query_stats.transactions, 3);
     assert_eq!(
@@ -292,9 +261,17 @@ fn a_table_past_its_ttl_is_fetched_again() {
 /// answer one `BEGIN` for the server. Threads per connection, std I/O.
 struct BoltRelay {
     addr: String,
-    armed: Arc<AtomicU64>,
-    injected: Arc<AtomicU64>,
-    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
+    shared: Arc<Shared>,
+}
+
+/// What every connection through the relay shares.
+struct Shared {
+    addr: String,
+    fault: Fault,
+    ttl: Option<i64>,
+    armed: AtomicU64,
+    injected: AtomicU64,
+    hellos: Mutex<Vec<Vec<u8>>>,
 }
 
 const SIGNATURE_HELLO: u8 = 0x01;
@@ -306,61 +283,46 @@ impl BoltRelay {
     fn start(target: &str, fault: Fault, ttl: Option<i64>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let (armed, injected, hellos) = (Arc::default(), Arc::default(), Arc::default());
-        let relay = Self {
+        let shared = Arc::new(Shared {
             addr: addr.clone(),
-            armed: Arc::clone(&armed),
-            injected: Arc::clone(&injected),
-            hellos: Arc::clone(&hellos),
-        };
-        let target = target.to_owned();
+            fault,
+            ttl,
+            armed: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+            hellos: Mutex::default(),
+        });
+        let (link, target) = (Arc::clone(&shared), target.to_owned());
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
                 let Ok(server) = TcpStream::connect(&target) else {
                     continue;
                 };
-                let link = Link {
-                    addr: addr.clone(),
-                    fault,
-                    ttl,
-                    armed: Arc::clone(&armed),
-                    injected: Arc::clone(&injected),
-                    hellos: Arc::clone(&hellos),
-                };
+                let link = Arc::clone(&link);
                 thread::spawn(move || link.run(client, server));
             }
         });
-        relay
+        Self { addr, shared }
     }
 
     /// The next `times` `BEGIN`s get the fault.
     fn arm(&self, times: u64) {
-        self.armed.store(times, Ordering::SeqCst);
+        self.shared.armed.store(times, Ordering::SeqCst);
     }
 
     fn injected(&self) -> u64 {
-        self.injected.load(Ordering::SeqCst)
+        self.shared.injected.load(Ordering::SeqCst)
     }
 
     /// Every HELLO the clients sent, as framed on the wire.
     fn hellos(&self) -> Vec<Vec<u8>> {
-        self.hellos.lock().expect("lock").clone()
+        self.shared.hellos.lock().expect("lock").clone()
     }
 }
 
-/// One client connection through the relay.
-struct Link {
-    addr: String,
-    fault: Fault,
-    ttl: Option<i64>,
-    armed: Arc<AtomicU64>,
-    injected: Arc<AtomicU64>,
-    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Link {
-    fn run(self, mut client: TcpStream, mut server: TcpStream) {
+impl Shared {
+    /// One client connection through the relay.
+    fn run(&self, mut client: TcpStream, mut server: TcpStream) {
         // Handshake: preamble and four versions, then the server's pick.
         let mut offer = [0_u8; 20];
         let mut pick = [0_u8; 4];
@@ -401,28 +363,24 @@ impl Link {
                     .is_ok();
             if armed {
                 self.injected.fetch_add(1, Ordering::SeqCst);
-                match self.fault {
-                    Fault::CloseWriter => break,
-                    Fault::NotALeader => {
-                        failed = true;
-                        let failure = Message::Failure(Failure::new(HashMap::from([
-                            (
-                                "code".to_owned(),
-                                Value::from("Neo.ClientError.Cluster.NotALeader"),
-                            ),
-                            (
-                                "message".to_owned(),
-                                Value::from(
-                                    "No write operations are allowed on this database (relay)",
-                                ),
-                            ),
-                        ])));
-                        if send(&to_client, failure).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
+                if self.fault == Fault::CloseWriter {
+                    break;
                 }
+                failed = true;
+                let failure = Message::Failure(Failure::new(HashMap::from([
+                    (
+                        "code".to_owned(),
+                        Value::from("Neo.ClientError.Cluster.NotALeader"),
+                    ),
+                    (
+                        "message".to_owned(),
+                        Value::from("No write operations are allowed on this database (relay)"),
+                    ),
+                ])));
+                if send(&to_client, failure).is_err() {
+                    break;
+                }
+                continue;
             }
             if failed && signature != Some(SIGNATURE_RESET) {
                 if send(&to_client, Message::Ignored).is_err() {

@@ -10,7 +10,8 @@ mod common;
 use std::time::Duration;
 
 use batch_core::{
-    Batcher, BatcherSettings, ErrorClass, Fallback, ItemOutcome, RetryPolicy, Sink, SinkError,
+    Batcher, BatcherSettings, ErrorClass, FailedItem, Fallback, FlushReport, ItemOutcome,
+    RetryPolicy, Sink, SinkError, Stats,
 };
 use batch_neo4j::{GraphItem, Neo4jBatchCreator, Neo4jError, Neo4jSink, Properties};
 use common::{admin, config, count, unique};
@@ -41,28 +42,32 @@ impl Drop for MemoryLimit {
 }
 
 fn set_transaction_memory_max(bytes: i64) {
-    let params: Properties = [("bytes".to_owned(), bytes.into())].into_iter().collect();
+    let params = Properties::from_iter([("bytes".to_owned(), bytes.into())]);
     admin()
         .run_cypher("CALL uds3.setTransactionMemoryMax($bytes)", &params)
         .expect("the test server's uds3.setTransactionMemoryMax (restart it: `cargo xtask services up neo4j`)");
 }
 
 fn settings(batch_size: usize) -> BatcherSettings {
-    BatcherSettings::builder()
-        .batch_size(batch_size)
+    // Few and quick: a misclassified error ends the test in seconds.
+    let (first, most) = (Duration::from_millis(10), Duration::from_millis(50));
+    let retry = RetryPolicy::new(3, first, most, Duration::from_secs(10)).unwrap();
+    let settings = BatcherSettings::builder().batch_size(batch_size);
+    settings
         .fallback(Fallback::Bisect)
-        // Few and quick: a misclassified error ends the test in seconds.
-        .retry(
-            RetryPolicy::new(
-                3,
-                Duration::from_millis(10),
-                Duration::from_millis(50),
-                Duration::from_secs(10),
-            )
-            .unwrap(),
-        )
+        .retry(retry)
         .build()
         .unwrap()
+}
+
+/// The Neo4j status code of a failed item's server error.
+fn code<T>(failed: &FailedItem<T, Neo4jError>) -> Option<&str> {
+    failed.error.sink_error().expect("a server error").code()
+}
+
+/// Runs `cypher` as the admin user.
+fn run(admin: &mut Neo4jSink, cypher: &str) {
+    admin.run_cypher(cypher, &Properties::new()).expect(cypher);
 }
 
 #[test]
@@ -72,27 +77,22 @@ fn a_duplicate_relationship_id_under_a_uniqueness_constraint_fails_that_item_onl
     let (doc, chunk, cites) = (unique("Doc"), unique("Chunk"), unique("CITES"));
     let mut admin = admin();
     common::seed_doc_and_chunks(&mut admin, &doc, &chunk, 8);
-    admin
-        .run_cypher(
-            &format!("CREATE CONSTRAINT FOR ()-[r:{cites}]-() REQUIRE r.id IS UNIQUE"),
-            &Properties::new(),
-        )
-        .unwrap();
-    admin
-        .run_cypher(
-            &format!(
-                "MATCH (d:{doc} {{id: 'doc_0'}}), (c:{chunk} {{id: 'chunk_7'}}) \
-                 CREATE (d)-[:{cites} {{id: 'r-taken'}}]->(c)"
-            ),
-            &Properties::new(),
-        )
-        .unwrap();
-    let creator =
-        Neo4jBatchCreator::with_settings(config().labels(&doc, &chunk).unwrap(), settings(6))
-            .unwrap();
+    run(
+        &mut admin,
+        &format!("CREATE CONSTRAINT FOR ()-[r:{cites}]-() REQUIRE r.id IS UNIQUE"),
+    );
+    run(
+        &mut admin,
+        &format!(
+            "MATCH (d:{doc} {{id: 'doc_0'}}), (c:{chunk} {{id: 'chunk_7'}}) \
+             CREATE (d)-[:{cites} {{id: 'r-taken'}}]->(c)"
+        ),
+    );
+    let graph = config().labels(&doc, &chunk).unwrap();
+    let creator = Neo4jBatchCreator::with_settings(graph, settings(6)).unwrap();
     for c in 0..6 {
         let id = if c == 4 {
-            "r-taken".to_owned()
+            "r-taken".into()
         } else {
             format!("r{c}")
         };
@@ -111,95 +111,73 @@ fn a_duplicate_relationship_id_under_a_uniqueness_constraint_fails_that_item_onl
         "{:?}",
         failed.item
     );
-    let error = failed.error.sink_error().expect("a server error");
-    assert_eq!(
-        error.code(),
-        Some("Neo.ClientError.Schema.ConstraintValidationFailed"),
-        "{error}"
-    );
-    assert_eq!(stats.total_fallbacks, 1, "{stats:?}");
-    assert_eq!(stats.total_retries, 0, "{stats:?}");
-    assert_eq!(
-        count(
-            &mut admin,
-            &format!("MATCH (:{doc})-[r:{cites}]->(:{chunk}) RETURN count(r)")
-        ),
-        6,
-        "the five new ones and the one holding the id"
-    );
+    let constraint = "Neo.ClientError.Schema.ConstraintValidationFailed";
+    assert_eq!(code(failed), Some(constraint), "{}", failed.error);
+    let counted = (stats.total_fallbacks, stats.total_retries);
+    assert_eq!(counted, (1, 0), "fallbacks, retries: {stats:?}");
+    let rels = format!("MATCH (:{doc})-[r:{cites}]->(:{chunk}) RETURN count(r)");
+    let n = count(&mut admin, &rels);
+    assert_eq!(n, 6, "the five new ones and the one holding the id");
 }
 
-#[test]
-fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
-    // One transaction may use 16 MiB (`db.memory.transaction.max`): 400
-    // nodes of 50 kB each go over it, Neo4j 5.26 answers
-    // `Neo.TransientError.General.MemoryPoolOutOfMemoryError`
-    // "... db.memory.transaction.max threshold reached", and a retry of
-    // the same batch would fail the same way. Small enough pieces fit.
+/// Upserts `nodes` (id, text) of a fresh `prefix` label in batches of
+/// `batch_size` and flushes them while one transaction may use 16 MiB
+/// (`db.memory.transaction.max`); the report, the stats and the label.
+fn flush_under_16_mib(
+    prefix: &str,
+    batch_size: usize,
+    nodes: impl IntoIterator<Item = (String, String)>,
+) -> (FlushReport<GraphItem, Neo4jError>, Stats, String) {
     let limit = MemoryLimit::set(16);
-    let label = unique("Big");
-    let creator = Neo4jBatchCreator::with_settings(config(), settings(400)).unwrap();
-    let text = "x".repeat(50_000);
-    for i in 0..400 {
+    let label = unique(prefix);
+    let creator = Neo4jBatchCreator::with_settings(config(), settings(batch_size)).unwrap();
+    for (id, text) in nodes {
         creator
-            .upsert_node(&label, format!("n{i}"), [("text", text.as_str().into())])
+            .upsert_node(&label, id, [("text", text.into())])
             .unwrap();
     }
     let report = creator.flush_timeout(Duration::from_secs(120));
     drop(limit);
     let stats = creator.stats();
     eprintln!("{stats:?}");
-    assert!(
-        report.is_complete(),
-        "{:?}",
-        report.failed.first().map(|f| &f.error)
-    );
+    (report, stats, label)
+}
+
+#[test]
+fn a_transaction_over_the_servers_memory_limit_is_split_until_it_fits() {
+    // 400 nodes of 50 kB each go over 16 MiB, Neo4j 5.26 answers
+    // `Neo.TransientError.General.MemoryPoolOutOfMemoryError`
+    // "... db.memory.transaction.max threshold reached", and a retry of
+    // the same batch would fail the same way. Small enough pieces fit.
+    let text = "x".repeat(50_000);
+    let nodes = (0..400).map(|i| (format!("n{i}"), text.clone()));
+    let (report, stats, label) = flush_under_16_mib("Big", 400, nodes);
+    let first_error = report.failed.first().map(|f| &f.error);
+    assert!(report.is_complete(), "{first_error:?}");
     assert_eq!(report.written, 400);
     assert_eq!(stats.total_retries, 0, "not retried as is: {stats:?}");
     assert_eq!(stats.total_fallbacks, 0, "split, not bisected as a failure");
     assert!(stats.total_requests >= 3, "split at least once: {stats:?}");
-    let mut admin = admin();
-    assert_eq!(
-        count(
-            &mut admin,
-            &format!("MATCH (n:{label}) WHERE size(n.text) = 50000 RETURN count(n)")
-        ),
-        400
-    );
+    let big = format!("MATCH (n:{label}) WHERE size(n.text) = 50000 RETURN count(n)");
+    assert_eq!(count(&mut admin(), &big), 400);
 }
 
 #[test]
 fn one_item_over_the_memory_limit_comes_back_with_neo4js_code_and_is_not_retried() {
-    let limit = MemoryLimit::set(16);
-    let label = unique("Huge");
-    let creator = Neo4jBatchCreator::with_settings(config(), settings(10)).unwrap();
-    creator
-        .upsert_node(&label, "small", [("text", "x".into())])
-        .unwrap();
-    // About 20 MiB of transaction state on its own.
-    let huge = "y".repeat(10_000_000);
-    creator
-        .upsert_node(&label, "huge", [("text", huge.into())])
-        .unwrap();
-    let report = creator.flush_timeout(Duration::from_secs(120));
-    drop(limit);
-    let stats = creator.stats();
-    eprintln!("{stats:?}");
+    // The huge one: about 20 MiB of transaction state on its own.
+    let nodes = [("small", "x".into()), ("huge", "y".repeat(10_000_000))];
+    let nodes = nodes.map(|(id, text)| (id.to_owned(), text));
+    let (report, stats, _) = flush_under_16_mib("Huge", 10, nodes);
     // (The report holds 10 MB of text: not printed.)
-    assert_eq!(
-        report.written,
-        1,
-        "{:?}",
-        report.failed.first().map(|f| &f.error)
-    );
+    let first_error = report.failed.first().map(|f| &f.error);
+    assert_eq!(report.written, 1, "{first_error:?}");
     assert_eq!(report.failed.len(), 1);
-    assert!(matches!(&report.failed[0].item, GraphItem::Node(n) if n.id == "huge"));
-    let error = report.failed[0].error.sink_error().expect("a server error");
-    assert_eq!(
-        error.code(),
-        Some("Neo.TransientError.General.MemoryPoolOutOfMemoryError")
-    );
-    assert_eq!(error.class(), ErrorClass::TooLarge);
+    let failed = &report.failed[0];
+    assert!(matches!(&failed.item, GraphItem::Node(n) if n.id == "huge"));
+    let out_of_memory = "Neo.TransientError.General.MemoryPoolOutOfMemoryError";
+    assert_eq!(code(failed), Some(out_of_memory));
+    let class = failed.error.sink_error().expect("a server error").class();
+    assert_eq!(class, ErrorClass::TooLarge);
     assert_eq!(stats.total_retries, 0, "{stats:?}");
     assert_eq!(stats.total_requests, 3, "the pair, then each: {stats:?}");
 }
@@ -231,16 +209,17 @@ fn a_syntax_error_is_fatal_one_request_no_retry_no_bisection() {
     let stats = batcher.stats();
     eprintln!("{stats:?}");
     assert_eq!(report.failed.len(), 8);
-    let error = report.failed[0].error.sink_error().expect("a server error");
-    assert_eq!(error.code(), Some("Neo.ClientError.Statement.SyntaxError"));
+    let syntax = "Neo.ClientError.Statement.SyntaxError";
+    assert_eq!(code(&report.failed[0]), Some(syntax));
+    let counted = (
+        stats.total_requests,
+        stats.total_retries,
+        stats.total_fallbacks,
+    );
     assert_eq!(
-        (
-            stats.total_requests,
-            stats.total_retries,
-            stats.total_fallbacks
-        ),
+        counted,
         (1, 0, 0),
-        "{stats:?}"
+        "requests, retries, fallbacks: {stats:?}"
     );
 }
 

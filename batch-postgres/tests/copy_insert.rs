@@ -7,42 +7,39 @@ mod common;
 use std::time::Duration;
 
 use batch_core::BatcherSettings;
-use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, WriteMethod};
+use batch_postgres::{DocumentRow, PostgreSQLBatchInserter, TableName, WriteMethod};
 use common::{client, connector, count, drop_table, table};
 
-fn inserter(t: &batch_postgres::TableName, batch_size: usize) -> PostgreSQLBatchInserter {
-    let settings = BatcherSettings::builder()
-        .name("pg-copy-insert")
-        .batch_size(batch_size)
-        .build()
-        .expect("settings");
-    let ins = PostgreSQLBatchInserter::with_method(
-        connector(),
-        t.clone(),
-        WriteMethod::CopyInsert,
-        settings,
-    )
-    .expect("inserter");
+/// A CopyInsert inserter into `t` that has added `ids` rows `d{i}` with
+/// `path`.
+fn inserter_with(
+    t: &TableName,
+    batch_size: usize,
+    ids: impl IntoIterator<Item = i64>,
+    path: &str,
+) -> PostgreSQLBatchInserter {
+    let settings = BatcherSettings::builder().name("pg-copy-insert");
+    let settings = settings.batch_size(batch_size).build().expect("settings");
+    let method = WriteMethod::CopyInsert;
+    let ins = PostgreSQLBatchInserter::with_method(connector(), t.clone(), method, settings)
+        .expect("inserter");
     ins.ensure_schema().expect("schema");
+    for i in ids {
+        let row = DocumentRow::new(format!("d{i}"), path, "c", i, 1);
+        ins.add(row).expect("add");
+    }
     ins
 }
 
 #[test]
 fn copies_every_row() {
     let t = table("docs_copy_insert");
-    let ins = inserter(&t, 1000);
-    for i in 0..5000 {
-        ins.add(DocumentRow::new(format!("d{i}"), "/p", "c", i, 1))
-            .expect("add");
-    }
+    let ins = inserter_with(&t, 1000, 0..5000, "/p");
     let report = ins.close(Duration::from_secs(60));
     assert!(report.is_complete(), "{:?}", report.failed.first());
     let stats = ins.stats();
-    assert_eq!(
-        (stats.total_added, stats.total_requests),
-        (5000, 5),
-        "{stats:?}"
-    );
+    let counted = (stats.total_added, stats.total_requests);
+    assert_eq!(counted, (5000, 5), "added, requests: {stats:?}");
     assert_eq!(count(&mut client(), &t), 5000);
     drop_table(&mut client(), &t);
 }
@@ -50,42 +47,23 @@ fn copies_every_row() {
 #[test]
 fn stored_keys_are_conflicts_found_by_bisecting_and_left_unchanged() {
     let t = table("docs_copy_conflicts");
-    let first = inserter(&t, 100);
-    for i in (0..100).step_by(10) {
-        first
-            .add(DocumentRow::new(format!("d{i}"), "/old", "c", 1, 1))
-            .expect("add");
-    }
+    let first = inserter_with(&t, 100, (0..100).step_by(10), "/old");
     assert_eq!(first.close(Duration::from_secs(30)).written, 10);
 
-    let ins = inserter(&t, 100);
-    for i in 0..100 {
-        ins.add(DocumentRow::new(format!("d{i}"), "/new", "c", 1, 1))
-            .expect("add");
-    }
+    let ins = inserter_with(&t, 100, 0..100, "/new");
     let report = ins.close(Duration::from_secs(60));
     assert!(report.is_complete(), "{:?}", report.failed.first());
     let stats = ins.stats();
-    assert_eq!(
-        (stats.total_added, stats.total_conflicts),
-        (90, 10),
-        "{stats:?}"
-    );
-    assert_eq!(
-        stats.total_fallbacks, 1,
-        "the batch was bisected: {stats:?}"
-    );
+    let counted = (stats.total_added, stats.total_conflicts);
+    assert_eq!(counted, (90, 10), "added, conflicts: {stats:?}");
+    let bisected = "the batch was bisected";
+    assert_eq!(stats.total_fallbacks, 1, "{bisected}: {stats:?}");
     assert_eq!(count(&mut client(), &t), 100);
-    let old: i64 = client()
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {} WHERE file_path = '/old'",
-                t.quoted()
-            ),
-            &[],
-        )
-        .expect("count old")
-        .get(0);
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE file_path = '/old'",
+        t.quoted()
+    );
+    let old: i64 = client().query_one(&sql, &[]).expect("count old").get(0);
     assert_eq!(old, 10, "insert-only: stored rows are not updated");
     drop_table(&mut client(), &t);
 }

@@ -6,48 +6,41 @@ mod common;
 
 use batch_core::{Batcher, BatcherSettings, SinkError};
 use batch_postgres::{
-    Connector, PostgreSQLBatchInserter, PostgresError, TableName, TableSink, WriteMethod,
-    documents_spec,
+    Connector, DocumentRow, PostgreSQLBatchInserter, PostgresError, TableName, TableSink,
+    WriteMethod, documents_spec,
 };
 use common::{METHODS, client, config, connector, drop_table, table, unique};
 
 const ROWS: usize = 8;
 
 fn settings() -> BatcherSettings {
-    BatcherSettings::builder()
-        .batch_size(ROWS)
-        .build()
-        .expect("settings")
+    let settings = BatcherSettings::builder().batch_size(ROWS);
+    settings.build().expect("settings")
 }
 
 /// Adds `ROWS` rows, flushes, and checks that all came back with
 /// `sqlstate` after exactly one request; returns the first error's text.
 fn all_back_after_one_request(
-    ins: &Batcher<TableSink<batch_postgres::DocumentRow>>,
+    ins: &Batcher<TableSink<DocumentRow>>,
     sqlstate: &str,
     what: &str,
 ) -> String {
     for i in 0..ROWS {
-        ins.add(batch_postgres::DocumentRow::new(
-            format!("f{i}"),
-            "/p",
-            "c",
-            1,
-            1,
-        ))
-        .expect("add");
+        let row = DocumentRow::new(format!("f{i}"), "/p", "c", 1, 1);
+        ins.add(row).expect("add");
     }
     let report = ins.flush();
     let stats = ins.stats();
     assert_eq!(stats.total_requests, 1, "{what}: {stats:?}");
+    let counted = (
+        stats.total_retries,
+        stats.total_fallbacks,
+        stats.total_added,
+    );
     assert_eq!(
-        (
-            stats.total_retries,
-            stats.total_fallbacks,
-            stats.total_added
-        ),
+        counted,
         (0, 0, 0),
-        "{what}: {stats:?}"
+        "{what}: retries, fallbacks, added: {stats:?}"
     );
     assert_eq!(report.failed.len(), ROWS, "{what}: {report:?}");
     for failed in &report.failed {
@@ -77,12 +70,9 @@ fn missing_table_is_one_request() {
 fn missing_column_is_one_request() {
     for method in METHODS {
         let t = table("fatal_no_column");
-        client()
-            .batch_execute(&format!(
-                "CREATE TABLE {} (document_id TEXT PRIMARY KEY, file_path TEXT)",
-                t.quoted()
-            ))
-            .expect("create");
+        let columns = "document_id TEXT PRIMARY KEY, file_path TEXT";
+        let sql = format!("CREATE TABLE {} ({columns})", t.quoted());
+        client().batch_execute(&sql).expect("create");
         let ins = inserter(connector(), &t, method);
         all_back_after_one_request(&ins, "42703", &format!("{method:?}"));
         drop_table(&mut client(), &t);
@@ -93,26 +83,22 @@ fn missing_column_is_one_request() {
 fn missing_privilege_is_one_request() {
     let t = table("fatal_no_grant");
     let role = unique("uds3_noperm");
-    client()
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN; {}",
-            batch_postgres::create_documents_table(&t)
-        ))
-        .expect("role and table");
+    let table_sql = batch_postgres::create_documents_table(&t);
+    let sql = format!("CREATE ROLE {role} LOGIN; {table_sql}");
+    client().batch_execute(&sql).expect("role and table");
     let mut config = config();
     config.user(&role);
     let ins = inserter(Connector::no_tls(config), &t, WriteMethod::Unnest);
     all_back_after_one_request(&ins, "42501", "no INSERT privilege");
     drop(ins);
     drop_table(&mut client(), &t);
-    client()
-        .batch_execute(&format!("DROP ROLE {role}"))
-        .expect("drop role");
+    let sql = format!("DROP ROLE {role}");
+    client().batch_execute(&sql).expect("drop role");
 }
 
 /// A batcher whose sink connects at its first write (the inserters
 /// connect when built, so a refused connection would never reach a batch).
-fn lazy(connector: Connector) -> Batcher<TableSink<batch_postgres::DocumentRow>> {
+fn lazy(connector: Connector) -> Batcher<TableSink<DocumentRow>> {
     let spec = documents_spec(table("fatal_lazy")).expect("spec");
     Batcher::new(TableSink::new(connector, spec), settings()).expect("batcher")
 }
@@ -144,6 +130,7 @@ fn refused_login_is_one_request_and_never_shows_the_password() {
     // The same at construction.
     let err = PostgreSQLBatchInserter::new(connector, 10).expect_err("refused");
     assert!(matches!(err, PostgresError::Server(_)), "{err}");
-    assert!(!err.to_string().contains(password), "{err}");
-    assert!(!format!("{err:?}").contains(password), "{err:?}");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(password), "{shown}");
+    }
 }

@@ -12,30 +12,11 @@ use batch_postgres::{
 use common::{METHODS, client, connector, count, drop_table, table};
 use postgres::types::ToSql;
 
-fn settings(batch_size: usize) -> BatcherSettings {
-    BatcherSettings::builder()
-        .batch_size(batch_size)
-        .build()
-        .expect("settings")
-}
-
 fn create(t: &TableName) {
-    client()
-        .batch_execute(&format!(
-            "CREATE TABLE {} (tenant TEXT NOT NULL, seq BIGINT NOT NULL, \"Weird \"\"col\" TEXT, \
-             amount INTEGER CHECK (amount >= 0), PRIMARY KEY (tenant, seq))",
-            t.quoted()
-        ))
-        .expect("create");
-}
-
-fn spec(t: &TableName) -> TableSpec {
-    TableSpec::new(
-        t.clone(),
-        ["tenant", "seq", "Weird \"col", "amount"],
-        ["tenant", "seq"],
-    )
-    .expect("spec")
+    let columns = "tenant TEXT NOT NULL, seq BIGINT NOT NULL, \"Weird \"\"col\" TEXT, \
+                   amount INTEGER CHECK (amount >= 0), PRIMARY KEY (tenant, seq)";
+    let sql = format!("CREATE TABLE {} ({columns})", t.quoted());
+    client().batch_execute(&sql).expect("create");
 }
 
 fn row(tenant: &str, seq: i64, text: Option<&str>, amount: i32) -> DynRow {
@@ -47,35 +28,56 @@ fn row(tenant: &str, seq: i64, text: Option<&str>, amount: i32) -> DynRow {
     ]
 }
 
-/// A new table of `spec` and an inserter writing to it with `method`.
-fn fresh(
-    name: &str,
-    method: WriteMethod,
+/// Tenant `a`, no text, and a `seq` and `amount` of any type (the wrong
+/// one for their columns).
+fn typed_row(
+    seq: impl ToSql + Send + Sync + 'static,
+    amount: impl ToSql + Send + Sync + 'static,
+) -> DynRow {
+    vec![
+        Box::new("a".to_owned()),
+        Box::new(seq),
+        Box::new(None::<String>),
+        Box::new(amount),
+    ]
+}
+
+/// Runs `test` once per write method (printed: a failure's output names
+/// it), on a new table named by `prefix` and an inserter writing to it
+/// with `on_conflict`; drops the table afterwards.
+fn each_method(
+    prefix: &str,
     batch_size: usize,
-) -> (TableName, TableBatchInserter<DynRow>) {
-    let t = table(name);
-    create(&t);
-    let ins = TableBatchInserter::with_method(connector(), spec(&t), method, settings(batch_size))
-        .expect("inserter");
-    (t, ins)
+    on_conflict: OnConflict,
+    test: impl Fn(WriteMethod, &TableName, &TableBatchInserter<DynRow>),
+) {
+    for method in METHODS {
+        eprintln!("write method {method:?}");
+        let t = table(prefix);
+        create(&t);
+        let key = ["tenant", "seq"];
+        let spec = TableSpec::new(t.clone(), ["tenant", "seq", "Weird \"col", "amount"], key);
+        let spec = spec.expect("spec").on_conflict(on_conflict);
+        let settings = BatcherSettings::builder().batch_size(batch_size).build();
+        let ins =
+            TableBatchInserter::with_method(connector(), spec, method, settings.expect("settings"))
+                .expect("inserter");
+        test(method, &t, &ins);
+        drop_table(&mut client(), &t);
+    }
 }
 
 fn read(t: &TableName) -> Vec<(String, i64, Option<String>, i32)> {
-    client()
-        .query(
-            &format!("SELECT * FROM {} ORDER BY tenant, seq", t.quoted()),
-            &[],
-        )
-        .expect("read")
-        .iter()
+    let sql = format!("SELECT * FROM {} ORDER BY tenant, seq", t.quoted());
+    let rows = client().query(&sql, &[]).expect("read");
+    rows.iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect()
 }
 
 #[test]
 fn composite_key_upsert_with_nulls_and_quoted_columns() {
-    for method in METHODS {
-        let (t, ins) = fresh("gen_upsert", method, 4);
+    each_method("gen_upsert", 4, OnConflict::default(), |method, t, ins| {
         for seq in 0..6 {
             ins.add(row("a", seq, (seq % 2 == 0).then_some("x"), 1))
                 .expect("add");
@@ -85,7 +87,7 @@ fn composite_key_upsert_with_nulls_and_quoted_columns() {
         let report = ins.flush();
         assert!(report.is_complete(), "{method:?}: {report:?}");
         assert_eq!(report.written, 8);
-        let rows = read(&t);
+        let rows = read(t);
         assert_eq!(rows.len(), 7);
         assert_eq!(
             rows[1],
@@ -94,59 +96,43 @@ fn composite_key_upsert_with_nulls_and_quoted_columns() {
         );
         assert_eq!(rows[0], ("a".into(), 0, Some("x".into()), 1));
         assert_eq!(rows[6], ("b".into(), 0, None, 2));
-        drop_table(&mut client(), &t);
-    }
+    });
 }
 
 #[test]
 fn do_nothing_counts_existing_and_repeated_keys_as_conflicts() {
-    for method in METHODS {
-        let t = table("gen_nothing");
-        create(&t);
-        let spec = spec(&t).on_conflict(OnConflict::DoNothing);
-        let ins = TableBatchInserter::with_method(connector(), spec, method, settings(10))
-            .expect("inserter");
-        ins.add(row("a", 1, Some("first"), 1)).expect("add");
-        assert_eq!(ins.flush().written, 1);
-        ins.add(row("a", 1, Some("again"), 2)).expect("add"); // exists
-        ins.add(row("a", 2, Some("kept"), 3)).expect("add");
-        ins.add(row("a", 2, Some("dropped"), 4)).expect("add"); // repeated in batch
-        let report = ins.flush();
-        assert!(report.is_complete());
-        assert_eq!((report.written, report.conflicts), (1, 2), "{method:?}");
-        let rows = read(&t);
-        assert_eq!(rows[0].2.as_deref(), Some("first"));
-        assert_eq!(
-            rows[1].2.as_deref(),
-            Some("kept"),
-            "first row of a key wins with DO NOTHING"
-        );
-        drop_table(&mut client(), &t);
-    }
+    each_method(
+        "gen_nothing",
+        10,
+        OnConflict::DoNothing,
+        |method, t, ins| {
+            ins.add(row("a", 1, Some("first"), 1)).expect("add");
+            assert_eq!(ins.flush().written, 1);
+            ins.add(row("a", 1, Some("again"), 2)).expect("add"); // exists
+            ins.add(row("a", 2, Some("kept"), 3)).expect("add");
+            ins.add(row("a", 2, Some("dropped"), 4)).expect("add"); // repeated in batch
+            let report = ins.flush();
+            assert!(report.is_complete());
+            assert_eq!((report.written, report.conflicts), (1, 2), "{method:?}");
+            let rows = read(t);
+            assert_eq!(rows[0].2.as_deref(), Some("first"));
+            let wins = "first row of a key wins with DO NOTHING";
+            assert_eq!(rows[1].2.as_deref(), Some("kept"), "{wins}");
+        },
+    );
 }
 
 #[test]
 fn constraint_and_type_errors_isolate_the_bad_rows() {
-    for method in METHODS {
-        let (t, ins) = fresh("gen_bad", method, 30);
+    each_method("gen_bad", 30, OnConflict::default(), |method, t, ins| {
         for seq in 0..30 {
             let r = match seq {
                 // CHECK violation on the server.
                 7 => row("a", seq, None, -5),
                 // Wrong Rust type for an INTEGER column: refused when encoding.
-                19 => vec![
-                    Box::new("a".to_owned()) as Box<dyn ToSql + Send + Sync>,
-                    Box::new(seq),
-                    Box::new(None::<String>),
-                    Box::new("not a number".to_owned()),
-                ],
+                19 => typed_row(seq, "not a number".to_owned()),
                 // Wrong type in the key: refused without a round trip.
-                23 => vec![
-                    Box::new("a".to_owned()) as Box<dyn ToSql + Send + Sync>,
-                    Box::new("23".to_owned()),
-                    Box::new(None::<String>),
-                    Box::new(1_i32),
-                ],
+                23 => typed_row("23".to_owned(), 1_i32),
                 _ => row("a", seq, None, 1),
             };
             ins.add(r).expect("add");
@@ -170,34 +156,24 @@ fn constraint_and_type_errors_isolate_the_bad_rows() {
             .find_map(|f| f.error.sink_error().and_then(|e| e.sqlstate()))
             .expect("one server error");
         assert_eq!(check, "23514");
-        assert_eq!(count(&mut client(), &t), 27);
-        drop_table(&mut client(), &t);
-    }
+        assert_eq!(count(&mut client(), t), 27);
+    });
 }
 
 #[test]
 fn a_refused_row_and_a_repeated_key_leave_every_other_row_its_own_values() {
-    for method in METHODS {
-        let (t, ins) = fresh("gen_mixed", method, 10);
-        let wrong_key: DynRow = vec![
-            Box::new("a".to_owned()),
-            Box::new("not a bigint".to_owned()),
-            Box::new(None::<String>),
-            Box::new(1_i32),
-        ];
+    each_method("gen_mixed", 10, OnConflict::default(), |method, t, ins| {
         ins.add(row("a", 1, Some("one"), 1)).expect("add");
-        ins.add(wrong_key).expect("add");
+        ins.add(typed_row("not a bigint".to_owned(), 1_i32))
+            .expect("add");
         ins.add(row("a", 2, Some("two"), 2)).expect("add");
         ins.add(row("a", 1, Some("one again"), 11)).expect("add");
         ins.add(row("a", 3, Some("three"), 3)).expect("add");
         let report = ins.flush();
+        let counted = (report.written, report.conflicts, report.failed.len());
+        assert_eq!(counted, (3, 1, 1), "{method:?}: {report:?}");
         assert_eq!(
-            (report.written, report.conflicts, report.failed.len()),
-            (3, 1, 1),
-            "{method:?}: {report:?}"
-        );
-        assert_eq!(
-            read(&t),
+            read(t),
             [
                 ("a".into(), 1, Some("one again".into()), 11),
                 ("a".into(), 2, Some("two".into()), 2),
@@ -205,8 +181,7 @@ fn a_refused_row_and_a_repeated_key_leave_every_other_row_its_own_values() {
             ],
             "{method:?}"
         );
-        drop_table(&mut client(), &t);
-    }
+    });
 }
 
 /// A user struct as a row: no boxing.
@@ -226,22 +201,15 @@ impl Row for Reading {
 #[test]
 fn user_struct_rows_and_get_stats_match_the_table() {
     let t = table("gen_struct");
-    client()
-        .batch_execute(&format!(
-            "CREATE TABLE {} (sensor TEXT, at BIGINT, value DOUBLE PRECISION, UNIQUE (sensor, at))",
-            t.quoted()
-        ))
-        .expect("create");
+    let columns = "sensor TEXT, at BIGINT, value DOUBLE PRECISION, UNIQUE (sensor, at)";
+    let sql = format!("CREATE TABLE {} ({columns})", t.quoted());
+    client().batch_execute(&sql).expect("create");
     let spec =
         TableSpec::new(t.clone(), ["sensor", "at", "value"], ["sensor", "at"]).expect("spec");
     let ins = TableBatchInserter::new(connector(), spec, 64).expect("inserter");
-    for i in 0..500 {
-        ins.add(Reading {
-            sensor: format!("s{}", i % 7),
-            at: i,
-            value: i as f64 / 3.0,
-        })
-        .expect("add");
+    for at in 0..500 {
+        let (sensor, value) = (format!("s{}", at % 7), at as f64 / 3.0);
+        ins.add(Reading { sensor, at, value }).expect("add");
     }
     let report = ins.close(Duration::from_secs(30));
     assert!(report.is_complete());
