@@ -76,7 +76,7 @@ pub fn write<B: Backend>(
     write_through::<B>(&B::inserter(target, settings), target, prefix, range);
 }
 
-/// [`write`] through `inserter` (one reached some other way, e.g. over
+/// [`write()`] through `inserter` (one reached some other way, e.g. over
 /// TLS); returns its batcher's stats after the flush.
 pub fn write_through<B: Backend>(
     inserter: &B::Inserter,
