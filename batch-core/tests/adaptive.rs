@@ -9,23 +9,17 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use batch_core::testing::deadlock::Deadlock;
-use batch_core::testing::fake::{FakeItem, FakeScript, FakeServer, FakeSink};
-use batch_core::{BatchError, Batcher, BatcherSettings, ErrorClass, ItemOutcome, Sink, SinkError};
+use batch_core::testing::fake::{FakeError, FakeScript, FakeServer, FakeSink};
+use batch_core::testing::harness::{add_all, items};
+use batch_core::{
+    BatchError, Batcher, BatcherSettings, BatcherSettingsBuilder, ErrorClass, ItemOutcome, Sink,
+    SinkError,
+};
 
 /// One round trip per batch: more batches in flight cost no latency.
 const ROUND_TRIP: Duration = Duration::from_millis(40);
 /// A new connection: handshake, authentication, preparing (five trips).
 const CONNECT: Duration = Duration::from_millis(200);
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl SinkError for Never {
-    fn class(&self) -> batch_core::ErrorClass {
-        batch_core::ErrorClass::Permanent
-    }
-}
 
 /// Records when each batch was written, across all siblings.
 struct Remote {
@@ -57,9 +51,9 @@ impl Remote {
 
 impl Sink for Remote {
     type Item = u32;
-    type Error = Never;
+    type Error = FakeError;
 
-    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Never>>, Never> {
+    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
         let start = Instant::now();
         if self.connect() {
             self.connects.in_write.fetch_add(1, Ordering::AcqRel);
@@ -72,7 +66,7 @@ impl Sink for Remote {
         Ok(items.iter().map(|_| ItemOutcome::Written).collect())
     }
 
-    fn connect_ahead(&mut self) -> Result<(), Never> {
+    fn connect_ahead(&mut self) -> Result<(), FakeError> {
         if self.ahead && self.connect() {
             self.connects.ahead.fetch_add(1, Ordering::AcqRel);
         }
@@ -87,6 +81,19 @@ impl Sink for Remote {
             connects: Arc::clone(&self.connects),
         })
     }
+}
+
+/// Batches of ten, up to `cap` in flight, adaptive.
+fn adaptive(cap: usize) -> BatcherSettingsBuilder {
+    BatcherSettings::builder()
+        .batch_size(10)
+        .max_in_flight(cap)
+        .adaptive_concurrency(true)
+}
+
+/// A batcher on `sink` with `settings`.
+fn spawn<S: Sink>(sink: S, settings: BatcherSettingsBuilder) -> Batcher<S> {
+    Batcher::new(sink, settings.build().expect("settings")).expect("spawn")
 }
 
 /// How many batches had `n` batches in flight (themselves included)
@@ -114,16 +121,8 @@ fn run(batches: u32, ahead: bool) -> (Vec<(Instant, Instant)>, Arc<Connects>) {
         writes: Arc::clone(&writes),
         connects: Arc::clone(&connects),
     };
-    let settings = BatcherSettings::builder()
-        .batch_size(10)
-        .max_in_flight(8)
-        .adaptive_concurrency(true)
-        .build()
-        .expect("settings");
-    let batcher = Batcher::new(sink, settings).expect("spawn");
-    for i in 0..batches * 10 {
-        batcher.add(i).map_err(|f| f.error).expect("add");
-    }
+    let batcher = spawn(sink, adaptive(8));
+    add_all(&batcher, 0..batches * 10);
     let report = batcher.flush();
     assert_eq!(
         report.written,
@@ -180,16 +179,6 @@ struct Numbered {
     ahead_returned: Arc<AtomicBool>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("authentication refused by the fake")]
-struct Refused;
-
-impl SinkError for Refused {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::Fatal
-    }
-}
-
 impl Numbered {
     fn first(refuse: usize, gate: Option<mpsc::Receiver<()>>) -> Self {
         Numbered {
@@ -205,15 +194,15 @@ impl Numbered {
 
 impl Sink for Numbered {
     type Item = u32;
-    type Error = Refused;
+    type Error = FakeError;
 
-    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<Refused>>, Refused> {
+    fn write_batch(&mut self, items: &[u32]) -> Result<Vec<ItemOutcome<FakeError>>, FakeError> {
         std::thread::sleep(Duration::from_millis(5));
         self.written.fetch_add(items.len(), Ordering::AcqRel);
         Ok(items.iter().map(|_| ItemOutcome::Written).collect())
     }
 
-    fn connect_ahead(&mut self) -> Result<(), Refused> {
+    fn connect_ahead(&mut self) -> Result<(), FakeError> {
         if self.number == 0 {
             return Ok(());
         }
@@ -224,10 +213,13 @@ impl Sink for Numbered {
         }
         self.ahead_returned.store(true, Ordering::Release);
         if self.number == self.refuse {
-            Err(Refused)
-        } else {
-            Ok(())
+            let message = "authentication refused by the fake".into();
+            return Err(FakeError {
+                class: ErrorClass::Fatal,
+                message,
+            });
         }
+        Ok(())
     }
 
     fn sibling(&self) -> Option<Self> {
@@ -242,23 +234,12 @@ impl Sink for Numbered {
     }
 }
 
-fn adaptive(cap: usize) -> BatcherSettings {
-    BatcherSettings::builder()
-        .batch_size(10)
-        .max_in_flight(cap)
-        .adaptive_concurrency(true)
-        .build()
-        .expect("settings")
-}
-
 #[test]
 fn a_connect_ahead_no_retry_can_fix_fails_that_siblings_first_batch_unsent() {
     let sink = Numbered::first(1, None);
     let written = Arc::clone(&sink.written);
-    let batcher = Batcher::new(sink, adaptive(4)).expect("spawn");
-    for i in 0..400 {
-        batcher.add(i).map_err(|f| f.error).expect("add");
-    }
+    let batcher = spawn(sink, adaptive(4));
+    add_all(&batcher, 0..400);
     let report = batcher.close(Duration::from_secs(60));
     // Sibling 1's first batch comes back whole with the connect's error,
     // never sent; its later batches (the fake connects fine then) and
@@ -284,10 +265,8 @@ fn close_does_not_wait_for_a_sibling_still_connecting() {
     let (open, gate) = mpsc::channel();
     let sink = Numbered::first(usize::MAX, Some(gate));
     let returned = Arc::clone(&sink.ahead_returned);
-    let batcher = Batcher::new(sink, adaptive(2)).expect("spawn");
-    for i in 0..5 {
-        batcher.add(i).map_err(|f| f.error).expect("add");
-    }
+    let batcher = spawn(sink, adaptive(2));
+    add_all(&batcher, 0..5);
     // The sibling's connect is held for 10 s; a close that waited for its
     // thread would return only after that.
     let report = batcher.close(Duration::from_secs(60));
@@ -352,10 +331,7 @@ fn deadlocks_bring_the_limit_down() {
         open: Arc::default(),
         seen: Arc::clone(&seen),
     };
-    let settings = BatcherSettings::builder()
-        .batch_size(10)
-        .max_in_flight(8)
-        .adaptive_concurrency(true)
+    let settings = adaptive(8)
         // Quick retries: a deadlocked batch costs little more latency
         // than a batch, so latency alone would not bring the limit down.
         .retry(
@@ -366,13 +342,9 @@ fn deadlocks_bring_the_limit_down() {
                 Duration::from_secs(60),
             )
             .expect("retry"),
-        )
-        .build()
-        .expect("settings");
-    let batcher = Batcher::new(sink, settings).expect("spawn");
-    for i in 0..150 * 10 {
-        batcher.add(i).map_err(|f| f.error).expect("add");
-    }
+        );
+    let batcher = spawn(sink, settings);
+    add_all(&batcher, 0..150 * 10);
     let report = batcher.flush();
     let stats = batcher.stats();
     assert_eq!(report.written, 1500, "{stats:?}");
@@ -397,37 +369,24 @@ fn deadlocks_bring_the_limit_down() {
 /// backoff, so that only what a retry tells, not its sleep, can move the
 /// limit.
 fn converging(server: &FakeServer, script: FakeScript, start: Option<usize>) -> Batcher<FakeSink> {
-    let (sink, _record) = FakeSink::new(FakeScript {
+    let sink = FakeSink::new(FakeScript {
         server: Some(server.clone()),
         ..script
-    });
-    let mut settings = BatcherSettings::builder()
-        .batch_size(10)
-        .max_in_flight(16)
-        .adaptive_concurrency(true)
-        .retry(
-            batch_core::RetryPolicy::new(
-                50,
-                Duration::ZERO,
-                Duration::ZERO,
-                Duration::from_secs(60),
-            )
+    })
+    .0;
+    let mut settings = adaptive(16).retry(
+        batch_core::RetryPolicy::new(50, Duration::ZERO, Duration::ZERO, Duration::from_secs(60))
             .expect("retry"),
-        );
+    );
     if let Some(level) = start {
         settings = settings.adaptive_start(level);
     }
-    Batcher::new(sink, settings.build().expect("settings")).expect("spawn")
+    spawn(sink, settings)
 }
 
 /// Adds `batches` batches of ten with ids from `first`, and waits for them.
 fn write(batcher: &Batcher<FakeSink>, first: u64, batches: u64) {
-    for id in first..first + batches * 10 {
-        batcher
-            .add(FakeItem::new(id))
-            .map_err(|f| f.error)
-            .expect("add");
-    }
+    add_all(batcher, items(first..first + batches * 10));
     let report = batcher.flush();
     assert_eq!(report.written, batches * 10, "{:?}", batcher.stats());
 }

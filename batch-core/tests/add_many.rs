@@ -10,49 +10,17 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Context;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use batch_core::testing::fake::{FakeError, FakeItem, FakeRecord, FakeScript, FakeSink, Hang};
+use batch_core::testing::fake::{FakeItem, FakeScript, FakeSink};
+use batch_core::testing::harness::{Record, items, snapshot, start, wait_until, written_ids};
 use batch_core::{
-    AddManyError, BatchError, Batcher, BatcherSettings, BatcherSettingsBuilder, Fsync, Stats,
-    WhenFull,
+    BatchError, Batcher, BatcherSettings, BatcherSettingsBuilder, Fsync, Stats, WhenFull,
 };
 use block_on::{block_on, waker};
 use proptest::prelude::*;
-
-type Record = Arc<Mutex<FakeRecord>>;
-type Refused = AddManyError<FakeItem, FakeError>;
-
-/// Bad items are refused at add time, by the sink's item check.
-fn checking() -> FakeScript {
-    FakeScript {
-        check_at_add: true,
-        ..FakeScript::default()
-    }
-}
-
-fn start(settings: BatcherSettingsBuilder, script: FakeScript) -> (Batcher<FakeSink>, Record) {
-    let (sink, record) = FakeSink::new(script);
-    let batcher = Batcher::new(sink, settings.build().expect("settings")).expect("start");
-    (batcher, record)
-}
-
-fn written_ids(record: &Record) -> Vec<u64> {
-    let rec = record.lock().expect("record");
-    rec.written.iter().map(|i| i.id).collect()
-}
-
-/// Waits (at most 10 s, a guard against a hang, not a measurement) until
-/// `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// Item `id` of `size` bytes, bad or not.
 fn sized(id: u64, size: usize, bad: bool) -> FakeItem {
@@ -76,10 +44,10 @@ struct Seen {
 fn seen(batcher: Batcher<FakeSink>, record: &Record, refused: Vec<(usize, String)>) -> Seen {
     let report = batcher.close(Duration::from_secs(10));
     assert_eq!(report.pending, 0, "{report:?}");
-    let rec = record.lock().expect("record");
+    let rec = snapshot(record);
     Seen {
-        requests: rec.requests.clone(),
-        request_bytes: rec.request_bytes.clone(),
+        requests: rec.requests,
+        request_bytes: rec.request_bytes,
         refused,
         stats: batcher.stats(),
     }
@@ -95,29 +63,25 @@ fn settings_for(batch_size: usize, max_bytes: Option<usize>) -> BatcherSettingsB
     builder
 }
 
-/// `items` through `add`, one at a time.
-fn through_add(batch_size: usize, max_bytes: Option<usize>, items: &[FakeItem]) -> Seen {
-    let (batcher, record) = start(settings_for(batch_size, max_bytes), checking());
-    let mut refused = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        if let Err(back) = batcher.add(item.clone()) {
-            assert_eq!(&back.item, item, "the item itself comes back");
-            refused.push((index, back.error.to_string()));
-        }
-    }
-    seen(batcher, &record, refused)
-}
-
-/// `items` through `add_many`, in calls of the lengths `calls` gives
-/// (cycled), with indexes of the input of each call.
-fn through_add_many(
-    batch_size: usize,
-    max_bytes: Option<usize>,
+/// Adds `items` through `add` one at a time (`calls` `None`), or through
+/// `add_many` in calls of the lengths `calls` gives (cycled); returns what
+/// was refused, by its index in `items`, with the error's text, asserting
+/// that the item itself came back.
+fn add_through(
+    batcher: &Batcher<FakeSink>,
     items: &[FakeItem],
-    calls: &[usize],
-) -> Seen {
-    let (batcher, record) = start(settings_for(batch_size, max_bytes), checking());
+    calls: Option<&[usize]>,
+) -> Vec<(usize, String)> {
     let mut refused = Vec::new();
+    let Some(calls) = calls else {
+        for (index, item) in items.iter().enumerate() {
+            if let Err(back) = batcher.add(item.clone()) {
+                assert_eq!(&back.item, item, "the item itself comes back");
+                refused.push((index, back.error.to_string()));
+            }
+        }
+        return refused;
+    };
     let mut at = 0;
     for len in calls.iter().cycle() {
         if at >= items.len() {
@@ -132,6 +96,19 @@ fn through_add_many(
         }
         at += call.len();
     }
+    refused
+}
+
+/// `items` through [`add_through`] on a fresh checking batcher.
+fn through(
+    batch_size: usize,
+    max_bytes: Option<usize>,
+    items: &[FakeItem],
+    calls: Option<&[usize]>,
+) -> Seen {
+    let script = FakeScript::default().checking();
+    let (batcher, record) = start(settings_for(batch_size, max_bytes), script);
+    let refused = add_through(&batcher, items, calls);
     seen(batcher, &record, refused)
 }
 
@@ -158,19 +135,22 @@ proptest! {
             .enumerate()
             .map(|(id, &(size, bad))| sized(id as u64, size, bad))
             .collect();
-        let looped = through_add(batch_size, max_bytes, &items);
-        let many = through_add_many(batch_size, max_bytes, &items, &calls);
+        let looped = through(batch_size, max_bytes, &items, None);
+        let many = through(batch_size, max_bytes, &items, Some(&calls));
         prop_assert_eq!(many, looped);
     }
 }
 
 #[test]
 fn failed_items_come_back_by_index_and_the_rest_is_written() {
-    let (batcher, record) = start(BatcherSettings::builder().batch_size(100), checking());
+    let (batcher, record) = start(
+        BatcherSettings::builder().batch_size(100),
+        FakeScript::default().checking(),
+    );
     let items: Vec<FakeItem> = (0..250)
         .map(|id| sized(id, 1, id == 17 || id == 200))
         .collect();
-    let back: Refused = batcher.add_many(items).expect_err("two are invalid");
+    let back = batcher.add_many(items).expect_err("two are invalid");
     assert_eq!(back.indexes(), [17, 200]);
     for (index, failed) in &back.failed {
         assert_eq!(failed.item.id, *index as u64);
@@ -199,9 +179,7 @@ fn failed_items_come_back_by_index_and_the_rest_is_written() {
 fn a_closed_batcher_hands_every_item_back_by_index() {
     let (batcher, _) = start(BatcherSettings::builder(), FakeScript::default());
     let _ = batcher.close(Duration::from_secs(5));
-    let back = batcher
-        .add_many((0..3).map(FakeItem::new))
-        .expect_err("closed");
+    let back = batcher.add_many(items(0..3)).expect_err("closed");
     assert_eq!(back.indexes(), [0, 1, 2]);
     assert!(
         back.failed
@@ -214,41 +192,24 @@ fn a_closed_batcher_hands_every_item_back_by_index() {
 
 #[test]
 fn under_reject_the_items_past_the_bound_come_back_as_full() {
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
-        ..FakeScript::default()
-    };
+    let (script, release) = FakeScript::default().checking().hanging();
     let settings = BatcherSettings::builder()
         .batch_size(2)
         .max_pending(4)
         .when_full(WhenFull::Reject);
-    let (batcher, record) = start(
-        settings,
-        FakeScript {
-            check_at_add: true,
-            ..script
-        },
-    );
+    let (batcher, record) = start(settings, script);
     // The last one is also invalid: found before the others are buffered,
     // it still comes back at its place in the input.
     let items = (0..10).map(|id| sized(id, 1, id == 9));
     let back = batcher.add_many(items).expect_err("past the bound");
     assert_eq!(back.indexes(), (4..10).collect::<Vec<_>>());
     for (index, failed) in &back.failed {
-        if *index == 9 {
-            assert!(
-                matches!(failed.error, BatchError::Invalid(_)),
-                "{}",
-                failed.error
-            );
-        } else {
-            assert!(
-                matches!(failed.error, BatchError::Full { limit: 4, .. }),
-                "{}",
-                failed.error
-            );
-        }
+        let expected = match failed.error {
+            BatchError::Invalid(_) => *index == 9,
+            BatchError::Full { limit: 4, .. } => *index != 9,
+            _ => false,
+        };
+        assert!(expected, "item {index}: {}", failed.error);
     }
     assert_eq!(batcher.stats().total_refused, 6);
     drop(release);
@@ -259,17 +220,13 @@ fn under_reject_the_items_past_the_bound_come_back_as_full() {
 
 #[test]
 fn under_block_add_many_waits_for_room_and_keeps_the_order() {
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
-        ..FakeScript::default()
-    };
+    let (script, release) = FakeScript::default().hanging();
     let settings = BatcherSettings::builder().batch_size(2).max_pending(2);
     let (batcher, record) = start(settings, script);
     let batcher = Arc::new(batcher);
     let adder = {
         let batcher = Arc::clone(&batcher);
-        std::thread::spawn(move || batcher.add_many((0..7).map(FakeItem::new)))
+        std::thread::spawn(move || batcher.add_many(items(0..7)))
     };
     wait_until("the first batch is in flight", || {
         batcher.stats().total_received == 2
@@ -280,18 +237,13 @@ fn under_block_add_many_waits_for_room_and_keeps_the_order() {
     let report = batcher.close(Duration::from_secs(10));
     assert!(report.is_complete(), "{report:?}");
     assert_eq!(written_ids(&record), (0..7).collect::<Vec<_>>());
-    let requests = record.lock().expect("record").requests.clone();
+    let requests = snapshot(&record).requests;
     assert_eq!(requests, [vec![0, 1], vec![2, 3], vec![4, 5], vec![6]]);
 }
 
 #[test]
 fn add_many_async_waits_for_room_without_blocking() {
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
-        check_at_add: true,
-        ..FakeScript::default()
-    };
+    let (script, release) = FakeScript::default().checking().hanging();
     let settings = BatcherSettings::builder().batch_size(2).max_pending(2);
     let (batcher, record) = start(settings, script);
     let items: Vec<FakeItem> = (0..6).map(|id| sized(id, 1, id == 3)).collect();
@@ -319,7 +271,7 @@ fn add_many_async_waits_for_room_without_blocking() {
 fn add_many_async_is_send() {
     fn assert_send<T: Send>(_: &T) {}
     let (batcher, _) = start(BatcherSettings::builder(), FakeScript::default());
-    let future = batcher.add_many_async((0..3).map(FakeItem::new));
+    let future = batcher.add_many_async(items(0..3));
     assert_send(&future);
     assert!(block_on(future).is_ok());
 }
@@ -339,31 +291,12 @@ fn under_the_durable_buffer_add_many_writes_what_add_writes_and_leaves_nothing_b
     let mut seen_runs = Vec::new();
     for many in [false, true] {
         let dir = tempfile::tempdir().expect("dir");
-        let (batcher, record) = start(durable(dir.path()), checking());
-        let refused: Vec<(usize, String)> = if many {
-            batcher
-                .add_many(items.clone())
-                .expect_err("bad items")
-                .failed
-                .into_iter()
-                .map(|(i, f)| (i, f.error.to_string()))
-                .collect()
-        } else {
-            items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| {
-                    batcher
-                        .add(item.clone())
-                        .err()
-                        .map(|f| (i, f.error.to_string()))
-                })
-                .collect()
-        };
+        let (batcher, record) = start(durable(dir.path()), FakeScript::default().checking());
+        let refused = add_through(&batcher, &items, many.then_some(&[items.len()][..]));
         let seen = seen(batcher, &record, refused);
         // Reopened: nothing accepted was left unresolved, nothing refused
         // was kept.
-        let (again, _) = start(durable(dir.path()), checking());
+        let (again, _) = start(durable(dir.path()), FakeScript::default().checking());
         let report = again.close(Duration::from_secs(10));
         assert_eq!(report.written, 0, "nothing to replay ({many})");
         assert_eq!(again.stats().total_replayed, 0, "({many})");
@@ -376,17 +309,13 @@ fn under_the_durable_buffer_add_many_writes_what_add_writes_and_leaves_nothing_b
 #[test]
 fn at_the_durable_bound_reject_hands_the_tail_back_by_index() {
     let dir = tempfile::tempdir().expect("dir");
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
-        ..FakeScript::default()
-    };
+    let (script, release) = FakeScript::default().hanging();
     let settings = durable(dir.path())
         .max_buffer_bytes(4000)
         .when_full(WhenFull::Reject);
     let (batcher, record) = start(settings, script);
     let back = batcher
-        .add_many((0..1000).map(FakeItem::new))
+        .add_many(items(0..1000))
         .expect_err("over the bound");
     let accepted = back.failed[0].0;
     assert!(accepted > 10, "{accepted} accepted");
@@ -410,17 +339,13 @@ fn at_the_durable_bound_reject_hands_the_tail_back_by_index() {
 #[test]
 fn at_the_durable_bound_block_waits_for_room_and_keeps_the_order() {
     let dir = tempfile::tempdir().expect("dir");
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
-        ..FakeScript::default()
-    };
+    let (script, release) = FakeScript::default().hanging();
     let settings = durable(dir.path()).max_buffer_bytes(4000);
     let (batcher, record) = start(settings, script);
     let batcher = Arc::new(batcher);
     let adder = {
         let batcher = Arc::clone(&batcher);
-        std::thread::spawn(move || batcher.add_many((0..500).map(FakeItem::new)))
+        std::thread::spawn(move || batcher.add_many(items(0..500)))
     };
     wait_until("the first batches are in flight", || {
         batcher.stats().total_received > 10
@@ -439,12 +364,12 @@ fn a_buffer_add_many_leaves_behind_is_shipped_when_its_linger_is_due() {
         .batch_size(10)
         .linger(Duration::from_millis(20));
     let (batcher, record) = start(settings, FakeScript::default());
-    assert!(batcher.add_many((0..13).map(FakeItem::new)).is_ok());
+    assert!(batcher.add_many(items(0..13)).is_ok());
     // No flush: the first ten went as a full batch, the last three go
     // once their linger is due.
     wait_until("the lingering three are written", || {
         written_ids(&record).len() == 13
     });
-    let requests = record.lock().expect("record").requests.clone();
+    let requests = snapshot(&record).requests;
     assert_eq!(requests, [(0..10).collect::<Vec<u64>>(), vec![10, 11, 12]]);
 }

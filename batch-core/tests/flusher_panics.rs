@@ -8,8 +8,11 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use batch_core::testing::fake::{FakeItem, FakeScript, FakeSink, Hang};
-use batch_core::{BatchError, Batcher, BatcherSettings, RetryPolicy};
+use batch_core::testing::fake::{FakeItem, FakeScript, FakeSink};
+use batch_core::testing::harness::{
+    add_all, failed_ids, fake_sinks, items, quick_retry, written_ids,
+};
+use batch_core::{BatchError, Batcher, BatcherSettings};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -75,20 +78,13 @@ fn install() {
     });
 }
 
-fn settings(name: &str) -> BatcherSettings {
-    settings_in_flight(name, 1)
-}
-
-fn settings_in_flight(name: &str, in_flight: usize) -> BatcherSettings {
+fn settings(name: &str, in_flight: usize) -> BatcherSettings {
     BatcherSettings::builder()
         .name(name)
         .max_in_flight(in_flight)
         .batch_size(5)
         .max_pending(10)
-        .retry(
-            RetryPolicy::new(3, Duration::ZERO, Duration::ZERO, Duration::from_secs(5))
-                .expect("policy"),
-        )
+        .retry(quick_retry(3))
         .build()
         .expect("settings")
 }
@@ -96,30 +92,24 @@ fn settings_in_flight(name: &str, in_flight: usize) -> BatcherSettings {
 #[test]
 fn a_panic_while_writing_hands_the_batch_back_and_the_flusher_goes_on() {
     install();
-    let script = FakeScript {
+    let (sink, record) = FakeSink::new(FakeScript {
         fail_first: 1,
         ..FakeScript::default()
-    };
-    let (sink, record) = FakeSink::new(script);
-    let b = Batcher::new(sink, settings("survives-1")).expect("spawn");
-    for id in 0..5 {
-        b.add(FakeItem::new(id)).expect("accepted");
-    }
+    });
+    let b = Batcher::new(sink, settings("survives-1", 1)).expect("spawn");
+    add_all(&b, items(0..5));
     let report = b.flush();
-    let ids: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
-    assert_eq!(ids, vec![0, 1, 2, 3, 4], "the batch comes back");
+    assert_eq!(failed_ids(&report), [0, 1, 2, 3, 4], "the batch comes back");
     assert!(
         matches!(&report.failed[0].error, BatchError::FlusherPanicked(m) if m.contains("subscriber panics")),
         "{}",
         report.failed[0].error
     );
     // The flusher lives on.
-    for id in 5..10 {
-        b.add(FakeItem::new(id)).expect("accepted");
-    }
+    add_all(&b, items(5..10));
     let report = b.flush();
     assert_eq!((report.written, report.failed.len()), (5, 0));
-    assert_eq!(record.lock().expect("record").written.len(), 5);
+    assert_eq!(written_ids(&record), [5, 6, 7, 8, 9]);
     let stats = b.stats();
     assert_eq!(
         (stats.total_added, stats.total_failed, stats.in_flight),
@@ -141,23 +131,18 @@ fn dead_writers_of_a_pool_hand_everything_back_and_wake_blocked_adders() {
 
 fn dies_and_hands_everything_back(name: &str, in_flight: usize) {
     install();
-    let (hang, release) = Hang::new();
-    let script = FakeScript {
-        hang: Some(hang),
+    let (script, release) = FakeScript {
         fail_first: 1,
         ..FakeScript::default()
-    };
-    let (sink, _) = FakeSink::new(script);
-    let mut sinks: Vec<FakeSink> = (1..in_flight).map(|_| sink.sibling()).collect();
-    sinks.push(sink);
-    let settings = settings_in_flight(name, in_flight);
+    }
+    .hanging();
+    let (sinks, _) = fake_sinks(script, in_flight);
+    let settings = settings(name, in_flight);
     let b = std::sync::Arc::new(Batcher::with_sinks(sinks, settings).expect("spawn"));
     // Batch 0..5 hangs in the sink, batch 5..10 waits in the queue (or, with
     // two in flight, hangs in the other sink), and the 11th item blocks:
     // the bound is 10.
-    for id in 0..10 {
-        b.add(FakeItem::new(id)).expect("accepted");
-    }
+    add_all(&b, items(0..10));
     let blocked = {
         let b = std::sync::Arc::clone(&b);
         std::thread::spawn(move || b.add(FakeItem::new(10)))
@@ -181,7 +166,7 @@ fn dies_and_hands_everything_back(name: &str, in_flight: usize) {
         refused.error
     );
     let report = b.flush();
-    let mut ids: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
+    let mut ids = failed_ids(&report);
     ids.sort_unstable();
     assert_eq!(ids, (0..10).collect::<Vec<_>>(), "every item comes back");
     assert_eq!(report.pending, 0);

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use batch_core::testing::counts::assert_adds_up;
-use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
-use batch_core::{BatchError, Batcher, BatcherSettings, RetryPolicy, WhenFull};
+use batch_core::testing::fake::{FakeItem, FakeScript};
+use batch_core::testing::harness::{items_bad_where, quick_retry, start};
+use batch_core::{BatchError, BatcherSettings, WhenFull};
 use block_on::block_on;
 
 /// What the handler calls on its own batcher, once per failed item.
@@ -61,73 +62,53 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Runs one scenario and checks where every item ended. Returns the
 /// handler's view, for call-specific checks.
 fn scenario(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
-    let (sink, record) = FakeSink::new(FakeScript {
-        bad_items: BadItems::FailItem,
-        ..FakeScript::default()
-    });
     let settings = BatcherSettings::builder()
         .name(format!("reentry-{call:?}-{max_in_flight}-{max_pending}"))
         .batch_size(4)
         .max_pending(max_pending)
         .when_full(WhenFull::Block)
         .max_in_flight(max_in_flight)
-        .retry(
-            RetryPolicy::new(1, Duration::ZERO, Duration::ZERO, Duration::from_secs(5))
-                .expect("policy"),
-        )
-        .build()
-        .expect("settings");
-    let b = Arc::new(Batcher::new(sink, settings).expect("start"));
+        .retry(quick_retry(1));
+    let (b, record) = start(settings, FakeScript::default().failing_items());
+    let b = Arc::new(b);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (weak, view) = (Arc::downgrade(&b), Arc::clone(&seen));
     b.set_failure_handler(move |failed| {
         let id = failed.item.id;
         lock(&view).handled.push(id);
         let Some(b) = weak.upgrade() else { return };
-        let again = FakeItem::new(id + READDED);
-        let added = match call {
-            Call::Add if id < READDED => Some(b.add(again)),
-            Call::AddAsync if id < READDED => Some(block_on(b.add_async(again))),
-            Call::Add | Call::AddAsync => None,
-            Call::Flush => {
-                let r = b.flush();
-                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
-                None
+        if matches!(call, Call::Add | Call::AddAsync) {
+            if id >= READDED {
+                return;
             }
-            Call::FlushTimeout => {
-                let r = b.flush_timeout(Duration::from_secs(3600));
-                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
-                None
+            let again = FakeItem::new(id + READDED);
+            let added = match call {
+                Call::Add => b.add(again),
+                _ => block_on(b.add_async(again)),
+            };
+            match added {
+                Ok(()) => lock(&view).readded.push(id + READDED),
+                Err(back) => lock(&view)
+                    .readd_refused
+                    .push((back.item.id, back.error.to_string())),
             }
-            Call::FlushAsync => {
-                let r = block_on(b.flush_async());
-                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
-                None
-            }
-            Call::Close => {
-                let r = b.close(Duration::from_secs(3600));
-                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
-                None
-            }
-            Call::CloseAsync => {
-                let r = block_on(b.close_async());
-                record_report(&view, r.failed.iter().map(|f| f.item.id), r.not_waited);
-                None
-            }
-        };
-        match added {
-            Some(Ok(())) => lock(&view).readded.push(id + READDED),
-            Some(Err(back)) => lock(&view)
-                .readd_refused
-                .push((back.item.id, back.error.to_string())),
-            None => {}
+            return;
         }
+        let r = match call {
+            Call::Flush => b.flush(),
+            Call::FlushTimeout => b.flush_timeout(Duration::from_secs(3600)),
+            Call::FlushAsync => block_on(b.flush_async()),
+            Call::Close => b.close(Duration::from_secs(3600)),
+            _ => block_on(b.close_async()),
+        };
+        let mut v = lock(&view);
+        v.handler_reports.extend(r.failed.iter().map(|f| f.item.id));
+        v.not_waited.push(r.not_waited);
     });
 
     let mut refused_at_add = Vec::new();
-    for id in 0..ITEMS {
-        let item = FakeItem::new(id);
-        let item = if id % 2 == 0 { item.bad() } else { item };
+    for item in items_bad_where(0..ITEMS, |id| id % 2 == 0) {
+        let id = item.id;
         if let Err(back) = b.add(item) {
             // Only a close from the handler refuses the main thread's items.
             assert!(
@@ -151,27 +132,21 @@ fn scenario(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
     let record = lock(&record).clone();
     // Where every item ended, counted: each exactly once.
     let mut ends: HashMap<u64, Vec<&str>> = HashMap::new();
-    for item in &record.written {
-        ends.entry(item.id).or_default().push("written");
-    }
-    for id in &seen.handled {
-        ends.entry(*id).or_default().push("to the handler");
-    }
-    for id in &seen.handler_reports {
-        ends.entry(*id).or_default().push("in the handler's report");
-    }
-    for (id, _) in &seen.readd_refused {
-        ends.entry(*id).or_default().push("refused to the handler");
-    }
-    for id in &refused_at_add {
-        ends.entry(*id)
-            .or_default()
-            .push("refused to the main thread");
-    }
-    for failed in &report.failed {
-        ends.entry(failed.item.id)
-            .or_default()
-            .push("in the main thread's reports");
+    let ids = |ids: &[u64]| ids.to_vec();
+    let failed: Vec<u64> = report.failed.iter().map(|f| f.item.id).collect();
+    let refused: Vec<u64> = seen.readd_refused.iter().map(|(id, _)| *id).collect();
+    let written: Vec<u64> = record.written.iter().map(|i| i.id).collect();
+    for (how, ids) in [
+        ("written", written),
+        ("to the handler", ids(&seen.handled)),
+        ("in the handler's report", ids(&seen.handler_reports)),
+        ("refused to the handler", refused),
+        ("refused to the main thread", refused_at_add.clone()),
+        ("in the main thread's reports", failed),
+    ] {
+        for id in ids {
+            ends.entry(id).or_default().push(how);
+        }
     }
     for id in (0..ITEMS).chain(seen.readded.iter().copied()) {
         let where_ = ends.get(&id).cloned().unwrap_or_default();
@@ -210,16 +185,6 @@ fn scenario(call: Call, max_in_flight: usize, max_pending: usize) -> Seen {
         (seen.handled.len() + report.failed.len() + seen.handler_reports.len()) as u64
     );
     seen
-}
-
-fn record_report(
-    view: &Mutex<Seen>,
-    failed: impl Iterator<Item = u64>,
-    not_waited: Option<&'static str>,
-) {
-    let mut v = lock(view);
-    v.handler_reports.extend(failed);
-    v.not_waited.push(not_waited);
 }
 
 /// Runs `scenario` on its own thread; a hang (the defect) fails the test

@@ -22,12 +22,11 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink, Hang};
-use batch_core::{
-    Batcher, BatcherSettings, Fallback, FlushReport, RetryPolicy, SinkLimits, WhenFull,
-};
+use batch_core::testing::fake::{BadItems, FakeItem, FakeScript};
+use batch_core::testing::harness::{fake_sinks, quick_retry, snapshot, wait_dropped};
+use batch_core::{Batcher, BatcherSettings, Fallback, FlushReport, SinkLimits, WhenFull};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -229,13 +228,6 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     log_capture::install();
     let name = format!("prop{}", CASE.fetch_add(1, Ordering::Relaxed));
     let f = &case.faults;
-    let (hang, release) = match f.hang {
-        true => {
-            let (hang, release) = Hang::new();
-            (Some(hang), Some(release))
-        }
-        false => (None, None),
-    };
     let script = FakeScript {
         seed: case.seed,
         transient_pct: f.transient_pct,
@@ -245,7 +237,6 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         wrong_count_pct: f.wrong_count_pct,
         too_large_above: f.too_large_above,
         panic_on: f.panic_on,
-        hang,
         max_sleep: Duration::from_micros(case.sleep_us),
         bad_items: case.bad_items,
         limits: SinkLimits {
@@ -254,9 +245,14 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         },
         ..FakeScript::default()
     };
-    let (sink, record) = FakeSink::new(script);
-    let mut sinks: Vec<FakeSink> = (1..case.in_flight).map(|_| sink.sibling()).collect();
-    sinks.insert(0, sink);
+    let (script, release) = match f.hang {
+        true => {
+            let (script, release) = script.hanging();
+            (script, Some(release))
+        }
+        false => (script, None),
+    };
+    let (sinks, record) = fake_sinks(script, case.in_flight);
     let mut builder = BatcherSettings::builder()
         .name(name.clone())
         .max_in_flight(case.in_flight)
@@ -270,15 +266,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         })
         .fallback(case.fallback)
         .close_timeout(Duration::from_millis(5))
-        .retry(
-            RetryPolicy::new(
-                case.attempts,
-                Duration::ZERO,
-                Duration::ZERO,
-                Duration::from_secs(10),
-            )
-            .expect("policy"),
-        );
+        .retry(quick_retry(case.attempts));
     if let Some(bytes) = case.max_bytes {
         builder = builder.max_batch_bytes(NonZeroUsize::new(bytes).expect("non-zero"));
     }
@@ -305,6 +293,11 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let batcher = Arc::new(batcher);
     // A hanging sink holds every flush; the test waits on none of them.
     let short = Duration::from_millis(2);
+    let close_timeout = if f.hang {
+        short
+    } else {
+        Duration::from_secs(60)
+    };
 
     std::thread::scope(|scope| {
         for (t, ops) in case.threads.iter().enumerate() {
@@ -355,23 +348,13 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                     }
                 }
                 if t == 0 && case.close_from_thread {
-                    let timeout = if f.hang {
-                        short
-                    } else {
-                        Duration::from_secs(60)
-                    };
-                    let report = batcher.close(timeout);
+                    let report = batcher.close(close_timeout);
                     seen.lock().expect("seen").take(&report);
                 }
             });
         }
     });
-    let timeout = if f.hang {
-        short
-    } else {
-        Duration::from_secs(60)
-    };
-    let report = batcher.close(timeout);
+    let report = batcher.close(close_timeout);
     seen.lock().expect("seen").take(&report);
     let stats = batcher.stats();
     if !f.hang {
@@ -382,18 +365,11 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let batcher = Arc::into_inner(batcher).expect("the last handle");
     drop(batcher);
     drop(release);
-    let started = Instant::now();
-    while !record.lock().expect("record").dropped {
-        prop_assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the flusher never ended"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_dropped(&record);
     let logged_keys = log_capture::lost_items(&name);
 
     let seen = std::mem::take(&mut *seen.lock().expect("seen"));
-    let rec = record.lock().expect("record").clone();
+    let rec = snapshot(&record);
     let accepted: HashSet<u64> = seen.accepted.iter().map(|i| i.id).collect();
     let written: Vec<u64> = rec.written.iter().map(|i| i.id).collect();
     let unconfirmed: HashSet<u64> = rec.unconfirmed.iter().copied().collect();

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use batch_core::testing::fake::{BadItems, FakeItem, FakeScript, FakeSink};
-use batch_core::{Batcher, BatcherSettings, Fallback, RetryPolicy};
+use batch_core::testing::fake::{FakeItem, FakeScript};
+use batch_core::testing::harness::{add_all, items, items_bad_where, quick_retry, start};
+use batch_core::{Batcher, BatcherSettings, Fallback};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
@@ -96,33 +97,23 @@ fn counters_equal_the_stats_and_histograms_see_every_request() {
     recorded();
     let script = FakeScript {
         fail_first: 2,
-        bad_items: BadItems::FailItem,
-        ..FakeScript::default()
+        ..FakeScript::default().failing_items()
     };
-    let (sink, _) = FakeSink::new(script);
     let settings = BatcherSettings::builder()
         .name("metrics-1")
         .batch_size(10)
         .max_in_flight(2)
         .fallback(Fallback::Bisect)
-        .retry(
-            RetryPolicy::new(
-                5,
-                std::time::Duration::ZERO,
-                std::time::Duration::ZERO,
-                std::time::Duration::from_secs(5),
-            )
-            .expect("policy"),
-        )
-        .build()
-        .expect("settings");
-    let b = Batcher::new(sink, settings).expect("spawn");
-    for id in 0..95 {
-        let mut item = FakeItem::new(id);
-        item.bad = id % 10 == 3;
-        item.conflict = id % 10 == 7;
-        b.add(item).expect("accepted");
-    }
+        .retry(quick_retry(5));
+    let (b, _) = start(settings, script);
+    let conflict_where = |item: FakeItem| FakeItem {
+        conflict: item.id % 10 == 7,
+        ..item
+    };
+    add_all(
+        &b,
+        items_bad_where(0..95, |id| id % 10 == 3).map(conflict_where),
+    );
     let report = b.close(std::time::Duration::from_secs(10));
     let stats = b.stats();
     assert_eq!(report.pending, 0);
@@ -132,30 +123,17 @@ fn counters_equal_the_stats_and_histograms_see_every_request() {
         "{stats:?}"
     );
     let name = "metrics-1";
-    assert_eq!(
-        counter("uds3_batch_items_written_total", name),
-        stats.total_added
-    );
-    assert_eq!(
-        counter("uds3_batch_items_conflicts_total", name),
-        stats.total_conflicts
-    );
-    assert_eq!(
-        counter("uds3_batch_items_failed_total", name),
-        stats.total_failed
-    );
-    assert_eq!(
-        counter("uds3_batch_batches_total", name),
-        stats.total_batches
-    );
-    assert_eq!(
-        counter("uds3_batch_requests_total", name),
-        stats.total_requests
-    );
-    assert_eq!(
-        counter("uds3_batch_retries_total", name),
-        stats.total_retries
-    );
+    for (metric, stat) in [
+        ("items_written", stats.total_added),
+        ("items_conflicts", stats.total_conflicts),
+        ("items_failed", stats.total_failed),
+        ("batches", stats.total_batches),
+        ("requests", stats.total_requests),
+        ("retries", stats.total_retries),
+    ] {
+        let metric = format!("uds3_batch_{metric}_total");
+        assert_eq!(counter(&metric, name), stat, "{metric}");
+    }
     // Two sinks in flight, each failing its first two requests.
     assert_eq!(stats.total_retries, 4);
     let latencies = samples("uds3_batch_request_duration_seconds", name);
@@ -171,19 +149,12 @@ fn counters_equal_the_stats_and_histograms_see_every_request() {
 #[test]
 fn add_to_resolved_is_the_age_of_the_oldest_item() {
     recorded();
-    let (sink, _) = FakeSink::new(FakeScript::default());
-    let settings = BatcherSettings::builder()
-        .name("metrics-age")
-        .batch_size(3)
-        .build()
-        .expect("settings");
-    let b = Batcher::new(sink, settings).expect("spawn");
+    let settings = BatcherSettings::builder().name("metrics-age").batch_size(3);
+    let (b, _) = start(settings, FakeScript::default());
     // Batch 1 waits 300 ms for its last item; batch 2 fills at once.
-    b.add(FakeItem::new(0)).expect("accepted");
+    add_all(&b, items(0..1));
     std::thread::sleep(std::time::Duration::from_millis(300));
-    for id in 1..6 {
-        b.add(FakeItem::new(id)).expect("accepted");
-    }
+    add_all(&b, items(1..6));
     let report = b.close(std::time::Duration::from_secs(10));
     assert!(report.is_complete());
     let ages = samples("uds3_batch_add_to_resolved_seconds", "metrics-age");
@@ -230,9 +201,7 @@ fn deadlocks_are_counted_like_the_stats() {
         settings,
     )
     .unwrap();
-    for i in 0..5 {
-        batcher.add(i).unwrap();
-    }
+    add_all(&batcher, 0..5);
     assert!(batcher.flush().is_complete());
     let stats = batcher.stats();
     assert_eq!(stats.total_deadlocks, 3, "{stats:?}");

@@ -100,8 +100,21 @@ fn reader(stores: &Stores) -> ParallelBatchReader {
         ))
 }
 
-fn set(ids: &[String]) -> BTreeSet<&str> {
-    ids.iter().map(String::as_str).collect()
+fn set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+/// The ids `d10..d14` but `d{holds}`: what a store seeded with it misses.
+fn missing_but(holds: usize) -> BTreeSet<String> {
+    (10..15)
+        .filter(|&i| i != holds)
+        .map(|i| format!("d{i}"))
+        .collect()
+}
+
+/// A store's answer, asserting it was asked and answered.
+fn answered<T, E: std::fmt::Debug>(read: Option<Result<T, E>>) -> T {
+    read.expect("asked").expect("answered")
 }
 
 #[test]
@@ -111,54 +124,23 @@ fn each_store_answers_with_exactly_what_it_holds() {
     let ids: Vec<String> = (0..15).map(|i| format!("d{i}")).collect();
     for reads in [reader.get_many(&ids), reader.get_many_in_sequence(&ids)] {
         assert!(reads.all_answered());
-        let missing = |holds: usize| -> BTreeSet<String> {
-            (10..15)
-                .filter(|&i| i != holds)
-                .map(|i| format!("d{i}"))
-                .collect()
-        };
-        let pg = reads.postgres.expect("asked").expect("answered");
-        assert_eq!(
-            set(&pg.missing),
-            missing(10).iter().map(String::as_str).collect()
-        );
+        let pg = answered(reads.postgres);
+        assert_eq!(set(&pg.missing), missing_but(10));
         assert_eq!(pg.get("d10").map(|r| r.file_path.as_str()), Some("/d10"));
-        let couch = reads.couch.expect("asked").expect("answered");
-        assert_eq!(
-            set(&couch.missing),
-            missing(11).iter().map(String::as_str).collect()
-        );
+        let couch = answered(reads.couch);
+        assert_eq!(set(&couch.missing), missing_but(11));
         assert_eq!(couch.get("d11").map(|d| d["n"].clone()), Some(json!(1)));
-        let chroma = reads.chroma.expect("asked").expect("answered");
-        assert_eq!(
-            set(&chroma.missing),
-            missing(12).iter().map(String::as_str).collect()
-        );
-        assert_eq!(
-            chroma.get("d12").map(|r| r.embedding.clone()),
-            Some(vec![0.5, 0.25])
-        );
-        let neo4j = reads.neo4j.expect("asked").expect("answered");
-        assert_eq!(
-            set(&neo4j.missing),
-            missing(13).iter().map(String::as_str).collect()
-        );
+        let chroma = answered(reads.chroma);
+        assert_eq!(set(&chroma.missing), missing_but(12));
+        let embedding = chroma.get("d12").map(|r| r.embedding.clone());
+        assert_eq!(embedding, Some(vec![0.5, 0.25]));
+        let neo4j = answered(reads.neo4j);
+        assert_eq!(set(&neo4j.missing), missing_but(13));
         assert_eq!(neo4j.found.len(), 11);
     }
     let exists = reader.exists_many(&ids);
-    assert_eq!(
-        exists
-            .postgres
-            .expect("asked")
-            .expect("answered")
-            .found
-            .len(),
-        11
-    );
-    assert_eq!(
-        exists.neo4j.expect("asked").expect("answered").found.len(),
-        11
-    );
+    assert_eq!(answered(exists.postgres).found.len(), 11);
+    assert_eq!(answered(exists.neo4j).found.len(), 11);
 }
 
 #[test]
@@ -179,9 +161,9 @@ fn a_store_that_is_down_fails_alone() {
     let err = reads.couch.expect("asked").unwrap_err();
     assert!(matches!(err, ReadError::Store { attempts: 2, .. }), "{err}");
     for missing in [
-        reads.postgres.expect("asked").expect("answered").missing,
-        reads.chroma.expect("asked").expect("answered").missing,
-        reads.neo4j.expect("asked").expect("answered").missing,
+        answered(reads.postgres).missing,
+        answered(reads.chroma).missing,
+        answered(reads.neo4j).missing,
     ] {
         assert_eq!(missing, ["d99"]);
     }
@@ -202,31 +184,19 @@ fn the_async_read_answers_as_the_sync_one_from_a_single_threaded_runtime() {
         )
     });
     let sync = reader.get_many(&ids);
+    fn missing<T, E>(read: &uds3_batch::StoreRead<T, E>) -> Option<Option<Vec<String>>> {
+        read.as_ref()
+            .map(|l| l.as_ref().map(|l| l.missing.clone()).ok())
+    }
     let missing = |r: &uds3_batch::DocumentReads| {
-        (
-            r.postgres
-                .as_ref()
-                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
-            r.couch
-                .as_ref()
-                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
-            r.chroma
-                .as_ref()
-                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
-            r.neo4j
-                .as_ref()
-                .map(|l| l.as_ref().map(|l| l.missing.clone()).ok()),
-        )
+        let (pg, couch) = (missing(&r.postgres), missing(&r.couch));
+        (pg, couch, missing(&r.chroma), missing(&r.neo4j))
     };
     assert!(reads.all_answered() && exists.all_answered());
     assert_eq!(missing(&reads), missing(&sync));
-    let chroma = reads.chroma.expect("asked").expect("answered");
-    assert_eq!(
-        chroma.get("d12").map(|r| r.embedding.clone()),
-        Some(vec![0.5, 0.25])
-    );
-    assert_eq!(
-        exists.neo4j.expect("asked").expect("answered").found.len(),
-        11
-    );
+    let embedding = answered(reads.chroma)
+        .get("d12")
+        .map(|r| r.embedding.clone());
+    assert_eq!(embedding, Some(vec![0.5, 0.25]));
+    assert_eq!(answered(exists.neo4j).found.len(), 11);
 }

@@ -7,3 +7,4 @@ pub mod counts;
 pub mod crash;
 pub mod deadlock;
 pub mod fake;
+pub mod harness;
