@@ -4,8 +4,6 @@
 //! (One append and one sync per call under the durable buffer is counted
 //! in the unit tests of `batcher/many.rs`, which see the log's counters.)
 
-mod block_on;
-
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -14,12 +12,12 @@ use std::sync::Arc;
 use std::task::Context;
 use std::time::Duration;
 
+use batch_core::testing::block_on::{block_on, waker};
 use batch_core::testing::fake::{FakeItem, FakeScript, FakeSink};
 use batch_core::testing::harness::{Record, items, snapshot, start, wait_until, written_ids};
 use batch_core::{
     BatchError, Batcher, BatcherSettings, BatcherSettingsBuilder, Fsync, Stats, WhenFull,
 };
-use block_on::{block_on, waker};
 use proptest::prelude::*;
 
 /// Item `id` of `size` bytes, bad or not.

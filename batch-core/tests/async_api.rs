@@ -3,13 +3,11 @@
 //! futures by hand (no runtime at all), so "waits without blocking" is
 //! seen directly: a poll returns `Pending` at once instead of blocking.
 
-mod block_on;
-
 use std::future::Future;
 use std::pin::pin;
 use std::task::Context;
 
-use block_on::{block_on, waker};
+use batch_core::testing::block_on::{block_on, waker};
 
 use batch_core::testing::fake::{FakeItem, FakeScript};
 use batch_core::testing::harness::{failed_ids, start, wait_until, written_ids};

@@ -1,13 +1,12 @@
 //! `BatchReader` over a scripted source: what batch-core does for every
 //! backend's reads (chunks, retries, halving, refusals, panics).
 
-mod block_on;
-
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
 use batch_core::read::{BatchReader, ReadError, ReadSource};
+use batch_core::testing::block_on::{block_on, waker};
 use batch_core::{ErrorClass, RetryPolicy, SinkError};
 
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +250,7 @@ fn an_async_read_answers_as_the_sync_one_and_wakes_its_waiter() {
     let reader = BatchReader::new(Store::default());
     let ids = ids(0..25);
     // Polled by hand: pending at first, then woken by the read's thread.
-    let (woken, waker) = block_on::waker();
+    let (woken, waker) = waker();
     let mut cx = std::task::Context::from_waker(&waker);
     let mut asked = std::pin::pin!(reader.get_many_async(&ids));
     let started = std::time::Instant::now();
@@ -266,10 +265,10 @@ fn an_async_read_answers_as_the_sync_one_and_wakes_its_waiter() {
     };
     assert_eq!(lookup, reader.get_many(&ids).expect("read"));
     assert_eq!(lookup.requests, 3);
-    let exists = block_on::block_on(reader.exists_many_async(&ids)).expect("exists");
+    let exists = block_on(reader.exists_many_async(&ids)).expect("exists");
     assert_eq!(exists.found.len(), 9);
     // Bad ids are refused before any thread starts.
-    let err = block_on::block_on(reader.get_many_async(&[""])).unwrap_err();
+    let err = block_on(reader.get_many_async(&[""])).unwrap_err();
     assert!(
         matches!(err, ReadError::InvalidId { index: 0, .. }),
         "{err}"
@@ -292,6 +291,6 @@ fn a_store_panicking_under_an_async_read_is_an_error() {
         panic: true,
         ..Store::default()
     });
-    let err = block_on::block_on(reader.get_many_async(&["1"])).unwrap_err();
+    let err = block_on(reader.get_many_async(&["1"])).unwrap_err();
     assert!(matches!(err, ReadError::Thread(_)), "{err}");
 }

@@ -11,17 +11,15 @@
 //! most a minute: a hang detector, so that a regression fails instead of
 //! hanging CI, not a timing assert (the scenarios take milliseconds).
 
-mod block_on;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use batch_core::testing::block_on::block_on;
 use batch_core::testing::counts::assert_adds_up;
 use batch_core::testing::fake::{FakeItem, FakeScript};
 use batch_core::testing::harness::{items_bad_where, quick_retry, start};
 use batch_core::{BatchError, BatcherSettings, WhenFull};
-use block_on::block_on;
 
 /// What the handler calls on its own batcher, once per failed item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

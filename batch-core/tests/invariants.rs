@@ -15,7 +15,6 @@
 //! after `Drop`, which the test reads), and the counters equal the fake's
 //! record.
 
-mod block_on;
 mod log_capture;
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use batch_core::testing::block_on::block_on;
 use batch_core::testing::fake::{BadItems, FakeItem, FakeScript};
 use batch_core::testing::harness::{fake_sinks, quick_retry, snapshot, wait_dropped};
 use batch_core::{Batcher, BatcherSettings, Fallback, FlushReport, SinkLimits, WhenFull};
@@ -324,7 +324,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                                     .map_or(id, |cycle| (t as u64) << 32 | (i as u64 % cycle)),
                             };
                             let added = if *via_async {
-                                block_on::block_on(batcher.add_async(item.clone()))
+                                block_on(batcher.add_async(item.clone()))
                             } else {
                                 batcher.add(item.clone())
                             };
@@ -334,7 +334,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                             }
                         }
                         Op::FlushAsync if !f.hang => {
-                            let report = block_on::block_on(batcher.flush_async());
+                            let report = block_on(batcher.flush_async());
                             seen.lock().expect("seen").take(&report);
                         }
                         Op::Flush if !f.hang => {

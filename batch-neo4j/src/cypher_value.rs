@@ -96,19 +96,7 @@ impl From<Vec<CypherValue>> for CypherValue {
     }
 }
 
-macro_rules! from_scalar {
-    ($variant:ident: $($t:ty),*) => {$(
-        impl From<$t> for CypherValue {
-            fn from(v: $t) -> Self {
-                Self::$variant(v.into())
-            }
-        }
-    )*};
-}
-from_scalar!(Bool: bool);
-from_scalar!(Int: i8, i16, i32, i64, u8, u16, u32);
-from_scalar!(Float: f32, f64);
-from_scalar!(String: String, &str);
+crate::property::from_scalars!(CypherValue);
 
 #[cfg(test)]
 mod tests {

@@ -95,19 +95,27 @@ pub(crate) fn properties_to_bolt(props: &Properties) -> Value {
     )
 }
 
-macro_rules! from_scalar {
-    ($variant:ident: $($t:ty),*) => {$(
-        impl From<$t> for PropertyValue {
+/// `From` every scalar Rust type for `$value`'s `Bool`, `Int`, `Float`
+/// and `String` variants: [`PropertyValue`] and `CypherValue` take the
+/// same ones.
+macro_rules! from_scalars {
+    ($value:ty) => {
+        $crate::property::from_scalars!($value, Bool: bool);
+        $crate::property::from_scalars!($value, Int: i8, i16, i32, i64, u8, u16, u32);
+        $crate::property::from_scalars!($value, Float: f32, f64);
+        $crate::property::from_scalars!($value, String: String, &str);
+    };
+    ($value:ty, $variant:ident: $($t:ty),*) => {$(
+        impl From<$t> for $value {
             fn from(v: $t) -> Self {
                 Self::$variant(v.into())
             }
         }
     )*};
 }
-from_scalar!(Bool: bool);
-from_scalar!(Int: i8, i16, i32, i64, u8, u16, u32);
-from_scalar!(Float: f32, f64);
-from_scalar!(String: String, &str);
+pub(crate) use from_scalars;
+
+from_scalars!(PropertyValue);
 
 impl<T: Into<PropertyValue>> From<Vec<T>> for PropertyValue {
     fn from(v: Vec<T>) -> Self {

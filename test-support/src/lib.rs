@@ -15,12 +15,10 @@
 //!   connection after a given answer.
 //! - [`kit`] (feature `kit`): the backend conformance kit, behaviours
 //!   every backend shares, written once.
-//! - [`block_on`]: a second executor, no runtime.
 //! - [`secrets`]: the password the backends' secrets tests hide, and
 //!   their shared checks.
 //! - [`workspace_root`].
 
-mod block_on;
 #[cfg(feature = "kit")]
 pub mod kit;
 pub mod process;
@@ -29,8 +27,6 @@ pub mod secrets;
 pub mod test_servers;
 
 use std::path::{Path, PathBuf};
-
-pub use block_on::block_on;
 
 /// The workspace root (the parent of this crate's folder).
 pub fn workspace_root() -> PathBuf {

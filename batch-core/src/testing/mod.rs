@@ -3,6 +3,7 @@
 pub mod add_many;
 #[cfg(feature = "http")]
 pub mod authorization_probe;
+pub mod block_on;
 pub mod counts;
 pub mod crash;
 pub mod deadlock;

@@ -174,7 +174,7 @@ pub async fn async_api_on_the_only_thread<B: Backend>() {
 /// on a runtime. The inserter is built inside the executor too.
 pub fn async_api_without_a_runtime<B: Backend>() {
     let target = B::fresh("ctx-executor");
-    crate::block_on(add_async_and_close::<B>(&target, "e"));
+    batch_core::testing::block_on::block_on(add_async_and_close::<B>(&target, "e"));
     assert_eq!(B::count(&target), N as u64);
 }
 

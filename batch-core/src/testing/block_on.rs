@@ -1,5 +1,7 @@
-//! A minimal executor for tests: no runtime, so a future that waits must
-//! do so by returning `Pending` and waking, never by blocking.
+//! A minimal executor for tests: polls a future on the calling thread and
+//! parks between polls, with no runtime at all, so a future that waits
+//! must do so by returning `Pending` and waking, never by blocking or by
+//! needing tokio.
 
 use std::future::Future;
 use std::pin::pin;
@@ -16,7 +18,6 @@ pub struct ThreadWaker {
 
 impl ThreadWaker {
     /// How often it was woken.
-    #[allow(dead_code)]
     pub fn wakes(&self) -> usize {
         self.wakes.load(Ordering::SeqCst)
     }
