@@ -27,6 +27,7 @@ mod reads;
 mod run;
 mod runner;
 mod soak;
+mod soak_reference;
 mod stats;
 
 use std::process::ExitCode;

@@ -115,25 +115,7 @@ impl Backend for Postgres {
                 let statement = client.prepare(&sql).map_err(|e| e.to_string())?;
                 let mut requests = 0;
                 for chunk in rows.chunks(batch_size.max(1)) {
-                    let ids: Vec<&str> = chunk.iter().map(|r| r.document_id.as_str()).collect();
-                    let paths: Vec<&str> = chunk.iter().map(|r| r.file_path.as_str()).collect();
-                    let classes: Vec<&str> =
-                        chunk.iter().map(|r| r.classification.as_str()).collect();
-                    let lengths: Vec<i64> = chunk.iter().map(|r| r.content_length).collect();
-                    let terms: Vec<i64> = chunk.iter().map(|r| r.legal_terms_count).collect();
-                    let created: Vec<SystemTime> = chunk.iter().map(|r| r.created_at).collect();
-                    let scores: Vec<Option<f64>> = chunk.iter().map(|r| r.quality_score).collect();
-                    let status: Vec<&str> =
-                        chunk.iter().map(|r| r.processing_status.as_str()).collect();
-                    client
-                        .query(
-                            &statement,
-                            &[
-                                &ids, &paths, &classes, &lengths, &terms, &created, &scores,
-                                &status,
-                            ],
-                        )
-                        .map_err(|e| e.to_string())?;
+                    send_unnest(&mut client, &statement, chunk)?;
                     requests += 1;
                 }
                 // Freed on the clock, as a library run frees its rows.
@@ -262,8 +244,34 @@ impl Backend for Postgres {
     }
 }
 
+/// Sends `chunk` with the library's UNNEST upsert `statement` (prepared
+/// from [`statement_sql`]), one array per column, as its sink does.
+pub fn send_unnest(
+    client: &mut batch_postgres::postgres::Client,
+    statement: &batch_postgres::postgres::Statement,
+    chunk: &[DocumentRow],
+) -> Result<(), String> {
+    let ids: Vec<&str> = chunk.iter().map(|r| r.document_id.as_str()).collect();
+    let paths: Vec<&str> = chunk.iter().map(|r| r.file_path.as_str()).collect();
+    let classes: Vec<&str> = chunk.iter().map(|r| r.classification.as_str()).collect();
+    let lengths: Vec<i64> = chunk.iter().map(|r| r.content_length).collect();
+    let terms: Vec<i64> = chunk.iter().map(|r| r.legal_terms_count).collect();
+    let created: Vec<SystemTime> = chunk.iter().map(|r| r.created_at).collect();
+    let scores: Vec<Option<f64>> = chunk.iter().map(|r| r.quality_score).collect();
+    let status: Vec<&str> = chunk.iter().map(|r| r.processing_status.as_str()).collect();
+    client
+        .query(
+            statement,
+            &[
+                &ids, &paths, &classes, &lengths, &terms, &created, &scores, &status,
+            ],
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// The SQL a sink of `method` runs for each batch, as it prepares it.
-fn statement_sql(
+pub fn statement_sql(
     connector: &Connector,
     table: &TableName,
     method: WriteMethod,

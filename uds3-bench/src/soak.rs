@@ -5,7 +5,9 @@
 //! segments and open file descriptors. At the end the rows are counted on
 //! the server and `soak.json`, `soak.md` and `soak.svg` are written, with
 //! a verdict against the issue's goals: RSS flat, items/s without drift,
-//! nothing lost. Whether memory, latency or the log drift over millions
+//! nothing lost. The same rows then go to the server without the library
+//! (`soak_reference`), so that the drift can be read beside the server's
+//! own. Whether memory, latency or the log drift over millions
 //! of items is what no shorter run shows.
 
 use std::fmt::Write as _;
@@ -206,6 +208,15 @@ pub struct Verdict {
     pub drift: f64,
     /// |`drift`| <= [`DRIFT_TOLERANCE`].
     pub drift_ok: bool,
+    /// The server's own reference (`soak_reference`: the same rows
+    /// without the library): rows/s over its first and last tenth, and
+    /// its drift; `None` until it ran.
+    pub server_rate_first_tenth: Option<f64>,
+    pub server_rate_last_tenth: Option<f64>,
+    pub server_drift: Option<f64>,
+    /// The library's drift beside the server's: (1 + `drift`) / (1 +
+    /// `server_drift`) - 1, what the library adds to the server's own.
+    pub drift_beside_server: Option<f64>,
     /// Rows added, and rows counted on the server.
     pub expected: u64,
     pub arrived: u64,
@@ -257,23 +268,7 @@ pub fn verdict(samples: &[Sample], expected: u64, arrived: u64) -> Verdict {
             .map(|s| s.rss_anon_bytes.abs_diff(baseline) as f64 / baseline as f64)
             .fold(0.0, f64::max)
     };
-    let tenth = (samples.len() / 10).max(1);
-    let rate = |part: &[Sample]| {
-        let seconds: f64 = part.iter().map(|s| s.interval_s).sum();
-        let rows: u64 = part.iter().map(|s| s.written).sum();
-        if seconds > 0.0 {
-            rows as f64 / seconds
-        } else {
-            0.0
-        }
-    };
-    let first = rate(&samples[..tenth]);
-    let last_rate = rate(&samples[samples.len() - tenth..]);
-    let drift = if first > 0.0 {
-        (last_rate - first) / first
-    } else {
-        f64::INFINITY
-    };
+    let (first, last_rate, drift) = tenths(samples);
     let rss_flat = deviation <= RSS_TOLERANCE;
     let drift_ok = drift.abs() <= DRIFT_TOLERANCE;
     let note = (samples.len() < 10).then(|| {
@@ -302,6 +297,49 @@ pub fn verdict(samples: &[Sample], expected: u64, arrived: u64) -> Verdict {
         none_lost,
         met: rss_flat && drift_ok && none_lost,
         note,
+        ..Verdict::default()
+    }
+}
+
+/// Rows/s over the first and the last tenth of `samples` (at least one
+/// sample each: rows written / seconds), and the drift from one to the
+/// other, (last - first) / first.
+pub fn tenths(samples: &[Sample]) -> (f64, f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0, f64::INFINITY);
+    }
+    let tenth = (samples.len() / 10).max(1);
+    let rate = |part: &[Sample]| {
+        let seconds: f64 = part.iter().map(|s| s.interval_s).sum();
+        let rows: u64 = part.iter().map(|s| s.written).sum();
+        if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        }
+    };
+    let first = rate(&samples[..tenth]);
+    let last = rate(&samples[samples.len() - tenth..]);
+    let drift = if first > 0.0 {
+        (last - first) / first
+    } else {
+        f64::INFINITY
+    };
+    (first, last, drift)
+}
+
+impl Verdict {
+    /// The verdict with the server's reference run (`reference`, its
+    /// samples) beside it.
+    pub fn with_reference(self, reference: &[Sample]) -> Verdict {
+        let (first, last, server_drift) = tenths(reference);
+        Verdict {
+            server_rate_first_tenth: Some(first),
+            server_rate_last_tenth: Some(last),
+            server_drift: Some(server_drift),
+            drift_beside_server: Some((1.0 + self.drift) / (1.0 + server_drift) - 1.0),
+            ..self
+        }
     }
 }
 
@@ -338,6 +376,20 @@ pub fn verdict_md(v: &Verdict) -> String {
         v.drift * 100.0,
         met(v.drift_ok),
     );
+    if let (Some(first), Some(last), Some(server), Some(beside)) = (
+        v.server_rate_first_tenth,
+        v.server_rate_last_tenth,
+        v.server_drift,
+        v.drift_beside_server,
+    ) {
+        let _ = writeln!(
+            out,
+            "| the same, beside the server's own drift (the same rows without the library: `soak_reference`) | server alone {first:.0} -> {last:.0} rows/s ({:+.1}%); the library's drift beside it {:+.1}% | {} |",
+            server * 100.0,
+            beside * 100.0,
+            met(beside.abs() <= DRIFT_TOLERANCE),
+        );
+    }
     let _ = writeln!(
         out,
         "| 0 lost | {} of {} rows on the server (`count(*)`; the primary key `document_id` holds no row twice), {} lost | {} |",
@@ -391,7 +443,7 @@ pub fn samples_md(samples: &[Sample]) -> String {
 /// items/s and RSS against time: two charts one above the other, in the
 /// bench's chart style; dashed, the rate of the first tenth and the RSS
 /// baseline the verdict reads against.
-pub fn svg(samples: &[Sample], v: &Verdict) -> String {
+pub fn svg(samples: &[Sample], reference: &[Sample], v: &Verdict) -> String {
     let end = samples.last().map_or(1.0, |s| s.elapsed_s).max(1e-3);
     let time_axis = || {
         let step = nice_step(end / 6.0);
@@ -405,15 +457,26 @@ pub fn svg(samples: &[Sample], v: &Verdict) -> String {
             label: "seconds since the first add",
         }
     };
-    let rate = [Series {
-        name: "rows/s",
-        points: samples
-            .iter()
-            .map(|s| (s.elapsed_s, s.items_per_s))
-            .collect(),
-        dashed: Vec::new(),
-        level: Some(v.rate_first_tenth),
-    }];
+    let rate = [
+        Series {
+            name: "rows/s",
+            points: samples
+                .iter()
+                .map(|s| (s.elapsed_s, s.items_per_s))
+                .collect(),
+            dashed: Vec::new(),
+            level: Some(v.rate_first_tenth),
+        },
+        Series {
+            name: "server alone",
+            points: reference
+                .iter()
+                .map(|s| (s.elapsed_s, s.items_per_s))
+                .collect(),
+            dashed: Vec::new(),
+            level: None,
+        },
+    ];
     let rss = [
         Series {
             name: "VmRSS",
@@ -435,7 +498,7 @@ pub fn svg(samples: &[Sample], v: &Verdict) -> String {
         },
     ];
     let top = draw(
-        "soak: rows/s per interval (dashed: the first tenth)",
+        "soak: rows/s per interval (dashed: the first tenth; server alone: the same rows without the library)",
         &time_axis(),
         &YAxis {
             log: false,
@@ -534,9 +597,9 @@ struct Report<'a> {
 
 /// Drops the soak's table when the run ends, however it ends, so that the
 /// shared server does not fill up.
-struct DropTable {
-    connector: Connector,
-    table: TableName,
+pub(crate) struct DropTable {
+    pub(crate) connector: Connector,
+    pub(crate) table: TableName,
 }
 
 impl Drop for DropTable {
@@ -549,9 +612,36 @@ impl Drop for DropTable {
 }
 
 /// Runs `sql` on a connection of its own.
-fn execute(connector: &Connector, sql: &str) -> Result<(), String> {
+pub(crate) fn execute(connector: &Connector, sql: &str) -> Result<(), String> {
     let mut client = connector.connect().map_err(|e| e.to_string())?;
     client.batch_execute(sql).map_err(|e| e.to_string())
+}
+
+/// `count(*)` of `table`, on a connection of its own.
+pub(crate) fn count_rows(connector: &Connector, table: &TableName) -> Result<u64, String> {
+    let count: i64 = connector
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|mut c| {
+            c.query_one(&format!("SELECT count(*) FROM {}", table.quoted()), &[])
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("counting the rows of {}: {e}", table.quoted()))?
+        .get(0);
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// A progress bar over `rows` rows with their rate.
+pub(crate) fn progress_bar(rows: u64) -> ProgressBar {
+    let bar = ProgressBar::new(rows);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 /// Runs the soak of `rows` rows against the PostgreSQL of `endpoints`
@@ -586,14 +676,7 @@ pub fn soak(
     let inserter = PostgreSQLBatchInserter::with_table(connector.clone(), table.clone(), settings)
         .map_err(|e| e.to_string())?;
     let every = interval(rows);
-    let bar = ProgressBar::new(rows);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(rows);
     say(
         &bar,
         format!(
@@ -745,17 +828,12 @@ pub fn soak(
     // Every row's id is one of the `rows` ids written, and the primary
     // key holds each at most once: `rows` rows means every one arrived,
     // once.
-    let arrived: i64 = connector
-        .connect()
-        .map_err(|e| e.to_string())
-        .and_then(|mut c| {
-            c.query_one(&format!("SELECT count(*) FROM {}", table.quoted()), &[])
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| format!("counting the rows: {e}"))?
-        .get(0);
+    let arrived = count_rows(&connector, &table)?;
     drop(dropper);
-    let verdict = verdict(&samples, rows, u64::try_from(arrived).unwrap_or(0));
+    // The same rows without the library, on a table of their own, once
+    // the soak's is dropped: the server's own drift to read the soak's by.
+    let reference = crate::soak_reference::server_reference(&connector, rows, every)?;
+    let verdict = verdict(&samples, rows, arrived).with_reference(&reference);
     let summary = Summary {
         rows,
         batch_size: BATCH_SIZE,
@@ -775,7 +853,7 @@ pub fn soak(
         machine: machine(),
     };
     let md = markdown(&summary, &verdict, &samples);
-    write(out, &summary, &verdict, &samples, &md)
+    write(out, &summary, &verdict, &samples, &reference, &md)
         .map_err(|e| format!("cannot write the soak's results to {}: {e}", out.display()))?;
     println!("{}", summary_line(&summary));
     print!("{}", verdict_md(&verdict));
@@ -823,6 +901,7 @@ fn write(
     summary: &Summary,
     verdict: &Verdict,
     samples: &[Sample],
+    reference: &[Sample],
     md: &str,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -834,7 +913,7 @@ fn write(
     .map_err(std::io::Error::other)?;
     std::fs::write(dir.join("soak.json"), json)?;
     std::fs::write(dir.join("soak.md"), md)?;
-    std::fs::write(dir.join("soak.svg"), svg(samples, verdict))?;
+    std::fs::write(dir.join("soak.svg"), svg(samples, reference, verdict))?;
     Ok(())
 }
 
@@ -984,6 +1063,36 @@ mod tests {
     }
 
     #[test]
+    fn a_drift_the_server_shows_alone_is_read_beside_it() {
+        // Both slow from 100,000 to 88,000 rows/s over the run: -12%
+        // absolute, none of it the library's.
+        let slowing = |k: u32| sample(f64::from(k), 100_000 - u64::from(k) * 120, 80);
+        let library: Vec<Sample> = (1..=100).map(slowing).collect();
+        let server: Vec<Sample> = (1..=100).map(slowing).collect();
+        let v = verdict(&library, 1, 1).with_reference(&server);
+        assert!(!v.drift_ok, "{v:?}");
+        assert!(v.server_drift.is_some_and(|d| (d - v.drift).abs() < 1e-12));
+        assert!(
+            v.drift_beside_server.is_some_and(|d| d.abs() < 1e-12),
+            "{v:?}"
+        );
+        let md = verdict_md(&v);
+        assert!(md.contains("server alone"), "{md}");
+        assert!(
+            md.contains("the library's drift beside it +0.0% | met"),
+            "{md}"
+        );
+        // The library slower still: 4% of its own beside the server's.
+        let slower = verdict(&library, 1, 1).with_reference(
+            &(1..=100)
+                .map(|k: u32| sample(f64::from(k), 100_000 - u64::from(k) * 75, 80))
+                .collect::<Vec<_>>(),
+        );
+        let beside = slower.drift_beside_server.unwrap_or_default();
+        assert!((-0.06..-0.03).contains(&beside), "{slower:?}");
+    }
+
+    #[test]
     fn few_or_no_samples_are_said() {
         let v = verdict(&[], 10, 10);
         assert!(!v.met && v.none_lost, "{v:?}");
@@ -999,14 +1108,15 @@ mod tests {
             .map(|t: u32| sample(f64::from(t) * 0.4, 150_000 + u64::from(t), 80))
             .collect();
         let v = verdict(&samples, 1, 1);
-        let chart = svg(&samples, &v);
-        // rows/s, VmRSS and the heap: a point per sample each.
-        assert_eq!(chart.matches("<circle").count(), 3 * samples.len());
+        let chart = svg(&samples, &samples, &v);
+        // rows/s, the server alone, VmRSS and the heap: a point per
+        // sample each.
+        assert_eq!(chart.matches("<circle").count(), 4 * samples.len());
         let polylines: Vec<&str> = chart
             .lines()
             .filter(|l| l.starts_with("<polyline"))
             .collect();
-        assert_eq!(polylines.len(), 3, "{chart}");
+        assert_eq!(polylines.len(), 4, "{chart}");
         for line in polylines {
             let points = line
                 .split("points=\"")
