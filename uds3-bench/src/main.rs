@@ -89,7 +89,7 @@ fn main() -> ExitCode {
     if let Some(rows) = args.soak {
         // The soak runs alone: rows handed back or lost fail it; goals
         // not met are its verdict, printed and written, not a failure.
-        return match soak::soak(&endpoints, rows, &out, machine) {
+        return match soak::soak(&endpoints, rows, args.soak_in_memory, &out, machine) {
             Ok(verdict) if verdict.none_lost => ExitCode::SUCCESS,
             Ok(verdict) => {
                 eprintln!(

@@ -498,7 +498,7 @@ pub fn svg(samples: &[Sample], reference: &[Sample], v: &Verdict) -> String {
         },
     ];
     let top = draw(
-        "soak: rows/s per interval (dashed: the first tenth; server alone: the same rows without the library)",
+        "soak: rows/s per interval, and the server alone (dashed: the first tenth)",
         &time_axis(),
         &YAxis {
             log: false,
@@ -568,7 +568,8 @@ pub struct Summary {
     pub batch_size: usize,
     pub in_flight: usize,
     pub threads: usize,
-    pub fsync_interval_ms: u64,
+    /// `durable Interval(100 ms)`, or `in memory` (`--soak-in-memory`).
+    pub buffer: String,
     pub sample_interval_s: f64,
     /// Seconds from the first add until every thread's last add returned.
     pub adding_s: f64,
@@ -593,6 +594,8 @@ struct Report<'a> {
     summary: &'a Summary,
     verdict: &'a Verdict,
     samples: &'a [Sample],
+    /// The server alone (`soak_reference`): its rows/s samples.
+    reference: &'a [Sample],
 }
 
 /// Drops the soak's table when the run ends, however it ends, so that the
@@ -651,6 +654,7 @@ pub(crate) fn progress_bar(rows: u64) -> ProgressBar {
 pub fn soak(
     endpoints: &Endpoints,
     rows: u64,
+    in_memory: bool,
     out: &Path,
     machine: impl FnOnce() -> String,
 ) -> Result<Verdict, String> {
@@ -667,11 +671,20 @@ pub fn soak(
     let settings = BatcherSettings::builder()
         .name("soak-postgres")
         .batch_size(BATCH_SIZE)
-        .max_in_flight(IN_FLIGHT)
-        .durable(dir.path())
-        .fsync(Fsync::Interval(FSYNC_INTERVAL))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .max_in_flight(IN_FLIGHT);
+    let settings = if in_memory {
+        settings
+    } else {
+        settings
+            .durable(dir.path())
+            .fsync(Fsync::Interval(FSYNC_INTERVAL))
+    };
+    let settings = settings.build().map_err(|e| e.to_string())?;
+    let buffer = if in_memory {
+        "in memory".to_owned()
+    } else {
+        format!("durable Interval({} ms)", FSYNC_INTERVAL.as_millis())
+    };
     let (rss_before, _) = rss();
     let inserter = PostgreSQLBatchInserter::with_table(connector.clone(), table.clone(), settings)
         .map_err(|e| e.to_string())?;
@@ -680,9 +693,8 @@ pub fn soak(
     say(
         &bar,
         format!(
-            "soak: {rows} rows to {} (batch {BATCH_SIZE}, {IN_FLIGHT} in flight, durable Interval({} ms) in {}), {THREADS} threads, a sample every {:.2} s",
+            "soak: {rows} rows to {} (batch {BATCH_SIZE}, {IN_FLIGHT} in flight, {buffer} in {}), {THREADS} threads, a sample every {:.2} s",
             table.quoted(),
-            FSYNC_INTERVAL.as_millis(),
             dir.path().display(),
             every.as_secs_f64()
         ),
@@ -839,7 +851,7 @@ pub fn soak(
         batch_size: BATCH_SIZE,
         in_flight: IN_FLIGHT,
         threads: THREADS,
-        fsync_interval_ms: FSYNC_INTERVAL.as_millis() as u64,
+        buffer,
         sample_interval_s: every.as_secs_f64(),
         adding_s: added.as_secs_f64(),
         total_s: total.as_secs_f64(),
@@ -852,7 +864,7 @@ pub fn soak(
         segments_after_close,
         machine: machine(),
     };
-    let md = markdown(&summary, &verdict, &samples);
+    let md = markdown(&summary, &verdict, &samples, &reference);
     write(out, &summary, &verdict, &samples, &reference, &md)
         .map_err(|e| format!("cannot write the soak's results to {}: {e}", out.display()))?;
     println!("{}", summary_line(&summary));
@@ -867,11 +879,11 @@ pub fn soak(
 /// One line of what ran and how long it took.
 fn summary_line(s: &Summary) -> String {
     format!(
-        "{} rows (batch {}, {} in flight, durable Interval({} ms), {} threads) in {:.1} s ({:.1} s adding): {:.0} rows/s; {} requests, {} retries, {} conflicts, {} failed; RSS before {:.1} MiB; {} segments left after close; a sample every {:.2} s.",
+        "{} rows (batch {}, {} in flight, {}, {} threads) in {:.1} s ({:.1} s adding): {:.0} rows/s; {} requests, {} retries, {} conflicts, {} failed; RSS before {:.1} MiB; {} segments left after close; a sample every {:.2} s.",
         s.rows,
         s.batch_size,
         s.in_flight,
-        s.fsync_interval_ms,
+        s.buffer,
         s.threads,
         s.total_s,
         s.adding_s,
@@ -886,9 +898,18 @@ fn summary_line(s: &Summary) -> String {
     )
 }
 
-fn markdown(summary: &Summary, verdict: &Verdict, samples: &[Sample]) -> String {
+fn markdown(
+    summary: &Summary,
+    verdict: &Verdict,
+    samples: &[Sample],
+    reference: &[Sample],
+) -> String {
+    let mut alone = String::from("| t s | rows/s |\n|---:|---:|\n");
+    for s in reference {
+        let _ = writeln!(alone, "| {:.1} | {:.0} |", s.elapsed_s, s.items_per_s);
+    }
     format!(
-        "# uds3-batch soak (issue 33)\n\n{}\n\n{}\n\n## Verdict\n\n{}\n## Samples\n\n{}",
+        "# uds3-batch soak (issue 33)\n\n{}\n\n{}\n\n## Verdict\n\n{}\n## Samples\n\n{}\n## The server alone (the same rows without the library)\n\n{alone}",
         summary_line(summary),
         summary.machine,
         verdict_md(verdict),
@@ -909,6 +930,7 @@ fn write(
         summary,
         verdict,
         samples,
+        reference,
     })
     .map_err(std::io::Error::other)?;
     std::fs::write(dir.join("soak.json"), json)?;

@@ -94,8 +94,10 @@ pub struct BenchArgs {
     /// the server and prints a verdict: RSS (its heap, RssAnon; VmRSS also
     /// holds the log's mapped segment) within 10% of its value after the first
     /// minute (short runs: the first tenth), items/s drift <= 5% between the
-    /// first and last tenth, 0 lost. Writes soak.json, soak.md and soak.svg.
-    /// Combines with --out only.
+    /// first and last tenth, 0 lost. Then the same rows go to the server
+    /// without the library (4 connections sending its statement), so that
+    /// the drift is read beside the server's own. Writes soak.json, soak.md
+    /// and soak.svg. Combines with --out and --soak-in-memory only.
     #[arg(
         long,
         value_name = "N",
@@ -103,6 +105,10 @@ pub struct BenchArgs {
         conflicts_with_all = ["quick", "only", "rtt_ms"]
     )]
     pub soak: Option<u64>,
+    /// With --soak: the inserter buffers in memory (no durable log), to
+    /// tell the log's share of the soak's figures from the rest
+    #[arg(long, requires = "soak")]
+    pub soak_in_memory: bool,
 }
 
 /// `uds3-bench`'s own command line: the same arguments.
@@ -166,6 +172,9 @@ impl BenchArgs {
         }
         if let Some(rows) = self.soak {
             args.extend(["--soak".to_owned(), rows.to_string()]);
+        }
+        if self.soak_in_memory {
+            args.push("--soak-in-memory".to_owned());
         }
         args
     }
@@ -274,6 +283,7 @@ mod tests {
                 out: Some(PathBuf::from("/tmp/b")),
                 rtt_ms: None,
                 soak: None,
+                soak_in_memory: false,
             })
         );
         let with_rtt = parse(&["--rtt", "0,10,50"]).expect("--rtt parses");
@@ -305,6 +315,7 @@ mod tests {
                 "/tmp/b",
             ],
             &["--soak", "2M", "--out", "/tmp/s"],
+            &["--soak", "2M", "--soak-in-memory"],
         ] {
             let parsed = parse(args).expect("parses");
             let handed: Vec<String> = parsed.to_args();
