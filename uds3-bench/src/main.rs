@@ -28,6 +28,8 @@ mod run;
 mod runner;
 mod soak;
 mod soak_reference;
+mod soak_sample;
+mod soak_table;
 mod stats;
 
 use std::process::ExitCode;

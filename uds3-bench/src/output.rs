@@ -79,6 +79,19 @@ pub fn progress(total: u64) -> ProgressBar {
     bar
 }
 
+/// A progress bar over `rows` rows with their rate.
+pub fn rows_progress(rows: u64) -> ProgressBar {
+    let bar = ProgressBar::new(rows);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// A fraction as a whole percentage, `-` for none.
 fn percent(f: Option<f64>) -> String {
     f.map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0))

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use batch_core::{BatcherSettings, Fsync};
 use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName};
-use indicatif::{ProgressBar, ProgressStyle};
 use test_support::test_servers::Endpoints;
 
 use crate::drive::{CLOSE_TIMEOUT, incomplete};
 use crate::mode::buffer_dir;
-use crate::output::say;
 use crate::output::{Axis, Series, YAxis, draw, nice_step};
+use crate::output::{rows_progress, say};
 use crate::postgres;
+use crate::soak_sample::Sample;
+use crate::soak_table::{DropTable, count_rows, execute};
 
 /// Rows per batch.
 pub const BATCH_SIZE: usize = 1000;
@@ -140,43 +141,6 @@ impl Histogram {
             *sum += c.swap(0, Ordering::Relaxed);
         }
     }
-}
-
-/// One sample: the interval that ended `elapsed_s` after the first add.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Sample {
-    /// Seconds since the adds began, at the end of the interval.
-    pub elapsed_s: f64,
-    /// The interval's length, s.
-    pub interval_s: f64,
-    /// Rows the server confirmed in the interval (`total_added`).
-    pub written: u64,
-    /// `written` per second.
-    pub items_per_s: f64,
-    /// Rows `add` accepted per second (`total_received`).
-    pub accepted_per_s: f64,
-    /// The 99th percentile of the interval's add() calls, µs (at most
-    /// 12.5% above the true value: the top of its histogram bucket).
-    pub add_p99_us: Option<f64>,
-    /// add() calls timed in the interval.
-    pub adds: u64,
-    /// Rows buffered, not yet sent (`Stats::pending`).
-    pub pending: u64,
-    /// Rows sent, not yet resolved (`Stats::in_flight`).
-    pub in_flight: u64,
-    /// Segment files of the durable log.
-    pub segments: u64,
-    /// Their size, bytes.
-    pub segment_bytes: u64,
-    /// The disk blocks they use, bytes.
-    pub segment_disk_bytes: u64,
-    /// Resident memory of this process, bytes (`VmRSS`: with the durable
-    /// log's mapped pages).
-    pub rss_bytes: u64,
-    /// Of it, anonymous memory (`RssAnon`: the heap), bytes.
-    pub rss_anon_bytes: u64,
-    /// Open file descriptors of this process.
-    pub fds: u64,
 }
 
 /// The soak read against issue 33's goals.
@@ -598,55 +562,6 @@ struct Report<'a> {
     reference: &'a [Sample],
 }
 
-/// Drops the soak's table when the run ends, however it ends, so that the
-/// shared server does not fill up.
-pub(crate) struct DropTable {
-    pub(crate) connector: Connector,
-    pub(crate) table: TableName,
-}
-
-impl Drop for DropTable {
-    fn drop(&mut self) {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.table.quoted());
-        if let Err(e) = execute(&self.connector, &sql) {
-            eprintln!("soak: could not drop {}: {e}", self.table.quoted());
-        }
-    }
-}
-
-/// Runs `sql` on a connection of its own.
-pub(crate) fn execute(connector: &Connector, sql: &str) -> Result<(), String> {
-    let mut client = connector.connect().map_err(|e| e.to_string())?;
-    client.batch_execute(sql).map_err(|e| e.to_string())
-}
-
-/// `count(*)` of `table`, on a connection of its own.
-pub(crate) fn count_rows(connector: &Connector, table: &TableName) -> Result<u64, String> {
-    let count: i64 = connector
-        .connect()
-        .map_err(|e| e.to_string())
-        .and_then(|mut c| {
-            c.query_one(&format!("SELECT count(*) FROM {}", table.quoted()), &[])
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| format!("counting the rows of {}: {e}", table.quoted()))?
-        .get(0);
-    Ok(u64::try_from(count).unwrap_or(0))
-}
-
-/// A progress bar over `rows` rows with their rate.
-pub(crate) fn progress_bar(rows: u64) -> ProgressBar {
-    let bar = ProgressBar::new(rows);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
-}
-
 /// Runs the soak of `rows` rows against the PostgreSQL of `endpoints`
 /// and writes its results to `out`. `Ok(verdict)` once it ran to the end
 /// (whether or not the goals were met); `Err` when it could not run or a
@@ -689,7 +604,7 @@ pub fn soak(
     let inserter = PostgreSQLBatchInserter::with_table(connector.clone(), table.clone(), settings)
         .map_err(|e| e.to_string())?;
     let every = interval(rows);
-    let bar = progress_bar(rows);
+    let bar = rows_progress(rows);
     say(
         &bar,
         format!(
@@ -844,7 +759,8 @@ pub fn soak(
     drop(dropper);
     // The same rows without the library, on a table of their own, once
     // the soak's is dropped: the server's own drift to read the soak's by.
-    let reference = crate::soak_reference::server_reference(&connector, rows, every)?;
+    let reference =
+        crate::soak_reference::server_reference(&connector, rows, BATCH_SIZE, IN_FLIGHT, every)?;
     let verdict = verdict(&samples, rows, arrived).with_reference(&reference);
     let summary = Summary {
         rows,

@@ -4,8 +4,8 @@
 //! millions of rows slow every writer down; what the library adds to that
 //! drift is its rate's drift beside this one's.
 //!
-//! `IN_FLIGHT` connections, as many as the soak has batches in flight,
-//! each take the next batch of `BATCH_SIZE` rows in turn and send it with
+//! As many connections as the soak has batches in flight each take the
+//! next batch of the soak's size in turn and send it with
 //! the library's own UNNEST upsert (prepared once per connection), with
 //! no buffer, no durable log and no batcher. Sampled at the soak's
 //! interval; every row is counted on the server at the end.
@@ -16,17 +16,21 @@ use std::time::{Duration, Instant};
 use batch_postgres::{Connector, DocumentRow, TableName, WriteMethod};
 use indicatif::ProgressBar;
 
-use crate::output::say;
+use crate::output::{rows_progress, say};
 use crate::postgres;
-use crate::soak::{BATCH_SIZE, DropTable, IN_FLIGHT, Sample, count_rows, execute, progress_bar};
+use crate::soak_sample::Sample;
+use crate::soak_table::{DropTable, count_rows, execute};
 
-/// Writes rows `0..rows` (the soak's rows) to a fresh table of their own
-/// and returns one sample per `every`, with `written`, `interval_s`,
+/// Writes rows `0..rows` (the soak's rows) to a fresh table of their own,
+/// `batch_size` at a time over `connections` connections, and returns one
+/// sample per `every`, with `written`, `interval_s`,
 /// `elapsed_s` and `items_per_s` set. `Err` if a batch fails or a row is
 /// missing on the server at the end.
 pub fn server_reference(
     connector: &Connector,
     rows: u64,
+    batch_size: usize,
+    connections: usize,
     every: Duration,
 ) -> Result<Vec<Sample>, String> {
     let table = TableName::new(format!("soak_reference_{}", std::process::id()))
@@ -37,21 +41,21 @@ pub fn server_reference(
         table: table.clone(),
     };
     let sql = postgres::statement_sql(connector, &table, WriteMethod::Unnest)?;
-    let bar = progress_bar(rows);
+    let bar = rows_progress(rows);
     say(
         &bar,
         format!(
-            "soak reference: the same {rows} rows to {} without the library ({IN_FLIGHT} connections, batch {BATCH_SIZE}, the library's UNNEST upsert)",
+            "soak reference: the same {rows} rows to {} without the library ({connections} connections, batch {batch_size}, the library's UNNEST upsert)",
             table.quoted()
         ),
     );
-    let batches = rows.div_ceil(BATCH_SIZE as u64);
+    let batches = rows.div_ceil(batch_size as u64);
     let next = AtomicU64::new(0);
     let written = AtomicU64::new(0);
-    let running = AtomicUsize::new(IN_FLIGHT);
+    let running = AtomicUsize::new(connections);
     let started = Instant::now();
     let samples = std::thread::scope(|scope| -> Result<Vec<Sample>, String> {
-        let senders: Vec<_> = (0..IN_FLIGHT)
+        let senders: Vec<_> = (0..connections)
             .map(|_| {
                 let (sql, next, written, running) = (&sql, &next, &written, &running);
                 scope.spawn(move || -> Result<(), String> {
@@ -63,8 +67,8 @@ pub fn server_reference(
                         if batch >= batches {
                             return Ok(());
                         }
-                        let start = batch * BATCH_SIZE as u64;
-                        let chunk: Vec<DocumentRow> = (start..rows.min(start + BATCH_SIZE as u64))
+                        let start = batch * batch_size as u64;
+                        let chunk: Vec<DocumentRow> = (start..rows.min(start + batch_size as u64))
                             .map(postgres::row)
                             .collect();
                         postgres::send_unnest(&mut client, &statement, &chunk)
