@@ -100,7 +100,7 @@ pub fn write_through<B: Backend>(
 }
 
 /// Settings with a batch of `batch` items and everything else default.
-fn batches_of(batch: usize) -> BatcherSettings {
+pub(crate) fn batches_of(batch: usize) -> BatcherSettings {
     BatcherSettings::builder()
         .batch_size(batch)
         .build()

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use batch_core::BatcherSettings;
-
-use super::Backend;
+use super::{Backend, batches_of};
 use crate::test_servers;
 
 /// Items added while the server is paused.
@@ -36,10 +34,7 @@ macro_rules! server_paused {
 pub fn lost_answer_is_replayed_once<B: Backend>() {
     let _alone = test_servers::one_restart_at_a_time();
     let target = B::fresh("paused");
-    let settings = BatcherSettings::builder()
-        .batch_size(100)
-        .build()
-        .expect("settings");
+    let settings = batches_of(100);
     let inserter = B::inserter_with_timeout(&target, settings, Duration::from_secs(1));
     let batcher = B::batcher(&inserter);
     let handed_back = Arc::new(AtomicUsize::new(0));

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use batch_core::BatcherSettings;
 
-use super::Backend;
 use super::tls::TlsBackend;
+use super::{Backend, batches_of};
 use crate::test_servers;
 
 /// Items added after the restart is over.
@@ -62,10 +62,7 @@ pub fn streams_through_a_restart<B: Backend>(
 ) {
     let _alone = test_servers::one_restart_at_a_time();
     let target = B::fresh("restart");
-    let settings = BatcherSettings::builder()
-        .batch_size(50)
-        .build()
-        .expect("settings");
+    let settings = batches_of(50);
     let inserter = Arc::new(inserter(&target, settings));
     let restarted = Arc::new(AtomicBool::new(false));
     let writer = {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use batch_core::{BatcherSettings, ErrorClass, SinkError};
 
-use super::{Backend, write_through};
+use super::{Backend, batches_of, write_through};
 use crate::relay::Relay;
 use crate::test_servers::{TlsEndpoint, require_tls};
 
@@ -141,10 +141,7 @@ macro_rules! tls_matrix {
 pub fn writes_land_over_tls<B: TlsBackend>() {
     let tls = require_tls(B::SERVICE);
     let target = B::fresh("tls");
-    let settings = BatcherSettings::builder()
-        .batch_size(100)
-        .build()
-        .expect("settings");
+    let settings = batches_of(100);
     let inserter = B::inserter_via(&B::url(&tls), Some(&tls.ca_file), &target, settings)
         .unwrap_or_else(|refusal| panic!("{refusal:?}"));
     let stats = write_through::<B>(&inserter, &target, "t", 0..1000);
@@ -223,10 +220,7 @@ fn refused_at<B: TlsBackend>(url: &str, ip: Ipv4Addr, host: &str, ca: Option<&Pa
 /// request: no retry, no smaller batch.
 fn first_write<B: TlsBackend>(url: &str, ca: Option<&Path>) -> Refusal {
     let target = B::fresh("tls-refused");
-    let settings = BatcherSettings::builder()
-        .batch_size(4)
-        .build()
-        .expect("settings");
+    let settings = batches_of(4);
     let inserter = match B::inserter_via(url, ca, &target, settings) {
         Ok(inserter) => inserter,
         Err(refusal) => return refusal,
