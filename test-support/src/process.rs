@@ -105,10 +105,16 @@ pub fn is_alive(pid: u32) -> bool {
 /// Whether a `/proc/.../stat` line is of a zombie (or dead) task. The
 /// state follows the command name, which is in parentheses.
 fn zombie(stat: &str) -> bool {
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next());
-    matches!(state, Some("Z" | "X" | "x") | None)
+    matches!(stat_field(stat, 0), Some("Z" | "X" | "x") | None)
+}
+
+/// Field `n` after the command name of a `/proc/.../stat` line ("pid
+/// (comm) state ppid pgrp ...": 0 is the state, 1 the parent, 2 the
+/// process group). The name may hold spaces and ')', so the fields start
+/// after its last ')'.
+fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(n))
 }
 
 /// The command line of `pid`, arguments joined by spaces.
@@ -160,11 +166,7 @@ pub fn descendants(pid: u32) -> Vec<u32> {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
                 continue;
             };
-            // "pid (comm) state ppid ...": comm may hold spaces and ')'.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
+            let ppid = stat_field(&stat, 1).and_then(|p| p.parse::<u32>().ok());
             if let Some(ppid) = ppid {
                 parents.push((child, ppid));
             }
@@ -183,28 +185,29 @@ pub fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
-/// Waits until `pid` is gone; false if it is still alive after `timeout`.
-pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+/// Polls `busy` every `every` until it is false; false if it is still
+/// true after `timeout`.
+fn wait_while(timeout: Duration, every: Duration, busy: impl Fn() -> bool) -> bool {
     let start = Instant::now();
-    while is_alive(pid) {
+    while busy() {
         if start.elapsed() > timeout {
             return false;
         }
-        sleep(Duration::from_millis(100));
+        sleep(every);
     }
     true
 }
 
+/// Waits until `pid` is gone; false if it is still alive after `timeout`.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    wait_while(timeout, Duration::from_millis(100), || is_alive(pid))
+}
+
 /// Waits until `/proc/PID` is gone (exited and reaped); false after `timeout`.
 pub fn wait_vanished(pid: u32, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        if start.elapsed() > timeout {
-            return false;
-        }
-        sleep(Duration::from_millis(100));
-    }
-    true
+    wait_while(timeout, Duration::from_millis(100), || {
+        Path::new(&format!("/proc/{pid}")).exists()
+    })
 }
 
 /// Whether a live process (not a zombie) of process group `pgid` is left,
@@ -224,25 +227,14 @@ pub fn group_alive(pgid: u32) -> bool {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             return false;
         };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'.
-        let pgrp = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|p| p.parse::<u32>().ok());
+        let pgrp = stat_field(&stat, 2).and_then(|p| p.parse::<u32>().ok());
         pgrp == Some(pgid) && is_alive(pid)
     })
 }
 
 /// Waits until no live process of group `pgid` is left; false after `timeout`.
 pub fn wait_group_gone(pgid: u32, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while group_alive(pgid) {
-        if start.elapsed() > timeout {
-            return false;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    true
+    wait_while(timeout, Duration::from_millis(50), || group_alive(pgid))
 }
 
 /// Stops `pid`: `signal` (to the group if `group`), then after `grace` SIGKILL
