@@ -220,3 +220,13 @@ pub fn raw_chunk(mode: Mode, items: usize) -> usize {
         _ => items.max(1),
     }
 }
+
+/// Counts down a number of running threads when dropped, however the
+/// thread ends (returns, fails or panics): a sampler stops when it is 0.
+pub struct CountDown<'a>(pub &'a std::sync::atomic::AtomicUsize);
+
+impl Drop for CountDown<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Release);
+    }
+}

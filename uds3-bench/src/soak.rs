@@ -19,7 +19,7 @@ use batch_core::{BatcherSettings, Fsync};
 use batch_postgres::{Connector, PostgreSQLBatchInserter, TableName};
 use test_support::test_servers::Endpoints;
 
-use crate::drive::{CLOSE_TIMEOUT, incomplete};
+use crate::drive::{CLOSE_TIMEOUT, CountDown, incomplete};
 use crate::mode::buffer_dir;
 use crate::output::{Axis, Series, YAxis, draw, nice_step};
 use crate::output::{rows_progress, say};
@@ -625,14 +625,7 @@ pub fn soak(
             .map(|(t, hist)| {
                 let (inserter, running) = (&inserter, &running);
                 scope.spawn(move || -> Result<(), String> {
-                    // Counted down however the thread ends.
-                    struct Done<'a>(&'a AtomicUsize);
-                    impl Drop for Done<'_> {
-                        fn drop(&mut self) {
-                            self.0.fetch_sub(1, Ordering::Release);
-                        }
-                    }
-                    let _done = Done(running);
+                    let _done = CountDown(running);
                     let mut count = 0u64;
                     for i in (t as u64..rows).step_by(THREADS) {
                         let row = postgres::row(i);

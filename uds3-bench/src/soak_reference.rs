@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use batch_postgres::{Connector, DocumentRow, TableName, WriteMethod};
 use indicatif::ProgressBar;
 
+use crate::drive::CountDown;
 use crate::output::{rows_progress, say};
 use crate::postgres;
 use crate::soak_sample::Sample;
@@ -94,15 +95,6 @@ pub fn server_reference(
         ));
     }
     Ok(samples)
-}
-
-/// Counts down a number of running threads however the thread ends.
-struct CountDown<'a>(&'a AtomicUsize);
-
-impl Drop for CountDown<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
-    }
 }
 
 /// Samples `written` every `every` until no sender runs.
